@@ -1,0 +1,49 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import * as schema from './schema.js';
+
+export type Orm = BetterSQLite3Database<typeof schema>;
+
+export interface Database {
+  readonly dialect: 'sqlite';
+  /** Where the data lives, for messages (a file path). */
+  readonly location: string;
+  readonly orm: Orm;
+  readonly sqlite: BetterSqlite3.Database;
+  close(): Promise<void>;
+}
+
+export class DatabaseUrlError extends Error {
+  override name = 'DatabaseUrlError';
+}
+
+/** Opens the database named by FOLIO_DATABASE_URL: a SQLite file path (created with its folder if missing). */
+export function openDatabase(url: string): Database {
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    throw new DatabaseUrlError('FOLIO_DATABASE_URL: PostgreSQL is not supported by this version of Folio; use a SQLite file path');
+  }
+  const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
+  if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
+  const sqlite = new BetterSqlite3(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const orm = drizzle(sqlite, { schema });
+  return {
+    dialect: 'sqlite',
+    location: file === ':memory:' ? file : resolve(file),
+    orm,
+    sqlite,
+    async close() {
+      if (sqlite.open) sqlite.close();
+    },
+  };
+}
+
+/** Throws unless the database answers a trivial query. */
+export async function pingDatabase(db: Database): Promise<void> {
+  db.sqlite.prepare('SELECT 1').get();
+}

@@ -1,0 +1,73 @@
+import cors, { type FastifyCorsOptions } from '@fastify/cors';
+import type { FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { OriginAllowlist } from '../lib/allowlist.js';
+import { bookOfPath } from '../lib/origin.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The books' origin allowlists, kept in step with the database. */
+    origins: OriginAllowlist;
+  }
+}
+
+export const allowedMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+export const allowedHeaders = ['content-type', 'authorization', 'x-folio-mode'];
+/** Non-safelisted response headers the browser client reads. */
+export const exposedHeaders = ['retry-after', 'x-folio-token'];
+
+const preflightVary = 'Access-Control-Request-Method, Access-Control-Request-Headers';
+
+function isPreflight(request: FastifyRequest): boolean {
+  return request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined;
+}
+
+/**
+ * Whether the request's Origin may call this path: the book's origins under /api/books/:book/,
+ * the union of all books' origins elsewhere under /api. Two Origin headers arrive joined by a comma and match nothing.
+ */
+export function originAllowed(origins: OriginAllowlist, request: FastifyRequest): boolean {
+  const origin = request.headers.origin;
+  if (typeof origin !== 'string' || origin === '') return false;
+  const path = request.url;
+  if (path !== '/api' && !path.startsWith('/api/') && !path.startsWith('/api?')) return false;
+  return origins.allows(origin, bookOfPath(path));
+}
+
+export default fp(
+  async function corsPlugin(app) {
+    const origins = new OriginAllowlist(app.db);
+    await origins.refresh();
+    app.decorate('origins', origins);
+
+    const timer = setInterval(() => {
+      origins.refresh().catch((err: unknown) => app.log.error({ err }, 'could not reload the origin allowlists'));
+    }, app.config.originRefreshMs);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
+
+    const allowed: FastifyCorsOptions = {
+      credentials: true,
+      methods: allowedMethods,
+      allowedHeaders,
+      exposedHeaders,
+      maxAge: app.config.corsMaxAge,
+      strictPreflight: false,
+    };
+    await app.register(cors, {
+      delegator(request, callback) {
+        if (!originAllowed(origins, request)) return callback(null, { origin: false });
+        // An OPTIONS without Access-Control-Request-Method is no preflight: it gets the 404 of an unknown route.
+        callback(null, { ...allowed, origin: request.headers.origin, preflight: isPreflight(request) });
+      },
+    });
+
+    // Preflight answers depend on the requested method and headers too: say so to caches.
+    app.addHook('onSend', async (request, reply) => {
+      if (!isPreflight(request)) return;
+      const vary = reply.getHeader('vary');
+      reply.header('vary', vary ? `${String(vary)}, ${preflightVary}` : preflightVary);
+    });
+  },
+  { name: 'folio-cors', fastify: '5.x', dependencies: ['folio-config', 'folio-db'], decorators: { fastify: ['config', 'db'] } },
+);

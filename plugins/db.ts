@@ -1,0 +1,45 @@
+import fp from 'fastify-plugin';
+import { countBooks, createBook } from '../db/books.js';
+import { openDatabase, type Database } from '../db/index.js';
+import { applyMigrations, pendingMigrations } from '../db/migrate.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Database;
+  }
+}
+
+export class PendingMigrationsError extends Error {
+  override name = 'PendingMigrationsError';
+}
+
+export const demoBook = { id: 'demo', title: 'Folio demo book', origins: ['http://localhost:8080', 'http://127.0.0.1:8080'] };
+
+export interface DbPluginOptions {
+  /** Apply pending migrations at start instead of refusing to start. */
+  migrate: boolean;
+}
+
+export default fp<DbPluginOptions>(
+  async function dbPlugin(app, opts) {
+    const db = openDatabase(app.config.databaseUrl);
+    app.addHook('onClose', () => db.close());
+    const pending = await pendingMigrations(db);
+    if (pending.length > 0) {
+      if (!opts.migrate) {
+        await db.close();
+        throw new PendingMigrationsError(
+          `the database ${db.location} has ${pending.length} pending migration(s) (${pending.join(', ')}): run "folio migrate" first, or serve with --migrate`,
+        );
+      }
+      const applied = await applyMigrations(db);
+      app.log.info({ applied, database: db.location }, `applied ${applied.length} migration(s)`);
+    }
+    if (app.config.demo && (await countBooks(db)) === 0) {
+      await createBook(db, demoBook);
+      app.log.info({ book: demoBook.id, origins: demoBook.origins }, 'created the demo book (FOLIO_DEMO=0 turns this off)');
+    }
+    app.decorate('db', db);
+  },
+  { name: 'folio-db', fastify: '5.x', dependencies: ['folio-config'], decorators: { fastify: ['config'] } },
+);

@@ -1,0 +1,63 @@
+import helmet from '@fastify/helmet';
+import type { FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { HttpError } from '../lib/errors.js';
+import { servesHttps } from './config.js';
+import { originAllowed } from './cors.js';
+
+export const bodyLimit = 1024 * 1024;
+
+const stateChanging = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+function isApi(request: FastifyRequest): boolean {
+  return request.url === '/api' || request.url.startsWith('/api/') || request.url.startsWith('/api?');
+}
+
+function ownOrigin(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}`;
+}
+
+/**
+ * Helmet, JSON-only bodies of at most 1 MiB, the CSRF origin check for cookie-authenticated writes,
+ * and no cross-site navigation into the API.
+ */
+export default fp(
+  async function securityPlugin(app) {
+    await app.register(helmet, {
+      // A JSON API: no HTML of ours runs under /api. CORP stays same-origin there: CORS-mode fetches are not
+      // subject to it, while no-cors loads (<img>, <script>) of a student's data from other sites are blocked.
+      contentSecurityPolicy: {
+        directives: { defaultSrc: ["'self'"], frameAncestors: ["'none'"], upgradeInsecureRequests: servesHttps(app.config) ? [] : null },
+      },
+      crossOriginResourcePolicy: { policy: 'same-origin' },
+      hsts: app.config.tlsCert ? { maxAge: 15552000, includeSubDomains: false } : false,
+    });
+
+    // Fastify parses text/plain by default, which a cross-site form or a no-preflight fetch can send.
+    app.removeContentTypeParser('text/plain');
+
+    app.addHook('onRoute', (route) => {
+      route.bodyLimit ??= bodyLimit;
+    });
+
+    app.addHook('onRequest', async (request) => {
+      if (!isApi(request)) return;
+      const mode = request.headers['sec-fetch-mode'];
+      const site = request.headers['sec-fetch-site'];
+      if (mode === 'navigate' && site !== undefined && site !== 'none' && site !== 'same-origin') {
+        throw new HttpError(403, 'navigation_refused', 'the API cannot be opened from a link on another site; book pages call it with fetch');
+      }
+      if (!stateChanging.has(request.method) || request.headers.cookie === undefined) return;
+      // A bearer token cannot be sent by another site without knowing it, and then the cookie is not used.
+      if (/^bearer /i.test(request.headers.authorization ?? '')) return;
+      const origin = request.headers.origin;
+      if (origin === undefined) {
+        throw new HttpError(403, 'origin_required', 'a request that changes data with a cookie must carry an Origin header (browsers send it; other clients use a bearer token)');
+      }
+      if (!originAllowed(app.origins, request) && origin !== ownOrigin(request)) {
+        throw new HttpError(403, 'origin_not_allowed', `origin ${origin} may not change data here: add it to the book with "folio books origins add"`);
+      }
+    });
+  },
+  { name: 'folio-security', fastify: '5.x', dependencies: ['folio-config', 'folio-cors'], decorators: { fastify: ['config', 'origins'] } },
+);

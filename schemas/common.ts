@@ -1,0 +1,8 @@
+import Type from 'typebox';
+
+export const BookId = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'book id (slug)', examples: ['demo'] });
+
+export const BookParams = Type.Object({ book: BookId });
+
+/** Replies every route may give, referenced by $id. */
+export const errorReplies = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, Type.Ref('ErrorBody')]));
