@@ -1,5 +1,6 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
 import { readFileSync } from 'node:fs';
 import configPlugin, { type Config } from './plugins/config.js';
 import corsPlugin from './plugins/cors.js';
@@ -17,8 +18,8 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
-/** The whole system, in order: configuration, storage, origins, protections, then the routes. */
-export async function folio(app: FastifyInstance, opts: AppOptions): Promise<void> {
+/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, storage, origins, protections, then the routes. */
+export const folio = fp(async function folio(app: FastifyInstance, opts: AppOptions): Promise<void> {
   await app.register(configPlugin, { config: opts.config });
   await app.register(dbPlugin, { migrate: opts.migrate ?? false });
   await app.register(errorsPlugin);
@@ -27,7 +28,7 @@ export async function folio(app: FastifyInstance, opts: AppOptions): Promise<voi
 
   await app.register(healthRoutes);
   await app.register(booksRoutes);
-}
+}, { name: 'folio', fastify: '5.x' });
 
 export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } {
   const { config } = opts;

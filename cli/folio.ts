@@ -6,7 +6,6 @@ import { applyMigrations, pendingMigrations } from '../db/migrate.js';
 import { isBookId, normalizeOrigin, OriginError } from '../lib/origin.js';
 import { ConfigError, loadConfig, type Config } from '../plugins/config.js';
 import { PendingMigrationsError } from '../plugins/db.js';
-import { startServer } from '../server.js';
 import { version } from './version.js';
 
 /** An error the user can fix, with the exit code it ends the command with (2: bad usage or value, 1: the operation failed). */
@@ -83,7 +82,10 @@ program
     const flags = command.optsWithGlobals();
     // Commander sets demo=true by default for --no-demo; only an explicit --no-demo should override FOLIO_DEMO.
     if (opts.demo !== false) delete flags.demo;
-    await startServer({ config: loadConfig(process.env, flags), migrate: opts.migrate ?? false });
+    const config = loadConfig(process.env, flags);
+    // Loaded here so that the other commands start without the web stack.
+    const { startServer } = await import('../server.js');
+    await startServer({ config, migrate: opts.migrate ?? false });
     serving = true;
   });
 

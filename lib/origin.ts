@@ -21,8 +21,8 @@ export function normalizeOrigin(input: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new OriginError(`origin ${JSON.stringify(input)} must use http or https, not ${url.protocol.slice(0, -1)}`);
   if (url.username || url.password) throw new OriginError(`origin ${JSON.stringify(input)} must not contain a user name or password`);
-  if (url.pathname !== '/' || /^[a-z]+:\/\/[^/]+\/./i.test(text)) throw new OriginError(`origin ${JSON.stringify(input)} has a path: an origin is only scheme://host[:port]`);
   if (url.search || url.hash || /[?#]/.test(text)) throw new OriginError(`origin ${JSON.stringify(input)} has a query or fragment: an origin is only scheme://host[:port]`);
+  if (url.pathname !== '/' || /^[a-z]+:\/\/[^/]+\/./i.test(text)) throw new OriginError(`origin ${JSON.stringify(input)} has a path: an origin is only scheme://host[:port]`);
   if (!url.hostname) throw new OriginError(`origin ${JSON.stringify(input)} has no host`);
   return `${url.protocol}//${url.host}`;
 }

@@ -18,7 +18,10 @@ export const settings = {
   logLevel: {
     env: 'FOLIO_LOG_LEVEL',
     flag: 'logLevel',
-    schema: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+    schema: Type.Union(
+      [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
+      { default: 'info' },
+    ),
     describe: 'fatal, error, warn, info, debug, trace or silent',
   },
 } satisfies Record<string, { env: string; flag: string; schema: TSchema; describe: string }>;
@@ -71,12 +74,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Record<s
     }
     if ((s.schema as { type?: string }).type === 'boolean') raw[key] = fromBooleanWord(raw[key]);
   }
+  const given = { ...raw };
   const value = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw)) as Record<string, unknown>;
   for (const [key, s] of Object.entries(settings)) {
     if (value[key] === undefined) continue;
     if (!Value.Check(s.schema, value[key])) {
       const name = source[key] ?? s.env;
-      throw new ConfigError(`${name}=${JSON.stringify(raw[key])} is invalid: expected ${expected(s.schema)}`);
+      throw new ConfigError(`${name}=${JSON.stringify(given[key])} is invalid: expected ${expected(s.schema)}`);
     }
   }
   if (Boolean(value.tlsCert) !== Boolean(value.tlsKey)) {

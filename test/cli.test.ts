@@ -1,0 +1,121 @@
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { folio } from './helper.js';
+
+/** A migrated database file in the test's folder, as FOLIO_DATABASE_URL. */
+async function migratedDatabase(t: Test): Promise<Record<string, string>> {
+  const env = { FOLIO_DATABASE_URL: join(t.testdir(), 'folio.db') };
+  const res = await folio(['migrate'], env);
+  t.equal(res.code, 0, res.stderr);
+  return env;
+}
+
+t.test('books add stores the book with normalised origins, and list shows it as a table and as JSON', async (t) => {
+  const env = await migratedDatabase(t);
+  const add = await folio(['books', 'add', 'thinkcspy', '--title', 'How to Think', '--origin', 'HTTPS://Book.Example:443/', '--origin', 'http://localhost:8080'], env);
+  t.equal(add.code, 0, add.stderr);
+  t.equal(add.stdout, 'added book thinkcspy allowing https://book.example, http://localhost:8080\n');
+
+  const table = await folio(['books', 'list'], env);
+  t.equal(table.code, 0);
+  t.equal(table.stdout, 'ID         TITLE         ORIGINS\nthinkcspy  How to Think  http://localhost:8080 https://book.example\n');
+
+  const json = await folio(['books', 'list', '--json'], env);
+  t.same(JSON.parse(json.stdout), [{ id: 'thinkcspy', title: 'How to Think', origins: ['http://localhost:8080', 'https://book.example'] }]);
+
+  const db = new Database(env.FOLIO_DATABASE_URL!, { readonly: true });
+  t.teardown(() => db.close());
+  t.same(db.prepare('SELECT book_id, origin FROM book_origins ORDER BY origin').all(), [
+    { book_id: 'thinkcspy', origin: 'http://localhost:8080' },
+    { book_id: 'thinkcspy', origin: 'https://book.example' },
+  ]);
+});
+
+t.test('books add refuses an invalid origin with exit code 2 and stores nothing', async (t) => {
+  const env = await migratedDatabase(t);
+  const cases: [string, string][] = [
+    ['https://book.example/path', 'has a path'],
+    ['https://book.example?x=1', 'query or fragment'],
+    ['https://*.example', 'wildcard'],
+    ['null', 'not allowed'],
+    ['book.example', 'no scheme'],
+    ['ftp://book.example', 'must use http or https'],
+  ];
+  for (const [origin, reason] of cases) {
+    const res = await folio(['books', 'add', 'b', '--title', 'B', '--origin', origin], env);
+    t.equal(res.code, 2, origin);
+    t.match(res.stderr, reason, origin);
+  }
+  const list = await folio(['books', 'list', '--json'], env);
+  t.same(JSON.parse(list.stdout), []);
+});
+
+t.test('books add refuses an invalid book id (exit 2) and a taken one (exit 1)', async (t) => {
+  const env = await migratedDatabase(t);
+  const bad = await folio(['books', 'add', 'Bad Id', '--title', 'B'], env);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /book id is 1-64 characters/);
+  t.equal((await folio(['books', 'add', 'b', '--title', 'B'], env)).code, 0);
+  const again = await folio(['books', 'add', 'b', '--title', 'B'], env);
+  t.equal(again.code, 1);
+  t.equal(again.stderr, 'folio: book "b" already exists (see "folio books list")\n');
+});
+
+t.test('books origins add and remove change one book\'s allowlist', async (t) => {
+  const env = await migratedDatabase(t);
+  await folio(['books', 'add', 'b', '--title', 'B', '--origin', 'https://one.example'], env);
+  const add = await folio(['books', 'origins', 'add', 'b', 'https://Two.Example/'], env);
+  t.equal(add.code, 0, add.stderr);
+  t.equal(add.stdout, 'book b now allows https://two.example\n');
+  const remove = await folio(['books', 'origins', 'remove', 'b', 'https://one.example'], env);
+  t.equal(remove.code, 0, remove.stderr);
+  t.equal(remove.stdout, 'book b no longer allows https://one.example\n');
+  const list = await folio(['books', 'list', '--json'], env);
+  t.same(JSON.parse(list.stdout), [{ id: 'b', title: 'B', origins: ['https://two.example'] }]);
+  const missing = await folio(['books', 'origins', 'remove', 'b', 'https://one.example'], env);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, 'book b does not allow https://one.example');
+  const invalid = await folio(['books', 'origins', 'add', 'b', 'https://x.example/p'], env);
+  t.equal(invalid.code, 2);
+});
+
+t.test('an unknown book gives exit code 1 and says so', async (t) => {
+  const env = await migratedDatabase(t);
+  for (const args of [
+    ['books', 'remove', 'nope'],
+    ['books', 'origins', 'add', 'nope', 'https://a.example'],
+    ['books', 'origins', 'remove', 'nope', 'https://a.example'],
+  ]) {
+    const res = await folio(args, env);
+    t.equal(res.code, 1, args.join(' '));
+    t.equal(res.stderr, 'folio: there is no book "nope" (see "folio books list")\n');
+  }
+});
+
+t.test('books remove deletes the book and its origins', async (t) => {
+  const env = await migratedDatabase(t);
+  await folio(['books', 'add', 'b', '--title', 'B', '--origin', 'https://one.example'], env);
+  const res = await folio(['books', 'remove', 'b'], env);
+  t.equal(res.code, 0);
+  const db = new Database(env.FOLIO_DATABASE_URL!, { readonly: true });
+  t.teardown(() => db.close());
+  t.same(db.prepare('SELECT count(*) AS n FROM book_origins').get(), { n: 0 });
+  t.same(db.prepare('SELECT count(*) AS n FROM books').get(), { n: 0 });
+});
+
+t.test('every command has --help, and --version prints the version', async (t) => {
+  for (const args of [[], ['serve'], ['migrate'], ['books'], ['books', 'add'], ['books', 'list'], ['books', 'remove'], ['books', 'origins'], ['books', 'origins', 'add'], ['books', 'origins', 'remove']]) {
+    const res = await folio([...args, '--help']);
+    t.equal(res.code, 0, args.join(' '));
+    t.match(res.stdout, /^Usage: folio/, args.join(' '));
+  }
+  const version = await folio(['--version']);
+  t.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
+t.test('a command on an unmigrated database says to run folio migrate', async (t) => {
+  const res = await folio(['books', 'list'], { FOLIO_DATABASE_URL: join(t.testdir(), 'new.db') });
+  t.equal(res.code, 1);
+  t.match(res.stderr, /pending migrations \(0000_books\): run "folio migrate" first/);
+});

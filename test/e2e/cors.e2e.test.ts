@@ -1,0 +1,86 @@
+/** CORS as a real Chromium enforces it: a book page on one site calls Folio on another. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import t, { type Test } from 'tap';
+import { createBook } from '../../db/books.js';
+import { launchBrowser, makeCertificate, recordRequests, startBookSite, startFolio } from './harness.js';
+
+// Not t.testdir(): startFolio's testConfig(t) would empty that same folder.
+const dir = await mkdtemp(join(tmpdir(), 'folio-e2e-'));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+const certificate = await makeCertificate(dir);
+
+const site = await startBookSite({ ...certificate, files: { '/index.html': '<!doctype html><title>A book</title><p>A book page</p>' } });
+t.teardown(() => site.close());
+const evilOrigin = `https://evil.test:${site.port}`;
+
+const folio = await startFolio(t, certificate);
+await createBook(folio.app.db, { id: 'book', title: 'A book', origins: [site.origin] });
+await folio.app.origins.refresh();
+const seen = recordRequests(folio.app);
+
+const context = await launchBrowser(t);
+
+/** A fresh page showing the book site under `origin`, closed when the subtest ends. */
+async function openPage(t: Test, origin: string): Promise<Page> {
+  const page = await context.newPage();
+  t.teardown(() => page.close());
+  await page.goto(`${origin}/`);
+  return page;
+}
+
+interface FetchResult {
+  status?: number;
+  body?: unknown;
+  error?: { name: string; message: string };
+}
+
+/** Runs fetch(url, init) inside the page; returns the status and JSON body, or the error the page saw. */
+function fetchFrom(page: Page, url: string, init: RequestInit): Promise<FetchResult> {
+  return page.evaluate(async ([url, init]) => {
+    try {
+      const res = await fetch(url, init);
+      return { status: res.status, body: await res.json() };
+    } catch (err) {
+      return { error: { name: (err as Error).name, message: (err as Error).message } };
+    }
+  }, [url, init] as const);
+}
+
+const bookUrl = `${folio.origin}/api/books/book`;
+
+t.beforeEach(() => {
+  seen.length = 0;
+});
+
+t.test('a page on an allowed origin reads the book', async (t) => {
+  const page = await openPage(t, site.origin);
+  const result = await fetchFrom(page, bookUrl, { credentials: 'include' });
+  t.strictSame(result, { status: 200, body: { id: 'book', title: 'A book' } });
+  t.strictSame(seen, [{ method: 'GET', url: '/api/books/book', origin: site.origin }]);
+});
+
+t.test('a page on an origin outside the allowlist cannot read the reply', async (t) => {
+  const page = await openPage(t, evilOrigin);
+  const result = await fetchFrom(page, bookUrl, { credentials: 'include' });
+  t.strictSame(result, { error: { name: 'TypeError', message: 'Failed to fetch' } });
+  // A simple GET still reaches the server: it is the browser that withholds the reply.
+  t.strictSame(seen, [{ method: 'GET', url: '/api/books/book', origin: evilOrigin }]);
+});
+
+t.test('a JSON PUT is preflighted, and the page can read the error reply', async (t) => {
+  const page = await openPage(t, site.origin);
+  const result = await fetchFrom(page, bookUrl, {
+    method: 'PUT',
+    credentials: 'include',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ title: 'Renamed' }),
+  });
+  t.strictSame(result, { status: 404, body: { statusCode: 404, error: 'not_found', message: 'no route PUT /api/books/book' } });
+  t.strictSame(seen, [
+    { method: 'OPTIONS', url: '/api/books/book', origin: site.origin },
+    { method: 'PUT', url: '/api/books/book', origin: site.origin },
+  ]);
+});

@@ -1,0 +1,129 @@
+/**
+ * Real-browser harness: two HTTPS sites on one machine (a book site and Folio) under *.test names that
+ * Chromium maps to 127.0.0.1, so the browser sees them as different sites and applies real CORS rules.
+ */
+import type { FastifyInstance } from 'fastify';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { extname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type BrowserContext } from 'playwright-core';
+import type { Test } from 'tap';
+import { buildApp } from '../../app.js';
+import type { Config } from '../../plugins/config.js';
+import { testConfig } from '../helper.js';
+
+export const chromiumPath = '/usr/bin/chromium';
+
+export interface Certificate {
+  cert: string;
+  key: string;
+}
+
+const run = promisify(execFile);
+
+/** A self-signed EC P-256 certificate for every *.test name (and localhost), valid one day; returns the PEM file paths. */
+export async function makeCertificate(dir: string): Promise<Certificate> {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  await run('openssl', [
+    'req', '-x509', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-days', '1',
+    '-subj', '/CN=folio-e2e', '-addext', 'subjectAltName=DNS:api.test,DNS:book.test,DNS:*.test,DNS:localhost,IP:127.0.0.1',
+    '-keyout', key, '-out', cert,
+  ]);
+  return { cert, key };
+}
+
+const contentTypes: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+};
+
+export interface BookSite {
+  port: number;
+  origin: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A static HTTPS site serving in-memory files (path → content; `/` serves `/index.html`). It answers for any
+ * host name, so `https://evil.test:PORT` is the same server under another origin.
+ */
+export async function startBookSite(opts: Certificate & { files: Record<string, string> }): Promise<BookSite> {
+  const server = createServer({ cert: await readFile(opts.cert), key: await readFile(opts.key) }, (req, res) => {
+    const path = new URL(req.url ?? '/', 'https://book.test').pathname;
+    const file = path === '/' ? '/index.html' : path;
+    const body = opts.files[file];
+    if (body === undefined) return res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+    res.writeHead(200, { 'content-type': contentTypes[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' }).end(body);
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    origin: `https://book.test:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections(); // the browser keeps connections alive; close() alone would wait for them
+      }),
+  };
+}
+
+export interface RunningFolio {
+  app: FastifyInstance;
+  port: number;
+  origin: string;
+}
+
+/** The real Folio app listening over HTTPS on a free port of 127.0.0.1, reached as https://api.test:PORT; closed on teardown. */
+export async function startFolio(t: Test, opts: Certificate & { configOverrides?: Partial<Config> }): Promise<RunningFolio> {
+  const config = testConfig(t, { tlsCert: opts.cert, tlsKey: opts.key, host: '127.0.0.1', port: 0, ...opts.configOverrides });
+  const app = await buildApp({ config, migrate: true, logger: false });
+  t.teardown(() => app.close());
+  await app.listen({ host: config.host, port: config.port });
+  const { port } = app.server.address() as AddressInfo;
+  return { app, port, origin: `https://api.test:${port}` };
+}
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  origin: string | undefined;
+}
+
+/** Every request that reaches the app's server from now on, preflights included (the browser's own network log hides them). */
+export function recordRequests(app: FastifyInstance): SeenRequest[] {
+  const seen: SeenRequest[] = [];
+  app.server.on('request', (req: { method?: string; url?: string; headers: Record<string, string | string[] | undefined> }) => {
+    const origin = req.headers.origin;
+    seen.push({ method: req.method ?? '', url: req.url ?? '', origin: typeof origin === 'string' ? origin : undefined });
+  });
+  return seen;
+}
+
+export const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--host-resolver-rules=MAP *.test 127.0.0.1', // one argv element: no shell, so no quotes
+  '--ignore-certificate-errors',
+];
+
+/** Debian's headless Chromium (never a downloaded one) with a fresh context trusting our self-signed certificate; closed on teardown. */
+export async function launchBrowser(t: Test): Promise<BrowserContext> {
+  if (!existsSync(chromiumPath)) {
+    throw new Error(`${chromiumPath} is missing: the browser tests need Debian's Chromium; install it with "apt-get install -y chromium" (or run .ci/install-chromium.sh)`);
+  }
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+  t.teardown(() => browser.close());
+  return browser.newContext({ ignoreHTTPSErrors: true });
+}

@@ -1,0 +1,104 @@
+import type { FastifyInstance } from 'fastify';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Test } from 'tap';
+import { buildApp } from '../app.js';
+import { createBook } from '../db/books.js';
+import { loadConfig, type Config } from '../plugins/config.js';
+
+export const root = join(import.meta.dirname, '..');
+export const bookOrigin = 'https://book.example';
+export const otherBookOrigin = 'https://other.example';
+
+/** A configuration for one test: its own database in the test's folder, no demo book, quiet. */
+export function testConfig(t: Test, overrides: Partial<Config> = {}): Config {
+  const dir = t.testdir();
+  return { ...loadConfig({}), databaseUrl: join(dir, 'folio.db'), demo: false, logLevel: 'silent' as const, ...overrides };
+}
+
+/**
+ * The real app on a fresh database with two books: `book` (allowing https://book.example) and
+ * `other` (allowing https://other.example). Closed when the test ends.
+ */
+export async function build(t: Test, overrides: Partial<Config> = {}): Promise<FastifyInstance> {
+  const app = await buildApp({ config: testConfig(t, overrides), migrate: true, logger: false });
+  t.teardown(() => app.close());
+  await createBook(app.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
+  await createBook(app.db, { id: 'other', title: 'Another book', origins: [otherBookOrigin] });
+  await app.origins.refresh();
+  return app;
+}
+
+/** The Access-Control-* headers of a reply, by lower-case name. */
+export function corsHeaders(headers: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => name.toLowerCase().startsWith('access-control-')));
+}
+
+const run = promisify(execFile);
+
+/** The environment for a child process: none of the caller's FOLIO_* settings. */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) if (name.startsWith('FOLIO_')) delete env[name];
+  return env;
+}
+
+/**
+ * The command line that runs a Node script as a plain process: tap's process tracking adds a loader to the
+ * NODE_OPTIONS of every child it sees, which costs each start a second; `env -u` drops it.
+ */
+export function nodeCommand(script: string, args: string[]): [string, string[]] {
+  return ['/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, script, ...args]];
+}
+
+/** Runs the real `folio` command, as built by `npm run build` (npm test builds first), and returns its exit code and output. */
+export async function folio(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const [command, argv] = nodeCommand(join(root, 'dist/cli/folio.js'), args);
+    const { stdout, stderr } = await run(command, argv, {
+      cwd: root,
+      env: { ...cleanEnv(), FOLIO_LOG_LEVEL: 'silent', ...env },
+      timeout: 30_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout: string; stderr: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  /** Resolves with the exit code once the process has ended. */
+  exited: Promise<number | null>;
+  logs: string[];
+}
+
+/** Starts `folio serve` (built) as a real process on a free port and waits until it listens. */
+export async function spawnServer(t: Test, env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
+  const [command, argv] = nodeCommand(join(root, 'dist/cli/folio.js'), ['serve', '--port', '0', ...args]);
+  const child = spawn(command, argv, { cwd: root, env: { ...cleanEnv(), FOLIO_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const logs: string[] = [];
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        logs.push(line);
+        const match = /Server listening at (http\S+)"/.exec(line);
+        if (match) resolve(match[1]!);
+      }
+    });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => logs.push(chunk));
+    void exited.then((code) => reject(new Error(`folio serve exited with ${code} before listening:\n${logs.join('\n')}`)));
+  });
+  return { child, url, exited, logs };
+}

@@ -1,0 +1,62 @@
+import { join } from 'node:path';
+import t from 'tap';
+import { buildApp } from '../app.js';
+import { openDatabase } from '../db/index.js';
+import { applyMigrations, pendingMigrations } from '../db/migrate.js';
+import { PendingMigrationsError } from '../plugins/db.js';
+import { folio, testConfig } from './helper.js';
+
+const tables = (file: string) => {
+  const db = openDatabase(file);
+  const names = db.sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
+  void db.close();
+  return names;
+};
+
+t.test('a fresh database gets every migration once; a second run applies nothing', async (t) => {
+  const file = join(t.testdir(), 'folio.db');
+  const db = openDatabase(file);
+  t.teardown(() => db.close());
+  const pending = await pendingMigrations(db);
+  t.ok(pending.length >= 1);
+  t.same(await applyMigrations(db), pending);
+  t.same(await pendingMigrations(db), []);
+  t.same(await applyMigrations(db), []);
+  t.same(tables(file), ['__drizzle_migrations', 'book_origins', 'books', 'change_counters']);
+});
+
+t.test('folio migrate says what it applied, then that nothing is pending', async (t) => {
+  const env = { FOLIO_DATABASE_URL: join(t.testdir(), 'folio.db') };
+  const first = await folio(['migrate'], env);
+  t.equal(first.code, 0, first.stderr);
+  t.match(first.stdout, /applied \d+ migration\(s\):\n {2}0000_books\n/);
+  const second = await folio(['migrate'], env);
+  t.equal(second.code, 0);
+  t.match(second.stdout, /up to date, nothing to apply/);
+});
+
+t.test('the database is opened in WAL mode with synchronous=FULL, foreign keys and a busy timeout', async (t) => {
+  const db = openDatabase(join(t.testdir(), 'folio.db'));
+  t.teardown(() => db.close());
+  t.equal(db.sqlite.pragma('journal_mode', { simple: true }), 'wal');
+  t.equal(db.sqlite.pragma('synchronous', { simple: true }), 2);
+  t.equal(db.sqlite.pragma('foreign_keys', { simple: true }), 1);
+  t.equal(db.sqlite.pragma('busy_timeout', { simple: true }), 5000);
+});
+
+t.test('the app refuses to start on a database with pending migrations', async (t) => {
+  await t.rejects(buildApp({ config: testConfig(t), logger: false }), PendingMigrationsError);
+  await t.rejects(buildApp({ config: testConfig(t), logger: false }), { message: /pending migration\(s\) \(0000_books\): run "folio migrate" first, or serve with --migrate/ });
+});
+
+t.test('folio serve on an unmigrated database exits 1 saying to run folio migrate', async (t) => {
+  const res = await folio(['serve', '--port', '0'], { FOLIO_DATABASE_URL: join(t.testdir(), 'folio.db') });
+  t.equal(res.code, 1);
+  t.match(res.stderr, /run "folio migrate" first, or serve with --migrate/);
+});
+
+t.test('the app migrates at start when told to', async (t) => {
+  const app = await buildApp({ config: testConfig(t), migrate: true, logger: false });
+  t.teardown(() => app.close());
+  t.same(await pendingMigrations(app.db), []);
+});
