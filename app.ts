@@ -3,10 +3,13 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin';
 import { readFileSync } from 'node:fs';
 import configPlugin, { type Config } from './plugins/config.js';
+import authPlugin from './plugins/auth.js';
 import corsPlugin from './plugins/cors.js';
 import dbPlugin from './plugins/db.js';
 import errorsPlugin from './plugins/errors.js';
+import rateLimitPlugin from './plugins/rate-limit.js';
 import securityPlugin, { bodyLimit } from './plugins/security.js';
+import authRoutes from './routes/auth.js';
 import booksRoutes from './routes/books.js';
 import healthRoutes from './routes/health.js';
 
@@ -18,16 +21,19 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
-/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, storage, origins, protections, then the routes. */
+/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, storage, errors, origins, rate limits, protections, authentication, then the routes. */
 export const folio = fp(async function folio(app: FastifyInstance, opts: AppOptions): Promise<void> {
   await app.register(configPlugin, { config: opts.config });
   await app.register(dbPlugin, { migrate: opts.migrate ?? false });
   await app.register(errorsPlugin);
   await app.register(corsPlugin);
+  await app.register(rateLimitPlugin);
   await app.register(securityPlugin);
+  await app.register(authPlugin);
 
   await app.register(healthRoutes);
   await app.register(booksRoutes);
+  await app.register(authRoutes);
 }, { name: 'folio', fastify: '5.x' });
 
 export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } {

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import Type, { type Static, type TSchema } from 'typebox';
 import Value from 'typebox/value';
+import { resolveSecret } from '../lib/secret.js';
 
 /** Every setting Folio reads: its variable, its flag, its schema (with the default) and what it is for. */
 export const settings = {
@@ -14,6 +15,15 @@ export const settings = {
   demo: { env: 'FOLIO_DEMO', flag: 'demo', schema: Type.Boolean({ default: true }), describe: 'create the demo book when the database has no book' },
   corsMaxAge: { env: 'FOLIO_CORS_MAX_AGE', flag: 'corsMaxAge', schema: Type.Integer({ minimum: 0, maximum: 86400, default: 600 }), describe: 'seconds a browser may cache a preflight' },
   originRefreshMs: { env: 'FOLIO_ORIGIN_REFRESH_MS', flag: 'originRefreshMs', schema: Type.Integer({ minimum: 50, maximum: 60000, default: 500 }), describe: 'how often a server looks for origin changes made by other processes' },
+  sessionDays: { env: 'FOLIO_SESSION_DAYS', flag: 'sessionDays', schema: Type.Integer({ minimum: 1, maximum: 400, default: 30 }), describe: 'days a session lasts without use (sliding)' },
+  passwordCost: {
+    env: 'FOLIO_PASSWORD_COST',
+    flag: 'passwordCost',
+    schema: Type.Integer({ minimum: 10, maximum: 20, default: 17 }),
+    describe: 'scrypt cost as log2(N) for new password hashes; 17 is the OWASP setting (lower only in tests)',
+  },
+  loginRatePerIp: { env: 'FOLIO_LOGIN_RATE_PER_IP', flag: 'loginRatePerIp', schema: Type.Integer({ minimum: 1, maximum: 100000, default: 60 }), describe: 'login/register attempts a minute from one IP (a classroom shares one)' },
+  loginRatePerUser: { env: 'FOLIO_LOGIN_RATE_PER_USER', flag: 'loginRatePerUser', schema: Type.Integer({ minimum: 1, maximum: 100000, default: 10 }), describe: 'login/register attempts a minute for one username' },
   shutdownGraceMs: { env: 'FOLIO_SHUTDOWN_GRACE_MS', flag: 'shutdownGraceMs', schema: Type.Integer({ minimum: 0, maximum: 600000, default: 10000 }), describe: 'how long in-flight requests may finish after SIGTERM' },
   logLevel: {
     env: 'FOLIO_LOG_LEVEL',
@@ -97,12 +107,15 @@ export function servesHttps(config: Config): boolean {
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config;
+    /** FOLIO_SECRET, or the one generated and kept in the data folder. */
+    secret: string;
   }
 }
 
 export default fp(
   async function configPlugin(app, opts: { config: Config }) {
     app.decorate('config', opts.config);
+    app.decorate('secret', resolveSecret(opts.config));
   },
   { name: 'folio-config', fastify: '5.x' },
 );

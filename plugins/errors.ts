@@ -11,7 +11,7 @@ export default fp(
       let statusCode = err.statusCode ?? 500;
       if (statusCode < 400 || statusCode > 599) statusCode = 500;
       if (err instanceof HttpError) {
-        return reply.code(statusCode).send({ statusCode, error: err.code, message: err.message });
+        return reply.code(statusCode).headers(err.headers).send({ statusCode, error: err.code, message: err.message });
       }
       if (statusCode >= 500) {
         request.log.error({ err }, 'request failed');

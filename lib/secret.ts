@@ -1,0 +1,30 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Config } from '../plugins/config.js';
+import { ConfigError } from '../plugins/config.js';
+
+/** Where Folio keeps files of its own: the SQLite file's folder, or ./data with PostgreSQL. */
+export function dataDir(config: Config): string {
+  const url = config.databaseUrl.replace(/^sqlite:/, '');
+  if (/^postgres(ql)?:\/\//i.test(url) || url === ':memory:') return resolve('data');
+  return dirname(resolve(url));
+}
+
+/**
+ * The server secret: FOLIO_SECRET, else the one kept in the data folder, else a new one written there
+ * (readable by this user only) so that sessions and pseudonyms survive restarts.
+ */
+export function resolveSecret(config: Config): string {
+  if (config.secret) return config.secret;
+  const file = join(dataDir(config), 'folio.secret');
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept.length < 32) throw new ConfigError(`${file} holds a secret shorter than 32 characters: delete it to have a new one generated, or set FOLIO_SECRET`);
+    return kept;
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const secret = randomBytes(48).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  return secret;
+}

@@ -1,0 +1,113 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { claimAnonymousUser, createAccount, endSessionsOfUser, findUserByUsername, mergeUsers, publicUser, updateUser, UsernameTakenError } from '../db/users.js';
+import { HttpError } from '../lib/errors.js';
+import { hashPassword, needsRehash, verifyPassword } from '../lib/passwords.js';
+import { currentSessionKey, endSession, requireUser, startSession } from '../plugins/auth.js';
+import { AuthReply, LoginBody, MeReply, PatchMeBody, RegisterBody } from '../schemas/auth.js';
+import { errorReplies } from '../schemas/common.js';
+
+const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { db, config } = app;
+  // Unknown usernames are checked against this, so they cost the same time as a wrong password.
+  let dummyHash: Promise<string> | undefined;
+  const dummy = () => (dummyHash ??= hashPassword('folio-dummy-password', config.passwordCost));
+
+  app.post(
+    '/api/auth/register',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Create an account and log in; work saved anonymously in this session becomes the account\'s',
+        body: RegisterBody,
+        response: { 201: AuthReply, ...errorReplies(400, 403, 409, 415, 429) },
+      },
+    },
+    async (request, reply) => {
+      const { username, password, name, email, researchConsent, mode = 'cookie' } = request.body;
+      await app.limitAuthAttempt(request, username);
+      const account = { username, passwordHash: await hashPassword(password, config.passwordCost), name, email, researchConsent };
+      let user;
+      try {
+        user = request.user?.anonymous ? await claimAnonymousUser(db, request.user.id, account) : await createAccount(db, account);
+      } catch (err) {
+        if (err instanceof UsernameTakenError) throw new HttpError(409, 'username_taken', `${err.message}: choose another, or log in`);
+        throw err;
+      }
+      const token = await startSession(request, reply, user, mode);
+      return reply.code(201).send({ user: publicUser(user), ...(token ? { token } : {}) });
+    },
+  );
+
+  app.post(
+    '/api/auth/login',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Log in; work saved anonymously in this session moves to the account',
+        body: LoginBody,
+        response: { 200: AuthReply, ...errorReplies(400, 401, 403, 415, 429) },
+      },
+    },
+    async (request, reply) => {
+      const { username, password, mode = 'cookie' } = request.body;
+      await app.limitAuthAttempt(request, username);
+      const found = await findUserByUsername(db, username);
+      const valid = found?.passwordHash ? await verifyPassword(password, found.passwordHash) : (await verifyPassword(password, await dummy())) && false;
+      if (!found || !valid) throw new HttpError(401, 'invalid_credentials', 'the username or the password is wrong');
+      let user = found;
+      if (needsRehash(found.passwordHash!, config.passwordCost)) {
+        user = (await updateUser(db, found.id, { passwordHash: await hashPassword(password, config.passwordCost) })) ?? found;
+      }
+      const previous = request.user;
+      if (previous?.anonymous && previous.id !== user.id) await mergeUsers(db, previous.id, user.id);
+      const token = await startSession(request, reply, user, mode);
+      return { user: publicUser(user), ...(token ? { token } : {}) };
+    },
+  );
+
+  app.post(
+    '/api/auth/logout',
+    { schema: { tags: ['auth'], summary: 'End this session (cookie or token); harmless without one', response: { 204: { type: 'null' }, ...errorReplies(401, 403) } } },
+    async (request, reply) => {
+      await endSession(request, reply);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/auth/me',
+    { schema: { tags: ['auth'], summary: 'Who this session belongs to', response: { 200: MeReply, ...errorReplies(401) } } },
+    async (request) => ({ user: publicUser(requireUser(request)) }),
+  );
+
+  app.patch(
+    '/api/auth/me',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Change name, email, research consent, or the password (with the current one; ends other sessions)',
+        body: PatchMeBody,
+        response: { 200: MeReply, ...errorReplies(400, 401, 403, 415) },
+      },
+    },
+    async (request) => {
+      const user = requireUser(request);
+      const { name, email, researchConsent, currentPassword, newPassword } = request.body;
+      let passwordHash: string | undefined;
+      if (newPassword !== undefined) {
+        if (!user.passwordHash) throw new HttpError(400, 'no_account', 'register first: an anonymous session has no password to change');
+        if (currentPassword === undefined || !(await verifyPassword(currentPassword, user.passwordHash))) {
+          throw new HttpError(403, 'wrong_password', 'currentPassword is missing or wrong: the password was not changed');
+        }
+        passwordHash = await hashPassword(newPassword, config.passwordCost);
+      } else if (currentPassword !== undefined) {
+        throw new HttpError(400, 'invalid_request', 'currentPassword goes with newPassword');
+      }
+      const updated = await updateUser(db, user.id, { name, email, researchConsent, passwordHash });
+      if (passwordHash) await endSessionsOfUser(db, user.id, currentSessionKey(request));
+      return { user: publicUser(updated ?? user) };
+    },
+  );
+};
+
+export default authRoutes;
