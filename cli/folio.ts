@@ -3,6 +3,9 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { addBookOrigin, BookExistsError, createBook, listBooks, removeBook, removeBookOrigin } from '../db/books.js';
 import { DatabaseUrlError, openDatabase, type Database } from '../db/index.js';
 import { applyMigrations, pendingMigrations } from '../db/migrate.js';
+import { roles, type Role } from '../db/schema.js';
+import { createAccount, endSessionsOfUser, findUserByUsername, listAccounts, publicUser, updateUser, UsernameTakenError } from '../db/users.js';
+import { hashPassword } from '../lib/passwords.js';
 import { isBookId, normalizeOrigin, OriginError } from '../lib/origin.js';
 import { ConfigError, loadConfig, type Config } from '../plugins/config.js';
 import { PendingMigrationsError } from '../plugins/db.js';
@@ -171,6 +174,97 @@ origins
       if (result === 'no-book') throw unknownBook(id);
       if (result === 'no-origin') throw new CliError(`book ${id} does not allow ${url} (see "folio books list")`, 1);
       console.log(`book ${id} no longer allows ${url}`);
+    });
+  });
+
+const users = program.command('users').description('manage accounts (students register themselves; instructors and admins are added here)');
+
+async function passwordFromStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('password (then Enter, Ctrl-D): ');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (password.length < 10 || password.length > 1024) throw new CliError('the password on stdin must be 10-1024 characters', 2);
+  return password;
+}
+
+function role(value: string): Role {
+  if (!(roles as readonly string[]).includes(value)) throw new InvalidArgumentError(`a role is one of ${roles.join(', ')}`);
+  return value as Role;
+}
+
+function username(value: string): string {
+  if (!/^[A-Za-z0-9._@+-]{3,64}$/.test(value)) throw new InvalidArgumentError('a username is 3-64 characters: letters, digits and . _ @ + -');
+  return value;
+}
+
+async function requireAccount(db: Database, name: string) {
+  const user = await findUserByUsername(db, name);
+  if (!user || user.anonymous) throw new CliError(`there is no user "${name}" (see "folio users list")`, 1);
+  return user;
+}
+
+users
+  .command('add')
+  .description('add an account; the password is read from stdin')
+  .argument('<username>', 'username (3-64 characters)', username)
+  .option('--role <role>', `one of ${roles.join(', ')}`, role, 'student' as Role)
+  .option('--name <name>', 'display name')
+  .option('--email <email>', 'email address')
+  .requiredOption('--password-stdin', 'read the password from standard input (required: passwords never go on the command line)')
+  .action(async (name: string, opts: { role: Role; name?: string; email?: string }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const passwordHash = await hashPassword(await passwordFromStdin(), configOf(command).passwordCost);
+      try {
+        await createAccount(db, { username: name, passwordHash, role: opts.role, name: opts.name, email: opts.email });
+      } catch (err) {
+        if (err instanceof UsernameTakenError) throw new CliError(err.message, 1);
+        throw err;
+      }
+      console.log(`added ${opts.role} ${name}`);
+    });
+  });
+
+users
+  .command('list')
+  .description('list accounts (anonymous users are not listed)')
+  .option('--json', 'print JSON instead of a table')
+  .action(async (opts: { json?: boolean }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const all = (await listAccounts(db)).map(publicUser);
+      if (opts.json) return console.log(JSON.stringify(all, null, 2));
+      if (all.length === 0) return console.log('no accounts yet');
+      const rows = [['USERNAME', 'ROLE', 'NAME', 'EMAIL'], ...all.map((u) => [u.username ?? '', u.role, u.name ?? '-', u.email ?? '-'])];
+      const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+      for (const r of rows) console.log(`${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padEnd(widths[1]!)}  ${r[2]!.padEnd(widths[2]!)}  ${r[3]}`);
+    });
+  });
+
+users
+  .command('set-role')
+  .description('change an account\'s role')
+  .argument('<username>', 'username')
+  .argument('<role>', `one of ${roles.join(', ')}`, role)
+  .action(async (name: string, newRole: Role, _opts, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const user = await requireAccount(db, name);
+      await updateUser(db, user.id, { role: newRole });
+      console.log(`${user.username} is now ${newRole}`);
+    });
+  });
+
+users
+  .command('reset-password')
+  .description('set a new password (read from stdin) and end all of the user\'s sessions')
+  .argument('<username>', 'username')
+  .requiredOption('--password-stdin', 'read the new password from standard input')
+  .action(async (name: string, _opts, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const user = await requireAccount(db, name);
+      const passwordHash = await hashPassword(await passwordFromStdin(), configOf(command).passwordCost);
+      await updateUser(db, user.id, { passwordHash });
+      const ended = await endSessionsOfUser(db, user.id);
+      console.log(`new password set for ${user.username}; ended ${ended} session(s)`);
     });
   });
 

@@ -105,7 +105,8 @@ t.test('books remove deletes the book and its origins', async (t) => {
 });
 
 t.test('every command has --help, and --version prints the version', async (t) => {
-  for (const args of [[], ['serve'], ['migrate'], ['books'], ['books', 'add'], ['books', 'list'], ['books', 'remove'], ['books', 'origins'], ['books', 'origins', 'add'], ['books', 'origins', 'remove']]) {
+  const commands = [[], ['serve'], ['migrate'], ['books'], ['books', 'add'], ['books', 'list'], ['books', 'remove'], ['books', 'origins'], ['books', 'origins', 'add'], ['books', 'origins', 'remove'], ['users'], ['users', 'add'], ['users', 'list'], ['users', 'set-role'], ['users', 'reset-password']];
+  for (const args of commands) {
     const res = await folio([...args, '--help']);
     t.equal(res.code, 0, args.join(' '));
     t.match(res.stdout, /^Usage: folio/, args.join(' '));
@@ -117,5 +118,72 @@ t.test('every command has --help, and --version prints the version', async (t) =
 t.test('a command on an unmigrated database says to run folio migrate', async (t) => {
   const res = await folio(['books', 'list'], { FOLIO_DATABASE_URL: join(t.testdir(), 'new.db') });
   t.equal(res.code, 1);
-  t.match(res.stderr, /pending migrations \(0000_books\): run "folio migrate" first/);
+  t.match(res.stderr, /pending migrations \(0000_books, [^)]+\): run "folio migrate" first/);
+});
+
+/** Runs the CLI with `input` on stdin. */
+async function folioWithStdin(args: string[], env: Record<string, string>, input: string) {
+  const { spawn } = await import('node:child_process');
+  const { nodeCommand, root } = await import('./helper.js');
+  const [command, argv] = nodeCommand(`${root}/dist/cli/folio.js`, args);
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(command, argv, { env: { ...process.env, FOLIO_PASSWORD_COST: '10', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+t.test('users add creates an account with a role and a password from stdin; list shows it', async (t) => {
+  const env = await migratedDatabase(t);
+  const add = await folioWithStdin(['users', 'add', 'prof', '--role', 'instructor', '--name', 'Prof X', '--password-stdin'], env, 'a long password\n');
+  t.equal(add.code, 0, add.stderr);
+  t.equal(add.stdout, 'added instructor prof\n');
+  const list = await folio(['users', 'list', '--json'], env);
+  t.same(JSON.parse(list.stdout).map((u: Record<string, unknown>) => ({ ...u, id: undefined })), [
+    { id: undefined, username: 'prof', name: 'Prof X', email: null, role: 'instructor', researchConsent: false, anonymous: false },
+  ]);
+  const db = new Database(env.FOLIO_DATABASE_URL!, { readonly: true });
+  t.teardown(() => db.close());
+  const { verifyPassword } = await import('../lib/passwords.js');
+  const { password_hash } = db.prepare('SELECT password_hash FROM users').get() as { password_hash: string };
+  t.equal(await verifyPassword('a long password', password_hash), true, 'the trailing newline is not part of the password');
+});
+
+t.test('users add refuses a short password, a bad role and a taken name', async (t) => {
+  const env = await migratedDatabase(t);
+  const short = await folioWithStdin(['users', 'add', 'prof', '--password-stdin'], env, 'short\n');
+  t.equal(short.code, 2);
+  t.match(short.stderr, 'the password on stdin must be 10-1024 characters');
+  const role = await folioWithStdin(['users', 'add', 'prof', '--role', 'king', '--password-stdin'], env, 'a long password\n');
+  t.equal(role.code, 2);
+  t.match(role.stderr, 'a role is one of student, instructor, admin');
+  t.equal((await folioWithStdin(['users', 'add', 'prof', '--password-stdin'], env, 'a long password\n')).code, 0);
+  const taken = await folioWithStdin(['users', 'add', 'PROF', '--password-stdin'], env, 'a long password\n');
+  t.equal(taken.code, 1);
+  t.match(taken.stderr, 'the username "PROF" is taken');
+});
+
+t.test('users set-role and reset-password change the account; reset ends its sessions', async (t) => {
+  const env = await migratedDatabase(t);
+  await folioWithStdin(['users', 'add', 'prof', '--password-stdin'], env, 'a long password\n');
+  const db = new Database(env.FOLIO_DATABASE_URL!);
+  t.teardown(() => db.close());
+  const { id } = db.prepare('SELECT id FROM users').get() as { id: string };
+  db.prepare("INSERT INTO sessions (id, user_id, kind, expires_at, data, created_at) VALUES ('s1', ?, 'token', ?, '{}', 0)").run(id, Date.now() + 100000);
+  const set = await folio(['users', 'set-role', 'prof', 'admin'], env);
+  t.equal(set.code, 0, set.stderr);
+  t.equal(set.stdout, 'prof is now admin\n');
+  t.same(db.prepare('SELECT role FROM users').get(), { role: 'admin' });
+  const reset = await folioWithStdin(['users', 'reset-password', 'prof', '--password-stdin'], env, 'another long password\n');
+  t.equal(reset.code, 0, reset.stderr);
+  t.equal(reset.stdout, 'new password set for prof; ended 1 session(s)\n');
+  const { verifyPassword } = await import('../lib/passwords.js');
+  t.equal(await verifyPassword('another long password', (db.prepare('SELECT password_hash FROM users').get() as { password_hash: string }).password_hash), true);
+  const unknown = await folio(['users', 'set-role', 'nobody', 'admin'], env);
+  t.equal(unknown.code, 1);
+  t.equal(unknown.stderr, 'folio: there is no user "nobody" (see "folio users list")\n');
 });

@@ -13,6 +13,10 @@ t.test('defaults apply when nothing is set', async (t) => {
     demo: true,
     corsMaxAge: 600,
     originRefreshMs: 500,
+    sessionDays: 30,
+    passwordCost: 17,
+    loginRatePerIp: 60,
+    loginRatePerUser: 10,
     shutdownGraceMs: 10000,
     logLevel: 'info',
   });

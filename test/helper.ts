@@ -11,10 +11,13 @@ export const root = join(import.meta.dirname, '..');
 export const bookOrigin = 'https://book.example';
 export const otherBookOrigin = 'https://other.example';
 
-/** A configuration for one test: its own database in the test's folder, no demo book, quiet. */
+/**
+ * A configuration for one test: its own database in the test's folder, no demo book, quiet, and the
+ * cheapest scrypt cost (tests lower it through config; the default stays 2^17).
+ */
 export function testConfig(t: Test, overrides: Partial<Config> = {}): Config {
   const dir = t.testdir();
-  return { ...loadConfig({}), databaseUrl: join(dir, 'folio.db'), demo: false, logLevel: 'silent' as const, ...overrides };
+  return { ...loadConfig({}), databaseUrl: join(dir, 'folio.db'), demo: false, logLevel: 'silent' as const, passwordCost: 10, ...overrides };
 }
 
 /**
@@ -101,4 +104,21 @@ export async function spawnServer(t: Test, env: Record<string, string>, args: st
     void exited.then((code) => reject(new Error(`folio serve exited with ${code} before listening:\n${logs.join('\n')}`)));
   });
   return { child, url, exited, logs };
+}
+
+/** Headers of a request from the book's page. */
+export const fromBook = { origin: bookOrigin };
+
+/** The `name=value` part of a reply's Set-Cookie, to send back as a Cookie header. */
+export function cookieOf(res: { headers: Record<string, unknown> }): string {
+  const header = res.headers['set-cookie'];
+  const first = Array.isArray(header) ? header[0] : header;
+  if (typeof first !== 'string') throw new Error('the reply set no cookie');
+  return first.split(';')[0]!;
+}
+
+/** Registers `username` through the API (cookie mode) and returns the reply and its cookie. */
+export async function register(app: FastifyInstance, username = 'ada', extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  const res = await app.inject({ method: 'POST', url: '/api/auth/register', headers: { ...fromBook, ...headers }, payload: { username, password: 'correct horse battery', ...extra } });
+  return { res, cookie: res.headers['set-cookie'] ? cookieOf(res) : '' };
 }

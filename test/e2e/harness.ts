@@ -10,7 +10,7 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import type { Test } from 'tap';
 import { buildApp } from '../../app.js';
 import type { Config } from '../../plugins/config.js';
@@ -118,12 +118,62 @@ export const chromiumArgs = [
   '--ignore-certificate-errors',
 ];
 
+/**
+ * The features Playwright (playwright-core 1.65) switches off by default, in its order: it passes them as one
+ * `--disable-features=…` argument, which `ignoreDefaultArgs` can only drop by its exact text.
+ */
+export const playwrightDisabledFeatures = [
+  'AvoidUnnecessaryBeforeUnloadCheckSync',
+  'DestroyProfileOnBrowserClose',
+  'HttpsUpgrades',
+  'HttpsFirstBalancedModeAutoEnable',
+  'LensOverlay',
+  'MediaRouter',
+  'PaintHolding',
+  'ThirdPartyStoragePartitioning',
+  'AvoidCorsURLLoaderRestartOnRedirect',
+  'TcpPortRandomizationWin',
+  'OptimizationHints',
+  'NetworkTimeServiceQuerying',
+  'AimEnabled',
+  'PreconnectToSearch',
+  'msForceBrowserSignIn',
+  'msEdgeUpdateLaunchServicesPreferredVersion',
+];
+
+export interface LaunchOptions {
+  /**
+   * Chromium's own third-party storage behaviour: Playwright's default `--disable-features=…` is replaced by the
+   * same list without ThirdPartyStoragePartitioning (checked on chrome://version at launch). Off by default.
+   */
+  stockCookies?: boolean;
+  /** More command-line switches, after chromiumArgs. */
+  args?: string[];
+}
+
+/** The browser's command line as chrome://version shows it. */
+async function commandLine(browser: Browser): Promise<string> {
+  const page = await browser.newPage();
+  try {
+    await page.goto('chrome://version');
+    return await page.locator('#command_line').innerText();
+  } finally {
+    await page.close();
+  }
+}
+
 /** Debian's headless Chromium (never a downloaded one) with a fresh context trusting our self-signed certificate; closed on teardown. */
-export async function launchBrowser(t: Test): Promise<BrowserContext> {
+export async function launchBrowser(t: Test, opts: LaunchOptions = {}): Promise<BrowserContext> {
   if (!existsSync(chromiumPath)) {
     throw new Error(`${chromiumPath} is missing: the browser tests need Debian's Chromium; install it with "apt-get install -y chromium" (or run .ci/install-chromium.sh)`);
   }
-  const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+  const args = [...chromiumArgs, ...(opts.args ?? [])];
+  const defaultDisable = `--disable-features=${playwrightDisabledFeatures.join(',')}`;
+  if (opts.stockCookies) args.push(`--disable-features=${playwrightDisabledFeatures.filter((f) => f !== 'ThirdPartyStoragePartitioning').join(',')}`);
+  const browser = await chromium.launch({ executablePath: chromiumPath, args, ...(opts.stockCookies ? { ignoreDefaultArgs: [defaultDisable] } : {}) });
   t.teardown(() => browser.close());
+  if (opts.stockCookies && (await commandLine(browser)).includes('ThirdPartyStoragePartitioning')) {
+    throw new Error('Playwright still disables ThirdPartyStoragePartitioning: its default --disable-features list changed; update playwrightDisabledFeatures in test/e2e/harness.ts');
+  }
   return browser.newContext({ ignoreHTTPSErrors: true });
 }
