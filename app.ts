@@ -6,12 +6,18 @@ import configPlugin, { type Config } from './plugins/config.js';
 import authPlugin from './plugins/auth.js';
 import corsPlugin from './plugins/cors.js';
 import dbPlugin from './plugins/db.js';
+import docsPlugin from './plugins/docs.js';
 import errorsPlugin from './plugins/errors.js';
 import rateLimitPlugin from './plugins/rate-limit.js';
 import securityPlugin, { bodyLimit } from './plugins/security.js';
+import answerRoutes from './routes/answers.js';
 import authRoutes from './routes/auth.js';
 import booksRoutes from './routes/books.js';
+import eventRoutes from './routes/events.js';
 import healthRoutes from './routes/health.js';
+import { validatorCompiler } from './lib/validation.js';
+import pageRoutes from './routes/pages.js';
+import programRoutes from './routes/programs.js';
 
 export interface AppOptions {
   config: Config;
@@ -21,7 +27,7 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
-/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, storage, errors, origins, rate limits, protections, authentication, then the routes. */
+/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, storage, errors, origins, rate limits, protections, authentication, the OpenAPI docs, then the routes. */
 export const folio = fp(async function folio(app: FastifyInstance, opts: AppOptions): Promise<void> {
   await app.register(configPlugin, { config: opts.config });
   await app.register(dbPlugin, { migrate: opts.migrate ?? false });
@@ -30,10 +36,15 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(rateLimitPlugin);
   await app.register(securityPlugin);
   await app.register(authPlugin);
+  await app.register(docsPlugin);
 
   await app.register(healthRoutes);
   await app.register(booksRoutes);
   await app.register(authRoutes);
+  await app.register(programRoutes);
+  await app.register(answerRoutes);
+  await app.register(pageRoutes);
+  await app.register(eventRoutes);
 }, { name: 'folio', fastify: '5.x' });
 
 export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } {
@@ -42,8 +53,6 @@ export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?
     logger: opts.logger ?? { level: config.logLevel },
     bodyLimit,
     trustProxy: config.trustProxy,
-    // Unknown body fields are refused (400) rather than silently dropped; one rule for every route.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     requestTimeout: 30_000,
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,
@@ -54,6 +63,8 @@ export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?
 /** Builds a ready Folio instance: what `folio serve` listens with and what the tests inject into. */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify(serverOptions(opts)).withTypeProvider<TypeBoxTypeProvider>();
+  // Unknown body fields are refused (400) rather than silently dropped, and bodies are never type-coerced.
+  app.setValidatorCompiler(validatorCompiler);
   try {
     await app.register(folio, opts);
     await app.ready();

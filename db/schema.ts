@@ -1,4 +1,4 @@
-import { sqliteTable, text, integer, primaryKey, index } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /** Times are stored as milliseconds since the epoch (UTC). */
 
@@ -65,4 +65,110 @@ export const sessions = sqliteTable(
     createdAt: integer('created_at').notNull(),
   },
   (t) => [index('sessions_user_idx').on(t.userId), index('sessions_expires_idx').on(t.expiresAt)],
+);
+
+/** Every saved version of a student's program for an activity. */
+export const programs = sqliteTable(
+  'programs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    activity: text('activity').notNull(),
+    version: integer('version').notNull(),
+    code: text('code').notNull(),
+    language: text('language'),
+    page: text('page'),
+    savedAt: integer('saved_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('programs_version_idx').on(t.userId, t.bookId, t.activity, t.version),
+    index('programs_page_idx').on(t.userId, t.bookId, t.page, t.activity, t.version),
+  ],
+);
+
+/** Every attempt at a question; `attempt` counts from 1, so the latest attempt number is the count. */
+export const answers = sqliteTable(
+  'answers',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    question: text('question').notNull(),
+    attempt: integer('attempt').notNull(),
+    kind: text('kind').notNull(),
+    /** The kind's answer as JSON. */
+    answer: text('answer').notNull(),
+    correct: integer('correct', { mode: 'boolean' }),
+    score: real('score'),
+    page: text('page'),
+    savedAt: integer('saved_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('answers_attempt_idx').on(t.userId, t.bookId, t.question, t.attempt),
+    index('answers_page_idx').on(t.userId, t.bookId, t.page, t.question, t.attempt),
+  ],
+);
+
+/** Research events as the client reported them, with the server's time of arrival. */
+export const events = sqliteTable(
+  'events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    type: text('type').notNull(),
+    target: text('target'),
+    page: text('page'),
+    /** JSON, at most 16 KiB. */
+    data: text('data'),
+    clientTime: integer('client_time'),
+    serverTime: integer('server_time').notNull(),
+  },
+  (t) => [index('events_book_time_idx').on(t.bookId, t.serverTime), index('events_user_idx').on(t.userId, t.bookId)],
+);
+
+/** Where a student left off in a book. */
+export const positions = sqliteTable(
+  'positions',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    page: text('page').notNull(),
+    scroll: real('scroll'),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.bookId] })],
+);
+
+/** Pages a student marked complete. */
+export const pageCompletions = sqliteTable(
+  'page_completions',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    page: text('page').notNull(),
+    completedAt: integer('completed_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.bookId, t.page] })],
 );

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, ne } from 'drizzle-orm';
 import type { Database } from './index.js';
+import { moveWork } from './work.js';
 import { sessions, users, type Role } from './schema.js';
 
 export type UserRow = typeof users.$inferSelect;
@@ -104,24 +105,10 @@ export async function claimAnonymousUser(db: Database, id: string, account: NewA
   }
 }
 
-/** Tables whose rows belong to a user, with the column that says whose: the anonymous merge moves them all. */
-const ownedTables: { table: string; userColumn: string }[] = [];
-
-/** Registers a table of per-user rows, so that merging an anonymous user moves them (see mergeUsers). */
-export function ownsRows(table: string, userColumn = 'user_id'): void {
-  if (!ownedTables.some((t) => t.table === table)) ownedTables.push({ table, userColumn });
-}
-
-/**
- * Moves every row of `from` (an anonymous user) to `into`, then deletes `from` and its sessions, in one
- * transaction. Rows that can exist once per user (a position, a completed page) keep the newer one.
- */
-export async function mergeUsers(db: Database, from: string, into: string, mergeOne: ((from: string, into: string) => void)[] = []): Promise<void> {
+/** Moves every row of `from` (an anonymous user) to `into`, then deletes `from` and its sessions, in one transaction. */
+export async function mergeUsers(db: Database, from: string, into: string): Promise<void> {
   db.sqlite.transaction(() => {
-    for (const merge of mergeOne) merge(from, into);
-    for (const { table, userColumn } of ownedTables) {
-      db.sqlite.prepare(`UPDATE ${table} SET ${userColumn} = ? WHERE ${userColumn} = ?`).run(into, from);
-    }
+    moveWork(db, from, into);
     db.orm.delete(users).where(eq(users.id, from)).run();
   })();
 }

@@ -23,6 +23,11 @@ export class OriginAllowlist {
     return true;
   }
 
+  /** Whether the book exists (as of the last refresh). */
+  hasBook(book: string): boolean {
+    return this.byBook.has(book);
+  }
+
   /** Whether `origin` (the raw header, compared exactly) may call the book's API, or any non-book API when `book` is undefined. */
   allows(origin: string, book: string | undefined): boolean {
     const set = book === undefined ? this.union : this.byBook.get(book);

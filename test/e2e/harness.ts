@@ -10,7 +10,7 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext } from 'playwright-core';
 import type { Test } from 'tap';
 import { buildApp } from '../../app.js';
 import type { Config } from '../../plugins/config.js';
@@ -151,12 +151,12 @@ export interface LaunchOptions {
   args?: string[];
 }
 
-/** The browser's command line as chrome://version shows it. */
-async function commandLine(browser: Browser): Promise<string> {
-  const page = await browser.newPage();
+/** The browser's command line as chrome://version shows it, read in a page of `context` that is closed again. */
+async function commandLine(context: BrowserContext): Promise<string> {
+  const page = await context.newPage();
   try {
     await page.goto('chrome://version');
-    return await page.locator('#command_line').innerText();
+    return (await page.textContent('#command_line')) ?? '';
   } finally {
     await page.close();
   }
@@ -172,8 +172,9 @@ export async function launchBrowser(t: Test, opts: LaunchOptions = {}): Promise<
   if (opts.stockCookies) args.push(`--disable-features=${playwrightDisabledFeatures.filter((f) => f !== 'ThirdPartyStoragePartitioning').join(',')}`);
   const browser = await chromium.launch({ executablePath: chromiumPath, args, ...(opts.stockCookies ? { ignoreDefaultArgs: [defaultDisable] } : {}) });
   t.teardown(() => browser.close());
-  if (opts.stockCookies && (await commandLine(browser)).includes('ThirdPartyStoragePartitioning')) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  if (opts.stockCookies && (await commandLine(context)).includes('ThirdPartyStoragePartitioning')) {
     throw new Error('Playwright still disables ThirdPartyStoragePartitioning: its default --disable-features list changed; update playwrightDisabledFeatures in test/e2e/harness.ts');
   }
-  return browser.newContext({ ignoreHTTPSErrors: true });
+  return context;
 }

@@ -1,0 +1,252 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Database } from './index.js';
+
+/** Times leave the database as ISO strings. */
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export interface Program {
+  activity: string;
+  version: number;
+  code: string;
+  language: string | null;
+  page: string | null;
+  savedAt: string;
+}
+
+export interface Answer {
+  question: string;
+  attempt: number;
+  kind: string;
+  answer: unknown;
+  correct: boolean | null;
+  score: number | null;
+  page: string | null;
+  savedAt: string;
+}
+
+interface ProgramRow {
+  activity: string;
+  version: number;
+  code: string;
+  language: string | null;
+  page: string | null;
+  saved_at: number;
+}
+
+interface AnswerRow {
+  question: string;
+  attempt: number;
+  kind: string;
+  answer: string;
+  correct: number | null;
+  score: number | null;
+  page: string | null;
+  saved_at: number;
+}
+
+const program = (r: ProgramRow): Program => ({ activity: r.activity, version: r.version, code: r.code, language: r.language, page: r.page, savedAt: iso(r.saved_at) });
+const answer = (r: AnswerRow): Answer => ({
+  question: r.question,
+  attempt: r.attempt,
+  kind: r.kind,
+  answer: JSON.parse(r.answer) as unknown,
+  correct: r.correct === null ? null : r.correct === 1,
+  score: r.score,
+  page: r.page,
+  savedAt: iso(r.saved_at),
+});
+
+/** Statements prepared once per database: the hot paths of the API. */
+function prepare(sqlite: BetterSqlite3.Database) {
+  const programColumns = 'activity, version, code, language, page, saved_at';
+  const answerColumns = 'question, attempt, kind, answer, correct, score, page, saved_at';
+  return {
+    insertProgram: sqlite.prepare<[string, string, string, string, string | null, string | null, number, string, string, string], { version: number }>(
+      `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at)
+       SELECT ?, ?, ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ? FROM programs WHERE user_id = ? AND book_id = ? AND activity = ?
+       RETURNING version`,
+    ),
+    latestProgram: sqlite.prepare<[string, string, string], ProgramRow>(
+      `SELECT ${programColumns} FROM programs WHERE user_id = ? AND book_id = ? AND activity = ? ORDER BY version DESC LIMIT 1`,
+    ),
+    programHistory: sqlite.prepare<[string, string, string, number, number], ProgramRow>(
+      `SELECT ${programColumns} FROM programs WHERE user_id = ? AND book_id = ? AND activity = ? AND version < ? ORDER BY version DESC LIMIT ?`,
+    ),
+    insertAnswer: sqlite.prepare<[string, string, string, string, string, number | null, number | null, string | null, number, string, string, string], { attempt: number }>(
+      `INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at)
+       SELECT ?, ?, ?, COALESCE(MAX(attempt), 0) + 1, ?, ?, ?, ?, ?, ? FROM answers WHERE user_id = ? AND book_id = ? AND question = ?
+       RETURNING attempt`,
+    ),
+    latestAnswer: sqlite.prepare<[string, string, string], AnswerRow>(
+      `SELECT ${answerColumns} FROM answers WHERE user_id = ? AND book_id = ? AND question = ? ORDER BY attempt DESC LIMIT 1`,
+    ),
+    // SQLite takes the bare columns from the row holding MAX(): the latest version/attempt of each, in one index range scan.
+    programsOnPage: sqlite.prepare<[string, string, string], ProgramRow>(
+      `SELECT activity, MAX(version) AS version, code, language, page, saved_at FROM programs WHERE user_id = ? AND book_id = ? AND page = ? GROUP BY activity`,
+    ),
+    answersOnPage: sqlite.prepare<[string, string, string], AnswerRow>(
+      `SELECT question, MAX(attempt) AS attempt, kind, answer, correct, score, page, saved_at FROM answers WHERE user_id = ? AND book_id = ? AND page = ? GROUP BY question`,
+    ),
+    upsertPosition: sqlite.prepare<[string, string, string, number | null, number]>(
+      `INSERT INTO positions (user_id, book_id, page, scroll, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, book_id) DO UPDATE SET page = excluded.page, scroll = excluded.scroll, updated_at = excluded.updated_at`,
+    ),
+    position: sqlite.prepare<[string, string], { page: string; scroll: number | null; updated_at: number }>(
+      'SELECT page, scroll, updated_at FROM positions WHERE user_id = ? AND book_id = ?',
+    ),
+    markComplete: sqlite.prepare<[string, string, string, number]>(
+      'INSERT INTO page_completions (user_id, book_id, page, completed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    ),
+    unmarkComplete: sqlite.prepare<[string, string, string]>('DELETE FROM page_completions WHERE user_id = ? AND book_id = ? AND page = ?'),
+    completedPages: sqlite.prepare<[string, string], { page: string; completed_at: number }>(
+      'SELECT page, completed_at FROM page_completions WHERE user_id = ? AND book_id = ? ORDER BY completed_at, page',
+    ),
+    insertEvent: sqlite.prepare<[string, string, string, string | null, string | null, string | null, number | null, number]>(
+      'INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+  };
+}
+
+const cache = new WeakMap<BetterSqlite3.Database, ReturnType<typeof prepare>>();
+function statements(db: Database) {
+  let s = cache.get(db.sqlite);
+  if (!s) cache.set(db.sqlite, (s = prepare(db.sqlite)));
+  return s;
+}
+
+export interface Owner {
+  userId: string;
+  bookId: string;
+}
+
+/** Saves a new version of a program; returns its number and time. */
+export async function saveProgram(db: Database, { userId, bookId }: Owner, activity: string, p: { code: string; language?: string | undefined; page?: string | undefined }) {
+  const savedAt = Date.now();
+  const { version } = statements(db).insertProgram.get(userId, bookId, activity, p.code, p.language ?? null, p.page ?? null, savedAt, userId, bookId, activity)!;
+  return { version, savedAt: iso(savedAt) };
+}
+
+export async function latestProgram(db: Database, { userId, bookId }: Owner, activity: string): Promise<Program | undefined> {
+  const row = statements(db).latestProgram.get(userId, bookId, activity);
+  return row && program(row);
+}
+
+/** Versions older than `before` (all when undefined), newest first. */
+export async function programHistory(db: Database, { userId, bookId }: Owner, activity: string, limit: number, before?: number): Promise<Program[]> {
+  return statements(db).programHistory.all(userId, bookId, activity, before ?? Number.MAX_SAFE_INTEGER, limit).map(program);
+}
+
+export interface NewAnswer {
+  kind: string;
+  answer: unknown;
+  correct?: boolean | undefined;
+  score?: number | undefined;
+  page?: string | undefined;
+}
+
+/** Records one more attempt at a question; returns its number and time. */
+export async function saveAnswer(db: Database, { userId, bookId }: Owner, question: string, a: NewAnswer) {
+  const savedAt = Date.now();
+  const correct = a.correct === undefined ? null : a.correct ? 1 : 0;
+  const { attempt } = statements(db).insertAnswer.get(userId, bookId, question, a.kind, JSON.stringify(a.answer), correct, a.score ?? null, a.page ?? null, savedAt, userId, bookId, question)!;
+  return { attempt, savedAt: iso(savedAt) };
+}
+
+/** The latest attempt at a question (its number is the count of attempts). */
+export async function latestAnswer(db: Database, { userId, bookId }: Owner, question: string): Promise<Answer | undefined> {
+  const row = statements(db).latestAnswer.get(userId, bookId, question);
+  return row && answer(row);
+}
+
+/** Everything a student has on one page: the latest program per activity and the latest answer per question. */
+export async function pageState(db: Database, { userId, bookId }: Owner, page: string) {
+  const s = statements(db);
+  const programs: Record<string, Program> = {};
+  for (const row of s.programsOnPage.all(userId, bookId, page)) programs[row.activity] = program(row);
+  const answers: Record<string, { latest: Answer; attempts: number }> = {};
+  for (const row of s.answersOnPage.all(userId, bookId, page)) answers[row.question] = { latest: answer(row), attempts: row.attempt };
+  return { programs, answers };
+}
+
+export async function setPosition(db: Database, { userId, bookId }: Owner, page: string, scroll: number | undefined) {
+  const updatedAt = Date.now();
+  statements(db).upsertPosition.run(userId, bookId, page, scroll ?? null, updatedAt);
+  return { page, scroll: scroll ?? null, updatedAt: iso(updatedAt) };
+}
+
+export async function position(db: Database, { userId, bookId }: Owner) {
+  const row = statements(db).position.get(userId, bookId);
+  return row && { page: row.page, scroll: row.scroll, updatedAt: iso(row.updated_at) };
+}
+
+export async function setPageComplete(db: Database, { userId, bookId }: Owner, page: string, complete: boolean): Promise<void> {
+  if (complete) statements(db).markComplete.run(userId, bookId, page, Date.now());
+  else statements(db).unmarkComplete.run(userId, bookId, page);
+}
+
+export async function completedPages(db: Database, { userId, bookId }: Owner) {
+  return statements(db).completedPages.all(userId, bookId).map((r) => ({ page: r.page, completedAt: iso(r.completed_at) }));
+}
+
+export interface NewEvent {
+  type: string;
+  target?: string | undefined;
+  page?: string | undefined;
+  data?: unknown;
+  clientTime?: number | undefined;
+}
+
+/** Stores a batch of events in one transaction, stamped with the server's time. */
+export async function saveEvents(db: Database, { userId, bookId }: Owner, batch: NewEvent[]): Promise<number> {
+  const s = statements(db);
+  const serverTime = Date.now();
+  db.sqlite.transaction(() => {
+    for (const e of batch) {
+      s.insertEvent.run(userId, bookId, e.type, e.target ?? null, e.page ?? null, e.data === undefined ? null : JSON.stringify(e.data), e.clientTime ?? null, serverTime);
+    }
+  })();
+  return batch.length;
+}
+
+/**
+ * Moves all work of `from` to `into` (inside the caller's transaction). Versions and attempt numbers of
+ * `from` are placed after those of `into`, so nothing collides and the moved work counts as the latest;
+ * a position keeps the newer one; completed pages are united.
+ */
+export function moveWork(db: Database, from: string, into: string): void {
+  const { sqlite } = db;
+  sqlite
+    .prepare(
+      `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at)
+       SELECT @into, p.book_id, p.activity,
+              p.version + COALESCE((SELECT MAX(q.version) FROM programs q WHERE q.user_id = @into AND q.book_id = p.book_id AND q.activity = p.activity), 0),
+              p.code, p.language, p.page, p.saved_at
+       FROM programs p WHERE p.user_id = @from ORDER BY p.id`,
+    )
+    .run({ from, into });
+  sqlite.prepare('DELETE FROM programs WHERE user_id = ?').run(from);
+  sqlite
+    .prepare(
+      `INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at)
+       SELECT @into, a.book_id, a.question,
+              a.attempt + COALESCE((SELECT MAX(b.attempt) FROM answers b WHERE b.user_id = @into AND b.book_id = a.book_id AND b.question = a.question), 0),
+              a.kind, a.answer, a.correct, a.score, a.page, a.saved_at
+       FROM answers a WHERE a.user_id = @from ORDER BY a.id`,
+    )
+    .run({ from, into });
+  sqlite.prepare('DELETE FROM answers WHERE user_id = ?').run(from);
+  sqlite.prepare('UPDATE events SET user_id = ? WHERE user_id = ?').run(into, from);
+  sqlite
+    .prepare(
+      `INSERT INTO positions (user_id, book_id, page, scroll, updated_at)
+       SELECT ?, book_id, page, scroll, updated_at FROM positions WHERE user_id = ? AND true
+       ON CONFLICT (user_id, book_id) DO UPDATE SET page = excluded.page, scroll = excluded.scroll, updated_at = excluded.updated_at
+       WHERE excluded.updated_at > positions.updated_at`,
+    )
+    .run(into, from);
+  sqlite.prepare('DELETE FROM positions WHERE user_id = ?').run(from);
+  sqlite
+    .prepare('INSERT INTO page_completions (user_id, book_id, page, completed_at) SELECT ?, book_id, page, completed_at FROM page_completions WHERE user_id = ? AND true ON CONFLICT DO NOTHING')
+    .run(into, from);
+  sqlite.prepare('DELETE FROM page_completions WHERE user_id = ?').run(from);
+}

@@ -1,0 +1,40 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import fp from 'fastify-plugin';
+import { version } from '../cli/version.js';
+
+/** The OpenAPI document at /docs/json, generated from the route schemas, and a browsable UI at /docs. */
+export default fp(
+  async function docsPlugin(app) {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'Folio',
+          version,
+          description:
+            'Saves students\' work for interactive textbooks hosted on any web server. Call it with `fetch(url, {credentials: "include"})` ' +
+            'from a page whose origin is registered for the book, or with `Authorization: Bearer <token>` (token mode). ' +
+            'Errors are `{statusCode, error, message}`: `error` is a stable code, `message` says what to do.',
+        },
+        tags: [
+          { name: 'auth', description: 'accounts and sessions' },
+          { name: 'work', description: 'programs and answers' },
+          { name: 'progress', description: 'position and completed pages' },
+          { name: 'events', description: 'research events' },
+          { name: 'books', description: 'books' },
+          { name: 'health', description: 'liveness and readiness' },
+        ],
+        components: {
+          securitySchemes: {
+            cookie: { type: 'apiKey', in: 'cookie', name: app.sessionCookieName },
+            bearer: { type: 'http', scheme: 'bearer', description: 'a token from login or register with {"mode": "token"}' },
+          },
+        },
+        security: [{ cookie: [] }, { bearer: [] }],
+      },
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  },
+  { name: 'folio-docs', fastify: '5.x', dependencies: ['folio-auth'], decorators: { fastify: ['sessionCookieName'] } },
+);

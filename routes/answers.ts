@@ -1,0 +1,39 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { latestAnswer, saveAnswer } from '../db/work.js';
+import { HttpError } from '../lib/errors.js';
+import { errorReplies } from '../schemas/common.js';
+import { AnswerBody, Attempted, LatestAnswer, QuestionParams } from '../schemas/work.js';
+import { reader, writer } from './owner.js';
+
+const answerRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/api/books/:book/answers/:question',
+    {
+      schema: {
+        tags: ['work'],
+        summary: 'Record an attempt at a question; `answer` is checked against the schema of its `kind`',
+        params: QuestionParams,
+        body: AnswerBody,
+        response: { 201: Attempted, ...errorReplies(400, 401, 403, 404, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      const owner = await writer(request, reply, request.params.book);
+      return reply.code(201).send(await saveAnswer(app.db, owner, request.params.question, request.body));
+    },
+  );
+
+  app.get(
+    '/api/books/:book/answers/:question',
+    {
+      schema: { tags: ['work'], summary: 'The latest attempt at a question and how many there were', params: QuestionParams, response: { 200: LatestAnswer, ...errorReplies(400, 401, 404) } },
+    },
+    async (request) => {
+      const latest = await latestAnswer(app.db, reader(request, request.params.book), request.params.question);
+      if (!latest) throw new HttpError(404, 'no_answer', `no attempt at question "${request.params.question}" yet`);
+      return { latest, attempts: latest.attempt };
+    },
+  );
+};
+
+export default answerRoutes;

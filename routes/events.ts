@@ -1,0 +1,33 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { saveEvents } from '../db/work.js';
+import { HttpError } from '../lib/errors.js';
+import { BookParams, errorReplies } from '../schemas/common.js';
+import { Accepted, EventsBody, maxEventDataBytes } from '../schemas/work.js';
+import { writer } from './owner.js';
+
+const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/api/books/:book/events',
+    {
+      schema: {
+        tags: ['events'],
+        summary: 'Record 1-500 research events (also sent with fetch keepalive while the page unloads)',
+        params: BookParams,
+        body: EventsBody,
+        response: { 202: Accepted, ...errorReplies(400, 401, 403, 404, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      const batch = request.body.events.map((e, i) => {
+        if (e.data !== undefined && Buffer.byteLength(JSON.stringify(e.data)) > maxEventDataBytes) {
+          throw new HttpError(413, 'too_large', `body/events/${i}/data is over 16 KiB`);
+        }
+        return { ...e, clientTime: typeof e.clientTime === 'string' ? Date.parse(e.clientTime) : e.clientTime };
+      });
+      const owner = await writer(request, reply, request.params.book);
+      return reply.code(202).send({ accepted: await saveEvents(app.db, owner, batch) });
+    },
+  );
+};
+
+export default eventRoutes;

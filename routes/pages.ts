@@ -1,0 +1,65 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { completedPages, pageState, position, setPageComplete, setPosition } from '../db/work.js';
+import { HttpError } from '../lib/errors.js';
+import { BookParams, errorReplies } from '../schemas/common.js';
+import { CompleteBody, Completion, PageState, Position, PositionBody, Progress, StateQuery } from '../schemas/work.js';
+import { reader, writer } from './owner.js';
+
+const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/api/books/:book/state',
+    {
+      schema: {
+        tags: ['work'],
+        summary: 'Everything the student has on a page, in one reply: latest program per activity, latest answer per question',
+        params: BookParams,
+        querystring: StateQuery,
+        response: { 200: PageState, ...errorReplies(400, 401, 404) },
+      },
+    },
+    async (request) => pageState(app.db, reader(request, request.params.book), request.query.page),
+  );
+
+  app.put(
+    '/api/books/:book/position',
+    {
+      schema: { tags: ['progress'], summary: 'Where the student left off', params: BookParams, body: PositionBody, response: { 200: Position, ...errorReplies(400, 401, 403, 404, 415) } },
+    },
+    async (request, reply) => setPosition(app.db, await writer(request, reply, request.params.book), request.body.page, request.body.scroll),
+  );
+
+  app.get(
+    '/api/books/:book/position',
+    { schema: { tags: ['progress'], summary: 'Where the student left off', params: BookParams, response: { 200: Position, ...errorReplies(400, 401, 404) } } },
+    async (request) => {
+      const found = await position(app.db, reader(request, request.params.book));
+      if (!found) throw new HttpError(404, 'no_position', 'no position saved in this book yet');
+      return found;
+    },
+  );
+
+  app.put(
+    '/api/books/:book/pages/complete',
+    {
+      schema: {
+        tags: ['progress'],
+        summary: 'Mark a page complete (or not)',
+        params: BookParams,
+        body: CompleteBody,
+        response: { 200: Completion, ...errorReplies(400, 401, 403, 404, 415) },
+      },
+    },
+    async (request, reply) => {
+      await setPageComplete(app.db, await writer(request, reply, request.params.book), request.body.page, request.body.complete);
+      return request.body;
+    },
+  );
+
+  app.get(
+    '/api/books/:book/progress/me',
+    { schema: { tags: ['progress'], summary: 'The pages the student completed', params: BookParams, response: { 200: Progress, ...errorReplies(400, 401, 404) } } },
+    async (request) => ({ completed: await completedPages(app.db, reader(request, request.params.book)) }),
+  );
+};
+
+export default pageRoutes;

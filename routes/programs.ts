@@ -1,0 +1,57 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { latestProgram, programHistory, saveProgram } from '../db/work.js';
+import { HttpError } from '../lib/errors.js';
+import { errorReplies } from '../schemas/common.js';
+import { ActivityParams, History, HistoryQuery, maxCodeBytes, Program, ProgramBody, Saved } from '../schemas/work.js';
+import { reader, writer } from './owner.js';
+
+const programRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.put(
+    '/api/books/:book/programs/:activity',
+    {
+      schema: {
+        tags: ['work'],
+        summary: 'Save a new version of a program (every save is kept)',
+        params: ActivityParams,
+        body: ProgramBody,
+        response: { 200: Saved, ...errorReplies(400, 401, 403, 404, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      if (Buffer.byteLength(request.body.code) > maxCodeBytes) throw new HttpError(413, 'too_large', 'body/code is over 512 KiB');
+      const owner = await writer(request, reply, request.params.book);
+      return saveProgram(app.db, owner, request.params.activity, request.body);
+    },
+  );
+
+  app.get(
+    '/api/books/:book/programs/:activity',
+    { schema: { tags: ['work'], summary: 'The latest version of a program', params: ActivityParams, response: { 200: Program, ...errorReplies(400, 401, 404) } } },
+    async (request) => {
+      const program = await latestProgram(app.db, reader(request, request.params.book), request.params.activity);
+      if (!program) throw new HttpError(404, 'no_program', `nothing saved for activity "${request.params.activity}" yet`);
+      return program;
+    },
+  );
+
+  app.get(
+    '/api/books/:book/programs/:activity/history',
+    {
+      schema: {
+        tags: ['work'],
+        summary: 'Saved versions, newest first, a page at a time',
+        params: ActivityParams,
+        querystring: HistoryQuery,
+        response: { 200: History, ...errorReplies(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const { limit, before } = request.query;
+      const versions = await programHistory(app.db, reader(request, request.params.book), request.params.activity, limit, before);
+      const last = versions.at(-1);
+      return { versions, next: versions.length === limit && last && last.version > 1 ? last.version : null };
+    },
+  );
+};
+
+export default programRoutes;
