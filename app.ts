@@ -53,6 +53,8 @@ export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?
     logger: opts.logger ?? { level: config.logLevel },
     bodyLimit,
     trustProxy: config.trustProxy,
+    // Ids may be 128 characters, more once percent-encoded (find-my-way's default is 100).
+    routerOptions: { maxParamLength: 512 },
     requestTimeout: 30_000,
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,

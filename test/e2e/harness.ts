@@ -147,7 +147,7 @@ export interface LaunchOptions {
    * same list without ThirdPartyStoragePartitioning (checked on chrome://version at launch). Off by default.
    */
   stockCookies?: boolean;
-  /** More command-line switches, after chromiumArgs. */
+  /** More command-line switches, after chromiumArgs (with stockCookies, a --disable-features here is overridden by its own). */
   args?: string[];
 }
 
@@ -173,7 +173,7 @@ export async function launchBrowser(t: Test, opts: LaunchOptions = {}): Promise<
   const browser = await chromium.launch({ executablePath: chromiumPath, args, ...(opts.stockCookies ? { ignoreDefaultArgs: [defaultDisable] } : {}) });
   t.teardown(() => browser.close());
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
-  if (opts.stockCookies && (await commandLine(context)).includes('ThirdPartyStoragePartitioning')) {
+  if (opts.stockCookies && /--disable-features=\S*ThirdPartyStoragePartitioning/.test(await commandLine(context))) {
     throw new Error('Playwright still disables ThirdPartyStoragePartitioning: its default --disable-features list changed; update playwrightDisabledFeatures in test/e2e/harness.ts');
   }
   return context;

@@ -1,0 +1,55 @@
+import { join } from 'node:path';
+import t from 'tap';
+import { spawnServer } from './helper.js';
+
+const env = (file: string) => ({ FOLIO_DATABASE_URL: file, FOLIO_PASSWORD_COST: '10' });
+const origin = 'http://localhost:8080';
+
+t.test('every write acknowledged with a 2xx survives kill -9 the instant the reply arrives', async (t) => {
+  const file = join(t.testdir(), 'folio.db');
+  const first = await spawnServer(t, env(file), ['--migrate']);
+  const call = (method: string, path: string, body: unknown, token?: string) =>
+    fetch(`${first.url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', origin, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+  const { token } = (await (await call('POST', '/api/auth/register', { username: 'ada', password: 'correct horse battery', mode: 'token' })).json()) as { token: string };
+
+  const acknowledged: { kind: string; id: string; value: string }[] = [];
+  const writes = Array.from({ length: 30 }, async (_, i) => {
+    const [res, kind, id, value] =
+      i % 3 === 0
+        ? [await call('PUT', `/api/books/demo/programs/ac${i}`, { code: `code ${i}`, page: 'p' }, token), 'program', `ac${i}`, `code ${i}`]
+        : i % 3 === 1
+          ? [await call('POST', `/api/books/demo/answers/q${i}`, { kind: 'shortanswer', answer: `answer ${i}`, page: 'p' }, token), 'answer', `q${i}`, `answer ${i}`]
+          : [await call('POST', '/api/books/demo/events', { events: [{ type: `event-${i}` }] }, token), 'event', `event-${i}`, ''];
+    if (res.ok) acknowledged.push({ kind, id, value });
+    return res.status;
+  });
+  // Kill the moment the last acknowledged write's reply is in: no time for a lazy flush.
+  const statuses = await Promise.all(writes.map((w, i) => (i === writes.length - 1 ? w.then((s) => (first.child.kill('SIGKILL'), s)) : w)));
+  await first.exited;
+  t.ok(statuses.every((s) => s >= 200 && s < 300), `all writes acknowledged: ${statuses.join(',')}`);
+
+  const second = await spawnServer(t, env(file));
+  const auth = { origin, authorization: `Bearer ${token}` };
+  for (const w of acknowledged) {
+    if (w.kind === 'program') {
+      const res = await fetch(`${second.url}/api/books/demo/programs/${w.id}`, { headers: auth });
+      t.equal(res.status, 200, w.id);
+      t.equal(((await res.json()) as { code: string }).code, w.value);
+    } else if (w.kind === 'answer') {
+      const res = await fetch(`${second.url}/api/books/demo/answers/${w.id}`, { headers: auth });
+      t.equal(res.status, 200, w.id);
+      t.equal(((await res.json()) as { latest: { answer: string } }).latest.answer, w.value);
+    }
+  }
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(file, { readonly: true });
+  t.teardown(() => db.close());
+  const events = db.prepare('SELECT type FROM events').pluck().all() as string[];
+  for (const w of acknowledged.filter((a) => a.kind === 'event')) t.ok(events.includes(w.id), w.id);
+  second.child.kill('SIGTERM');
+  t.equal(await second.exited, 0);
+});

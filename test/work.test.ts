@@ -1,0 +1,413 @@
+import type { FastifyInstance } from 'fastify';
+import t from 'tap';
+import { answerKinds } from '../schemas/work.js';
+import { bookOrigin, build, cookieOf, fromBook, register } from './helper.js';
+
+/** A registered student's request headers. */
+async function student(app: FastifyInstance, username = 'ada') {
+  const { cookie } = await register(app, username);
+  return { ...fromBook, cookie };
+}
+
+const count = (app: FastifyInstance, table: string) => (app.db.sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+
+t.test('every save of a program is a new version; GET returns the latest', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  for (const [i, code] of ['print(1)', 'print(2)', 'print(3)'].entries()) {
+    const res = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code, language: 'python', page: 'ch1/intro' } });
+    t.equal(res.statusCode, 200);
+    t.same(Object.keys(res.json()), ['version', 'savedAt']);
+    t.equal(res.json().version, i + 1);
+    t.ok(Math.abs(Date.parse(res.json().savedAt) - Date.now()) < 5000);
+  }
+  const latest = await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1', headers });
+  t.equal(latest.statusCode, 200);
+  t.match(latest.json(), { activity: 'ac1', version: 3, code: 'print(3)', language: 'python', page: 'ch1/intro' });
+  t.same(app.db.sqlite.prepare('SELECT version, code FROM programs ORDER BY version').all(), [
+    { version: 1, code: 'print(1)' },
+    { version: 2, code: 'print(2)' },
+    { version: 3, code: 'print(3)' },
+  ]);
+});
+
+t.test('a program never saved is a 404 naming the activity', async (t) => {
+  const app = await build(t);
+  const res = await app.inject({ method: 'GET', url: '/api/books/book/programs/nothing', headers: await student(app) });
+  t.equal(res.statusCode, 404);
+  t.same(res.json(), { statusCode: 404, error: 'no_program', message: 'nothing saved for activity "nothing" yet' });
+});
+
+t.test('history is newest first and paginates with a cursor', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  for (let i = 1; i <= 5; i++) await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: `v${i}` } });
+  const first = (await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1/history?limit=2', headers })).json();
+  t.same(first.versions.map((v: { code: string }) => v.code), ['v5', 'v4']);
+  t.equal(first.next, 4);
+  const second = (await app.inject({ method: 'GET', url: `/api/books/book/programs/ac1/history?limit=2&before=${first.next}`, headers })).json();
+  t.same(second.versions.map((v: { code: string }) => v.code), ['v3', 'v2']);
+  const third = (await app.inject({ method: 'GET', url: `/api/books/book/programs/ac1/history?limit=2&before=${second.next}`, headers })).json();
+  t.same(third.versions.map((v: { code: string }) => v.code), ['v1']);
+  t.equal(third.next, null);
+  const bad = await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1/history?limit=500', headers });
+  t.equal(bad.statusCode, 400);
+  t.match(bad.json().message, 'querystring/limit must be <= 100');
+});
+
+const validAnswers: Record<keyof typeof answerKinds, unknown> = {
+  mchoice: ['a', 'c'],
+  fitb: ['42', 'forty-two'],
+  parsons: [
+    { block: 'b1', indent: 0 },
+    { block: 'b3', indent: 1 },
+  ],
+  dragndrop: [{ source: 'x', target: 'y' }],
+  clickablearea: [0, 3],
+  shortanswer: 'Because the loop never ends.',
+  unittest: { passed: 3, failed: 1, output: 'FAIL test_x' },
+  poll: 'option-2',
+  codelens: { answer: '7', step: 12 },
+};
+
+const wrongAnswers: Record<keyof typeof answerKinds, [unknown, string]> = {
+  mchoice: ['a', 'body/answer must be array'],
+  fitb: [[1], 'body/answer/0 must be string'],
+  parsons: [[{ block: 'b1', indent: 'x' }], 'body/answer/0/indent must be integer'],
+  dragndrop: [[{ source: 'x' }], "body/answer/0 must have required property 'target'"],
+  clickablearea: [[-1], 'body/answer/0 must be >= 0'],
+  shortanswer: ['x'.repeat(65537), 'body/answer must NOT have more than 65536 characters'],
+  unittest: [{ passed: 1 }, "body/answer must have required property 'failed'"],
+  poll: [3, 'body/answer must be string'],
+  codelens: [{ answer: '7' }, "body/answer must have required property 'step'"],
+};
+
+t.test('each kind of answer is accepted and stored as given', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  for (const [kind, answer] of Object.entries(validAnswers)) {
+    const res = await app.inject({ method: 'POST', url: `/api/books/book/answers/q-${kind}`, headers, payload: { kind, answer, correct: true, score: 1, page: 'p1' } });
+    t.equal(res.statusCode, 201, kind);
+    t.equal(res.json().attempt, 1);
+    const got = await app.inject({ method: 'GET', url: `/api/books/book/answers/q-${kind}`, headers });
+    t.same(got.json(), { latest: { question: `q-${kind}`, attempt: 1, kind, answer, correct: true, score: 1, page: 'p1', savedAt: got.json().latest.savedAt }, attempts: 1 }, kind);
+  }
+});
+
+t.test('a wrong shape for its kind is a 400 naming the field, and nothing is stored', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  for (const [kind, [answer, message]] of Object.entries(wrongAnswers)) {
+    const res = await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers, payload: { kind, answer } });
+    t.equal(res.statusCode, 400, kind);
+    t.same(res.json(), { statusCode: 400, error: 'invalid_request', message }, kind);
+  }
+  const unknownKind = await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers, payload: { kind: 'essay', answer: 'x' } });
+  t.same(unknownKind.json(), { statusCode: 400, error: 'invalid_request', message: 'body/kind "essay" is not one of the known values' });
+  const extra = await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers, payload: { kind: 'poll', answer: 'a', grade: 'A' } });
+  t.equal(extra.statusCode, 400);
+  t.match(extra.json().message, 'must NOT have additional properties');
+  t.equal(count(app, 'answers'), 0);
+});
+
+t.test('attempts count up, and GET answers returns the latest with the count', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  for (const choice of ['a', 'b', 'c']) {
+    await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers, payload: { kind: 'mchoice', answer: [choice], correct: choice === 'c' } });
+  }
+  const res = await app.inject({ method: 'GET', url: '/api/books/book/answers/q1', headers });
+  t.equal(res.json().attempts, 3);
+  t.match(res.json().latest, { attempt: 3, answer: ['c'], correct: true });
+  const none = await app.inject({ method: 'GET', url: '/api/books/book/answers/q2', headers });
+  t.equal(none.statusCode, 404);
+  t.equal(none.json().error, 'no_answer');
+});
+
+t.test('page state returns the latest program per activity and answer per question on that page only', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  const put = (activity: string, code: string, page: string) => app.inject({ method: 'PUT', url: `/api/books/book/programs/${activity}`, headers, payload: { code, page } });
+  const post = (question: string, answer: string, page: string) =>
+    app.inject({ method: 'POST', url: `/api/books/book/answers/${question}`, headers, payload: { kind: 'mchoice', answer: [answer], page } });
+  await put('ac1', 'one', 'ch1');
+  await put('ac1', 'two', 'ch1');
+  await put('ac2', 'other', 'ch1');
+  await put('ac3', 'elsewhere', 'ch2');
+  await post('q1', 'a', 'ch1');
+  await post('q1', 'b', 'ch1');
+  await post('q2', 'z', 'ch2');
+  const res = await app.inject({ method: 'GET', url: '/api/books/book/state?page=ch1', headers });
+  t.equal(res.statusCode, 200);
+  const state = res.json();
+  t.same(Object.keys(state.programs).sort(), ['ac1', 'ac2']);
+  t.match(state.programs.ac1, { version: 2, code: 'two' });
+  t.same(Object.keys(state.answers), ['q1']);
+  t.equal(state.answers.q1.attempts, 2);
+  t.same(state.answers.q1.latest.answer, ['b']);
+  const ch2 = (await app.inject({ method: 'GET', url: '/api/books/book/state?page=ch2', headers })).json();
+  t.same(Object.keys(ch2.programs), ['ac3']);
+  t.same(Object.keys(ch2.answers), ['q2']);
+  const empty = (await app.inject({ method: 'GET', url: '/api/books/book/state?page=ch9', headers })).json();
+  t.same(empty, { programs: {}, answers: {} });
+  const noPage = await app.inject({ method: 'GET', url: '/api/books/book/state', headers });
+  t.equal(noPage.statusCode, 400);
+});
+
+t.test('page state uses the page indexes (no scan of the student\'s rows)', async (t) => {
+  const app = await build(t);
+  for (const [table, index] of [
+    ['programs', 'programs_page_idx'],
+    ['answers', 'answers_page_idx'],
+  ] as const) {
+    const column = table === 'programs' ? 'activity, MAX(version)' : 'question, MAX(attempt)';
+    const group = table === 'programs' ? 'activity' : 'question';
+    const plan = app.db.sqlite.prepare(`EXPLAIN QUERY PLAN SELECT ${column} FROM ${table} WHERE user_id = ? AND book_id = ? AND page = ? GROUP BY ${group}`).all('u', 'b', 'p') as { detail: string }[];
+    t.match(plan.map((p) => p.detail).join('\n'), new RegExp(`SEARCH ${table} USING (COVERING )?INDEX ${index} \\(user_id=\\? AND book_id=\\? AND page=\\?\\)`), table);
+    t.notMatch(plan.map((p) => p.detail).join('\n'), /TEMP B-TREE/, `${table}: grouped in index order`);
+  }
+});
+
+t.test('position is saved and read back; no position yet is a 404', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  t.equal((await app.inject({ method: 'GET', url: '/api/books/book/position', headers })).statusCode, 404);
+  const put = await app.inject({ method: 'PUT', url: '/api/books/book/position', headers, payload: { page: 'ch2/loops', scroll: 0.5 } });
+  t.equal(put.statusCode, 200);
+  t.match(put.json(), { page: 'ch2/loops', scroll: 0.5 });
+  await app.inject({ method: 'PUT', url: '/api/books/book/position', headers, payload: { page: 'ch3' } });
+  const got = await app.inject({ method: 'GET', url: '/api/books/book/position', headers });
+  t.match(got.json(), { page: 'ch3', scroll: null });
+  t.equal(count(app, 'positions'), 1);
+});
+
+t.test('pages are marked complete and not complete; progress lists the completed ones', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  for (const [page, complete] of [
+    ['ch1', true],
+    ['ch2', true],
+    ['ch1', true],
+    ['ch3', true],
+    ['ch2', false],
+  ] as const) {
+    const res = await app.inject({ method: 'PUT', url: '/api/books/book/pages/complete', headers, payload: { page, complete } });
+    t.equal(res.statusCode, 200);
+    t.same(res.json(), { page, complete });
+  }
+  const progress = await app.inject({ method: 'GET', url: '/api/books/book/progress/me', headers });
+  t.same(progress.json().completed.map((c: { page: string }) => c.page), ['ch1', 'ch3']);
+});
+
+t.test('events are stored with the server time, 202 with the count', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  const before = Date.now();
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/books/book/events',
+    headers,
+    payload: { events: [{ type: 'run', target: 'ac1', page: 'ch1', data: { ms: 12 }, clientTime: '2026-01-02T03:04:05.000Z' }, { type: 'video:play' }] },
+  });
+  t.equal(res.statusCode, 202);
+  t.same(res.json(), { accepted: 2 });
+  const rows = app.db.sqlite.prepare('SELECT type, target, page, data, client_time, server_time FROM events ORDER BY id').all() as Record<string, unknown>[];
+  t.same(rows.map((r) => ({ ...r, server_time: undefined })), [
+    { type: 'run', target: 'ac1', page: 'ch1', data: '{"ms":12}', client_time: Date.parse('2026-01-02T03:04:05.000Z'), server_time: undefined },
+    { type: 'video:play', target: null, page: null, data: null, client_time: null, server_time: undefined },
+  ]);
+  t.ok((rows[0]!.server_time as number) >= before);
+});
+
+t.test('events: 1 to 500 a request, data at most 16 KiB, all or nothing', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  const post = (events: unknown[]) => app.inject({ method: 'POST', url: '/api/books/book/events', headers, payload: { events } });
+  t.equal((await post([])).statusCode, 400);
+  t.equal((await post(Array.from({ length: 501 }, () => ({ type: 'x' })))).statusCode, 400);
+  t.equal((await post(Array.from({ length: 500 }, () => ({ type: 'x' })))).statusCode, 202);
+  const big = await post([{ type: 'ok' }, { type: 'big', data: 'x'.repeat(17 * 1024) }]);
+  t.equal(big.statusCode, 413);
+  t.same(big.json(), { statusCode: 413, error: 'too_large', message: 'body/events/1/data is over 16 KiB' });
+  t.equal(count(app, 'events'), 500, 'nothing of the refused batch was stored');
+});
+
+t.test('events are accepted from a keepalive fetch sent without a session', async (t) => {
+  const app = await build(t);
+  const res = await app.inject({ method: 'POST', url: '/api/books/book/events', headers: { ...fromBook, 'sec-fetch-mode': 'cors' }, payload: { events: [{ type: 'pagehide' }] } });
+  t.equal(res.statusCode, 202);
+  t.equal(count(app, 'events'), 1);
+});
+
+t.test('a student sees only their own work', async (t) => {
+  const app = await build(t);
+  const ada = await student(app, 'ada');
+  const bob = await student(app, 'bob');
+  await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers: ada, payload: { code: 'ada code', page: 'p' } });
+  await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers: ada, payload: { kind: 'poll', answer: 'a', page: 'p' } });
+  await app.inject({ method: 'PUT', url: '/api/books/book/position', headers: ada, payload: { page: 'p' } });
+  await app.inject({ method: 'PUT', url: '/api/books/book/pages/complete', headers: ada, payload: { page: 'p', complete: true } });
+  t.equal((await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1', headers: bob })).statusCode, 404);
+  t.equal((await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1/history', headers: bob })).json().versions.length, 0);
+  t.equal((await app.inject({ method: 'GET', url: '/api/books/book/answers/q1', headers: bob })).statusCode, 404);
+  t.same((await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers: bob })).json(), { programs: {}, answers: {} });
+  t.equal((await app.inject({ method: 'GET', url: '/api/books/book/position', headers: bob })).statusCode, 404);
+  t.same((await app.inject({ method: 'GET', url: '/api/books/book/progress/me', headers: bob })).json(), { completed: [] });
+  const bobSave = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers: bob, payload: { code: 'bob code' } });
+  t.equal(bobSave.json().version, 1, 'versions are per student');
+  t.equal((await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1', headers: ada })).json().code, 'ada code');
+});
+
+t.test('work is per book', async (t) => {
+  const app = await build(t);
+  const { cookie } = await register(app);
+  await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers: { ...fromBook, cookie }, payload: { code: 'in book' } });
+  const other = await app.inject({ method: 'GET', url: '/api/books/other/programs/ac1', headers: { origin: 'https://other.example', cookie } });
+  t.equal(other.statusCode, 404);
+});
+
+t.test('reads without a session are 401; an unknown book is 404', async (t) => {
+  const app = await build(t);
+  for (const url of ['/api/books/book/programs/ac1', '/api/books/book/programs/ac1/history', '/api/books/book/answers/q1', '/api/books/book/state?page=p', '/api/books/book/position', '/api/books/book/progress/me']) {
+    const res = await app.inject({ method: 'GET', url, headers: fromBook });
+    t.equal(res.statusCode, 401, url);
+    t.equal(res.json().error, 'unauthenticated');
+  }
+  const headers = await student(app);
+  for (const [method, url, payload] of [
+    ['GET', '/api/books/nope/state?page=p', undefined],
+    ['PUT', '/api/books/nope/programs/ac1', { code: 'x' }],
+    ['POST', '/api/books/nope/events', { events: [{ type: 'x' }] }],
+  ] as const) {
+    const res = await app.inject({ method, url, headers: { ...headers, origin: bookOrigin }, payload });
+    // The origin of `book` is not allowed to write to another book with a cookie: 403 before 404.
+    t.equal(res.statusCode, method === 'GET' ? 404 : 403, url);
+  }
+  const bearer = (await app.inject({ method: 'POST', url: '/api/auth/login', headers: fromBook, payload: { username: 'ada', password: 'correct horse battery', mode: 'token' } })).json().token;
+  const unknown = await app.inject({ method: 'PUT', url: '/api/books/nope/programs/ac1', headers: { authorization: `Bearer ${bearer}` }, payload: { code: 'x' } });
+  t.equal(unknown.statusCode, 404);
+  t.same(unknown.json(), { statusCode: 404, error: 'unknown_book', message: 'there is no book "nope"' });
+});
+
+t.test('ids are 1-128 characters of [A-Za-z0-9._:/-]', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  const ok = await app.inject({ method: 'PUT', url: `/api/books/book/programs/${encodeURIComponent('ch1/ex-2.a:b_c')}`, headers, payload: { code: 'x' } });
+  t.equal(ok.statusCode, 200);
+  for (const id of ['a'.repeat(129), 'a b', 'ä', '<script>']) {
+    const res = await app.inject({ method: 'PUT', url: `/api/books/book/programs/${encodeURIComponent(id)}`, headers, payload: { code: 'x' } });
+    t.equal(res.statusCode, 400, id);
+    t.match(res.json().message, /^params\/activity must/);
+  }
+  const page = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 'x', page: 'bad page' } });
+  t.equal(page.statusCode, 400);
+  t.match(page.json().message, /^body\/page must match pattern/);
+});
+
+t.test('code over 512 KiB is a 413; a body over 1 MiB is a 413; stored work is untouched', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 'keep me' } });
+  const code = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 'é'.repeat(300 * 1024) } });
+  t.equal(code.statusCode, 413);
+  t.same(code.json(), { statusCode: 413, error: 'too_large', message: 'body/code is over 512 KiB' });
+  const body = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 'x'.repeat(1024 * 1024) } });
+  t.equal(body.statusCode, 413);
+  t.equal(body.json().error, 'body_too_large');
+  const wrongType = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 12 } });
+  t.equal(wrongType.statusCode, 400);
+  t.same(wrongType.json(), { statusCode: 400, error: 'invalid_request', message: 'body/code must be string' });
+  t.same(app.db.sqlite.prepare('SELECT version, code FROM programs').all(), [{ version: 1, code: 'keep me' }]);
+});
+
+t.test('a first write without a session creates an anonymous user and a cookie session', async (t) => {
+  const app = await build(t);
+  const res = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers: fromBook, payload: { code: 'before login' } });
+  t.equal(res.statusCode, 200);
+  const cookie = cookieOf(res);
+  const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
+  t.match(me.json().user, { anonymous: true, username: null, role: 'student' });
+  t.same(app.db.sqlite.prepare('SELECT anonymous FROM users').all(), [{ anonymous: 1 }]);
+  const again = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers: { ...fromBook, cookie }, payload: { code: 'still anonymous' } });
+  t.equal(again.json().version, 2);
+  t.equal(count(app, 'users'), 1, 'the same anonymous user');
+});
+
+t.test('with X-Folio-Mode: token a first write returns the anonymous token in X-Folio-Token', async (t) => {
+  const app = await build(t);
+  const res = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers: { ...fromBook, 'x-folio-mode': 'token' }, payload: { code: 'x' } });
+  t.equal(res.statusCode, 200);
+  t.equal(res.headers['set-cookie'], undefined);
+  const token = res.headers['x-folio-token'] as string;
+  t.match(token, /^[\w-]{43}$/);
+  const got = await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1', headers: { authorization: `Bearer ${token}` } });
+  t.equal(got.json().code, 'x');
+});
+
+t.test('a write with an expired session is refused with 401 session_expired and no new identity', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  app.db.sqlite.prepare('DELETE FROM sessions').run();
+  const res = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 'precious' } });
+  t.equal(res.statusCode, 401);
+  t.equal(res.json().error, 'session_expired');
+  t.match(res.headers['set-cookie'], /^folio=; Max-Age=0;/, 'the dead cookie is cleared, no new one is set');
+  t.equal(count(app, 'programs'), 0);
+  t.equal(count(app, 'users'), 1);
+});
+
+/** Saves one of everything as the given headers. */
+async function doEverything(app: FastifyInstance, given: Record<string, string>, label: string): Promise<string> {
+  const first = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers: given, payload: { code: `${label} code`, page: 'p' } });
+  const headers = { ...given, cookie: given.cookie ?? cookieOf(first) };
+  const results = [
+    first,
+    await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers, payload: { kind: 'fitb', answer: [label], page: 'p' } }),
+    await app.inject({ method: 'POST', url: '/api/books/book/events', headers, payload: { events: [{ type: `${label}-event` }] } }),
+    await app.inject({ method: 'PUT', url: '/api/books/book/position', headers, payload: { page: `${label}-page` } }),
+    await app.inject({ method: 'PUT', url: '/api/books/book/pages/complete', headers, payload: { page: `${label}-done`, complete: true } }),
+  ];
+  for (const r of results) if (r.statusCode >= 300) throw new Error(`${r.statusCode} ${r.body}`);
+  return headers.cookie;
+}
+
+t.test('registering from an anonymous session keeps all its work in the new account', async (t) => {
+  const app = await build(t);
+  const cookie = await doEverything(app, fromBook, 'anon');
+  const anonId = (app.db.sqlite.prepare('SELECT id FROM users').get() as { id: string }).id;
+  const { res } = await register(app, 'ada', {}, { cookie });
+  t.equal(res.statusCode, 201);
+  const { user } = res.json();
+  t.equal(user.anonymous, false);
+  t.equal(count(app, 'users'), 1);
+  for (const table of ['programs', 'answers', 'events', 'positions', 'page_completions']) {
+    t.same(app.db.sqlite.prepare(`SELECT DISTINCT user_id FROM ${table}`).all(), [{ user_id: user.id }], table);
+  }
+  t.equal(user.id, anonId, 'the anonymous user became the account');
+  const state = await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers: { ...fromBook, cookie: cookieOf(res) } });
+  t.equal(state.json().programs.ac1.code, 'anon code');
+});
+
+t.test('logging in from an anonymous session moves all its work to the account and deletes the anonymous user', async (t) => {
+  const app = await build(t);
+  const { res: reg, cookie: adaCookie } = await register(app, 'ada');
+  const ada = reg.json().user.id as string;
+  await doEverything(app, { ...fromBook, cookie: adaCookie }, 'ada');
+  app.db.sqlite.prepare('UPDATE positions SET updated_at = updated_at - 60000').run();
+  const anonCookie = await doEverything(app, fromBook, 'anon');
+  const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: { ...fromBook, cookie: anonCookie }, payload: { username: 'ada', password: 'correct horse battery' } });
+  t.equal(login.statusCode, 200);
+  t.same(app.db.sqlite.prepare('SELECT id, anonymous FROM users').all(), [{ id: ada, anonymous: 0 }]);
+  t.same(app.db.sqlite.prepare('SELECT version, code FROM programs WHERE user_id = ? ORDER BY version').all(ada), [
+    { version: 1, code: 'ada code' },
+    { version: 2, code: 'anon code' },
+  ]);
+  t.same(app.db.sqlite.prepare('SELECT attempt, answer FROM answers WHERE user_id = ? ORDER BY attempt').all(ada), [
+    { attempt: 1, answer: '["ada"]' },
+    { attempt: 2, answer: '["anon"]' },
+  ]);
+  t.same(app.db.sqlite.prepare('SELECT type FROM events WHERE user_id = ? ORDER BY id').all(ada), [{ type: 'ada-event' }, { type: 'anon-event' }]);
+  t.same(app.db.sqlite.prepare('SELECT page FROM positions WHERE user_id = ?').all(ada), [{ page: 'anon-page' }], 'the newer position wins');
+  t.same(app.db.sqlite.prepare('SELECT page FROM page_completions WHERE user_id = ? ORDER BY page').all(ada), [{ page: 'ada-done' }, { page: 'anon-done' }]);
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie: anonCookie } })).statusCode, 401, 'the anonymous session ended');
+});
