@@ -26,7 +26,7 @@ t.test('a fresh database gets every migration once; a second run applies nothing
   t.same(await applyMigrations(db), pending);
   t.same(await pendingMigrations(db), []);
   t.same(await applyMigrations(db), []);
-  t.same(tables(file), ['__drizzle_migrations', 'book_origins', 'books', 'change_counters', 'sessions', 'users']);
+  t.same(tables(file), ['__drizzle_migrations', 'answers', 'book_origins', 'books', 'change_counters', 'events', 'page_completions', 'positions', 'programs', 'sessions', 'users']);
 });
 
 t.test('folio migrate says what it applied, then that nothing is pending', async (t) => {
