@@ -47,18 +47,26 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(eventRoutes);
 }, { name: 'folio', fastify: '5.x' });
 
-export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } {
+export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?: object; http?: object } {
   const { config } = opts;
+  // Slow or stalled clients are cut off: headers within headersTimeoutMs, the whole request within requestTimeoutMs
+  // (checked every second instead of Node's default 30 s).
+  const timeouts = {
+    headersTimeout: Math.min(config.headersTimeoutMs, config.requestTimeoutMs),
+    requestTimeout: config.requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs / 2),
+  };
   return {
     logger: opts.logger ?? { level: config.logLevel },
     bodyLimit,
     trustProxy: config.trustProxy,
     // Ids may be 128 characters, more once percent-encoded (find-my-way's default is 100).
     routerOptions: { maxParamLength: 512 },
-    requestTimeout: 30_000,
+    requestTimeout: config.requestTimeoutMs,
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,
-    ...(config.tlsCert && config.tlsKey ? { https: { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } } : {}),
+    http: timeouts,
+    ...(config.tlsCert && config.tlsKey ? { https: { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), ...timeouts } } : {}),
   };
 }
 

@@ -2,6 +2,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { GroupCommit } from './group-commit.js';
 import * as schema from './schema.js';
 
 export type Orm = BetterSQLite3Database<typeof schema>;
@@ -12,6 +13,8 @@ export interface Database {
   readonly location: string;
   readonly orm: Orm;
   readonly sqlite: BetterSqlite3.Database;
+  /** Runs a write in the next group commit; resolves once it is durable (see GroupCommit). */
+  write<T>(work: () => T): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -32,13 +35,17 @@ export function openDatabase(url: string): Database {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const orm = drizzle(sqlite, { schema });
+  const group = new GroupCommit(sqlite);
   return {
     dialect: 'sqlite',
     location: file === ':memory:' ? file : resolve(file),
     orm,
     sqlite,
+    write: (work) => group.run(work),
     async close() {
-      if (sqlite.open) sqlite.close();
+      if (!sqlite.open) return;
+      group.flush();
+      sqlite.close();
     },
   };
 }
@@ -46,4 +53,14 @@ export function openDatabase(url: string): Database {
 /** Throws unless the database answers a trivial query. */
 export async function pingDatabase(db: Database): Promise<void> {
   db.sqlite.prepare('SELECT 1').get();
+}
+
+/** A value built once per open database, such as its prepared statements. */
+export function perDatabase<T>(build: (db: Database) => T): (db: Database) => T {
+  const cache = new WeakMap<Database, T>();
+  return (db) => {
+    let value = cache.get(db);
+    if (value === undefined) cache.set(db, (value = build(db)));
+    return value;
+  };
 }

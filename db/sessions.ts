@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { eq, lte } from 'drizzle-orm';
-import type { Database } from './index.js';
+import { eq, lte, sql } from 'drizzle-orm';
+import { perDatabase, type Database } from './index.js';
 import { sessions } from './schema.js';
 
 export type SessionRow = typeof sessions.$inferSelect;
@@ -16,8 +16,10 @@ export function newToken(): string {
 }
 
 /** The live session stored for a token, or undefined when unknown or expired. */
+const sessionById = perDatabase((db) => db.orm.select().from(sessions).where(eq(sessions.id, sql.placeholder('id'))).prepare());
+
 export async function findSession(db: Database, token: string): Promise<SessionRow | undefined> {
-  const row = db.orm.select().from(sessions).where(eq(sessions.id, sessionKey(token))).get();
+  const row = sessionById(db).get({ id: sessionKey(token) });
   return row && row.expiresAt > Date.now() ? row : undefined;
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, ne } from 'drizzle-orm';
-import type { Database } from './index.js';
+import { and, asc, eq, ne, sql } from 'drizzle-orm';
+import { perDatabase, type Database } from './index.js';
 import { moveWork } from './work.js';
 import { sessions, users, type Role } from './schema.js';
 
@@ -34,8 +34,10 @@ export interface NewAccount {
   researchConsent?: boolean | undefined;
 }
 
+const userById = perDatabase((db) => db.orm.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare());
+
 export async function findUserById(db: Database, id: string): Promise<UserRow | undefined> {
-  return db.orm.select().from(users).where(eq(users.id, id)).get();
+  return userById(db).get({ id });
 }
 
 export async function findUserByUsername(db: Database, username: string): Promise<UserRow | undefined> {

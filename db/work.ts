@@ -1,5 +1,4 @@
-import type BetterSqlite3 from 'better-sqlite3';
-import type { Database } from './index.js';
+import { perDatabase, type Database } from './index.js';
 
 /** Times leave the database as ISO strings. */
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -57,7 +56,7 @@ const answer = (r: AnswerRow): Answer => ({
 });
 
 /** Statements prepared once per database: the hot paths of the API. */
-function prepare(sqlite: BetterSqlite3.Database) {
+const statements = perDatabase(({ sqlite }) => {
   const programColumns = 'activity, version, code, language, page, saved_at';
   const answerColumns = 'question, attempt, kind, answer, correct, score, page, saved_at';
   return {
@@ -105,14 +104,7 @@ function prepare(sqlite: BetterSqlite3.Database) {
       'INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
   };
-}
-
-const cache = new WeakMap<BetterSqlite3.Database, ReturnType<typeof prepare>>();
-function statements(db: Database) {
-  let s = cache.get(db.sqlite);
-  if (!s) cache.set(db.sqlite, (s = prepare(db.sqlite)));
-  return s;
-}
+});
 
 export interface Owner {
   userId: string;
@@ -122,7 +114,8 @@ export interface Owner {
 /** Saves a new version of a program; returns its number and time. */
 export async function saveProgram(db: Database, { userId, bookId }: Owner, activity: string, p: { code: string; language?: string | undefined; page?: string | undefined }) {
   const savedAt = Date.now();
-  const { version } = statements(db).insertProgram.get(userId, bookId, activity, p.code, p.language ?? null, p.page ?? null, savedAt, userId, bookId, activity)!;
+  const insert = statements(db).insertProgram;
+  const { version } = await db.write(() => insert.get(userId, bookId, activity, p.code, p.language ?? null, p.page ?? null, savedAt, userId, bookId, activity)!);
   return { version, savedAt: iso(savedAt) };
 }
 
@@ -148,7 +141,9 @@ export interface NewAnswer {
 export async function saveAnswer(db: Database, { userId, bookId }: Owner, question: string, a: NewAnswer) {
   const savedAt = Date.now();
   const correct = a.correct === undefined ? null : a.correct ? 1 : 0;
-  const { attempt } = statements(db).insertAnswer.get(userId, bookId, question, a.kind, JSON.stringify(a.answer), correct, a.score ?? null, a.page ?? null, savedAt, userId, bookId, question)!;
+  const insert = statements(db).insertAnswer;
+  const json = JSON.stringify(a.answer);
+  const { attempt } = await db.write(() => insert.get(userId, bookId, question, a.kind, json, correct, a.score ?? null, a.page ?? null, savedAt, userId, bookId, question)!);
   return { attempt, savedAt: iso(savedAt) };
 }
 
@@ -170,7 +165,8 @@ export async function pageState(db: Database, { userId, bookId }: Owner, page: s
 
 export async function setPosition(db: Database, { userId, bookId }: Owner, page: string, scroll: number | undefined) {
   const updatedAt = Date.now();
-  statements(db).upsertPosition.run(userId, bookId, page, scroll ?? null, updatedAt);
+  const upsert = statements(db).upsertPosition;
+  await db.write(() => upsert.run(userId, bookId, page, scroll ?? null, updatedAt));
   return { page, scroll: scroll ?? null, updatedAt: iso(updatedAt) };
 }
 
@@ -180,8 +176,9 @@ export async function position(db: Database, { userId, bookId }: Owner) {
 }
 
 export async function setPageComplete(db: Database, { userId, bookId }: Owner, page: string, complete: boolean): Promise<void> {
-  if (complete) statements(db).markComplete.run(userId, bookId, page, Date.now());
-  else statements(db).unmarkComplete.run(userId, bookId, page);
+  const s = statements(db);
+  const now = Date.now();
+  await db.write(() => (complete ? s.markComplete.run(userId, bookId, page, now) : s.unmarkComplete.run(userId, bookId, page)));
 }
 
 export async function completedPages(db: Database, { userId, bookId }: Owner) {
@@ -196,15 +193,14 @@ export interface NewEvent {
   clientTime?: number | undefined;
 }
 
-/** Stores a batch of events in one transaction, stamped with the server's time. */
+/** Stores a batch of events, all or none, stamped with the server's time. */
 export async function saveEvents(db: Database, { userId, bookId }: Owner, batch: NewEvent[]): Promise<number> {
-  const s = statements(db);
+  const insert = statements(db).insertEvent;
   const serverTime = Date.now();
-  db.sqlite.transaction(() => {
-    for (const e of batch) {
-      s.insertEvent.run(userId, bookId, e.type, e.target ?? null, e.page ?? null, e.data === undefined ? null : JSON.stringify(e.data), e.clientTime ?? null, serverTime);
-    }
-  })();
+  const rows = batch.map((e) => [userId, bookId, e.type, e.target ?? null, e.page ?? null, e.data === undefined ? null : JSON.stringify(e.data), e.clientTime ?? null, serverTime] as const);
+  await db.write(() => {
+    for (const row of rows) insert.run(...row);
+  });
   return batch.length;
 }
 

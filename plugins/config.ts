@@ -11,6 +11,12 @@ export const settings = {
   secret: { env: 'FOLIO_SECRET', flag: 'secret', schema: Type.Optional(Type.String({ minLength: 32 })), describe: 'at least 32 characters; signs cookies and keys pseudonyms (generated into the data folder when unset)' },
   tlsCert: { env: 'FOLIO_TLS_CERT', flag: 'tlsCert', schema: Type.Optional(Type.String({ minLength: 1 })), describe: 'PEM certificate file: serve HTTPS directly' },
   tlsKey: { env: 'FOLIO_TLS_KEY', flag: 'tlsKey', schema: Type.Optional(Type.String({ minLength: 1 })), describe: 'PEM private key file for FOLIO_TLS_CERT' },
+  publicOrigin: {
+    env: 'FOLIO_PUBLIC_ORIGIN',
+    flag: 'publicOrigin',
+    schema: Type.Optional(Type.String({ pattern: '^https?://[^/?#\\s]+$', description: 'an origin: scheme://host[:port], no path' })),
+    describe: 'the public origin students reach Folio at (e.g. https://folio.example.edu): the home page of xAPI actors (default: the request\'s origin)',
+  },
   trustProxy: { env: 'FOLIO_TRUST_PROXY', flag: 'trustProxy', schema: Type.Boolean({ default: false }), describe: 'behind a TLS-terminating proxy: trust X-Forwarded-* (client IP, https)' },
   demo: { env: 'FOLIO_DEMO', flag: 'demo', schema: Type.Boolean({ default: true }), describe: 'create the demo book when the database has no book' },
   corsMaxAge: { env: 'FOLIO_CORS_MAX_AGE', flag: 'corsMaxAge', schema: Type.Integer({ minimum: 0, maximum: 86400, default: 600 }), describe: 'seconds a browser may cache a preflight' },
@@ -24,6 +30,18 @@ export const settings = {
   },
   loginRatePerIp: { env: 'FOLIO_LOGIN_RATE_PER_IP', flag: 'loginRatePerIp', schema: Type.Integer({ minimum: 1, maximum: 100000, default: 60 }), describe: 'login/register attempts a minute from one IP (a classroom shares one)' },
   loginRatePerUser: { env: 'FOLIO_LOGIN_RATE_PER_USER', flag: 'loginRatePerUser', schema: Type.Integer({ minimum: 1, maximum: 100000, default: 10 }), describe: 'login/register attempts a minute for one username' },
+  requestTimeoutMs: {
+    env: 'FOLIO_REQUEST_TIMEOUT_MS',
+    flag: 'requestTimeoutMs',
+    schema: Type.Integer({ minimum: 1000, maximum: 600000, default: 30000 }),
+    describe: 'a request (headers and body) must arrive within this time, else 408 and the connection is closed',
+  },
+  headersTimeoutMs: {
+    env: 'FOLIO_HEADERS_TIMEOUT_MS',
+    flag: 'headersTimeoutMs',
+    schema: Type.Integer({ minimum: 500, maximum: 600000, default: 10000 }),
+    describe: 'the request headers must arrive within this time (slow-loris protection)',
+  },
   shutdownGraceMs: { env: 'FOLIO_SHUTDOWN_GRACE_MS', flag: 'shutdownGraceMs', schema: Type.Integer({ minimum: 0, maximum: 600000, default: 10000 }), describe: 'how long in-flight requests may finish after SIGTERM' },
   logLevel: {
     env: 'FOLIO_LOG_LEVEL',
@@ -53,6 +71,7 @@ function expected(schema: TSchema): string {
   if (Array.isArray(s.anyOf)) return `one of ${(s.anyOf as { const: string }[]).map((x) => x.const).join(', ')}`;
   if (s.type === 'integer') return `an integer from ${s.minimum} to ${s.maximum}`;
   if (s.type === 'boolean') return 'true/false (or 1/0)';
+  if (s.type === 'string' && typeof s.pattern === 'string' && typeof s.description === 'string') return s.description;
   if (s.type === 'string' && typeof s.minLength === 'number' && s.minLength > 1) return `a string of at least ${s.minLength} characters`;
   return 'a non-empty string';
 }

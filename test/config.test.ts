@@ -17,6 +17,8 @@ t.test('defaults apply when nothing is set', async (t) => {
     passwordCost: 17,
     loginRatePerIp: 60,
     loginRatePerUser: 10,
+    requestTimeoutMs: 30000,
+    headersTimeoutMs: 10000,
     shutdownGraceMs: 10000,
     logLevel: 'info',
   });

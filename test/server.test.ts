@@ -25,3 +25,31 @@ t.test('folio serve warns once that plain HTTP is for development', async (t) =>
   t.equal(server.logs.filter((l) => l.includes('serving plain HTTP')).length, 1);
   t.notOk(server.logs.some((l) => l.includes('created the demo book')), '--no-demo');
 });
+
+t.test('SIGTERM lets an in-flight request finish and reply, then exits 0', async (t) => {
+  const { connect } = await import('node:net');
+  const file = join(t.testdir(), 'folio.db');
+  const server = await spawnServer(t, { FOLIO_DATABASE_URL: file }, ['--migrate']);
+  const { port } = new URL(server.url);
+  const body = JSON.stringify({ code: 'finished after SIGTERM' });
+  const socket = connect(Number(port), '127.0.0.1');
+  let reply = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.write(
+    `PUT /api/books/demo/programs/ac1 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: http://localhost:8080\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+  );
+  socket.write(body.slice(0, 10));
+  await new Promise((r) => setTimeout(r, 200));
+  server.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  socket.end(body.slice(10));
+  await closed;
+  t.match(reply, /^HTTP\/1\.1 200 OK/);
+  t.match(reply, /"version":1/);
+  t.equal(await server.exited, 0);
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(file, { readonly: true });
+  t.teardown(() => db.close());
+  t.same(db.prepare('SELECT code FROM programs').all(), [{ code: 'finished after SIGTERM' }]);
+});
