@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import pretty from 'pino-pretty';
 import { buildApp, type AppOptions } from './app.js';
 import { servesHttps } from './plugins/config.js';
 
@@ -6,7 +7,8 @@ import { servesHttps } from './plugins/config.js';
 function loggerFor(opts: AppOptions): AppOptions['logger'] {
   if (opts.logger !== undefined) return opts.logger;
   const level = opts.config.logLevel;
-  return process.stdout.isTTY ? { level, transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } } : { level };
+  // In-process pretty printing (no transport worker), so it also works inside the single binary.
+  return process.stdout.isTTY ? { level, stream: pretty({ translateTime: 'HH:MM:ss', ignore: 'pid,hostname' }) } : { level };
 }
 
 /**

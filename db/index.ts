@@ -2,6 +2,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { sqliteAddon } from '../lib/assets.js';
 import { GroupCommit } from './group-commit.js';
 import * as schema from './schema.js';
 
@@ -29,7 +30,9 @@ export function openDatabase(url: string): Database {
   }
   const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
   if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
-  const sqlite = new BetterSqlite3(file);
+  const nativeBinding = sqliteAddon();
+  // better-sqlite3 takes the loaded addon object too; its types only name the path form.
+  const sqlite = new BetterSqlite3(file, nativeBinding ? { nativeBinding: nativeBinding as unknown as string } : {});
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');

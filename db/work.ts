@@ -2,6 +2,8 @@ import { perDatabase, type Database } from './index.js';
 
 /** Times leave the database as ISO strings. */
 const iso = (ms: number) => new Date(ms).toISOString();
+/** The same, computed by SQLite from a column of milliseconds (integer arithmetic: no float rounding). */
+const isoSql = (column: string) => `strftime('%Y-%m-%dT%H:%M:%S', ${column} / 1000, 'unixepoch') || printf('.%03dZ', ${column} % 1000)`;
 
 export interface Program {
   activity: string;
@@ -79,13 +81,25 @@ const statements = perDatabase(({ sqlite }) => {
     latestAnswer: sqlite.prepare<[string, string, string], AnswerRow>(
       `SELECT ${answerColumns} FROM answers WHERE user_id = ? AND book_id = ? AND question = ? ORDER BY attempt DESC LIMIT 1`,
     ),
-    // SQLite takes the bare columns from the row holding MAX(): the latest version/attempt of each, in one index range scan.
-    programsOnPage: sqlite.prepare<[string, string, string], ProgramRow>(
-      `SELECT activity, MAX(version) AS version, code, language, page, saved_at FROM programs WHERE user_id = ? AND book_id = ? AND page = ? GROUP BY activity`,
-    ),
-    answersOnPage: sqlite.prepare<[string, string, string], AnswerRow>(
-      `SELECT question, MAX(attempt) AS attempt, kind, answer, correct, score, page, saved_at FROM answers WHERE user_id = ? AND book_id = ? AND page = ? GROUP BY question`,
-    ),
+    // The page state is built as JSON by SQLite in one statement per table: the bare columns come from the row
+    // holding MAX() (the latest version/attempt), found in one range scan of the page index.
+    programsOnPage: sqlite
+      .prepare<[string, string, string], string>(
+        `SELECT json_group_object(activity, json_object('activity', activity, 'version', version, 'code', code, 'language', language,
+                'page', page, 'savedAt', ${isoSql('saved_at')}))
+         FROM (SELECT activity, MAX(version) AS version, code, language, page, saved_at FROM programs
+               WHERE user_id = ? AND book_id = ? AND page = ? GROUP BY activity)`,
+      )
+      .pluck(),
+    answersOnPage: sqlite
+      .prepare<[string, string, string], string>(
+        `SELECT json_group_object(question, json_object('latest', json_object('question', question, 'attempt', attempt, 'kind', kind,
+                'answer', json(answer), 'correct', CASE correct WHEN 1 THEN json('true') WHEN 0 THEN json('false') END, 'score', score,
+                'page', page, 'savedAt', ${isoSql('saved_at')}), 'attempts', attempt))
+         FROM (SELECT question, MAX(attempt) AS attempt, kind, answer, correct, score, page, saved_at FROM answers
+               WHERE user_id = ? AND book_id = ? AND page = ? GROUP BY question)`,
+      )
+      .pluck(),
     upsertPosition: sqlite.prepare<[string, string, string, number | null, number]>(
       `INSERT INTO positions (user_id, book_id, page, scroll, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (user_id, book_id) DO UPDATE SET page = excluded.page, scroll = excluded.scroll, updated_at = excluded.updated_at`,
@@ -153,14 +167,13 @@ export async function latestAnswer(db: Database, { userId, bookId }: Owner, ques
   return row && answer(row);
 }
 
-/** Everything a student has on one page: the latest program per activity and the latest answer per question. */
-export async function pageState(db: Database, { userId, bookId }: Owner, page: string) {
+/**
+ * Everything a student has on one page, as the JSON text of `{programs: {activity: latest}, answers: {question:
+ * {latest, attempts}}}`: made by SQLite, it needs no row objects, parsing or serialising here (the hot read).
+ */
+export async function pageStateJson(db: Database, { userId, bookId }: Owner, page: string): Promise<string> {
   const s = statements(db);
-  const programs: Record<string, Program> = {};
-  for (const row of s.programsOnPage.all(userId, bookId, page)) programs[row.activity] = program(row);
-  const answers: Record<string, { latest: Answer; attempts: number }> = {};
-  for (const row of s.answersOnPage.all(userId, bookId, page)) answers[row.question] = { latest: answer(row), attempts: row.attempt };
-  return { programs, answers };
+  return `{"programs":${s.programsOnPage.get(userId, bookId, page)},"answers":${s.answersOnPage.get(userId, bookId, page)}}`;
 }
 
 export async function setPosition(db: Database, { userId, bookId }: Owner, page: string, scroll: number | undefined) {

@@ -1,23 +1,69 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as sea from 'node:sea';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The asset that lists the others, in the single binary. */
+export const assetManifest = 'folio-assets.json';
+/** Where the SQLite addon is among the single binary's assets. */
+export const sqliteAddonAsset = 'better_sqlite3.node';
+
 let root: string | undefined;
 
-/** The project folder (where package.json is), whether running from source or from dist/. */
+/**
+ * The single binary carries its files as SEA assets; they are written once to a private temporary folder
+ * (removed at exit), so that everything else reads them as files, as it does from a clone.
+ */
+function extractAssets(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'folio-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const names = JSON.parse(sea.getAsset(assetManifest, 'utf8')) as string[];
+  for (const name of names) {
+    const file = join(dir, name);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, new Uint8Array(sea.getAsset(name)), { mode: 0o600 });
+  }
+  return dir;
+}
+
+/** The project folder (where package.json is) when running from source or dist/, or the extracted assets. */
 function projectRoot(): string {
   if (root) return root;
-  let dir = dirname(fileURLToPath(import.meta.url));
+  if (sea.isSea()) return (root = extractAssets());
+  // From source or dist/ (ESM), import.meta.url; in a CommonJS bundle run by node, the script's path.
+  const here = typeof import.meta?.url === 'string' ? fileURLToPath(import.meta.url) : (process.argv[1] ?? process.cwd());
+  let dir = dirname(here);
   for (;;) {
     const manifest = join(dir, 'package.json');
     if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'folio') return (root = dir);
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the folio project folder (package.json) above ' + fileURLToPath(import.meta.url));
+    if (parent === dir) throw new Error(`cannot find the folio project folder (package.json) above ${here}`);
     dir = parent;
   }
 }
 
-/** The only way app code reaches a file it ships (migrations, the browser client): by its path in the project. */
+/** The only way app code reaches a file it ships (migrations, the browser client, docs assets): by its path in the project. */
 export function assetPath(relative: string): string {
   return join(projectRoot(), relative);
+}
+
+/**
+ * The SQLite addon for better-sqlite3: in the single binary, loaded from its extracted asset with
+ * process.dlopen (a binary has no node_modules to resolve it from); elsewhere undefined (the default lookup).
+ */
+let addon: object | undefined;
+export function sqliteAddon(): object | undefined {
+  if (!sea.isSea()) return undefined;
+  if (!addon) {
+    const module = { exports: {} };
+    process.dlopen(module, assetPath(sqliteAddonAsset));
+    addon = module.exports;
+  }
+  return addon;
+}
+
+/** Whether this is the single binary. */
+export function isSingleBinary(): boolean {
+  return sea.isSea();
 }

@@ -1,7 +1,9 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import fp from 'fastify-plugin';
+import { readFileSync } from 'node:fs';
 import { version } from '../cli/version.js';
+import { assetPath, isSingleBinary } from '../lib/assets.js';
 
 /** The OpenAPI document at /docs/json, generated from the route schemas, and a browsable UI at /docs. */
 export default fp(
@@ -34,7 +36,11 @@ export default fp(
         security: [{ cookie: [] }, { bearer: [] }],
       },
     });
-    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+    // The single binary has no node_modules: it carries swagger-ui's static files as assets.
+    const carried = isSingleBinary()
+      ? { baseDir: assetPath('swagger-ui'), logo: { type: 'image/svg+xml', content: readFileSync(assetPath('swagger-ui/logo.svg')) } }
+      : {};
+    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, ...carried });
   },
   { name: 'folio-docs', fastify: '5.x', dependencies: ['folio-auth'], decorators: { fastify: ['sessionCookieName'] } },
 );

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { completedPages, pageState, position, setPageComplete, setPosition } from '../db/work.js';
+import { completedPages, pageStateJson, position, setPageComplete, setPosition } from '../db/work.js';
 import { HttpError } from '../lib/errors.js';
 import { BookParams, errorReplies } from '../schemas/common.js';
 import { CompleteBody, Completion, PageState, Position, PositionBody, Progress, StateQuery } from '../schemas/work.js';
@@ -17,7 +17,12 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: PageState, ...errorReplies(400, 401, 404) },
       },
     },
-    async (request) => pageState(app.db, reader(request, request.params.book), request.query.page),
+    // Already JSON (see pageStateJson): sent as it is, its shape is the PageState schema above.
+    async (request, reply) => {
+      const json = await pageStateJson(app.db, reader(request, request.params.book), request.query.page);
+      // Fastify sends a JSON string as it is; the type provider only knows the object form.
+      return reply.type('application/json; charset=utf-8').send(json as never);
+    },
   );
 
   app.put(

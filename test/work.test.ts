@@ -411,3 +411,18 @@ t.test('logging in from an anonymous session moves all its work to the account a
   t.same(app.db.sqlite.prepare('SELECT page FROM page_completions WHERE user_id = ? ORDER BY page').all(ada), [{ page: 'ada-done' }, { page: 'anon-done' }]);
   t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie: anonCookie } })).statusCode, 401, 'the anonymous session ended');
 });
+
+t.test('page state holds exactly what the single reads return (same fields, same times)', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 'print("é\\"\\n")', language: 'python', page: 'p' } });
+  await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers, payload: { kind: 'unittest', answer: { passed: 2, failed: 0, output: 'ok' }, correct: true, score: 0.5, page: 'p' } });
+  await app.inject({ method: 'POST', url: '/api/books/book/answers/q2', headers, payload: { kind: 'shortanswer', answer: 'no verdict', page: 'p' } });
+  const state = await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers });
+  t.equal(state.headers['content-type'], 'application/json; charset=utf-8');
+  const { programs, answers } = state.json();
+  t.same(programs.ac1, (await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1', headers })).json());
+  t.same(answers.q1, (await app.inject({ method: 'GET', url: '/api/books/book/answers/q1', headers })).json());
+  t.same(answers.q2, (await app.inject({ method: 'GET', url: '/api/books/book/answers/q2', headers })).json());
+  t.equal(answers.q2.latest.correct, null);
+});
