@@ -13,8 +13,11 @@ import securityPlugin, { bodyLimit } from './plugins/security.js';
 import answerRoutes from './routes/answers.js';
 import authRoutes from './routes/auth.js';
 import booksRoutes from './routes/books.js';
+import clientRoutes from './routes/client.js';
 import eventRoutes from './routes/events.js';
+import exportRoutes from './routes/export.js';
 import healthRoutes from './routes/health.js';
+import instructorRoutes from './routes/instructor.js';
 import { validatorCompiler } from './lib/validation.js';
 import pageRoutes from './routes/pages.js';
 import programRoutes from './routes/programs.js';
@@ -45,6 +48,9 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(answerRoutes);
   await app.register(pageRoutes);
   await app.register(eventRoutes);
+  await app.register(instructorRoutes);
+  await app.register(exportRoutes);
+  await app.register(clientRoutes);
 }, { name: 'folio', fastify: '5.x' });
 
 export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?: object; http?: object } {

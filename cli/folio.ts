@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { addBookOrigin, BookExistsError, createBook, listBooks, removeBook, removeBookOrigin } from '../db/books.js';
+import { addBookOrigin, BookExistsError, createBook, findBook, listBooks, removeBook, removeBookOrigin } from '../db/books.js';
 import { DatabaseUrlError, openDatabase, type Database } from '../db/index.js';
 import { applyMigrations, pendingMigrations } from '../db/migrate.js';
 import { roles, type Role } from '../db/schema.js';
@@ -9,6 +9,9 @@ import { hashPassword } from '../lib/passwords.js';
 import { isBookId, normalizeOrigin, OriginError } from '../lib/origin.js';
 import { ConfigError, loadConfig, type Config } from '../plugins/config.js';
 import { PendingMigrationsError } from '../plugins/db.js';
+import { exportFormats, exportKinds } from '../schemas/instructor.js';
+import { parseInstant } from '../lib/time.js';
+import { runExport } from './export.js';
 import { version } from './version.js';
 
 /** An error the user can fix, with the exit code it ends the command with (2: bad usage or value, 1: the operation failed). */
@@ -268,6 +271,39 @@ users
     });
   });
 
+function oneOf<T extends string>(values: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!(values as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}`);
+    return value as T;
+  };
+}
+
+function instant(value: string): number {
+  const ms = parseInstant(value);
+  if (ms === undefined) throw new InvalidArgumentError('expected an ISO 8601 date (2026-09-01, midnight UTC) or date-time with a zone (2026-09-01T08:00:00Z)');
+  return ms;
+}
+
+program
+  .command('export')
+  .description('export a book\'s research data of consenting students, pseudonymised, as JSON Lines, CSV or xAPI statements')
+  .requiredOption('--book <id>', 'book id', bookId)
+  .option('--kind <kind>', exportKinds.join(', '), oneOf(exportKinds), 'events')
+  .option('--format <format>', exportFormats.join(', '), oneOf(exportFormats), 'jsonl')
+  .option('--since <time>', 'only rows at or after this server time: 2026-09-01 or 2026-09-01T08:00:00Z', instant)
+  .option('--until <time>', 'only rows before this server time (default and at most: now)', instant)
+  .option('--identify', 'add user ids, usernames, names and emails to the pseudonyms (said on stderr)')
+  .option('--public-origin <url>', 'the origin students reach Folio at: home page of xAPI actors (FOLIO_PUBLIC_ORIGIN)')
+  .option('--out <file>', 'write FILE (complete, or not at all) instead of stdout')
+  .addHelpText('after', '\nData goes to stdout or --out; a progress bar (on a terminal) and a summary go to stderr. The summary says how many users were\nleft out for want of research consent, and the --since that continues where this export ended.')
+  .action(async (opts: { book: string; kind: (typeof exportKinds)[number]; format: (typeof exportFormats)[number]; since?: number; until?: number; identify?: boolean; out?: string }, command: Command) => {
+    if (opts.since !== undefined && opts.until !== undefined && opts.since > opts.until) throw new CliError('--since must not be after --until', 2);
+    await withDatabase(command, async (db) => {
+      if (!(await findBook(db, opts.book))) throw unknownBook(opts.book);
+      await runExport(db, configOf(command), { ...opts, identify: opts.identify ?? false }, { stdout: process.stdout, stderr: process.stderr });
+    });
+  });
+
 async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
@@ -294,6 +330,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-const code = await main(process.argv);
-// `serve` keeps running until a signal; every other command ends here.
-if (code !== 0 || !serving) process.exit(code);
+// No top-level await: the single binary runs this file as CommonJS.
+void main(process.argv).then((code) => {
+  // `serve` keeps running until a signal; every other command ends here.
+  if (code !== 0 || !serving) process.exit(code);
+});

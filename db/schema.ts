@@ -88,6 +88,8 @@ export const programs = sqliteTable(
   (t) => [
     uniqueIndex('programs_version_idx').on(t.userId, t.bookId, t.activity, t.version),
     index('programs_page_idx').on(t.userId, t.bookId, t.page, t.activity, t.version),
+    // Exports read a book's rows in time order.
+    index('programs_book_time_idx').on(t.bookId, t.savedAt),
   ],
 );
 
@@ -115,6 +117,8 @@ export const answers = sqliteTable(
   (t) => [
     uniqueIndex('answers_attempt_idx').on(t.userId, t.bookId, t.question, t.attempt),
     index('answers_page_idx').on(t.userId, t.bookId, t.page, t.question, t.attempt),
+    // Exports read a book's rows in time order.
+    index('answers_book_time_idx').on(t.bookId, t.savedAt),
   ],
 );
 
@@ -137,7 +141,8 @@ export const events = sqliteTable(
     clientTime: integer('client_time'),
     serverTime: integer('server_time').notNull(),
   },
-  (t) => [index('events_book_time_idx').on(t.bookId, t.serverTime), index('events_user_idx').on(t.userId, t.bookId)],
+  // By user with the time: a student's last activity, and whether they have events in an export's window, without a scan.
+  (t) => [index('events_book_time_idx').on(t.bookId, t.serverTime), index('events_user_time_idx').on(t.userId, t.bookId, t.serverTime)],
 );
 
 /** Where a student left off in a book. */
@@ -170,5 +175,5 @@ export const pageCompletions = sqliteTable(
     page: text('page').notNull(),
     completedAt: integer('completed_at').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.userId, t.bookId, t.page] })],
+  (t) => [primaryKey({ columns: [t.userId, t.bookId, t.page] }), index('page_completions_book_time_idx').on(t.bookId, t.completedAt)],
 );

@@ -14,9 +14,17 @@ declare module 'fastify' {
 export const allowedMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 export const allowedHeaders = ['content-type', 'authorization', 'x-folio-mode'];
 /** Non-safelisted response headers the browser client reads. */
-export const exposedHeaders = ['retry-after', 'x-folio-token'];
+export const exposedHeaders = ['retry-after', 'x-folio-token', 'x-folio-export-users', 'x-folio-excluded-users', 'x-folio-export-until'];
 
 const preflightVary = 'Access-Control-Request-Method, Access-Control-Request-Headers';
+
+/** The browser client's files: public, fetched in CORS mode by `<script type="module">` and `import` from any book. */
+export function isClientAsset(request: FastifyRequest): boolean {
+  return request.url.startsWith('/client/');
+}
+
+/** CORS for the client's files: any origin, never credentials (nothing private is served there). */
+const clientAsset: FastifyCorsOptions = { origin: '*', credentials: false, preflight: false };
 
 function isPreflight(request: FastifyRequest): boolean {
   return request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined;
@@ -56,6 +64,8 @@ export default fp(
     };
     await app.register(cors, {
       delegator(request, callback) {
+        const origin = request.headers.origin;
+        if (isClientAsset(request)) return callback(null, typeof origin === 'string' && origin !== '' ? clientAsset : { origin: false });
         if (!originAllowed(origins, request)) return callback(null, { origin: false });
         // An OPTIONS without Access-Control-Request-Method is no preflight: it gets the 404 of an unknown route.
         callback(null, { ...allowed, origin: request.headers.origin, preflight: isPreflight(request) });

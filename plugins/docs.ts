@@ -24,6 +24,8 @@ export default fp(
           { name: 'work', description: 'programs and answers' },
           { name: 'progress', description: 'position and completed pages' },
           { name: 'events', description: 'research events' },
+          { name: 'instructors', description: 'progress and work of a book\'s students (instructors and admins)' },
+          { name: 'research', description: 'consent-aware, pseudonymised exports' },
           { name: 'books', description: 'books' },
           { name: 'health', description: 'liveness and readiness' },
         ],

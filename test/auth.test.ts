@@ -18,7 +18,7 @@ t.test('register creates an account and a cookie session (plain HTTP: SameSite=L
   t.same(corsHeaders(res.headers), {
     'access-control-allow-origin': bookOrigin,
     'access-control-allow-credentials': 'true',
-    'access-control-expose-headers': 'retry-after, x-folio-token',
+    'access-control-expose-headers': 'retry-after, x-folio-token, x-folio-export-users, x-folio-excluded-users, x-folio-export-until',
   });
   const row = app.db.sqlite.prepare('SELECT username, username_key, role, password_hash, anonymous FROM users WHERE id = ?').get(user.id) as Record<string, unknown>;
   t.same({ ...row, password_hash: undefined }, { username: 'Ada', username_key: 'ada', role: 'student', password_hash: undefined, anonymous: 0 });

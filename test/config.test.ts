@@ -39,6 +39,7 @@ t.test('a bad value names the variable, its value and what is expected', async (
     [{ FOLIO_DEMO: 'maybe' }, 'FOLIO_DEMO="maybe" is invalid: expected true/false (or 1/0)'],
     [{ FOLIO_LOG_LEVEL: 'loud' }, 'FOLIO_LOG_LEVEL="loud" is invalid: expected one of fatal, error, warn, info, debug, trace, silent'],
     [{ FOLIO_SECRET: 'short' }, 'FOLIO_SECRET="short" is invalid: expected a string of at least 32 characters'],
+    [{ FOLIO_PUBLIC_ORIGIN: 'https://folio.example.edu/api' }, 'FOLIO_PUBLIC_ORIGIN="https://folio.example.edu/api" is invalid: expected an origin: scheme://host[:port], no path'],
     [{ FOLIO_TLS_CERT: 'cert.pem' }, 'FOLIO_TLS_CERT and FOLIO_TLS_KEY go together: set both to serve HTTPS, or neither'],
   ];
   for (const [env, message] of cases) t.throws(() => loadConfig(env), new ConfigError(message), message);

@@ -6,7 +6,7 @@ import { bookOrigin, build, corsHeaders, folio, otherBookOrigin } from './helper
 const allowedReply = {
   'access-control-allow-origin': bookOrigin,
   'access-control-allow-credentials': 'true',
-  'access-control-expose-headers': 'retry-after, x-folio-token',
+  'access-control-expose-headers': 'retry-after, x-folio-token, x-folio-export-users, x-folio-excluded-users, x-folio-export-until',
 };
 
 const preflightHeaders = {

@@ -5,9 +5,10 @@
 import type { FastifyInstance } from 'fastify';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type BrowserContext } from 'playwright-core';
@@ -40,6 +41,7 @@ export async function makeCertificate(dir: string): Promise<Certificate> {
 const contentTypes: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
 };
 
 export interface BookSite {
@@ -149,6 +151,21 @@ export interface LaunchOptions {
   stockCookies?: boolean;
   /** More command-line switches, after chromiumArgs (with stockCookies, a --disable-features here is overridden by its own). */
   args?: string[];
+  /**
+   * Host names whose cookies the browser refuses, partitioned ones included, as Chromium's "block cookies for this site"
+   * setting does (a content-settings exception in a fresh profile, e.g. `['api.test']`). No command-line switch blocks
+   * partitioned cookies; this is the browser's own refusal, so Set-Cookie is ignored and no cookie is ever sent.
+   */
+  blockCookiesFor?: string[];
+}
+
+/** A fresh profile folder whose preferences block cookies of `hosts` (any scheme and port). */
+async function profileBlockingCookies(hosts: string[]): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'folio-e2e-profile-'));
+  const exceptions = Object.fromEntries(hosts.map((host) => [`[*.]${host},*`, { setting: 2 }])); // 2: block
+  await mkdir(join(dir, 'Default'));
+  await writeFile(join(dir, 'Default', 'Preferences'), JSON.stringify({ profile: { content_settings: { exceptions: { cookies: exceptions } } } }));
+  return dir;
 }
 
 /** The browser's command line as chrome://version shows it, read in a page of `context` that is closed again. */
@@ -170,9 +187,22 @@ export async function launchBrowser(t: Test, opts: LaunchOptions = {}): Promise<
   const args = [...chromiumArgs, ...(opts.args ?? [])];
   const defaultDisable = `--disable-features=${playwrightDisabledFeatures.join(',')}`;
   if (opts.stockCookies) args.push(`--disable-features=${playwrightDisabledFeatures.filter((f) => f !== 'ThirdPartyStoragePartitioning').join(',')}`);
-  const browser = await chromium.launch({ executablePath: chromiumPath, args, ...(opts.stockCookies ? { ignoreDefaultArgs: [defaultDisable] } : {}) });
-  t.teardown(() => browser.close());
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const ignoreDefaultArgs = opts.stockCookies ? { ignoreDefaultArgs: [defaultDisable] } : {};
+  let context: BrowserContext;
+  if (opts.blockCookiesFor) {
+    // Content settings live in a profile, so this browser gets a persistent context on a prepared one.
+    const profile = await profileBlockingCookies(opts.blockCookiesFor);
+    const persistent = await chromium.launchPersistentContext(profile, { executablePath: chromiumPath, args, ...ignoreDefaultArgs, ignoreHTTPSErrors: true });
+    t.teardown(async () => {
+      await persistent.close();
+      await rm(profile, { recursive: true, force: true });
+    });
+    context = persistent;
+  } else {
+    const browser = await chromium.launch({ executablePath: chromiumPath, args, ...ignoreDefaultArgs });
+    t.teardown(() => browser.close());
+    context = await browser.newContext({ ignoreHTTPSErrors: true });
+  }
   if (opts.stockCookies && /--disable-features=\S*ThirdPartyStoragePartitioning/.test(await commandLine(context))) {
     throw new Error('Playwright still disables ThirdPartyStoragePartitioning: its default --disable-features list changed; update playwrightDisabledFeatures in test/e2e/harness.ts');
   }

@@ -1,0 +1,608 @@
+/**
+ * Folio's browser client: what a book page imports to log students in, keep their work and restore it.
+ *
+ *   import { Folio } from 'https://folio.example.edu/client/folio.js';
+ *   const folio = new Folio({ server: 'https://folio.example.edu', book: 'thinkcspy' });
+ *
+ * Every write is kept in localStorage (keyed by server, book and user) until the server acknowledges it, so no work
+ * is lost to a dropped network, a failing server or an ended session.
+ */
+import { FolioError } from './errors.js';
+import { EventLog } from './events.js';
+import { call, type Call, type Outcome } from './http.js';
+
+type Failure = Exclude<Outcome, { kind: 'ok' }>;
+import { Outbox, type Entry, type NewEntry } from './outbox.js';
+import { browserRuntime } from './runtime.js';
+import { byteLength, Sync } from './sync.js';
+import type {
+  AnswerInput,
+  Attempted,
+  AuthMode,
+  Completion,
+  Credentials,
+  FolioEvents,
+  FolioOptions,
+  LatestAnswer,
+  LogOptions,
+  PageState,
+  Position,
+  Program,
+  ProgramHistory,
+  Progress,
+  Registration,
+  Runtime,
+  Saved,
+  StorageLike,
+  User,
+  WriteResult,
+} from './types.js';
+
+export { FolioError } from './errors.js';
+export type * from './types.js';
+
+const idPattern = /^[A-Za-z0-9._:/-]{1,128}$/;
+const eventTypePattern = /^[A-Za-z0-9._:/-]{1,64}$/;
+const bookPattern = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const maxEventDataBytes = 16 * 1024;
+/** The outbox key of a student who has not logged in. */
+const anonymous = 'anon';
+
+/** What this browser was found to do with Folio's cookie, and whose work the last page kept (localStorage, per server). */
+interface AuthState {
+  mode?: AuthMode;
+  who?: string;
+}
+interface TokenRecord {
+  token: string;
+  who: string;
+}
+
+function readJson<T>(storage: StorageLike | null, key: string): T | null {
+  try {
+    const text = storage?.getItem(key);
+    return text ? (JSON.parse(text) as T) : null;
+  } catch {
+    return null;
+  }
+}
+
+function writeJson(storage: StorageLike | null, key: string, value: unknown): void {
+  try {
+    if (value === null) storage?.removeItem(key);
+    else storage?.setItem(key, JSON.stringify(value));
+  } catch {
+    // storage refused: this page still works, the next one starts afresh
+  }
+}
+
+function checkId(what: string, value: unknown): void {
+  if (typeof value !== 'string' || !idPattern.test(value)) {
+    throw new FolioError(400, 'invalid_request', `${what} must be 1-128 characters of A-Z a-z 0-9 . _ : / - (got ${JSON.stringify(value)})`);
+  }
+}
+
+function serverOrigin(server: string): string {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new TypeError(`Folio: server must be a URL such as https://folio.example.edu (got ${JSON.stringify(server)})`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`Folio: server must be an http(s) URL (got ${JSON.stringify(server)})`);
+  return url.origin;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export class Folio {
+  /** Folio's origin. */
+  readonly server: string;
+  readonly book: string;
+  readonly #auth: 'auto' | AuthMode;
+  readonly #runtime: Runtime;
+  readonly #timeoutMs: number;
+  readonly #tokenStorage: StorageLike | null;
+  readonly #outbox: Outbox;
+  readonly #sync: Sync;
+  readonly #events: EventLog;
+  readonly #listeners: { [K in keyof FolioEvents]: Set<(event: FolioEvents[K]) => void> } = { auth: new Set(), sync: new Set() };
+  readonly #cleanup: (() => void)[] = [];
+  /** The cookie or token mode this browser needs; null until found out. */
+  #mode: AuthMode | null;
+  #token: string | null;
+  /** The user the server confirmed in this page (login, register, me); null when none or not known yet. */
+  #user: User | null = null;
+  /** Whose outbox this page writes to and sends: the account's id, or `anon`. */
+  #who: string;
+  #checked: Promise<Failure | null> | null = null;
+
+  constructor(options: FolioOptions) {
+    this.server = serverOrigin(options.server);
+    if (typeof options.book !== 'string' || !bookPattern.test(options.book)) throw new TypeError(`Folio: book must be a book id such as "thinkcspy" (got ${JSON.stringify(options.book)})`);
+    this.book = options.book;
+    const runtime: Runtime = { ...browserRuntime(), ...options.runtime };
+    this.#runtime = runtime;
+    this.#auth = options.auth ?? 'auto';
+    this.#timeoutMs = options.timeoutMs ?? 15_000;
+    this.#tokenStorage = options.tokenStorage === 'local' ? runtime.localStorage : runtime.sessionStorage;
+
+    const saved = readJson<AuthState>(runtime.localStorage, this.#authKey) ?? {};
+    const token = this.#auth === 'cookie' ? null : readJson<TokenRecord>(this.#tokenStorage, this.#tokenKey);
+    this.#mode = this.#auth === 'auto' ? (saved.mode ?? null) : this.#auth;
+    this.#token = token?.token ?? null;
+    this.#who = token?.who ?? saved.who ?? anonymous;
+
+    this.#outbox = new Outbox(runtime.localStorage, this.server, this.book, runtime);
+    this.#sync = new Sync({
+      runtime,
+      outbox: this.#outbox,
+      user: () => this.#who,
+      lockName: (user) => `folio|${this.server}|${this.book}|${user}`,
+      deliver: (entry, keepalive) => this.#deliver(entry, keepalive),
+      prepare: () => this.#prepare(),
+      emit: (event) => this.#emit('sync', event),
+      loginRequired: () => this.#sessionEnded(),
+      initialMs: options.retry?.initialMs ?? 1000,
+      maxMs: options.retry?.maxMs ?? 60_000,
+    });
+    this.#events = new EventLog({
+      runtime,
+      maxBatch: options.events?.maxBatch ?? 50,
+      flushMs: options.events?.flushMs ?? 5000,
+      // A refused batch is reported by a `sync` event of type `rejected`.
+      keep: (events) => void this.#write({ kind: 'events', method: 'POST', path: this.#bookPath('/events'), body: { events }, target: null, page: null }).catch(() => {}),
+    });
+
+    this.#listen(runtime.window, 'online', () => this.#sync.wake());
+    this.#listen(runtime.window, 'pagehide', () => this.#hidden());
+    const doc = runtime.document;
+    this.#listen(doc, 'visibilitychange', () => {
+      if (doc?.visibilityState === 'hidden') this.#hidden();
+    });
+    // Writes kept by an earlier visit go out once the page has had a moment to listen for events.
+    if (this.#outbox.count(this.#who) > 0) {
+      const timer = runtime.setTimeout(() => void this.#sync.flush(), 0);
+      this.#cleanup.push(() => runtime.clearTimeout(timer));
+    }
+  }
+
+  /** The user the server confirmed in this page, or null. */
+  get user(): User | null {
+    return this.#user;
+  }
+
+  /** `cookie` or `token` once known (after a login, a register, or the first anonymous save), else null. */
+  get mode(): AuthMode | null {
+    return this.#mode;
+  }
+
+  /** How many writes of the current student are kept in this browser, not yet on the server. */
+  get pendingWrites(): number {
+    return this.#outbox.count(this.#who);
+  }
+
+  /** Listens for `auth` or `sync` events; returns a function that stops listening. */
+  on<K extends keyof FolioEvents>(type: K, listener: (event: FolioEvents[K]) => void): () => void {
+    this.#listeners[type].add(listener);
+    return () => this.off(type, listener);
+  }
+
+  off<K extends keyof FolioEvents>(type: K, listener: (event: FolioEvents[K]) => void): void {
+    this.#listeners[type].delete(listener);
+  }
+
+  // ---- accounts -------------------------------------------------------------------------------------------------
+
+  /** Creates an account and logs in; work saved before (anonymously) becomes the account's. */
+  register(registration: Registration): Promise<User> {
+    return this.#signIn('register', registration);
+  }
+
+  /** Logs in; work saved before (anonymously) moves to the account, and writes kept for this account are sent. */
+  login(credentials: Credentials): Promise<User> {
+    return this.#signIn('login', credentials);
+  }
+
+  /**
+   * Ends the session. Writes kept for this student stay in this browser, unseen and unsent, until they log in
+   * again here, unless `forget` is true (a shared computer).
+   */
+  async logout(options: { forget?: boolean } = {}): Promise<void> {
+    this.#events.drain();
+    await this.#sync.hold();
+    let out: Outcome;
+    try {
+      out = await this.#call({ method: 'POST', path: '/api/auth/logout', token: this.#token });
+      const who = this.#who;
+      this.#clearToken();
+      this.#user = null;
+      this.#setWho(anonymous);
+      this.#checked = Promise.resolve(null);
+      if (options.forget) this.#outbox.clear(who);
+      this.#sync.resume();
+    } finally {
+      this.#sync.release();
+    }
+    this.#emit('auth', { type: 'logout' });
+    void this.#sync.flush();
+    if (out.kind === 'retry') throw out.error;
+  }
+
+  /** Who the session belongs to (an anonymous user after saving without logging in), or null when there is none. */
+  async me(): Promise<User | null> {
+    const out = await this.#check();
+    if (out) throw out.error;
+    this.#checked = Promise.resolve(null);
+    return this.#user;
+  }
+
+  // ---- work -----------------------------------------------------------------------------------------------------
+
+  /** Saves a new version of a program (every version is kept on the server). */
+  saveProgram(activity: string, code: string, options: { language?: string; page?: string } = {}): Promise<WriteResult<Saved>> {
+    return this.#guard(() => {
+      checkId('activity', activity);
+      if (options.page !== undefined) checkId('page', options.page);
+      if (typeof code !== 'string') throw new FolioError(400, 'invalid_request', 'code must be a string');
+      const body = { code, ...(options.language === undefined ? {} : { language: options.language }), ...(options.page === undefined ? {} : { page: options.page }) };
+      return this.#write({ kind: 'program', method: 'PUT', path: this.#bookPath(`/programs/${encodeURIComponent(activity)}`), body, target: activity, page: options.page ?? null });
+    });
+  }
+
+  /** The latest version of a program (a kept, unsent one first), or null. */
+  async loadProgram(activity: string): Promise<Program | null> {
+    checkId('activity', activity);
+    const program = await this.#read<Program>(this.#bookPath(`/programs/${encodeURIComponent(activity)}`));
+    const kept = this.#kept('program', activity).at(-1);
+    return kept ? this.#keptProgram(kept, program) : program;
+  }
+
+  /** Saved versions of a program, newest first; pass `next` as `before` for older ones. */
+  async programHistory(activity: string, options: { limit?: number; before?: number } = {}): Promise<ProgramHistory> {
+    checkId('activity', activity);
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.before !== undefined) query.set('before', String(options.before));
+    const search = query.toString();
+    const path = this.#bookPath(`/programs/${encodeURIComponent(activity)}/history${search ? `?${search}` : ''}`);
+    return (await this.#read<ProgramHistory>(path)) ?? { versions: [], next: null };
+  }
+
+  /** Records an attempt at a question; `answer` is checked on the server against its `kind`. */
+  submitAnswer(question: string, input: AnswerInput): Promise<WriteResult<Attempted>> {
+    return this.#guard(() => {
+      checkId('question', question);
+      if (input.page !== undefined) checkId('page', input.page);
+      const { kind, answer, correct, score, page } = input;
+      const body = { kind, answer, ...(correct === undefined ? {} : { correct }), ...(score === undefined ? {} : { score }), ...(page === undefined ? {} : { page }) };
+      return this.#write({ kind: 'answer', method: 'POST', path: this.#bookPath(`/answers/${encodeURIComponent(question)}`), body, target: question, page: page ?? null });
+    });
+  }
+
+  /** The latest attempt at a question and how many there were, or null. */
+  async latestAnswer(question: string): Promise<LatestAnswer | null> {
+    checkId('question', question);
+    const latest = await this.#read<LatestAnswer>(this.#bookPath(`/answers/${encodeURIComponent(question)}`));
+    return this.#keptAnswers(question, latest);
+  }
+
+  /** Everything the student has on a page in one request: `{programs: {activity: …}, answers: {question: {latest, attempts}}}`. */
+  async pageState(page: string): Promise<PageState> {
+    checkId('page', page);
+    const state = (await this.#read<PageState>(this.#bookPath(`/state?page=${encodeURIComponent(page)}`))) ?? { programs: {}, answers: {} };
+    for (const entry of this.#outbox.list(this.#who)) {
+      if (entry.page !== page || entry.target === null) continue;
+      if (entry.kind === 'program') state.programs[entry.target] = this.#keptProgram(entry, state.programs[entry.target] ?? null);
+    }
+    for (const question of new Set(this.#kept('answer').filter((e) => e.page === page).map((e) => e.target!))) {
+      state.answers[question] = this.#keptAnswers(question, state.answers[question] ?? null)!;
+    }
+    return state;
+  }
+
+  /** Remembers where the student is (only the newest position is kept while waiting to be sent). */
+  setPosition(page: string, scroll?: number): Promise<WriteResult<Position>> {
+    return this.#guard(() => {
+      checkId('page', page);
+      return this.#write({ kind: 'position', method: 'PUT', path: this.#bookPath('/position'), body: { page, ...(scroll === undefined ? {} : { scroll }) }, target: page, page });
+    });
+  }
+
+  /** Where the student left off, or null. */
+  async position(): Promise<Position | null> {
+    const position = await this.#read<Position>(this.#bookPath('/position'));
+    const kept = this.#kept('position').at(-1);
+    if (!kept) return position;
+    const body = kept.body as { page: string; scroll?: number };
+    return { page: body.page, scroll: body.scroll ?? null, updatedAt: iso(kept.keptAt), pending: true };
+  }
+
+  /** Marks a page complete (or, with false, not). */
+  markComplete(page: string, complete = true): Promise<WriteResult<Completion>> {
+    return this.#guard(() => {
+      checkId('page', page);
+      return this.#write({ kind: 'complete', method: 'PUT', path: this.#bookPath('/pages/complete'), body: { page, complete }, target: page, page });
+    });
+  }
+
+  /** The pages the student completed. */
+  async progress(): Promise<Progress> {
+    return (await this.#read<Progress>(this.#bookPath('/progress/me'))) ?? { completed: [] };
+  }
+
+  /**
+   * Records a research event. Events are batched and sent every few seconds, and when the page is hidden or closed
+   * (with `fetch(…, {keepalive: true})`). Throws a TypeError for a type, target or page the server would refuse.
+   */
+  log(type: string, options: LogOptions = {}): void {
+    if (typeof type !== 'string' || !eventTypePattern.test(type)) throw new TypeError(`Folio: an event type must be 1-64 characters of A-Z a-z 0-9 . _ : / - (got ${JSON.stringify(type)})`);
+    const { target, page, data } = options;
+    for (const [what, value] of [['target', target], ['page', page]] as const) {
+      if (value !== undefined && (typeof value !== 'string' || !idPattern.test(value))) throw new TypeError(`Folio: an event's ${what} must be 1-128 characters of A-Z a-z 0-9 . _ : / -`);
+    }
+    if (data !== undefined && byteLength(data) > maxEventDataBytes) throw new TypeError("Folio: an event's data must be at most 16 KiB of JSON");
+    this.#events.add({
+      type,
+      ...(target === undefined ? {} : { target }),
+      ...(page === undefined ? {} : { page }),
+      ...(data === undefined ? {} : { data }),
+      clientTime: this.#runtime.now(),
+    });
+  }
+
+  /** Sends logged events and kept writes now; resolves when they are on the server or sending has stopped (see `sync` events). */
+  async flush(): Promise<void> {
+    this.#events.drain();
+    await this.#sync.flush();
+  }
+
+  /** Stops timers and listeners (a page need not call it; tests do). Kept writes stay kept. */
+  close(): void {
+    this.#events.drain();
+    this.#sync.close();
+    for (const undo of this.#cleanup.splice(0)) undo();
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------------------
+
+  get #authKey(): string {
+    return `folio|auth|${this.server}`;
+  }
+
+  get #tokenKey(): string {
+    return `folio|token|${this.server}`;
+  }
+
+  #bookPath(rest: string): string {
+    return `/api/books/${this.book}${rest}`;
+  }
+
+  #listen(target: EventTarget | null, type: string, handler: () => void): void {
+    if (!target) return;
+    target.addEventListener(type, handler);
+    this.#cleanup.push(() => target.removeEventListener(type, handler));
+  }
+
+  #emit<K extends keyof FolioEvents>(type: K, event: FolioEvents[K]): void {
+    for (const listener of [...this.#listeners[type]]) {
+      try {
+        listener(event);
+      } catch (err) {
+        console.error(`Folio: a "${type}" listener threw`, err);
+      }
+    }
+  }
+
+  #call(request: Call): Promise<Outcome> {
+    return call(this.#runtime, this.server, this.#timeoutMs, request);
+  }
+
+  /** A write's checks throw synchronously; the page gets them as a rejected promise like any other refusal. */
+  #guard<R>(write: () => Promise<WriteResult<R>>): Promise<WriteResult<R>> {
+    try {
+      return write();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #write<R>(write: NewEntry): Promise<WriteResult<R>> {
+    return this.#sync.write<R>(this.#who, write);
+  }
+
+  #kept(kind: Entry['kind'], target?: string): Entry[] {
+    return this.#outbox.list(this.#who).filter((e) => e.kind === kind && (target === undefined || e.target === target));
+  }
+
+  #keptProgram(entry: Entry, saved: Program | null): Program {
+    const body = entry.body as { code: string; language?: string };
+    return {
+      activity: entry.target!,
+      version: saved?.version ?? 0,
+      code: body.code,
+      language: body.language ?? saved?.language ?? null,
+      page: entry.page ?? saved?.page ?? null,
+      savedAt: iso(entry.keptAt),
+      pending: true,
+    };
+  }
+
+  /** The server's latest answer with the kept, unsent attempts on top. */
+  #keptAnswers(question: string, saved: LatestAnswer | null): LatestAnswer | null {
+    const kept = this.#kept('answer', question);
+    const last = kept.at(-1);
+    if (!last) return saved;
+    const body = last.body as AnswerInput;
+    const attempts = (saved?.attempts ?? 0) + kept.length;
+    return {
+      latest: { question, attempt: attempts, kind: body.kind, answer: body.answer, correct: body.correct ?? null, score: body.score ?? null, page: last.page, savedAt: iso(last.keptAt), pending: true },
+      attempts,
+    };
+  }
+
+  /** GET: the reply, or null when there is nothing (404) or no session at all. An ended session throws (and emits `auth`). */
+  async #read<T>(path: string): Promise<T | null> {
+    const [out] = await Promise.all([this.#call({ method: 'GET', path, token: this.#token }), this.#prepare()]);
+    if (out.kind === 'ok') return out.body as T;
+    if (out.kind === 'auth') {
+      // The server forgets the cookie of an ended session: until the next login that still means "ended".
+      if (this.#sync.paused) throw new FolioError(401, 'session_expired', out.error.message);
+      if (out.error.error === 'unauthenticated') return null;
+      this.#sessionEnded();
+      throw out.error;
+    }
+    if (out.kind === 'refused' && out.error.statusCode === 404 && out.error.error !== 'unknown_book') return null;
+    throw out.error;
+  }
+
+  /** Learns who is logged in, once per page (again after a failure); the failure when the server could not say. */
+  #prepare(): Promise<Failure | null> {
+    this.#checked ??= this.#check().then((out) => {
+      if (out) this.#checked = null;
+      return out;
+    });
+    return this.#checked;
+  }
+
+  /** Asks the server whose session this is and takes note; the failure when it could not say. */
+  async #check(): Promise<Failure | null> {
+    const out = await this.#call({ method: 'GET', path: '/api/auth/me', token: this.#token });
+    if (out.kind === 'ok') this.#confirm((out.body as { user: User }).user);
+    else if (out.kind === 'auth' && out.error.error === 'unauthenticated') {
+      this.#user = null;
+      this.#setWho(anonymous);
+    } else if (out.kind === 'auth') this.#sessionEnded();
+    else return out;
+    return null;
+  }
+
+  /** The server named the session's user. */
+  #confirm(user: User): void {
+    this.#user = user;
+    this.#setWho(user.anonymous ? anonymous : user.id);
+    if (this.#sync.paused) {
+      this.#sync.resume();
+      void this.#sync.flush();
+    }
+  }
+
+  /** The session ended under the student: keep everything, stop sending, ask for a login. */
+  #sessionEnded(): void {
+    this.#user = null;
+    if (this.#sync.paused) return; // said already
+    this.#sync.pause();
+    this.#emit('auth', { type: 'required', reason: 'session_expired', pending: this.#outbox.count(this.#who) });
+  }
+
+  #setWho(who: string): void {
+    this.#who = who;
+    writeJson(this.#runtime.localStorage, this.#authKey, { ...(this.#mode && this.#auth === 'auto' ? { mode: this.#mode } : {}), who } satisfies AuthState);
+    if (this.#token) writeJson(this.#tokenStorage, this.#tokenKey, { token: this.#token, who } satisfies TokenRecord);
+  }
+
+  #setMode(mode: AuthMode): void {
+    this.#mode = mode;
+    this.#setWho(this.#who);
+  }
+
+  #setToken(token: string): void {
+    this.#token = token;
+    writeJson(this.#tokenStorage, this.#tokenKey, { token, who: this.#who } satisfies TokenRecord);
+  }
+
+  #clearToken(): void {
+    this.#token = null;
+    writeJson(this.#tokenStorage, this.#tokenKey, null);
+  }
+
+  /**
+   * Sends one kept write. A write with no session known may start an anonymous one: in token mode it asks for a
+   * token; otherwise it then checks that the browser kept the cookie, and if not switches to token mode and sends the
+   * write again (the first copy went to an anonymous user nobody can reach).
+   */
+  async #deliver(entry: Entry, keepalive: boolean): Promise<Outcome> {
+    const starts = this.#token === null && this.#user === null && !keepalive;
+    const tokenStart = starts && this.#mode === 'token';
+    const out = await this.#call({ method: entry.method, path: entry.path, body: entry.body, token: this.#token, tokenMode: tokenStart, keepalive });
+    if (out.kind !== 'ok' || !starts) return out;
+    if (tokenStart) {
+      const token = out.headers.get('x-folio-token');
+      if (token) this.#setToken(token);
+      return out;
+    }
+    if (this.#auth !== 'auto') return out;
+    const check = await this.#call({ method: 'GET', path: '/api/auth/me' });
+    if (check.kind === 'ok') {
+      this.#setMode('cookie');
+      this.#confirm((check.body as { user: User }).user);
+    } else if (check.kind === 'auth') {
+      this.#setMode('token');
+      return this.#deliver(entry, false);
+    }
+    return out;
+  }
+
+  /**
+   * Login or register. In `auto` mode it logs in with the cookie, asks `me` whether the browser sent it back, and if
+   * not logs in again in token mode. The previous anonymous student's kept writes become this account's (as their
+   * saved work does on the server); another account's never do.
+   */
+  async #signIn(action: 'login' | 'register', body: Credentials | Registration): Promise<User> {
+    this.#events.drain();
+    await this.#sync.hold();
+    try {
+      return await this.#signInHeld(action, body);
+    } finally {
+      this.#sync.release();
+      void this.#sync.flush();
+    }
+  }
+
+  async #signInHeld(action: 'login' | 'register', body: Credentials | Registration): Promise<User> {
+    const wasAnonymous = this.#who === anonymous;
+    const path = `/api/auth/${action}`;
+    let user: User;
+    let token: string | null = null;
+    if (this.#mode === 'token' || this.#auth === 'token') {
+      ({ user, token = null } = await this.#authCall(path, { ...body, mode: 'token' }, this.#token));
+    } else {
+      // The anonymous student's token (if any) goes along, so the server moves their work to the account.
+      ({ user } = await this.#authCall(path, body, this.#token));
+      this.#clearToken();
+      if (this.#auth === 'auto') {
+        const check = await this.#call({ method: 'GET', path: '/api/auth/me' });
+        if (check.kind === 'ok' && (check.body as { user: User }).user.id === user.id) {
+          this.#setMode('cookie');
+        } else if (check.kind === 'retry') {
+          throw check.error;
+        } else {
+          ({ token = null } = await this.#authCall('/api/auth/login', { username: body.username, password: body.password, mode: 'token' }, null));
+          this.#setMode('token');
+        }
+      }
+    }
+    if (token) this.#setToken(token);
+    this.#user = user;
+    this.#setWho(user.id);
+    if (wasAnonymous) this.#outbox.adopt(anonymous, user.id);
+    this.#checked = Promise.resolve(null);
+    this.#sync.resume();
+    this.#emit('auth', { type: 'login', user, mode: token ? 'token' : 'cookie' });
+    return user;
+  }
+
+  async #authCall(path: string, body: object, token: string | null): Promise<{ user: User; token?: string }> {
+    const out = await this.#call({ method: 'POST', path, body, token });
+    if (out.kind !== 'ok') throw out.error;
+    return out.body as { user: User; token?: string };
+  }
+
+  /** The page is being hidden or closed: logged events go out with keepalive. */
+  #hidden(): void {
+    this.#events.drain();
+    this.#sync.beacon(this.#who);
+  }
+}
+
+export default Folio;

@@ -1,0 +1,400 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { Readable } from 'node:stream';
+import { csvField, csvRecord, type CsvValue } from '../lib/csv.js';
+import { pseudonymizer } from '../lib/pseudonym.js';
+import { isoTimes } from '../lib/time.js';
+import { StatementWriter, type XapiActor } from '../lib/xapi.js';
+import { exportFormats, exportKinds, type ExportFormat, type ExportKind } from '../schemas/instructor.js';
+import type { Database } from './index.js';
+
+/**
+ * Research exports: the rows of one kind in one book, of consenting users only, in server-time order, as
+ * JSON Lines, CSV or xAPI statements. Read from a snapshot on a connection of their own and streamed with
+ * backpressure: memory stays flat however many rows there are, and the server keeps writing meanwhile.
+ */
+
+export { exportFormats, exportKinds, type ExportFormat, type ExportKind };
+
+export const exportContentTypes: Record<ExportFormat, string> = {
+  jsonl: 'application/x-ndjson',
+  csv: 'text/csv; charset=utf-8',
+  xapi: 'application/x-ndjson',
+};
+export const exportFileExtensions: Record<ExportFormat, string> = { jsonl: 'jsonl', csv: 'csv', xapi: 'xapi.jsonl' };
+
+export interface ExportRequest {
+  book: string;
+  kind: ExportKind;
+  format: ExportFormat;
+  /** Server time in ms: rows at or after it (all when undefined). */
+  since?: number | undefined;
+  /** Server time in ms: rows before it; never later than the moment the export starts. */
+  until?: number | undefined;
+  /** User ids, usernames, names and emails besides the pseudonyms (admins only: the caller checks and logs). */
+  identify: boolean;
+  /** The server secret that keys the pseudonyms. */
+  secret: string;
+  /** The server's public origin: xAPI actors are accounts on it. */
+  homePage: string;
+}
+
+/** What an export holds: the first line of JSON Lines (`{"meta": …}`), and response headers / CLI messages otherwise. */
+export interface ExportMeta {
+  book: string;
+  kind: ExportKind;
+  format: ExportFormat;
+  since: string | null;
+  /** Exclusive; pass it as `since` to get what came after this export. */
+  until: string;
+  pseudonymised: boolean;
+  /** Consenting users with rows in the window: those exported. */
+  users: number;
+  /** Users with rows in the window left out because they have not given research consent. */
+  excludedUsers: number;
+  generatedAt: string;
+}
+
+export interface Export {
+  meta: ExportMeta;
+  /** The formatted rows. Destroy it when not reading it to the end: it holds a database connection. */
+  stream: ExportStream;
+  /** How many rows the stream will give (a query of its own, for progress bars): call it before reading the stream. */
+  countRows(): number;
+}
+
+/** Exports read a snapshot through a second connection, which a private in-memory database cannot have. */
+export class ExportUnavailableError extends Error {
+  override name = 'ExportUnavailableError';
+}
+
+/** How a stored value is written: as it is, as the JSON text it holds, as an ISO time (stored ms), as a boolean (stored 0/1), as the user's pseudonym. */
+type Encoding = 'value' | 'json' | 'time' | 'bool' | 'pseudonym';
+/** One field of a record: its name, the column it comes from, how it is written. */
+type Field = readonly [name: string, column: string, encoding: Encoding];
+
+/**
+ * Rows are read as arrays (cheaper than objects): the kind's columns, then user_id and the time, then with
+ * identify the username, name and email. `R` is the tuple of the kind's columns.
+ */
+interface Kind<R extends unknown[]> {
+  table: string;
+  /** The column holding the row's server time (read as `at`). */
+  time: string;
+  /** The table's columns an export reads, besides user_id and the time. */
+  columns: readonly string[];
+  /** The record's fields before and after the user's. */
+  before: readonly Field[];
+  after: readonly Field[];
+  /** The row as an xAPI statement (JSON text). */
+  statement(writer: StatementWriter, actor: XapiActor, row: R, at: number): string;
+}
+
+type EventRow = [id: number, type: string, target: string | null, page: string | null, data: string | null, clientTime: number | null];
+type AnswerRow = [id: number, question: string, attempt: number, kind: string, answer: string, correct: number | null, score: number | null, page: string | null];
+type ProgramRow = [id: number, activity: string, version: number, language: string | null, page: string | null, code: string];
+type CompletionRow = [page: string];
+
+const events: Kind<EventRow> = {
+  table: 'events',
+  time: 'server_time',
+  columns: ['id', 'type', 'target', 'page', 'data', 'client_time'],
+  before: [['id', 'id', 'value']],
+  after: [
+    ['type', 'type', 'value'],
+    ['target', 'target', 'value'],
+    ['page', 'page', 'value'],
+    ['data', 'data', 'json'],
+    ['clientTime', 'client_time', 'time'],
+    ['serverTime', 'at', 'time'],
+  ],
+  statement: (writer, actor, [id, type, target, page, dataJson, clientTime], at) => writer.event(actor, { id, type, target, page, dataJson, clientTime, at }),
+};
+
+const answers: Kind<AnswerRow> = {
+  table: 'answers',
+  time: 'saved_at',
+  columns: ['id', 'question', 'attempt', 'kind', 'answer', 'correct', 'score', 'page'],
+  before: [['id', 'id', 'value']],
+  after: [
+    ['question', 'question', 'value'],
+    ['attempt', 'attempt', 'value'],
+    ['kind', 'kind', 'value'],
+    ['answer', 'answer', 'json'],
+    ['correct', 'correct', 'bool'],
+    ['score', 'score', 'value'],
+    ['page', 'page', 'value'],
+    ['savedAt', 'at', 'time'],
+  ],
+  statement: (writer, actor, [id, question, attempt, kind, answer, correct, score, page], at) =>
+    writer.answer(actor, { id, question, attempt, kind, answer: JSON.parse(answer) as unknown, correct: correct === null ? null : correct === 1, score, page, at }),
+};
+
+const programs: Kind<ProgramRow> = {
+  table: 'programs',
+  time: 'saved_at',
+  columns: ['id', 'activity', 'version', 'language', 'page', 'code'],
+  before: [['id', 'id', 'value']],
+  after: [
+    ['activity', 'activity', 'value'],
+    ['version', 'version', 'value'],
+    ['language', 'language', 'value'],
+    ['page', 'page', 'value'],
+    ['code', 'code', 'value'],
+    ['savedAt', 'at', 'time'],
+  ],
+  statement: (writer, actor, [id, activity, version, language, page, code], at) => writer.program(actor, { id, activity, version, language, page, code, at }),
+};
+
+const completions: Kind<CompletionRow> = {
+  table: 'page_completions',
+  time: 'completed_at',
+  columns: ['page'],
+  before: [],
+  after: [
+    ['page', 'page', 'value'],
+    ['completedAt', 'at', 'time'],
+  ],
+  statement: (writer, actor, [page], at) => writer.completion(actor, { page, at }),
+};
+
+const kinds = { events, answers, programs, completions } as unknown as Record<ExportKind, Kind<unknown[]>>;
+
+const userFields: readonly Field[] = [['user', 'user_id', 'pseudonym']];
+const identityFields: readonly Field[] = [
+  ['user', 'user_id', 'pseudonym'],
+  ['userId', 'user_id', 'value'],
+  ['username', 'username', 'value'],
+  ['name', 'name', 'value'],
+  ['email', 'email', 'value'],
+];
+
+/** What a row holds, in order: the kind's columns, the user, the time, and with identify the person. */
+function selected(kind: Kind<unknown[]>, identify: boolean): string[] {
+  return [...kind.columns, 'user_id', 'at', ...(identify ? ['username', 'name', 'email'] : [])];
+}
+
+/** The window's rows: by server time then row, which the (book_id, time) index gives without sorting. */
+function rowsSql(kind: Kind<unknown[]>, identify: boolean): string {
+  const sql = (column: string) => (column === 'at' ? `r.${kind.time} AS at` : ['username', 'name', 'email'].includes(column) ? `u.${column}` : `r.${column}`);
+  // CROSS JOIN keeps the rows' table outermost, so the index order is the output order.
+  return `SELECT ${selected(kind, identify).map(sql).join(', ')}
+    FROM ${kind.table} r CROSS JOIN users u ON u.id = r.user_id
+    WHERE r.book_id = @book AND r.${kind.time} >= @since AND r.${kind.time} < @until AND u.research_consent = 1
+    ORDER BY r.${kind.time}, r.rowid`;
+}
+
+/** The SQL an export of a kind reads its rows with (for EXPLAIN in the tests). */
+export function exportRowsSql(kind: ExportKind, identify = false): string {
+  return rowsSql(kinds[kind], identify);
+}
+
+/** The same rows counted: consenting users as a list SQLite builds once, which counts several times faster than the join. */
+function countSql(kind: Kind<unknown[]>): string {
+  return `SELECT COUNT(*) AS n FROM ${kind.table} r
+    WHERE r.book_id = @book AND r.${kind.time} >= @since AND r.${kind.time} < @until AND r.user_id IN (SELECT id FROM users WHERE research_consent = 1)`;
+}
+
+/** Users with rows in the window, by consent: one index probe per user. */
+function usersSql(kind: Kind<unknown[]>): string {
+  return `SELECT u.research_consent AS consent, COUNT(*) AS n FROM users u
+    WHERE EXISTS (SELECT 1 FROM ${kind.table} r WHERE r.user_id = u.id AND r.book_id = @book AND r.${kind.time} >= @since AND r.${kind.time} < @until)
+    GROUP BY u.research_consent`;
+}
+
+/** ~64 KiB: how much the stream formats per read, and how much it buffers ahead of a slow reader. */
+const chunkSize = 64 * 1024;
+
+/** A read transaction on a connection of its own: the export sees one moment of the database, and writers are not held up. */
+class Snapshot {
+  readonly sqlite: BetterSqlite3.Database;
+
+  constructor(location: string) {
+    this.sqlite = new BetterSqlite3(location, { readonly: true, fileMustExist: true });
+    try {
+      this.sqlite.pragma('busy_timeout = 5000');
+      this.sqlite.exec('BEGIN');
+    } catch (err) {
+      this.sqlite.close();
+      throw err;
+    }
+  }
+
+  close(): void {
+    if (this.sqlite.open) this.sqlite.close();
+  }
+}
+
+/** Formats rows a chunk at a time, only when the reader wants more (backpressure), and closes its snapshot at the end. */
+export class ExportStream extends Readable {
+  /** Rows formatted so far. */
+  rows = 0;
+  private cursor: Iterator<unknown[]> | undefined;
+
+  constructor(
+    private readonly snapshot: Snapshot,
+    private readonly start: () => Iterator<unknown[]>,
+    private readonly line: (row: unknown[]) => string,
+    private head: string,
+  ) {
+    super({ highWaterMark: chunkSize });
+  }
+
+  override _read(): void {
+    let chunk = this.head;
+    this.head = '';
+    try {
+      this.cursor ??= this.start();
+      while (chunk.length < chunkSize) {
+        const next = this.cursor.next();
+        if (next.done) {
+          if (chunk !== '') this.push(chunk);
+          this.push(null);
+          return;
+        }
+        chunk += this.line(next.value);
+        this.rows++;
+      }
+    } catch (err) {
+      this.destroy(err as Error);
+      return;
+    }
+    this.push(chunk);
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    try {
+      this.cursor?.return?.();
+      this.snapshot.close();
+    } catch (closeErr) {
+      return callback(err ?? (closeErr as Error));
+    }
+    callback(err);
+  }
+}
+
+/** JSON text as CSV shows it: a JSON string as its text, anything else (objects, arrays, numbers) as JSON text. */
+const jsonForCsv = (text: string): string => (text.charCodeAt(0) === 34 ? (JSON.parse(text) as string) : text);
+
+interface Formatter {
+  head(meta: ExportMeta): string;
+  line(row: unknown[]): string;
+}
+
+/**
+ * The lines of an export. JSON Lines and CSV write each field of the record straight from the row's array (stored
+ * JSON is spliced in as it is); xAPI builds a statement object per row.
+ */
+function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: string): Formatter {
+  const userOf = pseudonymizer(request.secret);
+  const fields = [...kind.before, ...(request.identify ? identityFields : userFields), ...kind.after];
+  const columns = selected(kind, request.identify);
+  const from = fields.map(([, column]) => columns.indexOf(column));
+  const iso = fields.map(() => isoTimes());
+
+  switch (request.format) {
+    case 'jsonl': {
+      const keys = fields.map(([name], i) => `${i === 0 ? '{' : ','}${JSON.stringify(name)}:`);
+      const encode = (encoding: Encoding, v: unknown, i: number): string => {
+        if (v === null) return 'null';
+        switch (encoding) {
+          case 'json':
+            return v as string; // stored as JSON.stringify wrote it: one line
+          case 'time':
+            return `"${iso[i]!(v as number)}"`;
+          case 'bool':
+            return v === 1 ? 'true' : 'false';
+          case 'pseudonym':
+            return `"${userOf(v as string)}"`;
+          default:
+            return typeof v === 'string' ? JSON.stringify(v) : String(v);
+        }
+      };
+      return {
+        head: (meta) => `${JSON.stringify({ meta })}\n`,
+        line: (row) => {
+          let line = '';
+          for (let i = 0; i < fields.length; i++) line += keys[i]! + encode(fields[i]![2], row[from[i]!], i);
+          return `${line}}\n`;
+        },
+      };
+    }
+    case 'csv': {
+      const encode = (encoding: Encoding, v: unknown, i: number): CsvValue => {
+        if (v === null) return null;
+        switch (encoding) {
+          case 'json':
+            return jsonForCsv(v as string);
+          case 'time':
+            return iso[i]!(v as number);
+          case 'bool':
+            return v === 1;
+          case 'pseudonym':
+            return userOf(v as string);
+          default:
+            return v as CsvValue;
+        }
+      };
+      return {
+        head: () => csvRecord(fields.map(([name]) => name)),
+        line: (row) => {
+          let line = '';
+          for (let i = 0; i < fields.length; i++) line += (i === 0 ? '' : ',') + csvField(encode(fields[i]![2], row[from[i]!], i));
+          return `${line}\r\n`;
+        },
+      };
+    }
+    case 'xapi': {
+      const writer = new StatementWriter({ homePage: request.homePage, book: request.book, bookOrigin });
+      const [user, time, username, name] = ['user_id', 'at', 'username', 'name'].map((c) => columns.indexOf(c)) as [number, number, number, number];
+      const actorOf = request.identify
+        ? (r: unknown[]): XapiActor => ({ account: (r[username] ?? r[user]) as string, name: r[name] as string | null })
+        : (r: unknown[]): XapiActor => ({ account: userOf(r[user] as string) });
+      return { head: () => '', line: (row) => `${kind.statement(writer, actorOf(row), row, row[time] as number)}\n` };
+    }
+  }
+}
+
+/**
+ * Opens an export: counts its users on a fresh snapshot and returns the metadata and the stream of formatted
+ * rows. `until` defaults to (and is capped at) now, so `since = meta.until` next time continues without a gap
+ * or an overlap. The book must exist (the caller checks).
+ */
+export function openExport(db: Database, request: ExportRequest): Export {
+  if (db.location === ':memory:') throw new ExportUnavailableError('exports need a database file (an in-memory database cannot be read from a second connection)');
+  const kind = kinds[request.kind];
+  const now = Date.now();
+  const params = { book: request.book, since: request.since ?? 0, until: Math.min(request.until ?? now, now) };
+  const snapshot = new Snapshot(db.location);
+  try {
+    const { sqlite } = snapshot;
+    const byConsent = sqlite.prepare<typeof params, { consent: number; n: number }>(usersSql(kind)).all(params);
+    const bookOrigin =
+      sqlite.prepare<[string], { origin: string }>('SELECT origin FROM book_origins WHERE book_id = ? ORDER BY rowid LIMIT 1').get(request.book)?.origin ??
+      `${request.homePage}/api/books/${request.book}`;
+    const meta: ExportMeta = {
+      book: request.book,
+      kind: request.kind,
+      format: request.format,
+      since: request.since === undefined ? null : new Date(request.since).toISOString(),
+      until: new Date(params.until).toISOString(),
+      pseudonymised: !request.identify,
+      users: byConsent.find((c) => c.consent === 1)?.n ?? 0,
+      excludedUsers: byConsent.find((c) => c.consent !== 1)?.n ?? 0,
+      generatedAt: new Date(now).toISOString(),
+    };
+    const format = formatter(kind, request, bookOrigin);
+    const rows = sqlite.prepare<typeof params, unknown[]>(rowsSql(kind, request.identify)).raw(true);
+    const count = sqlite.prepare<typeof params, { n: number }>(countSql(kind));
+    const stream = new ExportStream(snapshot, () => rows.iterate(params), format.line, format.head(meta));
+    return { meta, stream, countRows: () => count.get(params)!.n };
+  } catch (err) {
+    snapshot.close();
+    throw err;
+  }
+}
+
+/** Compact UTC time for file names: 2026-11-28T20:00:00.000Z → 20261128T200000Z. */
+export function exportFileName(meta: ExportMeta): string {
+  const stamp = meta.until.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${meta.book}-${meta.kind}${meta.pseudonymised ? '' : '-identified'}-${stamp}.${exportFileExtensions[meta.format]}`;
+}

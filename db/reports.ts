@@ -1,0 +1,217 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Database } from './index.js';
+import type { Role } from './schema.js';
+import { findUserById } from './users.js';
+import { completedPages, position, type Answer, type Program } from './work.js';
+
+/** What instructors see of a book: per-student progress, one student's work, how a question went. */
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Who a student is, as instructors see them (never in research exports without identify). */
+export interface StudentIdentity {
+  id: string;
+  username: string | null;
+  name: string | null;
+  email: string | null;
+  role: Role;
+  anonymous: boolean;
+}
+
+export interface StudentProgress {
+  user: StudentIdentity;
+  pagesCompleted: number;
+  questionsAttempted: number;
+  /** Questions with at least one correct attempt. */
+  questionsCorrect: number;
+  /** Activities with at least one saved program. */
+  activitiesSaved: number;
+  /** Where the student left off. */
+  lastPage: string | null;
+  /** The latest save, answer, event, completion or position. */
+  lastActivity: string | null;
+}
+
+interface IdentityRow {
+  id: string;
+  username: string | null;
+  name: string | null;
+  email: string | null;
+  role: Role;
+  anonymous: number;
+}
+
+interface ProgressRow extends IdentityRow {
+  pages_completed: number;
+  questions_attempted: number;
+  questions_correct: number;
+  activities_saved: number;
+  last_page: string | null;
+  last_activity: number;
+}
+
+interface ProgramRow {
+  activity: string;
+  version: number;
+  code: string;
+  language: string | null;
+  page: string | null;
+  saved_at: number;
+}
+
+interface AnswerRow {
+  question: string;
+  attempt: number;
+  kind: string;
+  answer: string;
+  correct: number | null;
+  score: number | null;
+  page: string | null;
+  saved_at: number;
+}
+
+const identity = (r: IdentityRow): StudentIdentity => ({ id: r.id, username: r.username, name: r.name, email: r.email, role: r.role, anonymous: r.anonymous === 1 });
+
+/** Per user, each an index probe on (user_id, book_id, …): the cost grows with students, not with the book's rows. */
+const mine = (table: string) => `${table}.user_id = u.id AND ${table}.book_id = @book`;
+
+function prepare(sqlite: BetterSqlite3.Database) {
+  return {
+    progress: sqlite.prepare<{ book: string }, ProgressRow>(
+      `SELECT u.id, u.username, u.name, u.email, u.role, u.anonymous,
+         (SELECT COUNT(*) FROM page_completions c WHERE ${mine('c')}) AS pages_completed,
+         (SELECT COUNT(DISTINCT a.question) FROM answers a WHERE ${mine('a')}) AS questions_attempted,
+         (SELECT COUNT(DISTINCT a.question) FROM answers a WHERE ${mine('a')} AND a.correct = 1) AS questions_correct,
+         (SELECT COUNT(DISTINCT p.activity) FROM programs p WHERE ${mine('p')}) AS activities_saved,
+         (SELECT s.page FROM positions s WHERE ${mine('s')}) AS last_page,
+         MAX(COALESCE((SELECT MAX(p.saved_at) FROM programs p WHERE ${mine('p')}), 0),
+             COALESCE((SELECT MAX(a.saved_at) FROM answers a WHERE ${mine('a')}), 0),
+             COALESCE((SELECT MAX(e.server_time) FROM events e WHERE ${mine('e')}), 0),
+             COALESCE((SELECT MAX(c.completed_at) FROM page_completions c WHERE ${mine('c')}), 0),
+             COALESCE((SELECT s.updated_at FROM positions s WHERE ${mine('s')}), 0)) AS last_activity
+       FROM users u
+       WHERE u.role = 'student' AND (
+         EXISTS (SELECT 1 FROM programs p WHERE ${mine('p')}) OR EXISTS (SELECT 1 FROM answers a WHERE ${mine('a')})
+         OR EXISTS (SELECT 1 FROM events e WHERE ${mine('e')}) OR EXISTS (SELECT 1 FROM page_completions c WHERE ${mine('c')})
+         OR EXISTS (SELECT 1 FROM positions s WHERE ${mine('s')}))
+       ORDER BY u.anonymous, u.username_key, u.id`,
+    ),
+    // SQLite takes the bare columns from the row holding MAX(): the latest version/attempt of each.
+    latestPrograms: sqlite.prepare<[string, string], ProgramRow>(
+      'SELECT activity, MAX(version) AS version, code, language, page, saved_at FROM programs WHERE user_id = ? AND book_id = ? GROUP BY activity ORDER BY activity',
+    ),
+    latestAnswers: sqlite.prepare<[string, string], AnswerRow>(
+      'SELECT question, MAX(attempt) AS attempt, kind, answer, correct, score, page, saved_at FROM answers WHERE user_id = ? AND book_id = ? GROUP BY question ORDER BY question',
+    ),
+    questionTotals: sqlite.prepare<{ book: string; question: string }, { attempts: number; graded: number; correct: number; students: number; students_correct: number }>(
+      `SELECT COUNT(*) AS attempts, COUNT(a.correct) AS graded, COALESCE(SUM(a.correct = 1), 0) AS correct,
+         COUNT(DISTINCT a.user_id) AS students, COUNT(DISTINCT CASE WHEN a.correct = 1 THEN a.user_id END) AS students_correct
+       FROM users u JOIN answers a ON ${mine('a')} AND a.question = @question WHERE u.role = 'student'`,
+    ),
+    latestAttempts: sqlite.prepare<{ book: string; question: string }, { kind: string; answer: string; saved_at: number; attempt: number }>(
+      `SELECT a.kind, a.answer, a.saved_at, MAX(a.attempt) AS attempt
+       FROM users u JOIN answers a ON ${mine('a')} AND a.question = @question WHERE u.role = 'student' GROUP BY a.user_id`,
+    ),
+  };
+}
+
+const cache = new WeakMap<BetterSqlite3.Database, ReturnType<typeof prepare>>();
+function statements(db: Database) {
+  let s = cache.get(db.sqlite);
+  if (!s) cache.set(db.sqlite, (s = prepare(db.sqlite)));
+  return s;
+}
+
+/** Every student (role student, anonymous ones included) with any work in the book, registered ones first by username. */
+export async function bookProgress(db: Database, book: string): Promise<StudentProgress[]> {
+  return statements(db)
+    .progress.all({ book })
+    .map((r) => ({
+      user: identity(r),
+      pagesCompleted: r.pages_completed,
+      questionsAttempted: r.questions_attempted,
+      questionsCorrect: r.questions_correct,
+      activitiesSaved: r.activities_saved,
+      lastPage: r.last_page,
+      lastActivity: r.last_activity > 0 ? iso(r.last_activity) : null,
+    }));
+}
+
+export interface StudentWork {
+  user: StudentIdentity;
+  programs: Program[];
+  answers: { latest: Answer; attempts: number }[];
+  completed: { page: string; completedAt: string }[];
+  position: { page: string; scroll: number | null; updatedAt: string } | null;
+}
+
+/** One user's work in a book: the latest program per activity, the latest answer per question, completed pages and position; undefined for an unknown user. */
+export async function studentWork(db: Database, book: string, userId: string): Promise<StudentWork | undefined> {
+  const user = await findUserById(db, userId);
+  if (!user) return undefined;
+  const s = statements(db);
+  const owner = { userId, bookId: book };
+  return {
+    user: { id: user.id, username: user.username, name: user.name, email: user.email, role: user.role, anonymous: user.anonymous },
+    programs: s.latestPrograms.all(userId, book).map((r) => ({ activity: r.activity, version: r.version, code: r.code, language: r.language, page: r.page, savedAt: iso(r.saved_at) })),
+    answers: s.latestAnswers.all(userId, book).map((r) => ({
+      latest: {
+        question: r.question,
+        attempt: r.attempt,
+        kind: r.kind,
+        answer: JSON.parse(r.answer) as unknown,
+        correct: r.correct === null ? null : r.correct === 1,
+        score: r.score,
+        page: r.page,
+        savedAt: iso(r.saved_at),
+      },
+      attempts: r.attempt,
+    })),
+    completed: await completedPages(db, owner),
+    position: (await position(db, owner)) ?? null,
+  };
+}
+
+export interface QuestionSummary {
+  question: string;
+  /** The kind of the most recent attempt; null before any. */
+  kind: string | null;
+  attempts: number;
+  students: number;
+  /** Students with at least one correct attempt. */
+  studentsCorrect: number;
+  /** Correct attempts among those marked correct or not; null when none was marked. */
+  correctRate: number | null;
+  /** For choice kinds (mchoice, poll, clickablearea): how often each choice is in the students' latest answers, most chosen first. */
+  distribution: { choice: string; count: number }[] | null;
+}
+
+const choiceKinds = new Set(['mchoice', 'poll', 'clickablearea']);
+
+/** How students (not instructors or admins) did on a question of a book. */
+export async function questionSummary(db: Database, book: string, question: string): Promise<QuestionSummary> {
+  const s = statements(db);
+  const totals = s.questionTotals.get({ book, question })!;
+  let kind: string | null = null;
+  let newest = -Infinity;
+  const counts = new Map<string, number>();
+  for (const row of s.latestAttempts.iterate({ book, question })) {
+    if (row.saved_at > newest) [newest, kind] = [row.saved_at, row.kind];
+    if (!choiceKinds.has(row.kind)) continue;
+    const answer = JSON.parse(row.answer) as unknown;
+    for (const choice of Array.isArray(answer) ? answer : [answer]) counts.set(String(choice), (counts.get(String(choice)) ?? 0) + 1);
+  }
+  const distribution =
+    kind !== null && choiceKinds.has(kind)
+      ? [...counts].map(([choice, count]) => ({ choice, count })).sort((a, b) => b.count - a.count || (a.choice < b.choice ? -1 : a.choice > b.choice ? 1 : 0))
+      : null;
+  return {
+    question,
+    kind,
+    attempts: totals.attempts,
+    students: totals.students,
+    studentsCorrect: totals.students_correct,
+    correctRate: totals.graded > 0 ? totals.correct / totals.graded : null,
+    distribution,
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * The demo book's page glue: restores the student's work when the page loads, saves programs and answers with the
+ * Folio client, logs research events, and shows what the client says (saved, will retry, please log in).
+ * Each page calls bindPage(folio, pageId) once; activities and questions are found by their data-* attributes.
+ */
+
+const plural = (n) => (n === 1 ? '1 change' : `${n} changes`);
+
+/** Runs a program's JavaScript with console.log captured; returns what it printed and whether it threw. */
+function run(code) {
+  const lines = [];
+  const print = (...values) => lines.push(values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(' '));
+  try {
+    new Function('console', code)({ log: print, error: print, warn: print });
+    return { output: lines.join('\n'), ok: true };
+  } catch (err) {
+    lines.push(String(err));
+    return { output: lines.join('\n'), ok: false };
+  }
+}
+
+export function bindPage(folio, page) {
+  const $ = (selector) => document.querySelector(selector);
+  const sync = $('#sync');
+  const banner = $('#banner');
+  const account = $('#account');
+  const form = $('#login');
+  const accountError = $('#account-error');
+  const logoutButton = $('#logout');
+  const complete = $('#complete');
+  const activities = [...document.querySelectorAll('[data-activity]')];
+  const questions = [...document.querySelectorAll('[data-question]')];
+  const starterCode = new Map(activities.map((a) => [a.dataset.activity, a.querySelector('textarea').value]));
+
+  // ---- the saved indicator ------------------------------------------------------------------------------------
+  const show = (state, text) => {
+    sync.dataset.state = state;
+    sync.textContent = text;
+  };
+  folio.on('sync', (e) => {
+    if (e.type === 'saving') show('saving', 'Saving…');
+    else if (e.type === 'saved') show('saved', 'All work saved');
+    else if (e.type === 'retrying' && e.reason === 'offline') show('retrying', `Offline: ${plural(e.pending)} kept in this browser, sent when you are back online`);
+    else if (e.type === 'retrying') show('retrying', `Folio is not answering: trying again in ${Math.ceil(e.retryInMs / 1000)} s (${plural(e.pending)} waiting)`);
+    else if (e.type === 'paused') show('paused', `Log in to save: ${plural(e.pending)} waiting`);
+    else if (e.type === 'rejected') show('rejected', `Not saved: ${e.error.message}`);
+  });
+
+  // ---- the account box ----------------------------------------------------------------------------------------
+  function renderAccount(user) {
+    const named = user && !user.anonymous ? user : null;
+    account.dataset.user = named?.username ?? '';
+    account.dataset.mode = folio.mode ?? '';
+    $('#who').textContent = named
+      ? `Logged in as ${named.username}${folio.mode === 'token' ? ' (this browser refuses Folio’s cookie, so a token is used)' : ''}`
+      : 'Not logged in: your work is saved anonymously. Register or log in to find it on any device.';
+    form.hidden = Boolean(named) && banner.hidden;
+    logoutButton.hidden = !named;
+  }
+
+  folio.on('auth', (e) => {
+    banner.hidden = e.type !== 'required';
+    if (e.type === 'required') {
+      form.hidden = false;
+      return;
+    }
+    renderAccount(e.type === 'login' ? e.user : null);
+    void restore(); // the work on screen must be this student's
+  });
+
+  async function signIn(action) {
+    accountError.textContent = '';
+    const credentials = { username: $('#username').value.trim(), password: $('#password').value };
+    try {
+      await (action === 'register' ? folio.register(credentials) : folio.login(credentials));
+      $('#password').value = '';
+    } catch (err) {
+      accountError.textContent = err.message;
+    }
+  }
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void signIn('login');
+  });
+  $('#do-register').addEventListener('click', () => {
+    if (form.reportValidity()) void signIn('register');
+  });
+  logoutButton.addEventListener('click', () => folio.logout().catch((err) => (accountError.textContent = err.message)));
+
+  // ---- activities: a code box, Run and Save ------------------------------------------------------------------
+  for (const activity of activities) {
+    const id = activity.dataset.activity;
+    const code = activity.querySelector('textarea');
+    const note = activity.querySelector('.note');
+    const output = activity.querySelector('.output');
+    const save = async () => {
+      note.textContent = 'Saving…';
+      try {
+        const result = await folio.saveProgram(id, code.value, { page, language: 'javascript' });
+        note.textContent = result.status === 'saved' ? `Saved as version ${result.reply.version}` : 'Kept in this browser: it will be sent';
+      } catch (err) {
+        note.textContent = `Not saved: ${err.message}`;
+      }
+    };
+    activity.querySelector('.save').addEventListener('click', save);
+    code.addEventListener('keydown', (event) => {
+      if ((event.ctrlKey || event.metaKey) && event.key === 's') {
+        event.preventDefault();
+        void save();
+      }
+    });
+    activity.querySelector('.run').addEventListener('click', () => {
+      const started = performance.now();
+      const { output: printed, ok } = run(code.value);
+      output.textContent = printed;
+      folio.log('run', { target: id, page, data: { ok, ms: Math.round(performance.now() - started) } });
+    });
+  }
+
+  // ---- questions: multiple choice and fill in the blank ------------------------------------------------------
+  const answerOf = (question) =>
+    question.dataset.kind === 'mchoice'
+      ? [...question.querySelectorAll('input[type=radio]:checked')].map((input) => input.value)
+      : [...question.querySelectorAll('.blank')].map((input) => input.value.trim());
+  const feedback = (correct, attempts) => `${correct ? 'Correct!' : 'Not yet: try again'} · ${attempts === 1 ? '1 attempt' : `${attempts} attempts`}`;
+
+  for (const question of questions) {
+    const id = question.dataset.question;
+    const kind = question.dataset.kind;
+    const shown = question.querySelector('.feedback');
+    question.querySelector('.check').addEventListener('click', async () => {
+      const answer = answerOf(question);
+      const correct = answer.length === 1 && answer[0] === question.dataset.correct;
+      try {
+        const result = await folio.submitAnswer(id, { kind, answer, correct, page });
+        shown.textContent = result.status === 'saved' ? feedback(correct, result.reply.attempt) : `${correct ? 'Correct!' : 'Not yet: try again'} · kept in this browser`;
+      } catch (err) {
+        shown.textContent = `Not saved: ${err.message}`;
+      }
+    });
+  }
+
+  complete.addEventListener('change', () => folio.markComplete(page, complete.checked).catch(() => {}));
+
+  // ---- restore: everything the student has on this page, in one request ---------------------------------------
+  async function restore() {
+    for (const activity of activities) {
+      activity.querySelector('textarea').value = starterCode.get(activity.dataset.activity);
+      activity.querySelector('.note').textContent = '';
+      activity.querySelector('.output').textContent = '';
+    }
+    for (const question of questions) {
+      for (const input of question.querySelectorAll('input')) {
+        if (input.type === 'radio') input.checked = false;
+        else input.value = '';
+      }
+      question.querySelector('.feedback').textContent = '';
+    }
+    complete.checked = false;
+    try {
+      const [state, progress] = await Promise.all([folio.pageState(page), folio.progress()]);
+      for (const activity of activities) {
+        const program = state.programs[activity.dataset.activity];
+        if (!program) continue;
+        activity.querySelector('textarea').value = program.code;
+        activity.querySelector('.note').textContent = program.pending ? 'Restored (not sent yet)' : `Restored version ${program.version}`;
+      }
+      for (const question of questions) {
+        const saved = state.answers[question.dataset.question];
+        if (!saved) continue;
+        const values = saved.latest.answer;
+        if (question.dataset.kind === 'mchoice') {
+          for (const input of question.querySelectorAll('input[type=radio]')) input.checked = values.includes(input.value);
+        } else {
+          question.querySelectorAll('.blank').forEach((input, i) => (input.value = values[i] ?? ''));
+        }
+        question.querySelector('.feedback').textContent = feedback(saved.latest.correct, saved.attempts);
+      }
+      complete.checked = progress.completed.some((c) => c.page === page);
+    } catch (err) {
+      show('error', `Could not load your work: ${err.message}`);
+    }
+  }
+
+  // ---- start --------------------------------------------------------------------------------------------------
+  (async () => {
+    let user = null;
+    try {
+      user = await folio.me();
+    } catch (err) {
+      show('error', `Folio cannot be reached: ${err.message}`);
+    }
+    renderAccount(user);
+    await restore();
+    if (folio.pendingWrites > 0 && sync.dataset.state === 'idle') show('pending', `${plural(folio.pendingWrites)} waiting to be sent`);
+    if (user) folio.setPosition(page).catch(() => {});
+    folio.log('page:view', { page });
+    document.body.dataset.ready = 'true';
+  })();
+}

@@ -1,0 +1,67 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { exportContentTypes, exportFileName, ExportUnavailableError, openExport } from '../db/exports.js';
+import { HttpError } from '../lib/errors.js';
+import { parseInstant } from '../lib/time.js';
+import { BookParams, errorReplies } from '../schemas/common.js';
+import { ExportQuery, ExportReply } from '../schemas/instructor.js';
+import { staff } from './instructor.js';
+
+/** Milliseconds of `since` or `until` (already matched by the schema's pattern), or a 400 naming the parameter. */
+function instant(value: string, name: string): number {
+  const ms = parseInstant(value);
+  if (ms === undefined) throw new HttpError(400, 'invalid_request', `${name} is not a real date or time: ${value}`);
+  return ms;
+}
+
+const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/api/books/:book/export',
+    {
+      schema: {
+        tags: ['research'],
+        summary: 'Stream research data of consenting students, pseudonymised, as JSON Lines, CSV or xAPI statements (instructors and admins; identify=true admins only)',
+        params: BookParams,
+        querystring: ExportQuery,
+        response: { 200: ExportReply, ...errorReplies(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { book } = request.params;
+      const user = staff(request, book);
+      const { kind = 'events', format = 'jsonl', identify = false } = request.query;
+      if (identify && user.role !== 'admin') throw new HttpError(403, 'forbidden', 'identify=true needs the admin role: instructors get pseudonymised exports');
+      const since = request.query.since === undefined ? undefined : instant(request.query.since, 'querystring/since');
+      const until = request.query.until === undefined ? undefined : instant(request.query.until, 'querystring/until');
+      if (since !== undefined && until !== undefined && since > until) throw new HttpError(400, 'invalid_request', 'querystring/since must not be after querystring/until');
+
+      const audit = { by: user.username, userId: user.id, role: user.role, book, kind, format, since: request.query.since, until: request.query.until };
+      if (identify) request.log.warn({ ...audit, identify }, 'research export with identities (identify=true)');
+      else request.log.info(audit, 'research export');
+
+      let exported;
+      try {
+        const homePage = app.config.publicOrigin ?? `${request.protocol}://${request.host}`;
+        exported = openExport(app.db, { book, kind, format, since, until, identify, secret: app.secret, homePage });
+      } catch (err) {
+        if (err instanceof ExportUnavailableError) throw new HttpError(503, 'export_unavailable', err.message);
+        throw err;
+      }
+      const { meta, stream } = exported;
+      reply
+        .type(exportContentTypes[format])
+        .header('content-disposition', `attachment; filename="${exportFileName(meta)}"`)
+        .header('cache-control', 'no-store')
+        .header('x-folio-export-users', String(meta.users))
+        .header('x-folio-excluded-users', String(meta.excludedUsers))
+        .header('x-folio-export-until', meta.until);
+      // HEAD answers with the headers alone; reading the rows for nothing would be wasted.
+      if (request.method === 'HEAD') {
+        stream.destroy();
+        return reply.send();
+      }
+      return reply.send(stream);
+    },
+  );
+};
+
+export default exportRoutes;

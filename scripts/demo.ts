@@ -1,0 +1,91 @@
+/**
+ * `npm run demo`: Folio on http://localhost:3000 (FOLIO_PORT) and the demo book (examples/book/) on
+ * http://localhost:8080 (DEMO_PORT), with the book `demo` allowing the pages' origins. `localhost:8080` and
+ * `localhost:3000` are the same site, so the plain-HTTP SameSite=Lax cookie works. Ctrl-C stops both.
+ */
+import type { FastifyInstance } from 'fastify';
+import { createServer, type Server } from 'node:http';
+import { readdir, readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { extname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { addBookOrigin, createBook, findBook, listBooks } from '../db/books.js';
+import { demoBook } from '../plugins/db.js';
+import { ConfigError, loadConfig } from '../plugins/config.js';
+import { startServer } from '../server.js';
+
+export const pagesFolder = join(import.meta.dirname, '..', 'examples', 'book');
+/** The Folio URL written in the demo pages; replaced by the real one when they are served. */
+export const pagesFolioUrl = 'http://localhost:3000';
+
+const contentTypes: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+};
+
+/** The demo book's files by path (`/index.html`, …), pointing at Folio at `folioUrl`. */
+export async function demoPageFiles(folioUrl: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const name of await readdir(pagesFolder)) {
+    if (!(extname(name) in contentTypes)) continue;
+    files[`/${name}`] = (await readFile(join(pagesFolder, name), 'utf8')).replaceAll(pagesFolioUrl, folioUrl);
+  }
+  return files;
+}
+
+/** Serves the demo pages over plain HTTP (`/` is index.html); resolves once listening. */
+export async function servePages(opts: { folioUrl: string; host?: string; port: number }): Promise<{ server: Server; port: number }> {
+  const files = await demoPageFiles(opts.folioUrl);
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const body = files[path === '/' ? '/index.html' : path];
+    if (body === undefined) return res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found');
+    res.writeHead(200, { 'content-type': contentTypes[extname(path === '/' ? '/index.html' : path)]!, 'cache-control': 'no-store' }).end(body);
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(opts.port, opts.host ?? '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** Makes sure the book `demo` exists and allows the pages' origins (the server creates it only on an empty database). */
+export async function ensureDemoBook(app: FastifyInstance, origins: string[]): Promise<void> {
+  if (!(await findBook(app.db, demoBook.id))) {
+    await createBook(app.db, { ...demoBook, origins });
+  } else {
+    const known = (await listBooks(app.db)).find((b) => b.id === demoBook.id)?.origins ?? [];
+    for (const origin of origins) if (!known.includes(origin)) await addBookOrigin(app.db, demoBook.id, origin);
+  }
+  await app.origins.refresh();
+}
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(err.message);
+    process.exit(2);
+  }
+  if (!config.demo) {
+    console.error('npm run demo needs the demo book: unset FOLIO_DEMO=0');
+    process.exit(2);
+  }
+  const app = await startServer({ config, migrate: true });
+  const folioPort = (app.server.address() as AddressInfo).port;
+  const folioUrl = `http://localhost:${folioPort}`;
+  const pagesPort = Number(process.env.DEMO_PORT ?? 8080);
+  await ensureDemoBook(app, [`http://localhost:${pagesPort}`, `http://127.0.0.1:${pagesPort}`]);
+  await servePages({ folioUrl, port: pagesPort });
+  console.log(
+    [
+      '',
+      'Folio demo is running (Ctrl-C stops it):',
+      `  demo book   http://localhost:${pagesPort}/          (pages from examples/book/)`,
+      `  Folio       ${folioUrl}             (API docs at ${folioUrl}/docs, client at ${folioUrl}/client/folio.js)`,
+      '',
+    ].join('\n'),
+  );
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

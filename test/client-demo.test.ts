@@ -1,0 +1,41 @@
+/** `npm run demo`'s parts: the demo pages pointed at a Folio URL, served over HTTP, and the demo book allowing them. */
+import t from 'tap';
+import { createBook, listBooks } from '../db/books.js';
+import { demoPageFiles, ensureDemoBook, servePages } from '../scripts/demo.js';
+import { build } from './helper.js';
+
+t.test('the demo pages load the client from the Folio URL they are given', async (t) => {
+  const files = await demoPageFiles('https://api.test:8443');
+  t.strictSame(Object.keys(files).sort(), ['/book.js', '/index.html', '/page2.html', '/style.css']);
+  for (const page of ['/index.html', '/page2.html']) {
+    t.match(files[page], "import { Folio } from 'https://api.test:8443/client/folio.js';", page);
+    t.match(files[page], "new Folio({ server: 'https://api.test:8443', book: 'demo' })", page);
+    t.notMatch(files[page], 'localhost:3000', page);
+  }
+});
+
+t.test('servePages serves the pages over HTTP, index.html at /', async (t) => {
+  const { server, port } = await servePages({ folioUrl: 'http://localhost:3000', port: 0 });
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const index = await fetch(`http://127.0.0.1:${port}/`);
+  t.equal(index.status, 200);
+  t.equal(index.headers.get('content-type'), 'text/html; charset=utf-8');
+  t.match(await index.text(), '<title>Chapter 1: Values and lists');
+  const script = await fetch(`http://127.0.0.1:${port}/book.js`);
+  t.equal(script.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  t.equal((await fetch(`http://127.0.0.1:${port}/../package.json`)).status, 404);
+});
+
+t.test('ensureDemoBook creates the demo book for the pages\' origins when it is missing', async (t) => {
+  const app = await build(t);
+  await ensureDemoBook(app, ['http://localhost:8080']);
+  t.strictSame((await listBooks(app.db)).find((b) => b.id === 'demo'), { id: 'demo', title: 'Folio demo book', origins: ['http://localhost:8080'] });
+  t.ok(app.origins.allows('http://localhost:8080', 'demo'), 'in effect at once');
+});
+
+t.test('ensureDemoBook adds missing origins to an existing demo book', async (t) => {
+  const app = await build(t);
+  await createBook(app.db, { id: 'demo', title: 'Folio demo book', origins: ['http://localhost:8080'] });
+  await ensureDemoBook(app, ['http://localhost:8080', 'http://localhost:9090']);
+  t.strictSame((await listBooks(app.db)).find((b) => b.id === 'demo')?.origins, ['http://localhost:8080', 'http://localhost:9090']);
+});

@@ -1,0 +1,282 @@
+/**
+ * The browser client and the demo book in a real Chromium, across two HTTPS sites: the demo pages (examples/book/)
+ * on https://book.test import the client from Folio on https://api.test, as any book would. A student's work
+ * survives a reload, a browser that refuses Folio's cookies, a dropped network and an ended session, and one
+ * student never sees another's.
+ */
+import type { FastifyInstance } from 'fastify';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import t, { type Test } from 'tap';
+import { createBook } from '../../db/books.js';
+import { demoPageFiles } from '../../scripts/demo.js';
+import { root } from '../helper.js';
+import { launchBrowser, makeCertificate, startBookSite, startFolio } from './harness.js';
+
+const password = 'correct horse battery staple';
+
+// Not t.testdir(): startFolio's testConfig(t) would empty that same folder.
+const dir = await mkdtemp(join(tmpdir(), 'folio-e2e-client-'));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+const certificate = await makeCertificate(dir);
+
+const folio = await startFolio(t, { ...certificate, configOverrides: { passwordCost: 10 } });
+const site = await startBookSite({ ...certificate, files: await demoPageFiles(folio.origin) });
+t.teardown(() => site.close());
+await createBook(folio.app.db, { id: 'demo', title: 'Folio demo book', origins: [site.origin] });
+await folio.app.origins.refresh();
+
+interface Exchange {
+  method: string;
+  url: string;
+  cookie: boolean;
+  bearer: boolean;
+  status: number;
+}
+
+/** Every request that reaches Folio from now on: whether it carried a cookie or a bearer token, and its status. */
+function recordExchanges(app: FastifyInstance): Exchange[] {
+  const exchanges: Exchange[] = [];
+  app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    res.once('finish', () => {
+      exchanges.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        cookie: req.headers.cookie !== undefined,
+        bearer: /^Bearer /.test(req.headers.authorization ?? ''),
+        status: res.statusCode,
+      });
+    });
+  });
+  return exchanges;
+}
+const seen = recordExchanges(folio.app);
+
+// Chromium's own third-party cookie behaviour (partitioned cookies work), not Playwright's.
+const stock = await launchBrowser(t, { stockCookies: true });
+const browser = stock.browser()!;
+
+/** A fresh browser profile (its own cookies and storage), closed when the subtest ends. */
+async function newProfile(t: Test): Promise<BrowserContext> {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  t.teardown(() => context.close());
+  return context;
+}
+
+/** Opens a demo page and waits until it has restored the student's work. */
+async function openBook(context: BrowserContext, path = '/index.html'): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${site.origin}${path}`);
+  await page.waitForSelector('body[data-ready]');
+  return page;
+}
+
+async function reload(page: Page): Promise<void> {
+  await page.reload();
+  await page.waitForSelector('body[data-ready]');
+}
+
+async function signIn(page: Page, action: 'register' | 'login', username: string): Promise<void> {
+  await page.fill('#username', username);
+  await page.fill('#password', password);
+  await page.click(action === 'register' ? '#do-register' : '#do-login');
+  await page.waitForSelector(`#account[data-user="${username}"]`);
+}
+
+const activity = (id: string) => `[data-activity="${id}"]`;
+const question = (id: string) => `[data-question="${id}"]`;
+
+/** Types code into an activity, clicks Save, and waits for the note the page shows. */
+async function saveCode(page: Page, id: string, code: string, note: string | RegExp): Promise<void> {
+  await page.fill(`#code-${id}`, code);
+  await page.click(`${activity(id)} .save`);
+  await page.locator(`${activity(id)} .note`, { hasText: note }).waitFor();
+}
+
+async function textOf(page: Page, selector: string): Promise<string> {
+  return ((await page.textContent(selector)) ?? '').trim();
+}
+
+function userId(username: string): string {
+  return (folio.app.db.sqlite.prepare('SELECT id FROM users WHERE username = ?').get(username) as { id: string }).id;
+}
+
+/** The code of every version of activity ac1-1 saved by these students, oldest first, by username. */
+function savedCode(...usernames: string[]): Record<string, string[]> {
+  const rows = folio.app.db.sqlite
+    .prepare("SELECT u.username AS who, p.code FROM programs p JOIN users u ON u.id = p.user_id WHERE p.activity = 'ac1-1' ORDER BY p.id")
+    .all() as { who: string | null; code: string }[];
+  const byUser: Record<string, string[]> = {};
+  for (const { who, code } of rows) if (who !== null && usernames.includes(who)) (byUser[who] ??= []).push(code);
+  return byUser;
+}
+
+function eventsOf(username: string): { type: string; target: string | null; page: string | null }[] {
+  return folio.app.db.sqlite
+    .prepare('SELECT type, target, page FROM events WHERE user_id = ? ORDER BY id')
+    .all(userId(username)) as { type: string; target: string | null; page: string | null }[];
+}
+
+/** Polls `read` until `done` holds (at most 5 s); returns the last value read. */
+async function eventually<T>(read: () => T, done: (value: T) => boolean): Promise<T> {
+  const until = Date.now() + 5000;
+  let value = read();
+  while (!done(value) && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    value = read();
+  }
+  return value;
+}
+
+/**
+ * Case 1, and case 2 with a browser that refuses Folio's cookies: register on the book page, write and run code,
+ * answer both questions, reload: everything is restored and the events are in the database.
+ */
+async function workAndReload(t: Test, context: BrowserContext, username: string): Promise<Page> {
+  const page = await openBook(context);
+  await signIn(page, 'register', username);
+  await page.fill('#code-ac1-1', 'console.log(6 * 7)');
+  await page.click(`${activity('ac1-1')} .run`);
+  t.equal(await textOf(page, `${activity('ac1-1')} .output`), '42', 'the program ran');
+  await page.click(`${activity('ac1-1')} .save`);
+  await page.locator(`${activity('ac1-1')} .note`, { hasText: 'Saved as version 1' }).waitFor();
+  await page.check('input[name="q1-1"][value="b"]');
+  await page.click(`${question('q1-1')} .check`);
+  await page.locator(`${question('q1-1')} .feedback`, { hasText: 'Correct! · 1 attempt' }).waitFor();
+  await page.fill(`${question('q1-2')} .blank`, 'size');
+  await page.click(`${question('q1-2')} .check`);
+  await page.locator(`${question('q1-2')} .feedback`, { hasText: 'Not yet: try again · 1 attempt' }).waitFor();
+
+  await reload(page);
+  t.equal(await page.getAttribute('#account', 'data-user'), username, 'still logged in');
+  t.equal(await page.inputValue('#code-ac1-1'), 'console.log(6 * 7)');
+  t.equal(await textOf(page, `${activity('ac1-1')} .note`), 'Restored version 1');
+  t.ok(await page.isChecked('input[name="q1-1"][value="b"]'));
+  t.equal(await textOf(page, `${question('q1-1')} .feedback`), 'Correct! · 1 attempt');
+  t.equal(await page.inputValue(`${question('q1-2')} .blank`), 'size');
+  t.equal(await textOf(page, `${question('q1-2')} .feedback`), 'Not yet: try again · 1 attempt');
+
+  // The page view logged before registering went with the registration; the run went out with keepalive as the page unloaded.
+  const events = await eventually(() => eventsOf(username), (e) => e.length >= 2);
+  t.strictSame(events, [
+    { type: 'page:view', target: null, page: 'ch1' },
+    { type: 'run', target: 'ac1-1', page: 'ch1' },
+  ]);
+  return page;
+}
+
+t.beforeEach(() => {
+  seen.length = 0;
+});
+
+t.test('1. a student registers, writes code, answers, reloads: all is restored, and the events reach the database', async (t) => {
+  const context = await newProfile(t);
+  await workAndReload(t, context, 'ada');
+  t.equal(await (await context.pages()[0]!).getAttribute('#account', 'data-mode'), 'cookie');
+  t.match(await context.cookies(folio.origin), [{ name: '__Host-folio', partitionKey: 'https://book.test' }], 'the partitioned session cookie');
+  t.notOk(seen.some((e) => e.bearer), 'no request needed a token');
+});
+
+t.test('2. in a browser that refuses Folio\'s cookies, the client falls back to a token and everything still works', async (t) => {
+  const context = await launchBrowser(t, { stockCookies: true, blockCookiesFor: ['api.test'] });
+  const page = await workAndReload(t, context, 'grace');
+  t.equal(await page.getAttribute('#account', 'data-mode'), 'token');
+  t.strictSame(await context.cookies(folio.origin), [], 'the browser kept no cookie of Folio');
+  t.notOk(seen.some((e) => e.cookie), 'no request carried a cookie');
+  t.ok(seen.some((e) => e.method === 'PUT' && e.url === '/api/books/demo/programs/ac1-1' && e.bearer && e.status === 200), 'the save carried the token');
+  const kinds = (folio.app.db.sqlite.prepare('SELECT kind FROM sessions WHERE user_id = ? ORDER BY kind').all(userId('grace')) as { kind: string }[]).map((s) => s.kind);
+  t.strictSame(kinds, ['cookie', 'token'], 'the session of the first register, whose cookie the browser refused, and the token session');
+});
+
+t.test('3. a save made offline is kept, and arrives once when the browser is back online', async (t) => {
+  const context = await newProfile(t);
+  const page = await openBook(context);
+  await signIn(page, 'register', 'hedy');
+  await context.setOffline(true);
+  await saveCode(page, 'ac1-1', 'console.log("offline")', 'Kept in this browser: it will be sent');
+  t.equal(await page.getAttribute('#sync', 'data-state'), 'retrying');
+  t.match(await textOf(page, '#sync'), /^Offline: 1 change kept in this browser/);
+  t.strictSame(savedCode('hedy'), {});
+
+  await context.setOffline(false);
+  await page.waitForSelector('#sync[data-state="saved"]');
+  t.strictSame(savedCode('hedy'), { hedy: ['console.log("offline")'] });
+  await page.waitForTimeout(1500); // longer than the first retry's wait: nothing is sent again
+  t.strictSame(savedCode('hedy'), { hedy: ['console.log("offline")'] }, 'saved once');
+  t.equal(seen.filter((e) => e.method === 'PUT').length, 1, 'one PUT reached the server');
+});
+
+t.test('4. after the server ends the session, a save is kept, the page asks for a login, and the save arrives after it', async (t) => {
+  const context = await newProfile(t);
+  const page = await openBook(context);
+  await signIn(page, 'register', 'ida');
+  await saveCode(page, 'ac1-1', 'console.log(1)', 'Saved as version 1');
+  folio.app.db.sqlite.prepare('DELETE FROM sessions WHERE user_id = ?').run(userId('ida'));
+
+  await saveCode(page, 'ac1-1', 'console.log(2)', 'Kept in this browser: it will be sent');
+  await page.waitForSelector('#banner:not([hidden])');
+  t.match(await textOf(page, '#banner'), /^Your session has ended\. Log in again/);
+  t.equal(await page.getAttribute('#sync', 'data-state'), 'paused');
+  t.equal(await textOf(page, '#sync'), 'Log in to save: 1 change waiting');
+  t.strictSame(savedCode('ida'), { ida: ['console.log(1)'] });
+
+  await page.fill('#password', password);
+  await page.click('#do-login');
+  await page.waitForSelector('#banner[hidden]', { state: 'attached' });
+  await page.waitForSelector('#sync[data-state="saved"]');
+  t.strictSame(savedCode('ida'), { ida: ['console.log(1)', 'console.log(2)'] });
+  t.equal(await page.inputValue('#code-ac1-1'), 'console.log(2)');
+});
+
+t.test('5. two students on one browser profile: the second never sees the first\'s kept writes', async (t) => {
+  const context = await newProfile(t);
+  const page = await openBook(context);
+  const starter = await page.inputValue('#code-ac1-1');
+  await signIn(page, 'register', 'joan');
+  folio.app.db.sqlite.prepare('DELETE FROM sessions WHERE user_id = ?').run(userId('joan'));
+  await saveCode(page, 'ac1-1', 'console.log("joan\'s secret")', 'Kept in this browser: it will be sent');
+  await page.waitForSelector('#banner:not([hidden])');
+
+  await signIn(page, 'register', 'ken');
+  t.equal(await page.inputValue('#code-ac1-1'), starter, 'ken sees the starter code, not joan\'s');
+  await reload(page);
+  t.equal(await page.getAttribute('#account', 'data-user'), 'ken');
+  t.equal(await page.inputValue('#code-ac1-1'), starter);
+  t.strictSame(savedCode('joan', 'ken'), {}, 'joan\'s kept write was not sent as ken\'s');
+  const kept = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('folio|outbox|')));
+  t.equal(kept.length, 1, 'it is still kept');
+  t.match(kept[0], `|demo|${userId('joan')}|`, 'under joan\'s id');
+
+  // When joan logs in again on this browser, her write goes to her account.
+  await page.click('#logout');
+  await page.waitForSelector('#account[data-user=""]');
+  await signIn(page, 'login', 'joan');
+  await page.waitForSelector('#sync[data-state="saved"]');
+  t.strictSame(savedCode('joan', 'ken'), { joan: ['console.log("joan\'s secret")'] });
+  t.equal(await page.inputValue('#code-ac1-1'), 'console.log("joan\'s secret")');
+});
+
+t.test('6. a screenshot of the demo page is written to test-results/demo.png', async (t) => {
+  const context = await newProfile(t);
+  const page = await openBook(context);
+  await page.setViewportSize({ width: 1100, height: 800 });
+  await signIn(page, 'register', 'lin');
+  await page.fill('#code-ac1-1', 'const numbers = [4, 5, 6];\nconsole.log(numbers.reduce((a, b) => a + b, 0));');
+  await page.click(`${activity('ac1-1')} .run`);
+  await page.click(`${activity('ac1-1')} .save`);
+  await page.locator(`${activity('ac1-1')} .note`, { hasText: 'Saved as version 1' }).waitFor();
+  await page.check('input[name="q1-1"][value="b"]');
+  await page.click(`${question('q1-1')} .check`);
+  await page.locator(`${question('q1-1')} .feedback`, { hasText: 'Correct!' }).waitFor();
+  await page.waitForSelector('#sync[data-state="saved"]');
+
+  const file = join(root, 'test-results', 'demo.png');
+  await mkdir(join(root, 'test-results'), { recursive: true });
+  await page.screenshot({ path: file, fullPage: true });
+  const png = await readFile(file);
+  t.strictSame([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG');
+  t.equal(png.readUInt32BE(16), 1100, 'as wide as the viewport');
+});
