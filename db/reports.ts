@@ -1,12 +1,11 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Database } from './index.js';
+import { perDatabase, type Database } from './index.js';
 import type { Role } from './schema.js';
 import { findUserById } from './users.js';
-import { completedPages, position, type Answer, type Program } from './work.js';
+import { answerFromRow, completedPages, iso, position, programFromRow, type Answer, type AnswerRow, type Program, type ProgramRow } from './work.js';
 
 /** What instructors see of a book: per-student progress, one student's work, how a question went. */
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Who a student is, as instructors see them (never in research exports without identify). */
 export interface StudentIdentity {
@@ -48,26 +47,6 @@ interface ProgressRow extends IdentityRow {
   activities_saved: number;
   last_page: string | null;
   last_activity: number;
-}
-
-interface ProgramRow {
-  activity: string;
-  version: number;
-  code: string;
-  language: string | null;
-  page: string | null;
-  saved_at: number;
-}
-
-interface AnswerRow {
-  question: string;
-  attempt: number;
-  kind: string;
-  answer: string;
-  correct: number | null;
-  score: number | null;
-  page: string | null;
-  saved_at: number;
 }
 
 const identity = (r: IdentityRow): StudentIdentity => ({ id: r.id, username: r.username, name: r.name, email: r.email, role: r.role, anonymous: r.anonymous === 1 });
@@ -115,12 +94,7 @@ function prepare(sqlite: BetterSqlite3.Database) {
   };
 }
 
-const cache = new WeakMap<BetterSqlite3.Database, ReturnType<typeof prepare>>();
-function statements(db: Database) {
-  let s = cache.get(db.sqlite);
-  if (!s) cache.set(db.sqlite, (s = prepare(db.sqlite)));
-  return s;
-}
+const statements = perDatabase((db) => prepare(db.sqlite));
 
 /** Every student (role student, anonymous ones included) with any work in the book, registered ones first by username. */
 export async function bookProgress(db: Database, book: string): Promise<StudentProgress[]> {
@@ -153,20 +127,8 @@ export async function studentWork(db: Database, book: string, userId: string): P
   const owner = { userId, bookId: book };
   return {
     user: { id: user.id, username: user.username, name: user.name, email: user.email, role: user.role, anonymous: user.anonymous },
-    programs: s.latestPrograms.all(userId, book).map((r) => ({ activity: r.activity, version: r.version, code: r.code, language: r.language, page: r.page, savedAt: iso(r.saved_at) })),
-    answers: s.latestAnswers.all(userId, book).map((r) => ({
-      latest: {
-        question: r.question,
-        attempt: r.attempt,
-        kind: r.kind,
-        answer: JSON.parse(r.answer) as unknown,
-        correct: r.correct === null ? null : r.correct === 1,
-        score: r.score,
-        page: r.page,
-        savedAt: iso(r.saved_at),
-      },
-      attempts: r.attempt,
-    })),
+    programs: s.latestPrograms.all(userId, book).map(programFromRow),
+    answers: s.latestAnswers.all(userId, book).map((r) => ({ latest: answerFromRow(r), attempts: r.attempt })),
     completed: await completedPages(db, owner),
     position: (await position(db, owner)) ?? null,
   };

@@ -1,7 +1,7 @@
 import { perDatabase, type Database } from './index.js';
 
 /** Times leave the database as ISO strings. */
-const iso = (ms: number) => new Date(ms).toISOString();
+export const iso = (ms: number) => new Date(ms).toISOString();
 /** The same, computed by SQLite from a column of milliseconds (integer arithmetic: no float rounding). */
 const isoSql = (column: string) => `strftime('%Y-%m-%dT%H:%M:%S', ${column} / 1000, 'unixepoch') || printf('.%03dZ', ${column} % 1000)`;
 
@@ -25,7 +25,7 @@ export interface Answer {
   savedAt: string;
 }
 
-interface ProgramRow {
+export interface ProgramRow {
   activity: string;
   version: number;
   code: string;
@@ -34,7 +34,7 @@ interface ProgramRow {
   saved_at: number;
 }
 
-interface AnswerRow {
+export interface AnswerRow {
   question: string;
   attempt: number;
   kind: string;
@@ -45,8 +45,10 @@ interface AnswerRow {
   saved_at: number;
 }
 
-const program = (r: ProgramRow): Program => ({ activity: r.activity, version: r.version, code: r.code, language: r.language, page: r.page, savedAt: iso(r.saved_at) });
-const answer = (r: AnswerRow): Answer => ({
+/** A stored program row as the API shows it. */
+export const programFromRow = (r: ProgramRow): Program => ({ activity: r.activity, version: r.version, code: r.code, language: r.language, page: r.page, savedAt: iso(r.saved_at) });
+/** A stored answer row as the API shows it. */
+export const answerFromRow = (r: AnswerRow): Answer => ({
   question: r.question,
   attempt: r.attempt,
   kind: r.kind,
@@ -135,12 +137,12 @@ export async function saveProgram(db: Database, { userId, bookId }: Owner, activ
 
 export async function latestProgram(db: Database, { userId, bookId }: Owner, activity: string): Promise<Program | undefined> {
   const row = statements(db).latestProgram.get(userId, bookId, activity);
-  return row && program(row);
+  return row && programFromRow(row);
 }
 
 /** Versions older than `before` (all when undefined), newest first. */
 export async function programHistory(db: Database, { userId, bookId }: Owner, activity: string, limit: number, before?: number): Promise<Program[]> {
-  return statements(db).programHistory.all(userId, bookId, activity, before ?? Number.MAX_SAFE_INTEGER, limit).map(program);
+  return statements(db).programHistory.all(userId, bookId, activity, before ?? Number.MAX_SAFE_INTEGER, limit).map(programFromRow);
 }
 
 export interface NewAnswer {
@@ -164,7 +166,7 @@ export async function saveAnswer(db: Database, { userId, bookId }: Owner, questi
 /** The latest attempt at a question (its number is the count of attempts). */
 export async function latestAnswer(db: Database, { userId, bookId }: Owner, question: string): Promise<Answer | undefined> {
   const row = statements(db).latestAnswer.get(userId, bookId, question);
-  return row && answer(row);
+  return row && answerFromRow(row);
 }
 
 /**
