@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /** Times are stored as milliseconds since the epoch (UTC). */
@@ -84,10 +85,12 @@ export const programs = sqliteTable(
     language: text('language'),
     page: text('page'),
     savedAt: integer('saved_at').notNull(),
+    /** 1 on the newest version of each activity (page state reads only these, however long the history). */
+    latest: integer('latest', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [
     uniqueIndex('programs_version_idx').on(t.userId, t.bookId, t.activity, t.version),
-    index('programs_page_idx').on(t.userId, t.bookId, t.page, t.activity, t.version),
+    index('programs_latest_page_idx').on(t.userId, t.bookId, t.page).where(sql`latest = 1`),
     // Exports read a book's rows in time order.
     index('programs_book_time_idx').on(t.bookId, t.savedAt),
   ],
@@ -113,10 +116,12 @@ export const answers = sqliteTable(
     score: real('score'),
     page: text('page'),
     savedAt: integer('saved_at').notNull(),
+    /** 1 on the latest attempt at each question (page state reads only these, however many attempts). */
+    latest: integer('latest', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [
     uniqueIndex('answers_attempt_idx').on(t.userId, t.bookId, t.question, t.attempt),
-    index('answers_page_idx').on(t.userId, t.bookId, t.page, t.question, t.attempt),
+    index('answers_latest_page_idx').on(t.userId, t.bookId, t.page).where(sql`latest = 1`),
     // Exports read a book's rows in time order.
     index('answers_book_time_idx').on(t.bookId, t.savedAt),
   ],

@@ -65,9 +65,13 @@ const statements = perDatabase(({ sqlite }) => {
   const answerColumns = 'question, attempt, kind, answer, correct, score, page, saved_at';
   return {
     insertProgram: sqlite.prepare<[string, string, string, string, string | null, string | null, number, string, string, string], { version: number }>(
-      `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at)
-       SELECT ?, ?, ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ? FROM programs WHERE user_id = ? AND book_id = ? AND activity = ?
+      `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at, latest)
+       SELECT ?, ?, ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, 1 FROM programs WHERE user_id = ? AND book_id = ? AND activity = ?
        RETURNING version`,
+    ),
+    // Through the newest version's row id (one probe of the version index), not a scan of the whole history.
+    unmarkLatestProgram: sqlite.prepare<[string, string, string]>(
+      'UPDATE programs SET latest = 0 WHERE id = (SELECT id FROM programs WHERE user_id = ? AND book_id = ? AND activity = ? ORDER BY version DESC LIMIT 1)',
     ),
     latestProgram: sqlite.prepare<[string, string, string], ProgramRow>(
       `SELECT ${programColumns} FROM programs WHERE user_id = ? AND book_id = ? AND activity = ? ORDER BY version DESC LIMIT 1`,
@@ -76,21 +80,23 @@ const statements = perDatabase(({ sqlite }) => {
       `SELECT ${programColumns} FROM programs WHERE user_id = ? AND book_id = ? AND activity = ? AND version < ? ORDER BY version DESC LIMIT ?`,
     ),
     insertAnswer: sqlite.prepare<[string, string, string, string, string, number | null, number | null, string | null, number, string, string, string], { attempt: number }>(
-      `INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at)
-       SELECT ?, ?, ?, COALESCE(MAX(attempt), 0) + 1, ?, ?, ?, ?, ?, ? FROM answers WHERE user_id = ? AND book_id = ? AND question = ?
+      `INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at, latest)
+       SELECT ?, ?, ?, COALESCE(MAX(attempt), 0) + 1, ?, ?, ?, ?, ?, ?, 1 FROM answers WHERE user_id = ? AND book_id = ? AND question = ?
        RETURNING attempt`,
+    ),
+    unmarkLatestAnswer: sqlite.prepare<[string, string, string]>(
+      'UPDATE answers SET latest = 0 WHERE id = (SELECT id FROM answers WHERE user_id = ? AND book_id = ? AND question = ? ORDER BY attempt DESC LIMIT 1)',
     ),
     latestAnswer: sqlite.prepare<[string, string, string], AnswerRow>(
       `SELECT ${answerColumns} FROM answers WHERE user_id = ? AND book_id = ? AND question = ? ORDER BY attempt DESC LIMIT 1`,
     ),
-    // The page state is built as JSON by SQLite in one statement per table: the bare columns come from the row
-    // holding MAX() (the latest version/attempt), found in one range scan of the page index.
+    // The page state is built as JSON by SQLite in one statement per table, from the rows marked latest: one range
+    // scan of a partial index, as long as a page has activities and questions, however long their histories.
     programsOnPage: sqlite
       .prepare<[string, string, string], string>(
         `SELECT json_group_object(activity, json_object('activity', activity, 'version', version, 'code', code, 'language', language,
                 'page', page, 'savedAt', ${isoSql('saved_at')}))
-         FROM (SELECT activity, MAX(version) AS version, code, language, page, saved_at FROM programs
-               WHERE user_id = ? AND book_id = ? AND page = ? GROUP BY activity)`,
+         FROM programs WHERE user_id = ? AND book_id = ? AND page = ? AND latest = 1`,
       )
       .pluck(),
     answersOnPage: sqlite
@@ -98,8 +104,7 @@ const statements = perDatabase(({ sqlite }) => {
         `SELECT json_group_object(question, json_object('latest', json_object('question', question, 'attempt', attempt, 'kind', kind,
                 'answer', json(answer), 'correct', CASE correct WHEN 1 THEN json('true') WHEN 0 THEN json('false') END, 'score', score,
                 'page', page, 'savedAt', ${isoSql('saved_at')}), 'attempts', attempt))
-         FROM (SELECT question, MAX(attempt) AS attempt, kind, answer, correct, score, page, saved_at FROM answers
-               WHERE user_id = ? AND book_id = ? AND page = ? GROUP BY question)`,
+         FROM answers WHERE user_id = ? AND book_id = ? AND page = ? AND latest = 1`,
       )
       .pluck(),
     upsertPosition: sqlite.prepare<[string, string, string, number | null, number]>(
@@ -130,8 +135,11 @@ export interface Owner {
 /** Saves a new version of a program; returns its number and time. */
 export async function saveProgram(db: Database, { userId, bookId }: Owner, activity: string, p: { code: string; language?: string | undefined; page?: string | undefined }) {
   const savedAt = Date.now();
-  const insert = statements(db).insertProgram;
-  const { version } = await db.write(() => insert.get(userId, bookId, activity, p.code, p.language ?? null, p.page ?? null, savedAt, userId, bookId, activity)!);
+  const s = statements(db);
+  const { version } = await db.write(() => {
+    s.unmarkLatestProgram.run(userId, bookId, activity);
+    return s.insertProgram.get(userId, bookId, activity, p.code, p.language ?? null, p.page ?? null, savedAt, userId, bookId, activity)!;
+  });
   return { version, savedAt: iso(savedAt) };
 }
 
@@ -157,9 +165,12 @@ export interface NewAnswer {
 export async function saveAnswer(db: Database, { userId, bookId }: Owner, question: string, a: NewAnswer) {
   const savedAt = Date.now();
   const correct = a.correct === undefined ? null : a.correct ? 1 : 0;
-  const insert = statements(db).insertAnswer;
+  const s = statements(db);
   const json = JSON.stringify(a.answer);
-  const { attempt } = await db.write(() => insert.get(userId, bookId, question, a.kind, json, correct, a.score ?? null, a.page ?? null, savedAt, userId, bookId, question)!);
+  const { attempt } = await db.write(() => {
+    s.unmarkLatestAnswer.run(userId, bookId, question);
+    return s.insertAnswer.get(userId, bookId, question, a.kind, json, correct, a.score ?? null, a.page ?? null, savedAt, userId, bookId, question)!;
+  });
   return { attempt, savedAt: iso(savedAt) };
 }
 
@@ -228,24 +239,37 @@ export function moveWork(db: Database, from: string, into: string): void {
   const { sqlite } = db;
   sqlite
     .prepare(
-      `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at)
+      `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at, latest)
        SELECT @into, p.book_id, p.activity,
               p.version + COALESCE((SELECT MAX(q.version) FROM programs q WHERE q.user_id = @into AND q.book_id = p.book_id AND q.activity = p.activity), 0),
-              p.code, p.language, p.page, p.saved_at
+              p.code, p.language, p.page, p.saved_at, p.latest
        FROM programs p WHERE p.user_id = @from ORDER BY p.id`,
     )
     .run({ from, into });
   sqlite.prepare('DELETE FROM programs WHERE user_id = ?').run(from);
+  // The moved versions come after the account's own: where both had a latest one, the moved one stays latest.
   sqlite
     .prepare(
-      `INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at)
+      `UPDATE programs SET latest = 0 WHERE user_id = @into AND latest = 1
+       AND version < (SELECT MAX(q.version) FROM programs q WHERE q.user_id = @into AND q.book_id = programs.book_id AND q.activity = programs.activity)`,
+    )
+    .run({ into });
+  sqlite
+    .prepare(
+      `INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at, latest)
        SELECT @into, a.book_id, a.question,
               a.attempt + COALESCE((SELECT MAX(b.attempt) FROM answers b WHERE b.user_id = @into AND b.book_id = a.book_id AND b.question = a.question), 0),
-              a.kind, a.answer, a.correct, a.score, a.page, a.saved_at
+              a.kind, a.answer, a.correct, a.score, a.page, a.saved_at, a.latest
        FROM answers a WHERE a.user_id = @from ORDER BY a.id`,
     )
     .run({ from, into });
   sqlite.prepare('DELETE FROM answers WHERE user_id = ?').run(from);
+  sqlite
+    .prepare(
+      `UPDATE answers SET latest = 0 WHERE user_id = @into AND latest = 1
+       AND attempt < (SELECT MAX(b.attempt) FROM answers b WHERE b.user_id = @into AND b.book_id = answers.book_id AND b.question = answers.question)`,
+    )
+    .run({ into });
   sqlite.prepare('UPDATE events SET user_id = ? WHERE user_id = ?').run(into, from);
   sqlite
     .prepare(

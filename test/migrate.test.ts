@@ -64,3 +64,20 @@ t.test('the app migrates at start when told to', async (t) => {
   t.teardown(() => app.close());
   t.same(await pendingMigrations(app.db), []);
 });
+
+t.test('migration 0004 marks the newest version and attempt of work stored before it as latest', async (t) => {
+  const db = openDatabase(join(t.testdir(), 'folio.db'));
+  t.teardown(() => db.close());
+  await applyMigrations(db);
+  db.sqlite.exec(`INSERT INTO books (id, title, created_at) VALUES ('b', 'B', 0);
+    INSERT INTO users (id, created_at, updated_at) VALUES ('u', 0, 0);
+    INSERT INTO programs (user_id, book_id, activity, version, code, saved_at) VALUES ('u', 'b', 'a1', 1, 'x', 0), ('u', 'b', 'a1', 2, 'y', 0), ('u', 'b', 'a2', 1, 'z', 0);
+    INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, saved_at) VALUES ('u', 'b', 'q1', 1, 'poll', '"a"', 0), ('u', 'b', 'q1', 2, 'poll', '"b"', 0);`);
+  const sql = readFileSync(join(root, 'db/migrations/sqlite/0004_latest_rows.sql'), 'utf8').split('--> statement-breakpoint');
+  for (const statement of sql.filter((s) => s.includes('UPDATE'))) db.sqlite.exec(statement);
+  t.same(db.sqlite.prepare('SELECT activity, version FROM programs WHERE latest = 1 ORDER BY activity').all(), [
+    { activity: 'a1', version: 2 },
+    { activity: 'a2', version: 1 },
+  ]);
+  t.same(db.sqlite.prepare('SELECT question, attempt FROM answers WHERE latest = 1').all(), [{ question: 'q1', attempt: 2 }]);
+});
