@@ -13,7 +13,7 @@ import t, { type Test } from 'tap';
 import { createBook } from '../../db/books.js';
 import { createAccount } from '../../db/users.js';
 import { hashPassword } from '../../lib/passwords.js';
-import { launchBrowser, makeCertificate, startBookSite, startFolio } from './harness.js';
+import { fetchFrom, launchBrowser, makeCertificate, openBookPage, startBookSite, startFolio } from './harness.js';
 
 const passwordCost = 10; // the lowest the config allows: the flow is under test, not scrypt
 const DAY = 24 * 60 * 60 * 1000;
@@ -65,31 +65,7 @@ const seen = recordExchanges(folio.app);
 const context = await launchBrowser(t, { stockCookies: true });
 
 /** A fresh page showing the book site under `origin`, closed when the subtest ends. */
-async function openPage(t: Test, origin: string): Promise<Page> {
-  const page = await context.newPage();
-  t.teardown(() => page.close());
-  await page.goto(`${origin}/`);
-  return page;
-}
-
-interface FetchResult {
-  status?: number;
-  body?: unknown;
-  error?: { name: string; message: string };
-}
-
-/** Runs fetch(url, init) inside the page; returns the status and JSON body (null when empty), or the error the page saw. */
-function fetchFrom(page: Page, url: string, init: RequestInit): Promise<FetchResult> {
-  return page.evaluate(async ([url, init]) => {
-    try {
-      const res = await fetch(url, init);
-      const text = await res.text();
-      return { status: res.status, body: text === '' ? null : (JSON.parse(text) as unknown) };
-    } catch (err) {
-      return { error: { name: (err as Error).name, message: (err as Error).message } };
-    }
-  }, [url, init] as const);
-}
+const openPage = (t: Test, origin: string): Promise<Page> => openBookPage(t, context, origin);
 
 /** A POST with credentials, with a JSON body as the book's client sends it (or none). */
 function post(body?: unknown, contentType = 'application/json'): RequestInit {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { createBook } from '../../db/books.js';
-import { launchBrowser, makeCertificate, recordRequests, startBookSite, startFolio } from './harness.js';
+import { fetchFrom, launchBrowser, makeCertificate, openBookPage, recordRequests, startBookSite, startFolio } from './harness.js';
 
 // Not t.testdir(): startFolio's testConfig(t) would empty that same folder.
 const dir = await mkdtemp(join(tmpdir(), 'folio-e2e-'));
@@ -24,30 +24,7 @@ const seen = recordRequests(folio.app);
 const context = await launchBrowser(t);
 
 /** A fresh page showing the book site under `origin`, closed when the subtest ends. */
-async function openPage(t: Test, origin: string): Promise<Page> {
-  const page = await context.newPage();
-  t.teardown(() => page.close());
-  await page.goto(`${origin}/`);
-  return page;
-}
-
-interface FetchResult {
-  status?: number;
-  body?: unknown;
-  error?: { name: string; message: string };
-}
-
-/** Runs fetch(url, init) inside the page; returns the status and JSON body, or the error the page saw. */
-function fetchFrom(page: Page, url: string, init: RequestInit): Promise<FetchResult> {
-  return page.evaluate(async ([url, init]) => {
-    try {
-      const res = await fetch(url, init);
-      return { status: res.status, body: await res.json() };
-    } catch (err) {
-      return { error: { name: (err as Error).name, message: (err as Error).message } };
-    }
-  }, [url, init] as const);
-}
+const openPage = (t: Test, origin: string): Promise<Page> => openBookPage(t, context, origin);
 
 const bookUrl = `${folio.origin}/api/books/book`;
 

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { Test } from 'tap';
 import { buildApp } from '../../app.js';
 import type { Config } from '../../plugins/config.js';
@@ -207,4 +207,34 @@ export async function launchBrowser(t: Test, opts: LaunchOptions = {}): Promise<
     throw new Error('Playwright still disables ThirdPartyStoragePartitioning: its default --disable-features list changed; update playwrightDisabledFeatures in test/e2e/harness.ts');
   }
   return context;
+}
+
+/** A fresh page of `context` showing the book site under `origin`, closed when the subtest ends. */
+export async function openBookPage(t: Test, context: BrowserContext, origin: string): Promise<Page> {
+  const page = await context.newPage();
+  t.teardown(() => page.close());
+  await page.goto(`${origin}/`);
+  return page;
+}
+
+export interface FetchResult {
+  status?: number;
+  body?: unknown;
+  error?: { name: string; message: string };
+}
+
+/** Runs fetch(url, init) inside the page; returns the status and JSON body (null when empty), or the error the page saw. */
+export function fetchFrom(page: Page, url: string, init: RequestInit): Promise<FetchResult> {
+  return page.evaluate(
+    async ([url, init]) => {
+      try {
+        const res = await fetch(url, init);
+        const text = await res.text();
+        return { status: res.status, body: text === '' ? null : (JSON.parse(text) as unknown) };
+      } catch (err) {
+        return { error: { name: (err as Error).name, message: (err as Error).message } };
+      }
+    },
+    [url, init] as const,
+  );
 }
