@@ -66,9 +66,9 @@ export async function runExport(db: Database, config: Config, options: ExportOpt
   if (options.identify) {
     io.stderr.write(`folio: exporting identities (user ids, usernames, names, emails) of consenting users of ${options.book}, as ${whoRuns()}\n`);
   }
-  const exported = openExport(db, { ...options, secret: resolveSecret(config), homePage });
+  const exported = await openExport(db, { ...options, secret: resolveSecret(config), homePage });
   const { meta, stream } = exported;
-  const stopBar = io.stderr.isTTY ? progressBar(io.stderr, exported.countRows(), () => stream.rows) : undefined;
+  const stopBar = io.stderr.isTTY ? progressBar(io.stderr, await exported.countRows(), () => stream.rows) : undefined;
   try {
     if (options.out === undefined) {
       await pipeline(stream, io.stdout, { end: false });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { addBookOrigin, BookExistsError, createBook, findBook, listBooks, removeBook, removeBookOrigin } from '../db/books.js';
-import { DatabaseUrlError, openDatabase, type Database } from '../db/index.js';
+import { DatabaseUrlError, ensureReachable, openDatabase, type Database } from '../db/index.js';
 import { applyMigrations, pendingMigrations } from '../db/migrate.js';
 import { roles, type Role } from '../db/schema.js';
 import { createAccount, endSessionsOfUser, findUserByUsername, listAccounts, publicUser, updateUser, UsernameTakenError } from '../db/users.js';
@@ -48,7 +48,9 @@ function configOf(command: Command): Config {
 }
 
 async function withDatabase<T>(command: Command, work: (db: Database) => Promise<T>): Promise<T> {
-  const db = openDatabase(configOf(command).databaseUrl);
+  const config = configOf(command);
+  const db = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
+  await ensureReachable(db);
   try {
     const pending = await pendingMigrations(db);
     if (pending.length > 0 && command.name() !== 'migrate') {

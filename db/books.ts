@@ -1,6 +1,4 @@
-import { asc, eq, sql } from 'drizzle-orm';
-import type { Database } from './index.js';
-import { bookOrigins, books, changeCounters } from './schema.js';
+import type { Database, Queries } from './index.js';
 
 export interface Book {
   id: string;
@@ -14,79 +12,67 @@ export class BookExistsError extends Error {
   override name = 'BookExistsError';
 }
 
-/** Bumps the counter that tells every running server to reload its origin allowlists. */
-function bumpOriginsVersion(db: Database): void {
-  db.orm
-    .insert(changeCounters)
-    .values({ name: ORIGINS_COUNTER, value: 1 })
-    .onConflictDoUpdate({ target: changeCounters.name, set: { value: sql`${changeCounters.value} + 1` } })
-    .run();
+/** Bumps the counter that tells every running server (every process on the database) to reload its origin allowlists. */
+async function bumpOriginsVersion(tx: Queries): Promise<void> {
+  await tx.run('INSERT INTO change_counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = change_counters.value + 1', [ORIGINS_COUNTER]);
 }
 
 export async function originsVersion(db: Database): Promise<number> {
-  const row = db.orm.select({ value: changeCounters.value }).from(changeCounters).where(eq(changeCounters.name, ORIGINS_COUNTER)).get();
-  return row?.value ?? 0;
+  return (await db.get<{ value: number }>('SELECT value FROM change_counters WHERE name = ?', [ORIGINS_COUNTER]))?.value ?? 0;
 }
 
 export async function findBook(db: Database, id: string): Promise<{ id: string; title: string } | undefined> {
-  return db.orm.select({ id: books.id, title: books.title }).from(books).where(eq(books.id, id)).get();
+  return db.get('SELECT id, title FROM books WHERE id = ?', [id]);
 }
 
 export async function countBooks(db: Database): Promise<number> {
-  return db.orm.select({ n: sql<number>`count(*)` }).from(books).get()!.n;
+  return (await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM books'))!.n;
 }
 
 /** Creates a book with its (already normalised) origins. Throws BookExistsError if the id is taken. */
 export async function createBook(db: Database, book: Book): Promise<void> {
-  db.orm.transaction((tx) => {
-    const taken = tx.select({ id: books.id }).from(books).where(eq(books.id, book.id)).get();
-    if (taken) throw new BookExistsError(`book "${book.id}" already exists`);
-    tx.insert(books).values({ id: book.id, title: book.title, createdAt: Date.now() }).run();
-    if (book.origins.length > 0) {
-      tx.insert(bookOrigins).values([...new Set(book.origins)].map((origin) => ({ bookId: book.id, origin }))).run();
-    }
-    bumpOriginsVersion(db);
+  await db.write(async (tx) => {
+    const created = await tx.run('INSERT INTO books (id, title, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING', [book.id, book.title, Date.now()]);
+    if (created === 0) throw new BookExistsError(`book "${book.id}" already exists`);
+    for (const origin of new Set(book.origins)) await tx.run('INSERT INTO book_origins (book_id, origin) VALUES (?, ?)', [book.id, origin]);
+    await bumpOriginsVersion(tx);
   });
 }
 
 /** Removes a book and its origins; false when there was no such book. */
 export async function removeBook(db: Database, id: string): Promise<boolean> {
-  return db.orm.transaction(() => {
-    const { changes } = db.orm.delete(books).where(eq(books.id, id)).run();
-    if (changes > 0) bumpOriginsVersion(db);
-    return changes > 0;
+  return db.write(async (tx) => {
+    const removed = (await tx.run('DELETE FROM books WHERE id = ?', [id])) > 0;
+    if (removed) await bumpOriginsVersion(tx);
+    return removed;
   });
 }
 
 /** Adds an origin to a book; false when the book does not exist. Adding an origin twice is harmless. */
 export async function addBookOrigin(db: Database, bookId: string, origin: string): Promise<boolean> {
-  return db.orm.transaction(() => {
-    if (!db.orm.select({ id: books.id }).from(books).where(eq(books.id, bookId)).get()) return false;
-    db.orm.insert(bookOrigins).values({ bookId, origin }).onConflictDoNothing().run();
-    bumpOriginsVersion(db);
+  return db.write(async (tx) => {
+    if (!(await tx.get('SELECT 1 AS found FROM books WHERE id = ?', [bookId]))) return false;
+    await tx.run('INSERT INTO book_origins (book_id, origin) VALUES (?, ?) ON CONFLICT DO NOTHING', [bookId, origin]);
+    await bumpOriginsVersion(tx);
     return true;
   });
 }
 
 /** Removes an origin from a book; 'no-book' or 'no-origin' when there was nothing to remove. */
 export async function removeBookOrigin(db: Database, bookId: string, origin: string): Promise<'removed' | 'no-book' | 'no-origin'> {
-  return db.orm.transaction(() => {
-    if (!db.orm.select({ id: books.id }).from(books).where(eq(books.id, bookId)).get()) return 'no-book';
-    const { changes } = db.orm.delete(bookOrigins).where(sql`${bookOrigins.bookId} = ${bookId} AND ${bookOrigins.origin} = ${origin}`).run();
-    if (changes === 0) return 'no-origin';
-    bumpOriginsVersion(db);
+  return db.write(async (tx) => {
+    if (!(await tx.get('SELECT 1 AS found FROM books WHERE id = ?', [bookId]))) return 'no-book';
+    if ((await tx.run('DELETE FROM book_origins WHERE book_id = ? AND origin = ?', [bookId, origin])) === 0) return 'no-origin';
+    await bumpOriginsVersion(tx);
     return 'removed';
   });
 }
 
 /** Every book with its origins, ordered by id. */
 export async function listBooks(db: Database): Promise<Book[]> {
-  const rows = db.orm
-    .select({ id: books.id, title: books.title, origin: bookOrigins.origin })
-    .from(books)
-    .leftJoin(bookOrigins, eq(bookOrigins.bookId, books.id))
-    .orderBy(asc(books.id), asc(bookOrigins.origin))
-    .all();
+  const rows = await db.all<{ id: string; title: string; origin: string | null }>(
+    'SELECT b.id, b.title, o.origin FROM books b LEFT JOIN book_origins o ON o.book_id = b.id ORDER BY b.id, o.origin',
+  );
   const byId = new Map<string, Book>();
   for (const row of rows) {
     let book = byId.get(row.id);

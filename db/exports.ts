@@ -1,11 +1,10 @@
-import BetterSqlite3 from 'better-sqlite3';
 import { Readable } from 'node:stream';
 import { csvField, csvRecord, type CsvValue } from '../lib/csv.js';
 import { pseudonymizer } from '../lib/pseudonym.js';
 import { isoTimes } from '../lib/time.js';
 import { StatementWriter, type XapiActor } from '../lib/xapi.js';
 import { exportFormats, exportKinds, type ExportFormat, type ExportKind } from '../schemas/instructor.js';
-import type { Database } from './index.js';
+import type { Database, Dialect, Snapshot } from './index.js';
 
 /**
  * Research exports: the rows of one kind in one book, of consenting users only, in server-time order, as
@@ -59,10 +58,10 @@ export interface Export {
   /** The formatted rows. Destroy it when not reading it to the end: it holds a database connection. */
   stream: ExportStream;
   /** How many rows the stream will give (a query of its own, for progress bars): call it before reading the stream. */
-  countRows(): number;
+  countRows(): Promise<number>;
 }
 
-/** Exports read a snapshot through a second connection, which a private in-memory database cannot have. */
+/** Exports read a snapshot through a second connection, which a private in-memory SQLite database cannot have. */
 export class ExportUnavailableError extends Error {
   override name = 'ExportUnavailableError';
 }
@@ -80,6 +79,8 @@ interface Kind<R extends unknown[]> {
   table: string;
   /** The column holding the row's server time (read as `at`). */
   time: string;
+  /** What orders rows of the same time in PostgreSQL (SQLite: the rowid, which its time index ends with). */
+  tieBreak: string;
   /** The table's columns an export reads, besides user_id and the time. */
   columns: readonly string[];
   /** The record's fields before and after the user's. */
@@ -96,6 +97,7 @@ type CompletionRow = [page: string];
 
 const events: Kind<EventRow> = {
   table: 'events',
+  tieBreak: 'r.id',
   time: 'server_time',
   columns: ['id', 'type', 'target', 'page', 'data', 'client_time'],
   before: [['id', 'id', 'value']],
@@ -112,6 +114,7 @@ const events: Kind<EventRow> = {
 
 const answers: Kind<AnswerRow> = {
   table: 'answers',
+  tieBreak: 'r.id',
   time: 'saved_at',
   columns: ['id', 'question', 'attempt', 'kind', 'answer', 'correct', 'score', 'page'],
   before: [['id', 'id', 'value']],
@@ -131,6 +134,7 @@ const answers: Kind<AnswerRow> = {
 
 const programs: Kind<ProgramRow> = {
   table: 'programs',
+  tieBreak: 'r.id',
   time: 'saved_at',
   columns: ['id', 'activity', 'version', 'language', 'page', 'code'],
   before: [['id', 'id', 'value']],
@@ -147,6 +151,7 @@ const programs: Kind<ProgramRow> = {
 
 const completions: Kind<CompletionRow> = {
   table: 'page_completions',
+  tieBreak: 'r.user_id, r.page',
   time: 'completed_at',
   columns: ['page'],
   before: [],
@@ -174,18 +179,18 @@ function selected(kind: Kind<unknown[]>, identify: boolean): string[] {
 }
 
 /** The window's rows: by server time then row, which the (book_id, time) index gives without sorting. */
-function rowsSql(kind: Kind<unknown[]>, identify: boolean): string {
+function rowsSql(kind: Kind<unknown[]>, identify: boolean, dialect: Dialect): string {
   const sql = (column: string) => (column === 'at' ? `r.${kind.time} AS at` : ['username', 'name', 'email'].includes(column) ? `u.${column}` : `r.${column}`);
-  // CROSS JOIN keeps the rows' table outermost, so the index order is the output order.
+  // In SQLite, CROSS JOIN keeps the rows' table outermost, so the index order is the output order.
   return `SELECT ${selected(kind, identify).map(sql).join(', ')}
-    FROM ${kind.table} r CROSS JOIN users u ON u.id = r.user_id
+    FROM ${kind.table} r ${dialect === 'sqlite' ? 'CROSS JOIN' : 'JOIN'} users u ON u.id = r.user_id
     WHERE r.book_id = @book AND r.${kind.time} >= @since AND r.${kind.time} < @until AND u.research_consent = 1
-    ORDER BY r.${kind.time}, r.rowid`;
+    ORDER BY r.${kind.time}, ${dialect === 'sqlite' ? 'r.rowid' : kind.tieBreak}`;
 }
 
 /** The SQL an export of a kind reads its rows with (for EXPLAIN in the tests). */
-export function exportRowsSql(kind: ExportKind, identify = false): string {
-  return rowsSql(kinds[kind], identify);
+export function exportRowsSql(kind: ExportKind, identify = false, dialect: Dialect = 'sqlite'): string {
+  return rowsSql(kinds[kind], identify, dialect);
 }
 
 /** The same rows counted: consenting users as a list SQLite builds once, which counts several times faster than the join. */
@@ -204,35 +209,16 @@ function usersSql(kind: Kind<unknown[]>): string {
 /** ~64 KiB: how much the stream formats per read, and how much it buffers ahead of a slow reader. */
 const chunkSize = 64 * 1024;
 
-/** A read transaction on a connection of its own: the export sees one moment of the database, and writers are not held up. */
-class Snapshot {
-  readonly sqlite: BetterSqlite3.Database;
-
-  constructor(location: string) {
-    this.sqlite = new BetterSqlite3(location, { readonly: true, fileMustExist: true });
-    try {
-      this.sqlite.pragma('busy_timeout = 5000');
-      this.sqlite.exec('BEGIN');
-    } catch (err) {
-      this.sqlite.close();
-      throw err;
-    }
-  }
-
-  close(): void {
-    if (this.sqlite.open) this.sqlite.close();
-  }
-}
-
 /** Formats rows a chunk at a time, only when the reader wants more (backpressure), and closes its snapshot at the end. */
 export class ExportStream extends Readable {
   /** Rows formatted so far. */
   rows = 0;
-  private cursor: Iterator<unknown[]> | undefined;
+  private next: (() => Promise<unknown[][]>) | undefined;
+  private reading = false;
 
   constructor(
     private readonly snapshot: Snapshot,
-    private readonly start: () => Iterator<unknown[]>,
+    private readonly start: () => () => Promise<unknown[][]>,
     private readonly line: (row: unknown[]) => string,
     private head: string,
   ) {
@@ -240,35 +226,37 @@ export class ExportStream extends Readable {
   }
 
   override _read(): void {
+    if (this.reading) return;
+    this.reading = true;
+    this.fill().then(
+      () => (this.reading = false),
+      (err: Error) => this.destroy(err),
+    );
+  }
+
+  /** Formats rows until a chunk is full (or the rows end), then pushes it. */
+  private async fill(): Promise<void> {
     let chunk = this.head;
     this.head = '';
-    try {
-      this.cursor ??= this.start();
-      while (chunk.length < chunkSize) {
-        const next = this.cursor.next();
-        if (next.done) {
-          if (chunk !== '') this.push(chunk);
-          this.push(null);
-          return;
-        }
-        chunk += this.line(next.value);
-        this.rows++;
+    this.next ??= this.start();
+    while (chunk.length < chunkSize) {
+      const rows = await this.next();
+      if (rows.length === 0) {
+        if (chunk !== '') this.push(chunk);
+        this.push(null);
+        return;
       }
-    } catch (err) {
-      this.destroy(err as Error);
-      return;
+      for (const row of rows) chunk += this.line(row);
+      this.rows += rows.length;
     }
     this.push(chunk);
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    try {
-      this.cursor?.return?.();
-      this.snapshot.close();
-    } catch (closeErr) {
-      return callback(err ?? (closeErr as Error));
-    }
-    callback(err);
+    this.snapshot.close().then(
+      () => callback(err),
+      (closeErr: Error) => callback(err ?? closeErr),
+    );
   }
 }
 
@@ -359,18 +347,17 @@ function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: st
  * rows. `until` defaults to (and is capped at) now, so `since = meta.until` next time continues without a gap
  * or an overlap. The book must exist (the caller checks).
  */
-export function openExport(db: Database, request: ExportRequest): Export {
+export async function openExport(db: Database, request: ExportRequest): Promise<Export> {
   if (db.location === ':memory:') throw new ExportUnavailableError('exports need a database file (an in-memory database cannot be read from a second connection)');
   const kind = kinds[request.kind];
   const now = Date.now();
   const params = { book: request.book, since: request.since ?? 0, until: Math.min(request.until ?? now, now) };
-  const snapshot = new Snapshot(db.location);
+  const snapshot = await db.snapshot();
   try {
-    const { sqlite } = snapshot;
-    const byConsent = sqlite.prepare<typeof params, { consent: number; n: number }>(usersSql(kind)).all(params);
-    const bookOrigin =
-      sqlite.prepare<[string], { origin: string }>('SELECT origin FROM book_origins WHERE book_id = ? ORDER BY rowid LIMIT 1').get(request.book)?.origin ??
-      `${request.homePage}/api/books/${request.book}`;
+    const byConsent = await snapshot.all<{ consent: number; n: number }>(usersSql(kind), params);
+    // The book's first origin: in SQLite the first added, in PostgreSQL (no insertion order) the first by name.
+    const first = await snapshot.all<{ origin: string }>(`SELECT origin FROM book_origins WHERE book_id = ? ORDER BY ${snapshot.dialect === 'sqlite' ? 'rowid' : 'origin'} LIMIT 1`, [request.book]);
+    const bookOrigin = first[0]?.origin ?? `${request.homePage}/api/books/${request.book}`;
     const meta: ExportMeta = {
       book: request.book,
       kind: request.kind,
@@ -383,12 +370,11 @@ export function openExport(db: Database, request: ExportRequest): Export {
       generatedAt: new Date(now).toISOString(),
     };
     const format = formatter(kind, request, bookOrigin);
-    const rows = sqlite.prepare<typeof params, unknown[]>(rowsSql(kind, request.identify)).raw(true);
-    const count = sqlite.prepare<typeof params, { n: number }>(countSql(kind));
-    const stream = new ExportStream(snapshot, () => rows.iterate(params), format.line, format.head(meta));
-    return { meta, stream, countRows: () => count.get(params)!.n };
+    const rows = rowsSql(kind, request.identify, snapshot.dialect);
+    const stream = new ExportStream(snapshot, () => snapshot.cursor(rows, params, 500), format.line, format.head(meta));
+    return { meta, stream, countRows: async () => (await snapshot.all<{ n: number }>(countSql(kind), params))[0]!.n };
   } catch (err) {
-    snapshot.close();
+    await snapshot.close();
     throw err;
   }
 }

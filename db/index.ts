@@ -1,61 +1,82 @@
-import BetterSqlite3 from 'better-sqlite3';
-import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { sqliteAddon } from '../lib/assets.js';
-import { GroupCommit } from './group-commit.js';
-import * as schema from './schema.js';
+import { DatabaseUrlError } from './errors.js';
+import { openPostgres, isPostgresUrl } from './postgres.js';
+import { openSqlite } from './sqlite.js';
 
-export type Orm = BetterSQLite3Database<typeof schema>;
+/**
+ * Parameters of a statement: positional for `?` placeholders, or an object for `@name` ones. Values are
+ * strings, numbers (flags are 0/1), or null.
+ */
+export type Params = readonly unknown[] | Readonly<Record<string, unknown>>;
 
-export interface Database {
-  readonly dialect: 'sqlite';
-  /** Where the data lives, for messages (a file path). */
+/**
+ * What runs SQL, on either database: the database itself (reads), or the transaction a write runs in. The
+ * SQL is written once for both dialects (`?` or `@name` placeholders; see db/tables.ts for the types); where
+ * they differ, a query picks by `dialect`. Each distinct SQL text is prepared once per connection.
+ */
+export interface Queries {
+  readonly dialect: Dialect;
+  /** The first row, or undefined. */
+  get<T>(sql: string, params?: Params): Promise<T | undefined>;
+  all<T>(sql: string, params?: Params): Promise<T[]>;
+  /** Runs a statement; resolves with the number of rows it changed. */
+  run(sql: string, params?: Params): Promise<number>;
+}
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Database extends Queries {
+  /** Where the data lives, for messages: a file path, or the PostgreSQL URL without its password. */
   readonly location: string;
-  readonly orm: Orm;
-  readonly sqlite: BetterSqlite3.Database;
-  /** Runs a write in the next group commit; resolves once it is durable (see GroupCommit). */
-  write<T>(work: () => T): Promise<T>;
+  /**
+   * Runs a write in the next group commit: the writes of one moment share one transaction (each in a
+   * savepoint of its own, so one failing undoes only itself) and resolve only once it is committed — a 2xx
+   * after a write means the write is durable. `work` must run all its SQL through `tx`. `locks` name what the
+   * work must not share with concurrent writers in other processes (e.g. `work:<user>`); PostgreSQL takes
+   * them as advisory locks for the transaction, SQLite (one writer at a time) needs none.
+   */
+  write<T>(work: (tx: Queries) => Promise<T>, locks?: readonly string[]): Promise<T>;
+  /** Streams the rows of a query as arrays, in chunks, from a snapshot of its own (exports). */
+  snapshot(): Promise<Snapshot>;
   close(): Promise<void>;
 }
 
-export class DatabaseUrlError extends Error {
-  override name = 'DatabaseUrlError';
+/** A read-only view of one moment of the database, on a connection of its own. */
+export interface Snapshot {
+  readonly dialect: Dialect;
+  all<T>(sql: string, params?: Params): Promise<T[]>;
+  /** The rows of a query as arrays, `size` at a time (an empty chunk at the end). */
+  cursor(sql: string, params: Params, size: number): () => Promise<unknown[][]>;
+  close(): Promise<void>;
 }
 
-/** Opens the database named by FOLIO_DATABASE_URL: a SQLite file path (created with its folder if missing). */
-export function openDatabase(url: string): Database {
-  if (/^postgres(ql)?:\/\//i.test(url)) {
-    throw new DatabaseUrlError('FOLIO_DATABASE_URL: PostgreSQL is not supported by this version of Folio; use a SQLite file path');
-  }
-  const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
-  if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
-  const nativeBinding = sqliteAddon();
-  // better-sqlite3 takes the loaded addon object too; its types only name the path form.
-  const sqlite = new BetterSqlite3(file, nativeBinding ? { nativeBinding: nativeBinding as unknown as string } : {});
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = FULL');
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
-  const orm = drizzle(sqlite, { schema });
-  const group = new GroupCommit(sqlite);
-  return {
-    dialect: 'sqlite',
-    location: file === ':memory:' ? file : resolve(file),
-    orm,
-    sqlite,
-    write: (work) => group.run(work),
-    async close() {
-      if (!sqlite.open) return;
-      group.flush();
-      sqlite.close();
-    },
-  };
+export { DatabaseUrlError };
+
+export interface OpenOptions {
+  /** PostgreSQL: connections in the pool. */
+  poolSize?: number;
+}
+
+/**
+ * Opens the database named by FOLIO_DATABASE_URL: a `postgres://` URL (optionally `?schema=name` to keep
+ * Folio's tables in a schema of their own), or a SQLite file path (created with its folder if missing).
+ */
+export function openDatabase(url: string, options: OpenOptions = {}): Database {
+  return isPostgresUrl(url) ? openPostgres(url, options.poolSize ?? 10) : openSqlite(url);
 }
 
 /** Throws unless the database answers a trivial query. */
 export async function pingDatabase(db: Database): Promise<void> {
-  db.sqlite.prepare('SELECT 1').get();
+  await db.get('SELECT 1');
+}
+
+/** Checks that the database can be reached before anything else, so that an unreachable one gets a message naming it. */
+export async function ensureReachable(db: Database): Promise<void> {
+  try {
+    await pingDatabase(db);
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw new DatabaseUrlError(`cannot use the database ${db.location}: ${(err as Error).message} (check FOLIO_DATABASE_URL, and that the server runs)`);
+  }
 }
 
 /** A value built once per open database, such as its prepared statements. */

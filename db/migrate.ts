@@ -1,8 +1,13 @@
 import { readMigrationFiles } from 'drizzle-orm/migrator';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { migrate as migrateSqlite } from 'drizzle-orm/better-sqlite3/migrator';
+import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
+import { migrate as migratePostgres } from 'drizzle-orm/node-postgres/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/node-postgres';
 import { readFileSync } from 'node:fs';
 import { assetPath } from '../lib/assets.js';
 import type { Database } from './index.js';
+import type { openPostgres } from './postgres.js';
+import type { openSqlite } from './sqlite.js';
 
 const migrationsTable = '__drizzle_migrations';
 
@@ -16,27 +21,59 @@ function shippedMigrations(db: Database): { name: string; createdAt: number }[] 
   return journal.entries.map((e) => ({ name: e.tag, createdAt: e.when }));
 }
 
-function lastAppliedAt(db: Database): number | undefined {
-  const table = db.sqlite.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(migrationsTable);
-  if (!table) return undefined;
-  const row = db.sqlite.prepare(`SELECT MAX(created_at) AS at FROM ${migrationsTable}`).get() as { at: number | null };
-  return row.at === null ? undefined : Number(row.at);
+type Postgres = ReturnType<typeof openPostgres>;
+type Sqlite = ReturnType<typeof openSqlite>;
+
+/** The schema Folio's tables (and the migrations table) live in on PostgreSQL: ?schema= of the URL, else the connection's current one. */
+async function postgresSchema(db: Postgres): Promise<string> {
+  return db.schema ?? (await db.get<{ schema: string | null }>('SELECT current_schema() AS schema'))?.schema ?? 'public';
+}
+
+async function lastAppliedAt(db: Database): Promise<number | undefined> {
+  let table: string;
+  if (db.dialect === 'sqlite') {
+    if (!(await db.get(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`, [migrationsTable]))) return undefined;
+    table = migrationsTable;
+  } else {
+    const schema = await postgresSchema(db as Postgres);
+    if (!(await db.get(`SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?`, [schema, migrationsTable]))) return undefined;
+    table = `"${schema}"."${migrationsTable}"`;
+  }
+  const row = await db.get<{ at: number | string | null }>(`SELECT MAX(created_at) AS at FROM ${table}`);
+  return row?.at == null ? undefined : Number(row.at);
 }
 
 /** Names of the migrations not yet applied to this database. */
 export async function pendingMigrations(db: Database): Promise<string[]> {
-  const last = lastAppliedAt(db);
+  const last = await lastAppliedAt(db);
   return shippedMigrations(db)
     .filter((m) => last === undefined || m.createdAt > last)
     .map((m) => m.name);
 }
 
-/** Applies every pending migration in one transaction and returns their names. */
+/**
+ * Applies every pending migration in one transaction and returns their names. On PostgreSQL, processes
+ * starting together take turns (an advisory lock), and the schema named by the URL is created if missing.
+ */
 export async function applyMigrations(db: Database): Promise<string[]> {
-  const pending = await pendingMigrations(db);
-  if (pending.length === 0) return [];
   // Validates every file up front, so a broken build fails before touching the database.
   readMigrationFiles({ migrationsFolder: migrationsFolder(db) });
-  migrate(db.orm, { migrationsFolder: migrationsFolder(db), migrationsTable });
-  return pending;
+  if (db.dialect === 'sqlite') {
+    const pending = await pendingMigrations(db);
+    if (pending.length > 0) migrateSqlite(drizzleSqlite((db as Sqlite).sqlite), { migrationsFolder: migrationsFolder(db), migrationsTable });
+    return pending;
+  }
+  const pg = db as Postgres;
+  const client = await pg.pool.connect();
+  try {
+    await client.query(`SELECT pg_advisory_lock(hashtextextended('folio:migrate', 0))`);
+    const schema = await postgresSchema(pg);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    const pending = await pendingMigrations(db);
+    if (pending.length > 0) await migratePostgres(drizzlePostgres(client), { migrationsFolder: migrationsFolder(db), migrationsTable, migrationsSchema: schema });
+    return pending;
+  } finally {
+    await client.query(`SELECT pg_advisory_unlock(hashtextextended('folio:migrate', 0))`).catch(() => {});
+    client.release();
+  }
 }

@@ -1,5 +1,4 @@
-import type BetterSqlite3 from 'better-sqlite3';
-import { perDatabase, type Database } from './index.js';
+import type { Database, Dialect } from './index.js';
 import type { Role } from './schema.js';
 import { findUserById } from './users.js';
 import { answerFromRow, completedPages, iso, position, programFromRow, type Answer, type AnswerRow, type Program, type ProgramRow } from './work.js';
@@ -54,53 +53,39 @@ const identity = (r: IdentityRow): StudentIdentity => ({ id: r.id, username: r.u
 /** Per user, each an index probe on (user_id, book_id, …): the cost grows with students, not with the book's rows. */
 const mine = (table: string) => `${table}.user_id = u.id AND ${table}.book_id = @book`;
 
-function prepare(sqlite: BetterSqlite3.Database) {
-  return {
-    progress: sqlite.prepare<{ book: string }, ProgressRow>(
-      `SELECT u.id, u.username, u.name, u.email, u.role, u.anonymous,
-         (SELECT COUNT(*) FROM page_completions c WHERE ${mine('c')}) AS pages_completed,
-         (SELECT COUNT(DISTINCT a.question) FROM answers a WHERE ${mine('a')}) AS questions_attempted,
-         (SELECT COUNT(DISTINCT a.question) FROM answers a WHERE ${mine('a')} AND a.correct = 1) AS questions_correct,
-         (SELECT COUNT(DISTINCT p.activity) FROM programs p WHERE ${mine('p')}) AS activities_saved,
-         (SELECT s.page FROM positions s WHERE ${mine('s')}) AS last_page,
-         MAX(COALESCE((SELECT MAX(p.saved_at) FROM programs p WHERE ${mine('p')}), 0),
-             COALESCE((SELECT MAX(a.saved_at) FROM answers a WHERE ${mine('a')}), 0),
-             COALESCE((SELECT MAX(e.server_time) FROM events e WHERE ${mine('e')}), 0),
-             COALESCE((SELECT MAX(c.completed_at) FROM page_completions c WHERE ${mine('c')}), 0),
-             COALESCE((SELECT s.updated_at FROM positions s WHERE ${mine('s')}), 0)) AS last_activity
-       FROM users u
-       WHERE u.role = 'student' AND (
-         EXISTS (SELECT 1 FROM programs p WHERE ${mine('p')}) OR EXISTS (SELECT 1 FROM answers a WHERE ${mine('a')})
-         OR EXISTS (SELECT 1 FROM events e WHERE ${mine('e')}) OR EXISTS (SELECT 1 FROM page_completions c WHERE ${mine('c')})
-         OR EXISTS (SELECT 1 FROM positions s WHERE ${mine('s')}))
-       ORDER BY u.anonymous, u.username_key, u.id`,
-    ),
-    // SQLite takes the bare columns from the row holding MAX(): the latest version/attempt of each.
-    latestPrograms: sqlite.prepare<[string, string], ProgramRow>(
-      'SELECT activity, MAX(version) AS version, code, language, page, saved_at FROM programs WHERE user_id = ? AND book_id = ? GROUP BY activity ORDER BY activity',
-    ),
-    latestAnswers: sqlite.prepare<[string, string], AnswerRow>(
-      'SELECT question, MAX(attempt) AS attempt, kind, answer, correct, score, page, saved_at FROM answers WHERE user_id = ? AND book_id = ? GROUP BY question ORDER BY question',
-    ),
-    questionTotals: sqlite.prepare<{ book: string; question: string }, { attempts: number; graded: number; correct: number; students: number; students_correct: number }>(
-      `SELECT COUNT(*) AS attempts, COUNT(a.correct) AS graded, COALESCE(SUM(a.correct = 1), 0) AS correct,
-         COUNT(DISTINCT a.user_id) AS students, COUNT(DISTINCT CASE WHEN a.correct = 1 THEN a.user_id END) AS students_correct
-       FROM users u JOIN answers a ON ${mine('a')} AND a.question = @question WHERE u.role = 'student'`,
-    ),
-    latestAttempts: sqlite.prepare<{ book: string; question: string }, { kind: string; answer: string; saved_at: number; attempt: number }>(
-      `SELECT a.kind, a.answer, a.saved_at, MAX(a.attempt) AS attempt
-       FROM users u JOIN answers a ON ${mine('a')} AND a.question = @question WHERE u.role = 'student' GROUP BY a.user_id`,
-    ),
-  };
-}
+/** The greatest of several values: SQLite's scalar max(), PostgreSQL's GREATEST. */
+const greatest = { sqlite: 'MAX', postgres: 'GREATEST' };
 
-const statements = perDatabase((db) => prepare(db.sqlite));
+const progressSql = (dialect: Dialect) => `SELECT u.id, u.username, u.name, u.email, u.role, u.anonymous,
+    (SELECT COUNT(*) FROM page_completions c WHERE ${mine('c')}) AS pages_completed,
+    (SELECT COUNT(*) FROM answers a WHERE ${mine('a')} AND a.latest = 1) AS questions_attempted,
+    (SELECT COUNT(DISTINCT a.question) FROM answers a WHERE ${mine('a')} AND a.correct = 1) AS questions_correct,
+    (SELECT COUNT(*) FROM programs p WHERE ${mine('p')} AND p.latest = 1) AS activities_saved,
+    (SELECT s.page FROM positions s WHERE ${mine('s')}) AS last_page,
+    ${greatest[dialect]}(COALESCE((SELECT MAX(p.saved_at) FROM programs p WHERE ${mine('p')}), 0),
+        COALESCE((SELECT MAX(a.saved_at) FROM answers a WHERE ${mine('a')}), 0),
+        COALESCE((SELECT MAX(e.server_time) FROM events e WHERE ${mine('e')}), 0),
+        COALESCE((SELECT MAX(c.completed_at) FROM page_completions c WHERE ${mine('c')}), 0),
+        COALESCE((SELECT s.updated_at FROM positions s WHERE ${mine('s')}), 0)) AS last_activity
+  FROM users u
+  WHERE u.role = 'student' AND (
+    EXISTS (SELECT 1 FROM programs p WHERE ${mine('p')}) OR EXISTS (SELECT 1 FROM answers a WHERE ${mine('a')})
+    OR EXISTS (SELECT 1 FROM events e WHERE ${mine('e')}) OR EXISTS (SELECT 1 FROM page_completions c WHERE ${mine('c')})
+    OR EXISTS (SELECT 1 FROM positions s WHERE ${mine('s')}))
+  ORDER BY u.anonymous, u.username_key, u.id`;
+
+// The rows marked latest: the newest version / attempt of each.
+const latestPrograms = `SELECT activity, version, code, language, page, saved_at FROM programs WHERE user_id = ? AND book_id = ? AND latest = 1 ORDER BY activity`;
+const latestAnswers = `SELECT question, attempt, kind, answer, correct, score, page, saved_at FROM answers WHERE user_id = ? AND book_id = ? AND latest = 1 ORDER BY question`;
+const questionTotals = `SELECT COUNT(*) AS attempts, COUNT(a.correct) AS graded, COUNT(*) FILTER (WHERE a.correct = 1) AS correct,
+    COUNT(DISTINCT a.user_id) AS students, COUNT(DISTINCT CASE WHEN a.correct = 1 THEN a.user_id END) AS students_correct
+  FROM users u JOIN answers a ON ${mine('a')} AND a.question = @question WHERE u.role = 'student'`;
+const latestAttempts = `SELECT a.kind, a.answer, a.saved_at FROM users u JOIN answers a ON ${mine('a')} AND a.question = @question AND a.latest = 1 WHERE u.role = 'student'`;
 
 /** Every student (role student, anonymous ones included) with any work in the book, registered ones first by username. */
 export async function bookProgress(db: Database, book: string): Promise<StudentProgress[]> {
-  return statements(db)
-    .progress.all({ book })
-    .map((r) => ({
+  const rows = await db.all<ProgressRow>(progressSql(db.dialect), { book });
+  return rows.map((r) => ({
       user: identity(r),
       pagesCompleted: r.pages_completed,
       questionsAttempted: r.questions_attempted,
@@ -123,12 +108,11 @@ export interface StudentWork {
 export async function studentWork(db: Database, book: string, userId: string): Promise<StudentWork | undefined> {
   const user = await findUserById(db, userId);
   if (!user) return undefined;
-  const s = statements(db);
   const owner = { userId, bookId: book };
   return {
     user: { id: user.id, username: user.username, name: user.name, email: user.email, role: user.role, anonymous: user.anonymous },
-    programs: s.latestPrograms.all(userId, book).map(programFromRow),
-    answers: s.latestAnswers.all(userId, book).map((r) => ({ latest: answerFromRow(r), attempts: r.attempt })),
+    programs: (await db.all<ProgramRow>(latestPrograms, [userId, book])).map(programFromRow),
+    answers: (await db.all<AnswerRow>(latestAnswers, [userId, book])).map((r) => ({ latest: answerFromRow(r), attempts: r.attempt })),
     completed: await completedPages(db, owner),
     position: (await position(db, owner)) ?? null,
   };
@@ -152,12 +136,11 @@ const choiceKinds = new Set(['mchoice', 'poll', 'clickablearea']);
 
 /** How students (not instructors or admins) did on a question of a book. */
 export async function questionSummary(db: Database, book: string, question: string): Promise<QuestionSummary> {
-  const s = statements(db);
-  const totals = s.questionTotals.get({ book, question })!;
+  const totals = (await db.get<{ attempts: number; graded: number; correct: number; students: number; students_correct: number }>(questionTotals, { book, question }))!;
   let kind: string | null = null;
   let newest = -Infinity;
   const counts = new Map<string, number>();
-  for (const row of s.latestAttempts.iterate({ book, question })) {
+  for (const row of await db.all<{ kind: string; answer: string; saved_at: number }>(latestAttempts, { book, question })) {
     if (row.saved_at > newest) [newest, kind] = [row.saved_at, row.kind];
     if (!choiceKinds.has(row.kind)) continue;
     const answer = JSON.parse(row.answer) as unknown;

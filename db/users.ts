@@ -1,10 +1,54 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, ne, sql } from 'drizzle-orm';
-import { perDatabase, type Database } from './index.js';
-import { moveWork } from './work.js';
-import { sessions, users, type Role } from './schema.js';
+import type { Database, Queries } from './index.js';
+import type { Role } from './tables.js';
+import { moveWork, workLock } from './work.js';
 
-export type UserRow = typeof users.$inferSelect;
+/** A users row as the API code sees it. */
+export interface UserRow {
+  id: string;
+  username: string | null;
+  usernameKey: string | null;
+  name: string | null;
+  email: string | null;
+  role: Role;
+  passwordHash: string | null;
+  researchConsent: boolean;
+  anonymous: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface StoredUser {
+  id: string;
+  username: string | null;
+  username_key: string | null;
+  name: string | null;
+  email: string | null;
+  role: Role;
+  password_hash: string | null;
+  research_consent: number;
+  anonymous: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export const userColumns = 'id, username, username_key, name, email, role, password_hash, research_consent, anonymous, created_at, updated_at';
+
+export function userFromRow(r: StoredUser): UserRow {
+  return {
+    id: r.id,
+    username: r.username,
+    usernameKey: r.username_key,
+    name: r.name,
+    email: r.email,
+    role: r.role,
+    passwordHash: r.password_hash,
+    researchConsent: r.research_consent === 1,
+    anonymous: r.anonymous === 1,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
 
 /** What the API shows of a user. */
 export interface PublicUser {
@@ -34,41 +78,36 @@ export interface NewAccount {
   researchConsent?: boolean | undefined;
 }
 
-const userById = perDatabase((db) => db.orm.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare());
-
-export async function findUserById(db: Database, id: string): Promise<UserRow | undefined> {
-  return userById(db).get({ id });
+export async function findUserById(db: Queries, id: string): Promise<UserRow | undefined> {
+  const row = await db.get<StoredUser>(`SELECT ${userColumns} FROM users WHERE id = ?`, [id]);
+  return row && userFromRow(row);
 }
 
 export async function findUserByUsername(db: Database, username: string): Promise<UserRow | undefined> {
-  return db.orm.select().from(users).where(eq(users.usernameKey, username.toLowerCase())).get();
+  const row = await db.get<StoredUser>(`SELECT ${userColumns} FROM users WHERE username_key = ?`, [username.toLowerCase()]);
+  return row && userFromRow(row);
 }
 
-function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE';
+/** A unique constraint refused the row (SQLite's code, or PostgreSQL's SQLSTATE). */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
 }
+
+const flag = (value: boolean | undefined) => (value ? 1 : 0);
 
 /** Creates an account; throws UsernameTakenError when the username is taken (case-insensitively). */
 export async function createAccount(db: Database, account: NewAccount): Promise<UserRow> {
   const now = Date.now();
   try {
-    return db.orm
-      .insert(users)
-      .values({
-        id: randomUUID(),
-        username: account.username,
-        usernameKey: account.username.toLowerCase(),
-        name: account.name ?? null,
-        email: account.email ?? null,
-        role: account.role ?? 'student',
-        passwordHash: account.passwordHash,
-        researchConsent: account.researchConsent ?? false,
-        anonymous: false,
-        createdAt: now,
-        updatedAt: now,
-      })
-      .returning()
-      .get();
+    const row = await db.write((tx) =>
+      tx.get<StoredUser>(
+        `INSERT INTO users (id, username, username_key, name, email, role, password_hash, research_consent, anonymous, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING ${userColumns}`,
+        [randomUUID(), account.username, account.username.toLowerCase(), account.name ?? null, account.email ?? null, account.role ?? 'student', account.passwordHash, flag(account.researchConsent), now, now],
+      ),
+    );
+    return userFromRow(row!);
   } catch (err) {
     if (isUniqueViolation(err)) throw new UsernameTakenError(`the username "${account.username}" is taken`);
     throw err;
@@ -78,29 +117,24 @@ export async function createAccount(db: Database, account: NewAccount): Promise<
 /** A user for work done before registering or logging in. */
 export async function createAnonymousUser(db: Database): Promise<UserRow> {
   const now = Date.now();
-  return db.orm.insert(users).values({ id: randomUUID(), anonymous: true, createdAt: now, updatedAt: now }).returning().get();
+  const row = await db.write((tx) =>
+    tx.get<StoredUser>(`INSERT INTO users (id, anonymous, created_at, updated_at) VALUES (?, 1, ?, ?) RETURNING ${userColumns}`, [randomUUID(), now, now]),
+  );
+  return userFromRow(row!);
 }
 
 /** Turns an anonymous user into an account in place: its id, and so all its work, stays. */
 export async function claimAnonymousUser(db: Database, id: string, account: NewAccount): Promise<UserRow> {
   try {
-    const row = db.orm
-      .update(users)
-      .set({
-        username: account.username,
-        usernameKey: account.username.toLowerCase(),
-        passwordHash: account.passwordHash,
-        name: account.name ?? null,
-        email: account.email ?? null,
-        researchConsent: account.researchConsent ?? false,
-        anonymous: false,
-        updatedAt: Date.now(),
-      })
-      .where(eq(users.id, id))
-      .returning()
-      .get();
+    const row = await db.write((tx) =>
+      tx.get<StoredUser>(
+        `UPDATE users SET username = ?, username_key = ?, password_hash = ?, name = ?, email = ?, research_consent = ?, anonymous = 0, updated_at = ?
+         WHERE id = ? RETURNING ${userColumns}`,
+        [account.username, account.username.toLowerCase(), account.passwordHash, account.name ?? null, account.email ?? null, flag(account.researchConsent), Date.now(), id],
+      ),
+    );
     if (!row) throw new Error(`anonymous user ${id} vanished`);
-    return row;
+    return userFromRow(row);
   } catch (err) {
     if (isUniqueViolation(err)) throw new UsernameTakenError(`the username "${account.username}" is taken`);
     throw err;
@@ -109,10 +143,10 @@ export async function claimAnonymousUser(db: Database, id: string, account: NewA
 
 /** Moves every row of `from` (an anonymous user) to `into`, then deletes `from` and its sessions, in one transaction. */
 export async function mergeUsers(db: Database, from: string, into: string): Promise<void> {
-  db.sqlite.transaction(() => {
-    moveWork(db, from, into);
-    db.orm.delete(users).where(eq(users.id, from)).run();
-  })();
+  await db.write(async (tx) => {
+    await moveWork(tx, from, into);
+    await tx.run('DELETE FROM users WHERE id = ?', [from]);
+  }, [workLock(from), workLock(into)]);
 }
 
 export interface UserChanges {
@@ -123,17 +157,22 @@ export interface UserChanges {
   role?: Role | undefined;
 }
 
+const changeColumns: Record<keyof UserChanges, string> = { name: 'name', email: 'email', researchConsent: 'research_consent', passwordHash: 'password_hash', role: 'role' };
+
 export async function updateUser(db: Database, id: string, changes: UserChanges): Promise<UserRow | undefined> {
-  const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
-  return db.orm.update(users).set({ ...set, updatedAt: Date.now() }).where(eq(users.id, id)).returning().get();
+  const set = (Object.keys(changeColumns) as (keyof UserChanges)[]).filter((key) => changes[key] !== undefined);
+  const values = set.map((key) => (key === 'researchConsent' ? flag(changes.researchConsent) : changes[key]));
+  const assignments = [...set.map((key) => `${changeColumns[key]} = ?`), 'updated_at = ?'].join(', ');
+  const row = await db.write((tx) => tx.get<StoredUser>(`UPDATE users SET ${assignments} WHERE id = ? RETURNING ${userColumns}`, [...values, Date.now(), id]));
+  return row && userFromRow(row);
 }
 
 /** Accounts (not anonymous users), by username. */
 export async function listAccounts(db: Database): Promise<UserRow[]> {
-  return db.orm.select().from(users).where(eq(users.anonymous, false)).orderBy(asc(users.usernameKey)).all();
+  return (await db.all<StoredUser>(`SELECT ${userColumns} FROM users WHERE anonymous = 0 ORDER BY username_key`)).map(userFromRow);
 }
 
 /** Ends every session of a user, except the one with the given stored key (see sessionKey). */
 export async function endSessionsOfUser(db: Database, userId: string, exceptKey = ''): Promise<number> {
-  return db.orm.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, exceptKey))).run().changes;
+  return db.write((tx) => tx.run('DELETE FROM sessions WHERE user_id = ? AND id <> ?', [userId, exceptKey]));
 }

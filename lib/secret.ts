@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../plugins/config.js';
 import { ConfigError } from '../plugins/config.js';
 
-/** Where Folio keeps files of its own: the SQLite file's folder, or ./data with PostgreSQL. */
+/** Where Folio keeps files of its own: the SQLite file's folder, or ./data otherwise. */
 export function dataDir(config: Config): string {
   const url = config.databaseUrl.replace(/^sqlite:/, '');
   if (/^postgres(ql)?:\/\//i.test(url) || url === ':memory:') return resolve('data');
@@ -12,11 +12,15 @@ export function dataDir(config: Config): string {
 }
 
 /**
- * The server secret: FOLIO_SECRET, else the one kept in the data folder, else a new one written there
- * (readable by this user only) so that sessions and pseudonyms survive restarts.
+ * The server secret: FOLIO_SECRET, else (SQLite only) the one kept in the data folder, else a new one written
+ * there (readable by this user only) so that sessions and pseudonyms survive restarts. PostgreSQL means
+ * several processes, which must share one secret: FOLIO_SECRET is required.
  */
 export function resolveSecret(config: Config): string {
   if (config.secret) return config.secret;
+  if (/^postgres(ql)?:\/\//i.test(config.databaseUrl)) {
+    throw new ConfigError('FOLIO_SECRET is required with PostgreSQL: every Folio process on the database must sign cookies and key pseudonyms with the same secret (generate one with: openssl rand -base64 48)');
+  }
   const file = join(dataDir(config), 'folio.secret');
   if (existsSync(file)) {
     const kept = readFileSync(file, 'utf8').trim();

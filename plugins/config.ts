@@ -7,7 +7,24 @@ import { resolveSecret } from '../lib/secret.js';
 export const settings = {
   host: { env: 'FOLIO_HOST', flag: 'host', schema: Type.String({ minLength: 1, default: '127.0.0.1' }), describe: 'address to listen on' },
   port: { env: 'FOLIO_PORT', flag: 'port', schema: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }), describe: 'TCP port (0 picks a free one)' },
-  databaseUrl: { env: 'FOLIO_DATABASE_URL', flag: 'database', schema: Type.String({ minLength: 1, default: './data/folio.db' }), describe: 'SQLite file path or postgres:// URL' },
+  databaseUrl: {
+    env: 'FOLIO_DATABASE_URL',
+    flag: 'database',
+    schema: Type.String({ minLength: 1, default: './data/folio.db' }),
+    describe: 'SQLite file path, or postgres://user:password@host:port/database[?schema=name] for PostgreSQL',
+  },
+  databasePoolSize: {
+    env: 'FOLIO_DATABASE_POOL_SIZE',
+    flag: 'databasePoolSize',
+    schema: Type.Integer({ minimum: 2, maximum: 1000, default: 10 }),
+    describe: 'PostgreSQL: connections each process keeps open (at most)',
+  },
+  redisUrl: {
+    env: 'FOLIO_REDIS_URL',
+    flag: 'redisUrl',
+    schema: Type.Optional(Type.String({ pattern: '^rediss?://\\S+$', description: 'a redis:// or rediss:// URL' })),
+    describe: 'redis://host:port: keep rate-limit counters in Redis instead of the database (optional)',
+  },
   secret: { env: 'FOLIO_SECRET', flag: 'secret', schema: Type.Optional(Type.String({ minLength: 32 })), describe: 'at least 32 characters; signs cookies and keys pseudonyms (generated into the data folder when unset)' },
   tlsCert: { env: 'FOLIO_TLS_CERT', flag: 'tlsCert', schema: Type.Optional(Type.String({ minLength: 1 })), describe: 'PEM certificate file: serve HTTPS directly' },
   tlsKey: { env: 'FOLIO_TLS_KEY', flag: 'tlsKey', schema: Type.Optional(Type.String({ minLength: 1 })), describe: 'PEM private key file for FOLIO_TLS_CERT' },

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import { countBooks, createBook } from '../db/books.js';
-import { openDatabase, type Database } from '../db/index.js';
+import { ensureReachable, openDatabase, type Database } from '../db/index.js';
 import { applyMigrations, pendingMigrations } from '../db/migrate.js';
 
 declare module 'fastify' {
@@ -22,7 +22,8 @@ export interface DbPluginOptions {
 
 export default fp<DbPluginOptions>(
   async function dbPlugin(app, opts) {
-    const db = openDatabase(app.config.databaseUrl);
+    const db = openDatabase(app.config.databaseUrl, { poolSize: app.config.databasePoolSize });
+    await ensureReachable(db);
     app.addHook('onClose', () => db.close());
     const pending = await pendingMigrations(db);
     if (pending.length > 0) {

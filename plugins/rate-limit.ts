@@ -1,6 +1,9 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { Redis } from 'ioredis';
+import type { Database } from '../db/index.js';
+import { countHit, deleteEndedWindows, readHits } from '../db/rate-limits.js';
 import { HttpError } from '../lib/errors.js';
 
 declare module 'fastify' {
@@ -10,13 +13,46 @@ declare module 'fastify' {
   }
 }
 
+type Callback = (err: Error | null, result?: { current: number; ttl: number }) => void;
+
+/** A @fastify/rate-limit store keeping its counters in Folio's database (table rate_limits). */
+function databaseStore(db: Database) {
+  return class DatabaseStore {
+    incr(key: string, cb: Callback, timeWindow: number): void {
+      countHit(db, key, timeWindow).then((r) => cb(null, r), cb);
+    }
+
+    read(key: string, cb: Callback): void {
+      readHits(db, key).then((r) => cb(null, r), cb);
+    }
+
+    child(): DatabaseStore {
+      return new DatabaseStore();
+    }
+  };
+}
+
 /**
- * Rate limits for guessing passwords. Counters live in this process: with several processes each allows
- * its own share (documented). Per-IP limits are generous because a classroom shares one address.
+ * Rate limits for guessing passwords, counted where every Folio process sees them: in Redis when
+ * FOLIO_REDIS_URL is set, else in the database (one upsert per attempt — only logins and registrations are
+ * limited). Per-IP limits are generous because a classroom shares one address.
  */
 export default fp(
   async function rateLimitPlugin(app) {
-    await app.register(rateLimit, { global: false });
+    const { redisUrl } = app.config;
+    if (redisUrl) {
+      const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+      await redis.connect();
+      app.addHook('onClose', async () => void (await redis.quit()));
+      await app.register(rateLimit, { global: false, redis, nameSpace: 'folio-rate-limit:' });
+    } else {
+      await app.register(rateLimit, { global: false, store: databaseStore(app.db) as never });
+      const sweep = setInterval(() => {
+        deleteEndedWindows(app.db).catch((err: unknown) => app.log.error({ err }, 'could not remove ended rate-limit windows'));
+      }, 10 * 60_000);
+      sweep.unref();
+      app.addHook('onClose', async () => clearInterval(sweep));
+    }
     const perIp = app.createRateLimit({ max: app.config.loginRatePerIp, timeWindow: 60_000, keyGenerator: (request) => `auth-ip:${request.ip}` });
     const perUser = app.createRateLimit({
       max: app.config.loginRatePerUser,
@@ -32,5 +68,5 @@ export default fp(
       }
     });
   },
-  { name: 'folio-rate-limit', fastify: '5.x', dependencies: ['folio-config', 'folio-cors'], decorators: { fastify: ['config'] } },
+  { name: 'folio-rate-limit', fastify: '5.x', dependencies: ['folio-config', 'folio-db', 'folio-cors'], decorators: { fastify: ['config', 'db'] } },
 );

@@ -41,7 +41,7 @@ const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
       let exported;
       try {
         const homePage = app.config.publicOrigin ?? `${request.protocol}://${request.host}`;
-        exported = openExport(app.db, { book, kind, format, since, until, identify, secret: app.secret, homePage });
+        exported = await openExport(app.db, { book, kind, format, since, until, identify, secret: app.secret, homePage });
       } catch (err) {
         if (err instanceof ExportUnavailableError) throw new HttpError(503, 'export_unavailable', err.message);
         throw err;

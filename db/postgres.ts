@@ -1,0 +1,286 @@
+import pg from 'pg';
+import Cursor from 'pg-cursor';
+import { DatabaseUrlError } from './errors.js';
+import type { Database, Params, Queries, Snapshot } from './index.js';
+
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}
+
+const schemaName = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** Splits Folio's own `schema` parameter off a PostgreSQL URL (the rest goes to node-postgres as it is). */
+export function parsePostgresUrl(url: string): { connectionString: string; schema: string | undefined } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new DatabaseUrlError(`FOLIO_DATABASE_URL is not a valid URL: expected postgres://user:password@host:port/database[?schema=name]`);
+  }
+  const schema = u.searchParams.get('schema') ?? undefined;
+  if (schema !== undefined && !schemaName.test(schema)) {
+    throw new DatabaseUrlError(`FOLIO_DATABASE_URL: schema=${JSON.stringify(schema)} is not a plain identifier (letters, digits and _, not starting with a digit)`);
+  }
+  u.searchParams.delete('schema');
+  return { connectionString: u.toString(), schema };
+}
+
+/** BIGINT columns (times in ms, row ids, counts) as JS numbers: all of Folio's stay far below 2^53. */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+interface Translated {
+  text: string;
+  /** For `@name` placeholders: the names in $n order. */
+  names: string[] | undefined;
+  /** Prepared-statement name: each distinct SQL text is parsed once per connection. */
+  name: string;
+}
+
+const translations = new Map<string, Translated>();
+
+/**
+ * Rewrites Folio's placeholders (`?` in order, or `@name`) into PostgreSQL's `$n`, outside quotes. Every
+ * query of Folio is written once for both databases this way.
+ */
+export function translate(sql: string): Translated {
+  let t = translations.get(sql);
+  if (t) return t;
+  let text = '';
+  let positional = 0;
+  const names: string[] = [];
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"') {
+      const end = sql.indexOf(c, i + 1);
+      const stop = end === -1 ? sql.length : end + 1;
+      text += sql.slice(i, stop);
+      i = stop - 1;
+    } else if (c === '?') {
+      text += `$${++positional}`;
+    } else if (c === '@' && /[A-Za-z_]/.test(sql[i + 1] ?? '')) {
+      const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(sql.slice(i + 1))![0];
+      let n = names.indexOf(name);
+      if (n === -1) n = names.push(name) - 1;
+      text += `$${n + 1}`;
+      i += name.length;
+    } else {
+      text += c;
+    }
+  }
+  if (positional > 0 && names.length > 0) throw new Error(`a query mixes ? and @name placeholders: ${sql}`);
+  t = { text, names: names.length > 0 ? names : undefined, name: `folio_${translations.size + 1}` };
+  translations.set(sql, t);
+  return t;
+}
+
+function values(t: Translated, params: Params): unknown[] {
+  if (Array.isArray(params)) return params as unknown[];
+  const object = params as Record<string, unknown>;
+  return t.names ? t.names.map((n) => object[n]) : [];
+}
+
+type Runner = Pick<pg.Pool, 'query'> | pg.PoolClient;
+
+/** Runs SQL on a pool (each query on any free connection) or on one client (a transaction). */
+class PostgresQueries implements Queries {
+  readonly dialect = 'postgres' as const;
+
+  constructor(private readonly runner: Runner) {}
+
+  private async query(sql: string, params: Params): Promise<pg.QueryResult> {
+    const t = translate(sql);
+    return this.runner.query({ name: t.name, text: t.text, values: values(t, params) });
+  }
+
+  async get<T>(sql: string, params: Params = []): Promise<T | undefined> {
+    return (await this.query(sql, params)).rows[0] as T | undefined;
+  }
+
+  async all<T>(sql: string, params: Params = []): Promise<T[]> {
+    return (await this.query(sql, params)).rows as T[];
+  }
+
+  async run(sql: string, params: Params = []): Promise<number> {
+    return (await this.query(sql, params)).rowCount ?? 0;
+  }
+}
+
+interface Pending {
+  work: (tx: Queries) => Promise<unknown>;
+  locks: readonly string[];
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Deadlock and serialisation failures: the whole batch is run again (nothing of it was committed). */
+const retryable = new Set(['40P01', '40001']);
+
+/**
+ * Group commit on PostgreSQL: the writes that arrive while a batch is being committed form the next batch,
+ * run in one transaction on one connection, each in a savepoint of its own; their promises settle after the
+ * COMMIT (with synchronous_commit on: after the WAL flush). The batch first takes the advisory locks its
+ * writes name, in one sorted statement, so batches of different processes touching the same student wait for
+ * each other instead of numbering versions twice, and cannot deadlock over those locks.
+ */
+class PostgresGroupCommit {
+  private queue: Pending[] = [];
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  run<T>(work: (tx: Queries) => Promise<T>, locks: readonly string[]): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, locks, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.running) this.running = this.loop();
+    });
+  }
+
+  async drain(): Promise<void> {
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    // Let the writes of this turn of the event loop join the first batch.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      await this.commit(batch);
+    }
+    this.running = undefined;
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let client: pg.PoolClient | undefined;
+      const outcomes: { ok: boolean; value: unknown }[] = [];
+      try {
+        client = await this.pool.connect();
+        const tx = new PostgresQueries(client);
+        await client.query('BEGIN');
+        const locks = [...new Set(batch.flatMap((item) => item.locks))];
+        if (locks.length > 0) {
+          await tx.run('SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(unnest(?::text[]), 0) AS k) l ORDER BY k', [locks]);
+        }
+        for (const item of batch) {
+          await client.query('SAVEPOINT folio_write');
+          try {
+            outcomes.push({ ok: true, value: await item.work(tx) });
+            await client.query('RELEASE folio_write');
+          } catch (err) {
+            await client.query('ROLLBACK TO folio_write');
+            await client.query('RELEASE folio_write');
+            outcomes.push({ ok: false, value: err });
+          }
+        }
+        await client.query('COMMIT');
+        client.release();
+      } catch (err) {
+        if (client) {
+          // A connection in an unknown state is not reused.
+          await client.query('ROLLBACK').then(() => client!.release(), (e: Error) => client!.release(e));
+        }
+        if (retryable.has((err as { code?: string }).code ?? '') && attempt < 5) continue;
+        for (const item of batch) item.reject(err);
+        return;
+      }
+      batch.forEach((item, i) => (outcomes[i]!.ok ? item.resolve(outcomes[i]!.value) : item.reject(outcomes[i]!.value)));
+      return;
+    }
+  }
+}
+
+/** A REPEATABLE READ, read-only transaction on a connection of its own: one moment of the database. */
+class PostgresSnapshot implements Snapshot {
+  readonly dialect = 'postgres' as const;
+  private readonly queries: PostgresQueries;
+  private cursors: Cursor[] = [];
+
+  constructor(private readonly client: pg.PoolClient) {
+    this.queries = new PostgresQueries(client);
+  }
+
+  static async open(pool: pg.Pool): Promise<PostgresSnapshot> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
+    return new PostgresSnapshot(client);
+  }
+
+  all<T>(sql: string, params: Params = []): Promise<T[]> {
+    return this.queries.all<T>(sql, params);
+  }
+
+  cursor(sql: string, params: Params, size: number): () => Promise<unknown[][]> {
+    const t = translate(sql);
+    const cursor = this.client.query(new Cursor(t.text, values(t, params), { rowMode: 'array', types }));
+    this.cursors.push(cursor);
+    return () => cursor.read(size) as Promise<unknown[][]>;
+  }
+
+  async close(): Promise<void> {
+    const cursors = this.cursors;
+    this.cursors = [];
+    try {
+      for (const cursor of cursors) await cursor.close();
+      await this.client.query('ROLLBACK');
+      this.client.release();
+    } catch (err) {
+      this.client.release(err as Error);
+    }
+  }
+}
+
+/** A pool of connections to PostgreSQL; `?schema=` in the URL puts every connection on that schema. */
+export function openPostgres(url: string, poolSize: number): Database & { pool: pg.Pool; schema: string | undefined } {
+  const { connectionString, schema } = parsePostgresUrl(url);
+  const pool = new pg.Pool({
+    connectionString,
+    max: poolSize,
+    types,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    application_name: 'folio',
+  });
+  // An idle connection that breaks (server restart) is dropped by the pool; the next query gets a new one.
+  pool.on('error', () => {});
+  const queries = new PostgresQueries(pool);
+  const group = new PostgresGroupCommit(pool);
+  let closed = false;
+  return {
+    dialect: 'postgres',
+    location: redactUrl(url),
+    pool,
+    schema,
+    get: (sql, params) => queries.get(sql, params),
+    all: (sql, params) => queries.all(sql, params),
+    run: (sql, params) => queries.run(sql, params),
+    write: (work, locks = []) => group.run(work, locks),
+    snapshot: () => PostgresSnapshot.open(pool),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await group.drain();
+      await pool.end();
+    },
+  };
+}
