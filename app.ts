@@ -32,6 +32,14 @@ export interface AppOptions {
 
 /** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, storage, errors, origins, rate limits, protections, authentication, the OpenAPI docs, then the routes. */
 export const folio = fp(async function folio(app: FastifyInstance, opts: AppOptions): Promise<void> {
+  // Replies sent while the server shuts down close their connection: a keep-alive client then cannot hold up the exit.
+  let closing = false;
+  app.addHook('preClose', async () => void (closing = true));
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
+  });
+
   await app.register(configPlugin, { config: opts.config });
   await app.register(dbPlugin, { migrate: opts.migrate ?? false });
   await app.register(errorsPlugin);

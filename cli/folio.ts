@@ -12,6 +12,7 @@ import { PendingMigrationsError } from '../plugins/db.js';
 import { exportFormats, exportKinds } from '../schemas/instructor.js';
 import { parseInstant } from '../lib/time.js';
 import { runExport } from './export.js';
+import { MigrateDataError, runMigrateData } from './migrate-data.js';
 import { version } from './version.js';
 
 /** An error the user can fix, with the exit code it ends the command with (2: bad usage or value, 1: the operation failed). */
@@ -304,6 +305,29 @@ program
       if (!(await findBook(db, opts.book))) throw unknownBook(opts.book);
       await runExport(db, configOf(command), { ...opts, identify: opts.identify ?? false }, { stdout: process.stdout, stderr: process.stderr });
     });
+  });
+
+program
+  .command('migrate-data')
+  .description('copy a SQLite database into an empty PostgreSQL database, keeping every row and id, then compare row counts')
+  .requiredOption('--from <sqlite>', 'the SQLite database: sqlite:PATH or a file path (fully migrated: "folio migrate --database PATH")')
+  .requiredOption('--to <url>', 'the PostgreSQL database: postgres://user:password@host:port/database[?schema=name]')
+  .addHelpText(
+    'after',
+    '\nStop every Folio server on both databases first: the copy reads one snapshot of the SQLite file, and what is saved\n' +
+      'after it is not copied. The target is migrated, must be empty (every Folio table without rows; the command refuses\n' +
+      'otherwise and writes nothing), and is filled in one transaction: a failure leaves it empty. Ids are kept and new ones\n' +
+      'continue after them. At the end the rows of every table are counted on both sides (exit 1 if any differs).\n' +
+      'Then serve from PostgreSQL with the secret the SQLite server used (its FOLIO_SECRET, or the folio.secret file next to\n' +
+      'its database): another secret ends every session and changes the pseudonyms in research exports.',
+  )
+  .action(async (opts: { from: string; to: string }) => {
+    try {
+      await runMigrateData(opts.from, opts.to, process.stderr);
+    } catch (err) {
+      if (err instanceof MigrateDataError) throw new CliError(err.message, err.exitCode);
+      throw err;
+    }
   });
 
 async function main(argv: string[]): Promise<number> {

@@ -34,7 +34,8 @@ export async function createBook(db: Database, book: Book): Promise<void> {
   await db.write(async (tx) => {
     const created = await tx.run('INSERT INTO books (id, title, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING', [book.id, book.title, Date.now()]);
     if (created === 0) throw new BookExistsError(`book "${book.id}" already exists`);
-    for (const origin of new Set(book.origins)) await tx.run('INSERT INTO book_origins (book_id, origin) VALUES (?, ?)', [book.id, origin]);
+    let position = 0;
+    for (const origin of new Set(book.origins)) await tx.run('INSERT INTO book_origins (book_id, origin, position) VALUES (?, ?, ?)', [book.id, origin, ++position]);
     await bumpOriginsVersion(tx);
   });
 }
@@ -52,7 +53,11 @@ export async function removeBook(db: Database, id: string): Promise<boolean> {
 export async function addBookOrigin(db: Database, bookId: string, origin: string): Promise<boolean> {
   return db.write(async (tx) => {
     if (!(await tx.get('SELECT 1 AS found FROM books WHERE id = ?', [bookId]))) return false;
-    await tx.run('INSERT INTO book_origins (book_id, origin) VALUES (?, ?) ON CONFLICT DO NOTHING', [bookId, origin]);
+    await tx.run(
+      `INSERT INTO book_origins (book_id, origin, position) SELECT ?, ?, COALESCE(MAX(position), 0) + 1 FROM book_origins WHERE book_id = ?
+       ON CONFLICT DO NOTHING`,
+      [bookId, origin, bookId],
+    );
     await bumpOriginsVersion(tx);
     return true;
   });

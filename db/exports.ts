@@ -355,8 +355,7 @@ export async function openExport(db: Database, request: ExportRequest): Promise<
   const snapshot = await db.snapshot();
   try {
     const byConsent = await snapshot.all<{ consent: number; n: number }>(usersSql(kind), params);
-    // The book's first origin: in SQLite the first added, in PostgreSQL (no insertion order) the first by name.
-    const first = await snapshot.all<{ origin: string }>(`SELECT origin FROM book_origins WHERE book_id = ? ORDER BY ${snapshot.dialect === 'sqlite' ? 'rowid' : 'origin'} LIMIT 1`, [request.book]);
+    const first = await snapshot.all<{ origin: string }>('SELECT origin FROM book_origins WHERE book_id = ? ORDER BY position, origin LIMIT 1', [request.book]);
     const bookOrigin = first[0]?.origin ?? `${request.homePage}/api/books/${request.book}`;
     const meta: ExportMeta = {
       book: request.book,

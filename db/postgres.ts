@@ -284,3 +284,5 @@ export function openPostgres(url: string, poolSize: number): Database & { pool: 
     },
   };
 }
+
+export type PostgresDatabase = ReturnType<typeof openPostgres>;

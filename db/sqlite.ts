@@ -59,6 +59,7 @@ function connect(file: string, options: BetterSqlite3.Options = {}): BetterSqlit
 class SqliteSnapshot implements Snapshot {
   readonly dialect = 'sqlite' as const;
   private readonly queries: SqliteQueries;
+  private readonly iterators: IterableIterator<unknown[]>[] = [];
 
   constructor(location: string) {
     const sqlite = connect(location, { readonly: true, fileMustExist: true });
@@ -81,6 +82,7 @@ class SqliteSnapshot implements Snapshot {
   cursor(sql: string, params: Params, size: number): () => Promise<unknown[][]> {
     const statement = this.queries.prepare(sql).raw(true);
     const rows = (Array.isArray(params) ? statement.iterate(...params) : statement.iterate(params)) as IterableIterator<unknown[]>;
+    this.iterators.push(rows);
     return async () => {
       const chunk: unknown[][] = [];
       while (chunk.length < size) {
@@ -93,6 +95,7 @@ class SqliteSnapshot implements Snapshot {
   }
 
   async close(): Promise<void> {
+    for (const rows of this.iterators.splice(0)) rows.return?.();
     if (this.queries.sqlite.open) this.queries.sqlite.close();
   }
 }
@@ -128,3 +131,5 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
     },
   };
 }
+
+export type SqliteDatabase = ReturnType<typeof openSqlite>;

@@ -59,6 +59,8 @@ export function defineTables(b: Builders) {
     {
       bookId: b.text('book_id').notNull().references(bookRef, { onDelete: 'cascade' }),
       origin: b.text('origin').notNull(),
+      /** The order origins were added in (1, 2, …): a book's first origin names its activities in xAPI exports. */
+      position: b.int('position').notNull().default(0),
     },
     (t) => [b.primaryKey({ columns: [t.bookId, t.origin] }), b.index('book_origins_origin_idx').on(t.origin)],
   );

@@ -1,4 +1,4 @@
-import { Ajv, type Options } from 'ajv';
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 
@@ -11,5 +11,40 @@ const bodyAjv = addFormats(new Ajv({ ...common, coerceTypes: false }));
 /** Query strings and path parameters arrive as text: numbers and booleans are coerced. */
 const textAjv = addFormats(new Ajv({ ...common, coerceTypes: true }));
 
+/** The JSON pointer of the first string (key or value) holding U+0000 in `value`, or undefined. */
+function nulAt(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return value.includes('\0') ? path : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const at = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    if (key.includes('\0')) return at;
+    const found = nulAt(item, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * A validator that also refuses U+0000 in any string of a body, query or path: PostgreSQL cannot store it in text, and no
+ * student's program or answer needs it, so both databases refuse it alike (400 naming the field).
+ */
+function withoutNul(validate: ValidateFunction): ValidateFunction {
+  const check = ((data: unknown) => {
+    if (!validate(data)) {
+      check.errors = validate.errors;
+      return false;
+    }
+    const at = nulAt(data, '');
+    if (at === undefined) {
+      check.errors = null;
+      return true;
+    }
+    const error: ErrorObject = { instancePath: at, schemaPath: '#', keyword: 'nul', params: {}, message: 'must not contain the NUL character (U+0000)' };
+    check.errors = [error];
+    return false;
+  }) as ValidateFunction;
+  return check;
+}
+
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
-  (httpPart === 'body' ? bodyAjv : textAjv).compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>;
+  withoutNul((httpPart === 'body' ? bodyAjv : textAjv).compile(schema as object)) as ReturnType<FastifySchemaCompiler<unknown>>;

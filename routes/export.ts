@@ -56,7 +56,7 @@ const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
         .header('x-folio-export-until', meta.until);
       // HEAD answers with the headers alone; reading the rows for nothing would be wasted.
       if (request.method === 'HEAD') {
-        stream.destroy();
+        await new Promise<void>((resolve) => stream.once('close', resolve).destroy());
         return reply.send();
       }
       return reply.send(stream);

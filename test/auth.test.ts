@@ -20,7 +20,7 @@ t.test('register creates an account and a cookie session (plain HTTP: SameSite=L
     'access-control-allow-credentials': 'true',
     'access-control-expose-headers': 'retry-after, x-folio-token, x-folio-export-users, x-folio-excluded-users, x-folio-export-until',
   });
-  const row = app.db.sqlite.prepare('SELECT username, username_key, role, password_hash, anonymous FROM users WHERE id = ?').get(user.id) as Record<string, unknown>;
+  const row = (await app.db.get('SELECT username, username_key, role, password_hash, anonymous FROM users WHERE id = ?', [user.id])) as Record<string, unknown>;
   t.same({ ...row, password_hash: undefined }, { username: 'Ada', username_key: 'ada', role: 'student', password_hash: undefined, anonymous: 0 });
   t.match(row.password_hash, /^scrypt\$1024\$8\$1\$[\w-]{22}\$[\w-]{43}$/);
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
@@ -39,7 +39,7 @@ t.test('sessions are stored under the SHA-256 of the token, never the token itse
   const app = await build(t);
   const { cookie } = await register(app);
   const id = rawSessionId(cookie);
-  const rows = app.db.sqlite.prepare('SELECT id, kind, data FROM sessions').all() as { id: string; kind: string; data: string }[];
+  const rows = (await app.db.all('SELECT id, kind, data FROM sessions')) as { id: string; kind: string; data: string }[];
   t.equal(rows.length, 1);
   t.equal(rows[0]!.id, createHash('sha256').update(id).digest('base64url'));
   t.equal(rows[0]!.kind, 'cookie');
@@ -49,9 +49,9 @@ t.test('sessions are stored under the SHA-256 of the token, never the token itse
 t.test('a session expires after FOLIO_SESSION_DAYS, and the stored expiry says so', async (t) => {
   const app = await build(t, { sessionDays: 7 });
   const { cookie } = await register(app);
-  const row = app.db.sqlite.prepare('SELECT expires_at FROM sessions').get() as { expires_at: number };
+  const row = (await app.db.get('SELECT expires_at FROM sessions')) as { expires_at: number };
   t.ok(Math.abs(row.expires_at - (Date.now() + 7 * 86400_000)) < 60_000);
-  app.db.sqlite.prepare('UPDATE sessions SET expires_at = ?').run(Date.now() - 1);
+  (await app.db.run('UPDATE sessions SET expires_at = ?', [Date.now() - 1]));
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.equal(me.statusCode, 401);
   t.same(me.json(), { statusCode: 401, error: 'session_expired', message: 'your session has ended: log in again (nothing from this request was saved)' });
@@ -61,13 +61,13 @@ t.test('a session slides: used after a renewal period its expiry is pushed forwa
   const app = await build(t, { sessionDays: 30 });
   const { cookie } = await register(app);
   const tenDays = Date.now() + 10 * 86400_000;
-  const data = JSON.parse((app.db.sqlite.prepare('SELECT data FROM sessions').get() as { data: string }).data);
+  const data = JSON.parse(((await app.db.get('SELECT data FROM sessions')) as { data: string }).data);
   data.cookie.expires = new Date(tenDays).toISOString();
-  app.db.sqlite.prepare('UPDATE sessions SET data = ?, expires_at = ?').run(JSON.stringify(data), tenDays);
+  (await app.db.run('UPDATE sessions SET data = ?, expires_at = ?', [JSON.stringify(data), tenDays]));
   const first = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.equal(first.statusCode, 200);
   t.match(first.headers['set-cookie'], /^folio=/, 'the cookie is renewed');
-  const row = app.db.sqlite.prepare('SELECT expires_at FROM sessions').get() as { expires_at: number };
+  const row = (await app.db.get('SELECT expires_at FROM sessions')) as { expires_at: number };
   t.ok(row.expires_at > Date.now() + 29 * 86400_000, 'stored expiry moved to 30 days from now');
   const second = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.equal(second.statusCode, 200);
@@ -78,10 +78,10 @@ t.test('expired sessions are swept from the table', async (t) => {
   const app = await build(t);
   await register(app, 'ada');
   await register(app, 'bob');
-  app.db.sqlite.prepare("UPDATE sessions SET expires_at = 1 WHERE user_id = (SELECT id FROM users WHERE username = 'ada')").run();
+  (await app.db.run("UPDATE sessions SET expires_at = 1 WHERE user_id = (SELECT id FROM users WHERE username = 'ada')"));
   const { deleteExpiredSessions } = await import('../db/sessions.js');
   t.equal(await deleteExpiredSessions(app.db), 1);
-  t.same(app.db.sqlite.prepare('SELECT count(*) AS n FROM sessions').get(), { n: 1 });
+  t.same((await app.db.get('SELECT count(*) AS n FROM sessions')), { n: 1 });
 });
 
 t.test('usernames are unique regardless of case', async (t) => {
@@ -90,7 +90,7 @@ t.test('usernames are unique regardless of case', async (t) => {
   const { res } = await register(app, 'ADA');
   t.equal(res.statusCode, 409);
   t.same(res.json(), { statusCode: 409, error: 'username_taken', message: 'the username "ADA" is taken: choose another, or log in' });
-  t.same(app.db.sqlite.prepare('SELECT count(*) AS n FROM users').get(), { n: 1 });
+  t.same((await app.db.get('SELECT count(*) AS n FROM users')), { n: 1 });
 });
 
 t.test('register refuses bad usernames and passwords with a 400 naming the field', async (t) => {
@@ -112,7 +112,7 @@ t.test('register refuses bad usernames and passwords with a 400 naming the field
     t.equal(res.json().error, 'invalid_request');
     t.match(res.json().message, message);
   }
-  t.same(app.db.sqlite.prepare('SELECT count(*) AS n FROM users').get(), { n: 0 });
+  t.same((await app.db.get('SELECT count(*) AS n FROM users')), { n: 0 });
 });
 
 t.test('login starts a new session and the previous session id stops working', async (t) => {
@@ -125,7 +125,7 @@ t.test('login starts a new session and the previous session id stops working', a
   t.not(rawSessionId(fresh), rawSessionId(registered));
   t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie: registered } })).statusCode, 401);
   t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie: fresh } })).statusCode, 200);
-  t.same(app.db.sqlite.prepare('SELECT id FROM sessions').all(), [{ id: sessionKey(rawSessionId(fresh)) }]);
+  t.same((await app.db.all('SELECT id FROM sessions')), [{ id: sessionKey(rawSessionId(fresh)) }]);
 });
 
 t.test('an unknown user and a wrong password get the same reply', async (t) => {
@@ -160,7 +160,7 @@ t.test('a password hashed with weaker parameters is rehashed at login', async (t
   (app.config as { passwordCost: number }).passwordCost = 11;
   const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: fromBook, payload: { username: 'ada', password } });
   t.equal(login.statusCode, 200);
-  const { password_hash: stored } = app.db.sqlite.prepare('SELECT password_hash FROM users').get() as { password_hash: string };
+  const { password_hash: stored } = (await app.db.get('SELECT password_hash FROM users')) as { password_hash: string };
   t.match(stored, /^scrypt\$2048\$8\$1\$/);
   const again = await app.inject({ method: 'POST', url: '/api/auth/login', headers: fromBook, payload: { username: 'ada', password } });
   t.equal(again.statusCode, 200);
@@ -181,7 +181,7 @@ t.test('logout deletes the session, clears the cookie, and the cookie stops work
   t.equal(out.statusCode, 204);
   t.equal(out.body, '');
   t.match(out.headers['set-cookie'], /^folio=; Max-Age=0; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax$/);
-  t.same(app.db.sqlite.prepare('SELECT count(*) AS n FROM sessions').get(), { n: 0 });
+  t.same((await app.db.get('SELECT count(*) AS n FROM sessions')), { n: 0 });
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.equal(me.statusCode, 401);
   t.equal(me.json().error, 'session_expired');
@@ -194,7 +194,7 @@ t.test('token mode returns a token, sets no cookie, and the bearer token works l
   t.equal(reg.headers['set-cookie'], undefined);
   const { user, token } = reg.json();
   t.match(token, /^[\w-]{43}$/);
-  const stored = app.db.sqlite.prepare('SELECT id, kind FROM sessions').all();
+  const stored = (await app.db.all('SELECT id, kind FROM sessions'));
   t.same(stored, [{ id: sessionKey(token), kind: 'token' }]);
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, authorization: `Bearer ${token}` } });
   t.equal(me.statusCode, 200);
@@ -230,7 +230,7 @@ t.test('a cookie-authenticated change from a disallowed origin is refused; a bea
   const evil = await app.inject({ method: 'POST', url: '/api/auth/logout', headers: { origin: 'https://evil.example', cookie } });
   t.equal(evil.statusCode, 403);
   t.equal(evil.json().error, 'origin_not_allowed');
-  t.same(app.db.sqlite.prepare('SELECT count(*) AS n FROM sessions').get(), { n: 1 }, 'the session survived');
+  t.same((await app.db.get('SELECT count(*) AS n FROM sessions')), { n: 1 }, 'the session survived');
   const { token } = (await app.inject({ method: 'POST', url: '/api/auth/login', headers: fromBook, payload: { username: 'ada', password, mode: 'token' } })).json();
   const bearer = await app.inject({ method: 'PATCH', url: '/api/auth/me', headers: { cookie, authorization: `Bearer ${token}` }, payload: { name: 'Ada' } });
   t.equal(bearer.statusCode, 200);
@@ -244,7 +244,7 @@ t.test('a non-JSON body is refused with 415, readable by the page', async (t) =>
     t.equal(res.json().error, 'unsupported_media_type');
     t.equal(res.headers['access-control-allow-origin'], bookOrigin);
   }
-  t.same(app.db.sqlite.prepare('SELECT count(*) AS n FROM users').get(), { n: 0 });
+  t.same((await app.db.get('SELECT count(*) AS n FROM users')), { n: 0 });
 });
 
 t.test('a body over 1 MiB is refused with 413, readable by the page', async (t) => {
@@ -296,7 +296,7 @@ t.test('PATCH me changes name, email and research consent', async (t) => {
   const res = await app.inject({ method: 'PATCH', url: '/api/auth/me', headers: { ...fromBook, cookie }, payload: { name: 'Ada', email: 'ada@example.org', researchConsent: true } });
   t.equal(res.statusCode, 200);
   t.match(res.json().user, { name: 'Ada', email: 'ada@example.org', researchConsent: true });
-  t.same(app.db.sqlite.prepare('SELECT name, email, research_consent FROM users').get(), { name: 'Ada', email: 'ada@example.org', research_consent: 1 });
+  t.same((await app.db.get('SELECT name, email, research_consent FROM users')), { name: 'Ada', email: 'ada@example.org', research_consent: 1 });
   const cleared = await app.inject({ method: 'PATCH', url: '/api/auth/me', headers: { ...fromBook, cookie }, payload: { email: null } });
   t.equal(cleared.json().user.email, null);
   const empty = await app.inject({ method: 'PATCH', url: '/api/auth/me', headers: { ...fromBook, cookie }, payload: {} });

@@ -110,7 +110,7 @@ async function headersOf(app: FastifyInstance, caller: Caller): Promise<Record<s
       return { ...fromBook };
     case 'expired session': {
       const { res, cookie } = await register(app, `gone${++usernames}`);
-      app.db.sqlite.prepare('DELETE FROM sessions WHERE user_id = ?').run(res.json().user.id);
+      (await app.db.run('DELETE FROM sessions WHERE user_id = ?', [res.json().user.id]));
       return { ...fromBook, cookie };
     }
     case 'anonymous': {

@@ -15,17 +15,15 @@ async function account(app: FastifyInstance, username: string): Promise<string> 
 }
 
 /** The code of every saved version, oldest first, by username (`(anonymous)` for anonymous users). */
-function savedCode(app: FastifyInstance): Record<string, string[]> {
-  const rows = app.db.sqlite
-    .prepare('SELECT coalesce(u.username, \'(anonymous)\') AS who, p.code FROM programs p JOIN users u ON u.id = p.user_id ORDER BY p.id')
-    .all() as { who: string; code: string }[];
+async function savedCode(app: FastifyInstance): Promise<Record<string, string[]>> {
+  const rows = (await app.db.all('SELECT coalesce(u.username, \'(anonymous)\') AS who, p.code FROM programs p JOIN users u ON u.id = p.user_id ORDER BY p.id')) as { who: string; code: string }[];
   const byUser: Record<string, string[]> = {};
   for (const { who, code } of rows) (byUser[who] ??= []).push(code);
   return byUser;
 }
 
-function endSessions(app: FastifyInstance): void {
-  app.db.sqlite.prepare('DELETE FROM sessions').run();
+async function endSessions(app: FastifyInstance): Promise<void> {
+  await app.db.run('DELETE FROM sessions');
 }
 
 const tokenKey = `folio|token|${server}`;
@@ -66,7 +64,7 @@ t.test('in auto mode, when the browser refuses the cookie, login falls back to a
   t.strictSame(events.auth, [{ type: 'login', user, mode: 'token' }]);
   t.match(await folio.saveProgram('ac1', 'print(1)'), { status: 'saved' });
   t.match(browser.network.seen.at(-1), { method: 'PUT', auth: 'token', status: 200 });
-  t.strictSame(savedCode(app), { ada: ['print(1)'] });
+  t.strictSame(await savedCode(app), { ada: ['print(1)'] });
 });
 
 t.test('the next page of the tab finds the token in sessionStorage and restores the work', async (t) => {
@@ -148,7 +146,7 @@ t.test('work saved before logging in, in a browser refusing cookies, moves to a 
   t.match(browser.network.seen.at(-1), { method: 'PUT', auth: 'token', status: 200 });
   const user = await folio.register({ username: 'ada', password });
   t.equal(user.username, 'ada');
-  t.strictSame(savedCode(app), { '(anonymous)': ['v1'], ada: ['v1', 'v2'] }, 'the first copy stays with an anonymous user nobody can reach');
+  t.strictSame(await savedCode(app), { '(anonymous)': ['v1'], ada: ['v1', 'v2'] }, 'the first copy stays with an anonymous user nobody can reach');
   t.match(await folio.loadProgram('ac1'), { code: 'v2', version: 2 });
 });
 
@@ -163,7 +161,7 @@ t.test('writes kept before logging in are sent to the account after login', asyn
   browser.network.offline = false;
   await folio.login({ username: 'ada', password });
   await folio.flush();
-  t.strictSame(savedCode(app), { ada: ['print(1)'] });
+  t.strictSame(await savedCode(app), { ada: ['print(1)'] });
   t.strictSame(browser.outboxKeys(), []);
 });
 
@@ -175,7 +173,7 @@ t.test('a save made as the student logs in is held until the login is done, then
   const saved = folio.saveProgram('ac1', 'print(1)');
   await folio.login({ username: 'ada', password });
   t.match(await saved, { status: 'saved' });
-  t.strictSame(savedCode(app), { ada: ['print(1)'] });
+  t.strictSame(await savedCode(app), { ada: ['print(1)'] });
   t.strictSame(browser.network.lines, ['GET /api/auth/me', 'POST /api/auth/login', 'GET /api/auth/me', 'PUT /api/books/book/programs/ac1'], 'no anonymous session raced the login');
 });
 
@@ -184,7 +182,7 @@ t.test('an ended session keeps the write, emits auth "required" once, and sends 
   const browser = new FakeBrowser(app);
   const { folio, events } = browser.open(t);
   await folio.register({ username: 'ada', password });
-  endSessions(app);
+  await endSessions(app);
   t.strictSame(await folio.saveProgram('ac1', 'v1'), { status: 'pending', reason: 'login_required' });
   t.strictSame(events.auth.at(-1), { type: 'required', reason: 'session_expired', pending: 1 });
   t.strictSame(events.sync.at(-1), { type: 'paused', pending: 1, reason: 'login_required' });
@@ -195,7 +193,7 @@ t.test('an ended session keeps the write, emits auth "required" once, and sends 
   t.equal(folio.pendingWrites, 2);
   await folio.login({ username: 'ada', password });
   await folio.flush();
-  t.strictSame(savedCode(app), { ada: ['v1', 'v2'] });
+  t.strictSame(await savedCode(app), { ada: ['v1', 'v2'] });
   t.equal(folio.pendingWrites, 0);
   t.strictSame(events.sync.at(-1), { type: 'saved', pending: 0 });
 });
@@ -204,7 +202,7 @@ t.test('a page opened after the session ended says so and keeps its writes for t
   const app = await build(t);
   const browser = new FakeBrowser(app);
   await browser.open(t).folio.register({ username: 'ada', password });
-  endSessions(app);
+  await endSessions(app);
   const { folio, events } = browser.open(t);
   t.equal(await folio.me(), null);
   t.strictSame(events.auth, [{ type: 'required', reason: 'session_expired', pending: 0 }]);
@@ -212,7 +210,7 @@ t.test('a page opened after the session ended says so and keeps its writes for t
   t.strictSame(await folio.saveProgram('ac1', 'v1'), { status: 'pending', reason: 'login_required' });
   await folio.login({ username: 'ada', password });
   await folio.flush();
-  t.strictSame(savedCode(app), { ada: ['v1'] });
+  t.strictSame(await savedCode(app), { ada: ['v1'] });
 });
 
 t.test('another student logging in on the same browser never sends nor shows the first one\'s kept writes', async (t) => {
@@ -221,7 +219,7 @@ t.test('another student logging in on the same browser never sends nor shows the
   const browser = new FakeBrowser(app);
   const { folio } = browser.open(t);
   await folio.register({ username: 'ada', password });
-  endSessions(app);
+  await endSessions(app);
   await folio.saveProgram('ac1', 'ada code', { page: 'ch1' });
   await folio.submitAnswer('q1', { kind: 'mchoice', answer: ['a'], page: 'ch1' });
   t.equal(folio.pendingWrites, 2);
@@ -232,13 +230,13 @@ t.test('another student logging in on the same browser never sends nor shows the
   t.strictSame(await folio.pageState('ch1'), { programs: {}, answers: {} });
   t.equal(await folio.loadProgram('ac1'), null);
   t.equal(await folio.latestAnswer('q1'), null);
-  t.strictSame(savedCode(app), {}, 'nothing of ada\'s was sent');
+  t.strictSame(await savedCode(app), {}, 'nothing of ada\'s was sent');
   t.equal(browser.outboxKeys().length, 2, 'ada\'s writes are still kept');
 
   await folio.logout();
   await folio.login({ username: 'ada', password });
   await folio.flush();
-  t.strictSame(savedCode(app), { ada: ['ada code'] });
+  t.strictSame(await savedCode(app), { ada: ['ada code'] });
   t.match(await folio.latestAnswer('q1'), { latest: { answer: ['a'] }, attempts: 1 });
 });
 
@@ -247,7 +245,7 @@ t.test('logout hides the student\'s kept writes; logout({forget: true}) removes 
   const browser = new FakeBrowser(app);
   const { folio, events } = browser.open(t);
   await folio.register({ username: 'ada', password });
-  endSessions(app);
+  await endSessions(app);
   await folio.saveProgram('ac1', 'v1', { page: 'ch1' });
   await folio.logout();
   t.strictSame(events.auth.at(-1), { type: 'logout' });
@@ -259,7 +257,7 @@ t.test('logout hides the student\'s kept writes; logout({forget: true}) removes 
   const again = browser.open(t).folio;
   await again.login({ username: 'ada', password });
   await again.flush();
-  t.strictSame(savedCode(app), { ada: ['v1'] }, 'sent when she logged in again');
+  t.strictSame(await savedCode(app), { ada: ['v1'] }, 'sent when she logged in again');
   browser.network.offline = true;
   await again.saveProgram('ac1', 'v2');
   browser.network.offline = false;

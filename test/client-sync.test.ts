@@ -10,8 +10,8 @@ import { FakeBrowser, server } from './client-fakes.js';
 import { build } from './helper.js';
 
 /** The code of every saved version of `activity`, oldest first, whoever saved it. */
-function savedCode(app: Awaited<ReturnType<typeof build>>, activity = 'ac1'): string[] {
-  return (app.db.sqlite.prepare('SELECT code FROM programs WHERE activity = ? ORDER BY id').all(activity) as { code: string }[]).map((r) => r.code);
+async function savedCode(app: Awaited<ReturnType<typeof build>>, activity = 'ac1'): Promise<string[]> {
+  return ((await app.db.all('SELECT code FROM programs WHERE activity = ? ORDER BY id', [activity])) as { code: string }[]).map((r) => r.code);
 }
 
 t.test('retryDelay doubles from the first wait up to the maximum, with jitter down to half', async (t) => {
@@ -36,7 +36,7 @@ t.test('a write is in localStorage, keyed by server, book and user, while it is 
   t.match(keptDuringSend[0], [new RegExp(`^folio\\|outbox\\|${server.replace(/\./g, '\\.')}\\|book\\|anon\\|[0-9a-z]{9}\\.[0-9a-z]{4}\\.`)]);
   t.equal(keptDuringSend[0]?.length, 1);
   t.strictSame(browser.outboxKeys(), []);
-  t.strictSame(savedCode(app), ['print(1)']);
+  t.strictSame(await savedCode(app), ['print(1)']);
 });
 
 t.test('offline, a write resolves as pending, stays kept, and is retried 1 s, 2 s, 4 s … up to 60 s apart', async (t) => {
@@ -56,7 +56,7 @@ t.test('offline, a write resolves as pending, stays kept, and is retried 1 s, 2 
   t.strictSame(waits, [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
   t.match(events.sync.at(-1), { type: 'retrying', reason: 'offline', pending: 1, retryInMs: 60000 });
   t.equal(folio.pendingWrites, 1, 'still kept');
-  t.strictSame(savedCode(app), []);
+  t.strictSame(await savedCode(app), []);
 });
 
 t.test('coming back online sends kept writes at once, without waiting out the backoff', async (t) => {
@@ -71,7 +71,7 @@ t.test('coming back online sends kept writes at once, without waiting out the ba
   browser.network.offline = false;
   browser.window.dispatchEvent(new Event('online'));
   await folio.flush();
-  t.strictSame(savedCode(app), ['print(1)']);
+  t.strictSame(await savedCode(app), ['print(1)']);
   t.equal(folio.pendingWrites, 0);
   t.strictSame(browser.clock.waiting, [], 'no retry left scheduled');
   t.strictSame(events.sync.at(-1), { type: 'saved', pending: 0 });
@@ -85,9 +85,9 @@ t.test('a 5xx is retried and the write reaches the server once', async (t) => {
   browser.network.faults.push({ status: 503 }, { status: 502 });
   t.strictSame(await folio.saveProgram('ac1', 'print(1)'), { status: 'pending', reason: 'server_error' });
   await browser.clock.advance(1000);
-  t.strictSame(savedCode(app), []);
+  t.strictSame(await savedCode(app), []);
   await browser.clock.advance(2000);
-  t.strictSame(savedCode(app), ['print(1)']);
+  t.strictSame(await savedCode(app), ['print(1)']);
   t.strictSame(
     events.sync.map((e) => e.type),
     ['saving', 'retrying', 'saving', 'retrying', 'saving', 'saved'],
@@ -111,7 +111,7 @@ t.test('a request without an answer within timeoutMs is abandoned and retried', 
   t.strictSame(await result, { status: 'pending', reason: 'timeout' });
   t.match(events.sync.at(-1), { type: 'retrying', reason: 'timeout', retryInMs: 1000 });
   await browser.clock.advance(1000);
-  t.strictSame(savedCode(app), ['print(1)']);
+  t.strictSame(await savedCode(app), ['print(1)']);
 });
 
 t.test('a 429 waits at least as long as Retry-After says', async (t) => {
@@ -136,7 +136,7 @@ t.test('writes kept offline are sent in the order they were made', async (t) => 
   const online = browser.network.seen.length;
   browser.window.dispatchEvent(new Event('online'));
   await browser.idle();
-  t.strictSame(savedCode(app), ['v1', 'v2', 'v3']);
+  t.strictSame(await savedCode(app), ['v1', 'v2', 'v3']);
   t.strictSame(
     browser.network.seen.slice(online).map((r) => `${r.method} ${r.path} ${r.status}`),
     [
@@ -189,7 +189,7 @@ t.test('a kept write refused when it is finally sent is dropped with a "rejected
     { type: 'rejected', pending: 1, write: { kind: 'answer', target: 'q1' }, error: { statusCode: 400, error: 'invalid_request', message: 'body/answer must be array' } },
     { type: 'saved', pending: 0 },
   ]);
-  t.strictSame(savedCode(app), ['print(1)']);
+  t.strictSame(await savedCode(app), ['print(1)']);
   t.equal(folio.pendingWrites, 0);
 });
 
@@ -204,7 +204,7 @@ t.test('writes kept by an earlier page are sent when the next page starts', asyn
   const { folio, events } = browser.open(t);
   t.equal(folio.pendingWrites, 1);
   await browser.clock.advance(0);
-  t.strictSame(savedCode(app), ['print(1)']);
+  t.strictSame(await savedCode(app), ['print(1)']);
   t.strictSame(events.sync.at(-1), { type: 'saved', pending: 0 });
 });
 
@@ -252,7 +252,7 @@ t.test('events are sent in one request when maxBatch are waiting', async (t) => 
       { type: 'hint', page: 'ch1', clientTime: browser.clock.now() },
     ],
   });
-  t.equal((app.db.sqlite.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n, 3);
+  t.equal(((await app.db.get('SELECT count(*) AS n FROM events')) as { n: number }).n, 3);
 });
 
 t.test('events are sent flushMs after the first one even when fewer are waiting', async (t) => {

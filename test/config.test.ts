@@ -9,6 +9,7 @@ t.test('defaults apply when nothing is set', async (t) => {
     host: '127.0.0.1',
     port: 3000,
     databaseUrl: './data/folio.db',
+    databasePoolSize: 10,
     trustProxy: false,
     demo: true,
     corsMaxAge: 600,

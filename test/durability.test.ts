@@ -1,12 +1,14 @@
-import { join } from 'node:path';
 import t from 'tap';
-import { spawnServer } from './helper.js';
+import { openDatabase } from '../db/index.js';
+import type { SqliteDatabase } from '../db/sqlite.js';
+import { spawnServer, testDatabaseUrl, testDialect, testSecret } from './helper.js';
 
-const env = (file: string) => ({ FOLIO_DATABASE_URL: file, FOLIO_PASSWORD_COST: '10' });
+/** The server's environment on the test's database (SQLite file or PostgreSQL schema). */
+const env = (url: string) => ({ FOLIO_DATABASE_URL: url, FOLIO_PASSWORD_COST: '10', ...(testDialect === 'postgres' ? { FOLIO_SECRET: testSecret } : {}) });
 const origin = 'http://localhost:8080';
 
 t.test('every write acknowledged with a 2xx survives kill -9 the instant the reply arrives', async (t) => {
-  const file = join(t.testdir(), 'folio.db');
+  const file = testDatabaseUrl(t);
   const first = await spawnServer(t, env(file), ['--migrate']);
   const call = (method: string, path: string, body: unknown, token?: string) =>
     fetch(`${first.url}${path}`, {
@@ -45,17 +47,16 @@ t.test('every write acknowledged with a 2xx survives kill -9 the instant the rep
       t.equal(((await res.json()) as { latest: { answer: string } }).latest.answer, w.value);
     }
   }
-  const Database = (await import('better-sqlite3')).default;
-  const db = new Database(file, { readonly: true });
+  const db = openDatabase(file);
   t.teardown(() => db.close());
-  const events = db.prepare('SELECT type FROM events').pluck().all() as string[];
+  const events = (await db.all<{ type: string }>('SELECT type FROM events')).map((e) => e.type);
   for (const w of acknowledged.filter((a) => a.kind === 'event')) t.ok(events.includes(w.id), w.id);
   second.child.kill('SIGTERM');
   t.equal(await second.exited, 0);
 });
 
 t.test('under 16 concurrent writers, three kill -9 at random moments lose no acknowledged write and leave nothing half-written', async (t) => {
-  const file = join(t.testdir(), 'folio.db');
+  const file = testDatabaseUrl(t);
   let server = await spawnServer(t, env(file), ['--migrate']);
   const register = await fetch(`${server.url}/api/auth/register`, {
     method: 'POST',
@@ -95,13 +96,12 @@ t.test('under 16 concurrent writers, three kill -9 at random moments lose no ack
   server.child.kill('SIGTERM');
   await server.exited;
 
-  const Database = (await import('better-sqlite3')).default;
-  const db = new Database(file, { readonly: true });
+  const db = openDatabase(file);
   t.teardown(() => db.close());
-  t.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+  if (db.dialect === 'sqlite') t.equal((db as SqliteDatabase).sqlite.pragma('integrity_check', { simple: true }), 'ok');
   let total = 0;
   for (const [w, codes] of acknowledged) {
-    const rows = db.prepare("SELECT version, code FROM programs WHERE activity = ? ORDER BY version").all(`w${w}`) as { version: number; code: string }[];
+    const rows = await db.all<{ version: number; code: string }>('SELECT version, code FROM programs WHERE activity = ? ORDER BY version', [`w${w}`]);
     const stored = new Set(rows.map((r) => r.code));
     const lost = codes.filter((c) => !stored.has(c));
     t.same(lost, [], `writer ${w}: every acknowledged save is there`);

@@ -13,7 +13,7 @@ t.test('GET /readyz checks the database', async (t) => {
   const ready = await app.inject({ method: 'GET', url: '/readyz' });
   t.equal(ready.statusCode, 200);
   t.same(ready.json(), { status: 'ok' });
-  app.db.sqlite.close();
+  await app.db.close();
   const down = await app.inject({ method: 'GET', url: '/readyz' });
   t.equal(down.statusCode, 503);
   t.same(down.json(), { statusCode: 503, error: 'database_unavailable', message: 'the database does not answer' });

@@ -2,9 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import type { Test } from 'tap';
 import { buildApp } from '../app.js';
 import { createBook } from '../db/books.js';
+import type { Database } from '../db/index.js';
 import { loadConfig, type Config } from '../plugins/config.js';
 
 export const root = join(import.meta.dirname, '..');
@@ -12,12 +14,58 @@ export const bookOrigin = 'https://book.example';
 export const otherBookOrigin = 'https://other.example';
 
 /**
- * A configuration for one test: its own database in the test's folder, no demo book, quiet, and the
- * cheapest scrypt cost (tests lower it through config; the default stays 2^17).
+ * The database the suite runs against: SQLite, or with FOLIO_TEST_DATABASE=postgres the PostgreSQL at
+ * FOLIO_TEST_POSTGRES_URL (default: this machine's, database test). `npm test` runs the suite once for each.
+ */
+export const testDialect: 'sqlite' | 'postgres' = process.env.FOLIO_TEST_DATABASE === 'postgres' ? 'postgres' : 'sqlite';
+export const postgresTestUrl = process.env.FOLIO_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** The secret every process of a PostgreSQL test shares (PostgreSQL requires FOLIO_SECRET). */
+export const testSecret = 'folio-test-secret-0123456789abcdefghijklmnopqrstuvwxyz';
+
+let schemas = 0;
+
+/**
+ * A PostgreSQL URL on a schema of this test's own (`ft_<start time>_<pid>_<n>`), dropped when the test ends:
+ * tests and runs never see each other's rows. scripts/test.ts drops what a killed run left behind.
+ */
+export function postgresSchemaUrl(t: Test): string {
+  const schema = `ft_${Math.floor(Date.now() / 1000)}_${process.pid}_${++schemas}`;
+  t.teardown(async () => {
+    const client = new pg.Client({ connectionString: postgresTestUrl });
+    await client.connect();
+    try {
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    } finally {
+      await client.end();
+    }
+  });
+  return `${postgresTestUrl}?schema=${schema}`;
+}
+
+/** A new, empty database for one test, in the dialect the suite runs against: a file in the test's folder, or a schema of its own. */
+export function testDatabaseUrl(t: Test): string {
+  return testDialect === 'postgres' ? postgresSchemaUrl(t) : join(t.testdir(), 'folio.db');
+}
+
+/**
+ * A configuration for one test: its own database, no demo book, quiet, and the cheapest scrypt cost (tests
+ * lower it through config; the default stays 2^17).
  */
 export function testConfig(t: Test, overrides: Partial<Config> = {}): Config {
-  const dir = t.testdir();
-  return { ...loadConfig({}), databaseUrl: join(dir, 'folio.db'), demo: false, logLevel: 'silent' as const, passwordCost: 10, ...overrides };
+  return {
+    ...loadConfig({}),
+    databaseUrl: overrides.databaseUrl ?? testDatabaseUrl(t),
+    ...(testDialect === 'postgres' ? { secret: testSecret } : {}),
+    demo: false,
+    logLevel: 'silent' as const,
+    passwordCost: 10,
+    ...overrides,
+  };
+}
+
+/** The environment that points a `folio` process at a test's database (and, on PostgreSQL, the shared secret). */
+export function databaseEnv(config: Config): Record<string, string> {
+  return { FOLIO_DATABASE_URL: config.databaseUrl, ...(config.secret ? { FOLIO_SECRET: config.secret } : {}) };
 }
 
 /**
@@ -121,4 +169,13 @@ export function cookieOf(res: { headers: Record<string, unknown> }): string {
 export async function register(app: FastifyInstance, username = 'ada', extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
   const res = await app.inject({ method: 'POST', url: '/api/auth/register', headers: { ...fromBook, ...headers }, payload: { username, password: 'correct horse battery', ...extra } });
   return { res, cookie: res.headers['set-cookie'] ? cookieOf(res) : '' };
+}
+
+/** The tables of a test's database (the migrations' own included), by name. */
+export async function tableNames(db: Database): Promise<string[]> {
+  const rows =
+    db.dialect === 'sqlite'
+      ? await db.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+      : await db.all<{ name: string }>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name');
+  return rows.map((r) => r.name);
 }

@@ -59,7 +59,7 @@ t.test('a body larger than announced or over 1 MiB never reaches a handler', asy
   const { data } = await big.closed;
   t.match(data, /^HTTP\/1\.1 413 Payload Too Large/);
   t.match(data, /"error":"body_too_large"/);
-  t.same(app.db.sqlite.prepare('SELECT count(*) AS n FROM programs').get(), { n: 0 });
+  t.same((await app.db.get('SELECT count(*) AS n FROM programs')), { n: 0 });
 });
 
 t.test('header values with control characters are refused with 400', async (t) => {

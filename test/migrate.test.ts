@@ -5,32 +5,39 @@ import { buildApp } from '../app.js';
 import { openDatabase } from '../db/index.js';
 import { applyMigrations, pendingMigrations } from '../db/migrate.js';
 import { PendingMigrationsError } from '../plugins/db.js';
-import { folio, root, testConfig } from './helper.js';
+import type { SqliteDatabase } from '../db/sqlite.js';
+import { folio, root, tableNames, testConfig, testDatabaseUrl, testDialect } from './helper.js';
 
-const tables = (file: string) => {
-  const db = openDatabase(file);
-  const names = db.sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
-  void db.close();
-  return names;
-};
-
-/** The migrations this build ships, by name. */
-const shipped = (JSON.parse(readFileSync(join(root, 'db/migrations/sqlite/meta/_journal.json'), 'utf8')) as { entries: { tag: string }[] }).entries.map((e) => e.tag);
+/** The migrations this build ships for the dialect under test, by name. */
+const shipped = (JSON.parse(readFileSync(join(root, `db/migrations/${testDialect}/meta/_journal.json`), 'utf8')) as { entries: { tag: string }[] }).entries.map((e) => e.tag);
+const sqliteOnly = { skip: testDialect !== 'sqlite' && 'SQLite only' };
 
 t.test('a fresh database gets every migration once; a second run applies nothing', async (t) => {
-  const file = join(t.testdir(), 'folio.db');
-  const db = openDatabase(file);
+  const db = openDatabase(testDatabaseUrl(t));
   t.teardown(() => db.close());
   const pending = await pendingMigrations(db);
   t.same(pending, shipped);
   t.same(await applyMigrations(db), pending);
   t.same(await pendingMigrations(db), []);
   t.same(await applyMigrations(db), []);
-  t.same(tables(file), ['__drizzle_migrations', 'answers', 'book_origins', 'books', 'change_counters', 'events', 'page_completions', 'positions', 'programs', 'sessions', 'users']);
+  t.same(await tableNames(db), [
+    '__drizzle_migrations',
+    'answers',
+    'book_origins',
+    'books',
+    'change_counters',
+    'events',
+    'page_completions',
+    'positions',
+    'programs',
+    'rate_limits',
+    'sessions',
+    'users',
+  ]);
 });
 
 t.test('folio migrate says what it applied, then that nothing is pending', async (t) => {
-  const env = { FOLIO_DATABASE_URL: join(t.testdir(), 'folio.db') };
+  const env = { FOLIO_DATABASE_URL: testDatabaseUrl(t) };
   const first = await folio(['migrate'], env);
   t.equal(first.code, 0, first.stderr);
   t.equal(first.stdout, `${env.FOLIO_DATABASE_URL}: applied ${shipped.length} migration(s):\n${shipped.map((m) => `  ${m}\n`).join('')}`);
@@ -39,8 +46,8 @@ t.test('folio migrate says what it applied, then that nothing is pending', async
   t.match(second.stdout, /up to date, nothing to apply/);
 });
 
-t.test('the database is opened in WAL mode with synchronous=FULL, foreign keys and a busy timeout', async (t) => {
-  const db = openDatabase(join(t.testdir(), 'folio.db'));
+t.test('the database is opened in WAL mode with synchronous=FULL, foreign keys and a busy timeout', sqliteOnly, async (t) => {
+  const db = openDatabase(join(t.testdir(), 'folio.db')) as SqliteDatabase;
   t.teardown(() => db.close());
   t.equal(db.sqlite.pragma('journal_mode', { simple: true }), 'wal');
   t.equal(db.sqlite.pragma('synchronous', { simple: true }), 2);
@@ -54,7 +61,7 @@ t.test('the app refuses to start on a database with pending migrations', async (
 });
 
 t.test('folio serve on an unmigrated database exits 1 saying to run folio migrate', async (t) => {
-  const res = await folio(['serve', '--port', '0'], { FOLIO_DATABASE_URL: join(t.testdir(), 'folio.db') });
+  const res = await folio(['serve', '--port', '0'], { FOLIO_DATABASE_URL: testDatabaseUrl(t), FOLIO_SECRET: 'a-test-secret-of-at-least-32-characters' });
   t.equal(res.code, 1);
   t.match(res.stderr, /run "folio migrate" first, or serve with --migrate/);
 });
@@ -65,8 +72,8 @@ t.test('the app migrates at start when told to', async (t) => {
   t.same(await pendingMigrations(app.db), []);
 });
 
-t.test('migration 0004 marks the newest version and attempt of work stored before it as latest', async (t) => {
-  const db = openDatabase(join(t.testdir(), 'folio.db'));
+t.test('migration 0004 marks the newest version and attempt of work stored before it as latest', sqliteOnly, async (t) => {
+  const db = openDatabase(join(t.testdir(), 'folio.db')) as SqliteDatabase;
   t.teardown(() => db.close());
   await applyMigrations(db);
   db.sqlite.exec(`INSERT INTO books (id, title, created_at) VALUES ('b', 'B', 0);
@@ -75,9 +82,20 @@ t.test('migration 0004 marks the newest version and attempt of work stored befor
     INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, saved_at) VALUES ('u', 'b', 'q1', 1, 'poll', '"a"', 0), ('u', 'b', 'q1', 2, 'poll', '"b"', 0);`);
   const sql = readFileSync(join(root, 'db/migrations/sqlite/0004_latest_rows.sql'), 'utf8').split('--> statement-breakpoint');
   for (const statement of sql.filter((s) => s.includes('UPDATE'))) db.sqlite.exec(statement);
-  t.same(db.sqlite.prepare('SELECT activity, version FROM programs WHERE latest = 1 ORDER BY activity').all(), [
+  t.same((await db.all('SELECT activity, version FROM programs WHERE latest = 1 ORDER BY activity')), [
     { activity: 'a1', version: 2 },
     { activity: 'a2', version: 1 },
   ]);
-  t.same(db.sqlite.prepare('SELECT question, attempt FROM answers WHERE latest = 1').all(), [{ question: 'q1', attempt: 2 }]);
+  t.same((await db.all('SELECT question, attempt FROM answers WHERE latest = 1')), [{ question: 'q1', attempt: 2 }]);
+});
+
+t.test('migration 0005 numbers the origins stored before it in the order they were added', sqliteOnly, async (t) => {
+  const db = openDatabase(join(t.testdir(), 'folio.db')) as SqliteDatabase;
+  t.teardown(() => db.close());
+  await applyMigrations(db);
+  db.sqlite.exec(`INSERT INTO books (id, title, created_at) VALUES ('b', 'B', 0);
+    INSERT INTO book_origins (book_id, origin) VALUES ('b', 'https://z.example'), ('b', 'https://a.example');`);
+  const sql = readFileSync(join(root, 'db/migrations/sqlite/0005_rate_limits.sql'), 'utf8').split('--> statement-breakpoint');
+  for (const statement of sql.filter((s) => s.includes('UPDATE'))) db.sqlite.exec(statement);
+  t.same(await db.all('SELECT origin FROM book_origins ORDER BY position'), [{ origin: 'https://z.example' }, { origin: 'https://a.example' }]);
 });

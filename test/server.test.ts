@@ -43,9 +43,10 @@ t.test('SIGTERM lets an in-flight request finish and reply, then exits 0', async
   await new Promise((r) => setTimeout(r, 200));
   server.child.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 300));
-  socket.end(body.slice(10));
+  socket.write(body.slice(10));
   await closed;
   t.match(reply, /^HTTP\/1\.1 200 OK/);
+  t.match(reply, /\r\nconnection: close\r\n/i, 'the reply ends the kept-alive connection');
   t.match(reply, /"version":1/);
   t.equal(await server.exited, 0);
   const Database = (await import('better-sqlite3')).default;

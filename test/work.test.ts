@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import t from 'tap';
 import { answerKinds } from '../schemas/work.js';
-import { bookOrigin, build, cookieOf, fromBook, register } from './helper.js';
+import { bookOrigin, build, cookieOf, fromBook, register, testDialect } from './helper.js';
 
 /** A registered student's request headers. */
 async function student(app: FastifyInstance, username = 'ada') {
@@ -9,7 +9,7 @@ async function student(app: FastifyInstance, username = 'ada') {
   return { ...fromBook, cookie };
 }
 
-const count = (app: FastifyInstance, table: string) => (app.db.sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+const count = async (app: FastifyInstance, table: string) => ((await app.db.get(`SELECT count(*) AS n FROM ${table}`)) as { n: number }).n;
 
 t.test('every save of a program is a new version; GET returns the latest', async (t) => {
   const app = await build(t);
@@ -24,7 +24,7 @@ t.test('every save of a program is a new version; GET returns the latest', async
   const latest = await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1', headers });
   t.equal(latest.statusCode, 200);
   t.match(latest.json(), { activity: 'ac1', version: 3, code: 'print(3)', language: 'python', page: 'ch1/intro' });
-  t.same(app.db.sqlite.prepare('SELECT version, code FROM programs ORDER BY version').all(), [
+  t.same((await app.db.all('SELECT version, code FROM programs ORDER BY version')), [
     { version: 1, code: 'print(1)' },
     { version: 2, code: 'print(2)' },
     { version: 3, code: 'print(3)' },
@@ -107,7 +107,7 @@ t.test('a wrong shape for its kind is a 400 naming the field, and nothing is sto
   const extra = await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers, payload: { kind: 'poll', answer: 'a', grade: 'A' } });
   t.equal(extra.statusCode, 400);
   t.match(extra.json().message, 'must NOT have additional properties');
-  t.equal(count(app, 'answers'), 0);
+  t.equal(await count(app, 'answers'), 0);
 });
 
 t.test('attempts count up, and GET answers returns the latest with the count', async (t) => {
@@ -154,13 +154,13 @@ t.test('page state returns the latest program per activity and answer per questi
   t.equal(noPage.statusCode, 400);
 });
 
-t.test('page state reads only the latest rows, through the partial page indexes', async (t) => {
+t.test('page state reads only the latest rows, through the partial page indexes', { skip: testDialect !== 'sqlite' && 'SQLite query plans' }, async (t) => {
   const app = await build(t);
   for (const [table, index] of [
     ['programs', 'programs_latest_page_idx'],
     ['answers', 'answers_latest_page_idx'],
   ] as const) {
-    const plan = app.db.sqlite.prepare(`EXPLAIN QUERY PLAN SELECT * FROM ${table} WHERE user_id = ? AND book_id = ? AND page = ? AND latest = 1`).all('u', 'b', 'p') as { detail: string }[];
+    const plan = (await app.db.all(`EXPLAIN QUERY PLAN SELECT * FROM ${table} WHERE user_id = ? AND book_id = ? AND page = ? AND latest = 1`, ['u', 'b', 'p'])) as { detail: string }[];
     t.match(plan.map((p) => p.detail).join('\n'), new RegExp(`SEARCH ${table} USING INDEX ${index} \\(user_id=\\? AND book_id=\\? AND page=\\?\\)`), table);
   }
 });
@@ -172,8 +172,8 @@ t.test('exactly one row per activity and per question is marked latest: the newe
     await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: `v${i}`, page: i < 4 ? 'p1' : 'p2' } });
     await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers, payload: { kind: 'poll', answer: `a${i}`, page: 'p1' } });
   }
-  t.same(app.db.sqlite.prepare('SELECT version FROM programs WHERE latest = 1').all(), [{ version: 4 }]);
-  t.same(app.db.sqlite.prepare('SELECT attempt FROM answers WHERE latest = 1').all(), [{ attempt: 4 }]);
+  t.same((await app.db.all('SELECT version FROM programs WHERE latest = 1')), [{ version: 4 }]);
+  t.same((await app.db.all('SELECT attempt FROM answers WHERE latest = 1')), [{ attempt: 4 }]);
   const p1 = (await app.inject({ method: 'GET', url: '/api/books/book/state?page=p1', headers })).json();
   t.same(Object.keys(p1.programs), [], 'the activity\'s newest version moved to p2');
   t.equal(p1.answers.q1.attempts, 4);
@@ -192,7 +192,7 @@ t.test('position is saved and read back; no position yet is a 404', async (t) =>
   await app.inject({ method: 'PUT', url: '/api/books/book/position', headers, payload: { page: 'ch3' } });
   const got = await app.inject({ method: 'GET', url: '/api/books/book/position', headers });
   t.match(got.json(), { page: 'ch3', scroll: null });
-  t.equal(count(app, 'positions'), 1);
+  t.equal(await count(app, 'positions'), 1);
 });
 
 t.test('pages are marked complete and not complete; progress lists the completed ones', async (t) => {
@@ -225,7 +225,7 @@ t.test('events are stored with the server time, 202 with the count', async (t) =
   });
   t.equal(res.statusCode, 202);
   t.same(res.json(), { accepted: 2 });
-  const rows = app.db.sqlite.prepare('SELECT type, target, page, data, client_time, server_time FROM events ORDER BY id').all() as Record<string, unknown>[];
+  const rows = (await app.db.all('SELECT type, target, page, data, client_time, server_time FROM events ORDER BY id')) as Record<string, unknown>[];
   t.same(rows.map((r) => ({ ...r, server_time: undefined })), [
     { type: 'run', target: 'ac1', page: 'ch1', data: '{"ms":12}', client_time: Date.parse('2026-01-02T03:04:05.000Z'), server_time: undefined },
     { type: 'video:play', target: null, page: null, data: null, client_time: null, server_time: undefined },
@@ -243,14 +243,14 @@ t.test('events: 1 to 500 a request, data at most 16 KiB, all or nothing', async 
   const big = await post([{ type: 'ok' }, { type: 'big', data: 'x'.repeat(17 * 1024) }]);
   t.equal(big.statusCode, 413);
   t.same(big.json(), { statusCode: 413, error: 'too_large', message: 'body/events/1/data is over 16 KiB' });
-  t.equal(count(app, 'events'), 500, 'nothing of the refused batch was stored');
+  t.equal(await count(app, 'events'), 500, 'nothing of the refused batch was stored');
 });
 
 t.test('events are accepted from a keepalive fetch sent without a session', async (t) => {
   const app = await build(t);
   const res = await app.inject({ method: 'POST', url: '/api/books/book/events', headers: { ...fromBook, 'sec-fetch-mode': 'cors' }, payload: { events: [{ type: 'pagehide' }] } });
   t.equal(res.statusCode, 202);
-  t.equal(count(app, 'events'), 1);
+  t.equal(await count(app, 'events'), 1);
 });
 
 t.test('a student sees only their own work', async (t) => {
@@ -331,7 +331,7 @@ t.test('code over 512 KiB is a 413; a body over 1 MiB is a 413; stored work is u
   const wrongType = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 12 } });
   t.equal(wrongType.statusCode, 400);
   t.same(wrongType.json(), { statusCode: 400, error: 'invalid_request', message: 'body/code must be string' });
-  t.same(app.db.sqlite.prepare('SELECT version, code FROM programs').all(), [{ version: 1, code: 'keep me' }]);
+  t.same((await app.db.all('SELECT version, code FROM programs')), [{ version: 1, code: 'keep me' }]);
 });
 
 t.test('a first write without a session creates an anonymous user and a cookie session', async (t) => {
@@ -341,10 +341,10 @@ t.test('a first write without a session creates an anonymous user and a cookie s
   const cookie = cookieOf(res);
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.match(me.json().user, { anonymous: true, username: null, role: 'student' });
-  t.same(app.db.sqlite.prepare('SELECT anonymous FROM users').all(), [{ anonymous: 1 }]);
+  t.same((await app.db.all('SELECT anonymous FROM users')), [{ anonymous: 1 }]);
   const again = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers: { ...fromBook, cookie }, payload: { code: 'still anonymous' } });
   t.equal(again.json().version, 2);
-  t.equal(count(app, 'users'), 1, 'the same anonymous user');
+  t.equal(await count(app, 'users'), 1, 'the same anonymous user');
 });
 
 t.test('with X-Folio-Mode: token a first write returns the anonymous token in X-Folio-Token', async (t) => {
@@ -361,13 +361,13 @@ t.test('with X-Folio-Mode: token a first write returns the anonymous token in X-
 t.test('a write with an expired session is refused with 401 session_expired and no new identity', async (t) => {
   const app = await build(t);
   const headers = await student(app);
-  app.db.sqlite.prepare('DELETE FROM sessions').run();
+  (await app.db.run('DELETE FROM sessions'));
   const res = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 'precious' } });
   t.equal(res.statusCode, 401);
   t.equal(res.json().error, 'session_expired');
   t.match(res.headers['set-cookie'], /^folio=; Max-Age=0;/, 'the dead cookie is cleared, no new one is set');
-  t.equal(count(app, 'programs'), 0);
-  t.equal(count(app, 'users'), 1);
+  t.equal(await count(app, 'programs'), 0);
+  t.equal(await count(app, 'users'), 1);
 });
 
 /** Saves one of everything as the given headers. */
@@ -388,14 +388,14 @@ async function doEverything(app: FastifyInstance, given: Record<string, string>,
 t.test('registering from an anonymous session keeps all its work in the new account', async (t) => {
   const app = await build(t);
   const cookie = await doEverything(app, fromBook, 'anon');
-  const anonId = (app.db.sqlite.prepare('SELECT id FROM users').get() as { id: string }).id;
+  const anonId = ((await app.db.get('SELECT id FROM users')) as { id: string }).id;
   const { res } = await register(app, 'ada', {}, { cookie });
   t.equal(res.statusCode, 201);
   const { user } = res.json();
   t.equal(user.anonymous, false);
-  t.equal(count(app, 'users'), 1);
+  t.equal(await count(app, 'users'), 1);
   for (const table of ['programs', 'answers', 'events', 'positions', 'page_completions']) {
-    t.same(app.db.sqlite.prepare(`SELECT DISTINCT user_id FROM ${table}`).all(), [{ user_id: user.id }], table);
+    t.same((await app.db.all(`SELECT DISTINCT user_id FROM ${table}`)), [{ user_id: user.id }], table);
   }
   t.equal(user.id, anonId, 'the anonymous user became the account');
   const state = await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers: { ...fromBook, cookie: cookieOf(res) } });
@@ -407,24 +407,24 @@ t.test('logging in from an anonymous session moves all its work to the account a
   const { res: reg, cookie: adaCookie } = await register(app, 'ada');
   const ada = reg.json().user.id as string;
   await doEverything(app, { ...fromBook, cookie: adaCookie }, 'ada');
-  app.db.sqlite.prepare('UPDATE positions SET updated_at = updated_at - 60000').run();
+  (await app.db.run('UPDATE positions SET updated_at = updated_at - 60000'));
   const anonCookie = await doEverything(app, fromBook, 'anon');
   const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: { ...fromBook, cookie: anonCookie }, payload: { username: 'ada', password: 'correct horse battery' } });
   t.equal(login.statusCode, 200);
-  t.same(app.db.sqlite.prepare('SELECT id, anonymous FROM users').all(), [{ id: ada, anonymous: 0 }]);
-  t.same(app.db.sqlite.prepare('SELECT version, code FROM programs WHERE user_id = ? ORDER BY version').all(ada), [
+  t.same((await app.db.all('SELECT id, anonymous FROM users')), [{ id: ada, anonymous: 0 }]);
+  t.same((await app.db.all('SELECT version, code FROM programs WHERE user_id = ? ORDER BY version', [ada])), [
     { version: 1, code: 'ada code' },
     { version: 2, code: 'anon code' },
   ]);
-  t.same(app.db.sqlite.prepare('SELECT attempt, answer FROM answers WHERE user_id = ? ORDER BY attempt').all(ada), [
+  t.same((await app.db.all('SELECT attempt, answer FROM answers WHERE user_id = ? ORDER BY attempt', [ada])), [
     { attempt: 1, answer: '["ada"]' },
     { attempt: 2, answer: '["anon"]' },
   ]);
-  t.same(app.db.sqlite.prepare('SELECT type FROM events WHERE user_id = ? ORDER BY id').all(ada), [{ type: 'ada-event' }, { type: 'anon-event' }]);
-  t.same(app.db.sqlite.prepare('SELECT page FROM positions WHERE user_id = ?').all(ada), [{ page: 'anon-page' }], 'the newer position wins');
-  t.same(app.db.sqlite.prepare('SELECT page FROM page_completions WHERE user_id = ? ORDER BY page').all(ada), [{ page: 'ada-done' }, { page: 'anon-done' }]);
-  t.same(app.db.sqlite.prepare('SELECT version FROM programs WHERE user_id = ? AND latest = 1').all(ada), [{ version: 2 }], 'one latest version, the moved one');
-  t.same(app.db.sqlite.prepare('SELECT attempt FROM answers WHERE user_id = ? AND latest = 1').all(ada), [{ attempt: 2 }], 'one latest attempt, the moved one');
+  t.same((await app.db.all('SELECT type FROM events WHERE user_id = ? ORDER BY id', [ada])), [{ type: 'ada-event' }, { type: 'anon-event' }]);
+  t.same((await app.db.all('SELECT page FROM positions WHERE user_id = ?', [ada])), [{ page: 'anon-page' }], 'the newer position wins');
+  t.same((await app.db.all('SELECT page FROM page_completions WHERE user_id = ? ORDER BY page', [ada])), [{ page: 'ada-done' }, { page: 'anon-done' }]);
+  t.same((await app.db.all('SELECT version FROM programs WHERE user_id = ? AND latest = 1', [ada])), [{ version: 2 }], 'one latest version, the moved one');
+  t.same((await app.db.all('SELECT attempt FROM answers WHERE user_id = ? AND latest = 1', [ada])), [{ attempt: 2 }], 'one latest attempt, the moved one');
   const state = (await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers: { ...fromBook, cookie: cookieOf(login) } })).json();
   t.equal(state.programs.ac1.code, 'anon code');
   t.equal(state.answers.q1.attempts, 2);
@@ -444,4 +444,17 @@ t.test('page state holds exactly what the single reads return (same fields, same
   t.same(answers.q1, (await app.inject({ method: 'GET', url: '/api/books/book/answers/q1', headers })).json());
   t.same(answers.q2, (await app.inject({ method: 'GET', url: '/api/books/book/answers/q2', headers })).json());
   t.equal(answers.q2.latest.correct, null);
+});
+
+t.test('a NUL character (U+0000) anywhere in a body is refused with a 400 naming where, and nothing is stored', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  const code = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 'a\u0000b' } });
+  t.equal(code.statusCode, 400);
+  t.same(code.json(), { statusCode: 400, error: 'invalid_request', message: 'body/code must not contain the NUL character (U+0000)' });
+  const nested = await app.inject({ method: 'POST', url: '/api/books/book/events', headers, payload: { events: [{ type: 'run', data: { out: ['ok', 'x\u0000'] } }] } });
+  t.equal(nested.statusCode, 400);
+  t.equal(nested.json().message, 'body/events/0/data/out/1 must not contain the NUL character (U+0000)');
+  t.equal(await count(app, 'programs'), 0);
+  t.equal(await count(app, 'events'), 0);
 });

@@ -89,9 +89,9 @@ function parseSetCookie(header: string): { name: string; value: string; expires:
   };
 }
 
-function countSessions(userId?: string): number {
-  const db = folio.app.db.sqlite;
-  const row = userId === undefined ? db.prepare('SELECT count(*) AS n FROM sessions').get() : db.prepare('SELECT count(*) AS n FROM sessions WHERE user_id = ?').get(userId);
+async function countSessions(userId?: string): Promise<number> {
+  const { db } = folio.app;
+  const row = userId === undefined ? await db.get('SELECT count(*) AS n FROM sessions') : await db.get('SELECT count(*) AS n FROM sessions WHERE user_id = ?', [userId]);
   return (row as { n: number }).n;
 }
 
@@ -115,7 +115,7 @@ t.test('a book page registers, stays logged in across a reload, and logs out', a
     body: { user: { id: user?.id, username, name: null, email: null, role: 'student', researchConsent: false, anonymous: false } },
   });
   const userId = String(user?.id);
-  t.equal(countSessions(userId), 1, 'one session stored for the new account');
+  t.equal(await countSessions(userId), 1, 'one session stored for the new account');
 
   // The cookie as the server sent it: preflight (JSON body), then the POST with no cookie yet.
   t.match(seen, [
@@ -158,7 +158,7 @@ t.test('a book page registers, stays logged in across a reload, and logs out', a
   seen.length = 0;
   const out = await fetchFrom(page, `${api}/logout`, post());
   t.strictSame(out, { status: 204, body: null });
-  t.equal(countSessions(userId), 0, 'the session is gone from the database');
+  t.equal(await countSessions(userId), 0, 'the session is gone from the database');
   t.equal(seen.length, 1, 'a POST without a body is not preflighted');
   t.match(seen[0], { method: 'POST', url: '/api/auth/logout', origin: site.origin, cookie: true, status: 204 });
   const cleared = parseSetCookie(seen[0]?.setCookie[0] ?? '');
@@ -177,7 +177,7 @@ t.test('a page on a site outside the allowlist cannot log in', async (t) => {
   const username = 'grace';
   const password = 'another long password';
   await createAccount(folio.app.db, { username, passwordHash: await hashPassword(password, passwordCost) });
-  const before = countSessions();
+  const before = await countSessions();
   const page = await openPage(t, evilOrigin);
 
   // A JSON login is preflighted; the preflight gets no CORS grant, so the browser never sends the POST.
@@ -193,7 +193,7 @@ t.test('a page on a site outside the allowlist cannot log in', async (t) => {
   t.strictSame(simple, { error: { name: 'TypeError', message: 'Failed to fetch' } });
   t.strictSame(seen, [{ method: 'POST', url: '/api/auth/login', origin: evilOrigin, cookie: false, status: 415, setCookie: [] }]);
 
-  t.equal(countSessions(), before, 'no session was created');
+  t.equal(await countSessions(), before, 'no session was created');
   t.strictSame(
     (await context.cookies(folio.origin)).filter((c) => c.partitionKey === 'https://evil.test'),
     [],

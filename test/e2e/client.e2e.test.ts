@@ -100,33 +100,29 @@ async function textOf(page: Page, selector: string): Promise<string> {
   return ((await page.textContent(selector)) ?? '').trim();
 }
 
-function userId(username: string): string {
-  return (folio.app.db.sqlite.prepare('SELECT id FROM users WHERE username = ?').get(username) as { id: string }).id;
+async function userId(username: string): Promise<string> {
+  return ((await folio.app.db.get('SELECT id FROM users WHERE username = ?', [username])) as { id: string }).id;
 }
 
 /** The code of every version of activity ac1-1 saved by these students, oldest first, by username. */
-function savedCode(...usernames: string[]): Record<string, string[]> {
-  const rows = folio.app.db.sqlite
-    .prepare("SELECT u.username AS who, p.code FROM programs p JOIN users u ON u.id = p.user_id WHERE p.activity = 'ac1-1' ORDER BY p.id")
-    .all() as { who: string | null; code: string }[];
+async function savedCode(...usernames: string[]): Promise<Record<string, string[]>> {
+  const rows = (await folio.app.db.all("SELECT u.username AS who, p.code FROM programs p JOIN users u ON u.id = p.user_id WHERE p.activity = 'ac1-1' ORDER BY p.id")) as { who: string | null; code: string }[];
   const byUser: Record<string, string[]> = {};
   for (const { who, code } of rows) if (who !== null && usernames.includes(who)) (byUser[who] ??= []).push(code);
   return byUser;
 }
 
-function eventsOf(username: string): { type: string; target: string | null; page: string | null }[] {
-  return folio.app.db.sqlite
-    .prepare('SELECT type, target, page FROM events WHERE user_id = ? ORDER BY id')
-    .all(userId(username)) as { type: string; target: string | null; page: string | null }[];
+async function eventsOf(username: string): Promise<{ type: string; target: string | null; page: string | null }[]> {
+  return (await folio.app.db.all('SELECT type, target, page FROM events WHERE user_id = ? ORDER BY id', [await userId(username)])) as { type: string; target: string | null; page: string | null }[];
 }
 
 /** Polls `read` until `done` holds (at most 5 s); returns the last value read. */
-async function eventually<T>(read: () => T, done: (value: T) => boolean): Promise<T> {
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
   const until = Date.now() + 5000;
-  let value = read();
+  let value = await read();
   while (!done(value) && Date.now() < until) {
     await new Promise((resolve) => setTimeout(resolve, 50));
-    value = read();
+    value = await read();
   }
   return value;
 }
@@ -187,7 +183,7 @@ t.test('2. in a browser that refuses Folio\'s cookies, the client falls back to 
   t.strictSame(await context.cookies(folio.origin), [], 'the browser kept no cookie of Folio');
   t.notOk(seen.some((e) => e.cookie), 'no request carried a cookie');
   t.ok(seen.some((e) => e.method === 'PUT' && e.url === '/api/books/demo/programs/ac1-1' && e.bearer && e.status === 200), 'the save carried the token');
-  const kinds = (folio.app.db.sqlite.prepare('SELECT kind FROM sessions WHERE user_id = ? ORDER BY kind').all(userId('grace')) as { kind: string }[]).map((s) => s.kind);
+  const kinds = ((await folio.app.db.all('SELECT kind FROM sessions WHERE user_id = ? ORDER BY kind', [await userId('grace')])) as { kind: string }[]).map((s) => s.kind);
   t.strictSame(kinds, ['cookie', 'token'], 'the session of the first register, whose cookie the browser refused, and the token session');
 });
 
@@ -199,13 +195,13 @@ t.test('3. a save made offline is kept, and arrives once when the browser is bac
   await saveCode(page, 'ac1-1', 'console.log("offline")', 'Kept in this browser: it will be sent');
   t.equal(await page.getAttribute('#sync', 'data-state'), 'retrying');
   t.match(await textOf(page, '#sync'), /^Offline: 1 change kept in this browser/);
-  t.strictSame(savedCode('hedy'), {});
+  t.strictSame(await savedCode('hedy'), {});
 
   await context.setOffline(false);
   await page.waitForSelector('#sync[data-state="saved"]');
-  t.strictSame(savedCode('hedy'), { hedy: ['console.log("offline")'] });
+  t.strictSame(await savedCode('hedy'), { hedy: ['console.log("offline")'] });
   await page.waitForTimeout(1500); // longer than the first retry's wait: nothing is sent again
-  t.strictSame(savedCode('hedy'), { hedy: ['console.log("offline")'] }, 'saved once');
+  t.strictSame(await savedCode('hedy'), { hedy: ['console.log("offline")'] }, 'saved once');
   t.equal(seen.filter((e) => e.method === 'PUT').length, 1, 'one PUT reached the server');
 });
 
@@ -214,20 +210,20 @@ t.test('4. after the server ends the session, a save is kept, the page asks for 
   const page = await openBook(context);
   await signIn(page, 'register', 'ida');
   await saveCode(page, 'ac1-1', 'console.log(1)', 'Saved as version 1');
-  folio.app.db.sqlite.prepare('DELETE FROM sessions WHERE user_id = ?').run(userId('ida'));
+  (await folio.app.db.run('DELETE FROM sessions WHERE user_id = ?', [await userId('ida')]));
 
   await saveCode(page, 'ac1-1', 'console.log(2)', 'Kept in this browser: it will be sent');
   await page.waitForSelector('#banner:not([hidden])');
   t.match(await textOf(page, '#banner'), /^Your session has ended\. Log in again/);
   t.equal(await page.getAttribute('#sync', 'data-state'), 'paused');
   t.equal(await textOf(page, '#sync'), 'Log in to save: 1 change waiting');
-  t.strictSame(savedCode('ida'), { ida: ['console.log(1)'] });
+  t.strictSame(await savedCode('ida'), { ida: ['console.log(1)'] });
 
   await page.fill('#password', password);
   await page.click('#do-login');
   await page.waitForSelector('#banner[hidden]', { state: 'attached' });
   await page.waitForSelector('#sync[data-state="saved"]');
-  t.strictSame(savedCode('ida'), { ida: ['console.log(1)', 'console.log(2)'] });
+  t.strictSame(await savedCode('ida'), { ida: ['console.log(1)', 'console.log(2)'] });
   t.equal(await page.inputValue('#code-ac1-1'), 'console.log(2)');
 });
 
@@ -236,7 +232,7 @@ t.test('5. two students on one browser profile: the second never sees the first\
   const page = await openBook(context);
   const starter = await page.inputValue('#code-ac1-1');
   await signIn(page, 'register', 'joan');
-  folio.app.db.sqlite.prepare('DELETE FROM sessions WHERE user_id = ?').run(userId('joan'));
+  (await folio.app.db.run('DELETE FROM sessions WHERE user_id = ?', [await userId('joan')]));
   await saveCode(page, 'ac1-1', 'console.log("joan\'s secret")', 'Kept in this browser: it will be sent');
   await page.waitForSelector('#banner:not([hidden])');
 
@@ -245,17 +241,17 @@ t.test('5. two students on one browser profile: the second never sees the first\
   await reload(page);
   t.equal(await page.getAttribute('#account', 'data-user'), 'ken');
   t.equal(await page.inputValue('#code-ac1-1'), starter);
-  t.strictSame(savedCode('joan', 'ken'), {}, 'joan\'s kept write was not sent as ken\'s');
+  t.strictSame(await savedCode('joan', 'ken'), {}, 'joan\'s kept write was not sent as ken\'s');
   const kept = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('folio|outbox|')));
   t.equal(kept.length, 1, 'it is still kept');
-  t.match(kept[0], `|demo|${userId('joan')}|`, 'under joan\'s id');
+  t.match(kept[0], `|demo|${await userId('joan')}|`, 'under joan\'s id');
 
   // When joan logs in again on this browser, her write goes to her account.
   await page.click('#logout');
   await page.waitForSelector('#account[data-user=""]');
   await signIn(page, 'login', 'joan');
   await page.waitForSelector('#sync[data-state="saved"]');
-  t.strictSame(savedCode('joan', 'ken'), { joan: ['console.log("joan\'s secret")'] });
+  t.strictSame(await savedCode('joan', 'ken'), { joan: ['console.log("joan\'s secret")'] });
   t.equal(await page.inputValue('#code-ac1-1'), 'console.log("joan\'s secret")');
 });
 

@@ -17,6 +17,7 @@ CREATE TABLE "answers" (
 CREATE TABLE "book_origins" (
 	"book_id" text NOT NULL,
 	"origin" text NOT NULL,
+	"position" integer DEFAULT 0 NOT NULL,
 	CONSTRAINT "book_origins_book_id_origin_pk" PRIMARY KEY("book_id","origin")
 );
 --> statement-breakpoint
