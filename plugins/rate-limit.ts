@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import RedisStore from '@fastify/rate-limit/store/RedisStore.js';
 import { Redis } from 'ioredis';
 import type { Database } from '../db/index.js';
 import { countHit, deleteEndedWindows, readHits } from '../db/rate-limits.js';
@@ -33,6 +34,21 @@ function databaseStore(db: Database) {
 }
 
 /**
+ * @fastify/rate-limit's Redis store (its Lua script counts atomically), under keys `folio-rate-limit:<key>`: its own
+ * child() would put the route's method and URL in every key, which limits made with createRateLimit do not have.
+ */
+function redisStore(redis: Redis) {
+  const store = new RedisStore(false, false, redis, 'folio-rate-limit:');
+  return class FolioRedisStore {
+    incr: RedisStore['incr'] = (key, cb, timeWindow, max) => store.incr(key, cb, timeWindow, max);
+    read: RedisStore['read'] = (key, cb, timeWindow, max) => store.read(key, cb, timeWindow, max);
+    child(): FolioRedisStore {
+      return this;
+    }
+  };
+}
+
+/**
  * Rate limits for guessing passwords, counted where every Folio process sees them: in Redis when
  * FOLIO_REDIS_URL is set, else in the database (one upsert per attempt — only logins and registrations are
  * limited). Per-IP limits are generous because a classroom shares one address.
@@ -44,7 +60,7 @@ export default fp(
       const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
       await redis.connect();
       app.addHook('onClose', async () => void (await redis.quit()));
-      await app.register(rateLimit, { global: false, redis, nameSpace: 'folio-rate-limit:' });
+      await app.register(rateLimit, { global: false, store: redisStore(redis) as never });
     } else {
       await app.register(rateLimit, { global: false, store: databaseStore(app.db) as never });
       const sweep = setInterval(() => {

@@ -1,0 +1,61 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import t from 'tap';
+import { buildApp } from '../app.js';
+import { createBook } from '../db/books.js';
+import type { Config } from '../plugins/config.js';
+import { bookOrigin, build, fromBook, testConfig } from './helper.js';
+
+const redisUrl = process.env.FOLIO_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const login = (app: Awaited<ReturnType<typeof build>>, username: string) =>
+  app.inject({ method: 'POST', url: '/api/auth/login', headers: fromBook, payload: { username, password: 'not the password' } });
+
+/** A second Folio on the same database as `app`: another process, as far as counters go. */
+async function sameDatabase(t: Parameters<typeof build>[0], config: Config) {
+  const other = await buildApp({ config, logger: false });
+  t.teardown(() => other.close());
+  return other;
+}
+
+t.test('login attempts are counted in the database: a second server on it sees the first one\'s', async (t) => {
+  const first = await build(t, { loginRatePerUser: 3 });
+  const second = await sameDatabase(t, first.config);
+  for (const app of [first, second, first]) t.equal((await login(app, 'ada')).statusCode, 401);
+  const limited = await login(second, 'ada');
+  t.equal(limited.statusCode, 429);
+  t.equal(limited.json().error, 'rate_limited');
+  t.match(limited.headers['retry-after'], /^\d+$/);
+  t.same(await first.db.all('SELECT key, count FROM rate_limits ORDER BY key'), [
+    { key: 'auth-ip:127.0.0.1', count: 4 },
+    { key: 'auth-user:ada', count: 4 },
+  ]);
+});
+
+t.test('a counter starts again once its window has ended', async (t) => {
+  const app = await build(t, { loginRatePerUser: 1 });
+  t.equal((await login(app, 'ada')).statusCode, 401);
+  t.equal((await login(app, 'ada')).statusCode, 429);
+  await app.db.run("UPDATE rate_limits SET reset_at = reset_at - 60000 WHERE key = 'auth-user:ada'");
+  t.equal((await login(app, 'ada')).statusCode, 401);
+  t.same(await app.db.get("SELECT count FROM rate_limits WHERE key = 'auth-user:ada'"), { count: 1 });
+});
+
+t.test('with FOLIO_REDIS_URL the counters live in Redis, shared by servers on different databases, and none in the database', async (t) => {
+  const redis = new Redis(redisUrl, { lazyConnect: true });
+  await redis.connect();
+  t.teardown(() => void redis.quit());
+  // A username of this run's own: Redis is shared by every test run on this machine.
+  const username = `ada-${randomUUID().slice(0, 8)}`;
+  t.teardown(async () => void (await redis.del(`folio-rate-limit:auth-user:${username}`)));
+  const settings = { redisUrl, loginRatePerUser: 2, loginRatePerIp: 100000 };
+  const first = await build(t, settings);
+  const second = await buildApp({ config: testConfig(t, settings), migrate: true, logger: false });
+  t.teardown(() => second.close());
+  await createBook(second.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
+  await second.origins.refresh();
+  t.equal((await login(first, username)).statusCode, 401);
+  t.equal((await login(second, username)).statusCode, 401);
+  t.equal((await login(first, username)).statusCode, 429);
+  t.equal(await redis.get(`folio-rate-limit:auth-user:${username}`), '3');
+  t.same(await first.db.all('SELECT key FROM rate_limits'), []);
+});
