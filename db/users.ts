@@ -18,7 +18,8 @@ export interface UserRow {
   updatedAt: number;
 }
 
-interface StoredUser {
+/** A users row as stored (snake_case, flags 0/1). */
+export interface StoredUser {
   id: string;
   username: string | null;
   username_key: string | null;

@@ -3,7 +3,7 @@ import session, { type SessionStore } from '@fastify/session';
 import type { FastifyReply, FastifyRequest, Session } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Database } from '../db/index.js';
-import { deleteExpiredSessions, deleteSession, extendSession, findSession, newToken, saveSession, sessionKey } from '../db/sessions.js';
+import { deleteExpiredSessions, deleteSession, extendSession, findSessionWithUser, newToken, saveSession, sessionKey } from '../db/sessions.js';
 import { createAnonymousUser, findUserById, type UserRow } from '../db/users.js';
 import { HttpError } from '../lib/errors.js';
 import { servesHttps } from './config.js';
@@ -32,15 +32,34 @@ declare module 'fastify' {
 
 const DAY = 24 * 60 * 60 * 1000;
 
-/** @fastify/session's store over the sessions table: cookie sessions only, keyed by the token's hash. */
+/**
+ * @fastify/session's store over the sessions table: cookie sessions only, keyed by the token's hash. A session
+ * is read with its user in one query; the user waits in `users` for the authentication hook that runs right
+ * after (see takeUser), so a request costs one lookup, not two.
+ */
 class DatabaseSessionStore implements SessionStore {
+  private readonly users = new Map<string, UserRow>();
+
   constructor(private readonly db: Database) {}
 
   get(sessionId: string, callback: (err: unknown, result?: Session | null) => void): void {
-    findSession(this.db, sessionId).then(
-      (row) => callback(null, row?.kind === 'cookie' ? (JSON.parse(row.data) as Session) : null),
+    findSessionWithUser(this.db, sessionId).then(
+      (found) => {
+        if (found?.session.kind !== 'cookie') return callback(null, null);
+        // Taken at once by the hook; the bound only guards against a request that never reached it.
+        if (this.users.size > 10_000) this.users.clear();
+        this.users.set(sessionId, found.user);
+        callback(null, JSON.parse(found.session.data) as Session);
+      },
       (err: unknown) => callback(err),
     );
+  }
+
+  /** The user read with the session (once), if this request's session was just read. */
+  takeUser(sessionId: string): UserRow | undefined {
+    const user = this.users.get(sessionId);
+    this.users.delete(sessionId);
+    return user;
   }
 
   set(sessionId: string, value: Session, callback: (err?: unknown) => void): void {
@@ -153,10 +172,11 @@ export default fp(
     app.decorate('sessionCookieName', cookieName);
     app.decorate('sessionCookieOptions', cookieOptions);
     await app.register(cookie);
+    const store = new DatabaseSessionStore(app.db);
     await app.register(session, {
       secret: app.secret,
       cookieName,
-      store: new DatabaseSessionStore(app.db),
+      store,
       saveUninitialized: false,
       rolling: false,
       cookie: cookieOptions,
@@ -167,25 +187,25 @@ export default fp(
     app.decorateRequest('credentialStale', false);
 
     app.addHook('onRequest', async (request) => {
+      const read = request.session?.sessionId === undefined ? undefined : store.takeUser(request.session.sessionId);
       if (!isApi(request) || request.method === 'OPTIONS') return;
       const authorization = request.headers.authorization;
       if (authorization !== undefined) {
         const bearer = /^Bearer +([A-Za-z0-9_-]{20,200})$/i.exec(authorization);
         if (!bearer) throw new HttpError(401, 'invalid_authorization', 'the Authorization header must be "Bearer <token>" with a token from login or register');
         const token = bearer[1]!;
-        const row = await findSession(app.db, token);
-        const user = row?.kind === 'token' ? await findUserById(app.db, row.userId) : undefined;
-        if (!row || !user) {
+        const found = await findSessionWithUser(app.db, token);
+        if (found?.session.kind !== 'token') {
           request.credentialStale = true;
           return;
         }
-        request.user = user;
+        request.user = found.user;
         request.credential = { kind: 'token', token };
-        if (row.expiresAt - Date.now() < ttl - renewEvery) await extendSession(app.db, token, Date.now() + ttl);
+        if (found.session.expiresAt - Date.now() < ttl - renewEvery) await extendSession(app.db, token, Date.now() + ttl);
         return;
       }
       const userId = request.session.get('userId');
-      const user = userId ? await findUserById(app.db, userId) : undefined;
+      const user = userId ? (read?.id === userId ? read : await findUserById(app.db, userId)) : undefined;
       if (!user) {
         if (request.cookies[cookieName] !== undefined) request.credentialStale = true;
         return;

@@ -330,3 +330,24 @@ t.test('the default password hash is scrypt with N=2^17, r=8, p=1', async (t) =>
   t.equal(needsRehash(hash, 17), false);
   t.equal(needsRehash(hash, 18), true);
 });
+
+t.test('an authenticated request reads its session and its user in one query, by cookie or by token', async (t) => {
+  const app = await build(t);
+  const { cookie } = await register(app);
+  const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: fromBook, payload: { username: 'ada', password, mode: 'token' } });
+  const queries: string[] = [];
+  const { get, all } = app.db;
+  Object.assign(app.db, {
+    get: (sql: string, params?: never) => (sql.includes('change_counters') || queries.push(sql), get(sql, params)),
+    all: (sql: string, params?: never) => (sql.includes('change_counters') || queries.push(sql), all(sql, params)),
+  });
+  t.teardown(() => void Object.assign(app.db, { get, all }));
+  for (const headers of [{ ...fromBook, cookie }, { ...fromBook, authorization: `Bearer ${login.json().token}` }]) {
+    queries.length = 0;
+    const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers });
+    t.equal(me.statusCode, 200);
+    t.equal(me.json().user.username, 'ada');
+    t.equal(queries.length, 1, queries.join('\n'));
+    t.match(queries[0], /FROM sessions s JOIN users u/);
+  }
+});
