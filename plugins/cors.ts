@@ -73,10 +73,12 @@ export default fp(
     });
 
     // Preflight answers depend on the requested method and headers too: say so to caches.
-    app.addHook('onSend', async (request, reply) => {
-      if (!isPreflight(request)) return;
-      const vary = reply.getHeader('vary');
-      reply.header('vary', vary ? `${String(vary)}, ${preflightVary}` : preflightVary);
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (isPreflight(request)) {
+        const vary = reply.getHeader('vary');
+        reply.header('vary', vary ? `${String(vary)}, ${preflightVary}` : preflightVary);
+      }
+      done(null, payload);
     });
   },
   { name: 'folio-cors', fastify: '5.x', dependencies: ['folio-config', 'folio-db'], decorators: { fastify: ['config', 'db'] } },

@@ -1,5 +1,5 @@
-import helmet from '@fastify/helmet';
 import type { FastifyRequest } from 'fastify';
+import helmet from 'helmet';
 import fp from 'fastify-plugin';
 import { HttpError } from '../lib/errors.js';
 import { servesHttps } from './config.js';
@@ -23,15 +23,17 @@ function ownOrigin(request: FastifyRequest): string {
  */
 export default fp(
   async function securityPlugin(app) {
-    await app.register(helmet, {
+    // Helmet's middleware, built once (@fastify/helmet would build it again for every request).
+    const protect = helmet({
       // A JSON API: no HTML of ours runs under /api. CORP stays same-origin there: CORS-mode fetches are not
       // subject to it, while no-cors loads (<img>, <script>) of a student's data from other sites are blocked.
       contentSecurityPolicy: {
         directives: { defaultSrc: ["'self'"], frameAncestors: ["'none'"], upgradeInsecureRequests: servesHttps(app.config) ? [] : null },
       },
       crossOriginResourcePolicy: { policy: 'same-origin' },
-      hsts: app.config.tlsCert ? { maxAge: 15552000, includeSubDomains: false } : false,
+      strictTransportSecurity: app.config.tlsCert ? { maxAge: 15552000, includeSubDomains: false } : false,
     });
+    app.addHook('onRequest', (request, reply, done) => protect(request.raw, reply.raw, (err) => done(err as Error | undefined)));
 
     // Fastify parses text/plain by default, which a cross-site form or a no-preflight fetch can send.
     app.removeContentTypeParser('text/plain');
