@@ -1,3 +1,4 @@
+/// <reference path="../lib/rate-limit-redis-store.d.ts" />
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
