@@ -28,8 +28,9 @@ export interface Database extends Queries {
   /** Where the data lives, for messages: a file path, or the PostgreSQL URL without its password. */
   readonly location: string;
   /**
-   * Runs a write in the next group commit: the writes of one moment share one transaction (each in a
-   * savepoint of its own, so one failing undoes only itself) and resolve only once it is committed — a 2xx
+   * Runs a write in the next group commit: the writes of one moment share one transaction (one failing undoes
+   * only itself: SQLite runs each in a savepoint, PostgreSQL runs the batch again write by write) and resolve
+   * only once it is committed — a 2xx
    * after a write means the write is durable. `work` must run all its SQL through `tx`. `locks` name what the
    * work must not share with concurrent writers in other processes (e.g. `work:<user>`); PostgreSQL takes
    * them as advisory locks for the transaction, SQLite (one writer at a time) needs none.

@@ -133,8 +133,8 @@ const retryable = new Set(['40P01', '40001']);
 
 /**
  * Group commit on PostgreSQL: the writes that arrive while a batch is being committed form the next batch,
- * run in one transaction on one connection, each in a savepoint of its own; their promises settle after the
- * COMMIT (with synchronous_commit on: after the WAL flush). The batch first takes the advisory locks its
+ * run in one transaction on one connection; their promises settle after the COMMIT (with synchronous_commit on:
+ * after the WAL flush). The batch first takes the advisory locks its
  * writes name, in one sorted statement, so batches of different processes touching the same student wait for
  * each other instead of numbering versions twice, and cannot deadlock over those locks.
  */
@@ -166,10 +166,27 @@ class PostgresGroupCommit {
     this.running = undefined;
   }
 
+  /**
+   * Commits a batch in one transaction. When one of its writes fails (a unique violation, say), PostgreSQL aborts
+   * the whole transaction: the writes then go again, each in a transaction of its own, so that only the failing
+   * one fails. (Savepoints around each write would cost two more round trips per write, on every batch.)
+   */
   private async commit(batch: Pending[]): Promise<void> {
+    const outcome = await this.transaction(batch);
+    if (outcome.ok) return batch.forEach((item, i) => item.resolve(outcome.values[i]));
+    if (batch.length === 1 || !outcome.inWork) return batch.forEach((item) => item.reject(outcome.error));
+    for (const item of batch) await this.commit([item]);
+  }
+
+  /**
+   * Runs writes in one transaction after taking their locks; again (up to five times) when PostgreSQL reports a
+   * deadlock or a serialisation failure. `inWork`: the error came from a write, not from the connection, BEGIN or
+   * COMMIT — only then is it certain that nothing was committed and the writes may run again.
+   */
+  private async transaction(batch: Pending[]): Promise<{ ok: true; values: unknown[] } | { ok: false; error: unknown; inWork: boolean }> {
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient | undefined;
-      const outcomes: { ok: boolean; value: unknown }[] = [];
+      let inWork = false;
       try {
         client = await this.pool.connect();
         const tx = new PostgresQueries(client);
@@ -178,30 +195,21 @@ class PostgresGroupCommit {
         if (locks.length > 0) {
           await tx.run('SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(unnest(?::text[]), 0) AS k) l ORDER BY k', [locks]);
         }
-        for (const item of batch) {
-          await client.query('SAVEPOINT folio_write');
-          try {
-            outcomes.push({ ok: true, value: await item.work(tx) });
-            await client.query('RELEASE folio_write');
-          } catch (err) {
-            await client.query('ROLLBACK TO folio_write');
-            await client.query('RELEASE folio_write');
-            outcomes.push({ ok: false, value: err });
-          }
-        }
+        const values: unknown[] = [];
+        inWork = true;
+        for (const item of batch) values.push(await item.work(tx));
+        inWork = false;
         await client.query('COMMIT');
         client.release();
+        return { ok: true, values };
       } catch (err) {
         if (client) {
           // A connection in an unknown state is not reused.
           await client.query('ROLLBACK').then(() => client!.release(), (e: Error) => client!.release(e));
         }
         if (retryable.has((err as { code?: string }).code ?? '') && attempt < 5) continue;
-        for (const item of batch) item.reject(err);
-        return;
+        return { ok: false, error: err, inWork };
       }
-      batch.forEach((item, i) => (outcomes[i]!.ok ? item.resolve(outcomes[i]!.value) : item.reject(outcomes[i]!.value)));
-      return;
     }
   }
 }

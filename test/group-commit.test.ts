@@ -1,0 +1,54 @@
+import t from 'tap';
+import { openDatabase } from '../db/index.js';
+import { applyMigrations } from '../db/migrate.js';
+import { testDatabaseUrl } from './helper.js';
+
+/** The group commit of the database under test (SQLite or PostgreSQL), through db.write, with real tables. */
+async function database(t: Parameters<typeof testDatabaseUrl>[0]) {
+  const db = openDatabase(testDatabaseUrl(t));
+  t.teardown(() => db.close());
+  await applyMigrations(db);
+  return db;
+}
+
+const insertBook = "INSERT INTO books (id, title, created_at) VALUES (?, 'T', 0)";
+
+t.test('writes made together share a commit; one that fails undoes only itself', async (t) => {
+  const db = await database(t);
+  await db.write((tx) => tx.run(insertBook, ['taken']));
+  const outcomes = await Promise.allSettled([
+    db.write((tx) => tx.run(insertBook, ['a'])),
+    db.write(async (tx) => {
+      await tx.run(insertBook, ['b']);
+      return tx.run(insertBook, ['taken']); // a primary-key violation after a write of its own
+    }),
+    db.write((tx) => tx.run(insertBook, ['c'])),
+  ]);
+  t.same(
+    outcomes.map((o) => o.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
+  t.same(await db.all('SELECT id FROM books ORDER BY id'), [{ id: 'a' }, { id: 'c' }, { id: 'taken' }], 'b was undone with the write that failed');
+});
+
+t.test('a write resolves with what its work returned, after the commit', async (t) => {
+  const db = await database(t);
+  const [first, second] = await Promise.all([
+    db.write(async (tx) => (await tx.get<{ id: string }>("INSERT INTO books (id, title, created_at) VALUES ('x', 'X', 0) RETURNING id"))!.id),
+    db.write(async (tx) => (await tx.all<{ n: number }>('SELECT COUNT(*) AS n FROM books'))[0]!.n),
+  ]);
+  t.equal(first, 'x');
+  t.equal(second, 1, 'the second write sees the first: same transaction, in order');
+  t.same(await db.get('SELECT COUNT(*) AS n FROM books'), { n: 1 });
+});
+
+t.test('a write that throws without touching the database rejects with its error and leaves the others alone', async (t) => {
+  const db = await database(t);
+  const failing = db.write(async () => {
+    throw new Error('refused by the work itself');
+  });
+  const ok = db.write((tx) => tx.run(insertBook, ['kept']));
+  await t.rejects(failing, { message: 'refused by the work itself' });
+  t.equal(await ok, 1);
+  t.same(await db.all('SELECT id FROM books'), [{ id: 'kept' }]);
+});
