@@ -52,7 +52,7 @@ if (path === 'direct') {
   const { openExport } = await import(dist('db/exports.js'));
   const db = openDatabase(file);
   const t0 = performance.now();
-  const { stream } = openExport(db, { book: 'bench', kind: 'events', format, identify: false, secret, homePage });
+  const { stream } = await openExport(db, { book: 'bench', kind: 'events', format, identify: false, secret, homePage });
   const out = sink();
   await pipeline(stream, out);
   ms = performance.now() - t0;

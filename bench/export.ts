@@ -40,21 +40,28 @@ async function generate(file: string, rows: number): Promise<number> {
   await applyMigrations(db);
   await createBook(db, { id: 'bench', title: 'Bench', origins: ['https://book.example'] });
   const now = Date.now();
-  const { sqlite } = db;
-  const addUser = sqlite.prepare('INSERT INTO users (id, username, username_key, role, research_consent, anonymous, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)');
-  const addEvent = sqlite.prepare('INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
   const types = ['run', 'hint', 'video:play', 'page:view', 'scroll'];
   const total = Math.round(rows / 0.9);
   const start = now - total * 10;
-  sqlite.transaction(() => {
-    for (let u = 0; u < users; u++) addUser.run(`user-${u}`, `student${u}`, `student${u}`, 'student', consents(u) ? 1 : 0, now, now);
-    addUser.run('admin', 'admin', 'admin', 'admin', 0, now, now);
-    for (let i = 0; i < total; i++) {
-      const at = start + i * 10;
-      addEvent.run(`user-${i % users}`, 'bench', types[i % types.length], `ac${i % 50}`, `ch${i % 20}/s${i % 7}`, `{"ms":${i % 997},"ok":${i % 3 === 0}}`, at - 150, at);
+  // Multi-row INSERTs (500 events, 4,000 parameters, a statement: below both databases' limits), all in one write.
+  const chunk = 500;
+  const insert = (head: string, tuple: string, count: number) => `${head} VALUES ${Array(count).fill(tuple).join(', ')}`;
+  await db.write(async (tx) => {
+    const people: unknown[] = [];
+    for (let u = 0; u < users; u++) people.push(`user-${u}`, `student${u}`, `student${u}`, 'student', consents(u) ? 1 : 0, now, now);
+    people.push('admin', 'admin', 'admin', 'admin', 0, now, now);
+    await tx.run(insert('INSERT INTO users (id, username, username_key, role, research_consent, anonymous, created_at, updated_at)', '(?, ?, ?, ?, ?, 0, ?, ?)', users + 1), people);
+    const head = 'INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time)';
+    for (let i = 0; i < total; i += chunk) {
+      const values: unknown[] = [];
+      for (let j = i; j < Math.min(total, i + chunk); j++) {
+        const at = start + j * 10;
+        values.push(`user-${j % users}`, 'bench', types[j % types.length], `ac${j % 50}`, `ch${j % 20}/s${j % 7}`, `{"ms":${j % 997},"ok":${j % 3 === 0}}`, at - 150, at);
+      }
+      await tx.run(insert(head, '(?, ?, ?, ?, ?, ?, ?, ?)', values.length / 8), values);
     }
-  })();
-  const exported = (sqlite.prepare('SELECT count(*) AS n FROM events e JOIN users u ON u.id = e.user_id WHERE u.research_consent = 1').get() as { n: number }).n;
+  });
+  const exported = (await db.get<{ n: number }>('SELECT count(*) AS n FROM events e JOIN users u ON u.id = e.user_id WHERE u.research_consent = 1'))!.n;
   await db.close();
   return exported;
 }
