@@ -28,6 +28,10 @@ const headers = { origin, cookie, 'content-type': 'application/json' };
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 global.gc?.();
 const rssStart = process.memoryUsage().rss;
+const heapStart = process.memoryUsage().heapUsed;
+// RSS every 10 s: flat means it stops growing once the heap and SQLite's page cache have their working size.
+const samples: string[] = [];
+const sampler = setInterval(() => samples.push(mb(process.memoryUsage().rss)), 10_000);
 const result = await autocannon({
   url: base,
   connections: Number(values.connections),
@@ -39,11 +43,14 @@ const result = await autocannon({
     { method: 'PUT', path: '/api/books/demo/programs/ac1', headers, body: JSON.stringify({ code: 'x = 1\n'.repeat(3400), page: 'ch1' }) },
   ],
 });
+clearInterval(sampler);
 global.gc?.();
 const rssEnd = process.memoryUsage().rss;
+const heapEnd = process.memoryUsage().heapUsed;
 console.log(
   `${values.connections} connections, ${values.seconds} s, mixed scenarios: ${result.requests.total} requests (${result.requests.average.toFixed(0)}/s), ` +
-    `p99 ${result.latency.p99} ms, errors ${result.errors}, timeouts ${result.timeouts}, non-2xx ${result.non2xx}; RSS ${mb(rssStart)} at start, ${mb(rssEnd)} at end`,
+    `p99 ${result.latency.p99} ms, errors ${result.errors}, timeouts ${result.timeouts}, non-2xx ${result.non2xx}; RSS ${mb(rssStart)} at start, ${mb(rssEnd)} at end ` +
+    `(every 10 s: ${samples.join(', ')}); JS heap after GC ${mb(heapStart)} at start, ${mb(heapEnd)} at end`,
 );
 await app.close();
 rmSync(dir, { recursive: true, force: true });
