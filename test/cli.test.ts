@@ -186,3 +186,14 @@ t.test('users set-role and reset-password change the account; reset ends its ses
   t.equal(unknown.code, 1);
   t.equal(unknown.stderr, 'folio: there is no user "nobody" (see "folio users list")\n');
 });
+
+t.test('a PostgreSQL URL that cannot be used is refused in one line naming it, exit code 2', async (t) => {
+  const down = await folio(['migrate'], { FOLIO_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test' });
+  t.equal(down.code, 2);
+  t.equal(down.stderr, 'folio: cannot use the database postgres://postgres@127.0.0.1:1/test: connect ECONNREFUSED 127.0.0.1:1 (check FOLIO_DATABASE_URL, and that the server runs)\n');
+  const badSchema = await folio(['migrate'], { FOLIO_DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test?schema=1-bad' });
+  t.equal(badSchema.code, 2);
+  t.equal(badSchema.stderr, 'folio: FOLIO_DATABASE_URL: schema="1-bad" is not a plain identifier (letters, digits and _, not starting with a digit)\n');
+  const password = await folio(['migrate'], { FOLIO_DATABASE_URL: 'postgres://folio:hunter2@127.0.0.1:1/test' });
+  t.notMatch(password.stderr, /hunter2/, 'the password is not shown');
+});
