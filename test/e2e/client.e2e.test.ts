@@ -164,7 +164,13 @@ async function workAndReload(t: Test, context: BrowserContext, username: string)
   return page;
 }
 
-t.beforeEach(() => {
+// A closed profile's page still sends its last events (pagehide, keepalive): wait until the server has been quiet
+// for 300 ms, so that no test sees requests of the one before.
+t.beforeEach(async () => {
+  for (let count = -1; count !== seen.length; ) {
+    count = seen.length;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
   seen.length = 0;
 });
 
