@@ -132,38 +132,48 @@ interface Pending {
 const retryable = new Set(['40P01', '40001']);
 
 /**
- * Group commit on PostgreSQL: the writes that arrive while a batch is being committed form the next batch,
- * run in one transaction on one connection; their promises settle after the COMMIT (with synchronous_commit on:
- * after the WAL flush). The batch first takes the advisory locks its
+ * Group commit on PostgreSQL: the writes that arrive together form a batch, run in one transaction on one
+ * connection; their promises settle after the COMMIT (with synchronous_commit on: after the WAL flush). The batch first takes the advisory locks its
  * writes name, in one sorted statement, so batches of different processes touching the same student wait for
  * each other instead of numbering versions twice, and cannot deadlock over those locks.
  */
 class PostgresGroupCommit {
   private queue: Pending[] = [];
-  private running: Promise<void> | undefined;
+  /** The batches being committed: up to `lanes` at once, each on a connection of its own. */
+  private readonly active = new Set<Promise<void>>();
 
-  constructor(private readonly pool: pg.Pool) {}
+  /**
+   * Two lanes: while one batch waits for PostgreSQL (its round trips and its COMMIT), the next one is already
+   * running on another connection, so a process is not held to one batch per round-trip chain. Writes for the
+   * same student in both lanes still take turns (their advisory lock).
+   */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly lanes = 2,
+  ) {}
 
   run<T>(work: (tx: Queries) => Promise<T>, locks: readonly string[]): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, locks, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.running) this.running = this.loop();
+      if (this.active.size < this.lanes) {
+        const lane = this.lane().finally(() => this.active.delete(lane));
+        this.active.add(lane);
+      }
     });
   }
 
   async drain(): Promise<void> {
-    await this.running;
+    while (this.active.size > 0) await Promise.all(this.active);
   }
 
-  private async loop(): Promise<void> {
-    // Let the writes of this turn of the event loop join the first batch.
+  private async lane(): Promise<void> {
+    // Let the writes of this turn of the event loop join the batch.
     await new Promise((resolve) => setImmediate(resolve));
     while (this.queue.length > 0) {
       const batch = this.queue;
       this.queue = [];
       await this.commit(batch);
     }
-    this.running = undefined;
   }
 
   /**
