@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Database } from './index.js';
-import { userFromRow, type StoredUser, type UserRow } from './users.js';
+import { userColumnsOf, userFromRow, type StoredUser, type UserRow } from './users.js';
 
 export interface SessionRow {
   id: string;
@@ -28,8 +28,7 @@ export function newToken(): string {
 export async function findSessionWithUser(db: Database, token: string): Promise<{ session: SessionRow; user: UserRow } | undefined> {
   const id = sessionKey(token);
   const row = await db.get<StoredUser & { s_kind: 'cookie' | 'token'; s_expires_at: number; s_data: string; s_created_at: number }>(
-    `SELECT s.kind AS s_kind, s.expires_at AS s_expires_at, s.data AS s_data, s.created_at AS s_created_at,
-            u.id, u.username, u.username_key, u.name, u.email, u.role, u.password_hash, u.research_consent, u.anonymous, u.created_at, u.updated_at
+    `SELECT s.kind AS s_kind, s.expires_at AS s_expires_at, s.data AS s_data, s.created_at AS s_created_at, ${userColumnsOf('u')}
      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`,
     [id],
   );

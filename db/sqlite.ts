@@ -32,20 +32,19 @@ export class SqliteQueries implements Queries {
     return this.runNow(sql, params);
   }
 
-  /** The same, synchronously (SQLite only: migrations, snapshots). */
+  // better-sqlite3 binds an array as the `?` parameters and an object as the `@name` ones.
+
+  /** The same, synchronously (SQLite only: the group commit, snapshots). */
   getNow<T>(sql: string, params: Params = []): T | undefined {
-    const statement = this.prepare(sql);
-    return (Array.isArray(params) ? statement.get(...params) : statement.get(params)) as T | undefined;
+    return this.prepare(sql).get(params) as T | undefined;
   }
 
   allNow<T>(sql: string, params: Params = []): T[] {
-    const statement = this.prepare(sql);
-    return (Array.isArray(params) ? statement.all(...params) : statement.all(params)) as T[];
+    return this.prepare(sql).all(params) as T[];
   }
 
   runNow(sql: string, params: Params = []): number {
-    const statement = this.prepare(sql);
-    return (Array.isArray(params) ? statement.run(...params) : statement.run(params)).changes;
+    return this.prepare(sql).run(params).changes;
   }
 }
 
@@ -81,7 +80,7 @@ class SqliteSnapshot implements Snapshot {
 
   cursor(sql: string, params: Params, size: number): () => Promise<unknown[][]> {
     const statement = this.queries.prepare(sql).raw(true);
-    const rows = (Array.isArray(params) ? statement.iterate(...params) : statement.iterate(params)) as IterableIterator<unknown[]>;
+    const rows = statement.iterate(params) as IterableIterator<unknown[]>;
     this.iterators.push(rows);
     return async () => {
       const chunk: unknown[][] = [];

@@ -33,7 +33,10 @@ export interface StoredUser {
   updated_at: number;
 }
 
-export const userColumns = 'id, username, username_key, name, email, role, password_hash, research_consent, anonymous, created_at, updated_at';
+const storedColumns = ['id', 'username', 'username_key', 'name', 'email', 'role', 'password_hash', 'research_consent', 'anonymous', 'created_at', 'updated_at'];
+/** The columns of a StoredUser, for SELECT and RETURNING; with a table alias, e.g. `userColumnsOf('u')` in a join. */
+export const userColumnsOf = (alias?: string) => storedColumns.map((c) => (alias ? `${alias}.${c}` : c)).join(', ');
+const userColumns = userColumnsOf();
 
 export function userFromRow(r: StoredUser): UserRow {
   return {

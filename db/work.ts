@@ -1,27 +1,13 @@
+import type { Static } from 'typebox';
+import type { Answer as AnswerSchema, Program as ProgramSchema } from '../schemas/work.js';
 import type { Database, Queries } from './index.js';
 
 /** Times leave the database as ISO strings. */
 export const iso = (ms: number) => new Date(ms).toISOString();
 
-export interface Program {
-  activity: string;
-  version: number;
-  code: string;
-  language: string | null;
-  page: string | null;
-  savedAt: string;
-}
-
-export interface Answer {
-  question: string;
-  attempt: number;
-  kind: string;
-  answer: unknown;
-  correct: boolean | null;
-  score: number | null;
-  page: string | null;
-  savedAt: string;
-}
+/** A program version and an answer as the API shows them: the route schemas' types. */
+export type Program = Static<typeof ProgramSchema>;
+export type Answer = Static<typeof AnswerSchema>;
 
 export interface ProgramRow {
   activity: string;

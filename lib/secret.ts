@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { isPostgresUrl } from '../db/postgres.js';
 import type { Config } from '../plugins/config.js';
 import { ConfigError } from '../plugins/config.js';
 
 /** Where Folio keeps files of its own: the SQLite file's folder, or ./data otherwise. */
 export function dataDir(config: Config): string {
   const url = config.databaseUrl.replace(/^sqlite:/, '');
-  if (/^postgres(ql)?:\/\//i.test(url) || url === ':memory:') return resolve('data');
+  if (isPostgresUrl(url) || url === ':memory:') return resolve('data');
   return dirname(resolve(url));
 }
 
@@ -18,7 +19,7 @@ export function dataDir(config: Config): string {
  */
 export function resolveSecret(config: Config): string {
   if (config.secret) return config.secret;
-  if (/^postgres(ql)?:\/\//i.test(config.databaseUrl)) {
+  if (isPostgresUrl(config.databaseUrl)) {
     throw new ConfigError('FOLIO_SECRET is required with PostgreSQL: every Folio process on the database must sign cookies and key pseudonyms with the same secret (generate one with: openssl rand -base64 48)');
   }
   const file = join(dataDir(config), 'folio.secret');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import t from 'tap';
 import { sessionKey } from '../db/sessions.js';
-import { bookOrigin, build, cookieOf, corsHeaders, fromBook, register } from './helper.js';
+import { bookOrigin, build, cookieOf, corsHeaders, fromBook, recordQueries, register } from './helper.js';
 
 const password = 'correct horse battery';
 
@@ -335,13 +335,7 @@ t.test('an authenticated request reads its session and its user in one query, by
   const app = await build(t);
   const { cookie } = await register(app);
   const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: fromBook, payload: { username: 'ada', password, mode: 'token' } });
-  const queries: string[] = [];
-  const { get, all } = app.db;
-  Object.assign(app.db, {
-    get: (sql: string, params?: never) => (sql.includes('change_counters') || queries.push(sql), get(sql, params)),
-    all: (sql: string, params?: never) => (sql.includes('change_counters') || queries.push(sql), all(sql, params)),
-  });
-  t.teardown(() => void Object.assign(app.db, { get, all }));
+  const queries = recordQueries(t, app);
   for (const headers of [{ ...fromBook, cookie }, { ...fromBook, authorization: `Bearer ${login.json().token}` }]) {
     queries.length = 0;
     const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers });

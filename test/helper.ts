@@ -179,3 +179,17 @@ export async function tableNames(db: Database): Promise<string[]> {
       : await db.all<{ name: string }>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name');
   return rows.map((r) => r.name);
 }
+
+/**
+ * Records the SQL of every query the app runs from now on (until the test ends), but the origin allowlist's poll of
+ * its change counter (a timer, not a request).
+ */
+export function recordQueries(t: Test, app: FastifyInstance): string[] {
+  const queries: string[] = [];
+  const { get, all, run } = app.db;
+  const recorded = <F extends (sql: string, ...rest: never[]) => unknown>(f: F) =>
+    ((sql: string, ...rest: never[]) => (sql.includes('change_counters') || queries.push(sql), f(sql, ...rest))) as unknown as F;
+  Object.assign(app.db, { get: recorded(get), all: recorded(all), run: recorded(run) });
+  t.teardown(() => void Object.assign(app.db, { get, all, run }));
+  return queries;
+}

@@ -4,10 +4,7 @@
  * a site outside the allowlist cannot log in.
  */
 import type { FastifyInstance } from 'fastify';
-import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { createBook } from '../../db/books.js';
@@ -18,10 +15,7 @@ import { fetchFrom, launchBrowser, makeCertificate, openBookPage, startBookSite,
 const passwordCost = 10; // the lowest the config allows: the flow is under test, not scrypt
 const DAY = 24 * 60 * 60 * 1000;
 
-// Not t.testdir(): startFolio's testConfig(t) would empty that same folder.
-const dir = await mkdtemp(join(tmpdir(), 'folio-e2e-'));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
-const certificate = await makeCertificate(dir);
+const certificate = await makeCertificate(t);
 
 const site = await startBookSite({ ...certificate, files: { '/index.html': '<!doctype html><title>A book</title><p>A book page</p>' } });
 t.teardown(() => site.close());

@@ -5,9 +5,8 @@
  * student never sees another's.
  */
 import type { FastifyInstance } from 'fastify';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import t, { type Test } from 'tap';
@@ -18,10 +17,7 @@ import { launchBrowser, makeCertificate, startBookSite, startFolio } from './har
 
 const password = 'correct horse battery staple';
 
-// Not t.testdir(): startFolio's testConfig(t) would empty that same folder.
-const dir = await mkdtemp(join(tmpdir(), 'folio-e2e-client-'));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
-const certificate = await makeCertificate(dir);
+const certificate = await makeCertificate(t);
 
 const folio = await startFolio(t, { ...certificate, configOverrides: { passwordCost: 10 } });
 const site = await startBookSite({ ...certificate, files: await demoPageFiles(folio.origin) });

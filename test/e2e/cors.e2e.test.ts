@@ -1,16 +1,10 @@
 /** CORS as a real Chromium enforces it: a book page on one site calls Folio on another. */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { createBook } from '../../db/books.js';
 import { fetchFrom, launchBrowser, makeCertificate, openBookPage, recordRequests, startBookSite, startFolio } from './harness.js';
 
-// Not t.testdir(): startFolio's testConfig(t) would empty that same folder.
-const dir = await mkdtemp(join(tmpdir(), 'folio-e2e-'));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
-const certificate = await makeCertificate(dir);
+const certificate = await makeCertificate(t);
 
 const site = await startBookSite({ ...certificate, files: { '/index.html': '<!doctype html><title>A book</title><p>A book page</p>' } });
 t.teardown(() => site.close());

@@ -26,8 +26,14 @@ export interface Certificate {
 
 const run = promisify(execFile);
 
-/** A self-signed EC P-256 certificate for every *.test name (and localhost), valid one day; returns the PEM file paths. */
-export async function makeCertificate(dir: string): Promise<Certificate> {
+/**
+ * A self-signed EC P-256 certificate for every *.test name (and localhost), valid one day, in a folder of its own
+ * removed when the test ends (not t.testdir(): startFolio's testConfig(t) would empty that folder); returns the PEM
+ * file paths.
+ */
+export async function makeCertificate(t: Test): Promise<Certificate> {
+  const dir = await mkdtemp(join(tmpdir(), 'folio-e2e-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   await run('openssl', [
