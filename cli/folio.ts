@@ -72,7 +72,7 @@ let serving = false;
 const program = new Command('folio')
   .description('Folio: saves students\' work for interactive textbooks hosted on any web server.')
   .version(version, '-V, --version')
-  .option('--database <url>', 'SQLite file path or postgres:// URL (FOLIO_DATABASE_URL, default ./data/folio.db)')
+  .option('--database <url>', 'SQLite file path, or postgres://user:password@host:port/database[?schema=name] (FOLIO_DATABASE_URL, default ./data/folio.db)')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
@@ -87,6 +87,12 @@ program
   .option('--no-demo', 'do not create the demo book on an empty database (FOLIO_DEMO=0)')
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (FOLIO_LOG_LEVEL)')
   .option('--migrate', 'apply pending migrations before serving instead of refusing to start')
+  .addHelpText(
+    'after',
+    '\nOn PostgreSQL any number of processes may serve one database: set the same FOLIO_SECRET (required there) for all;\n' +
+      'FOLIO_DATABASE_POOL_SIZE caps each one\'s connections (default 10); FOLIO_REDIS_URL keeps login rate limits in Redis\n' +
+      'instead of the database. Every setting: .env.example.',
+  )
   .action(async (opts: { migrate?: boolean; demo?: boolean }, command: Command) => {
     const flags = command.optsWithGlobals();
     // Commander sets demo=true by default for --no-demo; only an explicit --no-demo should override FOLIO_DEMO.

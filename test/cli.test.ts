@@ -197,3 +197,13 @@ t.test('a PostgreSQL URL that cannot be used is refused in one line naming it, e
   const password = await folio(['migrate'], { FOLIO_DATABASE_URL: 'postgres://folio:hunter2@127.0.0.1:1/test' });
   t.notMatch(password.stderr, /hunter2/, 'the password is not shown');
 });
+
+t.test('--help says how to give a PostgreSQL database and what several processes on it need', async (t) => {
+  const top = await folio(['--help']);
+  t.match(top.stdout, /postgres:\/\/user:password@host:port\/database\[\?schema=name\]/);
+  const serve = await folio(['serve', '--help']);
+  t.equal(serve.code, 0);
+  t.match(serve.stdout, /FOLIO_SECRET \(required there\)/);
+  t.match(serve.stdout, /FOLIO_DATABASE_POOL_SIZE/);
+  t.match(serve.stdout, /FOLIO_REDIS_URL/);
+});
