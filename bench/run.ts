@@ -4,6 +4,7 @@
  *
  *   npm run bench                       # all scenarios on SQLite, 10 s each
  *   npm run bench -- --duration 5 --only answers-cookie,state
+ *   npm run bench -- --slices 1            # one ceiling measurement, then the scenario (no alternating)
  *
  * On PostgreSQL (issue #9), in a fresh schema `bench_<time>` dropped at the end; build first (`npx tsc -p .`):
  *
@@ -30,6 +31,8 @@ import { loadConfig, type Config } from '../plugins/config.js';
 const { values: args, positionals } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
+    /** Each scenario and its ceiling are measured in this many alternating slices of duration/slices seconds. */
+    slices: { type: 'string', default: '4' },
     connections: { type: 'string', default: '50' },
     only: { type: 'string' },
     postgres: { type: 'boolean', default: false },
@@ -41,6 +44,7 @@ const { values: args, positionals } = parseArgs({
   allowPositionals: true,
 });
 const duration = Number(args.duration);
+const slices = Math.max(1, Number(args.slices));
 const connections = Number(args.connections);
 const warmup = Number(args.warmup);
 const rounds = Number(args.rounds);
@@ -132,6 +136,9 @@ const fmt = (cores: number) => (Number.isFinite(cores) ? cores.toFixed(2) : '–
 interface Result {
   name: string;
   rps: number;
+  /** Requests completed and seconds measured (to combine slices). */
+  requests: number;
+  seconds: number;
   p50: number;
   p99: number;
   non2xx: number;
@@ -155,11 +162,30 @@ async function measure(name: string, url: string, opts: Partial<autocannon.Optio
   const start = cpuMark([]);
   const r = await autocannon({ url, connections, duration, ...opts });
   const otherCpu = cpuSince(start, []).other;
-  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors + r.timeouts, otherCpu };
+  return { name, rps: r.requests.average, requests: r.requests.total, seconds: r.duration, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors + r.timeouts, otherCpu };
 }
 
-function measureScenario(base: string, s: Scenario): Promise<Result> {
+/** Slices of one measurement as one: requests over seconds, the median p50, the worst p99, every non-2xx and error. */
+function combine(parts: Result[]): Result {
+  const requests = parts.reduce((n, p) => n + p.requests, 0);
+  const seconds = parts.reduce((n, p) => n + p.seconds, 0);
+  const p50s = parts.map((p) => p.p50).sort((a, b) => a - b);
+  return {
+    name: parts[0]!.name,
+    rps: requests / seconds,
+    requests,
+    seconds,
+    p50: p50s[Math.floor((p50s.length - 1) / 2)]!,
+    p99: Math.max(...parts.map((p) => p.p99)),
+    non2xx: parts.reduce((n, p) => n + p.non2xx, 0),
+    errors: parts.reduce((n, p) => n + p.errors, 0),
+    otherCpu: parts.reduce((n, p) => n + p.otherCpu * p.seconds, 0) / seconds,
+  };
+}
+
+function measureScenario(base: string, s: Scenario, opts: Partial<autocannon.Options> = {}): Promise<Result> {
   return measure(s.name, `${base}${s.path}`, {
+    ...opts,
     method: s.method,
     headers: s.headers,
     ...(s.body === undefined ? {} : { body: s.body }),
@@ -274,12 +300,22 @@ function startCeiling(): Promise<{ ceiling: FastifyInstance; url: string }> {
   return listen(ceiling).then((base) => ({ ceiling, url: `${base}/ceiling` }));
 }
 
-/** Each chosen scenario right after a fresh measurement of the ceiling; a Markdown table of both. */
+/**
+ * Each chosen scenario against the ceiling, the two measured in alternating slices (ceiling, scenario, ceiling, …)
+ * so that a shared machine's slower and faster moments fall on both alike; a Markdown table of both.
+ */
 async function againstCeiling(base: string, scenarios: Record<string, Scenario>, chosen: string[], ceilingUrl: string): Promise<string[]> {
   const results: Result[] = [];
+  const slice = { duration: duration / slices };
   for (const key of chosen) {
-    const top = await measure('ceiling: bare Fastify GET', ceilingUrl);
-    const r = await measureScenario(base, scenarios[key]!);
+    const tops: Result[] = [];
+    const parts: Result[] = [];
+    for (let i = 0; i < slices; i++) {
+      tops.push(await measure('ceiling: bare Fastify GET', ceilingUrl, slice));
+      parts.push(await measureScenario(base, scenarios[key]!, slice));
+    }
+    const top = combine(tops);
+    const r = combine(parts);
     results.push(top, r);
     process.stderr.write(
       `${r.name}: ${r.rps.toFixed(0)} req/s (${((r.rps / top.rps) * 100).toFixed(1)} % of ${top.rps.toFixed(0)}), non-2xx ${r.non2xx}, errors ${r.errors}, other CPU ${fmt(top.otherCpu)}/${fmt(r.otherCpu)}\n`,
@@ -314,7 +350,7 @@ async function runSqlite(): Promise<void> {
     const chosen = chosenScenarios(scenarios, ['answers-cookie', 'answers-bearer', 'state', 'events', 'programs']);
     const table = await againstCeiling(base, scenarios, chosen, ceilingUrl);
     console.log(
-      [`SQLite: ${machine}, ${connections} connections, ${duration} s each, load generator in the same process; load average before ${loadBefore}, after ${load()}`, '', ...table].join('\n'),
+      [`SQLite: ${machine}, ${connections} connections, ${duration} s each in ${slices} slices alternating with the ceiling, load generator in the same process; load average before ${loadBefore}, after ${load()}`, '', ...table].join('\n'),
     );
     await app.close();
   } finally {
@@ -414,6 +450,8 @@ async function measureSplit(bases: string[], s: Scenario, seconds: number, pids:
     name: s.name,
     processes: bases.length,
     rps: results.reduce((sum, r) => sum + r.requests.average, 0),
+    requests: results.reduce((sum, r) => sum + r.requests.total, 0),
+    seconds,
     p50: Math.round(percentile(sorted, 50)),
     p99: Math.round(percentile(sorted, 99)),
     non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),

@@ -1,9 +1,11 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { sqliteAddon } from '../lib/assets.js';
+import { Worker } from 'node:worker_threads';
+import { assetPath, isSingleBinary, sqliteAddon, sqliteAddonAsset, sqliteReaderAsset } from '../lib/assets.js';
 import { GroupCommit } from './group-commit.js';
 import type { Database, Params, Queries, Snapshot } from './index.js';
+import type { ReadFailure, ReadReply, ReadRequest, ReaderData } from './sqlite-reader.js';
 
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
@@ -99,6 +101,99 @@ class SqliteSnapshot implements Snapshot {
   }
 }
 
+/** The read worker's thread (db/sqlite-reader.ts): from the single binary's assets, dist/, or the sources (through tsx). */
+function startReaderThread(data: ReaderData): Worker {
+  const workerData = { folioReader: data };
+  if (isSingleBinary()) return new Worker(assetPath(sqliteReaderAsset), { workerData });
+  const source = import.meta.url.endsWith('.ts');
+  const url = new URL(`./sqlite-reader.${source ? 'ts' : 'js'}`, import.meta.url);
+  if (!source) return new Worker(url, { workerData });
+  // Run from the TypeScript sources (npm start, the tests): the thread registers tsx's loader first.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, workerData });
+}
+
+interface PendingRead {
+  resolve: (value: never) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * The read thread (db/sqlite-reader.ts), one per process for every SQLite database it opens, started on the first
+ * read. The reads of one event-loop turn travel as one message. Should the thread die, the reads waiting on it
+ * fail and the next read starts a new one. It keeps the process alive only while reads wait on it.
+ */
+class ReadThread {
+  private thread: Worker | undefined;
+  private readonly pending = new Map<number, PendingRead>();
+  private queue: ReadRequest[] = [];
+  private nextId = 0;
+
+  request<T>(database: number, file: string, kind: ReadRequest[3], sql: string, params: unknown): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const id = this.nextId++;
+      this.pending.set(id, { resolve: resolve as (value: never) => void, reject });
+      if (this.queue.push([id, database, file, kind, sql, params]) === 1) queueMicrotask(() => this.send());
+    });
+  }
+
+  private send(): void {
+    const batch = this.queue;
+    this.queue = [];
+    const thread = this.start();
+    // The thread keeps the process alive only while a read waits on it.
+    thread.ref();
+    thread.postMessage(batch);
+  }
+
+  private start(): Worker {
+    if (this.thread) return this.thread;
+    const thread = startReaderThread({ addon: isSingleBinary() ? assetPath(sqliteAddonAsset) : undefined });
+    thread.on('message', (replies: ReadReply[]) => {
+      for (const [id, ok, value] of replies) {
+        const read = this.pending.get(id);
+        this.pending.delete(id);
+        if (ok) read?.resolve(value as never);
+        else read?.reject(Object.assign(new Error((value as ReadFailure).message), value));
+      }
+      if (this.pending.size === 0) thread.unref();
+    });
+    const lost = (err: Error) => {
+      if (this.thread !== thread) return;
+      this.thread = undefined;
+      for (const read of this.pending.values()) read.reject(err);
+      this.pending.clear();
+    };
+    thread.on('error', lost);
+    thread.on('exit', (code) => lost(new Error(`the SQLite read thread stopped (exit code ${code})`)));
+    return (this.thread = thread);
+  }
+
+  /** Closes the thread's connection of a database, if it has one. */
+  async release(database: number, file: string): Promise<void> {
+    if (this.thread) await this.request(database, file, 'close', '', undefined);
+  }
+}
+
+const readThread = new ReadThread();
+let databases = 0;
+
+/** The reads of one opened SQLite database, on a connection of its own in the read thread. */
+function threadReads(file: string): Pick<Queries, 'get' | 'all'> & { close(): Promise<void> } {
+  const database = ++databases;
+  let closed = false;
+  const read = <T>(kind: 'get' | 'all', sql: string, params: Params = []) =>
+    closed ? Promise.reject(new Error('the database is closed')) : readThread.request<T>(database, file, kind, sql, params);
+  return {
+    get: (sql, params) => read('get', sql, params),
+    all: (sql, params) => read('all', sql, params),
+    async close() {
+      closed = true;
+      await readThread.release(database, file);
+    },
+  };
+}
+
 /** Opens (creating it and its folder if missing) a SQLite database: WAL, fsync on every commit, foreign keys on. */
 export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Database } {
   const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
@@ -111,12 +206,14 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
   const queries = new SqliteQueries(sqlite);
   const group = new GroupCommit(queries);
   const location = file === ':memory:' ? file : resolve(file);
+  // A database in memory has one connection: its reads stay on it.
+  const reads = location === ':memory:' ? { get: queries.get.bind(queries), all: queries.all.bind(queries), close: async () => {} } : threadReads(location);
   return {
     dialect: 'sqlite',
     location,
     sqlite,
-    get: (sql, params) => queries.get(sql, params),
-    all: (sql, params) => queries.all(sql, params),
+    get: (sql, params) => reads.get(sql, params),
+    all: (sql, params) => reads.all(sql, params),
     run: (sql, params) => queries.run(sql, params),
     write: (work) => group.run(work),
     async snapshot() {
@@ -126,6 +223,7 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
     async close() {
       if (!sqlite.open) return;
       await group.drain();
+      await reads.close();
       sqlite.close();
     },
   };

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 export const assetManifest = 'folio-assets.json';
 /** Where the SQLite addon is among the single binary's assets. */
 export const sqliteAddonAsset = 'better_sqlite3.node';
+/** Where the SQLite read worker (db/sqlite-reader.ts, bundled as CommonJS) is among them. */
+export const sqliteReaderAsset = 'db/sqlite-reader.cjs';
 
 let root: string | undefined;
 

@@ -9,7 +9,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, st
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assetManifest, sqliteAddonAsset } from '../lib/assets.js';
+import { assetManifest, sqliteAddonAsset, sqliteReaderAsset } from '../lib/assets.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist/sea');
@@ -36,6 +36,17 @@ await build({
   logOverride: { 'empty-import-meta': 'silent' },
 });
 
+step('bundling the SQLite read worker (db/sqlite-reader.ts) as CommonJS');
+await build({
+  entryPoints: [join(root, 'db/sqlite-reader.ts')],
+  outfile: join(out, 'sqlite-reader.cjs'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  logLevel: 'error',
+});
+
 // Asset name (its path in the project, as assetPath() asks for it) → file on disk.
 const assets: Record<string, string> = { 'package.json': join(root, 'package.json') };
 for (const file of filesUnder(join(root, 'db/migrations'))) assets[relative(root, file)] = file;
@@ -44,6 +55,7 @@ if (!existsSync(client)) throw new Error('dist/client is missing: run "npm run b
 for (const file of filesUnder(client)) assets[relative(root, file)] = file;
 const swaggerStatic = join(dirname(require.resolve('@fastify/swagger-ui/package.json')), 'static');
 for (const file of filesUnder(swaggerStatic)) assets[join('swagger-ui', relative(swaggerStatic, file))] = file;
+assets[sqliteReaderAsset] = join(out, 'sqlite-reader.cjs');
 assets[sqliteAddonAsset] = join(dirname(require.resolve('better-sqlite3/package.json')), 'build/Release/better_sqlite3.node');
 
 const manifest = join(out, assetManifest);

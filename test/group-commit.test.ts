@@ -52,3 +52,39 @@ t.test('a write that throws without touching the database rejects with its error
   t.equal(await ok, 1);
   t.same(await db.all('SELECT id FROM books'), [{ id: 'kept' }]);
 });
+
+t.test('a read never sees a write whose transaction is still open, and sees it once the write has resolved', async (t) => {
+  const db = await database(t);
+  let finish!: () => void;
+  const held = new Promise<void>((resolve) => (finish = resolve));
+  let inserted!: () => void;
+  const insertDone = new Promise<void>((resolve) => (inserted = resolve));
+  const write = db.write(async (tx) => {
+    await tx.run(insertBook, ['pending']);
+    inserted();
+    await held; // the transaction stays open until the test lets it commit
+  });
+  await insertDone;
+  t.same(await db.all('SELECT id FROM books'), [], 'reads see committed data only');
+  finish();
+  await write;
+  t.same(await db.all('SELECT id FROM books'), [{ id: 'pending' }], 'read after the write resolved');
+});
+
+t.test('a read that fails rejects with the database’s own message, and the next read works', async (t) => {
+  const db = await database(t);
+  await t.rejects(db.get('SELECT * FROM no_such_table'), { message: /no_such_table/ });
+  t.same(await db.get('SELECT COUNT(*) AS n FROM books'), { n: 0 });
+});
+
+t.test('two databases open in one process read their own rows, and closing one leaves the other readable', async (t) => {
+  const first = await database(t);
+  const second = await database(t);
+  await first.write((tx) => tx.run(insertBook, ['in-first']));
+  await second.write((tx) => tx.run(insertBook, ['in-second']));
+  t.same(await first.all('SELECT id FROM books'), [{ id: 'in-first' }]);
+  t.same(await second.all('SELECT id FROM books'), [{ id: 'in-second' }]);
+  await first.close();
+  await t.rejects(first.get('SELECT 1'));
+  t.same(await second.all('SELECT id FROM books'), [{ id: 'in-second' }]);
+});

@@ -42,9 +42,17 @@ export function postgresSchemaUrl(t: Test): string {
   return `${postgresTestUrl}?schema=${schema}`;
 }
 
-/** A new, empty database for one test, in the dialect the suite runs against: a file in the test's folder, or a schema of its own. */
+const sqliteFiles = new WeakMap<Test, number>();
+
+/**
+ * A new, empty database for one test, in the dialect the suite runs against: a file in the test's folder, or a
+ * schema of its own. Each call is another database (the folder is made once: t.testdir() empties it when called).
+ */
 export function testDatabaseUrl(t: Test): string {
-  return testDialect === 'postgres' ? postgresSchemaUrl(t) : join(t.testdir(), 'folio.db');
+  if (testDialect === 'postgres') return postgresSchemaUrl(t);
+  const n = (sqliteFiles.get(t) ?? 0) + 1;
+  sqliteFiles.set(t, n);
+  return n === 1 ? join(t.testdir(), 'folio.db') : join(t.testdirName, `folio-${n}.db`);
 }
 
 /**
