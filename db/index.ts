@@ -28,6 +28,11 @@ export interface Database extends Queries {
   /** Where the data lives, for messages: a file path, or the PostgreSQL URL without its password. */
   readonly location: string;
   /**
+   * The first column of the first row as UTF-8 bytes, ready to send (a JSON text the database built); undefined
+   * without a row. On SQLite the bytes are handed over from the read thread without a copy.
+   */
+  bytes(sql: string, params?: Params): Promise<Buffer | undefined>;
+  /**
    * Runs a write in the next group commit: the writes of one moment share one transaction (one failing undoes
    * only itself: SQLite runs each in a savepoint, PostgreSQL runs the batch again write by write) and resolve
    * only once it is committed — a 2xx

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { DatabaseUrlError } from './errors.js';
+import { firstColumnBytes } from './bytes.js';
 import type { Database, Params, Queries, Snapshot } from './index.js';
 
 export function isPostgresUrl(url: string): boolean {
@@ -292,6 +293,7 @@ export function openPostgres(url: string, poolSize: number): Database & { pool: 
     get: (sql, params) => queries.get(sql, params),
     all: (sql, params) => queries.all(sql, params),
     run: (sql, params) => queries.run(sql, params),
+    bytes: (sql, params) => firstColumnBytes(queries, sql, params),
     write: (work, locks = []) => group.run(work, locks),
     snapshot: () => PostgresSnapshot.open(pool),
     async close() {

@@ -14,10 +14,11 @@ export interface ReaderData {
 }
 
 /**
- * A read: its id, the database (a number per opened Database, with its file), `get` (the first row) or `all`, the
- * SQL and its parameters; or `close` to close that database's connection (sql and params unused).
+ * A read: its id, the database (a number per opened Database, with its file), `get` (the first row), `all`, or
+ * `bytes` (the first column of the first row as UTF-8, an ArrayBuffer handed over without a copy), the SQL and its
+ * parameters; or `close` to close that database's connection (sql and params unused).
  */
-export type ReadRequest = [id: number, database: number, file: string, kind: 'get' | 'all' | 'close', sql: string, params: unknown];
+export type ReadRequest = [id: number, database: number, file: string, kind: 'get' | 'all' | 'bytes' | 'close', sql: string, params: unknown];
 
 /** What a failed read throws, across the thread boundary (an Error's class does not survive it). */
 export interface ReadFailure {
@@ -56,8 +57,10 @@ function serve({ addon }: ReaderData): void {
     if (!found) connections.set(database, (found = new Connection(file, addon)));
     return found;
   };
+  const encoder = new TextEncoder();
   parentPort!.on('message', (batch: ReadRequest[]) => {
     const replies: ReadReply[] = [];
+    const handedOver: ArrayBuffer[] = [];
     for (const [id, database, file, kind, sql, params] of batch) {
       try {
         if (kind === 'close') {
@@ -67,13 +70,21 @@ function serve({ addon }: ReaderData): void {
           continue;
         }
         const statement = connection(database, file).prepare(sql);
+        if (kind === 'bytes') {
+          const row = statement.get(params) as Record<string, unknown> | undefined;
+          // An array of its own (never Buffer's shared pool), so that it can be handed over.
+          const bytes = row === undefined ? undefined : encoder.encode(String(Object.values(row)[0])).buffer;
+          if (bytes) handedOver.push(bytes);
+          replies.push([id, true, bytes]);
+          continue;
+        }
         replies.push([id, true, kind === 'get' ? statement.get(params) : statement.all(params)]);
       } catch (err) {
         const { name, message, code } = err as Error & { code?: string };
         replies.push([id, false, { name, message, ...(typeof code === 'string' ? { code } : {}) }]);
       }
     }
-    parentPort!.postMessage(replies);
+    parentPort!.postMessage(replies, handedOver);
   });
 }
 

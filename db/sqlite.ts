@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { assetPath, isSingleBinary, sqliteAddon, sqliteAddonAsset, sqliteReaderAsset } from '../lib/assets.js';
+import { firstColumnBytes } from './bytes.js';
 import { GroupCommit } from './group-commit.js';
 import type { Database, Params, Queries, Snapshot } from './index.js';
 import type { ReadFailure, ReadReply, ReadRequest, ReaderData } from './sqlite-reader.js';
@@ -179,14 +180,15 @@ const readThread = new ReadThread();
 let databases = 0;
 
 /** The reads of one opened SQLite database, on a connection of its own in the read thread. */
-function threadReads(file: string): Pick<Queries, 'get' | 'all'> & { close(): Promise<void> } {
+function threadReads(file: string): Pick<Database, 'get' | 'all' | 'bytes' | 'close'> {
   const database = ++databases;
   let closed = false;
-  const read = <T>(kind: 'get' | 'all', sql: string, params: Params = []) =>
+  const read = <T>(kind: 'get' | 'all' | 'bytes', sql: string, params: Params = []) =>
     closed ? Promise.reject(new Error('the database is closed')) : readThread.request<T>(database, file, kind, sql, params);
   return {
     get: (sql, params) => read('get', sql, params),
     all: (sql, params) => read('all', sql, params),
+    bytes: (sql, params) => read<ArrayBuffer | undefined>('bytes', sql, params).then((bytes) => bytes && Buffer.from(bytes)),
     async close() {
       closed = true;
       await readThread.release(database, file);
@@ -207,13 +209,17 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
   const group = new GroupCommit(queries);
   const location = file === ':memory:' ? file : resolve(file);
   // A database in memory has one connection: its reads stay on it.
-  const reads = location === ':memory:' ? { get: queries.get.bind(queries), all: queries.all.bind(queries), close: async () => {} } : threadReads(location);
+  const reads: Pick<Database, 'get' | 'all' | 'bytes' | 'close'> =
+    location === ':memory:'
+      ? { get: (sql, params) => queries.get(sql, params), all: (sql, params) => queries.all(sql, params), bytes: (sql, params) => firstColumnBytes(queries, sql, params), close: async () => {} }
+      : threadReads(location);
   return {
     dialect: 'sqlite',
     location,
     sqlite,
     get: (sql, params) => reads.get(sql, params),
     all: (sql, params) => reads.all(sql, params),
+    bytes: (sql, params) => reads.bytes(sql, params),
     run: (sql, params) => queries.run(sql, params),
     write: (work) => group.run(work),
     async snapshot() {

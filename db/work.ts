@@ -60,23 +60,28 @@ const isoSql = {
 const pageSql = {
   sqlite: {
     programs: `SELECT json_group_object(activity, json_object('activity', activity, 'version', version, 'code', code, 'language', language,
-        'page', page, 'savedAt', ${isoSql.sqlite('saved_at')})) AS state
-      FROM programs WHERE user_id = ? AND book_id = ? AND page = ? AND latest = 1`,
+        'page', page, 'savedAt', ${isoSql.sqlite('saved_at')}))
+      FROM programs WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1`,
     answers: `SELECT json_group_object(question, json_object('latest', json_object('question', question, 'attempt', attempt, 'kind', kind,
         'answer', json(answer), 'correct', CASE correct WHEN 1 THEN json('true') WHEN 0 THEN json('false') END, 'score', score,
-        'page', page, 'savedAt', ${isoSql.sqlite('saved_at')}), 'attempts', attempt)) AS state
-      FROM answers WHERE user_id = ? AND book_id = ? AND page = ? AND latest = 1`,
+        'page', page, 'savedAt', ${isoSql.sqlite('saved_at')}), 'attempts', attempt))
+      FROM answers WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1`,
   },
   postgres: {
     programs: `SELECT COALESCE(json_object_agg(activity, json_build_object('activity', activity, 'version', version, 'code', code, 'language', language,
-        'page', page, 'savedAt', ${isoSql.postgres('saved_at')})), '{}')::text AS state
-      FROM programs WHERE user_id = ? AND book_id = ? AND page = ? AND latest = 1`,
+        'page', page, 'savedAt', ${isoSql.postgres('saved_at')})), '{}')::text
+      FROM programs WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1`,
     answers: `SELECT COALESCE(json_object_agg(question, json_build_object('latest', json_build_object('question', question, 'attempt', attempt, 'kind', kind,
         'answer', answer::json, 'correct', CASE correct WHEN 1 THEN true WHEN 0 THEN false END, 'score', score,
-        'page', page, 'savedAt', ${isoSql.postgres('saved_at')}), 'attempts', attempt)), '{}')::text AS state
-      FROM answers WHERE user_id = ? AND book_id = ? AND page = ? AND latest = 1`,
+        'page', page, 'savedAt', ${isoSql.postgres('saved_at')}), 'attempts', attempt)), '{}')::text
+      FROM answers WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1`,
   },
 };
+
+/** The whole page state in one statement (one read, one snapshot of both tables). */
+const pageStateSql = Object.fromEntries(
+  Object.entries(pageSql).map(([dialect, sql]) => [dialect, `SELECT '{"programs":' || (${sql.programs}) || ',"answers":' || (${sql.answers}) || '}' AS state`]),
+) as Record<keyof typeof pageSql, string>;
 
 const insertProgram = `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at, latest)
   SELECT ?, ?, ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, 1 FROM programs WHERE user_id = ? AND book_id = ? AND activity = ?
@@ -154,13 +159,8 @@ export async function latestAnswer(db: Database, { userId, bookId }: Owner, ques
  * Everything a student has on one page, as the JSON text of `{programs: {activity: latest}, answers: {question:
  * {latest, attempts}}}`: made by the database, it needs no row objects, parsing or serialising here (the hot read).
  */
-export async function pageStateJson(db: Database, { userId, bookId }: Owner, page: string): Promise<string> {
-  const sql = pageSql[db.dialect];
-  const [programs, answers] = await Promise.all([
-    db.get<{ state: string }>(sql.programs, [userId, bookId, page]),
-    db.get<{ state: string }>(sql.answers, [userId, bookId, page]),
-  ]);
-  return `{"programs":${programs!.state},"answers":${answers!.state}}`;
+export async function pageStateJson(db: Database, { userId, bookId }: Owner, page: string): Promise<Buffer> {
+  return (await db.bytes(pageStateSql[db.dialect], { user: userId, book: bookId, page }))!;
 }
 
 export async function setPosition(db: Database, { userId, bookId }: Owner, page: string, scroll: number | undefined) {

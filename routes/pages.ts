@@ -20,7 +20,7 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // Already JSON (see pageStateJson): sent as it is, its shape is the PageState schema above.
     async (request, reply) => {
       const json = await pageStateJson(app.db, reader(request, request.params.book), request.query.page);
-      // Fastify sends a JSON string as it is; the type provider only knows the object form.
+      // Fastify sends the bytes as they are; the type provider only knows the object form.
       return reply.type('application/json; charset=utf-8').send(json as never);
     },
   );

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { openDatabase } from '../db/index.js';
 import { applyMigrations } from '../db/migrate.js';
-import { testDatabaseUrl } from './helper.js';
+import { testDatabaseUrl, testDialect } from './helper.js';
 
 /** The group commit of the database under test (SQLite or PostgreSQL), through db.write, with real tables. */
 async function database(t: Parameters<typeof testDatabaseUrl>[0]) {
@@ -87,4 +87,23 @@ t.test('two databases open in one process read their own rows, and closing one l
   await first.close();
   await t.rejects(first.get('SELECT 1'));
   t.same(await second.all('SELECT id FROM books'), [{ id: 'in-second' }]);
+});
+
+t.test('bytes gives the first column of the first row as UTF-8, and undefined without a row', async (t) => {
+  const db = await database(t);
+  await db.write((tx) => tx.run("INSERT INTO books (id, title, created_at) VALUES ('b', 'Élan — 数学 🧮', 0)"));
+  const bytes = await db.bytes("SELECT title, id FROM books WHERE id = 'b'");
+  t.ok(Buffer.isBuffer(bytes));
+  t.equal(bytes!.toString('utf8'), 'Élan — 数学 🧮');
+  t.equal(await db.bytes("SELECT title FROM books WHERE id = 'none'"), undefined);
+});
+
+t.test('a SQLite database in memory (one connection, no read thread) writes and reads', { skip: testDialect === 'sqlite' ? false : 'SQLite only' }, async (t) => {
+  const db = openDatabase(':memory:');
+  t.teardown(() => db.close());
+  await applyMigrations(db);
+  await db.write((tx) => tx.run(insertBook, ['only']));
+  t.same(await db.all('SELECT id FROM books'), [{ id: 'only' }]);
+  t.same(await db.get("SELECT title FROM books WHERE id = 'only'"), { title: 'T' });
+  t.equal((await db.bytes("SELECT title FROM books WHERE id = 'only'"))!.toString(), 'T');
 });
