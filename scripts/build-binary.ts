@@ -23,29 +23,24 @@ function filesUnder(dir: string): string[] {
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
-step('bundling cli/folio.ts as CommonJS');
-await build({
-  entryPoints: [join(root, 'cli/folio.ts')],
-  outfile: join(out, 'folio.cjs'),
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  logLevel: 'error',
-  // import.meta.url is unused in the binary (lib/assets.ts reads its files from SEA assets).
-  logOverride: { 'empty-import-meta': 'silent' },
-});
+/** One entry bundled as CommonJS for Node 20 (import.meta.url is unused there: lib/assets.ts reads SEA assets). */
+function bundle(entry: string, outfile: string) {
+  step(`bundling ${entry} as CommonJS`);
+  return build({
+    entryPoints: [join(root, entry)],
+    outfile: join(out, outfile),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    logLevel: 'error',
+    logOverride: { 'empty-import-meta': 'silent' },
+  });
+}
 
-step('bundling the SQLite read worker (db/sqlite-reader.ts) as CommonJS');
-await build({
-  entryPoints: [join(root, 'db/sqlite-reader.ts')],
-  outfile: join(out, 'sqlite-reader.cjs'),
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  logLevel: 'error',
-});
+await bundle('cli/folio.ts', 'folio.cjs');
+// The SQLite read thread runs a file of its own (db/sqlite.ts starts it from the extracted asset).
+await bundle('db/sqlite-reader.ts', 'sqlite-reader.cjs');
 
 // Asset name (its path in the project, as assetPath() asks for it) → file on disk.
 const assets: Record<string, string> = { 'package.json': join(root, 'package.json') };
