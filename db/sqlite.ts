@@ -170,13 +170,18 @@ class ReadThread {
     return (this.thread = thread);
   }
 
+  /** Stops the thread as a crash would (tests): the reads waiting on it fail, the next read starts a new one. */
+  async stop(): Promise<void> {
+    await this.thread?.terminate();
+  }
+
   /** Closes the thread's connection of a database, if it has one. */
   async release(database: number, file: string): Promise<void> {
     if (this.thread) await this.request(database, file, 'close', '', undefined);
   }
 }
 
-const readThread = new ReadThread();
+export const readThread = new ReadThread();
 let databases = 0;
 
 /** The reads of one opened SQLite database, on a connection of its own in the read thread. */

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { openDatabase } from '../db/index.js';
 import { applyMigrations } from '../db/migrate.js';
+import { readThread } from '../db/sqlite.js';
 import { testDatabaseUrl, testDialect } from './helper.js';
 
 /** The group commit of the database under test (SQLite or PostgreSQL), through db.write, with real tables. */
@@ -106,4 +107,15 @@ t.test('a SQLite database in memory (one connection, no read thread) writes and 
   t.same(await db.all('SELECT id FROM books'), [{ id: 'only' }]);
   t.same(await db.get("SELECT title FROM books WHERE id = 'only'"), { title: 'T' });
   t.equal((await db.bytes("SELECT title FROM books WHERE id = 'only'"))!.toString(), 'T');
+});
+
+t.test('when the SQLite read thread stops, the reads waiting on it fail and the next read starts a new one', { skip: testDialect === 'sqlite' ? false : 'SQLite only' }, async (t) => {
+  const db = await database(t);
+  await db.write((tx) => tx.run(insertBook, ['kept']));
+  // A read that keeps the thread busy for a moment (counting to three million).
+  const slow = db.get('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT COUNT(*) AS c FROM n');
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await readThread.stop();
+  await t.rejects(slow, { message: /the SQLite read thread stopped/ });
+  t.same(await db.all('SELECT id FROM books'), [{ id: 'kept' }]);
 });
