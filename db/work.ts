@@ -224,41 +224,39 @@ export async function saveEvents(db: Database, { userId, bookId }: Owner, batch:
   return batch.length;
 }
 
+/** The tables of versioned work: the id of a version's activity or question within a book, its counter, the rest. */
+const versionedTables = [
+  { table: 'programs', key: 'activity', counter: 'version', rest: 'code, language, page, saved_at, latest' },
+  { table: 'answers', key: 'question', counter: 'attempt', rest: 'kind, answer, correct, score, page, saved_at, latest' },
+];
+
+/**
+ * Moving one table's versions between students: copied with their numbers placed after the receiving student's own
+ * (id order, so the numbering keeps its order), removed from the sender, and where both had a latest version the
+ * moved one stays latest.
+ */
+const moveVersionsSql = versionedTables.map(({ table, key, counter, rest }) => ({
+  insert: `INSERT INTO ${table} (user_id, book_id, ${key}, ${counter}, ${rest})
+     SELECT @into, w.book_id, w.${key},
+            w.${counter} + COALESCE((SELECT MAX(o.${counter}) FROM ${table} o WHERE o.user_id = @into AND o.book_id = w.book_id AND o.${key} = w.${key}), 0),
+            ${rest.split(', ').map((column) => `w.${column}`).join(', ')}
+     FROM ${table} w WHERE w.user_id = @from ORDER BY w.id`,
+  remove: `DELETE FROM ${table} WHERE user_id = ?`,
+  unmark: `UPDATE ${table} SET latest = 0 WHERE user_id = @into AND latest = 1
+     AND ${counter} < (SELECT MAX(o.${counter}) FROM ${table} o WHERE o.user_id = @into AND o.book_id = ${table}.book_id AND o.${key} = ${table}.${key})`,
+}));
+
 /**
  * Moves all work of `from` to `into` (inside the caller's write). Versions and attempt numbers of `from` are
  * placed after those of `into`, so nothing collides and the moved work counts as the latest; a position keeps
  * the newer one; completed pages are united.
  */
 export async function moveWork(tx: Queries, from: string, into: string): Promise<void> {
-  await tx.run(
-    `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at, latest)
-     SELECT @into, p.book_id, p.activity,
-            p.version + COALESCE((SELECT MAX(q.version) FROM programs q WHERE q.user_id = @into AND q.book_id = p.book_id AND q.activity = p.activity), 0),
-            p.code, p.language, p.page, p.saved_at, p.latest
-     FROM programs p WHERE p.user_id = @from ORDER BY p.id`,
-    { from, into },
-  );
-  await tx.run('DELETE FROM programs WHERE user_id = ?', [from]);
-  // The moved versions come after the account's own: where both had a latest one, the moved one stays latest.
-  await tx.run(
-    `UPDATE programs SET latest = 0 WHERE user_id = @into AND latest = 1
-     AND version < (SELECT MAX(q.version) FROM programs q WHERE q.user_id = @into AND q.book_id = programs.book_id AND q.activity = programs.activity)`,
-    { into },
-  );
-  await tx.run(
-    `INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at, latest)
-     SELECT @into, a.book_id, a.question,
-            a.attempt + COALESCE((SELECT MAX(b.attempt) FROM answers b WHERE b.user_id = @into AND b.book_id = a.book_id AND b.question = a.question), 0),
-            a.kind, a.answer, a.correct, a.score, a.page, a.saved_at, a.latest
-     FROM answers a WHERE a.user_id = @from ORDER BY a.id`,
-    { from, into },
-  );
-  await tx.run('DELETE FROM answers WHERE user_id = ?', [from]);
-  await tx.run(
-    `UPDATE answers SET latest = 0 WHERE user_id = @into AND latest = 1
-     AND attempt < (SELECT MAX(b.attempt) FROM answers b WHERE b.user_id = @into AND b.book_id = answers.book_id AND b.question = answers.question)`,
-    { into },
-  );
+  for (const sql of moveVersionsSql) {
+    await tx.run(sql.insert, { from, into });
+    await tx.run(sql.remove, [from]);
+    await tx.run(sql.unmark, { into });
+  }
   await tx.run('UPDATE events SET user_id = ? WHERE user_id = ?', [into, from]);
   await tx.run(
     `INSERT INTO positions (user_id, book_id, page, scroll, updated_at)
