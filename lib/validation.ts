@@ -11,15 +11,16 @@ const bodyAjv = addFormats(new Ajv({ ...common, coerceTypes: false }));
 /** Query strings and path parameters arrive as text: numbers and booleans are coerced. */
 const textAjv = addFormats(new Ajv({ ...common, coerceTypes: true }));
 
-/** The JSON pointer of the first string (key or value) holding U+0000 in `value`, or undefined. */
-function nulAt(value: unknown, path: string): string | undefined {
-  if (typeof value === 'string') return value.includes('\0') ? path : undefined;
+/**
+ * The JSON pointer of the first string (key or value) holding U+0000 in `value`, or undefined. The pointer is
+ * built on the way back from a find, so a clean body (every request) costs a walk and nothing more.
+ */
+function nulAt(value: unknown): string | undefined {
+  if (typeof value === 'string') return value.includes('\0') ? '' : undefined;
   if (typeof value !== 'object' || value === null) return undefined;
-  for (const [key, item] of Object.entries(value)) {
-    const at = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
-    if (key.includes('\0')) return at;
-    const found = nulAt(item, at);
-    if (found !== undefined) return found;
+  for (const key of Object.keys(value)) {
+    const inner = key.includes('\0') ? '' : nulAt((value as Record<string, unknown>)[key]);
+    if (inner !== undefined) return `/${key.replaceAll('~', '~0').replaceAll('/', '~1')}${inner}`;
   }
   return undefined;
 }
@@ -34,7 +35,7 @@ function withoutNul(validate: ValidateFunction): ValidateFunction {
       check.errors = validate.errors;
       return false;
     }
-    const at = nulAt(data, '');
+    const at = nulAt(data);
     if (at === undefined) {
       check.errors = null;
       return true;
