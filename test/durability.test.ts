@@ -29,8 +29,9 @@ t.test('every write acknowledged with a 2xx survives kill -9 the instant the rep
     if (res.ok) acknowledged.push({ kind, id, value });
     return res.status;
   });
-  // Kill the moment the last acknowledged write's reply is in: no time for a lazy flush.
-  const statuses = await Promise.all(writes.map((w, i) => (i === writes.length - 1 ? w.then((s) => (first.child.kill('SIGKILL'), s)) : w)));
+  // Kill the moment the last reply is in (whichever write that is): no time for a lazy flush, and no write still in flight.
+  let replied = 0;
+  const statuses = await Promise.all(writes.map((w) => w.then((s) => (++replied === writes.length && first.child.kill('SIGKILL'), s))));
   await first.exited;
   t.ok(statuses.every((s) => s >= 200 && s < 300), `all writes acknowledged: ${statuses.join(',')}`);
 
