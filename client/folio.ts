@@ -253,9 +253,10 @@ export class Folio {
   /** The latest version of a program (a kept, unsent one first), or null. */
   async loadProgram(activity: string): Promise<Program | null> {
     checkId('activity', activity);
-    const program = await this.#read<Program>(this.#bookPath(`/programs/${encodeURIComponent(activity)}`));
-    const kept = this.#kept('program', activity).at(-1);
-    return kept ? this.#keptProgram(kept, program) : program;
+    return this.#readKept<Program, Program | null>(this.#bookPath(`/programs/${encodeURIComponent(activity)}`), (program) => {
+      const kept = this.#kept('program', activity).at(-1);
+      return kept ? this.#keptProgram(kept, program) : program;
+    });
   }
 
   /** Saved versions of a program, newest first; pass `next` as `before` for older ones. */
@@ -283,22 +284,23 @@ export class Folio {
   /** The latest attempt at a question and how many there were, or null. */
   async latestAnswer(question: string): Promise<LatestAnswer | null> {
     checkId('question', question);
-    const latest = await this.#read<LatestAnswer>(this.#bookPath(`/answers/${encodeURIComponent(question)}`));
-    return this.#keptAnswers(question, latest);
+    return this.#readKept<LatestAnswer, LatestAnswer | null>(this.#bookPath(`/answers/${encodeURIComponent(question)}`), (latest) => this.#keptAnswers(question, latest));
   }
 
   /** Everything the student has on a page in one request: `{programs: {activity: …}, answers: {question: {latest, attempts}}}`. */
   async pageState(page: string): Promise<PageState> {
     checkId('page', page);
-    const state = (await this.#read<PageState>(this.#bookPath(`/state?page=${encodeURIComponent(page)}`))) ?? { programs: {}, answers: {} };
-    for (const entry of this.#outbox.list(this.#who)) {
-      if (entry.page !== page || entry.target === null) continue;
-      if (entry.kind === 'program') state.programs[entry.target] = this.#keptProgram(entry, state.programs[entry.target] ?? null);
-    }
-    for (const question of new Set(this.#kept('answer').filter((e) => e.page === page).map((e) => e.target!))) {
-      state.answers[question] = this.#keptAnswers(question, state.answers[question] ?? null)!;
-    }
-    return state;
+    return this.#readKept<PageState, PageState>(this.#bookPath(`/state?page=${encodeURIComponent(page)}`), (saved) => {
+      const state = saved ?? { programs: {}, answers: {} };
+      for (const entry of this.#outbox.list(this.#who)) {
+        if (entry.page !== page || entry.target === null) continue;
+        if (entry.kind === 'program') state.programs[entry.target] = this.#keptProgram(entry, state.programs[entry.target] ?? null);
+      }
+      for (const question of new Set(this.#kept('answer').filter((e) => e.page === page).map((e) => e.target!))) {
+        state.answers[question] = this.#keptAnswers(question, state.answers[question] ?? null)!;
+      }
+      return state;
+    });
   }
 
   /** Remembers where the student is (only the newest position is kept while waiting to be sent). */
@@ -311,11 +313,12 @@ export class Folio {
 
   /** Where the student left off, or null. */
   async position(): Promise<Position | null> {
-    const position = await this.#read<Position>(this.#bookPath('/position'));
-    const kept = this.#kept('position').at(-1);
-    if (!kept) return position;
-    const body = kept.body as { page: string; scroll?: number };
-    return { page: body.page, scroll: body.scroll ?? null, updatedAt: iso(kept.keptAt), pending: true };
+    return this.#readKept<Position, Position | null>(this.#bookPath('/position'), (position) => {
+      const kept = this.#kept('position').at(-1);
+      if (!kept) return position;
+      const body = kept.body as { page: string; scroll?: number };
+      return { page: body.page, scroll: body.scroll ?? null, updatedAt: iso(kept.keptAt), pending: true };
+    });
   }
 
   /** Marks a page complete (or, with false, not). */
@@ -439,6 +442,21 @@ export class Folio {
       latest: { question, attempt: attempts, kind: body.kind, answer: body.answer, correct: body.correct ?? null, score: body.score ?? null, page: last.page, savedAt: iso(last.keptAt), pending: true },
       attempts,
     };
+  }
+
+  /**
+   * A GET whose reply is shown with the kept writes laid over it. This tab sends nothing from the GET until the
+   * merge: a kept write sent in between would have left the outbox without the reply showing it yet (its value
+   * would vanish from the page, as the starter code came back after a login under load). A send under way is
+   * waited for first, so the reply includes it; writes made meanwhile are sent after.
+   */
+  async #readKept<T, R>(path: string, merge: (saved: T | null) => R): Promise<R> {
+    await this.#sync.hold();
+    try {
+      return merge(await this.#read<T>(path));
+    } finally {
+      this.#sync.release();
+    }
   }
 
   /** GET: the reply, or null when there is nothing (404) or no session at all. An ended session throws (and emits `auth`). */

@@ -60,8 +60,13 @@ export class Sync {
   #forced = false;
   #paused = false;
   #inFlight: string | null = null;
-  /** While the student logs in or out, nothing is sent: a write starting an anonymous session would race the login. */
+  /**
+   * While the student logs in or out, nothing is sent: a write starting an anonymous session would race the login.
+   * Nor while a read is merged with the kept writes: a write sent meanwhile would be in neither.
+   */
   #held = 0;
+  /** Something waits to be sent once the last hold is released (a write or flush during a hold, a pass it stopped). */
+  #sendOnRelease = false;
   #closed = false;
 
   constructor(options: SyncOptions) {
@@ -79,9 +84,8 @@ export class Sync {
       this.#waiters.set(entry.id, { resolve: resolve as Waiter['resolve'], reject });
     });
     if (this.#paused) this.#settle('login_required');
-    else if (this.#held > 0) {
-      // sent by the flush that follows the login or logout
-    } else if (this.#timer !== null) this.#settle(this.#lastReason); // a retry is already scheduled: the write joins it
+    else if (this.#held > 0) this.#sendOnRelease = true;
+    else if (this.#timer !== null) this.#settle(this.#lastReason); // a retry is already scheduled: the write joins it
     else if (this.#running) this.#again = true;
     else void this.flush();
     return result;
@@ -89,6 +93,7 @@ export class Sync {
 
   /** Sends every kept write now; resolves when done or stopped (offline, 401, …). Joins a send already under way. */
   flush(): Promise<void> {
+    if (this.#held > 0) this.#sendOnRelease = true;
     if (this.#closed || this.#paused || this.#held > 0) return Promise.resolve();
     if (this.#running) {
       this.#forced = true;
@@ -116,14 +121,21 @@ export class Sync {
     void this.flush();
   }
 
-  /** Stops sending (the student is logging in or out) and waits for a send under way to end; release() undoes it. */
+  /**
+   * Stops sending (the student is logging in or out, or a read is being merged with the kept writes) and waits for
+   * the write being sent to be answered; release() undoes it.
+   */
   async hold(): Promise<void> {
     this.#held++;
     await this.#running;
   }
 
+  /** Undoes one hold(); once none is left, sends what was written meanwhile. */
   release(): void {
     this.#held = Math.max(0, this.#held - 1);
+    if (this.#held > 0 || !this.#sendOnRelease) return;
+    this.#sendOnRelease = false;
+    void this.flush();
   }
 
   /** Stops sending until resume() (the session has ended). */
@@ -189,10 +201,14 @@ export class Sync {
     let delivered = false;
     for (;;) {
       if (this.#paused) return this.#stopForLogin();
-      if (this.#closed || this.#held > 0) return;
+      if (this.#closed) return;
       const user = this.#o.user();
       const entry = outbox.list(user)[0];
       if (!entry) break;
+      if (this.#held > 0) {
+        this.#sendOnRelease = true;
+        return;
+      }
       if (!announced) {
         announced = true;
         this.#o.emit({ type: 'saving', pending: outbox.count(user) });

@@ -150,6 +150,34 @@ t.test('writes kept offline are sent in the order they were made', async (t) => 
   );
 });
 
+t.test('a page read while a kept write is being sent shows that write, even when the reply was read before it landed', async (t) => {
+  const app = await build(t);
+  const browser = new FakeBrowser(app);
+  const { folio } = browser.open(t);
+  await folio.saveProgram('ac1', 'v1', { page: 'ch1' });
+  browser.network.offline = true;
+  await folio.saveProgram('ac1', 'v2', { page: 'ch1' });
+  browser.network.offline = false;
+  // The worst order a real network allows: the server reads the state before a PUT sent at the same time lands,
+  // and the reply to the GET arrives after the PUT's (so the write has left the outbox by then).
+  let put: Promise<unknown> | undefined;
+  const fetch = browser.network.fetch;
+  browser.network.fetch = async (input, init) => {
+    if (init?.method === 'PUT') return (put = fetch(input, init));
+    if (!String(input).includes('/state?')) return fetch(input, init);
+    const reply = await fetch(input, init);
+    for (let turn = 0; turn < 20 && !put; turn++) await new Promise((resolve) => setImmediate(resolve));
+    if (put) await put.then(() => new Promise((resolve) => setImmediate(resolve)));
+    return reply;
+  };
+  void folio.flush();
+  const state = await folio.pageState('ch1');
+  await folio.flush();
+  t.equal(state.programs.ac1?.code, 'v2');
+  t.equal(folio.pendingWrites, 0);
+  t.strictSame(await savedCode(app), ['v1', 'v2']);
+});
+
 t.test('while a retry is scheduled, a new write joins the queue instead of sending at once', async (t) => {
   const app = await build(t);
   const browser = new FakeBrowser(app);

@@ -143,7 +143,20 @@ export function bindPage(folio, page) {
   complete.addEventListener('change', () => folio.markComplete(page, complete.checked).catch(() => {}));
 
   // ---- restore: everything the student has on this page, in one request ---------------------------------------
+  // The page is aria-busy while a restore runs; when restores overlap (a login during the first one), only the
+  // newest one's reply is shown.
+  let restores = 0;
   async function restore() {
+    const mine = ++restores;
+    document.body.setAttribute('aria-busy', 'true');
+    let loaded;
+    try {
+      loaded = await Promise.all([folio.pageState(page), folio.progress()]);
+    } catch (err) {
+      loaded = err;
+    }
+    if (mine !== restores) return;
+    document.body.removeAttribute('aria-busy');
     for (const activity of activities) {
       activity.querySelector('textarea').value = starterCode.get(activity.dataset.activity);
       activity.querySelector('.note').textContent = '';
@@ -157,29 +170,29 @@ export function bindPage(folio, page) {
       question.querySelector('.feedback').textContent = '';
     }
     complete.checked = false;
-    try {
-      const [state, progress] = await Promise.all([folio.pageState(page), folio.progress()]);
-      for (const activity of activities) {
-        const program = state.programs[activity.dataset.activity];
-        if (!program) continue;
-        activity.querySelector('textarea').value = program.code;
-        activity.querySelector('.note').textContent = program.pending ? 'Restored (not sent yet)' : `Restored version ${program.version}`;
-      }
-      for (const question of questions) {
-        const saved = state.answers[question.dataset.question];
-        if (!saved) continue;
-        const values = saved.latest.answer;
-        if (question.dataset.kind === 'mchoice') {
-          for (const input of question.querySelectorAll('input[type=radio]')) input.checked = values.includes(input.value);
-        } else {
-          question.querySelectorAll('.blank').forEach((input, i) => (input.value = values[i] ?? ''));
-        }
-        question.querySelector('.feedback').textContent = feedback(saved.latest.correct, saved.attempts);
-      }
-      complete.checked = progress.completed.some((c) => c.page === page);
-    } catch (err) {
-      show('error', `Could not load your work: ${err.message}`);
+    if (loaded instanceof Error) {
+      show('error', `Could not load your work: ${loaded.message}`);
+      return;
     }
+    const [state, progress] = loaded;
+    for (const activity of activities) {
+      const program = state.programs[activity.dataset.activity];
+      if (!program) continue;
+      activity.querySelector('textarea').value = program.code;
+      activity.querySelector('.note').textContent = program.pending ? 'Restored (not sent yet)' : `Restored version ${program.version}`;
+    }
+    for (const question of questions) {
+      const saved = state.answers[question.dataset.question];
+      if (!saved) continue;
+      const values = saved.latest.answer;
+      if (question.dataset.kind === 'mchoice') {
+        for (const input of question.querySelectorAll('input[type=radio]')) input.checked = values.includes(input.value);
+      } else {
+        question.querySelectorAll('.blank').forEach((input, i) => (input.value = values[i] ?? ''));
+      }
+      question.querySelector('.feedback').textContent = feedback(saved.latest.correct, saved.attempts);
+    }
+    complete.checked = progress.completed.some((c) => c.page === page);
   }
 
   // ---- start --------------------------------------------------------------------------------------------------

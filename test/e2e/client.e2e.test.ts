@@ -80,6 +80,12 @@ async function signIn(page: Page, action: 'register' | 'login', username: string
   await page.fill('#password', password);
   await page.click(action === 'register' ? '#do-register' : '#do-login');
   await page.waitForSelector(`#account[data-user="${username}"]`);
+  await restored(page);
+}
+
+/** Waits until the page has restored the work of whoever is logged in now (it is aria-busy meanwhile). */
+async function restored(page: Page): Promise<void> {
+  await page.waitForSelector('body:not([aria-busy])', { state: 'attached' });
 }
 
 const activity = (id: string) => `[data-activity="${id}"]`;
@@ -225,6 +231,7 @@ t.test('4. after the server ends the session, a save is kept, the page asks for 
   await page.click('#do-login');
   await page.waitForSelector('#banner[hidden]', { state: 'attached' });
   await page.waitForSelector('#sync[data-state="saved"]');
+  await restored(page);
   t.strictSame(await savedCode('ida'), { ida: ['console.log(1)', 'console.log(2)'] });
   t.equal(await page.inputValue('#code-ac1-1'), 'console.log(2)');
 });
