@@ -1,7 +1,8 @@
 /**
- * `npm test` after the build: the whole suite on SQLite, then again on PostgreSQL (FOLIO_TEST_DATABASE=postgres,
- * each test on a schema of its own) when the server at FOLIO_TEST_POSTGRES_URL answers. Ends with the totals of
- * both runs on one line: `# { total: N, pass: N, fail: N }`.
+ * `npm test` after the build: the whole suite on SQLite and, at the same time, on PostgreSQL
+ * (FOLIO_TEST_DATABASE=postgres, each test on a schema of its own) when the server at FOLIO_TEST_POSTGRES_URL
+ * answers. Prints the SQLite run's output, then PostgreSQL's, and ends with the totals of both runs on one line:
+ * `# { total: N, pass: N, fail: N }`.
  *
  *   npx tsx scripts/test.ts [--sqlite-only | --postgres-only] [tap args, e.g. test files]
  */
@@ -24,33 +25,55 @@ interface Totals {
   skip: number;
 }
 
-function runTap(label: string, env: NodeJS.ProcessEnv, extra: string[]): Promise<{ code: number; totals: Totals }> {
-  console.error(`\n=== tests on ${label} ===`);
-  return new Promise((resolve) => {
-    const child = spawn('npx', ['tap', ...extra], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-    const totals: Totals = { total: 0, pass: 0, fail: 0, skip: 0 };
-    let tail = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      // tap's own summary line is renamed so that only the combined one below reads `# { total: … }`.
-      const text = tail + chunk;
-      const lines = text.split('\n');
-      tail = lines.pop()!;
-      for (const line of lines) {
-        const summary = /^# \{ total: (\d+)(.*)\}$/.exec(line);
-        if (summary) {
-          totals.total = Number(summary[1]);
-          for (const key of ['pass', 'fail', 'skip'] as const) totals[key] = Number(new RegExp(`${key}: (\\d+)`).exec(summary[2]!)?.[1] ?? 0);
-          process.stdout.write(`# ${label}: ${line.slice(2)}\n`);
-        } else {
-          process.stdout.write(`${line}\n`);
+interface TapRun {
+  /** Resolves once tap has printed its first line (it has built its test class, which a second run must not do at the same time). */
+  started: Promise<void>;
+  done: Promise<{ code: number; totals: Totals }>;
+  /** Prints what the run buffered so far and everything after it as it comes. */
+  show(): void;
+}
+
+/**
+ * Runs tap on one database. Its output is held back until `show()`, so that two runs at once print one after the
+ * other; tap's own summary line is renamed so that only the combined one at the end reads `# { total: … }`.
+ */
+function runTap(label: string, env: NodeJS.ProcessEnv, extra: string[]): TapRun {
+  const child = spawn('npx', ['tap', ...extra], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const totals: Totals = { total: 0, pass: 0, fail: 0, skip: 0 };
+  let held: string[] | undefined = [`\n=== tests on ${label} ===\n`];
+  const print = (text: string) => (held ? held.push(text) : process.stdout.write(text));
+  let started!: () => void;
+  const run: TapRun = {
+    started: new Promise((resolve) => (started = resolve)),
+    done: new Promise((resolve) => {
+      let tail = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        started();
+        const lines = (tail + chunk).split('\n');
+        tail = lines.pop()!;
+        for (const line of lines) {
+          const summary = /^# \{ total: (\d+)(.*)\}$/.exec(line);
+          if (summary) {
+            totals.total = Number(summary[1]);
+            for (const key of ['pass', 'fail', 'skip'] as const) totals[key] = Number(new RegExp(`${key}: (\\d+)`).exec(summary[2]!)?.[1] ?? 0);
+            print(`# ${label}: ${line.slice(2)}\n`);
+          } else {
+            print(`${line}\n`);
+          }
         }
-      }
-    });
-    child.on('close', (code) => {
-      if (tail) process.stdout.write(tail);
-      resolve({ code: code ?? 1, totals });
-    });
-  });
+      });
+      child.on('close', (code) => {
+        started();
+        if (tail) print(`${tail}\n`);
+        resolve({ code: code ?? 1, totals });
+      });
+    }),
+    show() {
+      for (const text of held ?? []) process.stdout.write(text);
+      held = undefined;
+    },
+  };
+  return run;
 }
 
 /** Whether PostgreSQL answers, and (when it does) the schemas that killed test runs left behind (over 6 hours old) dropped. */
@@ -69,8 +92,11 @@ async function postgresReady(): Promise<string | undefined> {
   }
 }
 
-const runs: { code: number; totals: Totals }[] = [];
-if (only !== '--postgres-only') runs.push(await runTap('SQLite', { FOLIO_TEST_DATABASE: 'sqlite' }, tapArgs));
+// The two runs go at once: much of the suite waits on child processes, sockets and the browser, and the
+// databases keep them apart (a file per test on SQLite, a schema per test on PostgreSQL). SQLite's output comes first.
+const runs: TapRun[] = [];
+const failed: { code: number; totals: Totals }[] = [];
+if (only !== '--postgres-only') runs.push(runTap('SQLite', { FOLIO_TEST_DATABASE: 'sqlite' }, tapArgs));
 if (only !== '--sqlite-only') {
   const down = await postgresReady();
   if (down === undefined) {
@@ -79,15 +105,21 @@ if (only !== '--sqlite-only') {
       .map((f) => `test/${f}`)
       .filter((f) => !dialectFree.includes(f))
       .sort();
-    runs.push(await runTap('PostgreSQL', { FOLIO_TEST_DATABASE: 'postgres', FOLIO_TEST_POSTGRES_URL: postgresUrl }, tapArgs.length > 0 ? tapArgs : files));
+    await runs[0]?.started;
+    runs.push(runTap('PostgreSQL', { FOLIO_TEST_DATABASE: 'postgres', FOLIO_TEST_POSTGRES_URL: postgresUrl }, tapArgs.length > 0 ? tapArgs : files));
   } else if (process.env.FOLIO_TEST_REQUIRE_POSTGRES) {
     console.error(`\nPostgreSQL at ${postgresUrl} does not answer (${down}), and FOLIO_TEST_REQUIRE_POSTGRES is set: failed.`);
-    runs.push({ code: 1, totals: { total: 1, pass: 0, fail: 1, skip: 0 } });
+    failed.push({ code: 1, totals: { total: 1, pass: 0, fail: 1, skip: 0 } });
   } else {
     console.error(`\nPostgreSQL at ${postgresUrl} does not answer (${down}): the suite ran on SQLite only. Start PostgreSQL (pg_ctlcluster <version> main start) to run it on both.`);
   }
 }
+const results = [...failed];
+for (const run of runs) {
+  run.show();
+  results.push(await run.done);
+}
 
-const sum = (key: keyof Totals) => runs.reduce((n, r) => n + r.totals[key], 0);
+const sum = (key: keyof Totals) => results.reduce((n, r) => n + r.totals[key], 0);
 console.log(`# { total: ${sum('total')}, pass: ${sum('pass')}, fail: ${sum('fail')}, skip: ${sum('skip')} }`);
-process.exit(runs.every((r) => r.code === 0) ? 0 : 1);
+process.exit(results.every((r) => r.code === 0) ? 0 : 1);
