@@ -11,7 +11,15 @@ import { parseArgs } from 'node:util';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../plugins/config.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '200' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '200' }, help: { type: 'boolean', short: 'h', default: false } },
+});
+if (values.help) {
+  console.log(`npx tsx bench/load.ts [--seconds 60] [--connections 200]: a mix of the bench scenarios on the real app in this process;
+reports requests, errors, timeouts, non-2xx replies, and RSS and JS heap at the start and the end (run with
+node --expose-gc --import tsx for the heap after GC)`);
+  process.exit(0);
+}
 const dir = mkdtempSync(join(tmpdir(), 'folio-load-'));
 const app = await buildApp({ config: { ...loadConfig({}), databaseUrl: join(dir, 'folio.db'), logLevel: 'silent', demo: true, passwordCost: 10 }, migrate: true, logger: false });
 await app.listen({ host: '127.0.0.1', port: 0 });

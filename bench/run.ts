@@ -40,9 +40,25 @@ const { values: args, positionals } = parseArgs({
     warmup: { type: 'string', default: '2' },
     /** PostgreSQL, (b): how many times to measure one, then two processes (a shared machine's noise shows as spread). */
     rounds: { type: 'string', default: '1' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
   allowPositionals: true,
 });
+if (args.help) {
+  console.log(`npm run bench -- [options]: each scenario against the real app, next to a bare Fastify GET ceiling in the same process
+
+  --duration S      seconds per scenario and per ceiling (default 10)
+  --slices N        measure each in N alternating slices of S/N seconds (default 4; a noisy machine's speed moves)
+  --connections N   autocannon connections (default 50)
+  --only A,B        scenarios by name: answers-cookie, answers-bearer, state, events, programs, answers-students (1b)
+  --postgres [URL]  run on PostgreSQL in a schema of its own (default postgres://postgres@127.0.0.1:5432/test);
+                    build first (npx tsc -p .) for the runs against real folio serve processes
+  --warmup S        PostgreSQL: unmeasured seconds on fresh processes before each measurement (default 2)
+  --rounds N        PostgreSQL: measure one, then two processes N times (default 1)
+
+Results go to stdout as a Markdown table; bench/RESULTS.md keeps them with the command that produced them.`);
+  process.exit(0);
+}
 const duration = Number(args.duration);
 const slices = Math.max(1, Number(args.slices));
 const connections = Number(args.connections);

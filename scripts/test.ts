@@ -10,8 +10,17 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import pg from 'pg';
 
-const postgresUrl = process.env.FOLIO_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const postgresUrlDefault = 'postgres://postgres@127.0.0.1:5432/test';
+const postgresUrl = process.env.FOLIO_TEST_POSTGRES_URL ?? postgresUrlDefault;
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(`npx tsx scripts/test.ts [--sqlite-only | --postgres-only] [tap args, e.g. test files]   (npm test builds first)
+
+Runs the suite on SQLite and, at the same time, on the PostgreSQL at FOLIO_TEST_POSTGRES_URL
+(default ${postgresUrlDefault}) when it answers; FOLIO_TEST_REQUIRE_POSTGRES=1 fails the run when it does not.
+Prints SQLite's output, then PostgreSQL's, then both runs' totals: # { total: N, pass: N, fail: N, skip: N }`);
+  process.exit(0);
+}
 const only = args.find((a) => a === '--sqlite-only' || a === '--postgres-only');
 const tapArgs = args.filter((a) => a !== only);
 
