@@ -6,6 +6,7 @@ import type { Database } from '../db/index.js';
 import { deleteExpiredSessions, deleteSession, extendSession, findSessionWithUser, newToken, saveSession, sessionKey } from '../db/sessions.js';
 import { createAnonymousUser, findUserById, type UserRow } from '../db/users.js';
 import { HttpError } from '../lib/errors.js';
+import { RememberingSigner } from '../lib/session-signer.js';
 import { servesHttps } from './config.js';
 
 declare module 'fastify' {
@@ -174,7 +175,7 @@ export default fp(
     await app.register(cookie);
     const store = new DatabaseSessionStore(app.db);
     await app.register(session, {
-      secret: app.secret,
+      secret: new RememberingSigner(app.secret),
       cookieName,
       store,
       saveUninitialized: false,

@@ -174,6 +174,21 @@ t.test('me without a session is 401 unauthenticated', async (t) => {
   t.equal(res.headers['access-control-allow-origin'], bookOrigin);
 });
 
+t.test('a session cookie whose id or signature was altered is no session, even just after the real one was used', async (t) => {
+  const app = await build(t);
+  const { cookie } = await register(app);
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).statusCode, 200);
+  const [name, value] = cookie.split('=') as [string, string];
+  const [id, signature] = decodeURIComponent(value).split('.') as [string, string];
+  const flip = (s: string) => s.slice(0, -1) + (s.endsWith('A') ? 'B' : 'A');
+  for (const forged of [`${id}.${flip(signature)}`, `${flip(id)}.${signature}`, id]) {
+    const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie: `${name}=${encodeURIComponent(forged)}` } });
+    t.equal(me.statusCode, 401, forged);
+    t.equal(me.json().error, 'session_expired', 'a cookie that matches no live session');
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).statusCode, 200, 'the real one still works');
+});
+
 t.test('logout deletes the session, clears the cookie, and the cookie stops working', async (t) => {
   const app = await build(t);
   const { cookie } = await register(app);
