@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Database } from './index.js';
 import { userColumnsOf, userFromRow, type StoredUser, type UserRow } from './users.js';
 
@@ -11,9 +11,9 @@ export interface SessionRow {
   createdAt: number;
 }
 
-/** The stored key of a session token: its SHA-256, so a database leak gives no usable token. */
+/** The stored key of a session token: its SHA-256, so a database leak gives no usable token (one-shot: every request hashes). */
 export function sessionKey(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return hash('sha256', token, 'base64url');
 }
 
 /** A new random session token (256 bits). */
