@@ -205,22 +205,23 @@ export interface NewEvent {
   clientTime?: number | undefined;
 }
 
-const insertEvent = 'INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
-/** PostgreSQL takes a batch in one statement (one round trip), its columns as arrays. */
-const insertEvents = `INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time)
-  SELECT ?, ?, e.type, e.target, e.page, e.data, e.client_time, ? FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[]) AS e(type, target, page, data, client_time)`;
+/**
+ * A batch of events in one statement (one round trip on PostgreSQL, one statement instead of one a row on SQLite):
+ * PostgreSQL takes the columns as arrays, SQLite the rows as one JSON array of arrays.
+ */
+const insertEvents = {
+  postgres: `INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time)
+  SELECT ?, ?, e.type, e.target, e.page, e.data, e.client_time, ? FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[]) AS e(type, target, page, data, client_time)`,
+  sqlite: `INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time)
+  SELECT ?, ?, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, ? FROM json_each(?) AS e ORDER BY e.key`,
+};
 
 /** Stores a batch of events, all or none, stamped with the server's time. */
 export async function saveEvents(db: Database, { userId, bookId }: Owner, batch: NewEvent[]): Promise<number> {
   const serverTime = Date.now();
   const rows = batch.map((e) => [e.type, e.target ?? null, e.page ?? null, e.data === undefined ? null : JSON.stringify(e.data), e.clientTime ?? null] as const);
-  await db.write(async (tx) => {
-    if (tx.dialect === 'postgres') {
-      await tx.run(insertEvents, [userId, bookId, serverTime, ...[0, 1, 2, 3, 4].map((i) => rows.map((r) => r[i]))]);
-    } else {
-      for (const r of rows) await tx.run(insertEvent, [userId, bookId, ...r, serverTime]);
-    }
-  });
+  const values = db.dialect === 'postgres' ? [0, 1, 2, 3, 4].map((i) => rows.map((r) => r[i])) : [JSON.stringify(rows)];
+  await db.write((tx) => tx.run(insertEvents[db.dialect], [userId, bookId, serverTime, ...values]));
   return batch.length;
 }
 

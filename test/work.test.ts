@@ -233,6 +233,27 @@ t.test('events are stored with the server time, 202 with the count', async (t) =
   t.ok((rows[0]!.server_time as number) >= before);
 });
 
+t.test('a batch of events is stored in its order with every value exact (quotes, Unicode, JSON-looking data, numbers)', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  const events = [
+    { type: 'video:play', target: 'ac1', page: 'ch1', data: 'null', clientTime: 1_700_000_000_123 },
+    { type: 'say', data: { text: 'say "hi" 日本語 🎉 \\ [1,2]', nested: ['a', { b: null }], n: 1.5 } },
+    { type: 'nulls', data: null },
+    ...Array.from({ length: 47 }, (_, i) => ({ type: `t${i}`, clientTime: i })),
+  ];
+  const res = await app.inject({ method: 'POST', url: '/api/books/book/events', headers, payload: { events } });
+  t.equal(res.statusCode, 202);
+  const rows = (await app.db.all('SELECT type, target, page, data, client_time FROM events ORDER BY id')) as Record<string, unknown>[];
+  t.strictSame(rows.slice(0, 4), [
+    { type: 'video:play', target: 'ac1', page: 'ch1', data: '"null"', client_time: 1_700_000_000_123 },
+    { type: 'say', target: null, page: null, data: '{"text":"say \\"hi\\" 日本語 🎉 \\\\ [1,2]","nested":["a",{"b":null}],"n":1.5}', client_time: null },
+    { type: 'nulls', target: null, page: null, data: 'null', client_time: null },
+    { type: 't0', target: null, page: null, data: null, client_time: 0 },
+  ]);
+  t.strictSame(rows.map((r) => r.type), events.map((e) => e.type));
+});
+
 t.test('events: 1 to 500 a request, data at most 16 KiB, all or nothing', async (t) => {
   const app = await build(t);
   const headers = await student(app);
