@@ -25,12 +25,25 @@ t.test('a cookie with an altered signature or id is refused, also after the real
   t.strictSame(new RememberingSigner('another-secret-of-thirty-two-characters!').unsign(real), { valid: false, renew: false, value: null }, 'another secret');
 });
 
-t.test('only valid cookies are remembered, and each memory keeps at most its size, the oldest leaving first', async (t) => {
+t.test('only checked cookies are remembered, never ids signed for new sessions, and at most `size`, the oldest leaving first', async (t) => {
   const remembering = new RememberingSigner(secret, 3);
+  const plain = new Signer(secret, 'sha256');
   for (let i = 0; i < 5; i++) remembering.unsign(`forged-${i}.xyz`);
-  t.strictSame(remembering.remembered, { signed: 0, verified: 0 });
-  const cookies = ['a', 'b', 'c', 'd'].map((id) => remembering.sign(id));
+  for (let i = 0; i < 5; i++) remembering.sign(`new-session-${i}`);
+  t.equal(remembering.remembered, 0);
+  const cookies = ['a', 'b', 'c', 'd'].map((id) => plain.sign(id));
   for (const cookie of cookies) remembering.unsign(cookie);
-  t.strictSame(remembering.remembered, { signed: 3, verified: 3 });
-  t.strictSame(remembering.unsign(cookies[0]!), { valid: true, renew: false, value: 'a' }, 'a forgotten one is checked again');
+  t.equal(remembering.remembered, 3);
+  t.equal(remembering.sign('d'), cookies[3], 'a remembered id signs as its cookie');
+  t.equal(remembering.sign('a'), cookies[0], 'a forgotten one is signed again');
+  t.strictSame(remembering.unsign(cookies[0]!), { valid: true, renew: false, value: 'a' }, 'and checked again');
+});
+
+t.test('a cookie signed with an older secret is valid with renew and not remembered: its id is signed with the new secret', async (t) => {
+  const old = new Signer('the-old-secret-of-thirty-two-characters!', 'sha256');
+  const rotated = new RememberingSigner([secret, 'the-old-secret-of-thirty-two-characters!']);
+  const cookie = old.sign('id');
+  t.strictSame(rotated.unsign(cookie), { valid: true, renew: true, value: 'id' });
+  t.equal(rotated.remembered, 0);
+  t.equal(rotated.sign('id'), new Signer(secret, 'sha256').sign('id'));
 });
