@@ -1,0 +1,26 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { cleanEnv } from './helper.js';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..');
+
+/** The commands of bench/ and the test runner, with what their --help must name. */
+const commands: [script: string, usage: RegExp][] = [
+  ['bench/run.ts', /^npm run bench -- \[options\][\s\S]*--duration S[\s\S]*--only A,B[\s\S]*bench\/RESULTS\.md/],
+  ['bench/load.ts', /^npx tsx bench\/load\.ts \[--seconds 60\] \[--connections 200\]/],
+  ['bench/export.ts', /^npm run bench:export \[-- --rows N\]/],
+  ['bench/startup.ts', /^npm run build:binary && npx tsx bench\/startup\.ts/],
+  ['scripts/test.ts', /^npx tsx scripts\/test\.ts \[--sqlite-only \| --postgres-only\][\s\S]*FOLIO_TEST_REQUIRE_POSTGRES/],
+];
+
+t.test('every bench command and the test runner answer --help with their usage alone, exit code 0', async (t) => {
+  const outputs = await Promise.all(commands.map(([script]) => run(process.execPath, ['--import', 'tsx', script, '--help'], { cwd: root, env: cleanEnv(), timeout: 60_000 })));
+  commands.forEach(([script, usage], i) => {
+    t.match(outputs[i]!.stdout, usage, script);
+    t.notMatch(outputs[i]!.stdout, /req\/s|ceiling: bare|generated .* events/, `${script}: no measurement ran`);
+    t.equal(outputs[i]!.stderr, '', script);
+  });
+});
