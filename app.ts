@@ -79,6 +79,9 @@ export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,
+    // Start-up waits for the migrations `--migrate` applies, however long a large database needs (Fastify's default
+    // gives each plugin 10 s); the one outside wait, the database answering at all, is bounded by ensureReachable.
+    pluginTimeout: 0,
     http: timeouts,
     ...(config.tlsCert && config.tlsKey ? { https: { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), ...timeouts } } : {}),
   };

@@ -75,13 +75,23 @@ export async function pingDatabase(db: Database): Promise<void> {
   await db.get('SELECT 1');
 }
 
-/** Checks that the database can be reached before anything else, so that an unreachable one gets a message naming it. */
-export async function ensureReachable(db: Database): Promise<void> {
+/**
+ * Checks that the database can be reached before anything else, so that an unreachable one gets a message naming
+ * it, within `timeoutMs` (a host that drops packets would otherwise hold the start for the system's TCP timeout).
+ */
+export async function ensureReachable(db: Database, timeoutMs = 15_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+  });
   try {
-    await pingDatabase(db);
+    await Promise.race([pingDatabase(db), silent]);
   } catch (err) {
-    await db.close().catch(() => {});
+    // Not awaited: a connection attempt still under way would hold the close.
+    void db.close().catch(() => {});
     throw new DatabaseUrlError(`cannot use the database ${db.location}: ${(err as Error).message} (check FOLIO_DATABASE_URL, and that the server runs)`);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -51,9 +51,13 @@ export async function pendingMigrations(db: Database): Promise<string[]> {
     .map((m) => m.name);
 }
 
+/** The name of the advisory lock migrations of one PostgreSQL schema take (hashed to its key by hashtextextended). */
+export const migrationLock = (schema: string) => `folio:migrate:${schema}`;
+
 /**
  * Applies every pending migration in one transaction and returns their names. On PostgreSQL, processes
- * starting together take turns (an advisory lock), and the schema named by the URL is created if missing.
+ * starting together on one schema take turns (an advisory lock of that schema: Folios in other schemas of the
+ * same server do not wait for each other), and the schema named by the URL is created if missing.
  */
 export async function applyMigrations(db: Database): Promise<string[]> {
   // Validates every file up front, so a broken build fails before touching the database.
@@ -64,16 +68,17 @@ export async function applyMigrations(db: Database): Promise<string[]> {
     return pending;
   }
   const pg = db as Postgres;
+  const schema = await postgresSchema(pg);
+  const lock = migrationLock(schema);
   const client = await pg.pool.connect();
   try {
-    await client.query(`SELECT pg_advisory_lock(hashtextextended('folio:migrate', 0))`);
-    const schema = await postgresSchema(pg);
+    await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lock]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     const pending = await pendingMigrations(db);
     if (pending.length > 0) await migratePostgres(drizzlePostgres(client), { migrationsFolder: migrationsFolder(db), migrationsTable, migrationsSchema: schema });
     return pending;
   } finally {
-    await client.query(`SELECT pg_advisory_unlock(hashtextextended('folio:migrate', 0))`).catch(() => {});
+    await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lock]).catch(() => {});
     client.release();
   }
 }

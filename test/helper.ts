@@ -3,7 +3,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import type { Test } from 'tap';
+import tap, { type Test } from 'tap';
 import { buildApp } from '../app.js';
 import { createBook } from '../db/books.js';
 import type { Database } from '../db/index.js';
@@ -19,6 +19,11 @@ export const otherBookOrigin = 'https://other.example';
  */
 export const testDialect: 'sqlite' | 'postgres' = process.env.FOLIO_TEST_DATABASE === 'postgres' ? 'postgres' : 'sqlite';
 export const postgresTestUrl = process.env.FOLIO_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+// The SQLite and PostgreSQL runs go at once (scripts/test.ts) and tap names a test's folder (t.testdir()) after the
+// file and the test: the PostgreSQL run's folders get a name of their own, or the same test in the two runs would
+// use (and empty) one folder.
+if (testDialect === 'postgres') tap.testdirName = `${tap.testdirName}-on-postgres`;
+
 /** The secret every process of a PostgreSQL test shares (PostgreSQL requires FOLIO_SECRET). */
 export const testSecret = 'folio-test-secret-0123456789abcdefghijklmnopqrstuvwxyz';
 

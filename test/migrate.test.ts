@@ -1,16 +1,19 @@
 import { readFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import pg from 'pg';
 import t from 'tap';
 import { buildApp } from '../app.js';
-import { openDatabase } from '../db/index.js';
-import { applyMigrations, pendingMigrations } from '../db/migrate.js';
+import { DatabaseUrlError, ensureReachable, openDatabase } from '../db/index.js';
+import { applyMigrations, migrationLock, pendingMigrations } from '../db/migrate.js';
 import { PendingMigrationsError } from '../plugins/db.js';
 import type { SqliteDatabase } from '../db/sqlite.js';
-import { folio, root, tableNames, testConfig, testDatabaseUrl, testDialect } from './helper.js';
+import { folio, postgresTestUrl, root, tableNames, testConfig, testDatabaseUrl, testDialect } from './helper.js';
 
 /** The migrations this build ships for the dialect under test, by name. */
 const shipped = (JSON.parse(readFileSync(join(root, `db/migrations/${testDialect}/meta/_journal.json`), 'utf8')) as { entries: { tag: string }[] }).entries.map((e) => e.tag);
 const sqliteOnly = { skip: testDialect !== 'sqlite' && 'SQLite only' };
+const postgresOnly = { skip: testDialect !== 'postgres' && 'PostgreSQL only' };
 
 t.test('a fresh database gets every migration once; a second run applies nothing', async (t) => {
   const db = openDatabase(testDatabaseUrl(t));
@@ -34,6 +37,41 @@ t.test('a fresh database gets every migration once; a second run applies nothing
     'sessions',
     'users',
   ]);
+});
+
+t.test('migrations of one schema take turns (an advisory lock of that schema); another schema\'s do not wait', postgresOnly, async (t) => {
+  const [urlA, urlB] = [testDatabaseUrl(t), testDatabaseUrl(t)];
+  const [a, b] = [openDatabase(urlA), openDatabase(urlB)];
+  t.teardown(() => Promise.all([a.close(), b.close()]));
+  // Another process migrating schema A holds its lock.
+  const holder = new pg.Client({ connectionString: postgresTestUrl });
+  await holder.connect();
+  t.teardown(() => holder.end());
+  await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [migrationLock(new URL(urlA).searchParams.get('schema')!)]);
+  let aDone = false;
+  const migratingA = applyMigrations(a).then((applied) => ((aDone = true), applied));
+  t.same(await applyMigrations(b), shipped, 'schema B migrates while A is locked');
+  t.equal(aDone, false, 'schema A waits for its lock');
+  await holder.query('SELECT pg_advisory_unlock_all()');
+  t.same(await migratingA, shipped, 'and migrates once it is free');
+});
+
+t.test('a database server that accepts the connection but never answers is refused within the timeout, naming it', async (t) => {
+  const sockets: Socket[] = [];
+  const silent = createServer((socket) => void sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  });
+  const { port } = silent.address() as { port: number };
+  const db = openDatabase(`postgres://folio@127.0.0.1:${port}/test`);
+  const started = Date.now();
+  await t.rejects(ensureReachable(db, 300), DatabaseUrlError);
+  await t.rejects(ensureReachable(openDatabase(`postgres://folio@127.0.0.1:${port}/test`), 300), {
+    message: `cannot use the database postgres://folio@127.0.0.1:${port}/test: no answer within 0.3 s (check FOLIO_DATABASE_URL, and that the server runs)`,
+  });
+  t.ok(Date.now() - started < 5000);
 });
 
 t.test('folio migrate says what it applied, then that nothing is pending', async (t) => {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import t from 'tap';
-import { spawnServer } from './helper.js';
+import { root, spawnServer, testDialect } from './helper.js';
 
 t.test('folio serve migrates with --migrate, serves, and on SIGTERM closes cleanly with exit code 0', async (t) => {
   const file = join(t.testdir(), 'folio.db');
@@ -53,4 +53,9 @@ t.test('SIGTERM lets an in-flight request finish and reply, then exits 0', async
   const db = new Database(file, { readonly: true });
   t.teardown(() => db.close());
   t.same(db.prepare('SELECT code FROM programs').all(), [{ code: 'finished after SIGTERM' }]);
+});
+
+t.test('a test folder belongs to its run: the PostgreSQL run, going at the same time, names its folders apart', async (t) => {
+  const folder = relative(join(root, '.tap/fixtures'), t.testdir());
+  t.equal(folder, `test-server.test.ts${testDialect === 'postgres' ? '-on-postgres' : ''}-a-test-folder-belongs-to-its-run-the-PostgreSQL-run-going-at-the-same-time-names-its-folders-apart`);
 });
