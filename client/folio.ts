@@ -448,15 +448,28 @@ export class Folio {
    * A GET whose reply is shown with the kept writes laid over it. This tab sends nothing from the GET until the
    * merge: a kept write sent in between would have left the outbox without the reply showing it yet (its value
    * would vanish from the page, as the starter code came back after a login under load). A send under way is
-   * waited for first, so the reply includes it; writes made meanwhile are sent after.
+   * waited for first, so the reply includes it; writes made meanwhile are sent after. Another tab of the book may
+   * still send one during the GET: then the GET is made again (at most twice more), since the write is on the
+   * server by the time it leaves the outbox.
    */
   async #readKept<T, R>(path: string, merge: (saved: T | null) => R): Promise<R> {
     await this.#sync.hold();
     try {
-      return merge(await this.#read<T>(path));
+      for (let again = 0; ; again++) {
+        const before = this.#keptIds();
+        const saved = await this.#read<T>(path);
+        const after = this.#keptIds();
+        if (again < 2 && [...before].some((id) => !after.has(id))) continue;
+        return merge(saved);
+      }
     } finally {
       this.#sync.release();
     }
+  }
+
+  /** The ids of this student's kept writes that reads show (not events). */
+  #keptIds(): Set<string> {
+    return new Set(this.#outbox.list(this.#who).filter((e) => e.kind !== 'events').map((e) => e.id));
   }
 
   /** GET: the reply, or null when there is nothing (404) or no session at all. An ended session throws (and emits `auth`). */

@@ -178,6 +178,31 @@ t.test('a page read while a kept write is being sent shows that write, even when
   t.strictSame(await savedCode(app), ['v1', 'v2']);
 });
 
+t.test('a page read while another tab sends a kept write is made again, and shows that write', async (t) => {
+  const app = await build(t);
+  const browser = new FakeBrowser(app);
+  const reader = browser.open(t).folio;
+  const other = browser.open(t).folio;
+  await reader.saveProgram('ac1', 'v1', { page: 'ch1' });
+  browser.network.offline = true;
+  await reader.saveProgram('ac1', 'v2', { page: 'ch1' });
+  browser.network.offline = false;
+  // The server reads the state before the other tab's send of v2 lands; the reply arrives after it.
+  let states = 0;
+  const fetch = browser.network.fetch;
+  browser.network.fetch = async (input, init) => {
+    if (!String(input).includes('/state?')) return fetch(input, init);
+    const reply = await fetch(input, init);
+    if (++states === 1) await other.flush();
+    return reply;
+  };
+  const state = await reader.pageState('ch1');
+  t.equal(state.programs.ac1?.code, 'v2');
+  t.equal(state.programs.ac1?.pending, undefined, 'from the server');
+  t.equal(states, 2, 'read again once');
+  t.strictSame(await savedCode(app), ['v1', 'v2']);
+});
+
 t.test('while a retry is scheduled, a new write joins the queue instead of sending at once', async (t) => {
   const app = await build(t);
   const browser = new FakeBrowser(app);
