@@ -97,10 +97,10 @@ export function defineTables(b: Builders) {
     {
       id: b.text('id').primaryKey(),
       userId: b.text('user_id').notNull().references(userRef, { onDelete: 'cascade' }),
-      /** `cookie` (through @fastify/session) or `token` (Authorization: Bearer). */
+      /** `cookie` (the signed session cookie) or `token` (Authorization: Bearer); one never works as the other. */
       kind: b.text('kind').notNull(),
       expiresAt: b.time('expires_at').notNull(),
-      /** The @fastify/session object as JSON (cookie sessions); `{}` for tokens. */
+      /** `{}`; sessions stored by earlier Folio versions hold @fastify/session's object as JSON here. Read by nothing. */
       data: b.text('data').notNull(),
       createdAt: b.time('created_at').notNull(),
     },

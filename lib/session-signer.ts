@@ -2,20 +2,15 @@ import { Signer, type UnsignResult } from '@fastify/cookie';
 
 /**
  * The session cookie's signer (HMAC-SHA256, @fastify/cookie's), remembering the cookies whose signature checked
- * out: @fastify/session checks the cookie's signature on every request and then signs the session id again for
- * the restored session — two HMACs a request, ~6 % of the event loop of a cookie-session write in bench/. A
- * remembered cookie answers both: checking that exact string again, and signing its id (with one secret, signing
- * is deterministic: the id's signature is that cookie). Only strings the real signer checked are remembered, so a
- * forged or altered cookie always meets the real check; ids signed for new sessions (every request without a
- * cookie gets one) are not remembered, so they cannot crowd out live ones. At most `size` cookies are kept, the
- * oldest leaving first.
+ * out: every request with a cookie has it checked, and an HMAC is a good part of such a request's cost (bench/).
+ * Only strings the real signer checked are remembered, so a forged or altered cookie always meets the real check.
+ * At most `size` cookies are kept, the oldest leaving first; one signed with an older secret is not remembered
+ * (`renew`: the caller signs its value anew).
  */
 export class RememberingSigner {
   private readonly signer: Signer;
-  /** Checked cookie → its id, oldest first. */
+  /** Checked cookie → its value, oldest first. */
   private readonly checked = new Map<string, string>();
-  /** Id → its checked cookie (the same entries the other way). */
-  private readonly cookies = new Map<string, string>();
 
   /** `secrets`: the one to sign with, then older ones still accepted (their cookies check out with `renew`). */
   constructor(
@@ -26,7 +21,7 @@ export class RememberingSigner {
   }
 
   sign(value: string): string {
-    return this.cookies.get(value) ?? this.signer.sign(value);
+    return this.signer.sign(value);
   }
 
   unsign(signedValue: string): UnsignResult {
@@ -43,12 +38,7 @@ export class RememberingSigner {
   }
 
   private remember(cookie: string, value: string): void {
-    if (this.checked.size >= this.size) {
-      const [oldest, id] = this.checked.entries().next().value!;
-      this.checked.delete(oldest);
-      this.cookies.delete(id);
-    }
+    if (this.checked.size >= this.size) this.checked.delete(this.checked.keys().next().value!);
     this.checked.set(cookie, value);
-    this.cookies.set(value, cookie);
   }
 }

@@ -1,83 +1,32 @@
 import cookie, { type CookieSerializeOptions } from '@fastify/cookie';
-import session, { type SessionStore } from '@fastify/session';
-import type { FastifyReply, FastifyRequest, Session } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Database } from '../db/index.js';
 import { deleteExpiredSessions, deleteSession, extendSession, findSessionWithUser, newToken, saveSession, sessionKey } from '../db/sessions.js';
-import { createAnonymousUser, findUserById, type UserRow } from '../db/users.js';
+import { createAnonymousUser, type UserRow } from '../db/users.js';
 import { HttpError } from '../lib/errors.js';
 import { RememberingSigner } from '../lib/session-signer.js';
 import { servesHttps } from './config.js';
 
 declare module 'fastify' {
-  interface Session {
-    userId?: string;
-    /** When the expiry was last pushed forward (sliding sessions, written at most once per renewal period). */
-    renewedAt?: number;
-  }
   interface FastifyRequest {
     /** The user the request is authenticated as, by cookie or bearer token, or null. */
     user: UserRow | null;
     /** How the request authenticated, or null. */
     credential: { kind: 'cookie' | 'token'; token: string } | null;
-    /** A session cookie or token was presented but no live session matches it (expired or revoked). */
+    /** A session cookie or token was presented but no live session matches it (expired, revoked or forged). */
     credentialStale: boolean;
   }
   interface FastifyInstance {
     /** The session cookie's name: `__Host-folio` over HTTPS, `folio` over plain HTTP. */
     sessionCookieName: string;
-    /** Its attributes (HttpOnly; Secure; SameSite=None; Partitioned over HTTPS, SameSite=Lax over HTTP). */
+    /** Its attributes but the expiry (HttpOnly; Secure; SameSite=None; Partitioned over HTTPS, SameSite=Lax over HTTP). */
     sessionCookieOptions: CookieSerializeOptions;
+    /** Sets the session cookie for `token`, expiring at `expiresAt` (ms), signed with the current secret. */
+    setSessionCookie(reply: FastifyReply, token: string, expiresAt: number): void;
   }
 }
 
 const DAY = 24 * 60 * 60 * 1000;
-
-/**
- * @fastify/session's store over the sessions table: cookie sessions only, keyed by the token's hash. A session
- * is read with its user in one query; the user waits in `users` for the authentication hook that runs right
- * after (see takeUser), so a request costs one lookup, not two.
- */
-class DatabaseSessionStore implements SessionStore {
-  private readonly users = new Map<string, UserRow>();
-
-  constructor(private readonly db: Database) {}
-
-  get(sessionId: string, callback: (err: unknown, result?: Session | null) => void): void {
-    findSessionWithUser(this.db, sessionId).then(
-      (found) => {
-        if (found?.session.kind !== 'cookie') return callback(null, null);
-        // Taken at once by the hook; the bound only guards against a request that never reached it.
-        if (this.users.size > 10_000) this.users.clear();
-        this.users.set(sessionId, found.user);
-        callback(null, JSON.parse(found.session.data) as Session);
-      },
-      (err: unknown) => callback(err),
-    );
-  }
-
-  /** The user read with the session (once), if this request's session was just read. */
-  takeUser(sessionId: string): UserRow | undefined {
-    const user = this.users.get(sessionId);
-    this.users.delete(sessionId);
-    return user;
-  }
-
-  set(sessionId: string, value: Session, callback: (err?: unknown) => void): void {
-    // saveUninitialized is off; a session is only worth storing once it belongs to a user.
-    if (!value.userId) return callback();
-    saveSession(this.db, sessionId, {
-      userId: value.userId,
-      kind: 'cookie',
-      expiresAt: value.cookie.expires?.getTime() ?? Date.now() + (value.cookie.originalMaxAge ?? DAY),
-      data: JSON.stringify(value),
-    }).then(() => callback(), callback);
-  }
-
-  destroy(sessionId: string, callback: (err?: unknown) => void): void {
-    deleteSession(this.db, sessionId).then(() => callback(), callback);
-  }
-}
 
 function isApi(request: FastifyRequest): boolean {
   return request.url.startsWith('/api/') || request.url === '/api';
@@ -118,36 +67,41 @@ export async function ensureUser(request: FastifyRequest, reply: FastifyReply): 
 
 /**
  * Ends whatever session the request came with and starts a new one for `user` (login, register, anonymous
- * start): a new cookie session id (the old one stops working), or a new bearer token, which is returned.
+ * start): a new cookie (the old one stops working), or a new bearer token, which is returned.
  */
 export async function startSession(request: FastifyRequest, reply: FastifyReply, user: UserRow, mode: 'cookie' | 'token'): Promise<string | undefined> {
   const { db, config } = request.server;
-  if (request.credential?.kind === 'token') await deleteSession(db, request.credential.token);
+  if (request.credential) await deleteSession(db, request.credential.token);
+  const token = newToken();
+  const expiresAt = Date.now() + config.sessionDays * DAY;
+  await saveSession(db, token, { userId: user.id, kind: mode, expiresAt, data: '{}' });
   request.user = user;
+  request.credential = { kind: mode, token };
   if (mode === 'token') {
-    if (request.credential?.kind === 'cookie') await request.session.destroy();
-    const token = newToken();
-    await saveSession(db, token, { userId: user.id, kind: 'token', expiresAt: Date.now() + config.sessionDays * DAY, data: '{}' });
-    request.credential = { kind: 'token', token };
+    if (request.cookies[request.server.sessionCookieName] !== undefined) clearSessionCookie(request, reply);
     reply.header('x-folio-token', token);
     return token;
   }
-  await request.session.regenerate();
-  request.session.set('userId', user.id);
-  request.credential = { kind: 'cookie', token: request.session.sessionId };
+  request.server.setSessionCookie(reply, token, expiresAt);
   return undefined;
+}
+
+function clearSessionCookie(request: FastifyRequest, reply: FastifyReply): void {
+  reply.clearCookie(request.server.sessionCookieName, request.server.sessionCookieOptions);
+}
+
+/** The request came with a credential that matches no live session: a dead cookie is cleared (a new session's replaces that). */
+function stale(request: FastifyRequest, reply: FastifyReply, kind: 'cookie' | 'token'): void {
+  request.credentialStale = true;
+  if (kind === 'cookie') clearSessionCookie(request, reply);
 }
 
 /** Ends the request's session (logout) and tells the browser to drop the cookie. */
 export async function endSession(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  if (request.credential?.kind === 'token') await deleteSession(request.server.db, request.credential.token);
-  else if (request.session?.sessionId) await request.session.destroy();
+  if (request.credential) await deleteSession(request.server.db, request.credential.token);
   request.user = null;
   request.credential = null;
-  if (request.cookies[request.server.sessionCookieName] !== undefined) {
-    const { expires: _expires, maxAge: _maxAge, ...attributes } = request.server.sessionCookieOptions;
-    reply.clearCookie(request.server.sessionCookieName, attributes);
-  }
+  if (request.cookies[request.server.sessionCookieName] !== undefined) clearSessionCookie(request, reply);
 }
 
 /** The stored key of the request's session (to spare it when ending a user's other sessions). */
@@ -156,8 +110,10 @@ export function currentSessionKey(request: FastifyRequest): string | undefined {
 }
 
 /**
- * Cookie and bearer authentication over database sessions. Decorates each request with `user`,
- * `credential` and `credentialStale`; sessions slide (renewed at most once per 1/30 of their lifetime).
+ * Cookie and bearer authentication over database sessions: a cookie holds a session token signed with the server
+ * secret (@fastify/cookie's signer), a bearer header a token of its own; either is looked up, hashed, in the
+ * sessions table with its user, in one read. Decorates each request with `user`, `credential` and
+ * `credentialStale`; sessions slide (their expiry is written at most once per 1/30 of their lifetime).
  */
 export default fp(
   async function authPlugin(app) {
@@ -168,54 +124,47 @@ export default fp(
     if (!https) app.log.warn('session cookies are SameSite=Lax without Secure over plain HTTP: book pages on other sites will use token mode; serve HTTPS for cross-site cookies');
 
     const cookieOptions: CookieSerializeOptions = https
-      ? { path: '/', httpOnly: true, secure: true, sameSite: 'none', partitioned: true, maxAge: ttl }
-      : { path: '/', httpOnly: true, secure: false, sameSite: 'lax', maxAge: ttl };
+      ? { path: '/', httpOnly: true, secure: true, sameSite: 'none', partitioned: true }
+      : { path: '/', httpOnly: true, secure: false, sameSite: 'lax' };
+    const signer = new RememberingSigner(app.secret);
     app.decorate('sessionCookieName', cookieName);
     app.decorate('sessionCookieOptions', cookieOptions);
-    await app.register(cookie);
-    const store = new DatabaseSessionStore(app.db);
-    await app.register(session, {
-      secret: new RememberingSigner(app.secret),
-      cookieName,
-      store,
-      saveUninitialized: false,
-      rolling: false,
-      cookie: cookieOptions,
+    app.decorate('setSessionCookie', (reply: FastifyReply, token: string, expiresAt: number) => {
+      reply.setCookie(cookieName, signer.sign(token), { ...cookieOptions, expires: new Date(expiresAt) });
     });
+    await app.register(cookie);
 
     app.decorateRequest('user', null);
     app.decorateRequest('credential', null);
     app.decorateRequest('credentialStale', false);
 
-    app.addHook('onRequest', async (request) => {
-      const read = request.session?.sessionId === undefined ? undefined : store.takeUser(request.session.sessionId);
+    app.addHook('onRequest', async (request, reply) => {
       if (!isApi(request) || request.method === 'OPTIONS') return;
+      let kind: 'cookie' | 'token';
+      let token: string;
       const authorization = request.headers.authorization;
       if (authorization !== undefined) {
         const bearer = /^Bearer +([A-Za-z0-9_-]{20,200})$/i.exec(authorization);
         if (!bearer) throw new HttpError(401, 'invalid_authorization', 'the Authorization header must be "Bearer <token>" with a token from login or register');
-        const token = bearer[1]!;
-        const found = await findSessionWithUser(app.db, token);
-        if (found?.session.kind !== 'token') {
-          request.credentialStale = true;
-          return;
-        }
-        request.user = found.user;
-        request.credential = { kind: 'token', token };
-        if (found.session.expiresAt - Date.now() < ttl - renewEvery) await extendSession(app.db, token, Date.now() + ttl);
-        return;
+        kind = 'token';
+        token = bearer[1]!;
+      } else {
+        const cookieValue = request.cookies[cookieName];
+        if (cookieValue === undefined) return;
+        const unsigned = signer.unsign(cookieValue);
+        if (!unsigned.valid) return stale(request, reply, 'cookie');
+        kind = 'cookie';
+        token = unsigned.value;
       }
-      const userId = request.session.get('userId');
-      const user = userId ? (read?.id === userId ? read : await findUserById(app.db, userId)) : undefined;
-      if (!user) {
-        if (request.cookies[cookieName] !== undefined) request.credentialStale = true;
-        return;
+      const found = await findSessionWithUser(app.db, token);
+      if (found?.session.kind !== kind) return stale(request, reply, kind);
+      request.user = found.user;
+      request.credential = { kind, token };
+      if (found.session.expiresAt - Date.now() < ttl - renewEvery) {
+        const expiresAt = Date.now() + ttl;
+        await extendSession(app.db, token, expiresAt);
+        if (kind === 'cookie') app.setSessionCookie(reply, token, expiresAt);
       }
-      request.user = user;
-      request.credential = { kind: 'cookie', token: request.session.sessionId };
-      // The stored expiry (the in-memory cookie has already been moved to now + max age on restore).
-      const expires = (request.session.cookie as { originalExpires?: Date }).originalExpires?.getTime() ?? 0;
-      if (expires - Date.now() < ttl - renewEvery) request.session.set('renewedAt', Date.now());
     });
 
     const sweep = setInterval(() => {

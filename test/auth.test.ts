@@ -1,3 +1,4 @@
+import { Signer } from '@fastify/cookie';
 import { createHash } from 'node:crypto';
 import t from 'tap';
 import { sessionKey } from '../db/sessions.js';
@@ -61,9 +62,7 @@ t.test('a session slides: used after a renewal period its expiry is pushed forwa
   const app = await build(t, { sessionDays: 30 });
   const { cookie } = await register(app);
   const tenDays = Date.now() + 10 * 86400_000;
-  const data = JSON.parse(((await app.db.get('SELECT data FROM sessions')) as { data: string }).data);
-  data.cookie.expires = new Date(tenDays).toISOString();
-  (await app.db.run('UPDATE sessions SET data = ?, expires_at = ?', [JSON.stringify(data), tenDays]));
+  (await app.db.run('UPDATE sessions SET expires_at = ?', [tenDays]));
   const first = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.equal(first.statusCode, 200);
   t.match(first.headers['set-cookie'], /^folio=/, 'the cookie is renewed');
@@ -128,6 +127,16 @@ t.test('login starts a new session and the previous session id stops working', a
   t.same((await app.db.all('SELECT id FROM sessions')), [{ id: sessionKey(rawSessionId(fresh)) }]);
 });
 
+t.test('logging in with a dead cookie sets just the new session cookie, not the clearing of the old one', async (t) => {
+  const app = await build(t);
+  const { cookie } = await register(app);
+  (await app.db.run('DELETE FROM sessions'));
+  const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: { ...fromBook, cookie }, payload: { username: 'ada', password } });
+  t.equal(login.statusCode, 200);
+  t.match(login.headers['set-cookie'], /^folio=[^;]+; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie: cookieOf(login) } })).statusCode, 200);
+});
+
 t.test('an unknown user and a wrong password get the same reply', async (t) => {
   const app = await build(t);
   await register(app);
@@ -187,6 +196,21 @@ t.test('a session cookie whose id or signature was altered is no session, even j
     t.equal(me.json().error, 'session_expired', 'a cookie that matches no live session');
   }
   t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).statusCode, 200, 'the real one still works');
+});
+
+t.test('a cookie session stored by earlier versions (through @fastify/session) still logs its user in', async (t) => {
+  const app = await build(t);
+  const { res } = await register(app);
+  const userId = res.json().user.id as string;
+  const id = 'Tq3b9y0Xh2QeWmZs8KpLrVn4CfJdUaGo';
+  const expires = Date.now() + 30 * 86400_000 - 3600_000;
+  const data = { cookie: { originalMaxAge: 30 * 86400_000, expires: new Date(expires).toISOString(), secure: false, httpOnly: true, path: '/', sameSite: 'lax' }, userId };
+  await app.db.run('INSERT INTO sessions (id, user_id, kind, expires_at, data, created_at) VALUES (?, ?, ?, ?, ?, ?)', [sessionKey(id), userId, 'cookie', expires, JSON.stringify(data), Date.now()]);
+  const cookie = `folio=${encodeURIComponent(new Signer(app.secret, 'sha256').sign(id))}`;
+  const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
+  t.equal(me.statusCode, 200);
+  t.equal(me.json().user.id, userId);
+  t.equal(me.headers['set-cookie'], undefined, 'nothing to renew yet');
 });
 
 t.test('logout deletes the session, clears the cookie, and the cookie stops working', async (t) => {

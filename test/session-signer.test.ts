@@ -25,7 +25,7 @@ t.test('a cookie with an altered signature or id is refused, also after the real
   t.strictSame(new RememberingSigner('another-secret-of-thirty-two-characters!').unsign(real), { valid: false, renew: false, value: null }, 'another secret');
 });
 
-t.test('only checked cookies are remembered, never ids signed for new sessions, and at most `size`, the oldest leaving first', async (t) => {
+t.test('only checked cookies are remembered, never forged ones or values signed for new sessions, and at most `size`, the oldest leaving first', async (t) => {
   const remembering = new RememberingSigner(secret, 3);
   const plain = new Signer(secret, 'sha256');
   for (let i = 0; i < 5; i++) remembering.unsign(`forged-${i}.xyz`);
@@ -34,9 +34,8 @@ t.test('only checked cookies are remembered, never ids signed for new sessions, 
   const cookies = ['a', 'b', 'c', 'd'].map((id) => plain.sign(id));
   for (const cookie of cookies) remembering.unsign(cookie);
   t.equal(remembering.remembered, 3);
-  t.equal(remembering.sign('d'), cookies[3], 'a remembered id signs as its cookie');
-  t.equal(remembering.sign('a'), cookies[0], 'a forgotten one is signed again');
-  t.strictSame(remembering.unsign(cookies[0]!), { valid: true, renew: false, value: 'a' }, 'and checked again');
+  t.strictSame(remembering.unsign(cookies[0]!), { valid: true, renew: false, value: 'a' }, 'a forgotten one is checked again');
+  t.equal(remembering.remembered, 3);
 });
 
 t.test('a cookie signed with an older secret is valid with renew and not remembered: its id is signed with the new secret', async (t) => {
