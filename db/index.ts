@@ -33,6 +33,13 @@ export interface Database extends Queries {
    */
   bytes(sql: string, params?: Params): Promise<Buffer | undefined>;
   /**
+   * A read of a few rows by key that every request makes (its session and user): `get`, except that on SQLite,
+   * while the read thread has other reads to make, it runs at once on a read-only connection of the event loop's
+   * own instead of queueing behind them (committed data only, as there). Writes leave the event loop busy and the
+   * read thread idle: the look-ups go there; page states leave the read thread busy: they stay here.
+   */
+  lookup<T>(sql: string, params?: Params): Promise<T | undefined>;
+  /**
    * Runs a write in the next group commit: the writes of one moment share one transaction (one failing undoes
    * only itself: SQLite runs each in a savepoint, PostgreSQL runs the batch again write by write) and resolve
    * only once it is committed — a 2xx

@@ -294,6 +294,7 @@ export function openPostgres(url: string, poolSize: number): Database & { pool: 
     all: (sql, params) => queries.all(sql, params),
     run: (sql, params) => queries.run(sql, params),
     bytes: (sql, params) => firstColumnBytes(queries, sql, params),
+    lookup: (sql, params) => queries.get(sql, params),
     write: (work, locks = []) => group.run(work, locks),
     snapshot: () => PostgresSnapshot.open(pool),
     async close() {

@@ -27,7 +27,7 @@ export function newToken(): string {
  */
 export async function findSessionWithUser(db: Database, token: string): Promise<{ session: SessionRow; user: UserRow } | undefined> {
   const id = sessionKey(token);
-  const row = await db.get<StoredUser & { s_kind: 'cookie' | 'token'; s_expires_at: number; s_data: string; s_created_at: number }>(
+  const row = await db.lookup<StoredUser & { s_kind: 'cookie' | 'token'; s_expires_at: number; s_data: string; s_created_at: number }>(
     `SELECT s.kind AS s_kind, s.expires_at AS s_expires_at, s.data AS s_data, s.created_at AS s_created_at, ${userColumnsOf('u')}
      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`,
     [id],

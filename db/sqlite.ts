@@ -129,13 +129,25 @@ class ReadThread {
   private readonly pending = new Map<number, PendingRead>();
   private queue: ReadRequest[] = [];
   private nextId = 0;
+  /** Reads sent or queued that are not key look-ups: while there are any, look-ups run on the event loop. */
+  private others = 0;
+  /** Key look-ups made on the event loop because the thread had other reads (tests, diagnostics). */
+  lookupsOnLoop = 0;
 
-  request<T>(database: number, file: string, kind: ReadRequest[3], sql: string, params: unknown): Promise<T> {
+  request<T>(database: number, file: string, kind: ReadRequest[3], sql: string, params: unknown, lookup = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const id = this.nextId++;
-      this.pending.set(id, { resolve: resolve as (value: never) => void, reject });
+      if (!lookup) this.others++;
+      const done = lookup ? resolve : (value: T) => (this.others--, resolve(value));
+      const failed = lookup ? reject : (err: unknown) => (this.others--, reject(err));
+      this.pending.set(id, { resolve: done as (value: never) => void, reject: failed });
       if (this.queue.push([id, database, file, kind, sql, params]) === 1) queueMicrotask(() => this.send());
     });
+  }
+
+  /** Whether the thread has reads other than look-ups to make. */
+  get busy(): boolean {
+    return this.others > 0;
   }
 
   private send(): void {
@@ -184,18 +196,29 @@ class ReadThread {
 export const readThread = new ReadThread();
 let databases = 0;
 
-/** The reads of one opened SQLite database, on a connection of its own in the read thread. */
-function threadReads(file: string): Pick<Database, 'get' | 'all' | 'bytes' | 'close'> {
+/**
+ * The reads of one opened SQLite database, on a connection of its own in the read thread; key look-ups there too
+ * unless the thread is busy with other reads, then on a read-only connection of the event loop's own.
+ */
+function threadReads(file: string): Pick<Database, 'get' | 'all' | 'bytes' | 'lookup' | 'close'> {
   const database = ++databases;
   let closed = false;
-  const read = <T>(kind: 'get' | 'all' | 'bytes', sql: string, params: Params = []) =>
-    closed ? Promise.reject(new Error('the database is closed')) : readThread.request<T>(database, file, kind, sql, params);
+  let loop: SqliteQueries | undefined;
+  const read = <T>(kind: 'get' | 'all' | 'bytes', sql: string, params: Params = [], lookup = false) =>
+    closed ? Promise.reject(new Error('the database is closed')) : readThread.request<T>(database, file, kind, sql, params, lookup);
   return {
     get: (sql, params) => read('get', sql, params),
     all: (sql, params) => read('all', sql, params),
     bytes: (sql, params) => read<ArrayBuffer | undefined>('bytes', sql, params).then((bytes) => bytes && Buffer.from(bytes)),
+    lookup(sql, params) {
+      if (closed || !readThread.busy) return read('get', sql, params, true);
+      readThread.lookupsOnLoop++;
+      loop ??= new SqliteQueries(connect(file, { readonly: true, fileMustExist: true }));
+      return loop.get(sql, params);
+    },
     async close() {
       closed = true;
+      loop?.sqlite.close();
       await readThread.release(database, file);
     },
   };
@@ -214,14 +237,21 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
   const group = new GroupCommit(queries);
   const location = file === ':memory:' ? file : resolve(file);
   // A database in memory has one connection: its reads stay on it.
-  const reads: Pick<Database, 'get' | 'all' | 'bytes' | 'close'> =
+  const reads: Pick<Database, 'get' | 'all' | 'bytes' | 'lookup' | 'close'> =
     location === ':memory:'
-      ? { get: (sql, params) => queries.get(sql, params), all: (sql, params) => queries.all(sql, params), bytes: (sql, params) => firstColumnBytes(queries, sql, params), close: async () => {} }
+      ? {
+          get: (sql, params) => queries.get(sql, params),
+          all: (sql, params) => queries.all(sql, params),
+          bytes: (sql, params) => firstColumnBytes(queries, sql, params),
+          lookup: (sql, params) => queries.get(sql, params),
+          close: async () => {},
+        }
       : threadReads(location);
   return {
     dialect: 'sqlite',
     location,
     sqlite,
+    lookup: (sql, params) => reads.lookup(sql, params),
     get: (sql, params) => reads.get(sql, params),
     all: (sql, params) => reads.all(sql, params),
     bytes: (sql, params) => reads.bytes(sql, params),

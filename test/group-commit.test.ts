@@ -119,3 +119,28 @@ t.test('when the SQLite read thread stops, the reads waiting on it fail and the 
   await t.rejects(slow, { message: /the SQLite read thread stopped/ });
   t.same(await db.all('SELECT id FROM books'), [{ id: 'kept' }]);
 });
+
+t.test('a key look-up goes to the read thread while it is idle, and sees committed writes', async (t) => {
+  const db = await database(t);
+  await db.write((tx) => tx.run(insertBook, ['b1']));
+  const before = readThread.lookupsOnLoop;
+  t.same(await db.lookup("SELECT id, title FROM books WHERE id = 'b1'"), { id: 'b1', title: 'T' });
+  t.equal(await db.lookup("SELECT id FROM books WHERE id = 'none'"), undefined);
+  t.equal(readThread.lookupsOnLoop, before, 'none made on the event loop');
+});
+
+t.test('while the read thread has a long read, a key look-up runs at once on the event loop and sees the newest commit', { skip: testDialect === 'sqlite' ? false : 'SQLite only' }, async (t) => {
+  const db = await database(t);
+  await db.write((tx) => tx.run(insertBook, ['b1']));
+  const order: string[] = [];
+  const slow = db.get('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) SELECT COUNT(*) AS c FROM n').then((row) => (order.push('slow'), row));
+  const before = readThread.lookupsOnLoop;
+  const first = await db.lookup("SELECT id FROM books WHERE id = 'b1'");
+  order.push('lookup');
+  await db.write((tx) => tx.run(insertBook, ['b2']));
+  const second = await db.lookup("SELECT id FROM books WHERE id = 'b2'");
+  t.same([first, second], [{ id: 'b1' }, { id: 'b2' }]);
+  t.equal(readThread.lookupsOnLoop, before + 2);
+  t.same(await slow, { c: 1000000 });
+  t.same(order, ['lookup', 'slow'], 'the look-up did not wait for the long read');
+});
