@@ -10,15 +10,23 @@ interface Pending {
 /**
  * Group commit on SQLite: the writes queued during one turn of the event loop run in one transaction, each in
  * its own savepoint (one failing write does not undo the others), and their promises settle only after the
- * COMMIT — with synchronous=FULL, after the fsync. Many writes then share one fsync, and a 2xx still means on
- * disk. Writes queued while a batch runs form the next one.
+ * COMMIT and then `sync`, the fsync of the write-ahead log (see openSqlite): many writes share one fsync, and a
+ * 2xx still means on disk. Writes queued while a batch runs form the next one; the fsync runs off the event loop,
+ * so the next batch runs meanwhile, and one fsync started after a COMMIT covers every COMMIT before it.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
   private scheduled = false;
   private running: Promise<void> | undefined;
+  /** An fsync is under way. */
+  private syncing: Promise<void> | undefined;
+  /** Commits made since the fsync under way began: the next fsync covers them. */
+  private unsynced: { resolve: () => void; reject: (err: unknown) => void }[] = [];
 
-  constructor(private readonly queries: SqliteQueries) {}
+  constructor(
+    private readonly queries: SqliteQueries,
+    private readonly sync: () => Promise<void> = async () => {},
+  ) {}
 
   /** Runs `work` in the next group transaction; resolves once it is committed. */
   run<T>(work: (tx: Queries) => Promise<T>): Promise<T> {
@@ -28,9 +36,29 @@ export class GroupCommit {
     });
   }
 
-  /** Commits everything queued (before the database closes). */
+  /** Commits everything queued, and waits for its fsync (before the database closes). */
   async drain(): Promise<void> {
-    while (this.running || this.queue.length > 0) await (this.running ?? this.flush());
+    while (this.running || this.queue.length > 0 || this.syncing) await (this.running ?? (this.queue.length > 0 ? this.flush() : this.syncing));
+  }
+
+  /** Resolves once an fsync that began after this call has ended. */
+  private durable(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.unsynced.push({ resolve, reject });
+      if (!this.syncing) this.startSync();
+    });
+  }
+
+  private startSync(): void {
+    const covered = this.unsynced;
+    this.unsynced = [];
+    this.syncing = this.sync().then(
+      () => covered.forEach((c) => c.resolve()),
+      (err: unknown) => covered.forEach((c) => c.reject(err)),
+    ).finally(() => {
+      this.syncing = undefined;
+      if (this.unsynced.length > 0) this.startSync();
+    });
   }
 
   private schedule(): void {
@@ -75,6 +103,10 @@ export class GroupCommit {
       for (const item of batch) item.reject(err);
       return;
     }
-    batch.forEach((item, i) => (outcomes[i]!.ok ? item.resolve(outcomes[i]!.value) : item.reject(outcomes[i]!.value)));
+    // Not awaited: the next batch may commit while this one's fsync runs.
+    this.durable().then(
+      () => batch.forEach((item, i) => (outcomes[i]!.ok ? item.resolve(outcomes[i]!.value) : item.reject(outcomes[i]!.value))),
+      (err: unknown) => batch.forEach((item) => item.reject(err)),
+    );
   }
 }

@@ -64,7 +64,16 @@ export async function applyMigrations(db: Database): Promise<string[]> {
   readMigrationFiles({ migrationsFolder: migrationsFolder(db) });
   if (db.dialect === 'sqlite') {
     const pending = await pendingMigrations(db);
-    if (pending.length > 0) migrateSqlite(drizzleSqlite((db as Sqlite).sqlite), { migrationsFolder: migrationsFolder(db), migrationsTable });
+    if (pending.length > 0) {
+      // Outside the group commit, which fsyncs its own commits: these fsync at their COMMIT.
+      const { sqlite } = db as Sqlite;
+      sqlite.pragma('synchronous = FULL');
+      try {
+        migrateSqlite(drizzleSqlite(sqlite), { migrationsFolder: migrationsFolder(db), migrationsTable });
+      } finally {
+        sqlite.pragma('synchronous = NORMAL');
+      }
+    }
     return pending;
   }
   const pg = db as Postgres;

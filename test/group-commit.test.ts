@@ -144,3 +144,70 @@ t.test('while the read thread has a long read, a key look-up runs at once on the
   t.same(await slow, { c: 1000000 });
   t.same(order, ['lookup', 'slow'], 'the look-up did not wait for the long read');
 });
+
+t.test('a write is answered only after an fsync that began after its COMMIT; one fsync covers the commits made before it began', async (t) => {
+  const { GroupCommit } = await import('../db/group-commit.js');
+  const { SqliteQueries } = await import('../db/sqlite.js');
+  const BetterSqlite3 = (await import('better-sqlite3')).default;
+  const sqlite = new BetterSqlite3(':memory:');
+  t.teardown(() => sqlite.close());
+  sqlite.exec('CREATE TABLE t (v INTEGER)');
+  const events: string[] = [];
+  const syncs: (() => void)[] = [];
+  const sync = () => new Promise<void>((resolve) => {
+    events.push(`sync ${syncs.length + 1} began with ${(sqlite.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n} rows`);
+    syncs.push(resolve);
+  });
+  const group = new GroupCommit(new SqliteQueries(sqlite), sync);
+  const write = (v: number) => group.run((tx) => tx.run('INSERT INTO t (v) VALUES (?)', [v])).then(() => events.push(`write ${v} answered`));
+  const first = write(1);
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(events, ['sync 1 began with 1 rows'], 'committed, not answered');
+  const second = write(2);
+  const third = write(3);
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(syncs.length, 1, 'no second fsync while the first runs');
+  t.same((sqlite.prepare('SELECT v FROM t ORDER BY v').all() as { v: number }[]).map((r) => r.v), [1, 2, 3], 'the next batch committed meanwhile');
+  syncs[0]!();
+  await first;
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same([...events].sort(), ['sync 1 began with 1 rows', 'sync 2 began with 3 rows', 'write 1 answered'], 'writes 2 and 3 wait for an fsync of their own');
+  syncs[1]!();
+  await Promise.all([second, third]);
+  t.same(events.slice(3), ['write 2 answered', 'write 3 answered']);
+});
+
+t.test('a failed fsync fails the writes it was to cover', async (t) => {
+  const { GroupCommit } = await import('../db/group-commit.js');
+  const { SqliteQueries } = await import('../db/sqlite.js');
+  const BetterSqlite3 = (await import('better-sqlite3')).default;
+  const sqlite = new BetterSqlite3(':memory:');
+  t.teardown(() => sqlite.close());
+  sqlite.exec('CREATE TABLE t (v INTEGER)');
+  const group = new GroupCommit(new SqliteQueries(sqlite), async () => {
+    throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+  });
+  await t.rejects(group.run((tx) => tx.run('INSERT INTO t (v) VALUES (1)')), { code: 'EIO' });
+});
+
+t.test('on a SQLite file, a write is answered after an fsync of its write-ahead log', { skip: testDialect === 'sqlite' ? false : 'SQLite only' }, async (t) => {
+  const db = await database(t);
+  const { open } = await import('node:fs/promises');
+  const probe = await open(new URL(import.meta.url), 'r');
+  const prototype = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+  await probe.close();
+  const original = prototype.datasync;
+  const synced: number[] = [];
+  prototype.datasync = async function (this: { fd: number }) {
+    await original.call(this);
+    synced.push(this.fd);
+  };
+  t.teardown(() => void (prototype.datasync = original));
+  await db.write((tx) => tx.run(insertBook, ['durable']));
+  t.equal(synced.length, 1, 'one fsync before the answer');
+  await db.write((tx) => tx.run(insertBook, ['durable-too']));
+  t.equal(synced.length, 2);
+  t.equal(synced[0], synced[1], 'of the same file, kept open');
+});
