@@ -23,17 +23,36 @@ function ownOrigin(request: FastifyRequest): string {
  */
 export default fp(
   async function securityPlugin(app) {
-    // Helmet's middleware, built once (@fastify/helmet would build it again for every request).
-    const protect = helmet({
-      // A JSON API: no HTML of ours runs under /api. CORP stays same-origin there: CORS-mode fetches are not
-      // subject to it, while no-cors loads (<img>, <script>) of a student's data from other sites are blocked.
+    const hsts = app.config.tlsCert ? { maxAge: 15552000, includeSubDomains: false } : false;
+    // Helmet's middleware, built once (@fastify/helmet would build it again for every request). Pages (the docs,
+    // the client's files) get helmet's defaults; the API, whose replies are JSON for fetch, gets what OWASP's REST
+    // security sheet asks of an API: no framing, no sniffing, no rendering of anything — and no headers that only
+    // mean something to an HTML document (every reply carries them, ~500 bytes).
+    const pageHeaders = helmet({
       contentSecurityPolicy: {
         directives: { defaultSrc: ["'self'"], frameAncestors: ["'none'"], upgradeInsecureRequests: servesHttps(app.config) ? [] : null },
       },
       crossOriginResourcePolicy: { policy: 'same-origin' },
-      strictTransportSecurity: app.config.tlsCert ? { maxAge: 15552000, includeSubDomains: false } : false,
+      strictTransportSecurity: hsts,
     });
-    app.addHook('onRequest', (request, reply, done) => protect(request.raw, reply.raw, (err) => done(err as Error | undefined)));
+    const apiHeaders = helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      // CORP stays same-origin: CORS-mode fetches are not subject to it, while no-cors loads (<img>, <script>) of a
+      // student's data from other sites are blocked.
+      crossOriginResourcePolicy: { policy: 'same-origin' },
+      xFrameOptions: { action: 'deny' },
+      referrerPolicy: { policy: 'no-referrer' },
+      strictTransportSecurity: hsts,
+      crossOriginOpenerPolicy: false,
+      originAgentCluster: false,
+      xDnsPrefetchControl: false,
+      xDownloadOptions: false,
+      xPermittedCrossDomainPolicies: false,
+      xXssProtection: false,
+    });
+    app.addHook('onRequest', (request, reply, done) =>
+      (isApi(request) ? apiHeaders : pageHeaders)(request.raw, reply.raw, (err) => done(err as Error | undefined)),
+    );
 
     // Fastify parses text/plain by default, which a cross-site form or a no-preflight fetch can send.
     app.removeContentTypeParser('text/plain');

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { makeCertificate } from './e2e/harness.js';
 import { bookOrigin, build } from './helper.js';
 
 t.test('a cross-site navigation to the API is refused', async (t) => {
@@ -38,10 +39,40 @@ t.test('a state-changing request with a cookie from an allowed origin or the ser
   }
 });
 
-t.test('replies carry helmet headers suited to a JSON API', async (t) => {
+/** The security headers of a reply: helmet's, by name. */
+const securityHeaders = (headers: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(headers).filter(([name]) => /^(content-security-policy|cross-origin-|origin-agent-cluster|referrer-policy|strict-transport-security|x-(?!folio))/.test(name)));
+
+t.test('API replies carry the security headers of a JSON API, and none meant for HTML documents', async (t) => {
   const app = await build(t);
   const res = await app.inject({ method: 'GET', url: '/api/books/book' });
-  t.equal(res.headers['x-content-type-options'], 'nosniff');
-  t.equal(res.headers['cross-origin-resource-policy'], 'same-origin');
-  t.equal(res.headers['strict-transport-security'], undefined, 'no HSTS over plain HTTP');
+  t.same(securityHeaders(res.headers), {
+    'content-security-policy': "default-src 'none';frame-ancestors 'none'",
+    'cross-origin-resource-policy': 'same-origin',
+    'referrer-policy': 'no-referrer',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+  });
+});
+
+t.test('replies outside the API carry helmet\'s defaults, with frames refused', async (t) => {
+  const app = await build(t);
+  const res = await app.inject({ method: 'GET', url: '/healthz' });
+  t.equal(res.statusCode, 200);
+  const headers = securityHeaders(res.headers);
+  t.match(headers['content-security-policy'], /^default-src 'self';.*frame-ancestors 'none'/);
+  t.equal(headers['x-content-type-options'], 'nosniff');
+  t.equal(headers['cross-origin-opener-policy'], 'same-origin');
+  t.equal(headers['cross-origin-resource-policy'], 'same-origin');
+  t.equal(headers['x-frame-options'], 'SAMEORIGIN');
+});
+
+t.test('with a certificate configured, API replies and pages carry HSTS; over plain HTTP they do not', async (t) => {
+  const plain = await build(t);
+  t.equal((await plain.inject({ method: 'GET', url: '/api/books/book' })).headers['strict-transport-security'], undefined);
+  const { cert, key } = await makeCertificate(t);
+  const tls = await build(t, { tlsCert: cert, tlsKey: key });
+  for (const url of ['/api/books/book', '/healthz']) {
+    t.equal((await tls.inject({ method: 'GET', url })).headers['strict-transport-security'], 'max-age=15552000', url);
+  }
 });
