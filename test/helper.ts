@@ -199,10 +199,10 @@ export async function tableNames(db: Database): Promise<string[]> {
  */
 export function recordQueries(t: Test, app: FastifyInstance): string[] {
   const queries: string[] = [];
-  const { get, all, run } = app.db;
+  const { get, all, run, lookup } = app.db;
   const recorded = <F extends (sql: string, ...rest: never[]) => unknown>(f: F) =>
     ((sql: string, ...rest: never[]) => (sql.includes('change_counters') || queries.push(sql), f(sql, ...rest))) as unknown as F;
-  Object.assign(app.db, { get: recorded(get), all: recorded(all), run: recorded(run) });
-  t.teardown(() => void Object.assign(app.db, { get, all, run }));
+  Object.assign(app.db, { get: recorded(get), all: recorded(all), run: recorded(run), lookup: recorded(lookup) });
+  t.teardown(() => void Object.assign(app.db, { get, all, run, lookup }));
   return queries;
 }
