@@ -154,6 +154,22 @@ t.test('page state returns the latest program per activity and answer per questi
   t.equal(noPage.statusCode, 400);
 });
 
+t.test('page state gives saving times as ISO strings to the millisecond, as the write replies do', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  const put = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 'x', page: 'ch1' } });
+  const post = await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers, payload: { kind: 'mchoice', answer: ['a'], page: 'ch1' } });
+  const state = (await app.inject({ method: 'GET', url: '/api/books/book/state?page=ch1', headers })).json();
+  t.equal(state.programs.ac1.savedAt, put.json().savedAt);
+  t.equal(state.answers.q1.latest.savedAt, post.json().savedAt);
+  for (const ms of [Date.UTC(2026, 0, 2, 3, 4, 5, 0), Date.UTC(2026, 8, 9, 23, 59, 59, 5), Date.UTC(2031, 11, 31, 0, 0, 0, 999), Date.UTC(2027, 1, 28, 12, 30, 7, 40)]) {
+    await app.db.run('UPDATE programs SET saved_at = ?', [ms]);
+    await app.db.run('UPDATE answers SET saved_at = ?', [ms]);
+    const at = (await app.inject({ method: 'GET', url: '/api/books/book/state?page=ch1', headers })).json();
+    t.same([at.programs.ac1.savedAt, at.answers.q1.latest.savedAt], [new Date(ms).toISOString(), new Date(ms).toISOString()]);
+  }
+});
+
 t.test('page state reads only the latest rows, through the partial page indexes', { skip: testDialect !== 'sqlite' && 'SQLite query plans' }, async (t) => {
   const app = await build(t);
   for (const [table, index] of [
