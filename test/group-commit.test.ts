@@ -1,7 +1,9 @@
 import t from 'tap';
 import { openDatabase } from '../db/index.js';
 import { applyMigrations } from '../db/migrate.js';
-import { readThread } from '../db/sqlite.js';
+import BetterSqlite3 from 'better-sqlite3';
+import { GroupCommit } from '../db/group-commit.js';
+import { readThread, SqliteQueries } from '../db/sqlite.js';
 import { testDatabaseUrl, testDialect } from './helper.js';
 
 /** The group commit of the database under test (SQLite or PostgreSQL), through db.write, with real tables. */
@@ -145,13 +147,16 @@ t.test('while the read thread has a long read, a key look-up runs at once on the
   t.same(order, ['lookup', 'slow'], 'the look-up did not wait for the long read');
 });
 
-t.test('a write is answered only after an fsync that began after its COMMIT; one fsync covers the commits made before it began', async (t) => {
-  const { GroupCommit } = await import('../db/group-commit.js');
-  const { SqliteQueries } = await import('../db/sqlite.js');
-  const BetterSqlite3 = (await import('better-sqlite3')).default;
+/** A SQLite database in memory with one table `t (v)`, for the group commit alone. */
+function scratch(t: Parameters<typeof testDatabaseUrl>[0]): BetterSqlite3.Database {
   const sqlite = new BetterSqlite3(':memory:');
   t.teardown(() => sqlite.close());
   sqlite.exec('CREATE TABLE t (v INTEGER)');
+  return sqlite;
+}
+
+t.test('a write is answered only after an fsync that began after its COMMIT; one fsync covers the commits made before it began', async (t) => {
+  const sqlite = scratch(t);
   const events: string[] = [];
   const syncs: (() => void)[] = [];
   const sync = () => new Promise<void>((resolve) => {
@@ -180,13 +185,7 @@ t.test('a write is answered only after an fsync that began after its COMMIT; one
 });
 
 t.test('a failed fsync fails the writes it was to cover', async (t) => {
-  const { GroupCommit } = await import('../db/group-commit.js');
-  const { SqliteQueries } = await import('../db/sqlite.js');
-  const BetterSqlite3 = (await import('better-sqlite3')).default;
-  const sqlite = new BetterSqlite3(':memory:');
-  t.teardown(() => sqlite.close());
-  sqlite.exec('CREATE TABLE t (v INTEGER)');
-  const group = new GroupCommit(new SqliteQueries(sqlite), async () => {
+  const group = new GroupCommit(new SqliteQueries(scratch(t)), async () => {
     throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
   });
   await t.rejects(group.run((tx) => tx.run('INSERT INTO t (v) VALUES (1)')), { code: 'EIO' });
