@@ -205,7 +205,8 @@ export interface NewEvent {
   type: string;
   target?: string | undefined;
   page?: string | undefined;
-  data?: unknown;
+  /** The event's data as JSON text. */
+  data?: string | undefined;
   clientTime?: number | undefined;
 }
 
@@ -223,7 +224,7 @@ const insertEvents = {
 /** Stores a batch of events, all or none, stamped with the server's time. */
 export async function saveEvents(db: Database, { userId, bookId }: Owner, batch: NewEvent[]): Promise<number> {
   const serverTime = Date.now();
-  const rows = batch.map((e) => [e.type, e.target ?? null, e.page ?? null, e.data === undefined ? null : JSON.stringify(e.data), e.clientTime ?? null] as const);
+  const rows = batch.map((e) => [e.type, e.target ?? null, e.page ?? null, e.data ?? null, e.clientTime ?? null] as const);
   const values = db.dialect === 'postgres' ? [0, 1, 2, 3, 4].map((i) => rows.map((r) => r[i])) : [JSON.stringify(rows)];
   await db.write((tx) => tx.run(insertEvents[db.dialect], [userId, bookId, serverTime, ...values]));
   return batch.length;
