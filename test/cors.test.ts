@@ -110,6 +110,21 @@ t.test('a preflight from an allowed origin is answered 204 with every preflight 
   t.equal(res.headers.vary, 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers');
 });
 
+t.test("one origin's preflights, requests and OPTIONS without a requested method are answered each their own way, in any order", async (t) => {
+  const app = await build(t);
+  const url = '/api/books/book';
+  for (let round = 0; round < 2; round++) {
+    const preflight = await app.inject({ method: 'OPTIONS', url, headers: { origin: bookOrigin, 'access-control-request-method': 'GET' } });
+    t.equal(preflight.statusCode, 204);
+    t.equal(preflight.headers['access-control-allow-methods'], 'GET, POST, PUT, PATCH, DELETE');
+    const get = await app.inject({ method: 'GET', url, headers: { origin: bookOrigin } });
+    t.equal(get.statusCode, 200);
+    t.same(corsHeaders(get.headers), allowedReply);
+    const bare = await app.inject({ method: 'OPTIONS', url, headers: { origin: bookOrigin } });
+    t.equal(bare.statusCode, 404, 'an OPTIONS without Access-Control-Request-Method is no preflight');
+  }
+});
+
 t.test('a preflight runs no handler: an existing GET route answers it with an empty 204', async (t) => {
   const app = await build(t);
   const res = await app.inject({ method: 'OPTIONS', url: '/api/books/book', headers: { origin: bookOrigin, 'access-control-request-method': 'GET' } });
