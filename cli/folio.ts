@@ -9,7 +9,7 @@ import { hashPassword } from '../lib/passwords.js';
 import { isBookId, normalizeOrigin, OriginError } from '../lib/origin.js';
 import { ConfigError, loadConfig, type Config } from '../plugins/config.js';
 import { PendingMigrationsError } from '../plugins/db.js';
-import { exportFormats, exportKinds } from '../schemas/instructor.js';
+import { exportFormats, exportKinds } from '../schemas/export-kinds.js';
 import { parseInstant } from '../lib/time.js';
 import { runExport } from './export.js';
 import { MigrateDataError, runMigrateData } from './migrate-data.js';

@@ -3,7 +3,7 @@ import { csvField, csvRecord, type CsvValue } from '../lib/csv.js';
 import { pseudonymizer } from '../lib/pseudonym.js';
 import { isoTimes } from '../lib/time.js';
 import { StatementWriter, type XapiActor } from '../lib/xapi.js';
-import { exportFormats, exportKinds, type ExportFormat, type ExportKind } from '../schemas/instructor.js';
+import { exportFormats, exportKinds, type ExportFormat, type ExportKind } from '../schemas/export-kinds.js';
 import type { Database, Dialect, Snapshot } from './index.js';
 
 /**

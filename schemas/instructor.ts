@@ -2,12 +2,9 @@ import Type, { type TSchema } from 'typebox';
 import { BookId } from './common.js';
 import { Id, LatestAnswer, Program } from './work.js';
 import { instantPattern } from '../lib/time.js';
+import { exportFormats, exportKinds, type ExportFormat, type ExportKind } from './export-kinds.js';
 
-/** What research exports hold, and how they are written. */
-export const exportKinds = ['events', 'answers', 'programs', 'completions'] as const;
-export type ExportKind = (typeof exportKinds)[number];
-export const exportFormats = ['jsonl', 'csv', 'xapi'] as const;
-export type ExportFormat = (typeof exportFormats)[number];
+export { exportFormats, exportKinds, type ExportFormat, type ExportKind };
 
 const When = Type.String({ format: 'date-time', description: 'server time, ISO 8601', examples: ['2026-11-28T20:00:00.000Z'] });
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);

@@ -47,6 +47,19 @@ t.test('a bad value names the variable, its value and what is expected', async (
   t.throws(() => loadConfig({}, { port: 'x' }), { message: '--port="x" is invalid: expected an integer from 0 to 65535' });
 });
 
+t.test('integers are whole decimal numbers; optional settings left unset are absent', async (t) => {
+  for (const port of ['1e3', '0x10', '4.5', '-1', '']) {
+    if (port === '') t.equal(loadConfig({ FOLIO_PORT: port }).port, 3000, 'empty means unset');
+    else t.throws(() => loadConfig({ FOLIO_PORT: port }), { message: `FOLIO_PORT="${port}" is invalid: expected an integer from 0 to 65535` }, port);
+  }
+  t.equal(loadConfig({ FOLIO_PORT: ' 8080 ' }).port, 8080);
+  t.equal(loadConfig({}, { port: 8081 }).port, 8081, 'a number from a flag');
+  const config = loadConfig({});
+  for (const key of ['redisUrl', 'secret', 'tlsCert', 'tlsKey', 'publicOrigin']) t.notOk(key in config, key);
+  t.equal(loadConfig({ FOLIO_REDIS_URL: 'redis://127.0.0.1:6379' }).redisUrl, 'redis://127.0.0.1:6379');
+  t.throws(() => loadConfig({ FOLIO_REDIS_URL: 'http://x' }), { message: 'FOLIO_REDIS_URL="http://x" is invalid: expected a redis:// or rediss:// URL' });
+});
+
 t.test('folio serve with a bad setting stops with one line and exit code 2', async (t) => {
   const res = await folio(['serve'], { FOLIO_PORT: 'abc', FOLIO_DATABASE_URL: join(t.testdir(), 'x.db') });
   t.equal(res.code, 2);
