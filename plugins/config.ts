@@ -18,7 +18,7 @@ const string = <D extends string | undefined = undefined>(rule: { minLength?: nu
   ({ type: 'string', ...rule }) as { type: 'string'; minLength?: number; pattern?: RegExp; description?: string; default: D };
 const oneOf = <const V extends readonly string[]>(values: V, value: V[number]) => ({ type: 'enum', values, default: value }) as const;
 
-/** Every setting Folio reads: its variable, its flag, its schema (with the default) and what it is for. */
+/** Every setting Folio reads: its variable, its flag, its rule (with the default) and what it is for. */
 export const settings = {
   host: { env: 'FOLIO_HOST', flag: 'host', schema: string({ minLength: 1, default: '127.0.0.1' }), describe: 'address to listen on' },
   port: { env: 'FOLIO_PORT', flag: 'port', schema: integer(0, 65535, 3000), describe: 'TCP port (0 picks a free one)' },
