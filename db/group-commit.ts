@@ -26,6 +26,8 @@ export class GroupCommit {
   constructor(
     private readonly queries: SqliteQueries,
     private readonly sync: () => Promise<void> = async () => {},
+    /** Called at once after each COMMIT (before its fsync). */
+    private readonly committed: () => void = () => {},
   ) {}
 
   /** Runs `work` in the next group transaction; resolves once it is committed. */
@@ -98,6 +100,7 @@ export class GroupCommit {
         }
       }
       q.runNow('COMMIT');
+      this.committed();
     } catch (err) {
       if (q.sqlite.inTransaction) q.runNow('ROLLBACK');
       for (const item of batch) item.reject(err);

@@ -40,6 +40,13 @@ export interface Database extends Queries {
    */
   lookup<T>(sql: string, params?: Params): Promise<T | undefined>;
   /**
+   * SQLite: how many times a session or user row has been inserted, changed or deleted, by any connection
+   * (triggers count them in change_counters 'auth': migration 0006), read on the writer's connection once per turn
+   * of the event loop and after each commit; undefined while a write is under way there (it would see that
+   * write's uncommitted changes), and always on PostgreSQL, where look-ups are not remembered.
+   */
+  authChanges(): number | undefined;
+  /**
    * Runs a write in the next group commit: the writes of one moment share one transaction (one failing undoes
    * only itself: SQLite runs each in a savepoint, PostgreSQL runs the batch again write by write) and resolve
    * only once it is committed — a 2xx

@@ -295,6 +295,7 @@ export function openPostgres(url: string, poolSize: number): Database & { pool: 
     run: (sql, params) => queries.run(sql, params),
     bytes: (sql, params) => firstColumnBytes(queries, sql, params),
     lookup: (sql, params) => queries.get(sql, params),
+    authChanges: () => undefined,
     write: (work, locks = []) => group.run(work, locks),
     snapshot: () => PostgresSnapshot.open(pool),
     async close() {

@@ -1,5 +1,5 @@
 import { hash, randomBytes } from 'node:crypto';
-import type { Database } from './index.js';
+import { perDatabase, type Database } from './index.js';
 import { userColumnsOf, userFromRow, type StoredUser, type UserRow } from './users.js';
 
 export interface SessionRow {
@@ -21,17 +21,60 @@ export function newToken(): string {
   return randomBytes(32).toString('base64url');
 }
 
+type SessionWithUser = StoredUser & { s_kind: 'cookie' | 'token'; s_expires_at: number; s_data: string; s_created_at: number };
+
+/** How many session look-ups a database remembers at most (about a kilobyte each). */
+export const rememberedSessionsMax = 10_000;
+
+/**
+ * The session look-ups made while `db.authChanges()` stood at `changes` (SQLite): any new, changed or deleted
+ * session or user row, by this process or another, moves it on and forgets them all. Most requests come from a
+ * student seen a moment before: their look-up costs nothing then but the counter's read, once per turn of the
+ * event loop (a read of its own takes the database's locks: a few system calls, as much as the join itself).
+ */
+class RememberedSessions {
+  changes: number | undefined;
+  readonly rows = new Map<string, SessionWithUser>();
+
+  /** The rows remembered at `changes`, forgetting those of an earlier count. */
+  at(changes: number): Map<string, SessionWithUser> {
+    if (changes !== this.changes) {
+      this.rows.clear();
+      this.changes = changes;
+    }
+    return this.rows;
+  }
+
+  /** Remembers a row read after the count stood at `changes`, unless the count has moved since. */
+  keep(changes: number, id: string, row: SessionWithUser): void {
+    if (changes !== this.changes) return;
+    // The oldest goes first (a Map iterates in insertion order).
+    if (this.rows.size >= rememberedSessionsMax) this.rows.delete(this.rows.keys().next().value!);
+    this.rows.set(id, row);
+  }
+}
+
+export const rememberedSessions = perDatabase(() => new RememberedSessions());
+
 /**
  * The live session stored for a token with its user, in one query (the lookup every authenticated request
- * makes), or undefined when unknown or expired.
+ * makes), or undefined when unknown or expired. On SQLite a look-up is remembered until a session or user row
+ * changes; the expiry is checked on every use.
  */
 export async function findSessionWithUser(db: Database, token: string): Promise<{ session: SessionRow; user: UserRow } | undefined> {
   const id = sessionKey(token);
-  const row = await db.lookup<StoredUser & { s_kind: 'cookie' | 'token'; s_expires_at: number; s_data: string; s_created_at: number }>(
-    `SELECT s.kind AS s_kind, s.expires_at AS s_expires_at, s.data AS s_data, s.created_at AS s_created_at, ${userColumnsOf('u')}
+  // Read before the look-up: the row it finds is then at least as new as this count.
+  const changes = db.authChanges();
+  const remembered = changes === undefined ? undefined : rememberedSessions(db);
+  let row = remembered?.at(changes!).get(id);
+  if (!row) {
+    row = await db.lookup<SessionWithUser>(
+      `SELECT s.kind AS s_kind, s.expires_at AS s_expires_at, s.data AS s_data, s.created_at AS s_created_at, ${userColumnsOf('u')}
      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`,
-    [id],
-  );
+      [id],
+    );
+    if (row) remembered?.keep(changes!, id, row);
+  }
   if (!row || row.s_expires_at <= Date.now()) return undefined;
   return {
     session: { id, userId: row.id, kind: row.s_kind, expiresAt: row.s_expires_at, data: row.s_data, createdAt: row.s_created_at },

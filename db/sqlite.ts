@@ -273,7 +273,13 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
   const queries = new SqliteQueries(sqlite);
   const location = file === ':memory:' ? file : resolve(file);
   const wal = location === ':memory:' ? undefined : walSync(location);
-  const group = new GroupCommit(queries, wal?.sync);
+  // The count of session and user changes read in this turn of the event loop: one read (it takes the database's
+  // locks: a few system calls) serves the turn's requests; it is read again in the next turn and after a commit.
+  let authChanges: number | undefined;
+  const forgetAuthChanges = () => {
+    authChanges = undefined;
+  };
+  const group = new GroupCommit(queries, wal?.sync, forgetAuthChanges);
   // A database in memory has one connection: its reads stay on it.
   const reads: Pick<Database, 'get' | 'all' | 'bytes' | 'lookup' | 'close'> =
     location === ':memory:'
@@ -290,10 +296,18 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
     location,
     sqlite,
     lookup: (sql, params) => reads.lookup(sql, params),
+    authChanges() {
+      if (sqlite.inTransaction) return undefined;
+      if (authChanges === undefined) {
+        authChanges = queries.getNow<{ value: number }>("SELECT value FROM change_counters WHERE name = 'auth'")?.value ?? 0;
+        setImmediate(forgetAuthChanges);
+      }
+      return authChanges;
+    },
     get: (sql, params) => reads.get(sql, params),
     all: (sql, params) => reads.all(sql, params),
     bytes: (sql, params) => reads.bytes(sql, params),
-    run: (sql, params) => queries.run(sql, params),
+    run: (sql, params) => (forgetAuthChanges(), queries.run(sql, params)),
     write: (work) => group.run(work),
     async snapshot() {
       if (location === ':memory:') throw new Error('an in-memory database cannot be read from a second connection');

@@ -1,8 +1,10 @@
 import { Signer } from '@fastify/cookie';
+import BetterSqlite3 from 'better-sqlite3';
 import { createHash } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import t from 'tap';
-import { sessionKey } from '../db/sessions.js';
-import { bookOrigin, build, cookieOf, corsHeaders, fromBook, recordQueries, register } from './helper.js';
+import { rememberedSessions, rememberedSessionsMax, sessionKey } from '../db/sessions.js';
+import { bookOrigin, build, cookieOf, corsHeaders, fromBook, recordQueries, register, testDialect } from './helper.js';
 
 const password = 'correct horse battery';
 
@@ -383,4 +385,105 @@ t.test('an authenticated request reads its session and its user in one query, by
     t.equal(queries.length, 1, queries.join('\n'));
     t.match(queries[0], /FROM sessions s JOIN users u/);
   }
+});
+
+const sqliteOnly = { skip: testDialect !== 'sqlite' && 'SQLite only (PostgreSQL looks every session up)' };
+const sessionLookup = /FROM sessions s JOIN users u/;
+
+t.test('on SQLite a session look-up is remembered: the next requests of the session make no query for it; on PostgreSQL each does', async (t) => {
+  const app = await build(t);
+  const { cookie } = await register(app);
+  const queries = recordQueries(t, app);
+  for (let i = 0; i < 3; i++) {
+    const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
+    t.equal(me.statusCode, 200);
+    t.equal(me.json().user.username, 'ada');
+    await nextTurn();
+  }
+  t.equal(queries.filter((q) => sessionLookup.test(q)).length, app.db.dialect === 'sqlite' ? 1 : 3, queries.join('\n'));
+});
+
+t.test('a session deleted by another process stops working from the next turn of the event loop', sqliteOnly, async (t) => {
+  const app = await build(t);
+  const { cookie } = await register(app);
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).statusCode, 200);
+  // Another connection to the file: a `folio` command or a sqlite3 shell.
+  const other = new BetterSqlite3(app.db.location);
+  t.teardown(() => other.close());
+  t.equal(other.prepare('DELETE FROM sessions').run().changes, 1);
+  await nextTurn();
+  const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
+  t.equal(me.statusCode, 401);
+  t.equal(me.json().error, 'session_expired');
+});
+
+t.test('a user changed by another process is seen on the next request from the next turn on', sqliteOnly, async (t) => {
+  const app = await build(t);
+  const { cookie } = await register(app);
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).json().user.role, 'student');
+  const other = new BetterSqlite3(app.db.location);
+  t.teardown(() => other.close());
+  other.prepare("UPDATE users SET role = 'instructor'").run();
+  await nextTurn();
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).json().user.role, 'instructor');
+});
+
+t.test('a remembered session is refused once its expiry has passed: the expiry is checked on every use', async (t) => {
+  const app = await build(t, { sessionDays: 7 });
+  const { cookie } = await register(app);
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).statusCode, 200);
+  await nextTurn();
+  const queries = recordQueries(t, app);
+  const now = Date.now();
+  t.intercept(Date, 'now', { value: () => now + 8 * 86400_000 });
+  const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
+  t.equal(me.statusCode, 401);
+  t.equal(me.json().error, 'session_expired');
+  t.equal(queries.filter((q) => sessionLookup.test(q)).length, app.db.dialect === 'sqlite' ? 0 : 1, 'SQLite answered from memory');
+});
+
+t.test('the auth change count moves with every new, changed or deleted session or user row, from any connection', sqliteOnly, async (t) => {
+  const app = await build(t);
+  const count = () => app.db.authChanges();
+  const before = count()!;
+  await register(app);
+  t.ok(count()! > before, 'registering (a new user and a new session) counts');
+  const other = new BetterSqlite3(app.db.location);
+  t.teardown(() => other.close());
+  for (const sql of ["UPDATE users SET name = 'Ada'", 'UPDATE sessions SET expires_at = expires_at + 1', 'DELETE FROM sessions']) {
+    const at = count()!;
+    other.prepare(sql).run();
+    await nextTurn();
+    t.equal(count(), at + 1, sql);
+  }
+});
+
+t.test('the auth change count is not read inside a write, which would see that write before it commits', sqliteOnly, async (t) => {
+  const app = await build(t);
+  t.type(app.db.authChanges(), 'number');
+  const inside = await app.db.write(async () => app.db.authChanges());
+  t.equal(inside, undefined);
+});
+
+t.test('a commit forgets the count read in the same turn: a logout is seen by the very next request', sqliteOnly, async (t) => {
+  const app = await build(t);
+  const { cookie } = await register(app);
+  await nextTurn();
+  const at = app.db.authChanges()!;
+  const out = await app.inject({ method: 'POST', url: '/api/auth/logout', headers: { ...fromBook, cookie } });
+  t.equal(out.statusCode, 204);
+  t.equal(app.db.authChanges(), at + 1);
+});
+
+t.test(`at most ${rememberedSessionsMax} session look-ups are remembered; the oldest go first`, sqliteOnly, async (t) => {
+  const app = await build(t);
+  const { cookie } = await register(app);
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).statusCode, 200);
+  const remembered = rememberedSessions(app.db);
+  const changes = app.db.authChanges()!;
+  const [first, row] = [...remembered.at(changes)][0]!;
+  for (let i = 0; i < rememberedSessionsMax; i++) remembered.keep(changes, `key${i}`, row!);
+  t.equal(remembered.rows.size, rememberedSessionsMax);
+  t.notOk(remembered.rows.has(first!), 'the first look-up was forgotten');
+  t.ok(remembered.rows.has(`key${rememberedSessionsMax - 1}`));
 });
