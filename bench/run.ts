@@ -26,6 +26,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { buildApp } from '../app.js';
 import type { Database } from '../db/index.js';
+import { saveAnswer, saveProgram } from '../db/work.js';
 import { loadConfig, type Config } from '../plugins/config.js';
 
 const { values: args, positionals } = parseArgs({
@@ -235,20 +236,22 @@ async function insertRows(db: Database, head: string, tuple: string, rows: unkno
 
 /**
  * The student of scenario 3: 10,000 rows in all; the measured page `bench/page` holds 100 questions (3 attempts
- * each) and 10 programs (3 versions each). `latest` marks the newest attempt/version as the app does (page state
- * reads only those rows). The page's questions are `bq*`, so the POST scenarios (q1, q2) leave it as it is.
+ * each) and 10 programs (3 versions each), saved as the app saves them (`saveAnswer`, `saveProgram`: the newest
+ * marked latest, with its page entry); the other 9,670 rows, on other pages, go in as multi-row INSERTs. The
+ * page's questions are `bq*`, so the POST scenarios (q1, q2) leave it as it is.
  */
 async function seedStudent(db: Database, userId: string): Promise<void> {
+  const owner = { userId, bookId: 'demo' };
+  const saves: Promise<unknown>[] = [];
+  for (let a = 1; a <= 3; a++) for (let q = 0; q < 100; q++) saves.push(saveAnswer(db, owner, `bq${q}`, { kind: 'mchoice', answer: ['a'], correct: true, page: 'bench/page' }));
+  for (let v = 1; v <= 3; v++) for (let p = 0; p < 10; p++) saves.push(saveProgram(db, owner, `ac${p}`, { code: 'print("hello")\n'.repeat(20), language: 'python', page: 'bench/page' }));
+  await Promise.all(saves);
   const now = Date.now();
   const answers: unknown[][] = [];
-  const programs: unknown[][] = [];
-  for (let q = 0; q < 100; q++) for (let a = 1; a <= 3; a++) answers.push([userId, `bq${q}`, a, 'bench/page', now, a === 3 ? 1 : 0]);
-  for (let p = 0; p < 10; p++) for (let v = 1; v <= 3; v++) programs.push([userId, `ac${p}`, v, 'print("hello")\n'.repeat(20), 'bench/page', now, v === 3 ? 1 : 0]);
-  const others = 10_000 - answers.length - programs.length;
+  const others = 10_000 - saves.length;
   // `other<k>` has attempts 1, 2, … every 2,000 rows: the last one of each question is its latest.
   for (let i = 0; i < others; i++) answers.push([userId, `other${i % 2000}`, Math.floor(i / 2000) + 1, `ch${i % 50}`, now, i + 2000 >= others ? 1 : 0]);
   await insertRows(db, 'INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, page, saved_at, latest)', `(?, 'demo', ?, ?, 'mchoice', '["a"]', 1, ?, ?, ?)`, answers);
-  await insertRows(db, 'INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at, latest)', `(?, 'demo', ?, ?, ?, 'python', ?, ?, ?)`, programs);
 }
 
 interface Prepared {

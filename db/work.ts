@@ -58,46 +58,77 @@ const isoSql = {
 };
 
 /**
- * The page state is built as JSON by the database in one statement per table, from the rows marked latest: one
- * range scan of a partial index, as long as a page has activities and questions, however long their histories.
+ * A latest row's entry in the page state as the database builds it from the row's columns: for the rows written
+ * before migration 0007, or whose entry was cleared (work moved between students).
  */
-const pageSql = {
+const builtEntrySql = {
   sqlite: {
-    programs: `SELECT json_group_object(activity, json_object('activity', activity, 'version', version, 'code', code, 'language', language,
-        'page', page, 'savedAt', ${isoSql.sqlite('saved_at')}))
-      FROM programs WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1`,
-    answers: `SELECT json_group_object(question, json_object('latest', json_object('question', question, 'attempt', attempt, 'kind', kind,
+    programs: `json_object('activity', activity, 'version', version, 'code', code, 'language', language, 'page', page, 'savedAt', ${isoSql.sqlite('saved_at')})`,
+    answers: `json_object('latest', json_object('question', question, 'attempt', attempt, 'kind', kind,
         'answer', json(answer), 'correct', CASE correct WHEN 1 THEN json('true') WHEN 0 THEN json('false') END, 'score', score,
-        'page', page, 'savedAt', ${isoSql.sqlite('saved_at')}), 'attempts', attempt))
-      FROM answers WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1`,
+        'page', page, 'savedAt', ${isoSql.sqlite('saved_at')}), 'attempts', attempt)`,
   },
   postgres: {
-    programs: `SELECT COALESCE(json_object_agg(activity, json_build_object('activity', activity, 'version', version, 'code', code, 'language', language,
-        'page', page, 'savedAt', ${isoSql.postgres('saved_at')})), '{}')::text
-      FROM programs WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1`,
-    answers: `SELECT COALESCE(json_object_agg(question, json_build_object('latest', json_build_object('question', question, 'attempt', attempt, 'kind', kind,
+    programs: `json_build_object('activity', activity, 'version', version, 'code', code, 'language', language, 'page', page, 'savedAt', ${isoSql.postgres('saved_at')})::text`,
+    answers: `json_build_object('latest', json_build_object('question', question, 'attempt', attempt, 'kind', kind,
         'answer', answer::json, 'correct', CASE correct WHEN 1 THEN true WHEN 0 THEN false END, 'score', score,
-        'page', page, 'savedAt', ${isoSql.postgres('saved_at')}), 'attempts', attempt)), '{}')::text
-      FROM answers WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1`,
+        'page', page, 'savedAt', ${isoSql.postgres('saved_at')}), 'attempts', attempt)::text`,
   },
 };
 
+/** The tables of a page state, each with its key (the activity or the question), and how each dialect joins them. */
+const pageTables = { programs: 'activity', answers: 'question' } as const;
+const joinSql = {
+  sqlite: { key: (column: string) => `json_quote(${column})`, concat: (items: string) => `group_concat(${items}, ',')` },
+  postgres: { key: (column: string) => `to_json(${column})::text`, concat: (items: string) => `string_agg(${items}, ',')` },
+};
+
+/**
+ * One table's half of the page state, put together by the database from the rows marked latest (one range scan of
+ * a partial index, however long the histories): each row's entry as it was written with the row (`page_entry`),
+ * else built from its columns, keyed by its activity or question quoted as JSON.
+ */
+function pageSql(dialect: keyof typeof joinSql, table: keyof typeof pageTables): string {
+  const { key, concat } = joinSql[dialect];
+  return `SELECT '{' || COALESCE(${concat(`${key(pageTables[table])} || ':' || COALESCE(page_entry, ${builtEntrySql[dialect][table]})`)}, '') || '}'
+      FROM ${table} WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1`;
+}
+
 /** The whole page state in one statement (one read, one snapshot of both tables). */
 const pageStateSql = Object.fromEntries(
-  Object.entries(pageSql).map(([dialect, sql]) => [dialect, `SELECT '{"programs":' || (${sql.programs}) || ',"answers":' || (${sql.answers}) || '}' AS state`]),
-) as Record<keyof typeof pageSql, string>;
+  (['sqlite', 'postgres'] as const).map((dialect) => [dialect, `SELECT '{"programs":' || (${pageSql(dialect, 'programs')}) || ',"answers":' || (${pageSql(dialect, 'answers')}) || '}' AS state`]),
+) as Record<keyof typeof joinSql, string>;
 
-const insertProgram = `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at, latest)
-  SELECT ?, ?, ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, 1 FROM programs WHERE user_id = ? AND book_id = ? AND activity = ?
+const json = (value: string | number | null | undefined) => JSON.stringify(value ?? null);
+
+/**
+ * A new version's or attempt's entry in the page state, as the JSON text around its number, which the INSERT
+ * computes: the entry is `parts[0] || n || parts[1] || n || … || parts[last]`. The same JSON the database builds
+ * from the row's columns (`builtEntrySql`; test: both ways give the same page state).
+ */
+const programEntry = (activity: string, code: string, language: string | null, page: string | null, savedAt: string) => [
+  `{"activity":${json(activity)},"version":`,
+  `,"code":${json(code)},"language":${json(language)},"page":${json(page)},"savedAt":"${savedAt}"}`,
+];
+const answerEntry = (question: string, kind: string, answer: string, correct: 0 | 1 | null, score: number | null, page: string | null, savedAt: string) => [
+  `{"latest":{"question":${json(question)},"attempt":`,
+  `,"kind":${json(kind)},"answer":${answer},"correct":${correct === null ? 'null' : correct === 1 ? 'true' : 'false'},"score":${json(score)},"page":${json(page)},"savedAt":"${savedAt}"},"attempts":`,
+  '}',
+];
+
+const insertProgram = `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at, latest, page_entry)
+  SELECT ?, ?, ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, 1, ? || (COALESCE(MAX(version), 0) + 1) || ?
+  FROM programs WHERE user_id = ? AND book_id = ? AND activity = ?
   RETURNING version`;
 // Through the newest version's row id (one probe of the version index), not a scan of the whole history.
 const unmarkLatestProgram =
-  'UPDATE programs SET latest = 0 WHERE id = (SELECT id FROM programs WHERE user_id = ? AND book_id = ? AND activity = ? ORDER BY version DESC LIMIT 1)';
-const insertAnswer = `INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at, latest)
-  SELECT ?, ?, ?, COALESCE(MAX(attempt), 0) + 1, ?, ?, ?, ?, ?, ?, 1 FROM answers WHERE user_id = ? AND book_id = ? AND question = ?
+  'UPDATE programs SET latest = 0, page_entry = NULL WHERE id = (SELECT id FROM programs WHERE user_id = ? AND book_id = ? AND activity = ? ORDER BY version DESC LIMIT 1)';
+const insertAnswer = `INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at, latest, page_entry)
+  SELECT ?, ?, ?, COALESCE(MAX(attempt), 0) + 1, ?, ?, ?, ?, ?, ?, 1, ? || (COALESCE(MAX(attempt), 0) + 1) || ? || (COALESCE(MAX(attempt), 0) + 1) || ?
+  FROM answers WHERE user_id = ? AND book_id = ? AND question = ?
   RETURNING attempt`;
 const unmarkLatestAnswer =
-  'UPDATE answers SET latest = 0 WHERE id = (SELECT id FROM answers WHERE user_id = ? AND book_id = ? AND question = ? ORDER BY attempt DESC LIMIT 1)';
+  'UPDATE answers SET latest = 0, page_entry = NULL WHERE id = (SELECT id FROM answers WHERE user_id = ? AND book_id = ? AND question = ? ORDER BY attempt DESC LIMIT 1)';
 
 /** What a write of a student's versioned work holds against writers in other processes: the student. */
 export const workLock = (userId: string) => `work:${userId}`;
@@ -110,12 +141,14 @@ export interface Owner {
 /** Saves a new version of a program; returns its number and time. */
 export async function saveProgram(db: Database, { userId, bookId }: Owner, activity: string, p: { code: string; language?: string | undefined; page?: string | undefined }) {
   const savedAt = Date.now();
+  const at = iso(savedAt);
   const version = await db.write(async (tx) => {
     await tx.run(unmarkLatestProgram, [userId, bookId, activity]);
-    const row = await tx.get<{ version: number }>(insertProgram, [userId, bookId, activity, p.code, p.language ?? null, p.page ?? null, savedAt, userId, bookId, activity]);
+    const entry = programEntry(activity, p.code, p.language ?? null, p.page ?? null, at);
+    const row = await tx.get<{ version: number }>(insertProgram, [userId, bookId, activity, p.code, p.language ?? null, p.page ?? null, savedAt, ...entry, userId, bookId, activity]);
     return row!.version;
   }, [workLock(userId)]);
-  return { version, savedAt: iso(savedAt) };
+  return { version, savedAt: at };
 }
 
 export async function latestProgram(db: Database, { userId, bookId }: Owner, activity: string): Promise<Program | undefined> {
@@ -143,14 +176,16 @@ export interface NewAnswer {
 /** Records one more attempt at a question; returns its number and time. */
 export async function saveAnswer(db: Database, { userId, bookId }: Owner, question: string, a: NewAnswer) {
   const savedAt = Date.now();
+  const at = iso(savedAt);
   const correct = a.correct === undefined ? null : a.correct ? 1 : 0;
-  const json = JSON.stringify(a.answer);
+  const answer = JSON.stringify(a.answer);
   const attempt = await db.write(async (tx) => {
     await tx.run(unmarkLatestAnswer, [userId, bookId, question]);
-    const row = await tx.get<{ attempt: number }>(insertAnswer, [userId, bookId, question, a.kind, json, correct, a.score ?? null, a.page ?? null, savedAt, userId, bookId, question]);
+    const entry = answerEntry(question, a.kind, answer, correct, a.score ?? null, a.page ?? null, at);
+    const row = await tx.get<{ attempt: number }>(insertAnswer, [userId, bookId, question, a.kind, answer, correct, a.score ?? null, a.page ?? null, savedAt, ...entry, userId, bookId, question]);
     return row!.attempt;
   }, [workLock(userId)]);
-  return { attempt, savedAt: iso(savedAt) };
+  return { attempt, savedAt: at };
 }
 
 /** The latest attempt at a question (its number is the count of attempts). */
@@ -239,7 +274,8 @@ const versionedTables = [
 /**
  * Moving one table's versions between students: copied with their numbers placed after the receiving student's own
  * (id order, so the numbering keeps its order), removed from the sender, and where both had a latest version the
- * moved one stays latest.
+ * moved one stays latest. Page entries are not copied (their numbers change) and those unmarked are cleared: the
+ * page state builds the moved rows' entries from their columns.
  */
 const moveVersionsSql = versionedTables.map(({ table, key, counter, rest }) => ({
   insert: `INSERT INTO ${table} (user_id, book_id, ${key}, ${counter}, ${rest})
@@ -248,7 +284,7 @@ const moveVersionsSql = versionedTables.map(({ table, key, counter, rest }) => (
             ${rest.split(', ').map((column) => `w.${column}`).join(', ')}
      FROM ${table} w WHERE w.user_id = @from ORDER BY w.id`,
   remove: `DELETE FROM ${table} WHERE user_id = ?`,
-  unmark: `UPDATE ${table} SET latest = 0 WHERE user_id = @into AND latest = 1
+  unmark: `UPDATE ${table} SET latest = 0, page_entry = NULL WHERE user_id = @into AND latest = 1
      AND ${counter} < (SELECT MAX(o.${counter}) FROM ${table} o WHERE o.user_id = @into AND o.book_id = ${table}.book_id AND o.${key} = ${table}.${key})`,
 }));
 

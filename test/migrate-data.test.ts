@@ -162,7 +162,7 @@ t.test('migrate-data copies every row of every table unchanged and prints the ro
   t.equal(res.stdout, '');
   t.equal(
     res.stderr,
-    `copying ${file} to ${url} (migrated first: 1 migration(s) applied)\n` +
+    `copying ${file} to ${url} (migrated first: 2 migration(s) applied)\n` +
       filledCounts.map(([table, n]) => `copied ${n} row(s) of ${table}\n`).join('') +
       countTable(filledCounts) +
       `copied ${filledRows} row(s) of 11 tables from ${file} to ${url}; every table has as many rows on both sides\n`,

@@ -154,7 +154,7 @@ t.test('page state returns the latest program per activity and answer per questi
   t.equal(noPage.statusCode, 400);
 });
 
-t.test('page state gives saving times as ISO strings to the millisecond, as the write replies do', async (t) => {
+t.test('page state gives saving times as ISO strings to the millisecond, as the write replies do, also when it builds them from the rows', async (t) => {
   const app = await build(t);
   const headers = await student(app);
   const put = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 'x', page: 'ch1' } });
@@ -163,8 +163,9 @@ t.test('page state gives saving times as ISO strings to the millisecond, as the 
   t.equal(state.programs.ac1.savedAt, put.json().savedAt);
   t.equal(state.answers.q1.latest.savedAt, post.json().savedAt);
   for (const ms of [Date.UTC(2026, 0, 2, 3, 4, 5, 0), Date.UTC(2026, 8, 9, 23, 59, 59, 5), Date.UTC(2031, 11, 31, 0, 0, 0, 999), Date.UTC(2027, 1, 28, 12, 30, 7, 40)]) {
-    await app.db.run('UPDATE programs SET saved_at = ?', [ms]);
-    await app.db.run('UPDATE answers SET saved_at = ?', [ms]);
+    // The entries written with the rows cleared: the database builds them from the changed times.
+    await app.db.run('UPDATE programs SET saved_at = ?, page_entry = NULL', [ms]);
+    await app.db.run('UPDATE answers SET saved_at = ?, page_entry = NULL', [ms]);
     const at = (await app.inject({ method: 'GET', url: '/api/books/book/state?page=ch1', headers })).json();
     t.same([at.programs.ac1.savedAt, at.answers.q1.latest.savedAt], [new Date(ms).toISOString(), new Date(ms).toISOString()]);
   }
@@ -481,6 +482,48 @@ t.test('page state holds exactly what the single reads return (same fields, same
   t.same(answers.q1, (await app.inject({ method: 'GET', url: '/api/books/book/answers/q1', headers })).json());
   t.same(answers.q2, (await app.inject({ method: 'GET', url: '/api/books/book/answers/q2', headers })).json());
   t.equal(answers.q2.latest.correct, null);
+});
+
+t.test('a page state put together from the entries written with the rows is the one the database builds from their columns', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  const writes: [method: 'PUT' | 'POST', path: string, payload: object][] = [
+    ['PUT', 'programs/ac1', { code: 'print("é\\"\\n\u2028\u0001")', language: 'python', page: 'p' }],
+    ['PUT', 'programs/ac1', { code: 'the second version, no language', page: 'p' }],
+    ['PUT', 'programs/ac.2:x', { code: '', page: 'p' }],
+    ['POST', 'answers/q1', { kind: 'unittest', answer: { passed: 2, failed: 0, output: 'ok "quoted" \\ \u0001' }, correct: true, score: 0.5, page: 'p' }],
+    ['POST', 'answers/q1', { kind: 'unittest', answer: { passed: 1, failed: 1 }, correct: false, score: 1e-7, page: 'p' }],
+    ['POST', 'answers/q2', { kind: 'shortanswer', answer: 'no verdict 🎉', page: 'p' }],
+    ['POST', 'answers/q3', { kind: 'mchoice', answer: ['a', 'b'], correct: true, score: 3, page: 'p' }],
+  ];
+  for (const [method, path, payload] of writes) {
+    const res = await app.inject({ method, url: `/api/books/book/${path}`, headers, payload });
+    t.equal(res.statusCode, method === 'PUT' ? 200 : 201, `${method} ${path}`);
+  }
+  const stored = await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers });
+  t.equal(await count(app, 'programs WHERE page_entry IS NOT NULL'), 2);
+  t.equal(await count(app, 'answers WHERE page_entry IS NOT NULL'), 3);
+  await app.db.run('UPDATE programs SET page_entry = NULL');
+  await app.db.run('UPDATE answers SET page_entry = NULL');
+  const built = await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers });
+  t.same(JSON.parse(stored.body), JSON.parse(built.body));
+  t.same(Object.keys(stored.json().programs).sort(), ['ac.2:x', 'ac1']);
+  t.same(Object.keys(stored.json().answers).sort(), ['q1', 'q2', 'q3']);
+  t.equal(stored.json().answers.q1.attempts, 2);
+  t.equal(stored.json().programs.ac1.language, null);
+});
+
+t.test('only the latest version and attempt keep a page entry, and it is what the single reads return', async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  for (const code of ['one', 'two']) await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code, page: 'p' } });
+  for (const answer of ['a', 'b', 'c']) await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers, payload: { kind: 'mchoice', answer: [answer], page: 'p' } });
+  const programs = (await app.db.all('SELECT version, page_entry FROM programs WHERE page_entry IS NOT NULL')) as { version: number; page_entry: string }[];
+  const answers = (await app.db.all('SELECT attempt, page_entry FROM answers WHERE page_entry IS NOT NULL')) as { attempt: number; page_entry: string }[];
+  t.same(programs.map((r) => r.version), [2]);
+  t.same(answers.map((r) => r.attempt), [3]);
+  t.same(JSON.parse(programs[0]!.page_entry), (await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1', headers })).json());
+  t.same(JSON.parse(answers[0]!.page_entry), (await app.inject({ method: 'GET', url: '/api/books/book/answers/q1', headers })).json());
 });
 
 t.test('a NUL character (U+0000) anywhere in a body is refused with a 400 naming where, and nothing is stored', async (t) => {
