@@ -237,7 +237,7 @@ async function insertRows(db: Database, head: string, tuple: string, rows: unkno
 /**
  * The student of scenario 3: 10,000 rows in all; the measured page `bench/page` holds 100 questions (3 attempts
  * each) and 10 programs (3 versions each), saved as the app saves them (`saveAnswer`, `saveProgram`: the newest
- * marked latest, with its page entry); the other 9,670 rows, on other pages, go in as multi-row INSERTs. The
+ * marked latest, an answer with its page entry); the other 9,670 rows, on other pages, go in as multi-row INSERTs. The
  * page's questions are `bq*`, so the POST scenarios (q1, q2) leave it as it is.
  */
 async function seedStudent(db: Database, userId: string): Promise<void> {

@@ -122,8 +122,6 @@ export function defineTables(b: Builders) {
       savedAt: b.time('saved_at').notNull(),
       /** 1 on the newest version of each activity (page state reads only these, however long the history). */
       latest: b.flag('latest').notNull().default(false),
-      /** The latest version's entry in the page state as JSON text, written with it (db/work.ts); NULL when not. */
-      pageEntry: b.text('page_entry'),
     },
     (t) => [
       b.uniqueIndex('programs_version_idx').on(t.userId, t.bookId, t.activity, t.version),

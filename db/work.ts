@@ -58,8 +58,9 @@ const isoSql = {
 };
 
 /**
- * A latest row's entry in the page state as the database builds it from the row's columns: for the rows written
- * before migration 0007, or whose entry was cleared (work moved between students).
+ * A latest row's entry in the page state as the database builds it from the row's columns: every program's (a
+ * program's entry would hold its code a second time: writes of 20 KiB of code got a quarter slower, measured),
+ * and the answers written before migration 0007 or whose entry was cleared (work moved between students).
  */
 const builtEntrySql = {
   sqlite: {
@@ -76,8 +77,9 @@ const builtEntrySql = {
   },
 };
 
-/** The tables of a page state, each with its key (the activity or the question), and how each dialect joins them. */
-const pageTables = { programs: 'activity', answers: 'question' } as const;
+/** The tables of a page state: each one's key (the activity or the question) and whether its rows keep their entry. */
+const pageTables = { programs: { key: 'activity', entries: false }, answers: { key: 'question', entries: true } } as const;
+/** How each dialect joins the entries. */
 const joinSql = {
   sqlite: { key: (column: string) => `json_quote(${column})`, concat: (items: string) => `group_concat(${items}, ',')` },
   postgres: { key: (column: string) => `to_json(${column})::text`, concat: (items: string) => `string_agg(${items}, ',')` },
@@ -85,12 +87,13 @@ const joinSql = {
 
 /**
  * One table's half of the page state, put together by the database from the rows marked latest (one range scan of
- * a partial index, however long the histories): each row's entry as it was written with the row (`page_entry`),
+ * a partial index, however long the histories): each answer's entry as it was written with the row (`page_entry`),
  * else built from its columns, keyed by its activity or question quoted as JSON.
  */
 function pageSql(dialect: keyof typeof joinSql, table: keyof typeof pageTables): string {
   const { key, concat } = joinSql[dialect];
-  return `SELECT '{' || COALESCE(${concat(`${key(pageTables[table])} || ':' || COALESCE(page_entry, ${builtEntrySql[dialect][table]})`)}, '') || '}'
+  const entry = pageTables[table].entries ? `COALESCE(page_entry, ${builtEntrySql[dialect][table]})` : builtEntrySql[dialect][table];
+  return `SELECT '{' || COALESCE(${concat(`${key(pageTables[table].key)} || ':' || ${entry}`)}, '') || '}'
       FROM ${table} WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1`;
 }
 
@@ -102,27 +105,22 @@ const pageStateSql = Object.fromEntries(
 const json = (value: string | number | null | undefined) => JSON.stringify(value ?? null);
 
 /**
- * A new version's or attempt's entry in the page state, as the JSON text around its number, which the INSERT
- * computes: the entry is `parts[0] || n || parts[1] || n || … || parts[last]`. The same JSON the database builds
- * from the row's columns (`builtEntrySql`; test: both ways give the same page state).
+ * A new attempt's entry in the page state, as the JSON text around its number, which the INSERT computes: the
+ * entry is `parts[0] || n || parts[1] || n || parts[2]`. The same JSON the database builds from the row's columns
+ * (`builtEntrySql`; test: both ways give the same page state).
  */
-const programEntry = (activity: string, code: string, language: string | null, page: string | null, savedAt: string) => [
-  `{"activity":${json(activity)},"version":`,
-  `,"code":${json(code)},"language":${json(language)},"page":${json(page)},"savedAt":"${savedAt}"}`,
-];
 const answerEntry = (question: string, kind: string, answer: string, correct: 0 | 1 | null, score: number | null, page: string | null, savedAt: string) => [
   `{"latest":{"question":${json(question)},"attempt":`,
   `,"kind":${json(kind)},"answer":${answer},"correct":${correct === null ? 'null' : correct === 1 ? 'true' : 'false'},"score":${json(score)},"page":${json(page)},"savedAt":"${savedAt}"},"attempts":`,
   '}',
 ];
 
-const insertProgram = `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at, latest, page_entry)
-  SELECT ?, ?, ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, 1, ? || (COALESCE(MAX(version), 0) + 1) || ?
-  FROM programs WHERE user_id = ? AND book_id = ? AND activity = ?
+const insertProgram = `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at, latest)
+  SELECT ?, ?, ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, 1 FROM programs WHERE user_id = ? AND book_id = ? AND activity = ?
   RETURNING version`;
 // Through the newest version's row id (one probe of the version index), not a scan of the whole history.
 const unmarkLatestProgram =
-  'UPDATE programs SET latest = 0, page_entry = NULL WHERE id = (SELECT id FROM programs WHERE user_id = ? AND book_id = ? AND activity = ? ORDER BY version DESC LIMIT 1)';
+  'UPDATE programs SET latest = 0 WHERE id = (SELECT id FROM programs WHERE user_id = ? AND book_id = ? AND activity = ? ORDER BY version DESC LIMIT 1)';
 const insertAnswer = `INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at, latest, page_entry)
   SELECT ?, ?, ?, COALESCE(MAX(attempt), 0) + 1, ?, ?, ?, ?, ?, ?, 1, ? || (COALESCE(MAX(attempt), 0) + 1) || ? || (COALESCE(MAX(attempt), 0) + 1) || ?
   FROM answers WHERE user_id = ? AND book_id = ? AND question = ?
@@ -141,14 +139,12 @@ export interface Owner {
 /** Saves a new version of a program; returns its number and time. */
 export async function saveProgram(db: Database, { userId, bookId }: Owner, activity: string, p: { code: string; language?: string | undefined; page?: string | undefined }) {
   const savedAt = Date.now();
-  const at = iso(savedAt);
   const version = await db.write(async (tx) => {
     await tx.run(unmarkLatestProgram, [userId, bookId, activity]);
-    const entry = programEntry(activity, p.code, p.language ?? null, p.page ?? null, at);
-    const row = await tx.get<{ version: number }>(insertProgram, [userId, bookId, activity, p.code, p.language ?? null, p.page ?? null, savedAt, ...entry, userId, bookId, activity]);
+    const row = await tx.get<{ version: number }>(insertProgram, [userId, bookId, activity, p.code, p.language ?? null, p.page ?? null, savedAt, userId, bookId, activity]);
     return row!.version;
   }, [workLock(userId)]);
-  return { version, savedAt: at };
+  return { version, savedAt: iso(savedAt) };
 }
 
 export async function latestProgram(db: Database, { userId, bookId }: Owner, activity: string): Promise<Program | undefined> {
@@ -284,7 +280,7 @@ const moveVersionsSql = versionedTables.map(({ table, key, counter, rest }) => (
             ${rest.split(', ').map((column) => `w.${column}`).join(', ')}
      FROM ${table} w WHERE w.user_id = @from ORDER BY w.id`,
   remove: `DELETE FROM ${table} WHERE user_id = ?`,
-  unmark: `UPDATE ${table} SET latest = 0, page_entry = NULL WHERE user_id = @into AND latest = 1
+  unmark: `UPDATE ${table} SET latest = 0${table === 'answers' ? ', page_entry = NULL' : ''} WHERE user_id = @into AND latest = 1
      AND ${counter} < (SELECT MAX(o.${counter}) FROM ${table} o WHERE o.user_id = @into AND o.book_id = ${table}.book_id AND o.${key} = ${table}.${key})`,
 }));
 
