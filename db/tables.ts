@@ -149,7 +149,10 @@ export function defineTables(b: Builders) {
       savedAt: b.time('saved_at').notNull(),
       /** 1 on the latest attempt at each question (page state reads only these, however many attempts). */
       latest: b.flag('latest').notNull().default(false),
-      /** The latest attempt's entry in the page state as JSON text, written with it (db/work.ts); NULL when not. */
+      /**
+       * The latest attempt's entry in the page state as JSON text, written with it (db/work.ts); NULL on older
+       * attempts. A copy of the row's columns: whatever changes them must clear it (the page state then builds it).
+       */
       pageEntry: b.text('page_entry'),
     },
     (t) => [
