@@ -156,8 +156,12 @@ interface Result {
   /** Requests completed and seconds measured (to combine slices). */
   requests: number;
   seconds: number;
+  /** Every request's latency in ms, sorted. */
+  latencies: Float64Array;
   p50: number;
   p99: number;
+  /** The highest p99 of one slice alone. */
+  worstSliceP99: number;
   non2xx: number;
   errors: number;
   /** Cores the rest of the machine kept busy meanwhile: neither this process nor PostgreSQL (other work on a shared machine). */
@@ -177,23 +181,48 @@ interface Scenario {
 
 async function measure(name: string, url: string, opts: Partial<autocannon.Options> = {}): Promise<Result> {
   const start = cpuMark([]);
-  const r = await autocannon({ url, connections, duration, ...opts });
+  const latencies: number[] = [];
+  const r = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({ url, connections, duration, ...opts }, (err: unknown, result: autocannon.Result) => (err ? reject(err as Error) : resolve(result)));
+    instance.on('response', (_client: autocannon.Client, _status: number, _bytes: number, ms: number) => latencies.push(ms));
+  });
   const otherCpu = cpuSince(start, []).other;
-  return { name, rps: r.requests.average, requests: r.requests.total, seconds: r.duration, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors + r.timeouts, otherCpu };
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    name,
+    rps: r.requests.average,
+    requests: r.requests.total,
+    seconds: r.duration,
+    latencies: sorted,
+    p50: Math.round(percentile(sorted, 50)),
+    p99: Math.round(percentile(sorted, 99)),
+    worstSliceP99: Math.round(percentile(sorted, 99)),
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    otherCpu,
+  };
 }
 
-/** Slices of one measurement as one: requests over seconds, the median p50, the worst p99, every non-2xx and error. */
+/**
+ * Slices of one measurement as one: requests over seconds, p50 and p99 of every request of every slice (and the
+ * worst slice's own p99, the figure earlier tables gave), every non-2xx and error.
+ */
 function combine(parts: Result[]): Result {
   const requests = parts.reduce((n, p) => n + p.requests, 0);
   const seconds = parts.reduce((n, p) => n + p.seconds, 0);
-  const p50s = parts.map((p) => p.p50).sort((a, b) => a - b);
+  const all = new Float64Array(parts.reduce((n, p) => n + p.latencies.length, 0));
+  let at = 0;
+  for (const p of parts) all.set(p.latencies, (at += p.latencies.length) - p.latencies.length);
+  all.sort();
   return {
     name: parts[0]!.name,
     rps: requests / seconds,
     requests,
     seconds,
-    p50: p50s[Math.floor((p50s.length - 1) / 2)]!,
-    p99: Math.max(...parts.map((p) => p.p99)),
+    latencies: all,
+    p50: Math.round(percentile(all, 50)),
+    p99: Math.round(percentile(all, 99)),
+    worstSliceP99: Math.max(...parts.map((p) => p.worstSliceP99)),
     non2xx: parts.reduce((n, p) => n + p.non2xx, 0),
     errors: parts.reduce((n, p) => n + p.errors, 0),
     otherCpu: parts.reduce((n, p) => n + p.otherCpu * p.seconds, 0) / seconds,
@@ -332,6 +361,7 @@ async function againstCeiling(base: string, scenarios: Record<string, Scenario>,
     for (let i = 0; i < slices; i++) {
       tops.push(await measure('ceiling: bare Fastify GET', ceilingUrl, slice));
       parts.push(await measureScenario(base, scenarios[key]!, slice));
+      process.stderr.write(`  slice ${i}: ${tops.at(-1)!.rps.toFixed(0)} p99 ${tops.at(-1)!.p99} / ${parts.at(-1)!.rps.toFixed(0)} p50 ${parts.at(-1)!.p50} p99 ${parts.at(-1)!.p99}\n`);
     }
     const top = combine(tops);
     const r = combine(parts);
@@ -340,12 +370,15 @@ async function againstCeiling(base: string, scenarios: Record<string, Scenario>,
       `${r.name}: ${r.rps.toFixed(0)} req/s (${((r.rps / top.rps) * 100).toFixed(1)} % of ${top.rps.toFixed(0)}), non-2xx ${r.non2xx}, errors ${r.errors}, other CPU ${fmt(top.otherCpu)}/${fmt(r.otherCpu)}\n`,
     );
   }
-  const lines = ['| scenario | req/s | p50 ms | p99 ms | % of ceiling | non-2xx | errors | CPU other |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  const lines = [
+    '| scenario | req/s | p50 ms | p99 ms | p99 ms, worst slice | % of ceiling | non-2xx | errors | CPU other |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
   for (let i = 0; i < results.length; i += 2) {
     const top = results[i]!;
     const r = results[i + 1]!;
-    lines.push(`| ${top.name} | ${top.rps.toFixed(0)} | ${top.p50} | ${top.p99} | 100 | ${top.non2xx} | ${top.errors} | ${fmt(top.otherCpu)} |`);
-    lines.push(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${((r.rps / top.rps) * 100).toFixed(1)} | ${r.non2xx} | ${r.errors} | ${fmt(r.otherCpu)} |`);
+    lines.push(`| ${top.name} | ${top.rps.toFixed(0)} | ${top.p50} | ${top.p99} | ${top.worstSliceP99} | 100 | ${top.non2xx} | ${top.errors} | ${fmt(top.otherCpu)} |`);
+    lines.push(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.worstSliceP99} | ${((r.rps / top.rps) * 100).toFixed(1)} | ${r.non2xx} | ${r.errors} | ${fmt(r.otherCpu)} |`);
   }
   return lines;
 }
@@ -471,8 +504,10 @@ async function measureSplit(bases: string[], s: Scenario, seconds: number, pids:
     rps: results.reduce((sum, r) => sum + r.requests.average, 0),
     requests: results.reduce((sum, r) => sum + r.requests.total, 0),
     seconds,
+    latencies: sorted,
     p50: Math.round(percentile(sorted, 50)),
     p99: Math.round(percentile(sorted, 99)),
+    worstSliceP99: Math.round(percentile(sorted, 99)),
     non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
     errors: results.reduce((sum, r) => sum + r.errors + r.timeouts, 0),
     statuses,

@@ -1,11 +1,21 @@
-import type { Queries } from './index.js';
+import type { Queries, WriteStep } from './index.js';
 import type { SqliteQueries } from './sqlite.js';
+import type { WriteOutcome } from './sqlite-writer.js';
+import { runSteps } from './steps.js';
 
+/** A write: work to run here on the event loop's connection, or steps (SQL alone) for the write thread. */
 interface Pending {
-  work: (tx: Queries) => Promise<unknown>;
+  work: ((tx: Queries) => Promise<unknown>) | undefined;
+  steps: readonly WriteStep[] | undefined;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
+
+/** The write thread's side of the group commit: commits a batch of writes in one transaction, on disk when it resolves. */
+export interface WriteThreadCommit {
+  commit(batch: (readonly WriteStep[])[]): Promise<WriteOutcome[]>;
+}
+
 
 /**
  * Group commit on SQLite: the writes queued during one turn of the event loop run in one transaction, each in
@@ -28,12 +38,23 @@ export class GroupCommit {
     private readonly sync: () => Promise<void> = async () => {},
     /** Called at once after each COMMIT (before its fsync). */
     private readonly committed: () => void = () => {},
+    /** Where writes of steps commit, if not here. */
+    private readonly thread?: WriteThreadCommit,
   ) {}
 
   /** Runs `work` in the next group transaction; resolves once it is committed. */
   run<T>(work: (tx: Queries) => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+    return this.enqueue(work, undefined) as Promise<T>;
+  }
+
+  /** Runs a write of steps in the next group transaction, on the write thread if there is one; resolves with each step's result. */
+  runSteps(steps: readonly WriteStep[]): Promise<unknown[]> {
+    return (this.thread ? this.enqueue(undefined, steps) : this.enqueue((tx) => runSteps(tx, steps), undefined)) as Promise<unknown[]>;
+  }
+
+  private enqueue(work: Pending['work'], steps: Pending['steps']): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ work, steps, resolve, reject });
       this.schedule();
     });
   }
@@ -82,8 +103,36 @@ export class GroupCommit {
     return this.running;
   }
 
+  /** A batch in runs of consecutive writes of the same kind, in order: steps on the write thread, work here. */
   private async commit(batch: Pending[]): Promise<void> {
-    if (batch.length === 0) return;
+    for (let start = 0; start < batch.length; ) {
+      const onThread = batch[start]!.steps !== undefined;
+      let end = start + 1;
+      while (end < batch.length && (batch[end]!.steps !== undefined) === onThread) end++;
+      const run = batch.slice(start, end);
+      await (onThread ? this.commitOnThread(run) : this.commitHere(run));
+      start = end;
+    }
+  }
+
+  private async commitOnThread(batch: Pending[]): Promise<void> {
+    let outcomes: WriteOutcome[];
+    try {
+      outcomes = await this.thread!.commit(batch.map((item) => item.steps!));
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+      return;
+    } finally {
+      this.committed();
+    }
+    batch.forEach((item, i) => {
+      const [ok, value] = outcomes[i]!;
+      if (ok) item.resolve(value);
+      else item.reject(Object.assign(new Error(value.message), value));
+    });
+  }
+
+  private async commitHere(batch: Pending[]): Promise<void> {
     const q = this.queries;
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
@@ -91,7 +140,7 @@ export class GroupCommit {
       for (const item of batch) {
         q.runNow('SAVEPOINT folio_write');
         try {
-          outcomes.push({ ok: true, value: await item.work(q) });
+          outcomes.push({ ok: true, value: await item.work!(q) });
           q.runNow('RELEASE folio_write');
         } catch (err) {
           q.runNow('ROLLBACK TO folio_write');

@@ -24,6 +24,9 @@ export interface Queries {
 
 export type Dialect = 'sqlite' | 'postgres';
 
+/** One statement of a write of SQL alone: `run` (its result: the rows changed) or `get` (the first row). */
+export type WriteStep = readonly [kind: 'run' | 'get', sql: string, params: Params];
+
 export interface Database extends Queries {
   /** Where the data lives, for messages: a file path, or the PostgreSQL URL without its password. */
   readonly location: string;
@@ -55,6 +58,12 @@ export interface Database extends Queries {
    * them as advisory locks for the transaction, SQLite (one writer at a time) needs none.
    */
   write<T>(work: (tx: Queries) => Promise<T>, locks?: readonly string[]): Promise<T>;
+  /**
+   * A write that is SQL alone, its statements in order: `write` with work that runs each step on `tx` and resolves
+   * with their results (`run`: rows changed, `get`: the first row). On a SQLite file it commits on the write thread
+   * (db/sqlite-writer.ts), off the event loop.
+   */
+  writeSteps(steps: readonly WriteStep[], locks?: readonly string[]): Promise<unknown[]>;
   /** Streams the rows of a query as arrays, in chunks, from a snapshot of its own (exports). */
   snapshot(): Promise<Snapshot>;
   close(): Promise<void>;

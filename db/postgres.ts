@@ -3,6 +3,7 @@ import Cursor from 'pg-cursor';
 import { DatabaseUrlError } from './errors.js';
 import { firstColumnBytes } from './bytes.js';
 import type { Database, Params, Queries, Snapshot } from './index.js';
+import { runSteps } from './steps.js';
 
 export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//i.test(url);
@@ -297,6 +298,7 @@ export function openPostgres(url: string, poolSize: number): Database & { pool: 
     lookup: (sql, params) => queries.get(sql, params),
     authChanges: () => undefined,
     write: (work, locks = []) => group.run(work, locks),
+    writeSteps: (steps, locks = []) => group.run((tx) => runSteps(tx, steps), locks),
     snapshot: () => PostgresSnapshot.open(pool),
     async close() {
       if (closed) return;

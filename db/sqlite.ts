@@ -3,11 +3,12 @@ import { mkdirSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { assetPath, isSingleBinary, sqliteAddon, sqliteAddonAsset, sqliteReaderAsset } from '../lib/assets.js';
+import { assetPath, isSingleBinary, sqliteAddon, sqliteAddonAsset, sqliteReaderAsset, sqliteWriterAsset } from '../lib/assets.js';
 import { firstColumnBytes } from './bytes.js';
-import { GroupCommit } from './group-commit.js';
-import type { Database, Params, Queries, Snapshot } from './index.js';
+import { GroupCommit, type WriteThreadCommit } from './group-commit.js';
+import type { Database, Params, Queries, Snapshot, WriteStep } from './index.js';
 import type { ReadFailure, ReadReply, ReadRequest, ReaderData } from './sqlite-reader.js';
+import type { WriteOutcome, WriterData, WriterReply } from './sqlite-writer.js';
 
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
@@ -103,12 +104,14 @@ class SqliteSnapshot implements Snapshot {
   }
 }
 
-/** The read worker's thread (db/sqlite-reader.ts): from the single binary's assets, dist/, or the sources (through tsx). */
-function startReaderThread(data: ReaderData): Worker {
-  const workerData = { folioReader: data };
-  if (isSingleBinary()) return new Worker(assetPath(sqliteReaderAsset), { workerData });
+/**
+ * A worker thread of ours (db/sqlite-reader.ts, db/sqlite-writer.ts): from the single binary's assets, dist/, or the
+ * sources (through tsx).
+ */
+function startThread(name: 'sqlite-reader' | 'sqlite-writer', asset: string, workerData: object): Worker {
+  if (isSingleBinary()) return new Worker(assetPath(asset), { workerData });
   const source = import.meta.url.endsWith('.ts');
-  const url = new URL(`./sqlite-reader.${source ? 'ts' : 'js'}`, import.meta.url);
+  const url = new URL(`./${name}.${source ? 'ts' : 'js'}`, import.meta.url);
   if (!source) return new Worker(url, { workerData });
   // Run from the TypeScript sources (npm start, the tests): the thread registers tsx's loader first.
   const tsx = import.meta.resolve('tsx/esm/api');
@@ -162,7 +165,7 @@ class ReadThread {
 
   private start(): Worker {
     if (this.thread) return this.thread;
-    const thread = startReaderThread({ addon: isSingleBinary() ? assetPath(sqliteAddonAsset) : undefined });
+    const thread = startThread('sqlite-reader', sqliteReaderAsset, { folioReader: { addon: singleBinaryAddon() } satisfies ReaderData });
     thread.on('message', (replies: ReadReply[]) => {
       for (const [id, ok, value] of replies) {
         const read = this.pending.get(id);
@@ -195,6 +198,68 @@ class ReadThread {
 }
 
 export const readThread = new ReadThread();
+
+const singleBinaryAddon = () => (isSingleBinary() ? assetPath(sqliteAddonAsset) : undefined);
+
+/**
+ * The write thread of one opened SQLite database (db/sqlite-writer.ts), started on its first write of steps; one
+ * batch at a time (the group commit sends the next once this one is committed). Should the thread die, the batch
+ * waiting on it fails (its transaction never committed) and the next batch starts a new one. It keeps the process
+ * alive only while a batch waits on it.
+ */
+class WriteThread implements WriteThreadCommit {
+  private thread: Worker | undefined;
+  private waiting: { resolve: (outcomes: WriteOutcome[]) => void; reject: (err: unknown) => void } | undefined;
+
+  constructor(private readonly file: string) {}
+
+  commit(batch: (readonly WriteStep[])[]): Promise<WriteOutcome[]> {
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      const thread = this.start();
+      thread.ref();
+      thread.postMessage(batch);
+    });
+  }
+
+  private start(): Worker {
+    if (this.thread) return this.thread;
+    const thread = startThread('sqlite-writer', sqliteWriterAsset, { folioWriter: { file: this.file, addon: singleBinaryAddon() } satisfies WriterData });
+    thread.on('message', (reply: WriterReply) => {
+      const waiting = this.waiting;
+      this.waiting = undefined;
+      thread.unref();
+      if ('outcomes' in reply) waiting?.resolve(reply.outcomes);
+      else waiting?.reject(Object.assign(new Error(reply.failure.message), reply.failure));
+    });
+    const lost = (err: Error) => {
+      if (this.thread !== thread) return;
+      this.thread = undefined;
+      this.waiting?.reject(err);
+      this.waiting = undefined;
+    };
+    thread.on('error', lost);
+    thread.on('exit', (code) => lost(new Error(`the SQLite write thread stopped (exit code ${code})`)));
+    return (this.thread = thread);
+  }
+
+  /** Stops the thread as a crash would (tests): the batch waiting on it fails, the next one starts a new thread. */
+  async stop(): Promise<void> {
+    await this.thread?.terminate();
+  }
+
+  /** Closes the connection and ends the thread (after the group commit has drained). */
+  async close(): Promise<void> {
+    const thread = this.thread;
+    if (!thread) return;
+    this.thread = undefined;
+    const exited = new Promise((resolve) => thread.once('exit', resolve));
+    // Held until the thread has closed its connection, or the process would end before.
+    thread.ref();
+    thread.postMessage('close');
+    await exited;
+  }
+}
 let databases = 0;
 
 /**
@@ -262,7 +327,7 @@ function walSync(location: string): { sync: () => Promise<void>; close: () => Pr
  * database stays whole) and the group commit fsyncs the log itself after each COMMIT, off the event loop, before
  * any of the batch's writes is answered. FULL would block the event loop for the fsync, about a millisecond here.
  */
-export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Database } {
+export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Database; writeThread: WriteThread | undefined } {
   const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
   if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
   const sqlite = connect(file);
@@ -279,7 +344,8 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
   const forgetAuthChanges = () => {
     authChanges = undefined;
   };
-  const group = new GroupCommit(queries, wal?.sync, forgetAuthChanges);
+  const writer = location === ':memory:' ? undefined : new WriteThread(location);
+  const group = new GroupCommit(queries, wal?.sync, forgetAuthChanges, writer);
   // A database in memory has one connection: its reads stay on it.
   const reads: Pick<Database, 'get' | 'all' | 'bytes' | 'lookup' | 'close'> =
     location === ':memory:'
@@ -295,6 +361,8 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
     dialect: 'sqlite',
     location,
     sqlite,
+    /** The write thread, if the database is a file (tests stop it). */
+    writeThread: writer,
     lookup: (sql, params) => reads.lookup(sql, params),
     authChanges() {
       if (sqlite.inTransaction) return undefined;
@@ -309,6 +377,7 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
     bytes: (sql, params) => reads.bytes(sql, params),
     run: (sql, params) => (forgetAuthChanges(), queries.run(sql, params)),
     write: (work) => group.run(work),
+    writeSteps: (steps) => group.runSteps(steps),
     async snapshot() {
       if (location === ':memory:') throw new Error('an in-memory database cannot be read from a second connection');
       return new SqliteSnapshot(location);
@@ -316,6 +385,7 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
     async close() {
       if (!sqlite.open) return;
       await group.drain();
+      await writer?.close();
       await reads.close();
       await wal?.close();
       sqlite.close();

@@ -139,12 +139,14 @@ export interface Owner {
 /** Saves a new version of a program; returns its number and time. */
 export async function saveProgram(db: Database, { userId, bookId }: Owner, activity: string, p: { code: string; language?: string | undefined; page?: string | undefined }) {
   const savedAt = Date.now();
-  const version = await db.write(async (tx) => {
-    await tx.run(unmarkLatestProgram, [userId, bookId, activity]);
-    const row = await tx.get<{ version: number }>(insertProgram, [userId, bookId, activity, p.code, p.language ?? null, p.page ?? null, savedAt, userId, bookId, activity]);
-    return row!.version;
-  }, [workLock(userId)]);
-  return { version, savedAt: iso(savedAt) };
+  const [, row] = await db.writeSteps(
+    [
+      ['run', unmarkLatestProgram, [userId, bookId, activity]],
+      ['get', insertProgram, [userId, bookId, activity, p.code, p.language ?? null, p.page ?? null, savedAt, userId, bookId, activity]],
+    ],
+    [workLock(userId)],
+  );
+  return { version: (row as { version: number }).version, savedAt: iso(savedAt) };
 }
 
 export async function latestProgram(db: Database, { userId, bookId }: Owner, activity: string): Promise<Program | undefined> {
@@ -175,13 +177,15 @@ export async function saveAnswer(db: Database, { userId, bookId }: Owner, questi
   const at = iso(savedAt);
   const correct = a.correct === undefined ? null : a.correct ? 1 : 0;
   const answer = JSON.stringify(a.answer);
-  const attempt = await db.write(async (tx) => {
-    await tx.run(unmarkLatestAnswer, [userId, bookId, question]);
-    const entry = answerEntry(question, a.kind, answer, correct, a.score ?? null, a.page ?? null, at);
-    const row = await tx.get<{ attempt: number }>(insertAnswer, [userId, bookId, question, a.kind, answer, correct, a.score ?? null, a.page ?? null, savedAt, ...entry, userId, bookId, question]);
-    return row!.attempt;
-  }, [workLock(userId)]);
-  return { attempt, savedAt: at };
+  const entry = answerEntry(question, a.kind, answer, correct, a.score ?? null, a.page ?? null, at);
+  const [, row] = await db.writeSteps(
+    [
+      ['run', unmarkLatestAnswer, [userId, bookId, question]],
+      ['get', insertAnswer, [userId, bookId, question, a.kind, answer, correct, a.score ?? null, a.page ?? null, savedAt, ...entry, userId, bookId, question]],
+    ],
+    [workLock(userId)],
+  );
+  return { attempt: (row as { attempt: number }).attempt, savedAt: at };
 }
 
 /** The latest attempt at a question (its number is the count of attempts). */
@@ -200,13 +204,14 @@ export async function pageStateJson(db: Database, { userId, bookId }: Owner, pag
 
 export async function setPosition(db: Database, { userId, bookId }: Owner, page: string, scroll: number | undefined) {
   const updatedAt = Date.now();
-  await db.write((tx) =>
-    tx.run(
+  await db.writeSteps([
+    [
+      'run',
       `INSERT INTO positions (user_id, book_id, page, scroll, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (user_id, book_id) DO UPDATE SET page = excluded.page, scroll = excluded.scroll, updated_at = excluded.updated_at`,
       [userId, bookId, page, scroll ?? null, updatedAt],
-    ),
-  );
+    ],
+  ]);
   return { page, scroll: scroll ?? null, updatedAt: iso(updatedAt) };
 }
 
@@ -217,11 +222,11 @@ export async function position(db: Queries, { userId, bookId }: Owner) {
 
 export async function setPageComplete(db: Database, { userId, bookId }: Owner, page: string, complete: boolean): Promise<void> {
   const now = Date.now();
-  await db.write((tx) =>
+  await db.writeSteps([
     complete
-      ? tx.run('INSERT INTO page_completions (user_id, book_id, page, completed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', [userId, bookId, page, now])
-      : tx.run('DELETE FROM page_completions WHERE user_id = ? AND book_id = ? AND page = ?', [userId, bookId, page]),
-  );
+      ? ['run', 'INSERT INTO page_completions (user_id, book_id, page, completed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', [userId, bookId, page, now]]
+      : ['run', 'DELETE FROM page_completions WHERE user_id = ? AND book_id = ? AND page = ?', [userId, bookId, page]],
+  ]);
 }
 
 export async function completedPages(db: Queries, { userId, bookId }: Owner) {
@@ -257,7 +262,7 @@ export async function saveEvents(db: Database, { userId, bookId }: Owner, batch:
   const serverTime = Date.now();
   const rows = batch.map((e) => [e.type, e.target ?? null, e.page ?? null, e.data ?? null, e.clientTime ?? null] as const);
   const values = db.dialect === 'postgres' ? [0, 1, 2, 3, 4].map((i) => rows.map((r) => r[i])) : [JSON.stringify(rows)];
-  await db.write((tx) => tx.run(insertEvents[db.dialect], [userId, bookId, serverTime, ...values]));
+  await db.writeSteps([['run', insertEvents[db.dialect], [userId, bookId, serverTime, ...values]]]);
   return batch.length;
 }
 

@@ -10,6 +10,8 @@ export const assetManifest = 'folio-assets.json';
 export const sqliteAddonAsset = 'better_sqlite3.node';
 /** Where the SQLite read worker (db/sqlite-reader.ts, bundled as CommonJS) is among them. */
 export const sqliteReaderAsset = 'db/sqlite-reader.cjs';
+/** Where the SQLite write worker (db/sqlite-writer.ts, bundled as CommonJS) is among them. */
+export const sqliteWriterAsset = 'db/sqlite-writer.cjs';
 
 let root: string | undefined;
 

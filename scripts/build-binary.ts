@@ -9,7 +9,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, st
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assetManifest, sqliteAddonAsset, sqliteReaderAsset } from '../lib/assets.js';
+import { assetManifest, sqliteAddonAsset, sqliteReaderAsset, sqliteWriterAsset } from '../lib/assets.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist/sea');
@@ -39,8 +39,9 @@ function bundle(entry: string, outfile: string) {
 }
 
 await bundle('cli/folio.ts', 'folio.cjs');
-// The SQLite read thread runs a file of its own (db/sqlite.ts starts it from the extracted asset).
+// The SQLite read and write threads run files of their own (db/sqlite.ts starts them from the extracted assets).
 await bundle('db/sqlite-reader.ts', 'sqlite-reader.cjs');
+await bundle('db/sqlite-writer.ts', 'sqlite-writer.cjs');
 
 // Asset name (its path in the project, as assetPath() asks for it) → file on disk.
 const assets: Record<string, string> = { 'package.json': join(root, 'package.json') };
@@ -51,6 +52,7 @@ for (const file of filesUnder(client)) assets[relative(root, file)] = file;
 const swaggerStatic = join(dirname(require.resolve('@fastify/swagger-ui/package.json')), 'static');
 for (const file of filesUnder(swaggerStatic)) assets[join('swagger-ui', relative(swaggerStatic, file))] = file;
 assets[sqliteReaderAsset] = join(out, 'sqlite-reader.cjs');
+assets[sqliteWriterAsset] = join(out, 'sqlite-writer.cjs');
 assets[sqliteAddonAsset] = join(dirname(require.resolve('better-sqlite3/package.json')), 'build/Release/better_sqlite3.node');
 
 const manifest = join(out, assetManifest);

@@ -3,7 +3,7 @@ import { openDatabase } from '../db/index.js';
 import { applyMigrations } from '../db/migrate.js';
 import BetterSqlite3 from 'better-sqlite3';
 import { GroupCommit } from '../db/group-commit.js';
-import { readThread, SqliteQueries } from '../db/sqlite.js';
+import { readThread, SqliteQueries, type SqliteDatabase } from '../db/sqlite.js';
 import { testDatabaseUrl, testDialect } from './helper.js';
 
 /** The group commit of the database under test (SQLite or PostgreSQL), through db.write, with real tables. */
@@ -145,6 +145,66 @@ t.test('while the read thread has a long read, a key look-up runs at once on the
   t.equal(readThread.lookupsOnLoop, before + 2);
   t.same(await slow, { c: 1000000 });
   t.same(order, ['lookup', 'slow'], 'the look-up did not wait for the long read');
+});
+
+t.test('writes of steps made together share a commit; each resolves with its steps\' results, and one that fails undoes only itself', async (t) => {
+  const db = await database(t);
+  await db.write((tx) => tx.run(insertBook, ['taken']));
+  const outcomes = await Promise.allSettled([
+    db.writeSteps([['run', insertBook, ['a']], ['get', "UPDATE books SET title = 'A' WHERE id = ? RETURNING id, title", ['a']]]),
+    db.writeSteps([['run', insertBook, ['b']], ['run', insertBook, ['taken']]]),
+    db.writeSteps([['run', "DELETE FROM books WHERE id = 'none'", []]]),
+  ]);
+  t.same(outcomes[0], { status: 'fulfilled', value: [1, { id: 'a', title: 'A' }] });
+  t.equal(outcomes[1]!.status, 'rejected');
+  t.match((outcomes[1] as PromiseRejectedResult).reason, { message: /UNIQUE|duplicate key/, code: /^(SQLITE_CONSTRAINT_PRIMARYKEY|23505)$/ }, "the database's own error, with its code");
+  t.same(outcomes[2], { status: 'fulfilled', value: [0] });
+  t.same(await db.all('SELECT id, title FROM books ORDER BY id'), [{ id: 'a', title: 'A' }, { id: 'taken', title: 'T' }], 'b was undone with the write that failed');
+});
+
+t.test('writes of steps and of work made together commit in the order they were made', async (t) => {
+  const db = await database(t);
+  const [, renamed, seen] = await Promise.all([
+    db.write((tx) => tx.run(insertBook, ['first'])),
+    db.writeSteps([['run', "UPDATE books SET title = 'renamed' WHERE id = 'first'", []]]),
+    db.write((tx) => tx.get<{ title: string }>("SELECT title FROM books WHERE id = 'first'")),
+  ]);
+  t.same(renamed, [1], 'the steps saw the row the work before them inserted');
+  t.same(seen, { title: 'renamed' }, 'the work after them saw their change');
+});
+
+t.test('on a SQLite file, writes of steps commit on the write thread with synchronous=FULL: on disk before they are answered', { skip: testDialect === 'sqlite' ? false : 'SQLite only' }, async (t) => {
+  const db = (await database(t)) as SqliteDatabase;
+  const [mode] = await db.writeSteps([['get', 'PRAGMA synchronous', []]]);
+  t.same(mode, { synchronous: 2 }, 'FULL (2): the COMMIT returns after the fsync of the log');
+  t.same(db.sqlite.pragma('synchronous'), [{ synchronous: 1 }], "the event loop's connection stays NORMAL (the group commit fsyncs its commits off the loop)");
+});
+
+t.test('when the SQLite write thread stops, the writes waiting on it fail and are not stored; the next write starts a new one', { skip: testDialect === 'sqlite' ? false : 'SQLite only' }, async (t) => {
+  const db = (await database(t)) as SqliteDatabase;
+  await db.writeSteps([['run', insertBook, ['kept']]]);
+  // A write that keeps the thread busy for a moment (counting to three million) after its insert.
+  const slow = db.writeSteps([
+    ['run', insertBook, ['lost']],
+    ['get', 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT COUNT(*) AS c FROM n', []],
+  ]);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await db.writeThread!.stop();
+  await t.rejects(slow, { message: /the SQLite write thread stopped/ });
+  t.same(await db.writeSteps([['run', insertBook, ['after']]]), [1]);
+  t.same(await db.all('SELECT id FROM books ORDER BY id'), [{ id: 'after' }, { id: 'kept' }], 'nothing of the write that was under way');
+});
+
+t.test('closing the database commits the writes of steps still queued', async (t) => {
+  const url = testDatabaseUrl(t);
+  const db = openDatabase(url);
+  await applyMigrations(db);
+  const queued = [db.writeSteps([['run', insertBook, ['q1']]]), db.writeSteps([['run', insertBook, ['q2']]])];
+  await db.close();
+  t.same(await Promise.all(queued), [[1], [1]]);
+  const again = openDatabase(url);
+  t.teardown(() => again.close());
+  t.same(await again.all('SELECT id FROM books ORDER BY id'), [{ id: 'q1' }, { id: 'q2' }]);
 });
 
 /** A SQLite database in memory with one table `t (v)`, for the group commit alone. */
