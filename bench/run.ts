@@ -361,7 +361,8 @@ async function againstCeiling(base: string, scenarios: Record<string, Scenario>,
     for (let i = 0; i < slices; i++) {
       tops.push(await measure('ceiling: bare Fastify GET', ceilingUrl, slice));
       parts.push(await measureScenario(base, scenarios[key]!, slice));
-      process.stderr.write(`  slice ${i}: ${tops.at(-1)!.rps.toFixed(0)} p99 ${tops.at(-1)!.p99} / ${parts.at(-1)!.rps.toFixed(0)} p50 ${parts.at(-1)!.p50} p99 ${parts.at(-1)!.p99}\n`);
+      const [top, part] = [tops.at(-1)!, parts.at(-1)!];
+      process.stderr.write(`  slice ${i + 1}/${slices}: ceiling ${top.rps.toFixed(0)} req/s (p99 ${top.p99} ms), scenario ${part.rps.toFixed(0)} req/s (p50 ${part.p50}, p99 ${part.p99} ms)\n`);
     }
     const top = combine(tops);
     const r = combine(parts);
