@@ -24,6 +24,15 @@ export interface WriteFailure {
   code?: string;
 }
 
+/**
+ * A batch, as the event loop sends it: each write's steps, with each SQL text replaced by a number (fewer bytes to
+ * copy across), and the texts this thread has not been sent before with their numbers.
+ */
+export interface WriterBatch {
+  statements: [id: number, sql: string][];
+  writes: [kind: WriteStep[0], statement: number, params: WriteStep[2]][][];
+}
+
 /** A write's outcome: each step's result, or why it failed (its savepoint rolled back); or the batch failed whole. */
 export type WriteOutcome = [ok: true, results: unknown[]] | [ok: false, failure: WriteFailure];
 export type WriterReply = { outcomes: WriteOutcome[] } | { failure: WriteFailure };
@@ -39,36 +48,41 @@ function serve({ file, addon }: WriterData): void {
   sqlite.pragma('foreign_keys = ON');
   // The COMMIT returns once the log is on disk: this thread waits for the fsync, the event loop does not.
   sqlite.pragma('synchronous = FULL');
-  const statements = new Map<string, BetterSqlite3.Statement<unknown[], unknown>>();
-  const prepare = (sql: string) => {
-    let statement = statements.get(sql);
-    if (!statement) statements.set(sql, (statement = sqlite.prepare(sql)));
-    return statement;
+  const texts = new Map<number, string>();
+  const statements = new Map<number, BetterSqlite3.Statement<unknown[], unknown>>();
+  // Prepared on first use, inside the write's savepoint: SQL that does not prepare fails its write alone.
+  const statement = (id: number) => {
+    let found = statements.get(id);
+    if (!found) statements.set(id, (found = sqlite.prepare(texts.get(id)!)));
+    return found;
   };
-  const exec = (sql: string) => prepare(sql).run();
-  parentPort!.on('message', (batch: WriteStep[][] | 'close') => {
-    if (batch === 'close') {
+  const [begin, savepoint, release, rollbackTo, commit, rollback] = ['BEGIN IMMEDIATE', 'SAVEPOINT folio_write', 'RELEASE folio_write', 'ROLLBACK TO folio_write', 'COMMIT', 'ROLLBACK'].map((sql) =>
+    sqlite.prepare(sql),
+  ) as BetterSqlite3.Statement[];
+  parentPort!.on('message', (message: WriterBatch | 'close') => {
+    if (message === 'close') {
       sqlite.close();
       parentPort!.close();
       return;
     }
+    for (const [id, sql] of message.statements) texts.set(id, sql);
     const outcomes: WriteOutcome[] = [];
     try {
-      exec('BEGIN IMMEDIATE');
-      for (const steps of batch) {
-        exec('SAVEPOINT folio_write');
+      begin!.run();
+      for (const steps of message.writes) {
+        savepoint!.run();
         try {
-          outcomes.push([true, steps.map(([kind, sql, params]) => (kind === 'get' ? prepare(sql).get(params) : prepare(sql).run(params).changes))]);
-          exec('RELEASE folio_write');
+          outcomes.push([true, steps.map(([kind, id, params]) => (kind === 'get' ? statement(id).get(params) : statement(id).run(params).changes))]);
+          release!.run();
         } catch (err) {
-          exec('ROLLBACK TO folio_write');
-          exec('RELEASE folio_write');
+          rollbackTo!.run();
+          release!.run();
           outcomes.push([false, failure(err)]);
         }
       }
-      exec('COMMIT');
+      commit!.run();
     } catch (err) {
-      if (sqlite.inTransaction) exec('ROLLBACK');
+      if (sqlite.inTransaction) rollback!.run();
       parentPort!.postMessage({ failure: failure(err) } satisfies WriterReply);
       return;
     }

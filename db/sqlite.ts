@@ -8,7 +8,7 @@ import { firstColumnBytes } from './bytes.js';
 import { GroupCommit, type WriteThreadCommit } from './group-commit.js';
 import type { Database, Params, Queries, Snapshot, WriteStep } from './index.js';
 import type { ReadFailure, ReadReply, ReadRequest, ReaderData } from './sqlite-reader.js';
-import type { WriteOutcome, WriterData, WriterReply } from './sqlite-writer.js';
+import type { WriteOutcome, WriterBatch, WriterData, WriterReply } from './sqlite-writer.js';
 
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
@@ -210,6 +210,8 @@ const singleBinaryAddon = () => (isSingleBinary() ? assetPath(sqliteAddonAsset) 
 class WriteThread implements WriteThreadCommit {
   private thread: Worker | undefined;
   private waiting: { resolve: (outcomes: WriteOutcome[]) => void; reject: (err: unknown) => void } | undefined;
+  /** The number of each SQL text the thread has been sent (it prepares each once). */
+  private readonly statementIds = new Map<string, number>();
 
   constructor(private readonly file: string) {}
 
@@ -217,14 +219,26 @@ class WriteThread implements WriteThreadCommit {
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
       const thread = this.start();
+      const statements: WriterBatch['statements'] = [];
+      const writes: WriterBatch['writes'] = batch.map((steps) =>
+        steps.map(([kind, sql, params]) => {
+          let id = this.statementIds.get(sql);
+          if (id === undefined) {
+            this.statementIds.set(sql, (id = this.statementIds.size));
+            statements.push([id, sql]);
+          }
+          return [kind, id, params];
+        }),
+      );
       thread.ref();
-      thread.postMessage(batch);
+      thread.postMessage({ statements, writes } satisfies WriterBatch);
     });
   }
 
   private start(): Worker {
     if (this.thread) return this.thread;
     const thread = startThread('sqlite-writer', sqliteWriterAsset, { folioWriter: { file: this.file, addon: singleBinaryAddon() } satisfies WriterData });
+    this.statementIds.clear();
     thread.on('message', (reply: WriterReply) => {
       const waiting = this.waiting;
       this.waiting = undefined;

@@ -154,12 +154,14 @@ t.test('writes of steps made together share a commit; each resolves with its ste
     db.writeSteps([['run', insertBook, ['a']], ['get', "UPDATE books SET title = 'A' WHERE id = ? RETURNING id, title", ['a']]]),
     db.writeSteps([['run', insertBook, ['b']], ['run', insertBook, ['taken']]]),
     db.writeSteps([['run', "DELETE FROM books WHERE id = 'none'", []]]),
+    db.writeSteps([['run', insertBook, ['d']], ['run', 'INSERT INTO no_such_table VALUES (1)', []]]),
   ]);
   t.same(outcomes[0], { status: 'fulfilled', value: [1, { id: 'a', title: 'A' }] });
   t.equal(outcomes[1]!.status, 'rejected');
   t.match((outcomes[1] as PromiseRejectedResult).reason, { message: /UNIQUE|duplicate key/, code: /^(SQLITE_CONSTRAINT_PRIMARYKEY|23505)$/ }, "the database's own error, with its code");
   t.same(outcomes[2], { status: 'fulfilled', value: [0] });
-  t.same(await db.all('SELECT id, title FROM books ORDER BY id'), [{ id: 'a', title: 'A' }, { id: 'taken', title: 'T' }], 'b was undone with the write that failed');
+  t.match(outcomes[3], { status: 'rejected', reason: { message: /no_such_table/ } }, 'SQL that does not prepare fails its own write');
+  t.same(await db.all('SELECT id, title FROM books ORDER BY id'), [{ id: 'a', title: 'A' }, { id: 'taken', title: 'T' }], 'b and d were undone with the writes that failed');
 });
 
 t.test('writes of steps and of work made together commit in the order they were made', async (t) => {
