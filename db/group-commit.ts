@@ -23,6 +23,9 @@ export interface WriteThreadCommit {
  * COMMIT and then `sync`, the fsync of the write-ahead log (see openSqlite): many writes share one fsync, and a
  * 2xx still means on disk. Writes queued while a batch runs form the next one; the fsync runs off the event loop,
  * so the next batch runs meanwhile, and one fsync started after a COMMIT covers every COMMIT before it.
+ * Writes of steps (SQL alone) go to the write thread instead, if there is one: a batch is cut into runs of
+ * consecutive writes of either kind, committed one after the other in the order they were queued; the thread's
+ * COMMIT is on disk when it answers (synchronous=FULL there).
  */
 export class GroupCommit {
   private queue: Pending[] = [];
