@@ -212,10 +212,12 @@ class WriteThread implements WriteThreadCommit {
   private waiting: { resolve: (outcomes: WriteOutcome[]) => void; reject: (err: unknown) => void } | undefined;
   /** The number of each SQL text the thread has been sent (it prepares each once). */
   private readonly statementIds = new Map<string, number>();
+  private closed = false;
 
   constructor(private readonly file: string) {}
 
   commit(batch: (readonly WriteStep[])[]): Promise<WriteOutcome[]> {
+    if (this.closed) return Promise.reject(new Error('the database is closed'));
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
       const thread = this.start();
@@ -264,6 +266,7 @@ class WriteThread implements WriteThreadCommit {
 
   /** Closes the connection and ends the thread (after the group commit has drained). */
   async close(): Promise<void> {
+    this.closed = true;
     const thread = this.thread;
     if (!thread) return;
     this.thread = undefined;

@@ -207,6 +207,8 @@ t.test('closing the database commits the writes of steps still queued', async (t
   const again = openDatabase(url);
   t.teardown(() => again.close());
   t.same(await again.all('SELECT id FROM books ORDER BY id'), [{ id: 'q1' }, { id: 'q2' }]);
+  await t.rejects(db.writeSteps([['run', insertBook, ['late']]]), 'a write after the close fails');
+  t.same(await again.all('SELECT id FROM books ORDER BY id'), [{ id: 'q1' }, { id: 'q2' }], 'and stores nothing');
 });
 
 /** A SQLite database in memory with one table `t (v)`, for the group commit alone. */
