@@ -16,7 +16,6 @@ export interface WriteThreadCommit {
   commit(batch: (readonly WriteStep[])[]): Promise<WriteOutcome[]>;
 }
 
-
 /**
  * Group commit on SQLite: the writes queued during one turn of the event loop run in one transaction, each in
  * its own savepoint (one failing write does not undo the others), and their promises settle only after the

@@ -16,7 +16,6 @@ export interface WriterData {
   addon: string | undefined;
 }
 
-
 /** What a failed write throws, across the thread boundary (an Error's class does not survive it). */
 export interface WriteFailure {
   name: string;
