@@ -54,7 +54,8 @@ if (args.help) {
   --only A,B        scenarios by name: answers-cookie, answers-bearer, state, events, programs, answers-students (1b)
   --postgres [URL]  run on PostgreSQL in a schema of its own (default postgres://postgres@127.0.0.1:5432/test);
                     build first (npx tsc -p .) for the runs against real folio serve processes
-  --warmup S        PostgreSQL: unmeasured seconds on fresh processes before each measurement (default 2)
+  --warmup S        unmeasured seconds before each measurement: of the scenario and of the ceiling (SQLite),
+                    on fresh processes (PostgreSQL) (default 2)
   --rounds N        PostgreSQL: measure one, then two processes N times (default 1)
 
 Results go to stdout as a Markdown table; bench/RESULTS.md keeps them with the command that produced them.`);
@@ -358,6 +359,11 @@ async function againstCeiling(base: string, scenarios: Record<string, Scenario>,
   for (const key of chosen) {
     const tops: Result[] = [];
     const parts: Result[] = [];
+    // Both warm (JIT, caches) before anything counts, as a server is after its first seconds.
+    if (warmup > 0) {
+      await measure('warm-up', ceilingUrl, { duration: warmup });
+      await measureScenario(base, scenarios[key]!, { duration: warmup });
+    }
     for (let i = 0; i < slices; i++) {
       tops.push(await measure('ceiling: bare Fastify GET', ceilingUrl, slice));
       parts.push(await measureScenario(base, scenarios[key]!, slice));
@@ -403,7 +409,7 @@ async function runSqlite(): Promise<void> {
     const chosen = chosenScenarios(scenarios, ['answers-cookie', 'answers-bearer', 'state', 'events', 'programs']);
     const table = await againstCeiling(base, scenarios, chosen, ceilingUrl);
     console.log(
-      [`SQLite: ${machine}, ${connections} connections, ${duration} s each in ${slices} slices alternating with the ceiling, load generator in the same process; load average before ${loadBefore}, after ${load()}`, '', ...table].join('\n'),
+      [`SQLite: ${machine}, ${connections} connections, ${duration} s each in ${slices} slices alternating with the ceiling after ${warmup} s of warm-up of each, load generator in the same process; load average before ${loadBefore}, after ${load()}`, '', ...table].join('\n'),
     );
     await app.close();
   } finally {
