@@ -2,6 +2,7 @@ import type { Queries, WriteStep } from './index.js';
 import type { SqliteQueries } from './sqlite.js';
 import type { WriteOutcome } from './sqlite-writer.js';
 import { runSteps } from './steps.js';
+import { errorOf } from './thread-failure.js';
 
 /** A write: work to run here on the event loop's connection, or steps (SQL alone) for the write thread. */
 interface Pending {
@@ -130,7 +131,7 @@ export class GroupCommit {
     batch.forEach((item, i) => {
       const [ok, value] = outcomes[i]!;
       if (ok) item.resolve(value);
-      else item.reject(Object.assign(new Error(value.message), value));
+      else item.reject(errorOf(value));
     });
   }
 

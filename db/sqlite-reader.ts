@@ -7,6 +7,7 @@
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { failureOf, type ThreadFailure } from './thread-failure.js';
 
 export interface ReaderData {
   /** The SQLite addon's path (the single binary's extracted asset), or undefined for the default lookup. */
@@ -20,14 +21,7 @@ export interface ReaderData {
  */
 export type ReadRequest = [id: number, database: number, file: string, kind: 'get' | 'all' | 'bytes' | 'close', sql: string, params: unknown];
 
-/** What a failed read throws, across the thread boundary (an Error's class does not survive it). */
-export interface ReadFailure {
-  name: string;
-  message: string;
-  code?: string;
-}
-
-export type ReadReply = [id: number, ok: true, value: unknown] | [id: number, ok: false, failure: ReadFailure];
+export type ReadReply = [id: number, ok: true, value: unknown] | [id: number, ok: false, failure: ThreadFailure];
 
 /** A read-only connection and its prepared statements (each distinct SQL text prepared once). */
 class Connection {
@@ -80,8 +74,7 @@ function serve({ addon }: ReaderData): void {
         }
         replies.push([id, true, kind === 'get' ? statement.get(params) : statement.all(params)]);
       } catch (err) {
-        const { name, message, code } = err as Error & { code?: string };
-        replies.push([id, false, { name, message, ...(typeof code === 'string' ? { code } : {}) }]);
+        replies.push([id, false, failureOf(err)]);
       }
     }
     parentPort!.postMessage(replies, handedOver);

@@ -8,19 +8,13 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { WriteStep } from './index.js';
+import { failureOf, type ThreadFailure } from './thread-failure.js';
 
 export interface WriterData {
   /** The database file. */
   file: string;
   /** The SQLite addon's path (the single binary's extracted asset), or undefined for the default lookup. */
   addon: string | undefined;
-}
-
-/** What a failed write throws, across the thread boundary (an Error's class does not survive it). */
-export interface WriteFailure {
-  name: string;
-  message: string;
-  code?: string;
 }
 
 /**
@@ -33,13 +27,8 @@ export interface WriterBatch {
 }
 
 /** A write's outcome: each step's result, or why it failed (its savepoint rolled back); or the batch failed whole. */
-export type WriteOutcome = [ok: true, results: unknown[]] | [ok: false, failure: WriteFailure];
-export type WriterReply = { outcomes: WriteOutcome[] } | { failure: WriteFailure };
-
-const failure = (err: unknown): WriteFailure => {
-  const { name, message, code } = err as Error & { code?: string };
-  return { name, message, ...(typeof code === 'string' ? { code } : {}) };
-};
+export type WriteOutcome = [ok: true, results: unknown[]] | [ok: false, failure: ThreadFailure];
+export type WriterReply = { outcomes: WriteOutcome[] } | { failure: ThreadFailure };
 
 function serve({ file, addon }: WriterData): void {
   const sqlite = new BetterSqlite3(file, { fileMustExist: true, ...(addon ? { nativeBinding: addon } : {}) });
@@ -76,13 +65,13 @@ function serve({ file, addon }: WriterData): void {
         } catch (err) {
           rollbackTo!.run();
           release!.run();
-          outcomes.push([false, failure(err)]);
+          outcomes.push([false, failureOf(err)]);
         }
       }
       commit!.run();
     } catch (err) {
       if (sqlite.inTransaction) rollback!.run();
-      parentPort!.postMessage({ failure: failure(err) } satisfies WriterReply);
+      parentPort!.postMessage({ failure: failureOf(err) } satisfies WriterReply);
       return;
     }
     parentPort!.postMessage({ outcomes } satisfies WriterReply);

@@ -7,8 +7,9 @@ import { assetPath, isSingleBinary, sqliteAddon, sqliteAddonAsset, sqliteReaderA
 import { firstColumnBytes } from './bytes.js';
 import { GroupCommit, type WriteThreadCommit } from './group-commit.js';
 import type { Database, Params, Queries, Snapshot, WriteStep } from './index.js';
-import type { ReadFailure, ReadReply, ReadRequest, ReaderData } from './sqlite-reader.js';
+import type { ReadReply, ReadRequest, ReaderData } from './sqlite-reader.js';
 import type { WriteOutcome, WriterBatch, WriterData, WriterReply } from './sqlite-writer.js';
+import { errorOf, type ThreadFailure } from './thread-failure.js';
 
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
@@ -171,7 +172,7 @@ class ReadThread {
         const read = this.pending.get(id);
         this.pending.delete(id);
         if (ok) read?.resolve(value as never);
-        else read?.reject(Object.assign(new Error((value as ReadFailure).message), value));
+        else read?.reject(errorOf(value as ThreadFailure));
       }
       if (this.pending.size === 0) thread.unref();
     });
@@ -247,7 +248,7 @@ class WriteThread implements WriteThreadCommit {
       this.waiting = undefined;
       thread.unref();
       if ('outcomes' in reply) waiting?.resolve(reply.outcomes);
-      else waiting?.reject(Object.assign(new Error(reply.failure.message), reply.failure));
+      else waiting?.reject(errorOf(reply.failure));
     });
     const lost = (err: Error) => {
       if (this.thread !== thread) return;
