@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import helmet from 'helmet';
 import fp from 'fastify-plugin';
+import type { OriginAllowlist } from '../lib/allowlist.js';
 import { HttpError } from '../lib/errors.js';
 import { servesHttps } from './config.js';
 import { originAllowed } from './cors.js';
@@ -15,6 +16,29 @@ function isApi(request: FastifyRequest): boolean {
 
 function ownOrigin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
+}
+
+/**
+ * Why an API request is refused before anything else, or undefined: a navigation from another site, or a write
+ * with a cookie (the browser sends it by itself) from an origin that may not make it (CSRF).
+ */
+function refusal(request: FastifyRequest, origins: OriginAllowlist): HttpError | undefined {
+  const mode = request.headers['sec-fetch-mode'];
+  const site = request.headers['sec-fetch-site'];
+  if (mode === 'navigate' && site !== undefined && site !== 'none' && site !== 'same-origin') {
+    return new HttpError(403, 'navigation_refused', 'the API cannot be opened from a link on another site; book pages call it with fetch');
+  }
+  if (!stateChanging.has(request.method) || request.headers.cookie === undefined) return undefined;
+  // A bearer token cannot be sent by another site without knowing it, and then the cookie is not used.
+  if (/^bearer /i.test(request.headers.authorization ?? '')) return undefined;
+  const origin = request.headers.origin;
+  if (origin === undefined) {
+    return new HttpError(403, 'origin_required', 'a request that changes data with a cookie must carry an Origin header (browsers send it; other clients use a bearer token)');
+  }
+  if (!originAllowed(origins, request) && origin !== ownOrigin(request)) {
+    return new HttpError(403, 'origin_not_allowed', `origin ${origin} may not change data here: add it to the book with "folio books origins add"`);
+  }
+  return undefined;
 }
 
 /**
@@ -61,24 +85,8 @@ export default fp(
       route.bodyLimit ??= bodyLimit;
     });
 
-    app.addHook('onRequest', async (request) => {
-      if (!isApi(request)) return;
-      const mode = request.headers['sec-fetch-mode'];
-      const site = request.headers['sec-fetch-site'];
-      if (mode === 'navigate' && site !== undefined && site !== 'none' && site !== 'same-origin') {
-        throw new HttpError(403, 'navigation_refused', 'the API cannot be opened from a link on another site; book pages call it with fetch');
-      }
-      if (!stateChanging.has(request.method) || request.headers.cookie === undefined) return;
-      // A bearer token cannot be sent by another site without knowing it, and then the cookie is not used.
-      if (/^bearer /i.test(request.headers.authorization ?? '')) return;
-      const origin = request.headers.origin;
-      if (origin === undefined) {
-        throw new HttpError(403, 'origin_required', 'a request that changes data with a cookie must carry an Origin header (browsers send it; other clients use a bearer token)');
-      }
-      if (!originAllowed(app.origins, request) && origin !== ownOrigin(request)) {
-        throw new HttpError(403, 'origin_not_allowed', `origin ${origin} may not change data here: add it to the book with "folio books origins add"`);
-      }
-    });
+    // A callback hook, not an async one: the API's every request passes here, and a promise per request is a cost.
+    app.addHook('onRequest', (request, _reply, done) => done(isApi(request) ? refusal(request, app.origins) : undefined));
   },
   { name: 'folio-security', fastify: '5.x', dependencies: ['folio-config', 'folio-cors'], decorators: { fastify: ['config', 'origins'] } },
 );

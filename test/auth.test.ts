@@ -3,7 +3,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import t from 'tap';
-import { rememberedSessions, rememberedSessionsMax, sessionKey } from '../db/sessions.js';
+import { findSessionWithUser, rememberedSessions, rememberedSessionsMax, sessionKey } from '../db/sessions.js';
 import { bookOrigin, build, cookieOf, corsHeaders, fromBook, recordQueries, register, testDialect } from './helper.js';
 
 const password = 'correct horse battery';
@@ -473,6 +473,21 @@ t.test('a commit forgets the count read in the same turn: a logout is seen by th
   const out = await app.inject({ method: 'POST', url: '/api/auth/logout', headers: { ...fromBook, cookie } });
   t.equal(out.statusCode, 204);
   t.equal(app.db.authChanges(), at + 1);
+});
+
+t.test('a session found again from memory has the stored key of its token, as the first look-up had', async (t) => {
+  const app = await build(t);
+  const { res } = await register(app, 'ada', { mode: 'token' });
+  const token = res.json<{ token: string }>().token;
+  await nextTurn();
+  const queries = recordQueries(t, app);
+  const first = await findSessionWithUser(app.db, token);
+  const again = await findSessionWithUser(app.db, token);
+  t.equal(first?.session.id, sessionKey(token));
+  t.equal(again?.session.id, sessionKey(token));
+  t.equal(again?.user.username, 'ada');
+  t.equal(queries.filter((q) => sessionLookup.test(q)).length, app.db.dialect === 'sqlite' ? 1 : 2, 'SQLite looked it up once');
+  t.equal(await findSessionWithUser(app.db, sessionKey(token)), undefined, 'the stored key is no token');
 });
 
 t.test(`at most ${rememberedSessionsMax} session look-ups are remembered; the oldest go first`, sqliteOnly, async (t) => {
