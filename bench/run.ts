@@ -33,7 +33,7 @@ const { values: args, positionals } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
     /** Each scenario and its ceiling are measured in this many alternating slices of duration/slices seconds. */
-    slices: { type: 'string', default: '4' },
+    slices: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
     only: { type: 'string' },
     postgres: { type: 'boolean', default: false },
@@ -49,7 +49,8 @@ if (args.help) {
   console.log(`npm run bench -- [options]: each scenario against the real app, next to a bare Fastify GET ceiling in the same process
 
   --duration S      seconds per scenario and per ceiling (default 10)
-  --slices N        measure each in N alternating slices of S/N seconds (default 4; a noisy machine's speed moves)
+  --slices N        measure each in N alternating slices of S/N seconds (default 10: a shared VM's speed moves
+                    2-3x within seconds, and short slices put ceiling and scenario in the same moments)
   --connections N   autocannon connections (default 50)
   --only A,B        scenarios by name: answers-cookie, answers-bearer, state, events, programs, answers-students (1b)
   --postgres [URL]  run on PostgreSQL in a schema of its own (default postgres://postgres@127.0.0.1:5432/test);
