@@ -206,8 +206,7 @@ const singleBinaryAddon = () => (isSingleBinary() ? assetPath(sqliteAddonAsset) 
  * The write thread of one opened SQLite database (db/sqlite-writer.ts), started on its first write of steps; one
  * batch at a time (the group commit sends the next once this one is committed). Should the thread die, the batch
  * waiting on it fails (unanswered: had the thread reached its COMMIT, a retry makes one more attempt, never a lost
- * one) and the next batch starts a new one. It keeps the process
- * alive only while a batch waits on it.
+ * one) and the next batch starts a new one. It keeps the process alive only while a batch waits on it.
  */
 class WriteThread implements WriteThreadCommit {
   private thread: Worker | undefined;
