@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { readFileSync } from 'node:fs';
-import configPlugin, { type Config } from './plugins/config.js';
+import configPlugin, { trustedProxies, type Config } from './plugins/config.js';
 import authPlugin from './plugins/auth.js';
 import corsPlugin from './plugins/cors.js';
 import dbPlugin from './plugins/db.js';
@@ -73,7 +73,7 @@ export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?
   return {
     logger: opts.logger ?? { level: config.logLevel },
     bodyLimit,
-    trustProxy: config.trustProxy,
+    trustProxy: trustedProxies(config),
     // Ids may be 128 characters, more once percent-encoded (find-my-way's default is 100).
     routerOptions: { maxParamLength: 512 },
     requestTimeout: config.requestTimeoutMs,

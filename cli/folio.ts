@@ -83,7 +83,7 @@ program
   .option('--port <number>', 'port to listen on (FOLIO_PORT, default 3000)', parseInteger)
   .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (FOLIO_TLS_CERT)')
   .option('--tls-key <file>', 'PEM private key (FOLIO_TLS_KEY)')
-  .option('--trust-proxy', 'behind a TLS-terminating proxy: trust X-Forwarded-* (FOLIO_TRUST_PROXY)')
+  .option('--trust-proxy <proxies>', 'behind a TLS-terminating proxy: how many (1 for one nginx/Caddy) or their addresses/CIDRs, comma-separated; trusts their X-Forwarded-* (FOLIO_TRUST_PROXY)')
   .option('--no-demo', 'do not create the demo book on an empty database (FOLIO_DEMO=0)')
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (FOLIO_LOG_LEVEL)')
   .option('--migrate', 'apply pending migrations before serving instead of refusing to start')

@@ -102,6 +102,8 @@ export async function deleteSession(db: Database, token: string): Promise<void> 
   await db.write((tx) => tx.run('DELETE FROM sessions WHERE id = ?', [sessionKey(token)]));
 }
 
-export async function deleteExpiredSessions(db: Database, now = Date.now()): Promise<number> {
-  return db.write((tx) => tx.run('DELETE FROM sessions WHERE expires_at <= ?', [now]));
+/** Deletes sessions past their expiry, and those created before `createdBefore` (past the maximum age) if given. */
+export async function deleteExpiredSessions(db: Database, now = Date.now(), createdBefore?: number): Promise<number> {
+  if (createdBefore === undefined) return db.write((tx) => tx.run('DELETE FROM sessions WHERE expires_at <= ?', [now]));
+  return db.write((tx) => tx.run('DELETE FROM sessions WHERE expires_at <= ? OR created_at < ?', [now, createdBefore]));
 }

@@ -176,6 +176,26 @@ export async function listAccounts(db: Database): Promise<UserRow[]> {
   return (await db.all<StoredUser>(`SELECT ${userColumns} FROM users WHERE anonymous = 0 ORDER BY username_key`)).map(userFromRow);
 }
 
+/** The tables of a student's work: every table with a user_id but sessions (test/abuse.test.ts checks the schema). */
+export const workTables = ['programs', 'answers', 'events', 'positions', 'page_completions'] as const;
+
+/**
+ * Deletes the anonymous users who saved nothing (no row in any work table), made and changed before `idleSince`, whose
+ * sessions were all made before it and expire before `sessionsExpiringAfter` (a later expiry means a renewal, so a use,
+ * after `idleSince`); their sessions go with them. Returns how many.
+ */
+export async function purgeIdleAnonymousUsers(db: Database, { idleSince, sessionsExpiringAfter }: { idleSince: number; sessionsExpiringAfter: number }): Promise<number> {
+  const noWork = workTables.map((table) => `AND NOT EXISTS (SELECT 1 FROM ${table} w WHERE w.user_id = users.id)`).join('\n       ');
+  return db.write((tx) =>
+    tx.run(
+      `DELETE FROM users WHERE anonymous = 1 AND created_at < @idleSince AND updated_at < @idleSince
+       ${noWork}
+       AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id AND (s.created_at >= @idleSince OR s.expires_at > @sessionsExpiringAfter))`,
+      { idleSince, sessionsExpiringAfter },
+    ),
+  );
+}
+
 /** Ends every session of a user, except the one with the given stored key (see sessionKey). */
 export async function endSessionsOfUser(db: Database, userId: string, exceptKey = ''): Promise<number> {
   return db.write((tx) => tx.run('DELETE FROM sessions WHERE user_id = ? AND id <> ?', [userId, exceptKey]));

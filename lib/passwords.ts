@@ -51,3 +51,61 @@ export function needsRehash(stored: string, cost: number): boolean {
   const wanted = parametersFor(cost);
   return !parsed || parsed.N < wanted.N || parsed.r !== wanted.r || parsed.p !== wanted.p;
 }
+
+/**
+ * Password hashing for a server: at most `concurrency` scrypt computations at once (each holds 128 MiB and one of
+ * libuv's four threads, which file and DNS work share), at most `queueLength` more waiting their turn in order; past
+ * that `busy(seconds)` is thrown at once (the server's 503 with Retry-After), so a flood of logins can neither exhaust
+ * memory nor starve the rest of the server.
+ */
+export class PasswordWork {
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+  /** How long a recent hash took (ms, a moving average), to say when to come back. */
+  #typicalMs = 250;
+
+  constructor(
+    readonly concurrency: number,
+    readonly queueLength: number,
+    /** The error for a full queue, given when to come back (seconds). */
+    readonly busy: (seconds: number) => Error,
+  ) {}
+
+  /** Hashes being computed now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Hashes waiting for their turn. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  hash(password: string, cost: number): Promise<string> {
+    return this.run(() => hashPassword(password, cost));
+  }
+
+  verify(password: string, stored: string): Promise<boolean> {
+    return this.run(() => verifyPassword(password, stored));
+  }
+
+  /** Runs `work` once a place is free; throws `busy` when every place and the queue are taken. */
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#running < this.concurrency) this.#running++;
+    else if (this.#waiting.length < this.queueLength) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else {
+      const seconds = Math.max(1, Math.ceil((((this.#waiting.length + this.#running) / this.concurrency) * this.#typicalMs) / 1000));
+      throw this.busy(seconds);
+    }
+    const start = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.#typicalMs = 0.8 * this.#typicalMs + 0.2 * (performance.now() - start);
+      // The place goes straight to the next in line, if any.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running--;
+    }
+  }
+}

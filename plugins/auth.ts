@@ -1,9 +1,10 @@
 import cookie, { type CookieSerializeOptions } from '@fastify/cookie';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { deleteExpiredSessions, deleteSession, extendSession, findSessionWithUser, newToken, saveSession, sessionKey } from '../db/sessions.js';
-import { createAnonymousUser, type UserRow } from '../db/users.js';
+import { createAnonymousUser, purgeIdleAnonymousUsers, type UserRow } from '../db/users.js';
 import { HttpError } from '../lib/errors.js';
+import { PasswordWork } from '../lib/passwords.js';
 import { RememberingSigner } from '../lib/session-signer.js';
 import { servesHttps } from './config.js';
 
@@ -23,6 +24,8 @@ declare module 'fastify' {
     sessionCookieOptions: CookieSerializeOptions;
     /** Sets the session cookie for `token`, expiring at `expiresAt` (ms), signed with the current secret. */
     setSessionCookie(reply: FastifyReply, token: string, expiresAt: number): void;
+    /** Password hashing and checking, a few at a time (FOLIO_PASSWORD_CONCURRENCY, FOLIO_PASSWORD_QUEUE). */
+    passwords: PasswordWork;
   }
 }
 
@@ -60,6 +63,7 @@ export function requireRole(request: FastifyRequest, ...roles: UserRow['role'][]
 export async function ensureUser(request: FastifyRequest, reply: FastifyReply): Promise<UserRow> {
   if (request.user) return request.user;
   if (request.credentialStale) throw unauthenticated(request);
+  await request.server.limitAnonymousStart(request);
   const user = await createAnonymousUser(request.server.db);
   await startSession(request, reply, user, request.headers['x-folio-mode'] === 'token' ? 'token' : 'cookie');
   return user;
@@ -73,7 +77,7 @@ export async function startSession(request: FastifyRequest, reply: FastifyReply,
   const { db, config } = request.server;
   if (request.credential) await deleteSession(db, request.credential.token);
   const token = newToken();
-  const expiresAt = Date.now() + config.sessionDays * DAY;
+  const expiresAt = Date.now() + Math.min(config.sessionDays, config.sessionMaxDays) * DAY;
   await saveSession(db, token, { userId: user.id, kind: mode, expiresAt, data: '{}' });
   request.user = user;
   request.credential = { kind: mode, token };
@@ -110,16 +114,33 @@ export function currentSessionKey(request: FastifyRequest): string | undefined {
 }
 
 /**
+ * The periodic clean-up: sessions past their expiry or their maximum age, and anonymous students who saved nothing and
+ * have not been seen for FOLIO_ANONYMOUS_IDLE_DAYS (a session in use is renewed at least every `renewEvery`, so one
+ * expiring later than the idle cut-off + its lifetime - `renewEvery` may have been used since: its user stays).
+ */
+export async function sweepSessions(app: FastifyInstance, now = Date.now()): Promise<void> {
+  const { sessionDays, sessionMaxDays, anonymousIdleDays } = app.config;
+  const ttl = sessionDays * DAY;
+  const sessions = await deleteExpiredSessions(app.db, now, now - sessionMaxDays * DAY);
+  if (sessions > 0) app.log.info({ sessions }, 'removed expired sessions');
+  const idleSince = now - anonymousIdleDays * DAY;
+  const users = await purgeIdleAnonymousUsers(app.db, { idleSince, sessionsExpiringAfter: idleSince + ttl - ttl / 30 });
+  if (users > 0) app.log.info({ event: 'anonymous_purged', users, idleDays: anonymousIdleDays }, `removed ${users} anonymous students who saved nothing and were idle`);
+}
+
+/**
  * Cookie and bearer authentication over database sessions: a cookie holds a session token signed with the server
  * secret (@fastify/cookie's signer), a bearer header a token of its own; either is looked up, hashed, in the
  * sessions table with its user, in one read. Decorates each request with `user`, `credential` and
- * `credentialStale`; sessions slide (their expiry is written at most once per 1/30 of their lifetime).
+ * `credentialStale`; sessions slide (their expiry is written at most once per 1/30 of their lifetime), but never past
+ * FOLIO_SESSION_MAX_DAYS after their login.
  */
 export default fp(
   async function authPlugin(app) {
     const https = servesHttps(app.config);
     const ttl = app.config.sessionDays * DAY;
     const renewEvery = ttl / 30;
+    const maxAge = app.config.sessionMaxDays * DAY;
     const cookieName = https ? '__Host-folio' : 'folio';
     if (!https) app.log.warn('session cookies are SameSite=Lax without Secure over plain HTTP: book pages on other sites will use token mode; serve HTTPS for cross-site cookies');
 
@@ -127,6 +148,12 @@ export default fp(
       ? { path: '/', httpOnly: true, secure: true, sameSite: 'none', partitioned: true }
       : { path: '/', httpOnly: true, secure: false, sameSite: 'lax' };
     const signer = new RememberingSigner(app.secret);
+    app.decorate(
+      'passwords',
+      new PasswordWork(app.config.passwordConcurrency, app.config.passwordQueue, (seconds) => {
+        return new HttpError(503, 'server_busy', `too many passwords are being checked at once: try again in ${seconds} s`, { 'retry-after': String(seconds) });
+      }),
+    );
     app.decorate('sessionCookieName', cookieName);
     app.decorate('sessionCookieOptions', cookieOptions);
     app.decorate('setSessionCookie', (reply: FastifyReply, token: string, expiresAt: number) => {
@@ -157,21 +184,19 @@ export default fp(
         token = unsigned.value;
       }
       const found = await findSessionWithUser(app.db, token);
-      if (found?.session.kind !== kind) return stale(request, reply, kind);
+      const now = Date.now();
+      if (found?.session.kind !== kind || found.session.createdAt + maxAge <= now) return stale(request, reply, kind);
       request.user = found.user;
       request.credential = { kind, token };
-      if (found.session.expiresAt - Date.now() < ttl - renewEvery) {
-        const expiresAt = Date.now() + ttl;
+      const expiresAt = Math.min(now + ttl, found.session.createdAt + maxAge);
+      if (expiresAt - found.session.expiresAt >= renewEvery) {
         await extendSession(app.db, token, expiresAt);
         if (kind === 'cookie') app.setSessionCookie(reply, token, expiresAt);
       }
     });
 
     const sweep = setInterval(() => {
-      deleteExpiredSessions(app.db).then(
-        (n) => n > 0 && app.log.info({ sessions: n }, 'removed expired sessions'),
-        (err: unknown) => app.log.error({ err }, 'could not remove expired sessions'),
-      );
+      sweepSessions(app).catch((err: unknown) => app.log.error({ err }, 'could not remove expired sessions and idle anonymous students'));
     }, Math.min(ttl / 30, 60 * 60 * 1000));
     sweep.unref();
     app.addHook('onClose', async () => clearInterval(sweep));
@@ -179,7 +204,7 @@ export default fp(
   {
     name: 'folio-auth',
     fastify: '5.x',
-    dependencies: ['folio-config', 'folio-db', 'folio-security'],
+    dependencies: ['folio-config', 'folio-db', 'folio-security', 'folio-rate-limit'],
     decorators: { fastify: ['config', 'db', 'secret'] },
   },
 );

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import { isIP } from 'node:net';
 import { resolveSecret } from '../lib/secret.js';
 
 /**
@@ -8,14 +9,15 @@ import { resolveSecret } from '../lib/secret.js';
 type Rule =
   | { type: 'integer'; minimum: number; maximum: number; default: number }
   | { type: 'boolean'; default: boolean }
-  | { type: 'string'; minLength?: number; pattern?: RegExp; description?: string; default?: string }
-  | { type: 'enum'; values: readonly string[]; default: string };
+  | { type: 'string'; minLength?: number; pattern?: RegExp; description?: string; default?: string; secret?: boolean }
+  | { type: 'enum'; values: readonly string[]; default: string }
+  | { type: 'proxies'; default: false };
 
 const integer = (minimum: number, maximum: number, value: number) => ({ type: 'integer', minimum, maximum, default: value }) as const;
 const boolean = (value: boolean) => ({ type: 'boolean', default: value }) as const;
 /** A string, with a default or optional (then unset is `undefined`). */
-const string = <D extends string | undefined = undefined>(rule: { minLength?: number; pattern?: RegExp; description?: string; default?: D } = {}) =>
-  ({ type: 'string', ...rule }) as { type: 'string'; minLength?: number; pattern?: RegExp; description?: string; default: D };
+const string = <D extends string | undefined = undefined>(rule: { minLength?: number; pattern?: RegExp; description?: string; default?: D; secret?: boolean } = {}) =>
+  ({ type: 'string', ...rule }) as { type: 'string'; minLength?: number; pattern?: RegExp; description?: string; default: D; secret?: boolean };
 const oneOf = <const V extends readonly string[]>(values: V, value: V[number]) => ({ type: 'enum', values, default: value }) as const;
 
 /** Every setting Folio reads: its variable, its flag, its rule (with the default) and what it is for. */
@@ -40,7 +42,7 @@ export const settings = {
     schema: string({ pattern: /^rediss?:\/\/\S+$/, description: 'a redis:// or rediss:// URL' }),
     describe: 'redis://host:port: keep rate-limit counters in Redis instead of the database (optional)',
   },
-  secret: { env: 'FOLIO_SECRET', flag: 'secret', schema: string({ minLength: 32 }), describe: 'at least 32 characters; signs cookies and keys pseudonyms (generated into the data folder when unset)' },
+  secret: { env: 'FOLIO_SECRET', flag: 'secret', schema: string({ minLength: 32, secret: true }), describe: 'at least 32 characters; signs cookies and keys pseudonyms (generated into the data folder when unset)' },
   tlsCert: { env: 'FOLIO_TLS_CERT', flag: 'tlsCert', schema: string({ minLength: 1 }), describe: 'PEM certificate file: serve HTTPS directly' },
   tlsKey: { env: 'FOLIO_TLS_KEY', flag: 'tlsKey', schema: string({ minLength: 1 }), describe: 'PEM private key file for FOLIO_TLS_CERT' },
   publicOrigin: {
@@ -49,19 +51,65 @@ export const settings = {
     schema: string({ pattern: /^https?:\/\/[^/?#\s]+$/, description: 'an origin: scheme://host[:port], no path' }),
     describe: 'the public origin students reach Folio at (e.g. https://folio.example.edu): the home page of xAPI actors (default: the request\'s origin)',
   },
-  trustProxy: { env: 'FOLIO_TRUST_PROXY', flag: 'trustProxy', schema: boolean(false), describe: 'behind a TLS-terminating proxy: trust X-Forwarded-* (client IP, https)' },
+  trustProxy: {
+    env: 'FOLIO_TRUST_PROXY',
+    flag: 'trustProxy',
+    schema: { type: 'proxies', default: false } as const,
+    describe: 'behind a TLS-terminating proxy: how many proxies (1 for one nginx/Caddy) or their addresses/CIDRs, comma-separated, whose X-Forwarded-* to trust (client IP, https); false: none',
+  },
   demo: { env: 'FOLIO_DEMO', flag: 'demo', schema: boolean(true), describe: 'create the demo book when the database has no book' },
   corsMaxAge: { env: 'FOLIO_CORS_MAX_AGE', flag: 'corsMaxAge', schema: integer(0, 86400, 600), describe: 'seconds a browser may cache a preflight' },
   originRefreshMs: { env: 'FOLIO_ORIGIN_REFRESH_MS', flag: 'originRefreshMs', schema: integer(50, 60000, 500), describe: 'how often a server looks for origin changes made by other processes' },
   sessionDays: { env: 'FOLIO_SESSION_DAYS', flag: 'sessionDays', schema: integer(1, 400, 30), describe: 'days a session lasts without use (sliding)' },
+  sessionMaxDays: {
+    env: 'FOLIO_SESSION_MAX_DAYS',
+    flag: 'sessionMaxDays',
+    schema: integer(1, 3650, 90),
+    describe: 'days a session lasts at most from its login, however often it is used (then log in again)',
+  },
+  anonymousPerHour: {
+    env: 'FOLIO_ANONYMOUS_PER_HOUR',
+    flag: 'anonymousPerHour',
+    schema: integer(1, 1000000, 300),
+    describe: 'anonymous students (first saves without a login) one IP may start an hour (a classroom shares one)',
+  },
+  anonymousIdleDays: {
+    env: 'FOLIO_ANONYMOUS_IDLE_DAYS',
+    flag: 'anonymousIdleDays',
+    schema: integer(1, 3650, 1),
+    describe: 'anonymous students who saved nothing are removed after this many days without use',
+  },
   passwordCost: {
     env: 'FOLIO_PASSWORD_COST',
     flag: 'passwordCost',
     schema: integer(10, 20, 17),
     describe: 'scrypt cost as log2(N) for new password hashes; 17 is the OWASP setting (lower only in tests)',
   },
-  loginRatePerIp: { env: 'FOLIO_LOGIN_RATE_PER_IP', flag: 'loginRatePerIp', schema: integer(1, 100000, 60), describe: 'login/register attempts a minute from one IP (a classroom shares one)' },
-  loginRatePerUser: { env: 'FOLIO_LOGIN_RATE_PER_USER', flag: 'loginRatePerUser', schema: integer(1, 100000, 10), describe: 'login/register attempts a minute for one username' },
+  passwordConcurrency: {
+    env: 'FOLIO_PASSWORD_CONCURRENCY',
+    flag: 'passwordConcurrency',
+    schema: integer(1, 64, 2),
+    describe: 'password hashes computed at once (each takes 128 MiB at cost 17 and a libuv thread)',
+  },
+  passwordQueue: {
+    env: 'FOLIO_PASSWORD_QUEUE',
+    flag: 'passwordQueue',
+    schema: integer(0, 100000, 100),
+    describe: 'password hashes that may wait for one of those; past that a login gets 503 with Retry-After',
+  },
+  loginRatePerIp: { env: 'FOLIO_LOGIN_RATE_PER_IP', flag: 'loginRatePerIp', schema: integer(1, 100000, 60), describe: 'login/register/password-change attempts a minute from one IP (a classroom shares one)' },
+  loginRatePerUser: {
+    env: 'FOLIO_LOGIN_RATE_PER_USER',
+    flag: 'loginRatePerUser',
+    schema: integer(1, 100000, 10),
+    describe: 'login/register/password-change attempts a minute for one username from one IP',
+  },
+  loginRatePerAccount: {
+    env: 'FOLIO_LOGIN_RATE_PER_ACCOUNT',
+    flag: 'loginRatePerAccount',
+    schema: integer(1, 100000, 100),
+    describe: 'login/register/password-change attempts a minute for one username from all IPs together (caps guessing from many addresses)',
+  },
   requestTimeoutMs: {
     env: 'FOLIO_REQUEST_TIMEOUT_MS',
     flag: 'requestTimeoutMs',
@@ -84,7 +132,17 @@ export const settings = {
 } satisfies Record<string, { env: string; flag: string; schema: Rule; describe: string }>;
 
 type Settings = typeof settings;
-type ValueOf<R> = R extends { type: 'integer' } ? number : R extends { type: 'boolean' } ? boolean : R extends { type: 'enum'; values: readonly (infer V)[] } ? V : string;
+type ValueOf<R> = R extends { type: 'integer' }
+  ? number
+  : R extends { type: 'boolean' }
+    ? boolean
+    : R extends { type: 'enum'; values: readonly (infer V)[] }
+      ? V
+      : R extends { type: 'proxies' }
+        ? TrustedProxies
+        : string;
+/** FOLIO_TRUST_PROXY: off, how many proxies stand in front of Folio, or their addresses/CIDRs (comma-separated). */
+export type TrustedProxies = false | number | string;
 /** The configuration: every setting's value, `undefined` for an optional string left unset. */
 export type Config = {
   [K in keyof Settings]: Settings[K]['schema']['default'] extends undefined ? ValueOf<Settings[K]['schema']> | undefined : ValueOf<Settings[K]['schema']>;
@@ -99,6 +157,7 @@ function expected(rule: Rule): string {
   if (rule.type === 'enum') return `one of ${rule.values.join(', ')}`;
   if (rule.type === 'integer') return `an integer from ${rule.minimum} to ${rule.maximum}`;
   if (rule.type === 'boolean') return 'true/false (or 1/0)';
+  if (rule.type === 'proxies') return 'false, how many proxies stand in front of Folio (1 for one), or their IP addresses/CIDRs, comma-separated (e.g. 127.0.0.1,10.0.0.0/8)';
   if (rule.pattern && rule.description) return rule.description;
   if (rule.minLength !== undefined && rule.minLength > 1) return `a string of at least ${rule.minLength} characters`;
   return 'a non-empty string';
@@ -119,7 +178,47 @@ function accept(rule: Rule, value: unknown): unknown {
       return typeof value === 'string' && rule.values.includes(value) ? value : undefined;
     case 'string':
       return typeof value === 'string' && value.length >= (rule.minLength ?? 0) && (!rule.pattern || rule.pattern.test(value)) ? value : undefined;
+    case 'proxies':
+      return acceptProxies(value);
   }
+}
+
+/** proxy-addr's names for address ranges, which Fastify's trustProxy accepts in its list. */
+const namedRanges = ['loopback', 'linklocal', 'uniquelocal'];
+
+function isAddressOrRange(entry: string): boolean {
+  if (namedRanges.includes(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/** A hop count (1-10), a list of addresses/ranges, or false; `true` (every hop) is not a value: see invalid(). */
+function acceptProxies(value: unknown): TrustedProxies | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 && value <= 10 ? value || false : undefined;
+  if (typeof value !== 'string') return undefined;
+  const word = fromBooleanWord(value);
+  if (word === false) return false;
+  if (word === true && value.trim() !== '1') return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return acceptProxies(Number(value));
+  const entries = value.split(',').map((entry) => entry.trim());
+  return entries.every(isAddressOrRange) ? entries.join(',') : undefined;
+}
+
+/** The one line a bad value gets: what was given (never a secret's value) and what is expected. */
+function invalid(source: string, given: unknown, rule: Rule): string {
+  if (rule.type === 'string' && rule.secret) {
+    const length = typeof given === 'string' ? `${given.length} characters` : typeof given;
+    return `${source} is invalid (its value is not shown: ${length}): expected ${expected(rule)}`;
+  }
+  if (rule.type === 'proxies' && fromBooleanWord(given) === true) {
+    return (
+      `${source}=${JSON.stringify(given)} is refused: trusting every proxy would let any client write its own address into X-Forwarded-For. ` +
+      'Give the number of proxies in front of Folio (FOLIO_TRUST_PROXY=1 for one nginx or Caddy) or their addresses (e.g. FOLIO_TRUST_PROXY=127.0.0.1, or a CIDR such as 10.0.0.0/8)'
+    );
+  }
+  return `${source}=${JSON.stringify(given)} is invalid: expected ${expected(rule)}`;
 }
 
 function fromBooleanWord(value: unknown): unknown {
@@ -146,7 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Record<s
       continue;
     }
     const value = accept(s.schema, given);
-    if (value === undefined) throw new ConfigError(`${source}=${JSON.stringify(given)} is invalid: expected ${expected(s.schema)}`);
+    if (value === undefined) throw new ConfigError(invalid(source, given, s.schema));
     config[key] = value;
   }
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) {
@@ -157,8 +256,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Record<s
 
 /** Whether browsers reach this server over HTTPS (directly or through a TLS-terminating proxy). */
 export function servesHttps(config: Config): boolean {
-  return Boolean(config.tlsCert) || config.trustProxy;
+  return Boolean(config.tlsCert) || config.trustProxy !== false;
 }
+
+/**
+ * Fastify's trustProxy for FOLIO_TRUST_PROXY: the addresses as they are; a hop count as a function trusting that many
+ * hops from the socket (Fastify 5.12 trusts nothing for a plain number: it cannot check who the nearest peer is).
+ */
+export function trustedProxies(config: Config): false | string | ((address: string, hop: number) => boolean) {
+  const { trustProxy } = config;
+  if (typeof trustProxy === 'number') return (_address, hop) => hop < trustProxy;
+  return trustProxy;
+}
+
+const loopbackHosts = ['127.0.0.1', '::1', 'localhost'];
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -170,8 +281,16 @@ declare module 'fastify' {
 
 export default fp(
   async function configPlugin(app, opts: { config: Config }) {
-    app.decorate('config', opts.config);
-    app.decorate('secret', resolveSecret(opts.config));
+    const { config } = opts;
+    app.decorate('config', config);
+    app.decorate('secret', resolveSecret(config));
+    if (typeof config.trustProxy === 'number' && !loopbackHosts.includes(config.host)) {
+      app.log.warn(
+        { event: 'trust_proxy_hops', host: config.host, hops: config.trustProxy },
+        `FOLIO_TRUST_PROXY=${config.trustProxy} trusts the last ${config.trustProxy} X-Forwarded-For entries from any peer, and Folio listens on ${config.host}: ` +
+          'anyone who reaches this port without the proxy can write their own address; firewall the port, listen on 127.0.0.1, or give the proxy\'s address instead',
+      );
+    }
   },
   { name: 'folio-config', fastify: '5.x' },
 );

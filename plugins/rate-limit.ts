@@ -1,5 +1,5 @@
 /// <reference path="../lib/rate-limit-redis-store.d.ts" />
-import rateLimit from '@fastify/rate-limit';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js';
@@ -10,12 +10,32 @@ import { HttpError } from '../lib/errors.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Counts a login or register attempt against its IP and its username; throws 429 (with Retry-After) past either limit. */
+    /**
+     * Counts a password attempt (login, register, password change) against its client, its username from that client
+     * and its username from everywhere; throws 429 (with Retry-After) past any of them, and logs it.
+     */
     limitAuthAttempt(request: FastifyRequest, username: string): Promise<void>;
+    /** Counts a new anonymous student against its client; throws 429 (with Retry-After) past FOLIO_ANONYMOUS_PER_HOUR. */
+    limitAnonymousStart(request: FastifyRequest): Promise<void>;
   }
 }
 
+/**
+ * Who a request comes from, for per-client limits: its IP as @fastify/rate-limit's own keys have it (IPv4-mapped
+ * IPv6 as IPv4, other IPv6 addresses cut to their /64, which one household or one attacker's machine gets whole).
+ */
+export function clientKey(request: FastifyRequest): string {
+  return normalizeIP(request.ip);
+}
+
 type Callback = (err: Error | null, result?: { current: number; ttl: number }) => void;
+
+/** The username of each counted attempt, for the key generators (createRateLimit hands them the request only). */
+const attemptUsernames = new WeakMap<FastifyRequest, string>();
+
+function tooMany(message: string, seconds: number): HttpError {
+  return new HttpError(429, 'rate_limited', message, { 'retry-after': String(seconds) });
+}
 
 /** A @fastify/rate-limit store keeping its counters in Folio's database (table rate_limits). */
 function databaseStore(db: Database) {
@@ -51,8 +71,8 @@ function redisStore(redis: Redis) {
 
 /**
  * Rate limits for guessing passwords, counted where every Folio process sees them: in Redis when
- * FOLIO_REDIS_URL is set, else in the database (one upsert per attempt — only logins and registrations are
- * limited). Per-IP limits are generous because a classroom shares one address.
+ * FOLIO_REDIS_URL is set, else in the database (one upsert per attempt — only password attempts and new anonymous
+ * students are limited). Per-IP limits are generous because a classroom shares one address.
  */
 export default fp(
   async function rateLimitPlugin(app) {
@@ -70,19 +90,36 @@ export default fp(
       sweep.unref();
       app.addHook('onClose', async () => clearInterval(sweep));
     }
-    const perIp = app.createRateLimit({ max: app.config.loginRatePerIp, timeWindow: 60_000, keyGenerator: (request) => `auth-ip:${request.ip}` });
-    const perUser = app.createRateLimit({
-      max: app.config.loginRatePerUser,
-      timeWindow: 60_000,
-      keyGenerator: (request) => `auth-user:${String((request.body as { username?: unknown } | undefined)?.username ?? '').toLowerCase()}`,
+    const minute = 60_000;
+    // A username's attempts are counted per client, so guesses from elsewhere cannot lock its owner out; the per-account
+    // ceiling (higher, and only reached through many clients, each stopped at its own limit first) bounds guessing
+    // from a whole IPv6 /48 or a botnet. A request refused by one limit counts against none after it.
+    const username = (request: FastifyRequest) => attemptUsernames.get(request) ?? '';
+    const limits = [
+      { name: 'client', limit: app.createRateLimit({ max: app.config.loginRatePerIp, timeWindow: minute, keyGenerator: (request) => `auth-ip:${clientKey(request)}` }) },
+      {
+        name: 'username_client',
+        limit: app.createRateLimit({ max: app.config.loginRatePerUser, timeWindow: minute, keyGenerator: (request) => `auth-user:${username(request)}@${clientKey(request)}` }),
+      },
+      { name: 'username', limit: app.createRateLimit({ max: app.config.loginRatePerAccount, timeWindow: minute, keyGenerator: (request) => `auth-account:${username(request)}` }) },
+    ];
+
+    app.decorate('limitAuthAttempt', async (request: FastifyRequest, name: string) => {
+      attemptUsernames.set(request, name.toLowerCase());
+      for (const { name: limit, limit: count } of limits) {
+        const result = await count(request);
+        if (result.isAllowed || !result.isExceeded) continue;
+        request.log.warn({ event: 'login_throttled', username: name, client: request.ip, limit }, 'password attempts throttled');
+        throw tooMany(`too many attempts: try again in ${result.ttlInSeconds} s`, result.ttlInSeconds);
+      }
     });
 
-    app.decorate('limitAuthAttempt', async (request: FastifyRequest) => {
-      for (const limit of [perIp, perUser]) {
-        const result = await limit(request);
-        if (result.isAllowed || !result.isExceeded) continue;
-        throw new HttpError(429, 'rate_limited', `too many attempts: try again in ${result.ttlInSeconds} s`, { 'retry-after': String(result.ttlInSeconds) });
-      }
+    const anonymous = app.createRateLimit({ max: app.config.anonymousPerHour, timeWindow: 60 * minute, keyGenerator: (request) => `anon-ip:${clientKey(request)}` });
+    app.decorate('limitAnonymousStart', async (request: FastifyRequest) => {
+      const result = await anonymous(request);
+      if (result.isAllowed || !result.isExceeded) return;
+      request.log.warn({ event: 'anonymous_throttled', client: request.ip }, 'new anonymous students throttled');
+      throw tooMany(`too many new anonymous sessions from your network: log in, or try again in ${result.ttlInSeconds} s`, result.ttlInSeconds);
     });
   },
   { name: 'folio-rate-limit', fastify: '5.x', dependencies: ['folio-config', 'folio-db', 'folio-cors'], decorators: { fastify: ['config', 'db'] } },

@@ -1,16 +1,36 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { claimAnonymousUser, createAccount, endSessionsOfUser, findUserByUsername, mergeUsers, publicUser, updateUser, UsernameTakenError } from '../db/users.js';
+import type { FastifyRequest } from 'fastify';
+import { claimAnonymousUser, createAccount, endSessionsOfUser, findUserByUsername, mergeUsers, publicUser, updateUser, UsernameTakenError, type UserRow } from '../db/users.js';
 import { HttpError } from '../lib/errors.js';
-import { hashPassword, needsRehash, verifyPassword } from '../lib/passwords.js';
+import { needsRehash } from '../lib/passwords.js';
 import { currentSessionKey, endSession, requireUser, startSession } from '../plugins/auth.js';
 import { AuthReply, LoginBody, MeReply, PatchMeBody, RegisterBody } from '../schemas/auth.js';
 import { errorReplies } from '../schemas/common.js';
 
+/**
+ * Checks the current password of a logged-in account before a change that needs it: counted as a login attempt
+ * (a stolen session must not become a way to guess the password) and logged when wrong (then 403).
+ */
+export async function checkCurrentPassword(request: FastifyRequest, user: UserRow, password: string | undefined, purpose: string): Promise<void> {
+  if (!user.passwordHash) throw new HttpError(400, 'no_account', 'register first: an anonymous session has no password');
+  if (password !== undefined) {
+    await request.server.limitAuthAttempt(request, user.username ?? user.id);
+    if (await request.server.passwords.verify(password, user.passwordHash)) return;
+    request.log.warn({ event: 'password_check_failed', purpose, userId: user.id, username: user.username, client: request.ip }, 'wrong current password');
+  }
+  throw new HttpError(403, 'wrong_password', `currentPassword is missing or wrong: the ${purpose} was refused`);
+}
+
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { db, config } = app;
-  // Unknown usernames are checked against this, so they cost the same time as a wrong password.
+  const { db, config, passwords } = app;
+  // Unknown usernames are checked against this, so they cost the same time as a wrong password (made again if the
+  // first try found the password queue full).
   let dummyHash: Promise<string> | undefined;
-  const dummy = () => (dummyHash ??= hashPassword('folio-dummy-password', config.passwordCost));
+  const dummy = () =>
+    (dummyHash ??= passwords.hash('folio-dummy-password', config.passwordCost).catch((err: unknown) => {
+      dummyHash = undefined;
+      throw err;
+    }));
 
   app.post(
     '/api/auth/register',
@@ -19,13 +39,13 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'Create an account and log in; work saved anonymously in this session becomes the account\'s',
         body: RegisterBody,
-        response: { 201: AuthReply, ...errorReplies(400, 403, 409, 415, 429) },
+        response: { 201: AuthReply, ...errorReplies(400, 403, 409, 415, 429, 503) },
       },
     },
     async (request, reply) => {
       const { username, password, name, email, researchConsent, mode = 'cookie' } = request.body;
       await app.limitAuthAttempt(request, username);
-      const account = { username, passwordHash: await hashPassword(password, config.passwordCost), name, email, researchConsent };
+      const account = { username, passwordHash: await passwords.hash(password, config.passwordCost), name, email, researchConsent };
       let user;
       try {
         user = request.user?.anonymous ? await claimAnonymousUser(db, request.user.id, account) : await createAccount(db, account);
@@ -45,18 +65,21 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'Log in; work saved anonymously in this session moves to the account',
         body: LoginBody,
-        response: { 200: AuthReply, ...errorReplies(400, 401, 403, 415, 429) },
+        response: { 200: AuthReply, ...errorReplies(400, 401, 403, 415, 429, 503) },
       },
     },
     async (request, reply) => {
       const { username, password, mode = 'cookie' } = request.body;
       await app.limitAuthAttempt(request, username);
       const found = await findUserByUsername(db, username);
-      const valid = found?.passwordHash ? await verifyPassword(password, found.passwordHash) : (await verifyPassword(password, await dummy())) && false;
-      if (!found || !valid) throw new HttpError(401, 'invalid_credentials', 'the username or the password is wrong');
+      const valid = found?.passwordHash ? await passwords.verify(password, found.passwordHash) : (await passwords.verify(password, await dummy())) && false;
+      if (!found || !valid) {
+        request.log.warn({ event: 'login_failed', username, client: request.ip }, 'login failed');
+        throw new HttpError(401, 'invalid_credentials', 'the username or the password is wrong');
+      }
       let user = found;
       if (needsRehash(found.passwordHash!, config.passwordCost)) {
-        user = (await updateUser(db, found.id, { passwordHash: await hashPassword(password, config.passwordCost) })) ?? found;
+        user = (await updateUser(db, found.id, { passwordHash: await passwords.hash(password, config.passwordCost) })) ?? found;
       }
       const previous = request.user;
       if (previous?.anonymous && previous.id !== user.id) await mergeUsers(db, previous.id, user.id);
@@ -87,7 +110,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'Change name, email, research consent, or the password (with the current one; ends other sessions)',
         body: PatchMeBody,
-        response: { 200: MeReply, ...errorReplies(400, 401, 403, 415) },
+        response: { 200: MeReply, ...errorReplies(400, 401, 403, 415, 429, 503) },
       },
     },
     async (request) => {
@@ -95,16 +118,16 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { name, email, researchConsent, currentPassword, newPassword } = request.body;
       let passwordHash: string | undefined;
       if (newPassword !== undefined) {
-        if (!user.passwordHash) throw new HttpError(400, 'no_account', 'register first: an anonymous session has no password to change');
-        if (currentPassword === undefined || !(await verifyPassword(currentPassword, user.passwordHash))) {
-          throw new HttpError(403, 'wrong_password', 'currentPassword is missing or wrong: the password was not changed');
-        }
-        passwordHash = await hashPassword(newPassword, config.passwordCost);
+        await checkCurrentPassword(request, user, currentPassword, 'password change');
+        passwordHash = await passwords.hash(newPassword, config.passwordCost);
       } else if (currentPassword !== undefined) {
         throw new HttpError(400, 'invalid_request', 'currentPassword goes with newPassword');
       }
       const updated = await updateUser(db, user.id, { name, email, researchConsent, passwordHash });
-      if (passwordHash) await endSessionsOfUser(db, user.id, currentSessionKey(request));
+      if (passwordHash) {
+        const ended = await endSessionsOfUser(db, user.id, currentSessionKey(request));
+        request.log.info({ event: 'password_changed', userId: user.id, username: user.username, client: request.ip, sessionsEnded: ended }, 'password changed');
+      }
       return { user: publicUser(updated ?? user) };
     },
   );

@@ -32,7 +32,7 @@ t.test('register creates an account and a cookie session (plain HTTP: SameSite=L
 });
 
 t.test('over HTTPS the session cookie is __Host-, HttpOnly, Secure, SameSite=None and Partitioned', async (t) => {
-  const app = await build(t, { trustProxy: true });
+  const app = await build(t, { trustProxy: 1 });
   const { res } = await register(app, 'ada', {}, { 'x-forwarded-proto': 'https' });
   t.equal(res.statusCode, 201);
   t.match(res.headers['set-cookie'], /^__Host-folio=[^;]+; Path=\/; Expires=[^;]+; HttpOnly; Secure; Partitioned; SameSite=None$/);

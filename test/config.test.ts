@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, loadConfig, settings } from '../plugins/config.js';
+import { ConfigError, loadConfig, servesHttps, settings } from '../plugins/config.js';
 import { folio, root } from './helper.js';
 
 t.test('defaults apply when nothing is set', async (t) => {
@@ -15,9 +15,15 @@ t.test('defaults apply when nothing is set', async (t) => {
     corsMaxAge: 600,
     originRefreshMs: 500,
     sessionDays: 30,
+    sessionMaxDays: 90,
+    anonymousPerHour: 300,
+    anonymousIdleDays: 1,
     passwordCost: 17,
+    passwordConcurrency: 2,
+    passwordQueue: 100,
     loginRatePerIp: 60,
     loginRatePerUser: 10,
+    loginRatePerAccount: 100,
     requestTimeoutMs: 30000,
     headersTimeoutMs: 10000,
     shutdownGraceMs: 10000,
@@ -26,11 +32,11 @@ t.test('defaults apply when nothing is set', async (t) => {
 });
 
 t.test('FOLIO_* variables are read and converted, and flags override them', async (t) => {
-  const config = loadConfig({ FOLIO_PORT: '8000', FOLIO_DEMO: '0', FOLIO_TRUST_PROXY: 'true', FOLIO_HOST: '0.0.0.0' }, { port: 9000 });
+  const config = loadConfig({ FOLIO_PORT: '8000', FOLIO_DEMO: '0', FOLIO_TRUST_PROXY: '1', FOLIO_HOST: '0.0.0.0' }, { port: 9000 });
   t.equal(config.port, 9000);
   t.equal(config.host, '0.0.0.0');
   t.equal(config.demo, false);
-  t.equal(config.trustProxy, true);
+  t.equal(config.trustProxy, 1);
 });
 
 t.test('a bad value names the variable, its value and what is expected', async (t) => {
@@ -39,7 +45,6 @@ t.test('a bad value names the variable, its value and what is expected', async (
     [{ FOLIO_PORT: '70000' }, 'FOLIO_PORT="70000" is invalid: expected an integer from 0 to 65535'],
     [{ FOLIO_DEMO: 'maybe' }, 'FOLIO_DEMO="maybe" is invalid: expected true/false (or 1/0)'],
     [{ FOLIO_LOG_LEVEL: 'loud' }, 'FOLIO_LOG_LEVEL="loud" is invalid: expected one of fatal, error, warn, info, debug, trace, silent'],
-    [{ FOLIO_SECRET: 'short' }, 'FOLIO_SECRET="short" is invalid: expected a string of at least 32 characters'],
     [{ FOLIO_PUBLIC_ORIGIN: 'https://folio.example.edu/api' }, 'FOLIO_PUBLIC_ORIGIN="https://folio.example.edu/api" is invalid: expected an origin: scheme://host[:port], no path'],
     [{ FOLIO_TLS_CERT: 'cert.pem' }, 'FOLIO_TLS_CERT and FOLIO_TLS_KEY go together: set both to serve HTTPS, or neither'],
   ];
@@ -69,4 +74,59 @@ t.test('folio serve with a bad setting stops with one line and exit code 2', asy
 t.test('.env.example lists every setting', async (t) => {
   const example = readFileSync(join(root, '.env.example'), 'utf8');
   for (const s of Object.values(settings)) t.match(example, new RegExp(`^#? ?${s.env}=`, 'm'), s.env);
+});
+
+t.test('a secret\'s value is never printed: a bad FOLIO_SECRET is described by its length', async (t) => {
+  const secret = 'my-secret-value-too-short';
+  for (const [env, flags, message] of [
+    [{ FOLIO_SECRET: secret }, {}, `FOLIO_SECRET is invalid (its value is not shown: ${secret.length} characters): expected a string of at least 32 characters`],
+    [{}, { secret }, `--secret is invalid (its value is not shown: ${secret.length} characters): expected a string of at least 32 characters`],
+  ] as const) {
+    const err = t.throws(() => loadConfig(env, flags)) as Error;
+    t.equal(err.message, message);
+    t.notMatch(err.message, secret);
+    t.type(err, ConfigError);
+  }
+});
+
+t.test('folio serve with a bad FOLIO_SECRET says so without printing it', async (t) => {
+  const res = await folio(['serve'], { FOLIO_SECRET: 'hunter2-but-longer', FOLIO_DATABASE_URL: join(t.testdir(), 'x.db') });
+  t.equal(res.code, 2);
+  t.equal(res.stderr, 'folio: FOLIO_SECRET is invalid (its value is not shown: 18 characters): expected a string of at least 32 characters\n');
+});
+
+t.test('FOLIO_TRUST_PROXY is a hop count or a list of proxy addresses; true is refused with what to write instead', async (t) => {
+  const cases: [string, unknown][] = [
+    ['1', 1],
+    [' 2 ', 2],
+    ['0', false],
+    ['false', false],
+    ['off', false],
+    ['127.0.0.1', '127.0.0.1'],
+    ['127.0.0.1, 10.0.0.0/8 ,::1,fd00::/8', '127.0.0.1,10.0.0.0/8,::1,fd00::/8'],
+    ['loopback,uniquelocal', 'loopback,uniquelocal'],
+  ];
+  for (const [value, expected] of cases) t.same(loadConfig({ FOLIO_TRUST_PROXY: value }).trustProxy, expected, value);
+  t.equal(loadConfig({}, { trustProxy: '1' }).trustProxy, 1, 'from --trust-proxy');
+  const refusal = (source: string, value: string) =>
+    `${source}=${JSON.stringify(value)} is refused: trusting every proxy would let any client write its own address into X-Forwarded-For. ` +
+    'Give the number of proxies in front of Folio (FOLIO_TRUST_PROXY=1 for one nginx or Caddy) or their addresses (e.g. FOLIO_TRUST_PROXY=127.0.0.1, or a CIDR such as 10.0.0.0/8)';
+  for (const value of ['true', 'yes', 'TRUE']) t.throws(() => loadConfig({ FOLIO_TRUST_PROXY: value }), new ConfigError(refusal('FOLIO_TRUST_PROXY', value)), value);
+  t.throws(() => loadConfig({}, { trustProxy: true }), { message: /^--trust-proxy=true is refused: / });
+  for (const value of ['11', '-1', 'nginx', '10.0.0.0/33', '10.0.0.1/8/8', '300.1.1.1', '127.0.0.1,']) {
+    t.throws(
+      () => loadConfig({ FOLIO_TRUST_PROXY: value }),
+      new ConfigError(
+        `FOLIO_TRUST_PROXY=${JSON.stringify(value)} is invalid: expected false, how many proxies stand in front of Folio (1 for one), or their IP addresses/CIDRs, comma-separated (e.g. 127.0.0.1,10.0.0.0/8)`,
+      ),
+      value,
+    );
+  }
+});
+
+t.test('behind a proxy (a hop count or addresses) Folio serves HTTPS as far as cookies go; without one it does not', async (t) => {
+  t.equal(servesHttps(loadConfig({ FOLIO_TRUST_PROXY: '1' })), true);
+  t.equal(servesHttps(loadConfig({ FOLIO_TRUST_PROXY: '127.0.0.1' })), true);
+  t.equal(servesHttps(loadConfig({ FOLIO_TRUST_PROXY: 'false' })), false);
+  t.equal(servesHttps(loadConfig({})), false);
 });

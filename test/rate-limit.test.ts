@@ -26,8 +26,9 @@ t.test('login attempts are counted in the database: a second server on it sees t
   t.equal(limited.json().error, 'rate_limited');
   t.match(limited.headers['retry-after'], /^\d+$/);
   t.same(await first.db.all('SELECT key, count FROM rate_limits ORDER BY key'), [
+    { key: 'auth-account:ada', count: 3 },
     { key: 'auth-ip:127.0.0.1', count: 4 },
-    { key: 'auth-user:ada', count: 4 },
+    { key: 'auth-user:ada@127.0.0.1', count: 4 },
   ]);
 });
 
@@ -35,9 +36,9 @@ t.test('a counter starts again once its window has ended', async (t) => {
   const app = await build(t, { loginRatePerUser: 1 });
   t.equal((await login(app, 'ada')).statusCode, 401);
   t.equal((await login(app, 'ada')).statusCode, 429);
-  await app.db.run("UPDATE rate_limits SET reset_at = reset_at - 60000 WHERE key = 'auth-user:ada'");
+  await app.db.run("UPDATE rate_limits SET reset_at = reset_at - 60000 WHERE key = 'auth-user:ada@127.0.0.1'");
   t.equal((await login(app, 'ada')).statusCode, 401);
-  t.same(await app.db.get("SELECT count FROM rate_limits WHERE key = 'auth-user:ada'"), { count: 1 });
+  t.same(await app.db.get("SELECT count FROM rate_limits WHERE key = 'auth-user:ada@127.0.0.1'"), { count: 1 });
 });
 
 t.test('with FOLIO_REDIS_URL the counters live in Redis, shared by servers on different databases, and none in the database', async (t) => {
@@ -46,7 +47,7 @@ t.test('with FOLIO_REDIS_URL the counters live in Redis, shared by servers on di
   t.teardown(() => void redis.quit());
   // A username of this run's own: Redis is shared by every test run on this machine.
   const username = `ada-${randomUUID().slice(0, 8)}`;
-  t.teardown(async () => void (await redis.del(`folio-rate-limit:auth-user:${username}`)));
+  t.teardown(async () => void (await redis.del(`folio-rate-limit:auth-user:${username}@127.0.0.1`, `folio-rate-limit:auth-account:${username}`)));
   const settings = { redisUrl, loginRatePerUser: 2, loginRatePerIp: 100000 };
   const first = await build(t, settings);
   const second = await buildApp({ config: testConfig(t, settings), migrate: true, logger: false });
@@ -56,6 +57,6 @@ t.test('with FOLIO_REDIS_URL the counters live in Redis, shared by servers on di
   t.equal((await login(first, username)).statusCode, 401);
   t.equal((await login(second, username)).statusCode, 401);
   t.equal((await login(first, username)).statusCode, 429);
-  t.equal(await redis.get(`folio-rate-limit:auth-user:${username}`), '3');
+  t.equal(await redis.get(`folio-rate-limit:auth-user:${username}@127.0.0.1`), '3');
   t.same(await first.db.all('SELECT key FROM rate_limits'), []);
 });
