@@ -7,7 +7,7 @@ import { newToken, saveSession } from '../db/sessions.js';
 import { createAccount, createAnonymousUser, workTables } from '../db/users.js';
 import { PasswordWork } from '../lib/passwords.js';
 import { sweepSessions } from '../plugins/auth.js';
-import type { Config } from '../plugins/config.js';
+import { loadConfig, type Config } from '../plugins/config.js';
 import { bookOrigin, build, cookieOf, fromBook, register, tableNames, testConfig } from './helper.js';
 
 const password = 'correct horse battery';
@@ -120,7 +120,7 @@ t.test('with one password hash at a time and one waiting, the next login is refu
 });
 
 t.test('FOLIO_TRUST_PROXY=1: a forged left-most X-Forwarded-For does not change the client the limiter counts', async (t) => {
-  const app = await build(t, { trustProxy: 1, loginRatePerIp: 3 });
+  const app = await build(t, { trustProxy: loadConfig({ FOLIO_TRUST_PROXY: '1' }).trustProxy, loginRatePerIp: 3 });
   // The proxy appends the address it saw; whatever the client wrote stays to its left.
   for (const forged of ['1.1.1.1', '2.2.2.2', '3.3.3.3']) {
     t.equal((await login(app, `user${forged}`, 'wrong password', { headers: { 'x-forwarded-for': `${forged}, 203.0.113.7` } })).statusCode, 401);
@@ -136,7 +136,7 @@ t.test('FOLIO_TRUST_PROXY=1: a forged left-most X-Forwarded-For does not change 
 });
 
 t.test('FOLIO_TRUST_PROXY as addresses: only a listed peer\'s X-Forwarded-For is believed', async (t) => {
-  const app = await build(t, { trustProxy: '10.0.0.0/8,127.0.0.1' });
+  const app = await build(t, { trustProxy: loadConfig({ FOLIO_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy });
   await login(app, 'a', 'wrong password', { headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.7, 10.1.2.3' } });
   await login(app, 'b', 'wrong password', { remoteAddress: '198.51.100.9', headers: { 'x-forwarded-for': '203.0.113.7' } });
   t.same(
