@@ -218,7 +218,12 @@ function invalid(source: string, given: unknown, rule: Rule): string {
       'Give the number of proxies in front of Folio (FOLIO_TRUST_PROXY=1 for one nginx or Caddy) or their addresses (e.g. FOLIO_TRUST_PROXY=127.0.0.1, or a CIDR such as 10.0.0.0/8)'
     );
   }
-  return `${source}=${JSON.stringify(given)} is invalid: expected ${expected(rule)}`;
+  return `${source}=${JSON.stringify(withoutPassword(given))} is invalid: expected ${expected(rule)}`;
+}
+
+/** A URL's password masked (`redis://user:***@host`), so an error about the URL does not print it. */
+function withoutPassword(given: unknown): unknown {
+  return typeof given === 'string' ? given.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^/?#@]*@/i, '$1***@') : given;
 }
 
 function fromBooleanWord(value: unknown): unknown {

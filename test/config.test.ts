@@ -89,6 +89,15 @@ t.test('a secret\'s value is never printed: a bad FOLIO_SECRET is described by i
   }
 });
 
+t.test('a password inside a bad URL setting is masked in the error', async (t) => {
+  t.throws(() => loadConfig({ FOLIO_REDIS_URL: 'http://folio:s3cret-pass@cache.example:6379' }), {
+    message: 'FOLIO_REDIS_URL="http://folio:***@cache.example:6379" is invalid: expected a redis:// or rediss:// URL',
+  });
+  t.throws(() => loadConfig({ FOLIO_PUBLIC_ORIGIN: 'https://ada:pw@folio.example.edu/api' }), {
+    message: 'FOLIO_PUBLIC_ORIGIN="https://ada:***@folio.example.edu/api" is invalid: expected an origin: scheme://host[:port], no path',
+  });
+});
+
 t.test('folio serve with a bad FOLIO_SECRET says so without printing it', async (t) => {
   const res = await folio(['serve'], { FOLIO_SECRET: 'hunter2-but-longer', FOLIO_DATABASE_URL: join(t.testdir(), 'x.db') });
   t.equal(res.code, 2);
