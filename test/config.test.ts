@@ -139,3 +139,13 @@ t.test('behind a proxy (a hop count or addresses) Folio serves HTTPS as far as c
   t.equal(servesHttps(loadConfig({ FOLIO_TRUST_PROXY: 'false' })), false);
   t.equal(servesHttps(loadConfig({})), false);
 });
+
+t.test('folio serve refuses FOLIO_TRUST_PROXY=true and --trust-proxy true at start, saying what to write', async (t) => {
+  const database = { FOLIO_DATABASE_URL: join(t.testdir(), 'x.db') };
+  const env = await folio(['serve'], { ...database, FOLIO_TRUST_PROXY: 'true' });
+  t.equal(env.code, 2);
+  t.match(env.stderr, /^folio: FOLIO_TRUST_PROXY="true" is refused: .*FOLIO_TRUST_PROXY=1 for one nginx or Caddy.*\n$/);
+  const flag = await folio(['serve', '--trust-proxy', 'true'], database);
+  t.equal(flag.code, 2);
+  t.match(flag.stderr, /^folio: --trust-proxy="true" is refused: /);
+});
