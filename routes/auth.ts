@@ -11,7 +11,7 @@ import { errorReplies } from '../schemas/common.js';
  * Checks the current password of a logged-in account before a change that needs it: counted as a login attempt
  * (a stolen session must not become a way to guess the password) and logged when wrong (then 403).
  */
-export async function checkCurrentPassword(request: FastifyRequest, user: UserRow, password: string | undefined, purpose: string): Promise<void> {
+async function checkCurrentPassword(request: FastifyRequest, user: UserRow, password: string | undefined, purpose: string): Promise<void> {
   if (!user.passwordHash) throw new HttpError(400, 'no_account', 'register first: an anonymous session has no password');
   if (password !== undefined) {
     await request.server.limitAuthAttempt(request, user.username ?? user.id);
