@@ -2,7 +2,7 @@ import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { OriginAllowlist } from '../lib/allowlist.js';
-import { bookOfPath } from '../lib/origin.js';
+import { apiBookOf, isClientAssetRequest } from '../lib/paths.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,9 +19,7 @@ export const exposedHeaders = ['retry-after', 'x-folio-token', 'x-folio-export-u
 const preflightVary = 'Access-Control-Request-Method, Access-Control-Request-Headers';
 
 /** The browser client's files: public, fetched in CORS mode by `<script type="module">` and `import` from any book. */
-export function isClientAsset(request: FastifyRequest): boolean {
-  return request.url.startsWith('/client/');
-}
+export const isClientAsset = isClientAssetRequest;
 
 /** CORS for the client's files: any origin, never credentials (nothing private is served there). */
 const clientAsset: FastifyCorsOptions = { origin: '*', credentials: false, preflight: false };
@@ -31,15 +29,15 @@ function isPreflight(request: FastifyRequest): boolean {
 }
 
 /**
- * Whether the request's Origin may call this path: the book's origins under /api/books/:book/,
- * the union of all books' origins elsewhere under /api. Two Origin headers arrive joined by a comma and match nothing.
+ * Whether the request's Origin may call this path, as routed (lib/paths.ts): the book's origins under
+ * /api/books/:book/, the union of all books' origins elsewhere under /api. Two Origin headers arrive joined by a
+ * comma and match nothing.
  */
 export function originAllowed(origins: OriginAllowlist, request: FastifyRequest): boolean {
   const origin = request.headers.origin;
   if (typeof origin !== 'string' || origin === '') return false;
-  const path = request.url;
-  if (path !== '/api' && !path.startsWith('/api/') && !path.startsWith('/api?')) return false;
-  return origins.allows(origin, bookOfPath(path));
+  const api = apiBookOf(request);
+  return api !== undefined && origins.allows(origin, api.book);
 }
 
 export default fp(
