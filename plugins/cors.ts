@@ -1,6 +1,7 @@
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { faultOf } from '../db/faults.js';
 import { OriginAllowlist } from '../lib/allowlist.js';
 import { apiBookOf, isClientAssetRequest } from '../lib/paths.js';
 
@@ -47,7 +48,12 @@ export default fp(
     app.decorate('origins', origins);
 
     const timer = setInterval(() => {
-      origins.refresh().catch((err: unknown) => app.log.error({ err }, 'could not reload the origin allowlists'));
+      origins.refresh().catch((err: unknown) => {
+        // A database outage is logged once, where it begins and ends (plugins/errors.ts), not every refresh.
+        const fault = faultOf(err);
+        if (fault) app.databaseOutages.found(fault, err);
+        else app.log.error({ err }, 'could not reload the origin allowlists');
+      });
     }, app.config.originRefreshMs);
     timer.unref();
     app.addHook('onClose', async () => clearInterval(timer));
@@ -89,5 +95,5 @@ export default fp(
       done(null, payload);
     });
   },
-  { name: 'folio-cors', fastify: '5.x', dependencies: ['folio-config', 'folio-db'], decorators: { fastify: ['config', 'db'] } },
+  { name: 'folio-cors', fastify: '5.x', dependencies: ['folio-config', 'folio-db', 'folio-errors'], decorators: { fastify: ['config', 'db', 'databaseOutages'] } },
 );
