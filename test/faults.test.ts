@@ -113,8 +113,7 @@ class Proxy {
   }
 }
 
-t.test('PostgreSQL out of reach: 503 database_unavailable with Retry-After, one outage in the log, and every acknowledged write kept', async (t) => {
-  if (testDialect !== 'postgres') return t.skip('PostgreSQL only: its connections go through a proxy the test cuts');
+t.test('PostgreSQL out of reach: 503 database_unavailable with Retry-After, one outage in the log, and every acknowledged write kept', { skip: testDialect !== 'postgres' && 'PostgreSQL only: its connections go through a proxy the test cuts' }, async (t) => {
   const real = new URL(postgresSchemaUrl(t));
   const proxy = new Proxy({ host: real.hostname, port: Number(real.port || 5432) });
   await proxy.start();
@@ -136,7 +135,8 @@ t.test('PostgreSQL out of reach: 503 database_unavailable with Retry-After, one 
       for (let n = 0; Date.now() < until; n++) {
         const code = `w${writer}-${n}`;
         const res = await save(app, bearer, code);
-        statuses.set(`${res.statusCode} ${res.json().error ?? ''} ${res.headers['retry-after'] ?? ''}`, (statuses.get(`${res.statusCode} ${res.json().error ?? ''} ${res.headers['retry-after'] ?? ''}`) ?? 0) + 1);
+        const outcome = `${res.statusCode} ${res.json().error ?? ''} ${res.headers['retry-after'] ?? ''}`;
+        statuses.set(outcome, (statuses.get(outcome) ?? 0) + 1);
         if (res.statusCode === 200) acknowledged.push(code);
         else refused++;
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -172,8 +172,7 @@ t.test('PostgreSQL out of reach: 503 database_unavailable with Retry-After, one 
   t.same(crashLines(logs), []);
 });
 
-t.test('SQLite locked by another program past the busy timeout: writes get 503 database_busy, reads go on, one outage in the log', async (t) => {
-  if (testDialect !== 'sqlite') return t.skip('SQLite only: another connection holds its write lock');
+t.test('SQLite locked by another program past the busy timeout: writes get 503 database_busy, reads go on, one outage in the log', { skip: testDialect !== 'sqlite' && 'SQLite only: another connection holds its write lock' }, async (t) => {
   const { app, logs } = await buildLogged(t);
   const bearer = await token(app);
   t.equal((await save(app, bearer, 'v1')).statusCode, 200);
@@ -206,8 +205,7 @@ t.test('SQLite locked by another program past the busy timeout: writes get 503 d
   t.same(crashLines(logs), []);
 });
 
-t.test('SQLite full: writes get 507 insufficient_storage, reads go on, /readyz says full, and nothing acknowledged is lost', async (t) => {
-  if (testDialect !== 'sqlite') return t.skip('SQLite only: max_page_count stands for a full disk');
+t.test('SQLite full: writes get 507 insufficient_storage, reads go on, /readyz says full, and nothing acknowledged is lost', { skip: testDialect !== 'sqlite' && 'SQLite only: max_page_count stands for a full disk' }, async (t) => {
   const { app, logs } = await buildLogged(t);
   const sqlite = (app.db as unknown as { sqlite: BetterSqlite3.Database }).sqlite;
   const bearer = await token(app);
