@@ -87,3 +87,24 @@ for (const url of ['/api/books/%62ook/programs/ac1', '/api/%62ooks/book/programs
     t.equal(stored.json().code, 'x = 1');
   });
 }
+
+for (const url of ['/api/books/%62ook/programs/ac1', '/api/%62ooks/book/programs/ac1', '/%61pi/books/book/programs/ac1', '/api/books/book/programs/a%2Fb']) {
+  t.test(`a preflight for ${url} is answered for the book "book"'s origins, as the request it announces`, async (t) => {
+    const app = await build(t);
+    const headers = { 'access-control-request-method': 'PUT', 'access-control-request-headers': 'content-type' };
+    const own = await app.inject({ method: 'OPTIONS', url, headers: { ...headers, origin: bookOrigin } });
+    t.equal(own.statusCode, 204);
+    t.equal(own.headers['access-control-allow-origin'], bookOrigin);
+    const other = await app.inject({ method: 'OPTIONS', url, headers: { ...headers, origin: otherBookOrigin } });
+    t.equal(other.statusCode, 404);
+    t.same(corsHeaders(other.headers), {});
+  });
+}
+
+t.test('a preflight for a book whose id only looks like it once decoded twice is not that book', async (t) => {
+  const app = await build(t);
+  const headers = { 'access-control-request-method': 'PUT', origin: bookOrigin };
+  const res = await app.inject({ method: 'OPTIONS', url: '/api/books/%2562ook/programs/ac1', headers });
+  t.equal(res.statusCode, 404);
+  t.same(corsHeaders(res.headers), {});
+});
