@@ -44,28 +44,6 @@ export function faultOf(err: unknown): DatabaseFault | undefined {
   return typeof message === 'string' && postgresConnectionMessage.test(message) ? 'unavailable' : undefined;
 }
 
-/** How each fault is answered: status, code, plain words, and when to try again (seconds). */
-export const faultReplies: Record<DatabaseFault, { statusCode: number; error: string; message: string; retryAfter: number }> = {
-  unavailable: {
-    statusCode: 503,
-    error: 'database_unavailable',
-    message: 'the database cannot be reached just now; nothing of this request was saved: try again in a few seconds',
-    retryAfter: 5,
-  },
-  busy: {
-    statusCode: 503,
-    error: 'database_busy',
-    message: 'the database is locked by another program; nothing of this request was saved: try again in a few seconds',
-    retryAfter: 5,
-  },
-  full: {
-    statusCode: 507,
-    error: 'insufficient_storage',
-    message: 'the database has no room left for new data; nothing of this request was saved (what was saved before is kept): try again later',
-    retryAfter: 60,
-  },
-};
-
 export interface OutageLog {
   /** An outage began: the first error that showed it. */
   began(fault: DatabaseFault, err: unknown): void;

@@ -19,9 +19,6 @@ export const exposedHeaders = ['retry-after', 'x-folio-token', 'x-folio-export-u
 
 const preflightVary = 'Access-Control-Request-Method, Access-Control-Request-Headers';
 
-/** The browser client's files: public, fetched in CORS mode by `<script type="module">` and `import` from any book. */
-export const isClientAsset = isClientAssetRequest;
-
 /** CORS for the client's files: any origin, never credentials (nothing private is served there). */
 const clientAsset: FastifyCorsOptions = { origin: '*', credentials: false, preflight: false };
 
@@ -79,7 +76,8 @@ export default fp(
     await app.register(cors, {
       delegator(request, callback) {
         const origin = request.headers.origin;
-        if (isClientAsset(request)) return callback(null, typeof origin === 'string' && origin !== '' ? clientAsset : refused);
+        // The browser client's files: public, fetched in CORS mode by `<script type="module">` and `import` from any book.
+        if (isClientAssetRequest(request)) return callback(null, typeof origin === 'string' && origin !== '' ? clientAsset : refused);
         if (!originAllowed(origins, request)) return callback(null, refused);
         // An OPTIONS without Access-Control-Request-Method is no preflight: it gets the 404 of an unknown route.
         callback(null, forOrigin(origin!, isPreflight(request)));

@@ -1,6 +1,6 @@
 import type { FastifyError } from 'fastify';
 import fp from 'fastify-plugin';
-import { DatabaseOutages, faultOf, faultReplies, type DatabaseFault } from '../db/faults.js';
+import { DatabaseOutages, faultOf, type DatabaseFault } from '../db/faults.js';
 import { pingDatabase } from '../db/index.js';
 import { ErrorBody, HttpError, errorCodeFor } from '../lib/errors.js';
 import { isApiRequest } from '../lib/paths.js';
@@ -23,6 +23,28 @@ function validationMessage(err: FastifyError): string {
 }
 
 const stateChanging = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** How each fault is answered: status, code, plain words, and when to try again (seconds). */
+const faultReplies: Record<DatabaseFault, { statusCode: number; error: string; message: string; retryAfter: number }> = {
+  unavailable: {
+    statusCode: 503,
+    error: 'database_unavailable',
+    message: 'the database cannot be reached just now; nothing of this request was saved: try again in a few seconds',
+    retryAfter: 5,
+  },
+  busy: {
+    statusCode: 503,
+    error: 'database_busy',
+    message: 'the database is locked by another program; nothing of this request was saved: try again in a few seconds',
+    retryAfter: 5,
+  },
+  full: {
+    statusCode: 507,
+    error: 'insufficient_storage',
+    message: 'the database has no room left for new data; nothing of this request was saved (what was saved before is kept): try again later',
+    retryAfter: 60,
+  },
+};
 
 const outageWords: Record<DatabaseFault, string> = {
   unavailable: 'the database cannot be reached: refusing requests that need it with 503 until it answers',
