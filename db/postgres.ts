@@ -271,12 +271,18 @@ class PostgresSnapshot implements Snapshot {
   }
 }
 
+/** How long a query waits for a connection (a new one, or a free one of the pool) before it fails. */
+export const connectTimeoutMs = 10_000;
+
 /** A pool of connections to PostgreSQL; `?schema=` in the URL puts every connection on that schema. */
 export function openPostgres(url: string, poolSize: number): Database & { pool: pg.Pool; schema: string | undefined } {
   const { connectionString, schema } = parsePostgresUrl(url);
   const pool = new pg.Pool({
     connectionString,
     max: poolSize,
+    // A server that does not answer (a host dropping packets), or no free connection for this long, is a fault
+    // (db/faults.ts: 503 database_unavailable), not a request held for the system's TCP timeout.
+    connectionTimeoutMillis: connectTimeoutMs,
     types,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
     application_name: 'folio',

@@ -5,6 +5,7 @@ import { deleteExpiredSessions, deleteSession, extendSession, findSessionWithUse
 import { createAnonymousUser, purgeIdleAnonymousUsers, type UserRow } from '../db/users.js';
 import { HttpError } from '../lib/errors.js';
 import { PasswordWork } from '../lib/passwords.js';
+import { isApiRequest } from '../lib/paths.js';
 import { RememberingSigner } from '../lib/session-signer.js';
 import { servesHttps } from './config.js';
 
@@ -30,10 +31,6 @@ declare module 'fastify' {
 }
 
 const DAY = 24 * 60 * 60 * 1000;
-
-function isApi(request: FastifyRequest): boolean {
-  return request.url.startsWith('/api/') || request.url === '/api';
-}
 
 /** The 401 for a request that needs a user. Says whether a session ended, so the client keeps the write and asks to log in. */
 function unauthenticated(request: FastifyRequest): HttpError {
@@ -166,7 +163,7 @@ export default fp(
     app.decorateRequest('credentialStale', false);
 
     app.addHook('onRequest', async (request, reply) => {
-      if (!isApi(request) || request.method === 'OPTIONS') return;
+      if (!isApiRequest(request) || request.method === 'OPTIONS') return;
       let kind: 'cookie' | 'token';
       let token: string;
       const authorization = request.headers.authorization;

@@ -1,8 +1,9 @@
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { faultOf } from '../db/faults.js';
 import { OriginAllowlist } from '../lib/allowlist.js';
-import { bookOfPath } from '../lib/origin.js';
+import { apiBookOf, isClientAssetRequest } from '../lib/paths.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,11 +19,6 @@ export const exposedHeaders = ['retry-after', 'x-folio-token', 'x-folio-export-u
 
 const preflightVary = 'Access-Control-Request-Method, Access-Control-Request-Headers';
 
-/** The browser client's files: public, fetched in CORS mode by `<script type="module">` and `import` from any book. */
-export function isClientAsset(request: FastifyRequest): boolean {
-  return request.url.startsWith('/client/');
-}
-
 /** CORS for the client's files: any origin, never credentials (nothing private is served there). */
 const clientAsset: FastifyCorsOptions = { origin: '*', credentials: false, preflight: false };
 
@@ -31,15 +27,15 @@ function isPreflight(request: FastifyRequest): boolean {
 }
 
 /**
- * Whether the request's Origin may call this path: the book's origins under /api/books/:book/,
- * the union of all books' origins elsewhere under /api. Two Origin headers arrive joined by a comma and match nothing.
+ * Whether the request's Origin may call this path, as routed (lib/paths.ts): the book's origins under
+ * /api/books/:book/, the union of all books' origins elsewhere under /api. Two Origin headers arrive joined by a
+ * comma and match nothing.
  */
 export function originAllowed(origins: OriginAllowlist, request: FastifyRequest): boolean {
   const origin = request.headers.origin;
   if (typeof origin !== 'string' || origin === '') return false;
-  const path = request.url;
-  if (path !== '/api' && !path.startsWith('/api/') && !path.startsWith('/api?')) return false;
-  return origins.allows(origin, bookOfPath(path));
+  const api = apiBookOf(request);
+  return api !== undefined && origins.allows(origin, api.book);
 }
 
 export default fp(
@@ -49,7 +45,12 @@ export default fp(
     app.decorate('origins', origins);
 
     const timer = setInterval(() => {
-      origins.refresh().catch((err: unknown) => app.log.error({ err }, 'could not reload the origin allowlists'));
+      origins.refresh().catch((err: unknown) => {
+        // A database outage is logged once, where it begins and ends (plugins/errors.ts), not every refresh.
+        const fault = faultOf(err);
+        if (fault) app.databaseOutages.found(fault, err);
+        else app.log.error({ err }, 'could not reload the origin allowlists');
+      });
     }, app.config.originRefreshMs);
     timer.unref();
     app.addHook('onClose', async () => clearInterval(timer));
@@ -75,7 +76,8 @@ export default fp(
     await app.register(cors, {
       delegator(request, callback) {
         const origin = request.headers.origin;
-        if (isClientAsset(request)) return callback(null, typeof origin === 'string' && origin !== '' ? clientAsset : refused);
+        // The browser client's files: public, fetched in CORS mode by `<script type="module">` and `import` from any book.
+        if (isClientAssetRequest(request)) return callback(null, typeof origin === 'string' && origin !== '' ? clientAsset : refused);
         if (!originAllowed(origins, request)) return callback(null, refused);
         // An OPTIONS without Access-Control-Request-Method is no preflight: it gets the 404 of an unknown route.
         callback(null, forOrigin(origin!, isPreflight(request)));
@@ -91,5 +93,5 @@ export default fp(
       done(null, payload);
     });
   },
-  { name: 'folio-cors', fastify: '5.x', dependencies: ['folio-config', 'folio-db'], decorators: { fastify: ['config', 'db'] } },
+  { name: 'folio-cors', fastify: '5.x', dependencies: ['folio-config', 'folio-db', 'folio-errors'], decorators: { fastify: ['config', 'db', 'databaseOutages'] } },
 );

@@ -3,16 +3,13 @@ import helmet from 'helmet';
 import fp from 'fastify-plugin';
 import type { OriginAllowlist } from '../lib/allowlist.js';
 import { HttpError } from '../lib/errors.js';
+import { isApiRequest } from '../lib/paths.js';
 import { servesHttps } from './config.js';
 import { originAllowed } from './cors.js';
 
 export const bodyLimit = 1024 * 1024;
 
 const stateChanging = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
-function isApi(request: FastifyRequest): boolean {
-  return request.url === '/api' || request.url.startsWith('/api/') || request.url.startsWith('/api?');
-}
 
 function ownOrigin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
@@ -75,7 +72,7 @@ export default fp(
       xXssProtection: false,
     });
     app.addHook('onRequest', (request, reply, done) =>
-      (isApi(request) ? apiHeaders : pageHeaders)(request.raw, reply.raw, (err) => done(err as Error | undefined)),
+      (isApiRequest(request) ? apiHeaders : pageHeaders)(request.raw, reply.raw, (err) => done(err as Error | undefined)),
     );
 
     // Fastify parses text/plain by default, which a cross-site form or a no-preflight fetch can send.
@@ -86,7 +83,7 @@ export default fp(
     });
 
     // A callback hook, not an async one: the API's every request passes here, and a promise per request is a cost.
-    app.addHook('onRequest', (request, _reply, done) => done(isApi(request) ? refusal(request, app.origins) : undefined));
+    app.addHook('onRequest', (request, _reply, done) => done(isApiRequest(request) ? refusal(request, app.origins) : undefined));
   },
   { name: 'folio-security', fastify: '5.x', dependencies: ['folio-config', 'folio-cors'], decorators: { fastify: ['config', 'origins'] } },
 );

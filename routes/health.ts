@@ -1,25 +1,37 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { errorReplies } from '../schemas/common.js';
-import { HttpError } from '../lib/errors.js';
+import { faultOf, type DatabaseFault } from '../db/faults.js';
 import { pingDatabase } from '../db/index.js';
 
 const Status = Type.Object({ status: Type.Literal('ok') });
+
+/** What /readyz reports: an object that may grow (more parts of Folio's readiness), `status` the sum of them. */
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('not_ready')], { description: 'ok when every part below is ok' }),
+  database: Type.Union([Type.Literal('ok'), Type.Literal('unavailable'), Type.Literal('busy'), Type.Literal('full')], {
+    description: 'ok; unavailable (cannot be reached); busy (locked by another program); full (no room to write: reads go on)',
+  }),
+});
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({ status: 'ok' as const }));
 
   app.get(
     '/readyz',
-    { schema: { tags: ['health'], summary: 'The database answers', response: { 200: Status, ...errorReplies(503) } } },
-    async (request) => {
+    { schema: { tags: ['health'], summary: 'The database answers, and has room to write', response: { 200: Readiness, 503: Readiness } } },
+    async (_request, reply) => {
+      let database: 'ok' | DatabaseFault;
       try {
         await pingDatabase(app.db);
+        // A full or locked database still answers a query: the outage under way says so.
+        if (app.databaseOutages.fault === 'unavailable') app.databaseOutages.recovered();
+        database = app.databaseOutages.fault ?? 'ok';
       } catch (err) {
-        request.log.error({ err }, 'readiness check failed');
-        throw new HttpError(503, 'database_unavailable', 'the database does not answer');
+        database = faultOf(err) ?? 'unavailable';
+        app.databaseOutages.found(database, err);
       }
-      return { status: 'ok' as const };
+      const status = database === 'ok' ? ('ok' as const) : ('not_ready' as const);
+      return reply.code(status === 'ok' ? 200 : 503).send({ status, database });
     },
   );
 };

@@ -8,15 +8,15 @@ t.test('GET /healthz says the process is alive', async (t) => {
   t.same(res.json(), { status: 'ok' });
 });
 
-t.test('GET /readyz checks the database', async (t) => {
+t.test('GET /readyz checks the database and reports its state', async (t) => {
   const app = await build(t);
   const ready = await app.inject({ method: 'GET', url: '/readyz' });
   t.equal(ready.statusCode, 200);
-  t.same(ready.json(), { status: 'ok' });
+  t.same(ready.json(), { status: 'ok', database: 'ok' });
   await app.db.close();
   const down = await app.inject({ method: 'GET', url: '/readyz' });
   t.equal(down.statusCode, 503);
-  t.same(down.json(), { statusCode: 503, error: 'database_unavailable', message: 'the database does not answer' });
+  t.same(down.json(), { status: 'not_ready', database: 'unavailable' });
 });
 
 t.test('GET /api/books/:book returns the public book, or 404 naming it', async (t) => {
