@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { deleteExpiredSessions, deleteSession, extendSession, findSessionWithUser, newToken, saveSession, sessionKey } from '../db/sessions.js';
 import { createAnonymousUser, purgeIdleAnonymousUsers, type UserRow } from '../db/users.js';
+import { faultOf } from '../db/faults.js';
 import { HttpError } from '../lib/errors.js';
 import { PasswordWork } from '../lib/passwords.js';
 import { isApiRequest } from '../lib/paths.js';
@@ -187,8 +188,15 @@ export default fp(
       request.credential = { kind, token };
       const expiresAt = Math.min(now + ttl, found.session.createdAt + maxAge);
       if (expiresAt - found.session.expiresAt >= renewEvery) {
-        await extendSession(app.db, token, expiresAt);
-        if (kind === 'cookie') app.setSessionCookie(reply, token, expiresAt);
+        // A renewal the database cannot take now (full, busy, away) waits for a later request: the session is still live.
+        const renewed = await extendSession(app.db, token, expiresAt).then(
+          () => true,
+          (err: unknown) => {
+            if (faultOf(err) === undefined) throw err;
+            return false;
+          },
+        );
+        if (renewed && kind === 'cookie') app.setSessionCookie(reply, token, expiresAt);
       }
     });
 

@@ -179,6 +179,8 @@ t.test('SQLite locked by another program past the busy timeout: writes get 503 d
 
   const other = new BetterSqlite3(app.db.location);
   t.teardown(() => other.close());
+  // The session is due for its renewal (a write): the read below still answers, the renewal waits for a later request.
+  other.prepare('UPDATE sessions SET expires_at = ?').run(Date.now() + 60_000);
   other.exec('BEGIN IMMEDIATE');
   const started = Date.now();
   const waiting = save(app, bearer, 'while locked');
