@@ -3,15 +3,17 @@ import Type from 'typebox';
 import { errorReplies } from '../schemas/common.js';
 import { HttpError } from '../lib/errors.js';
 import { pingDatabase } from '../db/index.js';
+import { BackupStatus } from '../schemas/backup-status.js';
 
 const Status = Type.Object({ status: Type.Literal('ok') });
+const Readiness = Type.Object({ status: Type.Literal('ok'), backup: Type.Optional(BackupStatus) });
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({ status: 'ok' as const }));
 
   app.get(
     '/readyz',
-    { schema: { tags: ['health'], summary: 'The database answers', response: { 200: Status, ...errorReplies(503) } } },
+    { schema: { tags: ['health'], summary: 'The database answers', response: { 200: Readiness, ...errorReplies(503) } } },
     async (request) => {
       try {
         await pingDatabase(app.db);
@@ -19,7 +21,8 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         request.log.error({ err }, 'readiness check failed');
         throw new HttpError(503, 'database_unavailable', 'the database does not answer');
       }
-      return { status: 'ok' as const };
+      const backup = app.backups.status();
+      return { status: 'ok' as const, ...(backup && { backup }) };
     },
   );
 };
