@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { copyFile, link, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { assetPath } from '../lib/assets.js';
@@ -150,6 +150,8 @@ export interface RestoreResult extends CopyReport {
  * without changing it.
  */
 export function checkBackup(file: string): CopyReport & { pending: string[] } {
+  // A backup in WAL mode (a file copied by hand) gets an empty -wal and -shm from being read: removed again after.
+  const strays = ['-wal', '-shm'].map((suffix) => `${file}${suffix}`).filter((stray) => !existsSync(stray));
   const db = openExisting(file, 'backup', true);
   try {
     let report: CopyReport;
@@ -175,6 +177,7 @@ export function checkBackup(file: string): CopyReport & { pending: string[] } {
     return { ...report, pending: [...shipped].filter(([when]) => when > last).map(([, tag]) => tag) };
   } finally {
     db.close();
+    if (strays.length === 2 && existsSync(strays[0]!) && statSync(strays[0]!).size === 0) for (const stray of strays) rmSync(stray, { force: true });
   }
 }
 

@@ -54,8 +54,13 @@ export function holdServingLock(database: string, waitMs = 10_000): { release: (
     lock = openLockFile(database, waitMs);
     try {
       // Listing this server needs a moment without other servers' shared locks: without one, it stays unlisted.
-      lock.pragma('busy_timeout = 200');
-      lock.prepare('INSERT OR REPLACE INTO servers (pid, host, started_at) VALUES (?, ?, ?)').run(process.pid, hostname(), Date.now());
+      lock.pragma('busy_timeout = 50');
+      lock.transaction(() => {
+        const listed = lock!.prepare('SELECT pid FROM servers WHERE host = ?').pluck().all(hostname()) as number[];
+        const forget = lock!.prepare('DELETE FROM servers WHERE host = ? AND pid = ?');
+        for (const pid of listed) if (!isAlive(pid)) forget.run(hostname(), pid);
+        lock!.prepare('INSERT OR REPLACE INTO servers (pid, host, started_at) VALUES (?, ?, ?)').run(process.pid, hostname(), Date.now());
+      }).immediate();
     } catch (err) {
       if (!isBusy(err)) throw err;
       if (lock.inTransaction) lock.exec('ROLLBACK');
@@ -74,7 +79,7 @@ export function holdServingLock(database: string, waitMs = 10_000): { release: (
       if (!held.open) return;
       held.exec('ROLLBACK');
       try {
-        held.pragma('busy_timeout = 200');
+        held.pragma('busy_timeout = 0');
         held.prepare('DELETE FROM servers WHERE pid = ? AND host = ?').run(process.pid, hostname());
       } catch {
         // Another server holds its shared lock: the entry stays, and says only that this server once ran.

@@ -1,4 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -6,7 +7,7 @@ import t, { type Test } from 'tap';
 import { buildApp } from '../app.js';
 import { backupIntervalMs } from '../plugins/backups.js';
 import { ConfigError, loadConfig } from '../plugins/config.js';
-import { bookOrigin, folio, spawnServer, testConfig, testDialect, type ServerProcess } from './helper.js';
+import { bookOrigin, folio, nodeCommand, root, spawnServer, testConfig, testDialect, type ServerProcess } from './helper.js';
 
 // Backups of SQLite files: `folio backup` / `restore` and periodic backups. On PostgreSQL Folio only says what to use
 // instead (pg_dump, PITR): those tests run in both runs, the rest only in the SQLite run.
@@ -240,6 +241,29 @@ t.test('folio restore refuses a database a running server uses (even with --forc
   const ready = await fetch(`${again.url}/readyz`);
   t.equal(ready.status, 200);
   t.equal(await student(again)('ac2', 'after the restore'), 200);
+});
+
+t.test('a server starting while a restore holds the database waits until the restore has finished', sqliteOnly, async (t) => {
+  const dir = t.testdir();
+  const database = await migratedDatabase(t, dir);
+  // What `folio restore` holds while it replaces the file, held here for 3 s.
+  const script = `const { holdExclusiveLock } = await import(${JSON.stringify(join(root, 'dist/db/serving-lock.js'))});
+    const lock = holdExclusiveLock(${JSON.stringify(database)});
+    console.log('locked');
+    setTimeout(() => { lock.release(); console.log('released'); }, 3000);`;
+  const [command, args] = nodeCommand('--input-type=module', ['-e', script]);
+  const holder = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  let releasedAt: number | undefined;
+  await new Promise<void>((resolve) =>
+    holder.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      if (chunk.includes('locked')) resolve();
+      if (chunk.includes('released')) releasedAt = performance.now();
+    }),
+  );
+  const server = await spawnServer(t, { FOLIO_DATABASE_URL: database, FOLIO_DEMO: '0' });
+  const listeningAt = performance.now();
+  t.ok(releasedAt !== undefined && releasedAt <= listeningAt, 'the server listened only after the restore released the database');
+  t.equal((await fetch(`${server.url}/readyz`)).status, 200);
 });
 
 t.test('folio restore refuses a file that is not a Folio database this version knows, and leaves the database alone', sqliteOnly, async (t) => {
