@@ -44,47 +44,61 @@ function openLockFile(database: string, waitMs: number): BetterSqlite3.Database 
 
 const isBusy = (err: unknown) => (err as { code?: string }).code?.startsWith('SQLITE_BUSY') ?? false;
 
+/** Lists this server in the lock file (and forgets this host's servers that are gone), when no other server holds it. */
+function listServer(lock: BetterSqlite3.Database): void {
+  try {
+    lock.pragma('busy_timeout = 50');
+    lock
+      .transaction(() => {
+        const forget = lock.prepare('DELETE FROM servers WHERE host = ? AND pid = ?');
+        for (const pid of lock.prepare('SELECT pid FROM servers WHERE host = ?').pluck().all(hostname()) as number[]) {
+          if (!isAlive(pid)) forget.run(hostname(), pid);
+        }
+        lock.prepare('INSERT OR REPLACE INTO servers (pid, host, started_at) VALUES (?, ?, ?)').run(process.pid, hostname(), Date.now());
+      })
+      .immediate();
+  } catch (err) {
+    // Writing needs a moment without other servers' shared locks: without one, this server stays unlisted.
+    if (!isBusy(err)) throw err;
+    if (lock.inTransaction) lock.exec('ROLLBACK');
+  }
+}
+
 /**
  * Marks the database as served by this process until `release()` (or the process's end). Waits up to `waitMs` for a
- * restore under way to finish, then throws.
+ * restore under way to finish, then throws a DatabaseInUseError.
  */
 export function holdServingLock(database: string, waitMs = 10_000): { release: () => void } {
-  let lock: BetterSqlite3.Database | undefined;
+  const restoring = (err: unknown) =>
+    isBusy(err)
+      ? new DatabaseInUseError(database, [], `the database ${database} is being restored ("folio restore" holds ${servingLockFile(database)}): start the server when it has finished`)
+      : err;
+  let lock: BetterSqlite3.Database;
   try {
     lock = openLockFile(database, waitMs);
-    try {
-      // Listing this server needs a moment without other servers' shared locks: without one, it stays unlisted.
-      lock.pragma('busy_timeout = 50');
-      lock.transaction(() => {
-        const listed = lock!.prepare('SELECT pid FROM servers WHERE host = ?').pluck().all(hostname()) as number[];
-        const forget = lock!.prepare('DELETE FROM servers WHERE host = ? AND pid = ?');
-        for (const pid of listed) if (!isAlive(pid)) forget.run(hostname(), pid);
-        lock!.prepare('INSERT OR REPLACE INTO servers (pid, host, started_at) VALUES (?, ?, ?)').run(process.pid, hostname(), Date.now());
-      }).immediate();
-    } catch (err) {
-      if (!isBusy(err)) throw err;
-      if (lock.inTransaction) lock.exec('ROLLBACK');
-    }
+  } catch (err) {
+    throw restoring(err);
+  }
+  try {
+    listServer(lock);
     lock.pragma(`busy_timeout = ${waitMs}`);
     lock.exec('BEGIN');
     lock.prepare('SELECT count(*) FROM servers').get();
   } catch (err) {
-    lock?.close();
-    if (isBusy(err)) throw new Error(`the database ${database} is being restored ("folio restore" holds ${servingLockFile(database)}): start the server when it has finished`);
-    throw err;
+    lock.close();
+    throw restoring(err);
   }
-  const held = lock;
   return {
     release() {
-      if (!held.open) return;
-      held.exec('ROLLBACK');
+      if (!lock.open) return;
+      lock.exec('ROLLBACK');
       try {
-        held.pragma('busy_timeout = 0');
-        held.prepare('DELETE FROM servers WHERE pid = ? AND host = ?').run(process.pid, hostname());
+        lock.pragma('busy_timeout = 0');
+        lock.prepare('DELETE FROM servers WHERE pid = ? AND host = ?').run(process.pid, hostname());
       } catch {
         // Another server holds its shared lock: the entry stays, and says only that this server once ran.
       }
-      held.close();
+      lock.close();
     },
   };
 }
@@ -94,7 +108,13 @@ export function holdServingLock(database: string, waitMs = 10_000): { release: (
  * running. The lock is held until `release()`: no server starts on the database meanwhile.
  */
 export function holdExclusiveLock(database: string): { release: () => void } {
-  const lock = openLockFile(database, 0);
+  let lock: BetterSqlite3.Database;
+  try {
+    lock = openLockFile(database, 0);
+  } catch (err) {
+    // A server writing its entry, this very moment.
+    throw isBusy(err) ? new DatabaseInUseError(database, []) : err;
+  }
   try {
     lock.exec('BEGIN EXCLUSIVE');
   } catch (err) {
@@ -102,10 +122,13 @@ export function holdExclusiveLock(database: string): { release: () => void } {
       lock.close();
       throw err;
     }
-    // Readable while servers hold their shared locks.
-    const servers = lock
-      .prepare('SELECT pid, host, started_at AS startedAt FROM servers ORDER BY started_at DESC')
-      .all() as ServerEntry[];
+    let servers: ServerEntry[] = [];
+    try {
+      // Readable while servers hold their shared locks.
+      servers = lock.prepare('SELECT pid, host, started_at AS startedAt FROM servers ORDER BY started_at DESC').all() as ServerEntry[];
+    } catch {
+      // A server writing its entry, this very moment: the message names none.
+    }
     lock.close();
     throw new DatabaseInUseError(database, servers.filter((s) => s.host !== hostname() || isAlive(s.pid)));
   }
