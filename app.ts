@@ -4,6 +4,7 @@ import fp from 'fastify-plugin';
 import { readFileSync } from 'node:fs';
 import configPlugin, { trustedProxies, type Config } from './plugins/config.js';
 import authPlugin from './plugins/auth.js';
+import backupsPlugin from './plugins/backups.js';
 import corsPlugin from './plugins/cors.js';
 import dbPlugin from './plugins/db.js';
 import docsPlugin from './plugins/docs.js';
@@ -30,7 +31,7 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
-/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, storage, errors, origins, rate limits, protections, authentication, the OpenAPI docs, then the routes. */
+/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, the serving lock and backups, storage, errors, origins, rate limits, protections, authentication, the OpenAPI docs, then the routes. */
 export const folio = fp(async function folio(app: FastifyInstance, opts: AppOptions): Promise<void> {
   // Replies sent while the server shuts down close their connection: a keep-alive client then cannot hold up the exit.
   let closing = false;
@@ -41,6 +42,8 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   });
 
   await app.register(configPlugin, { config: opts.config });
+  // Before the database is opened: a restore under way must finish first (plugins/backups.ts).
+  await app.register(backupsPlugin);
   await app.register(dbPlugin, { migrate: opts.migrate ?? false });
   await app.register(errorsPlugin);
   await app.register(corsPlugin);

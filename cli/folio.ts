@@ -11,6 +11,9 @@ import { ConfigError, loadConfig, type Config } from '../plugins/config.js';
 import { PendingMigrationsError } from '../plugins/db.js';
 import { exportFormats, exportKinds } from '../schemas/export-kinds.js';
 import { parseInstant } from '../lib/time.js';
+import { BackupError } from '../db/backup.js';
+import { DatabaseInUseError } from '../db/serving-lock.js';
+import { runBackup, runRestore, WrongDatabaseError } from './backup.js';
 import { runExport } from './export.js';
 import { MigrateDataError, runMigrateData } from './migrate-data.js';
 import { version } from './version.js';
@@ -336,6 +339,42 @@ program
     }
   });
 
+// Backups: `folio backup` and `folio restore` (SQLite; on PostgreSQL they say what to use instead).
+program
+  .command('backup')
+  .description('copy the live SQLite database to FILE (SQLite\'s online backup, while servers keep serving), then check the copy')
+  .requiredOption('--out <file>', 'the backup file to write (its folder must exist)')
+  .option('--force', 'replace FILE if it exists')
+  .option('--json', 'also print the result as JSON on stdout')
+  .addHelpText(
+    'after',
+    '\nThe copy is one moment of the database: every write acknowledged before the backup started is in it. It is checked\n' +
+      '(PRAGMA integrity_check, rows per table) before it is named FILE; progress and a summary go to stderr. Exit 1 if\n' +
+      'FILE exists (without --force) or the check fails. Also keep FOLIO_SECRET (or folio.secret next to the database)\n' +
+      'somewhere safe: without it, a restored database keeps its data but ends every session and changes pseudonyms.\n' +
+      'On PostgreSQL this command prints a pg_dump command line for FOLIO_DATABASE_URL and exits with 2.\n' +
+      'Periodic backups by the server itself: FOLIO_BACKUP_DIR, FOLIO_BACKUP_EVERY, FOLIO_BACKUP_KEEP (README, "Backups").',
+  )
+  .action(async (opts: { out: string; force?: boolean; json?: boolean }, command: Command) => {
+    await runBackup(configOf(command).databaseUrl, opts, { stdout: process.stdout, stderr: process.stderr });
+  });
+
+program
+  .command('restore')
+  .description('replace the SQLite database with a backup, after checking it, when no server is using the database')
+  .argument('<file>', 'a backup made by "folio backup" (or by periodic backups)')
+  .option('--force', 'replace an existing database (it is kept as DATABASE.replaced-TIME); never overrides a running server')
+  .addHelpText(
+    'after',
+    '\nFILE must pass PRAGMA integrity_check and be a Folio database whose migrations this version knows. The database must\n' +
+      'not be in use: every "folio serve" on it holds a lock (DATABASE.serving) that the system drops when the server ends,\n' +
+      'however it ends. Stop the server first (systemctl stop folio, or kill -TERM PID); --force does not get around a\n' +
+      'running server. Exit 1 when the restore is refused; on PostgreSQL it prints a pg_restore command line and exits with 2.',
+  )
+  .action(async (file: string, opts: { force?: boolean }, command: Command) => {
+    await runRestore(configOf(command).databaseUrl, file, opts, { stdout: process.stdout });
+  });
+
 async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
@@ -352,6 +391,14 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof CliError) {
       console.error(`folio: ${err.message}`);
       return err.exitCode;
+    }
+    if (err instanceof BackupError || err instanceof DatabaseInUseError) {
+      console.error(`folio: ${err.message}`);
+      return 1;
+    }
+    if (err instanceof WrongDatabaseError) {
+      console.error(`folio: ${err.message}`);
+      return 2;
     }
     if (err instanceof PendingMigrationsError) {
       console.error(`folio: ${err.message}`);

@@ -54,7 +54,7 @@ export class SqliteQueries implements Queries {
   }
 }
 
-function connect(file: string, options: BetterSqlite3.Options = {}): BetterSqlite3.Database {
+export function connect(file: string, options: BetterSqlite3.Options = {}): BetterSqlite3.Database {
   const nativeBinding = sqliteAddon();
   // better-sqlite3 takes the loaded addon object too; its types only name the path form.
   return new BetterSqlite3(file, nativeBinding ? { ...options, nativeBinding: nativeBinding as unknown as string } : options);

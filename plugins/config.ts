@@ -123,6 +123,19 @@ export const settings = {
     describe: 'the request headers must arrive within this time (slow-loris protection)',
   },
   shutdownGraceMs: { env: 'FOLIO_SHUTDOWN_GRACE_MS', flag: 'shutdownGraceMs', schema: integer(0, 600000, 10000), describe: 'how long in-flight requests may finish after SIGTERM' },
+  backupDir: {
+    env: 'FOLIO_BACKUP_DIR',
+    flag: 'backupDir',
+    schema: string({ minLength: 1 }),
+    describe: 'SQLite: a folder for periodic backups made by the server (created if missing; off when unset)',
+  },
+  backupEvery: {
+    env: 'FOLIO_BACKUP_EVERY',
+    flag: 'backupEvery',
+    schema: string({ pattern: /^[1-9]\d{0,5}[smhd]?$/, description: 'a duration: minutes (90), or with a unit (30s, 45m, 6h, 1d)', default: '6h' }),
+    describe: 'how often the server backs up to FOLIO_BACKUP_DIR: minutes, or 30s, 45m, 6h, 1d',
+  },
+  backupKeep: { env: 'FOLIO_BACKUP_KEEP', flag: 'backupKeep', schema: integer(1, 100000, 28), describe: 'periodic backups kept in FOLIO_BACKUP_DIR: the newest N' },
   logLevel: {
     env: 'FOLIO_LOG_LEVEL',
     flag: 'logLevel',

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { faultOf, type DatabaseFault } from '../db/faults.js';
 import { pingDatabase } from '../db/index.js';
+import { BackupStatus } from '../schemas/backup-status.js';
 
 const Status = Type.Object({ status: Type.Literal('ok') });
 
@@ -11,6 +12,7 @@ const Readiness = Type.Object({
   database: Type.Union([Type.Literal('ok'), Type.Literal('unavailable'), Type.Literal('busy'), Type.Literal('full')], {
     description: 'ok; unavailable (cannot be reached); busy (locked by another program); full (no room to write: reads go on)',
   }),
+  backup: Type.Optional(BackupStatus),
 });
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -31,7 +33,8 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         app.databaseOutages.found(database, err);
       }
       const status = database === 'ok' ? ('ok' as const) : ('not_ready' as const);
-      return reply.code(status === 'ok' ? 200 : 503).send({ status, database });
+      const backup = app.backups.status();
+      return reply.code(status === 'ok' ? 200 : 503).send({ status, database, ...(backup && { backup }) });
     },
   );
 };

@@ -27,6 +27,8 @@ t.test('defaults apply when nothing is set', async (t) => {
     requestTimeoutMs: 30000,
     headersTimeoutMs: 10000,
     shutdownGraceMs: 10000,
+    backupEvery: '6h',
+    backupKeep: 28,
     logLevel: 'info',
   });
 });
