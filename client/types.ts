@@ -6,7 +6,7 @@ export interface User {
   username: string | null;
   name: string | null;
   email: string | null;
-  role: 'student' | 'instructor' | 'admin';
+  role: 'student' | 'instructor' | 'admin' | 'researcher';
   researchConsent: boolean;
   /** True for the account Folio makes for work saved before registering. */
   anonymous: boolean;
