@@ -52,6 +52,10 @@ t.test('a researcher may export pseudonymised research data of any kind and form
   const logged = events('export');
   t.equal(logged.length, 12);
   t.match(logged[0], { level: 30, event: 'export', by: 'rita', userId: rita.id, role: 'researcher', book: 'book', kind: 'events', format: 'jsonl', identified: false });
+  const root = await loginAs(app, 'root', 'admin');
+  await tick();
+  await expectStatus(app, 200, 'GET', '/api/books/book/export?kind=answers&format=csv&identify=true', root.headers);
+  t.match(events('export').at(-1), { level: 40, event: 'export', by: 'root', userId: root.id, role: 'admin', book: 'book', kind: 'answers', format: 'csv', identified: true });
 });
 
 t.test('a researcher gets 403 for identities, progress, a student\'s work and a question summary, and nothing is logged as read', async (t) => {
