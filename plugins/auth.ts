@@ -48,8 +48,9 @@ export function requireUser(request: FastifyRequest): UserRow {
 /** The authenticated user, or a 403 unless they have one of the roles. */
 export function requireRole(request: FastifyRequest, ...roles: UserRow['role'][]): UserRow {
   const user = requireUser(request);
-  if (!roles.includes(user.role)) throw new HttpError(403, 'forbidden', `this needs the ${roles.length > 1 ? `${roles.slice(0, -1).join(', ')} or ${roles.at(-1)}` : roles[0]} role`);
-  return user;
+  if (roles.includes(user.role)) return user;
+  const wanted = roles.length > 1 ? `${roles.slice(0, -1).join(', ')} or ${roles.at(-1)}` : roles[0];
+  throw new HttpError(403, 'forbidden', `this needs the ${wanted} role`);
 }
 
 /**
