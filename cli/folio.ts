@@ -4,7 +4,7 @@ import { addBookOrigin, BookExistsError, createBook, findBook, listBooks, remove
 import { DatabaseUrlError, ensureReachable, openDatabase, type Database } from '../db/index.js';
 import { applyMigrations, pendingMigrations } from '../db/migrate.js';
 import { roles, type Role } from '../db/schema.js';
-import { createAccount, endSessionsOfUser, findUserByUsername, listAccounts, publicUser, updateUser, UsernameTakenError } from '../db/users.js';
+import { createAccount, deleteUser, endSessionsOfUser, findUserByUsername, listAccounts, publicUser, updateUser, UsernameTakenError } from '../db/users.js';
 import { hashPassword } from '../lib/passwords.js';
 import { isBookId, normalizeOrigin, OriginError } from '../lib/origin.js';
 import { ConfigError, loadConfig, type Config } from '../plugins/config.js';
@@ -14,8 +14,10 @@ import { parseInstant } from '../lib/time.js';
 import { BackupError } from '../db/backup.js';
 import { DatabaseInUseError } from '../db/serving-lock.js';
 import { runBackup, runRestore, WrongDatabaseError } from './backup.js';
+import { logSecurityEvent, whoRuns } from './audit.js';
 import { runExport } from './export.js';
 import { MigrateDataError, runMigrateData } from './migrate-data.js';
+import { confirmByTyping, workCounts, writePersonalExport } from './users.js';
 import { version } from './version.js';
 
 /** An error the user can fix, with the exit code it ends the command with (2: bad usage or value, 1: the operation failed). */
@@ -230,12 +232,14 @@ users
   .action(async (name: string, opts: { role: Role; name?: string; email?: string }, command: Command) => {
     await withDatabase(command, async (db) => {
       const passwordHash = await hashPassword(await passwordFromStdin(), configOf(command).passwordCost);
+      let user;
       try {
-        await createAccount(db, { username: name, passwordHash, role: opts.role, name: opts.name, email: opts.email });
+        user = await createAccount(db, { username: name, passwordHash, role: opts.role, name: opts.name, email: opts.email });
       } catch (err) {
         if (err instanceof UsernameTakenError) throw new CliError(err.message, 1);
         throw err;
       }
+      logSecurityEvent(configOf(command), { event: 'role_changed', by: whoRuns(), user: name, userId: user.id, from: null, to: opts.role }, 'account added with a role');
       console.log(`added ${opts.role} ${name}`);
     });
   });
@@ -264,6 +268,7 @@ users
     await withDatabase(command, async (db) => {
       const user = await requireAccount(db, name);
       await updateUser(db, user.id, { role: newRole });
+      logSecurityEvent(configOf(command), { event: 'role_changed', by: whoRuns(), user: user.username, userId: user.id, from: user.role, to: newRole }, 'role changed');
       console.log(`${user.username} is now ${newRole}`);
     });
   });
@@ -280,6 +285,46 @@ users
       await updateUser(db, user.id, { passwordHash });
       const ended = await endSessionsOfUser(db, user.id);
       console.log(`new password set for ${user.username}; ended ${ended} session(s)`);
+    });
+  });
+
+users
+  .command('export')
+  .description('write everything Folio holds about an account as JSON (what GET /api/auth/me/export gives the student)')
+  .argument('<username>', 'username')
+  .option('--out <file>', 'write FILE (complete, or not at all; readable by you only) instead of stdout')
+  .addHelpText('after', '\nThe account without its password hash, its sessions, every program version, answer attempt and event, positions and\ncompleted pages of every book. The file holds personal data: hand it to the student, then delete it.')
+  .action(async (name: string, opts: { out?: string }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const user = await requireAccount(db, name);
+      logSecurityEvent(configOf(command), { event: 'personal_export', by: whoRuns(), user: user.username, userId: user.id }, 'personal data export');
+      await writePersonalExport(db, user.id, opts.out, process.stdout);
+      if (opts.out !== undefined) console.error(`wrote everything about ${user.username} to ${opts.out}`);
+    });
+  });
+
+users
+  .command('delete')
+  .description('delete an account and all of its work, sessions and login counters (what DELETE /api/auth/me does)')
+  .argument('<username>', 'username')
+  .option('--yes', 'do not ask: required when stdin is not a terminal (scripts)')
+  .addHelpText('after', '\nOn a terminal it shows what will be deleted and asks you to type the username again. It cannot be undone: export\nthe account first ("folio users export NAME --out FILE") if the student asked for a copy.')
+  .action(async (name: string, opts: { yes?: boolean }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const user = await requireAccount(db, name);
+      if (!opts.yes) {
+        if (!process.stdin.isTTY) {
+          throw new CliError(`not deleting ${user.username}: stdin is not a terminal, so nothing can be confirmed. Run "folio users delete ${user.username} --yes" to delete the account and all of its work`, 2);
+        }
+        const confirmed = await confirmByTyping(
+          user.username!,
+          `This deletes ${user.username} (${user.role}) and all of their work: ${await workCounts(db, user.id)}. It cannot be undone.\nType the username (${user.username}) to delete it: `,
+        );
+        if (!confirmed) throw new CliError(`not deleted: the username typed was not ${user.username}`, 1);
+      }
+      await deleteUser(db, user.id);
+      logSecurityEvent(configOf(command), { event: 'account_deleted', by: whoRuns(), user: user.username, userId: user.id, anonymous: false }, 'account deleted');
+      console.log(`deleted ${user.username} and all of their work`);
     });
   });
 
@@ -312,6 +357,8 @@ program
     if (opts.since !== undefined && opts.until !== undefined && opts.since > opts.until) throw new CliError('--since must not be after --until', 2);
     await withDatabase(command, async (db) => {
       if (!(await findBook(db, opts.book))) throw unknownBook(opts.book);
+      const identified = opts.identify ?? false;
+      logSecurityEvent(configOf(command), { event: 'export', by: whoRuns(), book: opts.book, kind: opts.kind, format: opts.format, identified }, identified ? 'research export with identities (identify=true)' : 'research export', identified ? 'warn' : 'info');
       await runExport(db, configOf(command), { ...opts, identify: opts.identify ?? false }, { stdout: process.stdout, stderr: process.stderr });
     });
   });

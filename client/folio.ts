@@ -22,6 +22,7 @@ import type {
   Completion,
   Credentials,
   FolioEvents,
+  PersonalData,
   FolioOptions,
   LatestAnswer,
   LogOptions,
@@ -227,6 +228,40 @@ export class Folio {
     this.#emit('auth', { type: 'logout' });
     void this.#sync.flush();
     if (out.kind === 'retry') throw out.error;
+  }
+
+  /**
+   * Everything Folio holds about the student (the account, every program version, answer attempt and event,
+   * positions and completed pages, of every book), or null when there is no session. Writes still kept in this
+   * browser are not in it: `flush()` first to include them.
+   */
+  exportMyData(): Promise<PersonalData | null> {
+    return this.#read<PersonalData>('/api/auth/me/export');
+  }
+
+  /**
+   * Deletes the account and everything Folio holds about the student, with their password (an anonymous student has
+   * none: call it without). Then the session, the token and this student's kept writes are gone from this browser
+   * too, and an `auth` event `{type: 'deleted'}` follows. Rejects with a FolioError (`wrong_password`, `rate_limited`,
+   * `offline`, …) and changes nothing when the server did not delete it.
+   */
+  async deleteAccount(currentPassword?: string): Promise<void> {
+    this.#events.drain();
+    await this.#sync.hold();
+    try {
+      const out = await this.#call({ method: 'DELETE', path: '/api/auth/me', body: currentPassword === undefined ? {} : { currentPassword }, token: this.#token });
+      if (out.kind !== 'ok') throw out.error;
+      const who = this.#who;
+      this.#clearToken();
+      this.#user = null;
+      this.#outbox.clear(who);
+      this.#setWho(anonymous);
+      this.#checked = Promise.resolve(null);
+      this.#sync.resume();
+    } finally {
+      this.#sync.release();
+    }
+    this.#emit('auth', { type: 'deleted' });
   }
 
   /** Who the session belongs to (an anonymous user after saving without logging in), or null when there is none. */

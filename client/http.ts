@@ -2,7 +2,7 @@ import { FolioError } from './errors.js';
 import type { Runtime } from './types.js';
 
 export interface Call {
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** From the server's root, e.g. `/api/auth/me`. */
   path: string;
   body?: unknown;

@@ -6,7 +6,7 @@ export interface User {
   username: string | null;
   name: string | null;
   email: string | null;
-  role: 'student' | 'instructor' | 'admin';
+  role: 'student' | 'instructor' | 'admin' | 'researcher';
   researchConsent: boolean;
   /** True for the account Folio makes for work saved before registering. */
   anonymous: boolean;
@@ -129,6 +129,8 @@ export type AuthEvent =
   | { type: 'login'; user: User; mode: AuthMode }
   /** logout() ended the session */
   | { type: 'logout' }
+  /** deleteAccount() deleted the account and everything of it; the page has no session now */
+  | { type: 'deleted' }
   /** the server says the session has ended: ask the student to log in; `pending` kept writes wait for that */
   | { type: 'required'; reason: 'session_expired'; pending: number };
 
@@ -206,4 +208,21 @@ export interface LogOptions {
   page?: string;
   /** Any JSON, at most 16 KiB. */
   data?: unknown;
+}
+
+/** Everything Folio holds about the student, as exportMyData() returns it (GET /api/auth/me/export). Times are ISO 8601. */
+export interface PersonalData {
+  exportedAt: string;
+  /** The account as stored, without the password hash. */
+  account: User & { createdAt: string; updatedAt: string };
+  /** Sessions not yet removed (their keys are not shown). */
+  sessions: { kind: AuthMode; createdAt: string; expiresAt: string }[];
+  /** Every saved version of every program, of every book. */
+  programs: { book: string; activity: string; version: number; language: string | null; page: string | null; code: string; savedAt: string }[];
+  /** Every attempt at every question. */
+  answers: { book: string; question: string; attempt: number; kind: string; answer: unknown; correct: boolean | null; score: number | null; page: string | null; savedAt: string }[];
+  /** Every research event. */
+  events: { book: string; type: string; target: string | null; page: string | null; data: unknown; clientTime: string | null; serverTime: string }[];
+  positions: { book: string; page: string; scroll: number | null; updatedAt: string }[];
+  completions: { book: string; page: string; completedAt: string }[];
 }

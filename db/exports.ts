@@ -31,7 +31,7 @@ export interface ExportRequest {
   until?: number | undefined;
   /** User ids, usernames, names and emails besides the pseudonyms (admins only: the caller checks and logs). */
   identify: boolean;
-  /** The server secret that keys the pseudonyms. */
+  /** The server secret, from which each book's pseudonym key is derived (lib/pseudonym.ts). */
   secret: string;
   /** The server's public origin: xAPI actors are accounts on it. */
   homePage: string;
@@ -273,7 +273,7 @@ interface Formatter {
  * JSON is spliced in as it is); xAPI builds a statement object per row.
  */
 function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: string): Formatter {
-  const userOf = pseudonymizer(request.secret);
+  const userOf = pseudonymizer(request.secret, request.book);
   const fields = [...kind.before, ...(request.identify ? identityFields : userFields), ...kind.after];
   const columns = selected(kind, request.identify);
   const from = fields.map(([, column]) => columns.indexOf(column));

@@ -43,7 +43,8 @@ export interface Builders {
   primaryKey(config: { columns: unknown[] }): unknown;
 }
 
-export const roles = ['student', 'instructor', 'admin'] as const;
+/** Server-wide roles. A researcher may export pseudonymised research data and nothing else of other people's. */
+export const roles = ['student', 'instructor', 'admin', 'researcher'] as const;
 export type Role = (typeof roles)[number];
 
 export function defineTables(b: Builders) {

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Database, Queries } from './index.js';
+import { Readable } from 'node:stream';
+import { ExportUnavailableError } from './exports.js';
+import type { Database, Queries, Snapshot } from './index.js';
 import type { Role } from './tables.js';
 import { moveWork, workLock } from './work.js';
 
@@ -199,4 +201,149 @@ export async function purgeIdleAnonymousUsers(db: Database, { idleSince, session
 /** Ends every session of a user, except the one with the given stored key (see sessionKey). */
 export async function endSessionsOfUser(db: Database, userId: string, exceptKey = ''): Promise<number> {
   return db.write((tx) => tx.run('DELETE FROM sessions WHERE user_id = ? AND id <> ?', [userId, exceptKey]));
+}
+
+// ---- students' rights: everything about a user, and deleting it ---------------------------------------------------
+
+/** The tables holding a user's work, in the order a personal export lists them, each row as the export shows it. */
+const personalTables: readonly { name: string; sql: string; row: (r: unknown[]) => unknown }[] = [
+  {
+    name: 'programs',
+    sql: 'SELECT book_id, activity, version, language, page, code, saved_at FROM programs WHERE user_id = ? ORDER BY book_id, activity, version',
+    row: ([book, activity, version, language, page, code, savedAt]) => ({ book, activity, version, language, page, code, savedAt: isoTime(savedAt) }),
+  },
+  {
+    name: 'answers',
+    sql: 'SELECT book_id, question, attempt, kind, answer, correct, score, page, saved_at FROM answers WHERE user_id = ? ORDER BY book_id, question, attempt',
+    row: ([book, question, attempt, kind, answer, correct, score, page, savedAt]) => ({
+      book,
+      question,
+      attempt,
+      kind,
+      answer: JSON.parse(answer as string) as unknown,
+      correct: correct === null ? null : correct === 1,
+      score,
+      page,
+      savedAt: isoTime(savedAt),
+    }),
+  },
+  {
+    name: 'events',
+    sql: 'SELECT book_id, type, target, page, data, client_time, server_time FROM events WHERE user_id = ? ORDER BY book_id, server_time, id',
+    row: ([book, type, target, page, data, clientTime, serverTime]) => ({
+      book,
+      type,
+      target,
+      page,
+      data: data === null ? null : (JSON.parse(data as string) as unknown),
+      clientTime: clientTime === null ? null : isoTime(clientTime),
+      serverTime: isoTime(serverTime),
+    }),
+  },
+  {
+    name: 'positions',
+    sql: 'SELECT book_id, page, scroll, updated_at FROM positions WHERE user_id = ? ORDER BY book_id',
+    row: ([book, page, scroll, updatedAt]) => ({ book, page, scroll, updatedAt: isoTime(updatedAt) }),
+  },
+  {
+    name: 'completions',
+    sql: 'SELECT book_id, page, completed_at FROM page_completions WHERE user_id = ? ORDER BY book_id, page',
+    row: ([book, page, completedAt]) => ({ book, page, completedAt: isoTime(completedAt) }),
+  },
+];
+
+/** A stored time (ms) as ISO 8601; a value out of Date's range (stored before ranges were checked) as the number it is. */
+function isoTime(ms: unknown): string | number {
+  const date = new Date(ms as number);
+  return Number.isNaN(date.getTime()) ? (ms as number) : date.toISOString();
+}
+
+/** The JSON text of everything about one user, a chunk at a time, read from one snapshot. */
+async function* personalDocument(snapshot: Snapshot, user: UserRow): AsyncGenerator<string> {
+  const sessions = await snapshot.all<{ kind: string; created_at: number; expires_at: number }>(
+    'SELECT kind, created_at, expires_at FROM sessions WHERE user_id = ? ORDER BY created_at',
+    [user.id],
+  );
+  const account = { ...publicUser(user), createdAt: isoTime(user.createdAt), updatedAt: isoTime(user.updatedAt) };
+  yield `{"exportedAt":${JSON.stringify(new Date().toISOString())},"account":${JSON.stringify(account)},"sessions":${JSON.stringify(
+    sessions.map((s) => ({ kind: s.kind, createdAt: isoTime(s.created_at), expiresAt: isoTime(s.expires_at) })),
+  )}`;
+  for (const table of personalTables) {
+    yield `,${JSON.stringify(table.name)}:[`;
+    const next = snapshot.cursor(table.sql, [user.id], 500);
+    let separator = '';
+    for (let rows = await next(); rows.length > 0; rows = await next()) {
+      let chunk = '';
+      for (const row of rows) {
+        chunk += separator + JSON.stringify(table.row(row));
+        separator = ',';
+      }
+      yield chunk;
+    }
+    yield ']';
+  }
+  yield '}\n';
+}
+
+/**
+ * Everything Folio holds about a user, as one JSON document: the account (without the password hash), the
+ * sessions (kind and times, not the keys), every program version, every answer attempt, every event, positions and
+ * completed pages, of every book. Streamed from one snapshot a cursor chunk at a time, so memory stays flat however
+ * much work there is. Undefined for an unknown user. Needs a database file (ExportUnavailableError otherwise).
+ */
+export async function openPersonalExport(db: Database, userId: string): Promise<{ user: UserRow; stream: Readable } | undefined> {
+  if (db.location === ':memory:') throw new ExportUnavailableError('a personal export needs a database file (an in-memory database cannot be read from a second connection)');
+  const snapshot = await db.snapshot();
+  let user: UserRow | undefined;
+  try {
+    const row = (await snapshot.all<StoredUser>(`SELECT ${userColumns} FROM users WHERE id = ?`, [userId]))[0];
+    user = row && userFromRow(row);
+  } catch (err) {
+    await snapshot.close();
+    throw err;
+  }
+  if (!user) {
+    await snapshot.close();
+    return undefined;
+  }
+  const chunks = personalDocument(snapshot, user);
+  // The snapshot is released when the stream ends or is destroyed, read or not (a HEAD, a client gone before the first byte).
+  const stream = new Readable({
+    read() {
+      chunks.next().then(
+        ({ value, done }) => this.push(done ? null : value),
+        (err: Error) => this.destroy(err),
+      );
+    },
+    destroy(err, callback) {
+      chunks
+        .return(undefined)
+        .finally(() => snapshot.close())
+        .then(
+          () => callback(err),
+          (closeErr: Error) => callback(err ?? closeErr),
+        );
+    },
+  });
+  return { user, stream };
+}
+
+/**
+ * Deletes a user and every row about them, in one transaction: programs, answers, events, positions, completed
+ * pages, sessions, and the login counters of their username (their windows would end within minutes anyway). False
+ * when there was no such user.
+ */
+export async function deleteUser(db: Database, userId: string): Promise<boolean> {
+  return db.write(async (tx) => {
+    const user = await tx.get<{ username_key: string | null }>('SELECT username_key FROM users WHERE id = ?', [userId]);
+    if (!user) return false;
+    for (const table of [...workTables, 'sessions']) await tx.run(`DELETE FROM ${table} WHERE user_id = ?`, [userId]);
+    if (user.username_key !== null) {
+      // The username's counters (plugins/rate-limit.ts): from everywhere, and from each client.
+      const fromClient = `auth-user:${user.username_key}@`;
+      await tx.run('DELETE FROM rate_limits WHERE key = ? OR substr(key, 1, ?) = ?', [`auth-account:${user.username_key}`, fromClient.length, fromClient]);
+    }
+    await tx.run('DELETE FROM users WHERE id = ?', [userId]);
+    return true;
+  }, [workLock(userId)]);
 }

@@ -49,8 +49,9 @@ export function requireUser(request: FastifyRequest): UserRow {
 /** The authenticated user, or a 403 unless they have one of the roles. */
 export function requireRole(request: FastifyRequest, ...roles: UserRow['role'][]): UserRow {
   const user = requireUser(request);
-  if (!roles.includes(user.role)) throw new HttpError(403, 'forbidden', `this needs the ${roles.join(' or ')} role`);
-  return user;
+  if (roles.includes(user.role)) return user;
+  const wanted = roles.length > 1 ? `${roles.slice(0, -1).join(', ')} or ${roles.at(-1)}` : roles[0];
+  throw new HttpError(403, 'forbidden', `this needs the ${wanted} role`);
 }
 
 /**
@@ -205,6 +206,18 @@ export default fp(
     }, Math.min(ttl / 30, 60 * 60 * 1000));
     sweep.unref();
     app.addHook('onClose', async () => clearInterval(sweep));
+
+    // A reply about a person is never stored by a browser or a proxy: every reply to a request that came with a
+    // session or credential, or that sets one (a cookie, or a token in the body or X-Folio-Token). A header, no query.
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (
+        (request.user !== null || request.credentialStale || request.headers.authorization !== undefined || reply.hasHeader('set-cookie') || reply.hasHeader('x-folio-token')) &&
+        !reply.hasHeader('cache-control')
+      ) {
+        reply.header('cache-control', 'no-store');
+      }
+      done(null, payload);
+    });
   },
   {
     name: 'folio-auth',

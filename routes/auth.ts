@@ -1,10 +1,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { claimAnonymousUser, createAccount, endSessionsOfUser, findUserByUsername, mergeUsers, publicUser, updateUser, UsernameTakenError, type UserRow } from '../db/users.js';
+import { ExportUnavailableError } from '../db/exports.js';
+import {
+  claimAnonymousUser,
+  createAccount,
+  deleteUser,
+  endSessionsOfUser,
+  findUserByUsername,
+  mergeUsers,
+  openPersonalExport,
+  publicUser,
+  updateUser,
+  UsernameTakenError,
+  type UserRow,
+} from '../db/users.js';
 import { HttpError } from '../lib/errors.js';
 import { needsRehash } from '../lib/passwords.js';
 import { currentSessionKey, endSession, requireUser, startSession } from '../plugins/auth.js';
-import { AuthReply, LoginBody, MeReply, PatchMeBody, RegisterBody } from '../schemas/auth.js';
+import { AuthReply, DeleteMeBody, LoginBody, MeReply, PatchMeBody, PersonalDataReply, RegisterBody } from '../schemas/auth.js';
 import { errorReplies } from '../schemas/common.js';
 
 /**
@@ -129,6 +142,60 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         request.log.info({ event: 'password_changed', userId: user.id, username: user.username, client: request.ip, sessionsEnded: ended }, 'password changed');
       }
       return { user: publicUser(updated ?? user) };
+    },
+  );
+
+  app.get(
+    '/api/auth/me/export',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Download everything Folio holds about you: the account, every program version, answer attempt and event, positions and completed pages of every book',
+        response: { 200: PersonalDataReply, ...errorReplies(401, 503) },
+      },
+    },
+    async (request, reply) => {
+      const user = requireUser(request);
+      let exported;
+      try {
+        exported = await openPersonalExport(db, user.id);
+      } catch (err) {
+        if (err instanceof ExportUnavailableError) throw new HttpError(503, 'export_unavailable', err.message);
+        throw err;
+      }
+      if (!exported) throw new HttpError(401, 'session_expired', 'your account no longer exists');
+      request.log.info({ event: 'personal_export', by: user.username, userId: user.id, anonymous: user.anonymous }, 'personal data export');
+      const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+      reply
+        .type('application/json; charset=utf-8')
+        .header('content-disposition', `attachment; filename="folio-${user.username ?? 'anonymous'}-${stamp}.json"`)
+        .header('cache-control', 'no-store');
+      // HEAD answers with the headers alone.
+      if (request.method === 'HEAD') {
+        await new Promise<void>((resolve) => exported.stream.once('close', resolve).destroy());
+        return reply.send();
+      }
+      return reply.send(exported.stream);
+    },
+  );
+
+  app.delete(
+    '/api/auth/me',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Delete your account and everything Folio holds about you (with currentPassword; an anonymous user needs none); ends the session',
+        body: DeleteMeBody,
+        response: { 204: { type: 'null' }, ...errorReplies(400, 401, 403, 415, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const user = requireUser(request);
+      if (!user.anonymous) await checkCurrentPassword(request, user, request.body.currentPassword, 'account deletion');
+      await deleteUser(db, user.id);
+      await endSession(request, reply);
+      request.log.info({ event: 'account_deleted', by: 'self', userId: user.id, anonymous: user.anonymous }, 'account deleted');
+      return reply.code(204).send(null);
     },
   );
 };

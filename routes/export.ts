@@ -4,7 +4,7 @@ import { HttpError } from '../lib/errors.js';
 import { parseInstant } from '../lib/time.js';
 import { BookParams, errorReplies } from '../schemas/common.js';
 import { ExportQuery, ExportReply } from '../schemas/instructor.js';
-import { staff } from './instructor.js';
+import { researchExporter } from './instructor.js';
 
 /** Milliseconds of `since` or `until` (already matched by the schema's pattern), or a 400 naming the parameter. */
 function instant(value: string, name: string): number {
@@ -19,7 +19,7 @@ const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['research'],
-        summary: 'Stream research data of consenting students, pseudonymised, as JSON Lines, CSV or xAPI statements (instructors and admins; identify=true admins only)',
+        summary: 'Stream research data of consenting students, pseudonymised, as JSON Lines, CSV or xAPI statements (instructors, admins and researchers; identify=true admins only)',
         params: BookParams,
         querystring: ExportQuery,
         response: { 200: ExportReply, ...errorReplies(400, 401, 403, 404, 503) },
@@ -27,14 +27,14 @@ const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { book } = request.params;
-      const user = staff(request, book);
+      const user = researchExporter(request, book);
       const { kind = 'events', format = 'jsonl', identify = false } = request.query;
-      if (identify && user.role !== 'admin') throw new HttpError(403, 'forbidden', 'identify=true needs the admin role: instructors get pseudonymised exports');
+      if (identify && user.role !== 'admin') throw new HttpError(403, 'forbidden', `identify=true needs the admin role: ${user.role}s get pseudonymised exports`);
       const since = request.query.since === undefined ? undefined : instant(request.query.since, 'querystring/since');
       const until = request.query.until === undefined ? undefined : instant(request.query.until, 'querystring/until');
       if (since !== undefined && until !== undefined && since > until) throw new HttpError(400, 'invalid_request', 'querystring/since must not be after querystring/until');
 
-      const audit = { by: user.username, userId: user.id, role: user.role, book, kind, format, since: request.query.since, until: request.query.until };
+      const audit = { event: 'export', by: user.username, userId: user.id, role: user.role, book, kind, format, identified: identify, since: request.query.since, until: request.query.until };
       if (identify) request.log.warn({ ...audit, identify }, 'research export with identities (identify=true)');
       else request.log.info(audit, 'research export');
 

@@ -10,8 +10,22 @@ import { ProgressReply, QuestionSummaryReply, StudentParams, StudentWorkReply, S
 /** An instructor or admin (else 401, 403) asking about a book that exists (else 404). Roles are server-wide: one Folio serves one course. */
 export function staff(request: FastifyRequest, book: string): UserRow {
   const user = requireRole(request, 'instructor', 'admin');
-  if (!request.server.origins.hasBook(book)) throw new HttpError(404, 'unknown_book', `there is no book "${book}"`);
+  requireBook(request, book);
   return user;
+}
+
+/**
+ * Who may export a book's research data (else 401, 403): instructors and admins, and researchers, who may do that
+ * and nothing else of other people's (no progress, no student's work, no names). Identities need an admin (the route checks).
+ */
+export function researchExporter(request: FastifyRequest, book: string): UserRow {
+  const user = requireRole(request, 'instructor', 'admin', 'researcher');
+  requireBook(request, book);
+  return user;
+}
+
+function requireBook(request: FastifyRequest, book: string): void {
+  if (!request.server.origins.hasBook(book)) throw new HttpError(404, 'unknown_book', `there is no book "${book}"`);
 }
 
 const instructorRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -42,9 +56,10 @@ const instructorRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      staff(request, request.params.book);
+      const reader = staff(request, request.params.book);
       const work = await studentWork(app.db, request.params.book, request.params.user);
       if (!work) throw new HttpError(404, 'unknown_user', `there is no user "${request.params.user}" (the ids are in GET /api/books/${request.params.book}/progress)`);
+      request.log.info({ event: 'student_work_read', by: reader.username, userId: reader.id, role: reader.role, book: request.params.book, student: work.user.id }, 'student work read');
       return work;
     },
   );

@@ -1,4 +1,4 @@
-import Type from 'typebox';
+import Type, { type TSchema } from 'typebox';
 
 export const Username = Type.String({
   minLength: 3,
@@ -20,7 +20,7 @@ export const User = Type.Object(
     username: Type.Union([Type.String(), Type.Null()]),
     name: Type.Union([Type.String(), Type.Null()]),
     email: Type.Union([Type.String(), Type.Null()]),
-    role: Type.Union([Type.Literal('student'), Type.Literal('instructor'), Type.Literal('admin')]),
+    role: Type.Union([Type.Literal('student'), Type.Literal('instructor'), Type.Literal('admin'), Type.Literal('researcher')]),
     researchConsent: Type.Boolean(),
     anonymous: Type.Boolean({ description: 'true for work saved before registering' }),
   },
@@ -53,4 +53,74 @@ export const PatchMeBody = Type.Object(
     newPassword: Type.Optional(Password),
   },
   { additionalProperties: false, minProperties: 1 },
+);
+
+// ---- students' rights -------------------------------------------------------------------------------------------
+
+const When = Type.String({ format: 'date-time', description: 'server time, ISO 8601', examples: ['2026-11-28T20:00:00.000Z'] });
+const OrNull = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const Book = Type.String({ description: 'the book id' });
+
+/** Everything Folio holds about the student (GET /api/auth/me/export), every book's work included. */
+export const PersonalData = Type.Object(
+  {
+    exportedAt: When,
+    account: Type.Object(
+      { ...User.properties, createdAt: When, updatedAt: When },
+      { additionalProperties: false, description: 'the account as stored, without the password hash' },
+    ),
+    sessions: Type.Array(
+      Type.Object({ kind: Type.Union([Type.Literal('cookie'), Type.Literal('token')]), createdAt: When, expiresAt: When }, { additionalProperties: false }),
+      { description: 'live and expired sessions not yet removed (their keys are not shown)' },
+    ),
+    programs: Type.Array(
+      Type.Object(
+        { book: Book, activity: Type.String(), version: Type.Integer(), language: OrNull(Type.String()), page: OrNull(Type.String()), code: Type.String(), savedAt: When },
+        { additionalProperties: false },
+      ),
+      { description: 'every saved version of every program' },
+    ),
+    answers: Type.Array(
+      Type.Object(
+        {
+          book: Book,
+          question: Type.String(),
+          attempt: Type.Integer(),
+          kind: Type.String(),
+          answer: Type.Unknown(),
+          correct: OrNull(Type.Boolean()),
+          score: OrNull(Type.Number()),
+          page: OrNull(Type.String()),
+          savedAt: When,
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'every attempt at every question' },
+    ),
+    events: Type.Array(
+      Type.Object(
+        { book: Book, type: Type.String(), target: OrNull(Type.String()), page: OrNull(Type.String()), data: Type.Unknown(), clientTime: OrNull(When), serverTime: When },
+        { additionalProperties: false },
+      ),
+      { description: 'every research event' },
+    ),
+    positions: Type.Array(Type.Object({ book: Book, page: Type.String(), scroll: OrNull(Type.Number()), updatedAt: When }, { additionalProperties: false })),
+    completions: Type.Array(Type.Object({ book: Book, page: Type.String(), completedAt: When }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+
+/** The reply of GET /api/auth/me/export: a JSON download, streamed (so typed for the docs only, not for the handler). */
+export const PersonalDataReply: { description: string; content: Record<string, { schema: TSchema }> } = {
+  description: 'Everything Folio holds about you, as one JSON document (a download: Content-Disposition: attachment)',
+  content: { 'application/json': { schema: PersonalData } },
+};
+
+export const DeleteMeBody = Type.Object(
+  {
+    currentPassword: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 1024, description: 'required for an account; an anonymous user (work saved without registering) has none' }),
+    ),
+  },
+  { additionalProperties: false },
 );

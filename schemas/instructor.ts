@@ -22,7 +22,7 @@ const Student = Type.Object(
     username: Nullable(Type.String()),
     name: Nullable(Type.String()),
     email: Nullable(Type.String()),
-    role: Type.Union([Type.Literal('student'), Type.Literal('instructor'), Type.Literal('admin')]),
+    role: Type.Union([Type.Literal('student'), Type.Literal('instructor'), Type.Literal('admin'), Type.Literal('researcher')]),
     anonymous: Type.Boolean({ description: 'true for a student who has not registered' }),
   },
   { additionalProperties: false },

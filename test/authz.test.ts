@@ -12,24 +12,26 @@ import { loginAs } from './staff.js';
  * and not classified here fails this test, so none can be forgotten.
  */
 
-type Caller = 'no session' | 'expired session' | 'anonymous' | 'student' | 'instructor' | 'admin';
-const callers: Caller[] = ['no session', 'expired session', 'anonymous', 'student', 'instructor', 'admin'];
+type Caller = 'no session' | 'expired session' | 'anonymous' | 'student' | 'researcher' | 'instructor' | 'admin';
+const callers: Caller[] = ['no session', 'expired session', 'anonymous', 'student', 'researcher', 'instructor', 'admin'];
 
 /**
  * Who may call a route:
  * - public: anyone, with or without a session;
  * - reader: any user with a live session, anonymous ones included (their own work);
  * - writer: the same, and a first write without any session starts an anonymous one;
+ * - research: researchers, instructors and admins (pseudonymised research data);
  * - staff: instructors and admins; admin: admins only.
  */
-type Access = 'public' | 'reader' | 'writer' | 'staff' | 'admin';
+type Access = 'public' | 'reader' | 'writer' | 'research' | 'staff' | 'admin';
 
 function expected(access: Access, caller: Caller, ok: number): { status: number; error?: string } {
   if (access === 'public') return { status: ok };
   if (caller === 'no session') return access === 'writer' ? { status: ok } : { status: 401, error: 'unauthenticated' };
   if (caller === 'expired session') return { status: 401, error: 'session_expired' };
   if (access === 'reader' || access === 'writer') return { status: ok };
-  if (caller === 'admin' || (caller === 'instructor' && access === 'staff')) return { status: ok };
+  if (caller === 'admin' || (caller === 'instructor' && (access === 'staff' || access === 'research'))) return { status: ok };
+  if (caller === 'researcher' && access === 'research') return { status: ok };
   return { status: 403, error: 'forbidden' };
 }
 
@@ -53,6 +55,8 @@ const matrix: Record<string, Target> = {
   'POST /api/auth/logout': { access: 'public', ok: 204 },
   'GET /api/auth/me': { access: 'reader', ok: 200 },
   'PATCH /api/auth/me': { access: 'reader', ok: 200, payload: () => ({ name: 'A new name' }) },
+  'GET /api/auth/me/export': { access: 'reader', ok: 200 },
+  'DELETE /api/auth/me': { access: 'reader', ok: 204, payload: () => ({ currentPassword: password }) },
   'PUT /api/books/:book/programs/:activity': { access: 'writer', ok: 200, url: '/api/books/book/programs/ac1', payload: () => ({ code: 'x' }) },
   'GET /api/books/:book/programs/:activity': { access: 'reader', ok: 200, url: '/api/books/book/programs/ac1' },
   'GET /api/books/:book/programs/:activity/history': { access: 'reader', ok: 200, url: '/api/books/book/programs/ac1/history' },
@@ -67,7 +71,7 @@ const matrix: Record<string, Target> = {
   'GET /api/books/:book/progress': { access: 'staff', ok: 200 },
   'GET /api/books/:book/students/:user/work': { access: 'staff', ok: 200 },
   'GET /api/books/:book/questions/:question/summary': { access: 'staff', ok: 200, url: '/api/books/book/questions/q1/summary' },
-  'GET /api/books/:book/export': { access: 'staff', ok: 200, url: '/api/books/book/export?kind=answers&format=csv' },
+  'GET /api/books/:book/export': { access: 'research', ok: 200, url: '/api/books/book/export?kind=answers&format=csv' },
 };
 const identifyExport: Target = { access: 'admin', ok: 200, url: '/api/books/book/export?kind=answers&identify=true' };
 

@@ -104,7 +104,7 @@ t.test('books remove deletes the book and its origins', async (t) => {
 });
 
 t.test('every command has --help, and --version prints the version', async (t) => {
-  const commands = [[], ['serve'], ['migrate'], ['books'], ['books', 'add'], ['books', 'list'], ['books', 'remove'], ['books', 'origins'], ['books', 'origins', 'add'], ['books', 'origins', 'remove'], ['users'], ['users', 'add'], ['users', 'list'], ['users', 'set-role'], ['users', 'reset-password']];
+  const commands = [[], ['serve'], ['migrate'], ['books'], ['books', 'add'], ['books', 'list'], ['books', 'remove'], ['books', 'origins'], ['books', 'origins', 'add'], ['books', 'origins', 'remove'], ['users'], ['users', 'add'], ['users', 'list'], ['users', 'set-role'], ['users', 'reset-password'], ['users', 'export'], ['users', 'delete']];
   for (const args of commands) {
     const res = await folio([...args, '--help']);
     t.equal(res.code, 0, args.join(' '));
@@ -206,4 +206,143 @@ t.test('--help says how to give a PostgreSQL database and what several processes
   t.match(serve.stdout, /FOLIO_SECRET \(required there\)/);
   t.match(serve.stdout, /FOLIO_DATABASE_POOL_SIZE/);
   t.match(serve.stdout, /FOLIO_REDIS_URL/);
+});
+
+/** The JSON lines of a command's stderr that are security events. */
+const eventLines = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+/** A migrated database with a book and a student `ada` with work in it (and `bob`, who has some too): the ids. */
+async function classWithWork(t: Test) {
+  const env = await migratedDatabase(t);
+  await folio(['books', 'add', 'book', '--title', 'B', '--origin', 'https://book.example'], env);
+  await folioWithStdin(['users', 'add', 'ada', '--name', 'Ada L.', '--password-stdin'], env, 'a long password\n');
+  await folioWithStdin(['users', 'add', 'bob', '--password-stdin'], env, 'a long password\n');
+  const db = openDatabase(env.FOLIO_DATABASE_URL!);
+  t.teardown(() => db.close());
+  const { saveAnswer, saveEvents, saveProgram, setPageComplete, setPosition } = await import('../db/work.js');
+  const ids: Record<string, string> = {};
+  for (const name of ['ada', 'bob']) {
+    const { id } = (await db.get('SELECT id FROM users WHERE username = ?', [name])) as { id: string };
+    ids[name] = id;
+    const owner = { userId: id, bookId: 'book' };
+    await saveProgram(db, owner, 'ac1', { code: `print("${name}")` });
+    await saveProgram(db, owner, 'ac1', { code: `print("${name} 2")` });
+    await saveAnswer(db, owner, 'q1', { kind: 'poll', answer: 'a' });
+    await saveEvents(db, owner, [{ type: 'run' }]);
+    await setPosition(db, owner, 'p', 0.25);
+    await setPageComplete(db, owner, 'p', true);
+  }
+  const rows = async (id: string) => {
+    const counts: number[] = [];
+    for (const table of ['users', 'sessions', 'programs', 'answers', 'events', 'positions', 'page_completions']) {
+      counts.push(Number(((await db.get(`SELECT COUNT(*) AS n FROM ${table} WHERE ${table === 'users' ? 'id' : 'user_id'} = ?`, [id])) as { n: number }).n));
+    }
+    return counts;
+  };
+  return { env, db, ids, rows };
+}
+
+t.test('users add --role researcher and set-role are logged as role_changed events on stderr, with who ran them', async (t) => {
+  const env = { ...(await migratedDatabase(t)), FOLIO_LOG_LEVEL: 'info' };
+  const add = await folioWithStdin(['users', 'add', 'rita', '--role', 'researcher', '--password-stdin'], env, 'a long password\n');
+  t.equal(add.code, 0, add.stderr);
+  t.equal(add.stdout, 'added researcher rita\n');
+  const [added] = eventLines(add.stderr);
+  t.match(added, { level: 30, event: 'role_changed', by: /./, user: 'rita', userId: /^[0-9a-f-]{36}$/, from: null, to: 'researcher', msg: 'account added with a role' });
+  const set = await folio(['users', 'set-role', 'rita', 'instructor'], env);
+  t.equal(set.code, 0, set.stderr);
+  t.equal(set.stdout, 'rita is now instructor\n');
+  t.match(eventLines(set.stderr), [{ level: 30, event: 'role_changed', user: 'rita', userId: added!.userId, from: 'researcher', to: 'instructor', msg: 'role changed' }]);
+  const quiet = await folio(['users', 'set-role', 'rita', 'researcher'], { ...env, FOLIO_LOG_LEVEL: 'warn' });
+  t.equal(quiet.stderr, '', 'below FOLIO_LOG_LEVEL nothing is written');
+});
+
+t.test('users export writes everything about an account as JSON, to stdout or to a file', async (t) => {
+  const { env, ids } = await classWithWork(t);
+  const out = await folio(['users', 'export', 'ada'], { ...env, FOLIO_LOG_LEVEL: 'info' });
+  t.equal(out.code, 0, out.stderr);
+  const data = JSON.parse(out.stdout);
+  t.match(data.account, { id: ids.ada, username: 'ada', name: 'Ada L.', role: 'student' });
+  t.notOk(out.stdout.includes('scrypt'), 'no password hash');
+  t.same(data.programs.map((p: { code: string }) => p.code), ['print("ada")', 'print("ada 2")']);
+  t.match(data.answers, [{ book: 'book', question: 'q1', attempt: 1, answer: 'a' }]);
+  t.match(data.events, [{ book: 'book', type: 'run' }]);
+  t.match(data.positions, [{ book: 'book', page: 'p', scroll: 0.25 }]);
+  t.match(data.completions, [{ book: 'book', page: 'p' }]);
+  t.notOk(out.stdout.includes('bob'));
+  t.match(eventLines(out.stderr), [{ event: 'personal_export', user: 'ada', userId: ids.ada }]);
+
+  const { mkdtempSync, readFileSync, statSync } = await import('node:fs');
+  const file = `${mkdtempSync(`${t.testdirName}-out`)}/ada.json`;
+  const toFile = await folio(['users', 'export', 'ada', '--out', file], env);
+  t.equal(toFile.code, 0, toFile.stderr);
+  t.equal(toFile.stdout, '');
+  t.equal(toFile.stderr, `wrote everything about ada to ${file}\n`);
+  t.same(JSON.parse(readFileSync(file, 'utf8')).programs, data.programs);
+  t.equal(statSync(file).mode & 0o777, 0o600, 'readable by the admin only');
+  const unknown = await folio(['users', 'export', 'nobody'], env);
+  t.equal(unknown.code, 1);
+  t.equal(unknown.stderr, 'folio: there is no user "nobody" (see "folio users list")\n');
+});
+
+t.test('users delete refuses without --yes when stdin is not a terminal, and says what to type; nothing is deleted', async (t) => {
+  const { env, ids, rows } = await classWithWork(t);
+  const before = await rows(ids.ada!);
+  const res = await folioWithStdin(['users', 'delete', 'ada'], env, 'ada\n');
+  t.equal(res.code, 2);
+  t.equal(res.stderr, 'folio: not deleting ada: stdin is not a terminal, so nothing can be confirmed. Run "folio users delete ada --yes" to delete the account and all of its work\n');
+  t.same(await rows(ids.ada!), before);
+});
+
+t.test('users delete --yes deletes the account and every row of it, leaves others alone, and logs account_deleted', async (t) => {
+  const { env, db, ids, rows } = await classWithWork(t);
+  (await db.run("INSERT INTO sessions (id, user_id, kind, expires_at, data, created_at) VALUES ('s1', ?, 'token', ?, '{}', 0)", [ids.ada, Date.now() + 100000]));
+  const bob = await rows(ids.bob!);
+  const res = await folio(['users', 'delete', 'ada', '--yes'], { ...env, FOLIO_LOG_LEVEL: 'info' });
+  t.equal(res.code, 0, res.stderr);
+  t.equal(res.stdout, 'deleted ada and all of their work\n');
+  t.same(await rows(ids.ada!), [0, 0, 0, 0, 0, 0, 0]);
+  t.same(await rows(ids.bob!), bob);
+  t.match(eventLines(res.stderr), [{ level: 30, event: 'account_deleted', by: /./, user: 'ada', userId: ids.ada, msg: 'account deleted' }]);
+  const again = await folio(['users', 'delete', 'ada', '--yes'], env);
+  t.equal(again.code, 1);
+  t.equal(again.stderr, 'folio: there is no user "ada" (see "folio users list")\n');
+});
+
+t.test('users delete on a terminal shows what it deletes and asks for the username: another answer deletes nothing', async (t) => {
+  const { env, ids, rows } = await classWithWork(t);
+  const { nodeCommand, root } = await import('./helper.js');
+  const onTerminal = async (answer: string) => {
+    const [command, argv] = nodeCommand(`${root}/dist/cli/folio.js`, ['users', 'delete', 'ada']);
+    // script(1) runs the command on a pseudo-terminal, with our stdin as its keyboard.
+    const line = [command, ...argv].map((a) => `'${a}'`).join(' ');
+    const { spawn } = await import('node:child_process');
+    return new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn('script', ['-qec', line, '/dev/null'], { env: { ...process.env, ...env, FOLIO_LOG_LEVEL: 'silent' } });
+      let out = '';
+      let answered = false;
+      child.stdin.on('error', () => {}); // the command may end before reading the answer
+      child.stdout.on('data', (d: Buffer) => {
+        out += d;
+        if (!answered && out.includes('to delete it: ')) {
+          answered = true;
+          child.stdin.write(`${answer}\n`);
+        }
+      });
+      child.on('close', (code) => resolve({ code, out }));
+    });
+  };
+  const wrong = await onTerminal('bob');
+  t.equal(wrong.code, 1);
+  t.match(wrong.out, 'This deletes ada (student) and all of their work: 2 program version(s), 1 answer(s), 1 event(s), 1 completed page(s). It cannot be undone.');
+  t.match(wrong.out, 'not deleted: the username typed was not ada');
+  t.equal((await rows(ids.ada!))[0], 1);
+  const right = await onTerminal('ada');
+  t.equal(right.code, 0, right.out);
+  t.match(right.out, 'deleted ada and all of their work');
+  t.same(await rows(ids.ada!), [0, 0, 0, 0, 0, 0, 0]);
 });

@@ -24,8 +24,9 @@ const checks: { [name: string]: true } = {
   Completion: true satisfies Same<Client.Completion, Static<typeof Work.Completion>>,
   Accepted: true satisfies Same<Client.Accepted, Static<typeof Work.Accepted>>,
   AnswerKind: true satisfies Same<Client.AnswerKind, Work.AnswerKind>,
+  PersonalData: true satisfies Same<Client.PersonalData, Static<typeof Auth.PersonalData>>,
 };
 
 t.test('every reply type of the client matches the server schema', async (t) => {
-  t.equal(Object.keys(checks).length, 11);
+  t.equal(Object.keys(checks).length, 12);
 });

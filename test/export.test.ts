@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { createHmac } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { get } from 'node:http';
@@ -23,8 +23,12 @@ import { expectStatus, loginAs, student } from './staff.js';
 const secret = 'a-test-secret-of-at-least-32-characters';
 const T = Date.parse('2026-09-01T08:00:00.000Z');
 const at = (ms: number) => new Date(T + ms).toISOString();
-/** The pseudonym as the specification words it, computed here independently of lib/pseudonym.ts. */
-const hmac16 = (id: string) => createHmac('sha256', secret).update(`user:${id}`).digest('hex').slice(0, 16);
+/**
+ * The pseudonym as the README words it, computed here independently of lib/pseudonym.ts: HMAC-SHA256 with the book's
+ * key, HKDF-SHA256(secret, salt "folio", info "folio pseudonyms v1 book:" + book), of "user:" + id, cut to 16 hex digits.
+ */
+const hmac16 = (id: string, book = 'book', key = secret) =>
+  createHmac('sha256', Buffer.from(hkdfSync('sha256', key, 'folio', `folio pseudonyms v1 book:${book}`, 32))).update(`user:${id}`).digest('hex').slice(0, 16);
 
 /**
  * A class in `book`: ursula (consenting, with a name and an email) and victor (consenting) answered; walter (no
@@ -170,12 +174,12 @@ t.test('research consent is off by default, and withdrawing it leaves the user o
   t.same(jsonLines(after.body).slice(1).map((r) => r.question), ['q3']);
 });
 
-t.test('pseudonyms are HMAC-SHA256(FOLIO_SECRET, "user:" + id) cut to 16 hex digits, the same in every kind and format', async (t) => {
+t.test('pseudonyms are HMAC-SHA256 of "user:" + id with a key derived for the book from FOLIO_SECRET, cut to 16 hex digits, the same in every kind and format', async (t) => {
   const { ursula, exportOf } = await setUp(t);
   const expected = hmac16(ursula.id);
   t.match(expected, /^[0-9a-f]{16}$/);
-  t.equal(pseudonym(secret, ursula.id), expected);
-  t.not(pseudonym('another-secret-of-at-least-32-characters', ursula.id), expected, 'another server, other pseudonyms');
+  t.equal(pseudonym(secret, 'book', ursula.id), expected);
+  t.not(pseudonym('another-secret-of-at-least-32-characters', 'book', ursula.id), expected, 'another server, other pseudonyms');
   for (const kind of ['events', 'answers', 'programs', 'completions']) {
     for (const format of ['jsonl', 'csv', 'xapi']) {
       const res = await exportOf(`kind=${kind}&format=${format}`);
@@ -184,6 +188,35 @@ t.test('pseudonyms are HMAC-SHA256(FOLIO_SECRET, "user:" + id) cut to 16 hex dig
   }
   const again = jsonLines((await exportOf('kind=answers')).body)[1]!;
   t.equal(again.user, expected, 'the same in a second export');
+});
+
+t.test('a pseudonym is no longer HMAC-SHA256(FOLIO_SECRET, "user:" + id): the cookie-signing secret does not key it', async (t) => {
+  const { ursula, exportOf } = await setUp(t);
+  const keyedBySecret = createHmac('sha256', secret).update(`user:${ursula.id}`).digest('hex').slice(0, 16);
+  const [, row] = jsonLines((await exportOf('kind=answers')).body);
+  t.equal(row!.user, hmac16(ursula.id));
+  t.not(row!.user, keyedBySecret);
+  for (const format of ['jsonl', 'csv', 'xapi']) t.notOk((await exportOf(`kind=answers&format=${format}`)).body.includes(keyedBySecret), format);
+});
+
+t.test('the same student has one pseudonym in a book and another in another book: exports of two books cannot be joined', async (t) => {
+  const { app, ursula, yolanda, teacher } = await setUp(t);
+  const inOther = { origin: otherBookOrigin, cookie: ursula.headers.cookie! };
+  await expectStatus(app, 201, 'POST', '/api/books/other/answers/q9', inOther, { kind: 'poll', answer: 'y' });
+  const usersOf = async (book: string) => {
+    await tick();
+    const res = await app.inject({ method: 'GET', url: `/api/books/${book}/export?kind=answers`, headers: teacher.headers });
+    return jsonLines(res.body).slice(1).map((r) => r.user as string);
+  };
+  const inBook = await usersOf('book');
+  const inOtherBook = await usersOf('other');
+  t.ok(inBook.includes(hmac16(ursula.id, 'book')));
+  t.ok(inOtherBook.includes(hmac16(ursula.id, 'other')));
+  t.not(hmac16(ursula.id, 'book'), hmac16(ursula.id, 'other'), 'two books, two pseudonyms');
+  t.equal(inBook.filter((u) => inOtherBook.includes(u)).length, 0, 'no pseudonym of one book appears in the other');
+  t.ok(inOtherBook.includes(hmac16(yolanda.id, 'other')));
+  t.same(await usersOf('book'), inBook, 'the same book exported again: the same pseudonyms');
+  t.equal(pseudonym(secret, 'other', ursula.id), hmac16(ursula.id, 'other'));
 });
 
 t.test('no export holds a username, name, email or user id unless an admin asks for identify=true', async (t) => {

@@ -206,3 +206,18 @@ export function recordQueries(t: Test, app: FastifyInstance): string[] {
   t.teardown(() => void Object.assign(app.db, { get, all, run, lookup }));
   return queries;
 }
+
+/**
+ * `build`, with the app's log lines (pino JSON at `info` and above) kept for reading: `logs()` parses those written
+ * so far, `events(name)` those with `{event: name}` (security events).
+ */
+export async function buildLogged(t: Test, overrides: Partial<Config> = {}) {
+  const lines: string[] = [];
+  const app = await buildApp({ config: testConfig(t, overrides), migrate: true, logger: { level: 'info', stream: { write: (line: string) => void lines.push(line) } } });
+  t.teardown(() => app.close());
+  await createBook(app.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
+  await createBook(app.db, { id: 'other', title: 'Another book', origins: [otherBookOrigin] });
+  await app.origins.refresh();
+  const logs = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { app, logs, events: (name: string) => logs().filter((l) => l.event === name) };
+}

@@ -1,0 +1,16 @@
+import { hkdfSync } from 'node:crypto';
+
+/**
+ * Keys for separate purposes, derived from the server secret with HKDF-SHA256 (RFC 5869): a key for one purpose
+ * tells nothing about the secret or about another purpose's key. The session cookie is signed with the secret
+ * itself (as before keys were derived), so cookies already issued stay valid.
+ */
+export const keyPurposes = {
+  /** Research pseudonyms of one book: the book id follows the label. */
+  pseudonyms: 'folio pseudonyms v1 book:',
+} as const;
+
+/** A 32-byte key for `purpose` (a label of keyPurposes, with its context appended). */
+export function deriveKey(secret: string, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, 'folio', purpose, 32));
+}
