@@ -19,7 +19,7 @@ export async function startServer(opts: AppOptions): Promise<FastifyInstance> {
   const app = await buildApp({ ...opts, logger: loggerFor(opts) });
   const { config } = opts;
   if (!servesHttps(config)) {
-    app.log.warn('serving plain HTTP: fine on localhost for development; in production serve HTTPS (--tls-cert/--tls-key) or run behind a TLS proxy with --trust-proxy');
+    app.log.warn('serving plain HTTP: fine on localhost for development; in production serve HTTPS (--tls-cert/--tls-key) or run behind a TLS proxy with --trust-proxy 1 (or its address)');
   }
   let closing = false;
   const shutdown = (signal: string) => {
