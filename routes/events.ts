@@ -33,7 +33,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         return { type: e.type, target: e.target, page: e.page, data, clientTime };
       });
       const owner = await writer(request, reply, request.params.book);
-      return reply.code(202).send({ accepted: await saveEvents(app.db, owner, batch) });
+      return reply.code(202).send({ accepted: await saveEvents(app.db, owner, batch, app.config) });
     },
   );
 };
