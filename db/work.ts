@@ -173,20 +173,21 @@ const countUsageSql = (condition: string) => `INSERT INTO user_usage (user_id, v
 const programRoom = `${quotaRoomSql} AND ${pageRoomSql('programs')}`;
 const answerRoom = `${quotaRoomSql} AND ${pageRoomSql('answers')}`;
 
-// The new version first, marked latest, when the limits allow it (else no row); then the one before it is unmarked.
+// The new version first, marked latest, when the limits allow it (else no row); then the one before it is unmarked. The
+// MAX as a plain scalar subquery: one probe of the version index (SQLite's min/max optimisation; as the aggregate of a
+// query with a HAVING or in a FROM, it read the whole history: 0.5 ms a save with 4,000 versions, measured).
 const insertProgram = `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at, latest, state_bytes)
-  SELECT @user, @book, @key, COALESCE(MAX(version), 0) + 1, @code, @language, @page, @savedAt, 1, CAST(@entryBytes AS INTEGER)
-  FROM programs WHERE user_id = @user AND book_id = @book AND activity = @key
-  HAVING ${programRoom}
+  SELECT @user, @book, @key, n.version, @code, @language, @page, @savedAt, 1, CAST(@entryBytes AS INTEGER)
+  FROM (SELECT COALESCE((SELECT MAX(version) FROM programs WHERE user_id = @user AND book_id = @book AND activity = @key), 0) + 1 AS version) n
+  WHERE ${programRoom}
   RETURNING version`;
 // Through the second newest version's row id (one probe of the version index), not a scan of the whole history.
 const unmarkPreviousProgram = `UPDATE programs SET latest = 0
   WHERE id = (SELECT id FROM programs WHERE user_id = @user AND book_id = @book AND activity = @key ORDER BY version DESC LIMIT 1 OFFSET 1) AND latest = 1`;
 const insertAnswer = `INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at, latest, page_entry)
-  SELECT @user, @book, @key, COALESCE(MAX(attempt), 0) + 1, @kind, @answer, @correct, @score, @page, @savedAt, 1,
-    @entry0 || (COALESCE(MAX(attempt), 0) + 1) || @entry1 || (COALESCE(MAX(attempt), 0) + 1) || @entry2
-  FROM answers WHERE user_id = @user AND book_id = @book AND question = @key
-  HAVING ${answerRoom}
+  SELECT @user, @book, @key, n.attempt, @kind, @answer, @correct, @score, @page, @savedAt, 1, @entry0 || n.attempt || @entry1 || n.attempt || @entry2
+  FROM (SELECT COALESCE((SELECT MAX(attempt) FROM answers WHERE user_id = @user AND book_id = @book AND question = @key), 0) + 1 AS attempt) n
+  WHERE ${answerRoom}
   RETURNING attempt`;
 const unmarkPreviousAnswer = `UPDATE answers SET latest = 0, page_entry = NULL
   WHERE id = (SELECT id FROM answers WHERE user_id = @user AND book_id = @book AND question = @key ORDER BY attempt DESC LIMIT 1 OFFSET 1) AND latest = 1`;
