@@ -19,7 +19,7 @@ const stored = async (app: FastifyInstance) => ({
 const usage = async (app: FastifyInstance) =>
   (await rows(app, 'SELECT user_id, versions, events, bytes FROM user_usage ORDER BY user_id')).map((r) => ({ ...r, versions: Number(r.versions), events: Number(r.events), bytes: Number(r.bytes) }));
 
-const put = (app: FastifyInstance, headers: Record<string, string>, activity: string, payload: unknown) =>
+const put = async (app: FastifyInstance, headers: Record<string, string>, activity: string, payload: Record<string, unknown>) =>
   app.inject({ method: 'PUT', url: `/api/books/book/programs/${activity}`, headers, payload });
 
 t.test('a save that would take a page state past FOLIO_PAGE_STATE_MAX_BYTES is a 413 page_full, and nothing stored changes', async (t) => {
