@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
-import { build, cookieOf, fromBook, register } from './helper.js';
+import { build, cookieOf, fromBook, register, root, testDialect } from './helper.js';
 
 /** A registered student: request headers and user id. */
 async function student(app: FastifyInstance, username = 'ada') {
@@ -168,4 +170,24 @@ t.test('logging in from an anonymous session moves its usage to the account', as
   const headers = { ...fromBook, cookie: cookieOf(login) };
   t.equal((await put(app, headers, 'ac3', { code: 'mine' })).statusCode, 200);
   t.equal((await put(app, headers, 'ac3', { code: 'mine again' })).statusCode, 413, 'the moved versions count toward the quota');
+});
+
+t.test('the quota migration gives work stored before it the usage and page sizes the writes give', async (t) => {
+  const app = await build(t);
+  const ada = await student(app);
+  const bob = await student(app, 'bob');
+  await put(app, ada.headers, 'ac1', { code: 'print("héllo")\n\t"quoted"', language: 'python', page: 'ch1/intro' });
+  await put(app, ada.headers, 'ac1', { code: 'print(2)', page: 'ch1/intro' });
+  await put(app, bob.headers, 'ac2', { code: '\u0001 control', page: 'p' });
+  await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers: ada.headers, payload: { kind: 'fitb', answer: ['a'], page: 'p' } });
+  await app.inject({ method: 'POST', url: '/api/books/book/events', headers: bob.headers, payload: { events: [{ type: 'a', data: { x: 'ü' } }, { type: 'b' }] } });
+  const written = { usage: await usage(app), sizes: await rows(app, 'SELECT id, state_bytes FROM programs WHERE latest = 1 ORDER BY id') };
+  t.equal(written.usage.length, 2);
+  // As a database migrated before 0008 holds it: no usage, no sizes; then the migration's statements that fill them.
+  await app.db.run('DELETE FROM user_usage');
+  await app.db.run('UPDATE programs SET state_bytes = 0');
+  const file = testDialect === 'sqlite' ? 'sqlite/0008_quotas.sql' : 'postgres/0002_quotas.sql';
+  const statements = readFileSync(join(root, 'db/migrations', file), 'utf8').split('--> statement-breakpoint');
+  for (const sql of statements.map((s) => s.replace(/^\s*(--.*\n)*/, '')).filter((s) => /^(INSERT|UPDATE) /.test(s))) await app.db.run(sql);
+  t.same({ usage: await usage(app), sizes: await rows(app, 'SELECT id, state_bytes FROM programs WHERE latest = 1 ORDER BY id') }, written);
 });
