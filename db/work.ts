@@ -157,9 +157,10 @@ const pageBytesSql = (leaveOut: 'programs' | 'answers') => `(SELECT COALESCE(SUM
 const pageRoomSql = (leaveOut: 'programs' | 'answers') =>
   `(CAST(@page AS TEXT) IS NULL OR ${pageBytesSql(leaveOut)} + CAST(@entryBytes AS BIGINT) + ${pageStateFrame} <= CAST(@pageMax AS BIGINT))`;
 
-/** The user's quotas have room for `@versions` versions, `@events` events and `@bytes` bytes more (no usage row: nothing stored). */
+/** The user's quotas have room for `@versions` versions, `@events` events and `@bytes` bytes more (no usage row: nothing stored yet). */
 const quotaRoomSql = `NOT EXISTS (SELECT 1 FROM user_usage WHERE user_id = @user AND (versions + CAST(@versions AS INTEGER) > CAST(@maxVersions AS INTEGER)
-    OR events + CAST(@events AS INTEGER) > CAST(@maxEvents AS INTEGER) OR bytes + CAST(@bytes AS BIGINT) > CAST(@maxBytes AS BIGINT)))`;
+    OR events + CAST(@events AS INTEGER) > CAST(@maxEvents AS INTEGER) OR bytes + CAST(@bytes AS BIGINT) > CAST(@maxBytes AS BIGINT)))
+  AND CAST(@versions AS INTEGER) <= CAST(@maxVersions AS INTEGER) AND CAST(@events AS INTEGER) <= CAST(@maxEvents AS INTEGER) AND CAST(@bytes AS BIGINT) <= CAST(@maxBytes AS BIGINT)`;
 
 /**
  * Counts a write's rows in the user's usage, under the same condition as the write's INSERT: the usage is unchanged
@@ -221,12 +222,16 @@ const limitParams = (userId: string, bookId: string, limits: WorkLimits) => ({
  * state's cap (413 page_full).
  */
 async function refusal(db: Database, userId: string, limits: WorkLimits, adding: { versions: number; events: number; bytes: number }, page?: { name: string; bytes: () => Promise<number> }): Promise<HttpError> {
-  const used = await db.get<{ versions: number; events: number; bytes: number }>('SELECT versions, events, bytes FROM user_usage WHERE user_id = ?', [userId]);
-  const what = (n: number, limit: number, words: string, setting: string) =>
-    new HttpError(413, 'quota_exceeded', `this account has stored ${n} ${words} of the ${limit} it may (${setting}): nothing more can be saved until an administrator raises the quota`);
-  if (used && Number(used.versions) + adding.versions > limits.quotaVersions) return what(Number(used.versions), limits.quotaVersions, 'program versions and answers', 'FOLIO_QUOTA_VERSIONS');
-  if (used && Number(used.events) + adding.events > limits.quotaEvents) return what(Number(used.events), limits.quotaEvents, 'events', 'FOLIO_QUOTA_EVENTS');
-  if (used && Number(used.bytes) + adding.bytes > limits.quotaBytes) return what(Number(used.bytes), limits.quotaBytes, 'bytes', 'FOLIO_QUOTA_BYTES');
+  const used = (await db.get<{ versions: number; events: number; bytes: number }>('SELECT versions, events, bytes FROM user_usage WHERE user_id = ?', [userId])) ?? { versions: 0, events: 0, bytes: 0 };
+  const what = (n: number, adds: number, limit: number, words: string, setting: string) =>
+    new HttpError(
+      413,
+      'quota_exceeded',
+      `this account has stored ${n} ${words} of the ${limit} it may (${setting}), and this write adds ${adds}: nothing more can be saved until an administrator raises the quota`,
+    );
+  if (Number(used.versions) + adding.versions > limits.quotaVersions) return what(Number(used.versions), adding.versions, limits.quotaVersions, 'program versions and answers', 'FOLIO_QUOTA_VERSIONS');
+  if (Number(used.events) + adding.events > limits.quotaEvents) return what(Number(used.events), adding.events, limits.quotaEvents, 'events', 'FOLIO_QUOTA_EVENTS');
+  if (Number(used.bytes) + adding.bytes > limits.quotaBytes) return what(Number(used.bytes), adding.bytes, limits.quotaBytes, 'bytes', 'FOLIO_QUOTA_BYTES');
   const total = page ? await page.bytes() : 0;
   return new HttpError(
     413,

@@ -108,7 +108,7 @@ t.test('past FOLIO_QUOTA_VERSIONS a save is a 413 quota_exceeded naming the quot
     t.same(res.json(), {
       statusCode: 413,
       error: 'quota_exceeded',
-      message: 'this account has stored 3 program versions and answers of the 3 it may (FOLIO_QUOTA_VERSIONS): nothing more can be saved until an administrator raises the quota',
+      message: 'this account has stored 3 program versions and answers of the 3 it may (FOLIO_QUOTA_VERSIONS), and this write adds 1: nothing more can be saved until an administrator raises the quota',
     });
   }
   t.same(await stored(app), before);
@@ -123,9 +123,13 @@ t.test('past FOLIO_QUOTA_EVENTS or FOLIO_QUOTA_BYTES a batch of events is a 413 
   const over = await post([{ type: 'd' }, { type: 'e' }, { type: 'f' }]);
   t.equal(over.statusCode, 413);
   t.equal(over.json().error, 'quota_exceeded');
-  t.match(over.json().message, 'has stored 3 events of the 5 it may (FOLIO_QUOTA_EVENTS)');
+  t.match(over.json().message, 'has stored 3 events of the 5 it may (FOLIO_QUOTA_EVENTS), and this write adds 3');
   t.equal((await post([{ type: 'd' }, { type: 'e' }])).statusCode, 202);
   t.same((await usage(app)).map((u) => u.events), [5]);
+  const carl = await student(app, 'carl');
+  const first = await app.inject({ method: 'POST', url: '/api/books/book/events', headers: carl.headers, payload: { events: Array.from({ length: 6 }, () => ({ type: 'x' })) } });
+  t.equal(first.statusCode, 413, 'a first batch larger than the quota is refused too');
+  t.match(first.json().message, 'has stored 0 events of the 5 it may (FOLIO_QUOTA_EVENTS), and this write adds 6');
 
   const big = await build(t, { quotaBytes: 1024 * 1024 });
   const bob = await student(big, 'bob');
@@ -135,7 +139,7 @@ t.test('past FOLIO_QUOTA_EVENTS or FOLIO_QUOTA_BYTES a batch of events is a 413 
   const before = await stored(big);
   const full = await batch(200);
   t.equal(full.statusCode, 413);
-  t.match(full.json().message, `has stored ${400 * 2002} bytes of the 1048576 it may (FOLIO_QUOTA_BYTES)`);
+  t.match(full.json().message, `has stored ${400 * 2002} bytes of the 1048576 it may (FOLIO_QUOTA_BYTES), and this write adds ${200 * 2002}`);
   t.same(await stored(big), before);
 });
 
