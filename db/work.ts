@@ -195,6 +195,30 @@ const unmarkPreviousAnswer = `UPDATE answers SET latest = 0, page_entry = NULL
 const countProgram = countUsageSql(programRoom);
 const countAnswer = countUsageSql(answerRoom);
 
+/**
+ * PostgreSQL: the INSERT and the count of its rows in one statement (a data-modifying WITH), so that the quota costs no
+ * round trip of its own; SQLite, whose steps run on the write thread without round trips, has no such WITH and runs the
+ * count as a step after the INSERT (countUsageSql).
+ */
+const withUsageCounted = (insert: string, result: string) => `WITH ins AS (${insert}),
+  counted AS (INSERT INTO user_usage (user_id, versions, events, bytes)
+    SELECT @user, CAST(@versions AS INTEGER), CAST(@events AS INTEGER), CAST(@bytes AS BIGINT) WHERE EXISTS (SELECT 1 FROM ins)
+    ON CONFLICT (user_id) DO UPDATE SET versions = user_usage.versions + excluded.versions, events = user_usage.events + excluded.events, bytes = user_usage.bytes + excluded.bytes)
+  SELECT ${result} FROM ins`;
+
+/** Each dialect's steps of a guarded save: the INSERT (its row, or none when refused), the unmarking, the count. */
+const saveSteps = (dialect: Database['dialect'], insert: string, unmark: string, count: string, result: string, params: Record<string, unknown>): WriteStep[] =>
+  dialect === 'postgres'
+    ? [
+        ['get', withUsageCounted(insert, result), params],
+        ['run', unmark, params],
+      ]
+    : [
+        ['get', insert, params],
+        ['run', unmark, params],
+        ['run', count, params],
+      ];
+
 const utf8 = (text: string) => Buffer.byteLength(text);
 /** Bytes of a JSON value's text, `null` included. */
 const jsonBytes = (value: string | null | undefined) => utf8(JSON.stringify(value ?? null));
@@ -278,14 +302,7 @@ export async function saveProgram(
     events: 0,
     bytes: utf8(p.code),
   };
-  const [row] = await db.writeSteps(
-    [
-      ['get', insertProgram, params],
-      ['run', unmarkPreviousProgram, params],
-      ['run', countProgram, params],
-    ],
-    [workLock(userId)],
-  );
+  const [row] = await db.writeSteps(saveSteps(db.dialect, insertProgram, unmarkPreviousProgram, countProgram, 'version', params), [workLock(userId)]);
   if (!row) throw await refusal(db, userId, limits, params, { name: page!, bytes: pageBytesWith(db, 'programs', params) });
   return { version: (row as { version: number }).version, savedAt: iso(savedAt) };
 }
@@ -357,14 +374,7 @@ export async function saveAnswer(db: Database, { userId, bookId }: Owner, questi
     events: 0,
     bytes: utf8(answer),
   };
-  const [row] = await db.writeSteps(
-    [
-      ['get', insertAnswer, params],
-      ['run', unmarkPreviousAnswer, params],
-      ['run', countAnswer, params],
-    ],
-    [workLock(userId)],
-  );
+  const [row] = await db.writeSteps(saveSteps(db.dialect, insertAnswer, unmarkPreviousAnswer, countAnswer, 'attempt', params), [workLock(userId)]);
   if (!row) throw await refusal(db, userId, limits, params, { name: page!, bytes: pageBytesWith(db, 'answers', params) });
   return { attempt: (row as { attempt: number }).attempt, savedAt: at };
 }
@@ -454,11 +464,16 @@ export async function saveEvents(db: Database, { userId, bookId }: Owner, batch:
   let bytes = 0;
   for (const e of batch) if (e.data !== undefined) bytes += utf8(e.data);
   const params = { ...limitParams(userId, bookId, limits), serverTime, ...columns, versions: 0, events: batch.length, bytes };
-  const steps: WriteStep[] = [
-    ['run', insertEvents[db.dialect], params],
-    ['run', countEvents, params],
-  ];
-  const [stored] = await db.writeSteps(steps);
+  let stored: number;
+  if (db.dialect === 'postgres') {
+    const [row] = await db.writeSteps([['get', withUsageCounted(`${insertEvents.postgres} RETURNING 1`, 'COUNT(*) AS n'), params]]);
+    stored = Number((row as { n: number | string }).n);
+  } else {
+    [stored] = (await db.writeSteps([
+      ['run', insertEvents.sqlite, params],
+      ['run', countEvents, params],
+    ])) as [number];
+  }
   if (stored === 0) throw await refusal(db, userId, limits, params);
   return batch.length;
 }
