@@ -17,6 +17,8 @@ export interface ExportOptions {
   identify: boolean;
   /** A file to write (through FILE.partial, renamed when complete); stdout when undefined. */
   out?: string | undefined;
+  /** CSV: write text as stored, formulas and all, instead of neutralising it (lib/csv.ts). */
+  csvRaw?: boolean | undefined;
 }
 
 export interface ExportIo {
@@ -66,7 +68,7 @@ export async function runExport(db: Database, config: Config, options: ExportOpt
   if (options.identify) {
     io.stderr.write(`folio: exporting identities (user ids, usernames, names, emails) of consenting users of ${options.book}, as ${whoRuns()}\n`);
   }
-  const exported = await openExport(db, { ...options, secret: resolveSecret(config), homePage });
+  const exported = await openExport(db, { ...options, secret: resolveSecret(config), homePage, csvFormulas: options.csvRaw ? 'raw' : 'escape' });
   const { meta, stream } = exported;
   const stopBar = io.stderr.isTTY ? progressBar(io.stderr, await exported.countRows(), () => stream.rows) : undefined;
   try {
@@ -88,6 +90,9 @@ export async function runExport(db: Database, config: Config, options: ExportOpt
     return { meta, rows: stream.rows };
   } finally {
     stopBar?.();
+  }
+  if (stream.skipped > 0) {
+    io.stderr.write(`folio: warning: left out ${stream.skipped} stored row(s) that could not be written (the first: ${stream.firstSkip})\n`);
   }
   const left = meta.excludedUsers === 0 ? 'no user left out' : `${meta.excludedUsers} user(s) without research consent left out`;
   io.stderr.write(

@@ -352,8 +352,12 @@ program
   .option('--identify', 'add user ids, usernames, names and emails to the pseudonyms (said on stderr)')
   .option('--public-origin <url>', 'the origin students reach Folio at: home page of xAPI actors (FOLIO_PUBLIC_ORIGIN)')
   .option('--out <file>', 'write FILE (complete, or not at all) instead of stdout')
-  .addHelpText('after', '\nData goes to stdout or --out; a progress bar (on a terminal) and a summary go to stderr. The summary says how many users were\nleft out for want of research consent, and the --since that continues where this export ended.')
-  .action(async (opts: { book: string; kind: (typeof exportKinds)[number]; format: (typeof exportFormats)[number]; since?: number; until?: number; identify?: boolean; out?: string }, command: Command) => {
+  .option('--csv-raw', "csv: write text as stored; by default text starting with = + - @ TAB or CR gets a leading ' so spreadsheets do not run it as a formula")
+  .addHelpText(
+    'after',
+    '\nData goes to stdout or --out; a progress bar (on a terminal) and a summary go to stderr. The summary says how many users were\nleft out for want of research consent, and the --since that continues where this export ended. Stored rows that cannot be\nwritten (e.g. a time no date can show) are left out and counted in a warning on stderr.',
+  )
+  .action(async (opts: { book: string; kind: (typeof exportKinds)[number]; format: (typeof exportFormats)[number]; since?: number; until?: number; identify?: boolean; out?: string; csvRaw?: boolean }, command: Command) => {
     if (opts.since !== undefined && opts.until !== undefined && opts.since > opts.until) throw new CliError('--since must not be after --until', 2);
     await withDatabase(command, async (db) => {
       if (!(await findBook(db, opts.book))) throw unknownBook(opts.book);

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { csvField, csvRecord, type CsvValue } from '../lib/csv.js';
+import { csvField, csvRecord, type CsvFormulas, type CsvValue } from '../lib/csv.js';
 import { pseudonymizer } from '../lib/pseudonym.js';
 import { isoTimes } from '../lib/time.js';
 import { StatementWriter, type XapiActor } from '../lib/xapi.js';
@@ -35,6 +35,8 @@ export interface ExportRequest {
   secret: string;
   /** The server's public origin: xAPI actors are accounts on it. */
   homePage: string;
+  /** CSV: neutralise text a spreadsheet would run as a formula (`escape`, the default) or write it as stored (`raw`). */
+  csvFormulas?: CsvFormulas | undefined;
 }
 
 /** What an export holds: the first line of JSON Lines (`{"meta": …}`), and response headers / CLI messages otherwise. */
@@ -209,10 +211,18 @@ function usersSql(kind: Kind<unknown[]>): string {
 /** ~64 KiB: how much the stream formats per read, and how much it buffers ahead of a slow reader. */
 const chunkSize = 64 * 1024;
 
-/** Formats rows a chunk at a time, only when the reader wants more (backpressure), and closes its snapshot at the end. */
+/**
+ * Formats rows a chunk at a time, only when the reader wants more (backpressure), and closes its snapshot at the end.
+ * A stored row it cannot write (e.g. a time no date can show, written before Folio checked ranges) is skipped and
+ * counted, never the end of the export: `skipped`, `firstSkip`, and the format's own last line (`tail`).
+ */
 export class ExportStream extends Readable {
   /** Rows formatted so far. */
   rows = 0;
+  /** Rows left out because they could not be written. */
+  skipped = 0;
+  /** Why the first of them could not be written (for the log). */
+  firstSkip: string | undefined;
   private next: (() => Promise<unknown[][]>) | undefined;
   private reading = false;
 
@@ -221,6 +231,7 @@ export class ExportStream extends Readable {
     private readonly start: () => () => Promise<unknown[][]>,
     private readonly line: (row: unknown[]) => string,
     private head: string,
+    private readonly tail: (skipped: number) => string = () => '',
   ) {
     super({ highWaterMark: chunkSize });
   }
@@ -242,12 +253,20 @@ export class ExportStream extends Readable {
     while (chunk.length < chunkSize) {
       const rows = await this.next();
       if (rows.length === 0) {
+        if (this.skipped > 0) chunk += this.tail(this.skipped);
         if (chunk !== '') this.push(chunk);
         this.push(null);
         return;
       }
-      for (const row of rows) chunk += this.line(row);
-      this.rows += rows.length;
+      for (const row of rows) {
+        try {
+          chunk += this.line(row);
+          this.rows++;
+        } catch (err) {
+          this.skipped++;
+          this.firstSkip ??= `${(err as Error).message} (row ${JSON.stringify(row.slice(0, 1))} of the export's columns)`;
+        }
+      }
     }
     this.push(chunk);
   }
@@ -266,6 +285,8 @@ const jsonForCsv = (text: string): string => (text.charCodeAt(0) === 34 ? (JSON.
 interface Formatter {
   head(meta: ExportMeta): string;
   line(row: unknown[]): string;
+  /** The last line when rows were skipped (JSON Lines only: CSV and xAPI have no record for it; the API's trailer says it). */
+  tail?(skipped: number): string;
 }
 
 /**
@@ -299,6 +320,7 @@ function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: st
       };
       return {
         head: (meta) => `${JSON.stringify({ meta })}\n`,
+        tail: (skipped) => `${JSON.stringify({ skipped: { rows: skipped, reason: 'stored rows Folio could not write (see the server log)' } })}\n`,
         line: (row) => {
           let line = '';
           for (let i = 0; i < fields.length; i++) line += keys[i]! + encode(fields[i]![2], row[from[i]!], i);
@@ -307,6 +329,7 @@ function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: st
       };
     }
     case 'csv': {
+      const formulas = request.csvFormulas ?? 'escape';
       const encode = (encoding: Encoding, v: unknown, i: number): CsvValue => {
         if (v === null) return null;
         switch (encoding) {
@@ -326,7 +349,7 @@ function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: st
         head: () => csvRecord(fields.map(([name]) => name)),
         line: (row) => {
           let line = '';
-          for (let i = 0; i < fields.length; i++) line += (i === 0 ? '' : ',') + csvField(encode(fields[i]![2], row[from[i]!], i));
+          for (let i = 0; i < fields.length; i++) line += (i === 0 ? '' : ',') + csvField(encode(fields[i]![2], row[from[i]!], i), formulas);
           return `${line}\r\n`;
         },
       };
@@ -370,7 +393,7 @@ export async function openExport(db: Database, request: ExportRequest): Promise<
     };
     const format = formatter(kind, request, bookOrigin);
     const rows = rowsSql(kind, request.identify, snapshot.dialect);
-    const stream = new ExportStream(snapshot, () => snapshot.cursor(rows, params, 500), format.line, format.head(meta));
+    const stream = new ExportStream(snapshot, () => snapshot.cursor(rows, params, 500), format.line, format.head(meta), format.tail);
     return { meta, stream, countRows: async () => (await snapshot.all<{ n: number }>(countSql(kind), params))[0]!.n };
   } catch (err) {
     await snapshot.close();

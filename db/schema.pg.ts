@@ -14,6 +14,7 @@ const postgres: Builders = {
     return column;
   },
   real: (name) => doublePrecision(name) as unknown as Column,
+  big: (name) => bigint(name, { mode: 'number' }) as unknown as Column,
   id: (name) => bigint(name, { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity() as unknown as Column,
   table: (name, columns, extras) => pgTable(name, columns as never, extras as never) as never,
   index: (name) => index(name) as never,
@@ -21,4 +22,4 @@ const postgres: Builders = {
   primaryKey: (config) => primaryKey(config as never),
 };
 
-export const { books, bookOrigins, changeCounters, users, sessions, programs, answers, events, positions, pageCompletions, rateLimits } = defineTables(postgres);
+export const { books, bookOrigins, changeCounters, users, sessions, programs, answers, events, positions, pageCompletions, userUsage, rateLimits } = defineTables(postgres);

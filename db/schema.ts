@@ -10,6 +10,7 @@ const sqlite: Builders = {
   time: (name) => integer(name) as unknown as Column,
   flag: (name) => integer(name, { mode: 'boolean' }) as unknown as Column,
   real: (name) => real(name) as unknown as Column,
+  big: (name) => integer(name) as unknown as Column,
   id: (name) => integer(name).primaryKey({ autoIncrement: true }) as unknown as Column,
   table: (name, columns, extras) => sqliteTable(name, columns as never, extras as never) as never,
   index: (name) => index(name) as never,
@@ -17,4 +18,4 @@ const sqlite: Builders = {
   primaryKey: (config) => primaryKey(config as never),
 };
 
-export const { books, bookOrigins, changeCounters, users, sessions, programs, answers, events, positions, pageCompletions, rateLimits } = defineTables(sqlite);
+export const { books, bookOrigins, changeCounters, users, sessions, programs, answers, events, positions, pageCompletions, userUsage, rateLimits } = defineTables(sqlite);

@@ -13,6 +13,7 @@ import { sql, type SQL } from 'drizzle-orm';
  * - `flag`: 0 or 1: INTEGER in SQLite, SMALLINT in PostgreSQL. Not PostgreSQL's BOOLEAN: the same SQL
  *   (`latest = 1`, partial indexes `WHERE latest = 1`) and the same stored values then work on both.
  * - `real`: REAL in SQLite, DOUBLE PRECISION in PostgreSQL.
+ * - `big`: a count that may pass 2^31 (bytes): INTEGER in SQLite, BIGINT in PostgreSQL.
  * - `id`: an increasing row id: INTEGER PRIMARY KEY AUTOINCREMENT in SQLite, a BIGINT identity in PostgreSQL.
  */
 
@@ -36,6 +37,7 @@ export interface Builders {
   time(name: string): Column;
   flag(name: string): Column;
   real(name: string): Column;
+  big(name: string): Column;
   id(name: string): Column;
   table<C extends Record<string, Column>>(name: string, columns: C, extras?: (t: { [K in keyof C]: unknown }) => unknown[]): Record<keyof C, unknown>;
   index(name: string): IndexBuilder;
@@ -123,10 +125,15 @@ export function defineTables(b: Builders) {
       savedAt: b.time('saved_at').notNull(),
       /** 1 on the newest version of each activity (page state reads only these, however long the history). */
       latest: b.flag('latest').notNull().default(false),
+      /**
+       * Bytes of this version's entry in the page state (its code as JSON, with its names and time: db/work.ts). In the
+       * page index, so that a save sums a page's size from the index alone (FOLIO_PAGE_STATE_MAX_BYTES).
+       */
+      stateBytes: b.int('state_bytes').notNull().default(0),
     },
     (t) => [
       b.uniqueIndex('programs_version_idx').on(t.userId, t.bookId, t.activity, t.version),
-      b.index('programs_latest_page_idx').on(t.userId, t.bookId, t.page).where(sql`latest = 1`),
+      b.index('programs_latest_page_idx').on(t.userId, t.bookId, t.page, t.stateBytes).where(sql`latest = 1`),
       // Exports read a book's rows in time order.
       b.index('programs_book_time_idx').on(t.bookId, t.savedAt),
     ],
@@ -208,6 +215,18 @@ export function defineTables(b: Builders) {
     (t) => [b.primaryKey({ columns: [t.userId, t.bookId, t.page] }), b.index('page_completions_book_time_idx').on(t.bookId, t.completedAt)],
   );
 
+  /**
+   * What each user stores, for the storage quotas (FOLIO_QUOTA_*): program versions and answer attempts, events,
+   * and the bytes of their code, answers and event data. Kept by the writes themselves (db/work.ts), in the same
+   * transaction as the rows they count.
+   */
+  const userUsage = b.table('user_usage', {
+    userId: b.text('user_id').primaryKey().references(userRef, { onDelete: 'cascade' }),
+    versions: b.int('versions').notNull().default(0),
+    events: b.int('events').notNull().default(0),
+    bytes: b.big('bytes').notNull().default(0),
+  });
+
   /** Rate-limit counters (login and register attempts), shared by every process on the database. */
   const rateLimits = b.table(
     'rate_limits',
@@ -220,5 +239,5 @@ export function defineTables(b: Builders) {
     (t) => [b.index('rate_limits_reset_idx').on(t.resetAt)],
   );
 
-  return { books, bookOrigins, changeCounters, users, sessions, programs, answers, events, positions, pageCompletions, rateLimits };
+  return { books, bookOrigins, changeCounters, users, sessions, programs, answers, events, positions, pageCompletions, userUsage, rateLimits };
 }

@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
+import { findString } from './json-depth.js';
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
@@ -11,19 +12,7 @@ const bodyAjv = addFormats(new Ajv({ ...common, coerceTypes: false }));
 /** Query strings and path parameters arrive as text: numbers and booleans are coerced. */
 const textAjv = addFormats(new Ajv({ ...common, coerceTypes: true }));
 
-/**
- * The JSON pointer of the first string (key or value) holding U+0000 in `value`, or undefined. The pointer is
- * built on the way back from a find, so a clean body (every request) costs a walk and nothing more.
- */
-function nulAt(value: unknown): string | undefined {
-  if (typeof value === 'string') return value.includes('\0') ? '' : undefined;
-  if (typeof value !== 'object' || value === null) return undefined;
-  for (const key of Object.keys(value)) {
-    const inner = key.includes('\0') ? '' : nulAt((value as Record<string, unknown>)[key]);
-    if (inner !== undefined) return `/${key.replaceAll('~', '~0').replaceAll('/', '~1')}${inner}`;
-  }
-  return undefined;
-}
+const hasNul = (s: string) => s.includes('\0');
 
 /**
  * A validator that also refuses U+0000 in any string of a body, query or path: PostgreSQL cannot store it in text, and no
@@ -35,7 +24,7 @@ function withoutNul(validate: ValidateFunction): ValidateFunction {
       check.errors = validate.errors;
       return false;
     }
-    const at = nulAt(data);
+    const at = findString(data, hasNul);
     if (at === undefined) {
       check.errors = null;
       return true;

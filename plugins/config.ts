@@ -110,6 +110,31 @@ export const settings = {
     schema: integer(1, 100000, 100),
     describe: 'login/register/password-change attempts a minute for one username from all IPs together (caps guessing from many addresses)',
   },
+  pageStateMaxBytes: {
+    env: 'FOLIO_PAGE_STATE_MAX_BYTES',
+    flag: 'pageStateMaxBytes',
+    schema: integer(64 * 1024, 1024 ** 3, 4 * 1024 ** 2),
+    describe: 'the most a page state (a student\'s latest programs and answers on one page) may hold, in bytes; a save past it is a 413 page_full',
+  },
+  historyPageMaxBytes: {
+    env: 'FOLIO_HISTORY_PAGE_MAX_BYTES',
+    flag: 'historyPageMaxBytes',
+    schema: integer(64 * 1024, 1024 ** 3, 2 * 1024 ** 2),
+    describe: 'a page of program history stops before the version whose code would pass this many bytes (always at least one version)',
+  },
+  quotaVersions: {
+    env: 'FOLIO_QUOTA_VERSIONS',
+    flag: 'quotaVersions',
+    schema: integer(1, 1_000_000_000, 20_000),
+    describe: 'program versions and answer attempts one user may store (then 413 quota_exceeded)',
+  },
+  quotaEvents: { env: 'FOLIO_QUOTA_EVENTS', flag: 'quotaEvents', schema: integer(1, 1_000_000_000, 200_000), describe: 'research events one user may store (then 413 quota_exceeded)' },
+  quotaBytes: {
+    env: 'FOLIO_QUOTA_BYTES',
+    flag: 'quotaBytes',
+    schema: integer(1024 ** 2, 2 ** 50, 200 * 1024 ** 2),
+    describe: 'bytes of code, answers and event data one user may store (then 413 quota_exceeded)',
+  },
   requestTimeoutMs: {
     env: 'FOLIO_REQUEST_TIMEOUT_MS',
     flag: 'requestTimeoutMs',

@@ -19,7 +19,7 @@ const answerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const owner = await writer(request, reply, request.params.book);
-      return reply.code(201).send(await saveAnswer(app.db, owner, request.params.question, request.body));
+      return reply.code(201).send(await saveAnswer(app.db, owner, request.params.question, request.body, app.config));
     },
   );
 

@@ -28,7 +28,7 @@ const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { book } = request.params;
       const user = researchExporter(request, book);
-      const { kind = 'events', format = 'jsonl', identify = false } = request.query;
+      const { kind = 'events', format = 'jsonl', identify = false, csvFormulas = 'escape' } = request.query;
       if (identify && user.role !== 'admin') throw new HttpError(403, 'forbidden', `identify=true needs the admin role: ${user.role}s get pseudonymised exports`);
       const since = request.query.since === undefined ? undefined : instant(request.query.since, 'querystring/since');
       const until = request.query.until === undefined ? undefined : instant(request.query.until, 'querystring/until');
@@ -41,7 +41,7 @@ const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
       let exported;
       try {
         const homePage = app.config.publicOrigin ?? `${request.protocol}://${request.host}`;
-        exported = await openExport(app.db, { book, kind, format, since, until, identify, secret: app.secret, homePage });
+        exported = await openExport(app.db, { book, kind, format, since, until, identify, secret: app.secret, homePage, csvFormulas });
       } catch (err) {
         if (err instanceof ExportUnavailableError) throw new HttpError(503, 'export_unavailable', err.message);
         throw err;
@@ -59,7 +59,10 @@ const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
         await new Promise<void>((resolve) => stream.once('close', resolve).destroy());
         return reply.send();
       }
-      return reply.send(stream);
+      stream.once('end', () => {
+        if (stream.skipped > 0) request.log.warn({ ...audit, skipped: stream.skipped, firstSkip: stream.firstSkip }, 'research export left out stored rows it could not write');
+      });
+      return reply.trailer('x-folio-skipped', async () => String(stream.skipped)).send(stream);
     },
   );
 };

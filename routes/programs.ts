@@ -15,12 +15,13 @@ const programRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: ActivityParams,
         body: ProgramBody,
         response: { 200: Saved, ...errorReplies(400, 401, 403, 404, 413, 415) },
+        description: '413 page_full: the page state would pass FOLIO_PAGE_STATE_MAX_BYTES; 413 quota_exceeded: the user has used a storage quota (FOLIO_QUOTA_*).',
       },
     },
     async (request, reply) => {
       if (Buffer.byteLength(request.body.code) > maxCodeBytes) throw new HttpError(413, 'too_large', 'body/code is over 512 KiB');
       const owner = await writer(request, reply, request.params.book);
-      return saveProgram(app.db, owner, request.params.activity, request.body);
+      return saveProgram(app.db, owner, request.params.activity, request.body, app.config);
     },
   );
 
@@ -39,7 +40,7 @@ const programRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['work'],
-        summary: 'Saved versions, newest first, a page at a time',
+        summary: 'Saved versions, newest first, a page at a time (at most `limit`, and at most FOLIO_HISTORY_PAGE_MAX_BYTES of code)',
         params: ActivityParams,
         querystring: HistoryQuery,
         response: { 200: History, ...errorReplies(400, 401, 404) },
@@ -47,9 +48,7 @@ const programRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { limit, before } = request.query;
-      const versions = await programHistory(app.db, reader(request, request.params.book), request.params.activity, limit, before);
-      const last = versions.at(-1);
-      return { versions, next: versions.length === limit && last && last.version > 1 ? last.version : null };
+      return programHistory(app.db, reader(request, request.params.book), request.params.activity, limit, before, app.config.historyPageMaxBytes);
     },
   );
 };

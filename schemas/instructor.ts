@@ -1,6 +1,7 @@
 import Type, { type TSchema } from 'typebox';
 import { BookId } from './common.js';
 import { Id, LatestAnswer, Program } from './work.js';
+import { csvFormulaModes, type CsvFormulas } from '../lib/csv.js';
 import { instantPattern } from '../lib/time.js';
 import { exportFormats, exportKinds, type ExportFormat, type ExportKind } from './export-kinds.js';
 
@@ -92,6 +93,15 @@ export const ExportQuery = Type.Object(
     since: Type.Optional(Instant('only rows at or after this server time (ISO 8601 date or date-time with a zone)')),
     until: Type.Optional(Instant('only rows before this server time; default and at most: now. Pass an export\'s `until` as the next `since`')),
     identify: Type.Optional(Type.Boolean({ default: false, description: 'admins only, and logged: add user ids, usernames, names and emails' })),
+    csvFormulas: Type.Optional(
+      Type.Unsafe<CsvFormulas>({
+        type: 'string',
+        enum: [...csvFormulaModes],
+        default: 'escape',
+        description:
+          "csv only: escape (default) prefixes ' to text starting with = + - @ TAB or CR so spreadsheets show it instead of running it as a formula (numbers are left alone); raw writes text as stored",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -100,7 +110,9 @@ export const ExportQuery = Type.Object(
 export const ExportReply = {
   description:
     'The rows of consenting users, oldest first. jsonl: a first line {"meta": {…}} then one JSON object per row; csv: a header row then one record per row; ' +
-    'xapi: one statement per line. Headers X-Folio-Export-Users, X-Folio-Excluded-Users (users left out for want of research consent) and X-Folio-Export-Until.',
+    'xapi: one statement per line. Headers X-Folio-Export-Users, X-Folio-Excluded-Users (users left out for want of research consent) and X-Folio-Export-Until. ' +
+    'The trailer X-Folio-Skipped (after the body, chunked encoding) counts stored rows that could not be written and were left out (0 normally); JSON Lines then ' +
+    'also ends with a line {"skipped": {"rows": N, …}}. A reply cut short (the database failed midway) ends without the last chunk: the client sees an incomplete body, never a short one that looks whole.',
   content: {
     'application/x-ndjson': { schema: { type: 'string' } },
     'text/csv': { schema: { type: 'string' } },

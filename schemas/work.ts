@@ -15,6 +15,12 @@ export const QuestionParams = Type.Object({ book: BookId, question: Id('question
 export const maxCodeBytes = 512 * 1024;
 /** 16 KiB: the limit on one event's data, as JSON. */
 export const maxEventDataBytes = 16 * 1024;
+/** How deep arrays and objects may nest in an event's data (checked without recursion: lib/json-depth.ts). */
+export const maxEventDataDepth = 32;
+/** The largest version, attempt or count PostgreSQL's INTEGER holds (SQLite's holds more: both store what the API accepts). */
+export const maxInt32 = 2 ** 31 - 1;
+/** Client times Folio accepts: from 2000-01-01 to 2100-01-01 (UTC), in ms since the epoch. */
+export const clientTimeRange = { minimum: Date.UTC(2000, 0, 1), maximum: Date.UTC(2100, 0, 1) };
 
 export const ProgramBody = Type.Object(
   {
@@ -33,7 +39,7 @@ export const Program = Type.Object(
 export const HistoryQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-    before: Type.Optional(Type.Integer({ minimum: 1, description: 'only versions older than this one (the `next` of the previous page)' })),
+    before: Type.Optional(Type.Integer({ minimum: 1, maximum: maxInt32, description: 'only versions older than this one (the `next` of the previous page)' })),
   },
   { additionalProperties: false },
 );
@@ -55,11 +61,11 @@ export const answerKinds = {
   clickablearea: Type.Array(Type.Integer({ minimum: 0, maximum: 100000 }), { maxItems: 1000, description: 'indexes of the selected areas' }),
   shortanswer: Type.String({ maxLength: 65536, description: 'the text, at most 64 KiB' }),
   unittest: Type.Object(
-    { passed: Type.Integer({ minimum: 0 }), failed: Type.Integer({ minimum: 0 }), output: Type.Optional(Type.String({ maxLength: 65536 })) },
+    { passed: Type.Integer({ minimum: 0, maximum: 1_000_000 }), failed: Type.Integer({ minimum: 0, maximum: 1_000_000 }), output: Type.Optional(Type.String({ maxLength: 65536 })) },
     { additionalProperties: false },
   ),
   poll: ChoiceId,
-  codelens: Type.Object({ answer: Type.String({ maxLength: 4096 }), step: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+  codelens: Type.Object({ answer: Type.String({ maxLength: 4096 }), step: Type.Integer({ minimum: 0, maximum: 1_000_000 }) }, { additionalProperties: false }),
 };
 export type AnswerKind = keyof typeof answerKinds;
 
@@ -129,8 +135,13 @@ export const EventsBody = Type.Object(
           type: Type.String({ pattern: '^[A-Za-z0-9._:/-]{1,64}$', description: 'what happened, e.g. run, hint, video:play' }),
           target: Type.Optional(Id('what it happened to', 'ac1')),
           page: Type.Optional(Page),
-          data: Type.Optional(Type.Unknown({ description: 'any JSON, at most 16 KiB' })),
-          clientTime: Type.Optional(Type.Union([Type.Integer({ minimum: 0, description: 'ms since the epoch' }), Type.String({ format: 'date-time' })])),
+          data: Type.Optional(Type.Unknown({ description: `any JSON, at most 16 KiB, nesting at most ${maxEventDataDepth} levels of arrays and objects` })),
+          clientTime: Type.Optional(
+            Type.Union([
+              Type.Integer({ ...clientTimeRange, description: 'ms since the epoch, from 2000-01-01 to 2100-01-01' }),
+              Type.String({ format: 'date-time', description: 'ISO 8601 date-time with a zone, from 2000-01-01 to 2100-01-01' }),
+            ]),
+          ),
         },
         { additionalProperties: false },
       ),

@@ -773,3 +773,111 @@ t.test('folio export draws a progress bar of rows and rows/s when stderr is a te
   await runExport(app.db, app.config, { book: 'book', kind: 'events', format: 'jsonl', identify: false }, { stdout: new PassThrough().resume(), stderr: plain });
   t.notMatch(said, /exporting/, 'no bar when stderr is not a terminal');
 });
+
+t.test('csv: text a spreadsheet would run as a formula (= + - @ TAB CR) gets a leading quote; numbers, even negative, are left alone', async (t) => {
+  t.equal(csvField('=HYPERLINK("http://evil.example","x")'), '"\'=HYPERLINK(""http://evil.example"",""x"")"');
+  t.equal(csvField('@SUM(A1:A9)'), "'@SUM(A1:A9)");
+  t.equal(csvField('+cmd|\' /C calc\'!A0'), "'+cmd|' /C calc'!A0");
+  t.equal(csvField('-2+3'), "'-2+3");
+  t.equal(csvField('\tx'), "'\tx");
+  t.equal(csvField('\rx'), '"\'\rx"');
+  t.equal(csvField('a=b'), 'a=b');
+  t.equal(csvField(-3), '-3');
+  t.equal(csvField(-0.5), '-0.5');
+  t.equal(csvField('=1+1', 'raw'), '=1+1');
+  t.equal(csvRecord(['=1', -1, '@x']), "'=1,-1,'@x\r\n");
+  t.equal(csvRecord(['=1', -1, '@x'], 'raw'), '=1,-1,@x\r\n');
+});
+
+/** ursula's answers that a spreadsheet would run, and a negative score. */
+async function formulas(app: FastifyInstance, headers: Record<string, string>) {
+  await expectStatus(app, 201, 'POST', '/api/books/book/answers/f1', headers, { kind: 'shortanswer', answer: '=HYPERLINK("http://evil.example","click")', score: -2 });
+  await expectStatus(app, 201, 'POST', '/api/books/book/answers/f2', headers, { kind: 'poll', answer: '@SUM(A1:A9)' });
+  await expectStatus(app, 201, 'POST', '/api/books/book/answers/f3', headers, { kind: 'fitb', answer: ['+cmd|x'] });
+  await app.db.run("UPDATE answers SET saved_at = CAST(? AS BIGINT) + 40000 + id WHERE question LIKE 'f%'", [T]);
+}
+
+t.test('a csv export neutralises formulas by default and writes them as stored with csvFormulas=raw', async (t) => {
+  const { app, ursula, exportOf } = await setUp(t);
+  await formulas(app, ursula.headers);
+  const escaped = parseCsv((await exportOf('kind=answers&format=csv')).body).filter((r) => r[2]!.startsWith('f'));
+  t.same(
+    escaped.map((r) => [r[2], r[5], r[7]]),
+    [
+      ['f1', '\'=HYPERLINK("http://evil.example","click")', '-2'],
+      ['f2', "'@SUM(A1:A9)", ''],
+      ['f3', '["+cmd|x"]', ''],
+    ],
+  );
+  const raw = await exportOf('kind=answers&format=csv&csvFormulas=raw');
+  t.equal(raw.statusCode, 200);
+  t.same(
+    parseCsv(raw.body).filter((r) => r[2]!.startsWith('f')).map((r) => r[5]),
+    ['=HYPERLINK("http://evil.example","click")', '@SUM(A1:A9)', '["+cmd|x"]'],
+  );
+  const jsonl = jsonLines((await exportOf('kind=answers')).body).filter((r) => r.question === 'f1');
+  t.equal(jsonl[0]!.answer, '=HYPERLINK("http://evil.example","click")', 'JSON Lines are data: never changed');
+  const bad = await exportOf('kind=answers&format=csv&csvFormulas=keep');
+  t.equal(bad.statusCode, 400);
+  t.match(bad.json().message, 'querystring/csvFormulas must be equal to one of the allowed values');
+});
+
+t.test('folio export neutralises csv formulas by default; --csv-raw writes them as stored', async (t) => {
+  const { app, ursula } = await setUp(t);
+  await formulas(app, ursula.headers);
+  const env = { FOLIO_DATABASE_URL: app.config.databaseUrl, FOLIO_SECRET: secret };
+  const escaped = await folio(['export', '--book', 'book', '--kind', 'answers', '--format', 'csv'], env);
+  t.equal(escaped.code, 0, escaped.stderr);
+  t.same(parseCsv(escaped.stdout).filter((r) => r[2]!.startsWith('f')).map((r) => r[5]), ['\'=HYPERLINK("http://evil.example","click")', "'@SUM(A1:A9)", '["+cmd|x"]']);
+  const raw = await folio(['export', '--book', 'book', '--kind', 'answers', '--format', 'csv', '--csv-raw'], env);
+  t.equal(raw.code, 0, raw.stderr);
+  t.same(parseCsv(raw.stdout).filter((r) => r[2]!.startsWith('f')).map((r) => r[5]), ['=HYPERLINK("http://evil.example","click")', '@SUM(A1:A9)', '["+cmd|x"]']);
+  t.match((await folio(['export', '--help'], env)).stdout, /--csv-raw/);
+});
+
+/** An event of ursula's as old data could hold it: a client time no date can show (9e15 ms), stored directly. */
+async function unwritableEvent(app: FastifyInstance, userId: string) {
+  await app.db.run("INSERT INTO events (user_id, book_id, type, client_time, server_time) VALUES (?, 'book', 'bad', CAST(? AS BIGINT), CAST(? AS BIGINT))", [userId, 9e15, T + 50000]);
+  await app.db.run("INSERT INTO events (user_id, book_id, type, server_time) VALUES (?, 'book', 'after', CAST(? AS BIGINT))", [userId, T + 60000]);
+}
+
+t.test('an export never dies on a stored row it cannot write: it is left out, counted in the X-Folio-Skipped trailer and a last JSON line, and logged', async (t) => {
+  const { app, logs } = await buildLogged(t);
+  const people = await classroom(app);
+  const teacher = await loginAs(app, 'teacher', 'instructor');
+  await unwritableEvent(app, people.ursula.id);
+  await tick();
+  const get = (query: string) => app.inject({ method: 'GET', url: `/api/books/book/export?${query}`, headers: teacher.headers });
+  const jsonl = await get('kind=events');
+  t.equal(jsonl.statusCode, 200);
+  t.equal(jsonl.headers.trailer, 'x-folio-skipped');
+  t.same(jsonl.trailers, { 'x-folio-skipped': '1' });
+  const rows = jsonLines(jsonl.body);
+  t.same(rows.slice(1, -1).map((r) => r.type), ['run', 'after'], 'the rows before and after the bad one');
+  t.same(rows.at(-1), { skipped: { rows: 1, reason: 'stored rows Folio could not write (see the server log)' } });
+  const csv = await get('kind=events&format=csv');
+  t.equal(csv.statusCode, 200);
+  t.same(csv.trailers, { 'x-folio-skipped': '1' });
+  t.same(parseCsv(csv.body).slice(1).map((r) => r[2]), ['run', 'after']);
+  const xapi = await get('kind=events&format=xapi');
+  t.equal(xapi.statusCode, 200);
+  t.same(xapi.trailers, { 'x-folio-skipped': '1' });
+  t.equal(lines(xapi.body).length, 2);
+  const warnings = logs().filter((l) => l.msg === 'research export left out stored rows it could not write');
+  t.equal(warnings.length, 3);
+  t.match(warnings[0], { level: 40, skipped: 1, book: 'book', kind: 'events', firstSkip: /Invalid time value/ });
+  const clean = await get('kind=answers');
+  t.same(clean.trailers, { 'x-folio-skipped': '0' }, 'the trailer is there when nothing was skipped');
+  t.notOk(jsonLines(clean.body).some((r) => 'skipped' in r));
+});
+
+t.test('folio export leaves out a stored row it cannot write and says so on stderr', async (t) => {
+  const { app, ursula } = await setUp(t);
+  await unwritableEvent(app, ursula.id);
+  const env = { FOLIO_DATABASE_URL: app.config.databaseUrl, FOLIO_SECRET: secret };
+  const res = await folio(['export', '--book', 'book', '--kind', 'events', '--format', 'csv'], env);
+  t.equal(res.code, 0, res.stderr);
+  t.same(parseCsv(res.stdout).slice(1).map((r) => r[2]), ['run', 'after']);
+  t.match(res.stderr, /^folio: warning: left out 1 stored row\(s\) that could not be written \(the first: Invalid time value/);
+  t.match(res.stderr, /exported 2 events row\(s\)/);
+});

@@ -56,6 +56,15 @@ const bodies: fc.Arbitrary<string | Buffer | undefined> = fc.oneof(
   fc.uint8Array({ maxLength: 2000 }).map((bytes) => Buffer.from(bytes)),
   fc.constant(Buffer.from([0x7b, 0x22, 0x63, 0x6f, 0x64, 0x65, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0xff, 0x22, 0x7d])), // {"code":"<invalid UTF-8>"}
   fc.constantFrom('', 'null', '[]', '{', '{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"x":1}}}', '1e999999'),
+  // Numbers at and past every range (PostgreSQL's INTEGER, dates JavaScript can show), and free JSON nested too deep.
+  fc
+    .record({ n: fc.oneof(fc.double(), fc.integer(), fc.constantFrom(9e15, 1e20, -1, 2 ** 31, 2 ** 53, 8.64e15 + 1, 1e308)), deep: fc.integer({ min: 0, max: 6000 }) })
+    .map(({ n, deep: depth }) =>
+      JSON.stringify({ events: [{ type: 't', clientTime: n }], page: 'ch1', scroll: n, kind: 'unittest', answer: { passed: n, failed: 0 }, score: n, code: 'x' }).replace(
+        '"type":"t"',
+        `"type":"t","data":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`,
+      ),
+    ),
 );
 
 t.test('5,000 malformed requests across every route: never a 5xx, always a JSON error, stored data unchanged unless 2xx', async (t) => {
@@ -72,7 +81,7 @@ t.test('5,000 malformed requests across every route: never a 5xx, always a JSON 
     template: fc.constantFrom(...templates),
     book: fc.oneof(fc.constant('book'), fc.constant('other'), id),
     param: id,
-    query: fc.oneof(fc.constant(''), fc.constantFrom('?page=ch1', '?page=', '?limit=-1', '?limit=1e9&before=x', '?page[]=a&page[]=b', '?__proto__[x]=1'), fc.string({ maxLength: 100 }).map((s) => `?${s}`)),
+    query: fc.oneof(fc.constant(''), fc.constantFrom('?page=ch1', '?page=', '?limit=-1', '?limit=1e9&before=x', '?page[]=a&page[]=b', '?__proto__[x]=1', '?before=3000000000', '?before=1e20', '?limit=2147483648&before=-1'), fc.string({ maxLength: 100 }).map((s) => `?${s}`)),
     contentType: contentTypes,
     body: bodies,
     withCookie: fc.boolean(),

@@ -26,6 +26,7 @@ const primaryKeys: Record<string, string[]> = {
   programs: ['id'],
   rate_limits: ['key'],
   sessions: ['id'],
+  user_usage: ['user_id'],
   users: ['id'],
 };
 const tableNames = Object.keys(primaryKeys);
@@ -44,6 +45,7 @@ const filledCounts = [
   ['positions', 2],
   ['programs', 6],
   ['sessions', 3],
+  ['user_usage', 2],
 ] as const;
 const filledRows = filledCounts.reduce((sum, [, n]) => sum + n, 0);
 
@@ -162,10 +164,10 @@ t.test('migrate-data copies every row of every table unchanged and prints the ro
   t.equal(res.stdout, '');
   t.equal(
     res.stderr,
-    `copying ${file} to ${url} (migrated first: 2 migration(s) applied)\n` +
+    `copying ${file} to ${url} (migrated first: 3 migration(s) applied)\n` +
       filledCounts.map(([table, n]) => `copied ${n} row(s) of ${table}\n`).join('') +
       countTable(filledCounts) +
-      `copied ${filledRows} row(s) of 11 tables from ${file} to ${url}; every table has as many rows on both sides\n`,
+      `copied ${filledRows} row(s) of 12 tables from ${file} to ${url}; every table has as many rows on both sides\n`,
   );
   const db = new Database(file, { readonly: true });
   const sqliteTables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('sqlite_sequence', '__drizzle_migrations') ORDER BY name`).pluck().all();

@@ -35,6 +35,7 @@ t.test('a fresh database gets every migration once; a second run applies nothing
     'programs',
     'rate_limits',
     'sessions',
+    'user_usage',
     'users',
   ]);
 });

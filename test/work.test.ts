@@ -257,7 +257,7 @@ t.test('a batch of events is stored in its order with every value exact (quotes,
     { type: 'video:play', target: 'ac1', page: 'ch1', data: 'null', clientTime: 1_700_000_000_123 },
     { type: 'say', data: { text: 'say "hi" 日本語 🎉 \\ [1,2]', nested: ['a', { b: null }], n: 1.5 } },
     { type: 'nulls', data: null },
-    ...Array.from({ length: 47 }, (_, i) => ({ type: `t${i}`, clientTime: i })),
+    ...Array.from({ length: 47 }, (_, i) => ({ type: `t${i}`, clientTime: 1_800_000_000_000 + i })),
   ];
   const res = await app.inject({ method: 'POST', url: '/api/books/book/events', headers, payload: { events } });
   t.equal(res.statusCode, 202);
@@ -266,7 +266,7 @@ t.test('a batch of events is stored in its order with every value exact (quotes,
     { type: 'video:play', target: 'ac1', page: 'ch1', data: '"null"', client_time: 1_700_000_000_123 },
     { type: 'say', target: null, page: null, data: '{"text":"say \\"hi\\" 日本語 🎉 \\\\ [1,2]","nested":["a",{"b":null}],"n":1.5}', client_time: null },
     { type: 'nulls', target: null, page: null, data: 'null', client_time: null },
-    { type: 't0', target: null, page: null, data: null, client_time: 0 },
+    { type: 't0', target: null, page: null, data: null, client_time: 1_800_000_000_000 },
   ]);
   t.strictSame(rows.map((r) => r.type), events.map((e) => e.type));
 });
