@@ -37,7 +37,8 @@ const filledCounts = [
   ['book_origins', 3],
   // 'origins' (the allowlists' version) and 'auth' (SQLite's triggers count session and user changes: migration 0006).
   ['change_counters', 2],
-  ['rate_limits', 2],
+  // ada's password attempts per client, per username from that client and per username; one anonymous start.
+  ['rate_limits', 4],
   ['users', 2],
   ['answers', 4],
   ['events', 3],
