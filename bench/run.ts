@@ -404,7 +404,7 @@ const loadBefore = load();
 async function runSqlite(): Promise<void> {
   const { ceiling, url: ceilingUrl } = await startCeiling();
   const dir = mkdtempSync(join(tmpdir(), 'folio-bench-'));
-  const config = { ...loadConfig({}), databaseUrl: join(dir, 'folio.db'), logLevel: 'silent' as const, demo: true, passwordCost: 10, loginRatePerIp: 100_000 };
+  const config = { ...loadConfig({}), databaseUrl: join(dir, 'folio.db'), logLevel: 'silent' as const, demo: true, passwordCost: 10, loginRatePerIp: 100_000, ...unboundedStorage };
   try {
     const { app, base, scenarios } = await prepare(config);
     const chosen = chosenScenarios(scenarios, ['answers-cookie', 'answers-bearer', 'state', 'events', 'programs']);
@@ -438,12 +438,25 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Storage quotas at their maximum: a scenario's few students write tens of thousands of rows in seconds, far past a
+ * student's quota (FOLIO_QUOTA_*), and would measure refusals instead of writes.
+ */
+const unboundedStorage = { quotaVersions: 1_000_000_000, quotaEvents: 1_000_000_000, quotaBytes: 2 ** 50 };
+
 /** The built `folio serve` as a process of its own (no FOLIO_* or NODE_OPTIONS of ours), once it answers /healthz. */
 async function startServer(databaseUrl: string): Promise<ServerProcess> {
   const port = await freePort();
   const env = { ...process.env };
   for (const name of Object.keys(env)) if (name.startsWith('FOLIO_') || name === 'NODE_OPTIONS') delete env[name];
-  Object.assign(env, { FOLIO_DATABASE_URL: databaseUrl, FOLIO_SECRET: secret, FOLIO_LOG_LEVEL: 'warn' });
+  Object.assign(env, {
+    FOLIO_DATABASE_URL: databaseUrl,
+    FOLIO_SECRET: secret,
+    FOLIO_LOG_LEVEL: 'warn',
+    FOLIO_QUOTA_VERSIONS: String(unboundedStorage.quotaVersions),
+    FOLIO_QUOTA_EVENTS: String(unboundedStorage.quotaEvents),
+    FOLIO_QUOTA_BYTES: String(unboundedStorage.quotaBytes),
+  });
   const child = spawn(process.execPath, [join(root, 'dist/cli/folio.js'), 'serve', '--port', String(port), '--no-demo'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   child.stdout!.setEncoding('utf8').on('data', (c: string) => logs.push(c));
@@ -551,7 +564,7 @@ async function runPostgres(): Promise<void> {
   if (source > built) process.stderr.write(`WARNING: dist/ is older than the sources (built ${new Date(built).toISOString()}): run "npx tsc -p ." for (b) to run this code\n`);
 
   const { ceiling, url: ceilingUrl } = await startCeiling();
-  const config: Config = { ...loadConfig({}), databaseUrl, secret, logLevel: 'silent', demo: true, passwordCost: 10, loginRatePerIp: 100_000 };
+  const config: Config = { ...loadConfig({}), databaseUrl, secret, logLevel: 'silent', demo: true, passwordCost: 10, loginRatePerIp: 100_000, ...unboundedStorage };
   const out: string[] = [];
   try {
     // (a) In this process, against the ceiling, as on SQLite.

