@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, loadConfig, servesHttps, settings } from '../plugins/config.js';
+import { ConfigError, loadConfig, servesHttps, settings } from '../lib/config.js';
 import { folio, root } from './helper.js';
 
 t.test('defaults apply when nothing is set', async (t) => {
@@ -155,4 +155,24 @@ t.test('folio serve refuses FOLIO_TRUST_PROXY=true and --trust-proxy true at sta
   const flag = await folio(['serve', '--trust-proxy', 'true'], database);
   t.equal(flag.code, 2);
   t.match(flag.stderr, /^folio: --trust-proxy="true" is refused: /);
+});
+
+/** The modules a file imports at run time (type-only imports are erased), followed to the end within the project. */
+function runtimeImports(file: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(file)) return seen;
+  seen.add(file);
+  const source = readFileSync(join(root, file), 'utf8');
+  for (const [, spec] of source.matchAll(/^import (?!type )[^'"]*?['"](\.{1,2}\/[^'"]+)['"]/gm)) {
+    runtimeImports(join(file, '..', spec!).replace(/\.js$/, '.ts'), seen);
+  }
+  return seen;
+}
+
+t.test('the configuration library and the secret load without the config plugin (no import cycle)', async (t) => {
+  for (const file of ['lib/config.ts', 'lib/secret.ts']) {
+    const reached = runtimeImports(file);
+    t.notOk(reached.has('plugins/config.ts'), `${file} does not reach plugins/config.ts`);
+    t.notOk([...reached].some((f) => f.startsWith('plugins/')), `${file} reaches no plugin`);
+  }
+  t.ok(runtimeImports('plugins/config.ts').has('lib/config.ts'), 'the plugin imports the library');
 });

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { buildApp } from '../app.js';
 import { createBook } from '../db/books.js';
-import type { Config } from '../plugins/config.js';
+import type { Config } from '../lib/config.js';
 import { bookOrigin, build, fromBook, testConfig } from './helper.js';
 
 const redisUrl = process.env.FOLIO_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { Test } from 'tap';
 import { buildApp } from '../../app.js';
-import type { Config } from '../../plugins/config.js';
+import type { Config } from '../../lib/config.js';
 import { testConfig } from '../helper.js';
 
 export const chromiumPath = '/usr/bin/chromium';
