@@ -25,7 +25,7 @@ const only = args.find((a) => a === '--sqlite-only' || a === '--postgres-only');
 const tapArgs = args.filter((a) => a !== only);
 
 /** Files whose tests do not touch the database the suite runs on (the single binary always runs SQLite): run once. */
-const dialectFree = ['test/binary.test.ts', 'test/bench-help.test.ts', 'test/session-signer.test.ts', 'test/schema.test.ts', 'test/client-types.test.ts', 'test/config.test.ts', 'test/origin.test.ts', 'test/secret.test.ts', 'test/migrate-data.test.ts'];
+const dialectFree = ['test/binary.test.ts', 'test/bench-help.test.ts', 'test/session-signer.test.ts', 'test/schema.test.ts', 'test/client-types.test.ts', 'test/config.test.ts', 'test/origin.test.ts', 'test/secret.test.ts', 'test/migrate-data.test.ts', 'test/services.test.ts'];
 
 interface Totals {
   total: number;
