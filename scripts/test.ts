@@ -18,6 +18,8 @@ if (args.includes('--help') || args.includes('-h')) {
 
 Runs the suite on SQLite and, at the same time, on the PostgreSQL at FOLIO_TEST_POSTGRES_URL
 (default ${postgresUrlDefault}) when it answers; FOLIO_TEST_REQUIRE_POSTGRES=1 fails the run when it does not.
+Without Redis (FOLIO_TEST_REDIS_URL) or Debian's Chromium (FOLIO_TEST_CHROMIUM) their tests are skipped, each
+with one line; FOLIO_TEST_REQUIRE_REDIS=1 / FOLIO_TEST_REQUIRE_CHROMIUM=1 fail the run instead (.ci/run sets all three).
 Prints SQLite's output, then PostgreSQL's, then both runs' totals: # { total: N, pass: N, fail: N, skip: N }`);
   process.exit(0);
 }
