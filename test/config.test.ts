@@ -176,3 +176,44 @@ t.test('the configuration library and the secret load without the config plugin 
   }
   t.ok(runtimeImports('plugins/config.ts').has('lib/config.ts'), 'the plugin imports the library');
 });
+
+/** README's configuration table: each variable it names, with the default column's first `code` value (undefined for —). */
+function readmeSettings(): Map<string, string | undefined> {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('\n## Configuration\n'));
+  const table = section.slice(0, section.indexOf('\n\n', section.indexOf('| ---')));
+  const rows = new Map<string, string | undefined>();
+  for (const line of table.split('\n').filter((l) => l.startsWith('| `FOLIO_'))) {
+    const [names, , fallback] = line.split(' | ');
+    for (const [, name] of names!.matchAll(/`(FOLIO_[A-Z_]+)`/g)) rows.set(name!, /^`([^`]*)`/.exec(fallback!)?.[1]);
+  }
+  return rows;
+}
+
+/** A setting's default as README and .env.example write it. */
+function shownDefault(rule: { type: string; default?: unknown }): string | undefined {
+  if (rule.default === undefined) return undefined;
+  if (rule.type === 'boolean') return rule.default ? '1' : '0';
+  return String(rule.default);
+}
+
+t.test('README\'s configuration table names every setting, and only settings, with its default', async (t) => {
+  const rows = readmeSettings();
+  const all = Object.values(settings);
+  t.same([...rows.keys()].sort(), all.map((s) => s.env).sort());
+  for (const setting of all) {
+    const shown = rows.get(setting.env);
+    if (shown !== undefined && /^[\w./:-]+$/.test(shown)) t.equal(shown, shownDefault(setting.schema), setting.env);
+  }
+});
+
+t.test('.env.example names every setting, and only settings, with its default where it sets one', async (t) => {
+  const example = readFileSync(join(root, '.env.example'), 'utf8');
+  const lines = [...example.matchAll(/^(#\s*)?(FOLIO_[A-Z_]+)=(.*)$/gm)];
+  const all = Object.values(settings);
+  t.same([...new Set(lines.map((l) => l[2]!))].sort(), all.map((s) => s.env).sort());
+  for (const [, commented, name, value] of lines) {
+    const setting = all.find((s) => s.env === name)!;
+    if (!commented) t.equal(value, shownDefault(setting.schema), name!);
+  }
+});
