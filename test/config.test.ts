@@ -217,3 +217,15 @@ t.test('.env.example names every setting, and only settings, with its default wh
     if (!commented) t.equal(value, shownDefault(setting.schema), name!);
   }
 });
+
+t.test('every folio serve flag but --migrate and --help is a setting\'s flag', async (t) => {
+  const res = await folio(['serve', '--help']);
+  t.equal(res.code, 0);
+  const flags = [...res.stdout.matchAll(/^\s+(?:-\w, )?--(?:no-)?([a-z-]+)/gm)].map((m) => m[1]!).filter((f) => f !== 'migrate' && f !== 'help');
+  t.same(flags, ['host', 'port', 'tls-cert', 'tls-key', 'trust-proxy', 'demo', 'log-level']);
+  for (const flag of flags) {
+    const setting = Object.values(settings).find((s) => s.flag === flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()));
+    t.ok(setting, `--${flag} is a setting's flag`);
+    if (setting) t.match(res.stdout, setting.env, `--${flag}'s help names ${setting.env}`);
+  }
+});
