@@ -1,5 +1,5 @@
 import { hostname, userInfo } from 'node:os';
-import type { Config } from '../plugins/config.js';
+import type { Config } from '../lib/config.js';
 
 /** pino's level numbers: a CLI event line is written when its level is at or above FOLIO_LOG_LEVEL. */
 const levels = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;

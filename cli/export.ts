@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { openExport, type ExportFormat, type ExportKind, type ExportMeta } from '../db/exports.js';
 import type { Database } from '../db/index.js';
 import { resolveSecret } from '../lib/secret.js';
-import type { Config } from '../plugins/config.js';
+import type { Config } from '../lib/config.js';
 
 export interface ExportOptions {
   book: string;

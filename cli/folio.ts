@@ -7,7 +7,7 @@ import { roles, type Role } from '../db/schema.js';
 import { createAccount, deleteUser, endSessionsOfUser, findUserByUsername, listAccounts, publicUser, updateUser, UsernameTakenError } from '../db/users.js';
 import { hashPassword } from '../lib/passwords.js';
 import { isBookId, normalizeOrigin, OriginError } from '../lib/origin.js';
-import { ConfigError, loadConfig, type Config } from '../plugins/config.js';
+import { ConfigError, loadConfig, type Config } from '../lib/config.js';
 import { PendingMigrationsError } from '../plugins/db.js';
 import { exportFormats, exportKinds } from '../schemas/export-kinds.js';
 import { parseInstant } from '../lib/time.js';

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { isPostgresUrl } from '../db/postgres.js';
-import type { Config } from '../plugins/config.js';
-import { ConfigError } from '../plugins/config.js';
+import type { Config } from './config.js';
+import { ConfigError } from './config.js';
 
 /** Where Folio keeps files of its own: the SQLite file's folder, or ./data otherwise. */
 export function dataDir(config: Config): string {

@@ -18,6 +18,8 @@ if (args.includes('--help') || args.includes('-h')) {
 
 Runs the suite on SQLite and, at the same time, on the PostgreSQL at FOLIO_TEST_POSTGRES_URL
 (default ${postgresUrlDefault}) when it answers; FOLIO_TEST_REQUIRE_POSTGRES=1 fails the run when it does not.
+Without Redis (FOLIO_TEST_REDIS_URL) or Debian's Chromium (FOLIO_TEST_CHROMIUM) their tests are skipped, each
+with one line; FOLIO_TEST_REQUIRE_REDIS=1 / FOLIO_TEST_REQUIRE_CHROMIUM=1 fail the run instead (.ci/run sets all three).
 Prints SQLite's output, then PostgreSQL's, then both runs' totals: # { total: N, pass: N, fail: N, skip: N }`);
   process.exit(0);
 }
@@ -25,7 +27,7 @@ const only = args.find((a) => a === '--sqlite-only' || a === '--postgres-only');
 const tapArgs = args.filter((a) => a !== only);
 
 /** Files whose tests do not touch the database the suite runs on (the single binary always runs SQLite): run once. */
-const dialectFree = ['test/binary.test.ts', 'test/bench-help.test.ts', 'test/session-signer.test.ts', 'test/schema.test.ts', 'test/client-types.test.ts', 'test/config.test.ts', 'test/origin.test.ts', 'test/secret.test.ts', 'test/migrate-data.test.ts'];
+const dialectFree = ['test/binary.test.ts', 'test/bench-help.test.ts', 'test/session-signer.test.ts', 'test/schema.test.ts', 'test/client-types.test.ts', 'test/config.test.ts', 'test/origin.test.ts', 'test/secret.test.ts', 'test/migrate-data.test.ts', 'test/services.test.ts'];
 
 interface Totals {
   total: number;

@@ -7,7 +7,7 @@ import { newToken, saveSession } from '../db/sessions.js';
 import { createAccount, createAnonymousUser, workTables } from '../db/users.js';
 import { PasswordWork } from '../lib/passwords.js';
 import { sweepSessions } from '../plugins/auth.js';
-import { loadConfig, type Config } from '../plugins/config.js';
+import { loadConfig, type Config } from '../lib/config.js';
 import { bookOrigin, build, cookieOf, fromBook, register, tableNames, testConfig } from './helper.js';
 
 const password = 'correct horse battery';

@@ -361,7 +361,7 @@ t.test('a password change needs the current password and ends the other sessions
 
 t.test('the default password hash is scrypt with N=2^17, r=8, p=1', async (t) => {
   const { hashPassword, verifyPassword, needsRehash } = await import('../lib/passwords.js');
-  const { loadConfig } = await import('../plugins/config.js');
+  const { loadConfig } = await import('../lib/config.js');
   const cost = loadConfig({}).passwordCost;
   t.equal(cost, 17);
   const hash = await hashPassword(password, cost);

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { buildApp } from '../app.js';
 import { backupIntervalMs } from '../plugins/backups.js';
-import { ConfigError, loadConfig } from '../plugins/config.js';
+import { ConfigError, loadConfig } from '../lib/config.js';
 import { bookOrigin, folio, nodeCommand, root, spawnServer, testConfig, testDialect, type ServerProcess } from './helper.js';
 
 /** The migrations a migrated SQLite database has applied: one a file. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, loadConfig, servesHttps, settings } from '../plugins/config.js';
+import { ConfigError, loadConfig, servesHttps, settings } from '../lib/config.js';
 import { folio, root } from './helper.js';
 
 t.test('defaults apply when nothing is set', async (t) => {
@@ -155,4 +155,77 @@ t.test('folio serve refuses FOLIO_TRUST_PROXY=true and --trust-proxy true at sta
   const flag = await folio(['serve', '--trust-proxy', 'true'], database);
   t.equal(flag.code, 2);
   t.match(flag.stderr, /^folio: --trust-proxy="true" is refused: /);
+});
+
+/** The modules a file imports at run time (type-only imports are erased), followed to the end within the project. */
+function runtimeImports(file: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(file)) return seen;
+  seen.add(file);
+  const source = readFileSync(join(root, file), 'utf8');
+  for (const [, spec] of source.matchAll(/^import (?!type )[^'"]*?['"](\.{1,2}\/[^'"]+)['"]/gm)) {
+    runtimeImports(join(file, '..', spec!).replace(/\.js$/, '.ts'), seen);
+  }
+  return seen;
+}
+
+t.test('the configuration library and the secret load without the config plugin (no import cycle)', async (t) => {
+  for (const file of ['lib/config.ts', 'lib/secret.ts']) {
+    const reached = runtimeImports(file);
+    t.notOk(reached.has('plugins/config.ts'), `${file} does not reach plugins/config.ts`);
+    t.notOk([...reached].some((f) => f.startsWith('plugins/')), `${file} reaches no plugin`);
+  }
+  t.ok(runtimeImports('plugins/config.ts').has('lib/config.ts'), 'the plugin imports the library');
+});
+
+/** README's configuration table: each variable it names, with the default column's first `code` value (undefined for —). */
+function readmeSettings(): Map<string, string | undefined> {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('\n## Configuration\n'));
+  const table = section.slice(0, section.indexOf('\n\n', section.indexOf('| ---')));
+  const rows = new Map<string, string | undefined>();
+  for (const line of table.split('\n').filter((l) => l.startsWith('| `FOLIO_'))) {
+    const [names, , fallback] = line.split(' | ');
+    for (const [, name] of names!.matchAll(/`(FOLIO_[A-Z_]+)`/g)) rows.set(name!, /^`([^`]*)`/.exec(fallback!)?.[1]);
+  }
+  return rows;
+}
+
+/** A setting's default as README and .env.example write it. */
+function shownDefault(rule: { type: string; default?: unknown }): string | undefined {
+  if (rule.default === undefined) return undefined;
+  if (rule.type === 'boolean') return rule.default ? '1' : '0';
+  return String(rule.default);
+}
+
+t.test('README\'s configuration table names every setting, and only settings, with its default', async (t) => {
+  const rows = readmeSettings();
+  const all = Object.values(settings);
+  t.same([...rows.keys()].sort(), all.map((s) => s.env).sort());
+  for (const setting of all) {
+    const shown = rows.get(setting.env);
+    if (shown !== undefined && /^[\w./:-]+$/.test(shown)) t.equal(shown, shownDefault(setting.schema), setting.env);
+  }
+});
+
+t.test('.env.example names every setting, and only settings, with its default where it sets one', async (t) => {
+  const example = readFileSync(join(root, '.env.example'), 'utf8');
+  const lines = [...example.matchAll(/^(#\s*)?(FOLIO_[A-Z_]+)=(.*)$/gm)];
+  const all = Object.values(settings);
+  t.same([...new Set(lines.map((l) => l[2]!))].sort(), all.map((s) => s.env).sort());
+  for (const [, commented, name, value] of lines) {
+    const setting = all.find((s) => s.env === name)!;
+    if (!commented) t.equal(value, shownDefault(setting.schema), name!);
+  }
+});
+
+t.test('every folio serve flag but --migrate and --help is a setting\'s flag', async (t) => {
+  const res = await folio(['serve', '--help']);
+  t.equal(res.code, 0);
+  const flags = [...res.stdout.matchAll(/^\s+(?:-\w, )?--(?:no-)?([a-z-]+)/gm)].map((m) => m[1]!).filter((f) => f !== 'migrate' && f !== 'help');
+  t.same(flags, ['host', 'port', 'tls-cert', 'tls-key', 'trust-proxy', 'demo', 'log-level']);
+  for (const flag of flags) {
+    const setting = Object.values(settings).find((s) => s.flag === flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()));
+    t.ok(setting, `--${flag} is a setting's flag`);
+    if (setting) t.match(res.stdout, setting.env, `--${flag}'s help names ${setting.env}`);
+  }
 });

@@ -14,7 +14,7 @@ import { csvField, csvRecord } from '../lib/csv.js';
 import { pseudonym } from '../lib/pseudonym.js';
 import { parseInstant } from '../lib/time.js';
 import { nameBasedUuid } from '../lib/xapi.js';
-import type { Config } from '../plugins/config.js';
+import type { Config } from '../lib/config.js';
 import type { PostgresDatabase } from '../db/postgres.js';
 import type { SqliteDatabase } from '../db/sqlite.js';
 import { bookOrigin, build, folio, fromBook, otherBookOrigin, testConfig, testDialect } from './helper.js';

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import { buildApp } from '../app.js';
 import { createBook } from '../db/books.js';
 import { faultOf } from '../db/faults.js';
-import type { Config } from '../plugins/config.js';
+import type { Config } from '../lib/config.js';
 import { bookOrigin, postgresSchemaUrl, testConfig, testDialect } from './helper.js';
 
 interface LogLine {

@@ -7,7 +7,7 @@ import tap, { type Test } from 'tap';
 import { buildApp } from '../app.js';
 import { createBook } from '../db/books.js';
 import type { Database } from '../db/index.js';
-import { loadConfig, type Config } from '../plugins/config.js';
+import { loadConfig, type Config } from '../lib/config.js';
 
 export const root = join(import.meta.dirname, '..');
 export const bookOrigin = 'https://book.example';

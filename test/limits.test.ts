@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import type { Config } from '../plugins/config.js';
+import type { Config } from '../lib/config.js';
 import { build } from './helper.js';
 
 async function listening(t: Test, overrides: Partial<Config> = {}) {

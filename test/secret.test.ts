@@ -1,7 +1,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError } from '../plugins/config.js';
+import { ConfigError } from '../lib/config.js';
 import { resolveSecret } from '../lib/secret.js';
 import { postgresTestUrl, testConfig } from './helper.js';
 
