@@ -1,3 +1,4 @@
+import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import pretty from 'pino-pretty';
 import { buildApp, type AppOptions } from './app.js';
@@ -21,26 +22,16 @@ export async function startServer(opts: AppOptions): Promise<FastifyInstance> {
   if (!servesHttps(config)) {
     app.log.warn('serving plain HTTP: fine on localhost for development; in production serve HTTPS (--tls-cert/--tls-key) or run behind a TLS proxy with --trust-proxy 1 (or its address)');
   }
-  let closing = false;
-  const shutdown = (signal: string) => {
-    if (closing) return;
-    closing = true;
-    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
-    const force = setTimeout(() => {
-      app.log.error(`in-flight requests did not finish within ${config.shutdownGraceMs} ms; exiting`);
-      process.exit(1);
-    }, config.shutdownGraceMs);
-    force.unref();
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        app.log.error({ err }, 'error while shutting down');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  // close-with-grace: the first signal (or an uncaught error) closes the app, exit 0 when it closes cleanly, 1 on an
+  // error or when in-flight requests outlast the grace period; a second signal exits at once.
+  closeWithGrace({ delay: config.shutdownGraceMs, logger: false, onTimeout: (delay) => app.log.error(`in-flight requests did not finish within ${delay} ms; exiting`) }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an uncaught error');
+    else app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    await app.close().catch((error: unknown) => {
+      app.log.error({ err: error }, 'error while shutting down');
+      throw error;
+    });
+  });
   await app.listen({ host: config.host, port: config.port });
   return app;
 }

@@ -1,6 +1,7 @@
 import { hash, randomBytes } from 'node:crypto';
 import { perDatabase, type Database } from './index.js';
 import { userColumnsOf, userFromRow, type StoredUser, type UserRow } from './users.js';
+import { BoundedMap } from '../lib/cache.js';
 
 export interface SessionRow {
   id: string;
@@ -36,7 +37,7 @@ export const rememberedSessionsMax = 10_000;
  */
 class RememberedSessions {
   changes: number | undefined;
-  readonly rows = new Map<string, SessionWithUser>();
+  readonly rows = new BoundedMap<string, SessionWithUser>(rememberedSessionsMax);
 
   /** The rows remembered at `changes`, forgetting those of an earlier count. */
   at(changes: number): Map<string, SessionWithUser> {
@@ -50,8 +51,6 @@ class RememberedSessions {
   /** Remembers a row read after the count stood at `changes`, unless the count has moved since. */
   keep(changes: number, token: string, row: SessionWithUser): void {
     if (changes !== this.changes) return;
-    // The oldest goes first (a Map iterates in insertion order).
-    if (this.rows.size >= rememberedSessionsMax) this.rows.delete(this.rows.keys().next().value!);
     this.rows.set(token, row);
   }
 }

@@ -1,4 +1,5 @@
 import { Signer, type UnsignResult } from '@fastify/cookie';
+import { BoundedMap } from './cache.js';
 
 /**
  * The session cookie's signer (HMAC-SHA256, @fastify/cookie's), remembering the cookies whose signature checked
@@ -10,14 +11,12 @@ import { Signer, type UnsignResult } from '@fastify/cookie';
 export class RememberingSigner {
   private readonly signer: Signer;
   /** Checked cookie → its value, oldest first. */
-  private readonly checked = new Map<string, string>();
+  private readonly checked: BoundedMap<string, string>;
 
   /** `secrets`: the one to sign with, then older ones still accepted (their cookies check out with `renew`). */
-  constructor(
-    secrets: string | string[],
-    private readonly size = 10_000,
-  ) {
+  constructor(secrets: string | string[], size = 10_000) {
     this.signer = new Signer(secrets, 'sha256');
+    this.checked = new BoundedMap(size);
   }
 
   sign(value: string): string {
@@ -28,17 +27,12 @@ export class RememberingSigner {
     const value = this.checked.get(signedValue);
     if (value !== undefined) return { valid: true, renew: false, value };
     const result = this.signer.unsign(signedValue);
-    if (result.valid && !result.renew) this.remember(signedValue, result.value);
+    if (result.valid && !result.renew) this.checked.set(signedValue, result.value);
     return result;
   }
 
   /** How many checked cookies are remembered. */
   get remembered(): number {
     return this.checked.size;
-  }
-
-  private remember(cookie: string, value: string): void {
-    if (this.checked.size >= this.size) this.checked.delete(this.checked.keys().next().value!);
-    this.checked.set(cookie, value);
   }
 }

@@ -55,6 +55,20 @@ t.test('SIGTERM lets an in-flight request finish and reply, then exits 0', async
   t.same(db.prepare('SELECT code FROM programs').all(), [{ code: 'finished after SIGTERM' }]);
 });
 
+t.test('a request still running after FOLIO_SHUTDOWN_GRACE_MS ends the process with exit code 1 and a log line', async (t) => {
+  const { connect } = await import('node:net');
+  const server = await spawnServer(t, { FOLIO_DATABASE_URL: join(t.testdir(), 'folio.db'), FOLIO_SHUTDOWN_GRACE_MS: '300' }, ['--migrate']);
+  const { port } = new URL(server.url);
+  const socket = connect(Number(port), '127.0.0.1');
+  socket.on('error', () => {});
+  t.teardown(() => socket.destroy());
+  socket.write(`PUT /api/books/demo/programs/ac1 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: http://localhost:8080\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"code":`);
+  await new Promise((r) => setTimeout(r, 200));
+  server.child.kill('SIGTERM');
+  t.equal(await server.exited, 1);
+  t.ok(server.logs.some((l) => l.includes('in-flight requests did not finish within 300 ms; exiting')));
+});
+
 t.test('a test folder belongs to its run: the PostgreSQL run, going at the same time, names its folders apart', async (t) => {
   const folder = relative(join(root, '.tap/fixtures'), t.testdir());
   t.equal(folder, `test-server.test.ts${testDialect === 'postgres' ? '-on-postgres' : ''}-a-test-folder-belongs-to-its-run-the-PostgreSQL-run-going-at-the-same-time-names-its-folders-apart`);
