@@ -77,7 +77,8 @@ export default fp(
       route.helmet ??= underApi(route.url) ? apiPolicy : {};
     });
     // Not global: a 404 and a refused preflight match no route of ours (the not-found handler, @fastify/cors's
-    // `OPTIONS *`), so no route option reaches them; the path they were sent to decides, below.
+    // `OPTIONS *`), so no route option reaches them; the path they were sent to decides, below. The package builds
+    // helmet's middleware again for every request (bench/RESULTS.md; a fix offered in docs/upstream/fastify-helmet.md).
     await app.register(helmet, { global: false, enableCSPNonces: false, ...pagePolicy });
     app.addHook('onRequest', (request, reply, done) => {
       if (isUnrouted(request)) reply.helmet(isApiRequest(request) ? apiPolicy : undefined);
