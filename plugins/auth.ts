@@ -2,7 +2,7 @@ import cookie, { type CookieSerializeOptions } from '@fastify/cookie';
 import session from '@fastify/session';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { DatabaseSessionStore } from '../db/session-store.js';
+import { DatabaseSessionStore, sessionId } from '../db/session-store.js';
 import { deleteExpiredSessions, newToken, sessionKey } from '../db/sessions.js';
 import { createAnonymousUser, purgeIdleAnonymousUsers, type UserRow } from '../db/users.js';
 import { faultOf } from '../db/faults.js';
@@ -95,8 +95,8 @@ export async function startSession(request: FastifyRequest, reply: FastifyReply,
     reply.header('x-folio-token', token);
     return token;
   }
-  // The package gave a request without a live cookie session a new one, its id fresh from newToken: a live one is
-  // replaced by a new id (regenerate deletes the old session).
+  // The package gave a request without a live cookie session a new one, its id fresh (sessionId, as newToken makes
+  // them): a live one is replaced by a new id (regenerate deletes the old session).
   if (request.credential?.kind === 'cookie') await request.session.regenerate();
   const { session } = request;
   session.user = user;
@@ -194,7 +194,7 @@ export default fp(
       cookieName,
       cookie: { ...cookieOptions },
       store,
-      idGenerator: newToken,
+      idGenerator: sessionId,
       // A session is stored once it has a user (startSession), its expiry written again only when renewed below.
       saveUninitialized: false,
       rolling: false,
