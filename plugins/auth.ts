@@ -96,8 +96,8 @@ export async function startSession(request: FastifyRequest, reply: FastifyReply,
     return token;
   }
   // The package gave a request without a live cookie session a new one, its id fresh (sessionId, as newToken makes
-  // them): a live one is replaced by a new id (regenerate deletes the old session).
-  if (request.credential?.kind === 'cookie') await request.session.regenerate();
+  // them): a restored one (also one a bearer header overrode) is replaced by a new id (regenerate deletes it).
+  if (request.session.user !== undefined) await request.session.regenerate();
   const { session } = request;
   session.user = user;
   session.cookie.expires = new Date(expiresAt);
@@ -189,6 +189,12 @@ export default fp(
       done(null, payload);
     });
     await app.register(cookie);
+    // The session cookie is the API's: other paths (the client's files, the docs, health checks) neither look it up
+    // nor clear it, as the package would (its hooks see only the cookies left here).
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (!isApiRequest(request) && request.cookies[cookieName] !== undefined) delete request.cookies[cookieName];
+      done();
+    });
     await app.register(session, {
       secret: new RememberingSigner(app.secret),
       cookieName,
