@@ -259,7 +259,12 @@ t.test('kill -9 of one process under 16 concurrent writers on both loses no ackn
   };
   const writers = Array.from({ length: 16 }, (_, w) => writer(w));
 
-  await new Promise((r) => setTimeout(r, 1000 + Math.random() * 1000));
+  // The kill comes once both processes are under way (a loaded machine may take seconds to the first answers), at a random moment.
+  for (let waited = 0; acksBeforeKill.get(victim)! <= 20 || acksBeforeKill.get(survivor)! <= 20; waited += 50) {
+    if (waited > 60_000) throw new Error(`no 20 acknowledged writes on each process within a minute: ${[...acksBeforeKill.values()].join(', ')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, Math.random() * 1000));
   killedAt = performance.now();
   victim.child.kill('SIGKILL');
   t.equal(await victim.exited, null, 'the victim died of SIGKILL');
