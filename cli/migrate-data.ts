@@ -30,7 +30,7 @@ export interface CopiedTable {
   columns: { name: string; postgresType: string }[];
   /** The columns rows are read in order of. */
   primaryKey: string[];
-  /** The identity column (`id` kind, db/tables.ts) whose sequence must continue after the copied ids. */
+  /** The identity column (a BIGINT identity in db/schema.pg.ts) whose sequence must continue after the copied ids. */
   identity: string | undefined;
 }
 
@@ -65,7 +65,7 @@ export function copiedTables(): CopiedTable[] {
   const done = new Set<string>();
   while (ordered.length < tables.length) {
     const next = tables.find((t) => !done.has(t.table.name) && t.parents.every((p) => done.has(p)));
-    if (!next) throw new Error('the foreign keys of db/tables.ts form a cycle');
+    if (!next) throw new Error('the foreign keys of db/schema.ts form a cycle');
     ordered.push(next.table);
     done.add(next.table.name);
   }

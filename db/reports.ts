@@ -1,5 +1,5 @@
 import type { Database, Dialect } from './index.js';
-import type { Role } from './schema.js';
+import type { Role, User } from './schema.js';
 import { findUserById } from './users.js';
 import { answerFromRow, completedPages, iso, position, programFromRow, type Answer, type AnswerRow, type Program, type ProgramRow } from './work.js';
 
@@ -30,14 +30,7 @@ export interface StudentProgress {
   lastActivity: string | null;
 }
 
-interface IdentityRow {
-  id: string;
-  username: string | null;
-  name: string | null;
-  email: string | null;
-  role: Role;
-  anonymous: number;
-}
+type IdentityRow = Pick<User, 'id' | 'username' | 'name' | 'email' | 'role' | 'anonymous'>;
 
 interface ProgressRow extends IdentityRow {
   pages_completed: number;

@@ -2,38 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ExportUnavailableError } from './exports.js';
 import type { Database, Queries, Snapshot } from './index.js';
-import type { Role } from './tables.js';
+import type { Role, Stored, User } from './schema.js';
 import { moveWork, workLock } from './work.js';
 
-/** A users row as the API code sees it. */
-export interface UserRow {
-  id: string;
-  username: string | null;
-  usernameKey: string | null;
-  name: string | null;
-  email: string | null;
-  role: Role;
-  passwordHash: string | null;
-  researchConsent: boolean;
-  anonymous: boolean;
-  createdAt: number;
-  updatedAt: number;
-}
+/** A users row as the API code sees it: the table's row, its flags as booleans. */
+export type UserRow = Omit<User, 'researchConsent' | 'anonymous'> & { researchConsent: boolean; anonymous: boolean };
 
 /** A users row as stored (snake_case, flags 0/1). */
-export interface StoredUser {
-  id: string;
-  username: string | null;
-  username_key: string | null;
-  name: string | null;
-  email: string | null;
-  role: Role;
-  password_hash: string | null;
-  research_consent: number;
-  anonymous: number;
-  created_at: number;
-  updated_at: number;
-}
+export type StoredUser = Stored<User>;
 
 const storedColumns = ['id', 'username', 'username_key', 'name', 'email', 'role', 'password_hash', 'research_consent', 'anonymous', 'created_at', 'updated_at'];
 /** The columns of a StoredUser, for SELECT and RETURNING; with a table alias, e.g. `userColumnsOf('u')` in a join. */

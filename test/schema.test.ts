@@ -5,7 +5,7 @@ import { applyMigrations } from '../db/migrate.js';
 import { postgresSchemaUrl } from './helper.js';
 
 /**
- * The two dialects' schemas are built from one definition (db/tables.ts) and migrated by their own files; this
+ * The two dialects' schemas are declared in db/schema.ts and db/schema.pg.ts and migrated by their own files; this
  * compares the databases those migrations produce, whatever the suite runs on: same tables, same columns with the
  * same nullability and defaults, same primary keys, indexes (columns, uniqueness, partial conditions) and foreign keys.
  */
