@@ -1,8 +1,10 @@
+import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { DatabaseUrlError } from './errors.js';
 import { firstColumnBytes } from './bytes.js';
-import type { Database, Params, Queries, Snapshot } from './index.js';
+import type { Database, Params, Queries, Query, Snapshot, Values } from './index.js';
+import { statement as render } from './render.js';
 import { runSteps } from './steps.js';
 
 export function isPostgresUrl(url: string): boolean {
@@ -50,8 +52,6 @@ interface Translated {
   text: string;
   /** For `@name` placeholders: the names in $n order. */
   names: string[] | undefined;
-  /** Prepared-statement name: each distinct SQL text is parsed once per connection. */
-  name: string;
 }
 
 const translations = new Map<string, Translated>();
@@ -86,7 +86,7 @@ export function translate(sql: string): Translated {
     }
   }
   if (positional > 0 && names.length > 0) throw new Error(`a query mixes ? and @name placeholders: ${sql}`);
-  t = { text, names: names.length > 0 ? names : undefined, name: `folio_${translations.size + 1}` };
+  t = { text, names: names.length > 0 ? names : undefined };
   translations.set(sql, t);
   return t;
 }
@@ -97,6 +97,21 @@ function values(t: Translated, params: Params): unknown[] {
   return t.names ? t.names.map((n) => object[n]) : [];
 }
 
+/** A query as PostgreSQL runs it: its text and its values in order (rendered by drizzle: db/render.ts). */
+function postgresStatement(query: Query | string, params: Params | undefined): { text: string; values: unknown[] } {
+  if (typeof query !== 'string') return render('postgres', query, params as Values | undefined);
+  const t = translate(query);
+  return { text: t.text, values: values(t, params ?? []) };
+}
+
+/** Prepared-statement names: each distinct SQL text is parsed once per connection. */
+const statementNames = new Map<string, string>();
+const statementName = (text: string) => {
+  let name = statementNames.get(text);
+  if (name === undefined) statementNames.set(text, (name = `folio_${statementNames.size + 1}`));
+  return name;
+};
+
 type Runner = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
 /** Runs SQL on a pool (each query on any free connection) or on one client (a transaction). */
@@ -105,21 +120,21 @@ class PostgresQueries implements Queries {
 
   constructor(private readonly runner: Runner) {}
 
-  private async query(sql: string, params: Params): Promise<pg.QueryResult> {
-    const t = translate(sql);
-    return this.runner.query({ name: t.name, text: t.text, values: values(t, params) });
+  private async query(query: Query | string, params: Params | undefined): Promise<pg.QueryResult> {
+    const { text, values } = postgresStatement(query, params);
+    return this.runner.query({ name: statementName(text), text, values });
   }
 
-  async get<T>(sql: string, params: Params = []): Promise<T | undefined> {
-    return (await this.query(sql, params)).rows[0] as T | undefined;
+  async get<T>(query: Query | string, params?: Params): Promise<T | undefined> {
+    return (await this.query(query, params)).rows[0] as T | undefined;
   }
 
-  async all<T>(sql: string, params: Params = []): Promise<T[]> {
-    return (await this.query(sql, params)).rows as T[];
+  async all<T>(query: Query | string, params?: Params): Promise<T[]> {
+    return (await this.query(query, params)).rows as T[];
   }
 
-  async run(sql: string, params: Params = []): Promise<number> {
-    return (await this.query(sql, params)).rowCount ?? 0;
+  async run(query: Query | string, params?: Params): Promise<number> {
+    return (await this.query(query, params)).rowCount ?? 0;
   }
 }
 
@@ -129,6 +144,9 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
+
+/** The advisory locks of a batch's writes, in one sorted statement. */
+const lockSql = sql`SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(unnest(${sql.placeholder('locks')}::text[]), 0) AS k) l ORDER BY k`;
 
 /** Deadlock and serialisation failures: the whole batch is run again (nothing of it was committed). */
 const retryable = new Set(['40P01', '40001']);
@@ -205,7 +223,7 @@ class PostgresGroupCommit {
         await client.query('BEGIN');
         const locks = [...new Set(batch.flatMap((item) => item.locks))];
         if (locks.length > 0) {
-          await tx.run('SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(unnest(?::text[]), 0) AS k) l ORDER BY k', [locks]);
+          await tx.run(lockSql, { locks });
         }
         const values: unknown[] = [];
         inWork = true;
@@ -247,13 +265,13 @@ class PostgresSnapshot implements Snapshot {
     return new PostgresSnapshot(client);
   }
 
-  all<T>(sql: string, params: Params = []): Promise<T[]> {
-    return this.queries.all<T>(sql, params);
+  all<T>(query: Query | string, params?: Params): Promise<T[]> {
+    return this.queries.all<T>(query, params);
   }
 
-  cursor(sql: string, params: Params, size: number): () => Promise<unknown[][]> {
-    const t = translate(sql);
-    const cursor = this.client.query(new Cursor(t.text, values(t, params), { rowMode: 'array', types }));
+  cursor(query: Query | string, params: Params | undefined, size: number): () => Promise<unknown[][]> {
+    const { text, values } = postgresStatement(query, params);
+    const cursor = this.client.query(new Cursor(text, values, { rowMode: 'array', types }));
     this.cursors.push(cursor);
     return () => cursor.read(size) as Promise<unknown[][]>;
   }
@@ -297,11 +315,11 @@ export function openPostgres(url: string, poolSize: number): Database & { pool: 
     location: redactUrl(url),
     pool,
     schema,
-    get: (sql, params) => queries.get(sql, params),
-    all: (sql, params) => queries.all(sql, params),
-    run: (sql, params) => queries.run(sql, params),
-    bytes: (sql, params) => firstColumnBytes(queries, sql, params),
-    lookup: (sql, params) => queries.get(sql, params),
+    get: (query, params) => queries.get(query, params),
+    all: (query, params) => queries.all(query, params),
+    run: (query, params) => queries.run(query, params),
+    bytes: (query, params) => firstColumnBytes(queries, query, params),
+    lookup: (query, params) => queries.get(query, params),
     authChanges: () => undefined,
     write: (work, locks = []) => group.run(work, locks),
     writeSteps: (steps, locks = []) => group.run((tx) => runSteps(tx, steps), locks),

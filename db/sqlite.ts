@@ -1,4 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3';
+import { sql } from 'drizzle-orm';
 import { mkdirSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -6,51 +7,60 @@ import { Worker } from 'node:worker_threads';
 import { assetPath, isSingleBinary, sqliteAddon, sqliteAddonAsset, sqliteReaderAsset, sqliteWriterAsset } from '../lib/assets.js';
 import { firstColumnBytes } from './bytes.js';
 import { GroupCommit, type WriteThreadCommit } from './group-commit.js';
-import type { Database, Params, Queries, Snapshot, WriteStep } from './index.js';
+import type { Database, Params, Queries, Query, Snapshot, Values, WriteStep } from './index.js';
+import { statement as render } from './render.js';
 import type { ReadReply, ReadRequest, ReaderData } from './sqlite-reader.js';
 import type { WriteOutcome, WriterBatch, WriterData, WriterReply } from './sqlite-writer.js';
 import { errorOf, type ThreadFailure } from './thread-failure.js';
 
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
-/** Runs SQL on one better-sqlite3 connection, preparing each distinct text once. */
+/** A query as SQLite runs it: its text and its values (rendered by drizzle: db/render.ts). */
+export function sqliteStatement(query: Query | string, params: Params | undefined): { text: string; values: Params } {
+  // A SQL string (until every query is drizzle's): better-sqlite3 binds an array as the `?` parameters and an object as the `@name` ones.
+  if (typeof query === 'string') return { text: query, values: params ?? [] };
+  return render('sqlite', query, params as Values | undefined);
+}
+
+/** Runs queries on one better-sqlite3 connection, preparing each distinct SQL text once. */
 export class SqliteQueries implements Queries {
   readonly dialect = 'sqlite' as const;
   private readonly statements = new Map<string, Statement>();
 
   constructor(readonly sqlite: BetterSqlite3.Database) {}
 
-  prepare(sql: string): Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) this.statements.set(sql, (statement = this.sqlite.prepare(sql)));
+  prepare(text: string): Statement {
+    let statement = this.statements.get(text);
+    if (!statement) this.statements.set(text, (statement = this.sqlite.prepare(text)));
     return statement;
   }
 
-  async get<T>(sql: string, params: Params = []): Promise<T | undefined> {
-    return this.getNow<T>(sql, params);
+  async get<T>(query: Query | string, params?: Params): Promise<T | undefined> {
+    return this.getNow<T>(query, params);
   }
 
-  async all<T>(sql: string, params: Params = []): Promise<T[]> {
-    return this.allNow<T>(sql, params);
+  async all<T>(query: Query | string, params?: Params): Promise<T[]> {
+    return this.allNow<T>(query, params);
   }
 
-  async run(sql: string, params: Params = []): Promise<number> {
-    return this.runNow(sql, params);
+  async run(query: Query | string, params?: Params): Promise<number> {
+    return this.runNow(query, params);
   }
-
-  // better-sqlite3 binds an array as the `?` parameters and an object as the `@name` ones.
 
   /** The same, synchronously (SQLite only: the group commit, snapshots). */
-  getNow<T>(sql: string, params: Params = []): T | undefined {
-    return this.prepare(sql).get(params) as T | undefined;
+  getNow<T>(query: Query | string, params?: Params): T | undefined {
+    const { text, values } = sqliteStatement(query, params);
+    return this.prepare(text).get(values) as T | undefined;
   }
 
-  allNow<T>(sql: string, params: Params = []): T[] {
-    return this.prepare(sql).all(params) as T[];
+  allNow<T>(query: Query | string, params?: Params): T[] {
+    const { text, values } = sqliteStatement(query, params);
+    return this.prepare(text).all(values) as T[];
   }
 
-  runNow(sql: string, params: Params = []): number {
-    return this.prepare(sql).run(params).changes;
+  runNow(query: Query | string, params?: Params): number {
+    const { text, values } = sqliteStatement(query, params);
+    return this.prepare(text).run(values).changes;
   }
 }
 
@@ -80,13 +90,14 @@ class SqliteSnapshot implements Snapshot {
     this.queries = new SqliteQueries(sqlite);
   }
 
-  async all<T>(sql: string, params: Params = []): Promise<T[]> {
-    return this.queries.allNow<T>(sql, params);
+  async all<T>(query: Query | string, params?: Params): Promise<T[]> {
+    return this.queries.allNow<T>(query, params);
   }
 
-  cursor(sql: string, params: Params, size: number): () => Promise<unknown[][]> {
-    const statement = this.queries.prepare(sql).raw(true);
-    const rows = statement.iterate(params) as IterableIterator<unknown[]>;
+  cursor(query: Query | string, params: Params | undefined, size: number): () => Promise<unknown[][]> {
+    const { text, values } = sqliteStatement(query, params);
+    const statement = this.queries.prepare(text).raw(true);
+    const rows = statement.iterate(values) as IterableIterator<unknown[]>;
     this.iterators.push(rows);
     return async () => {
       const chunk: unknown[][] = [];
@@ -139,14 +150,14 @@ class ReadThread {
   /** Key look-ups made on the event loop because the thread had other reads (tests, diagnostics). */
   lookupsOnLoop = 0;
 
-  request<T>(database: number, file: string, kind: ReadRequest[3], sql: string, params: unknown, lookup = false): Promise<T> {
+  request<T>(database: number, file: string, kind: ReadRequest[3], text: string, values: unknown, lookup = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const id = this.nextId++;
       if (!lookup) this.others++;
       const done = lookup ? resolve : (value: T) => (this.others--, resolve(value));
       const failed = lookup ? reject : (err: unknown) => (this.others--, reject(err));
       this.pending.set(id, { resolve: done as (value: never) => void, reject: failed });
-      if (this.queue.push([id, database, file, kind, sql, params]) === 1) queueMicrotask(() => this.send());
+      if (this.queue.push([id, database, file, kind, text, values]) === 1) queueMicrotask(() => this.send());
     });
   }
 
@@ -224,13 +235,14 @@ class WriteThread implements WriteThreadCommit {
       const thread = this.start();
       const statements: WriterBatch['statements'] = [];
       const writes: WriterBatch['writes'] = batch.map((steps) =>
-        steps.map(([kind, sql, params]) => {
-          let id = this.statementIds.get(sql);
+        steps.map(([kind, query, params]) => {
+          const { text, values } = sqliteStatement(query, params);
+          let id = this.statementIds.get(text);
           if (id === undefined) {
-            this.statementIds.set(sql, (id = this.statementIds.size));
-            statements.push([id, sql]);
+            this.statementIds.set(text, (id = this.statementIds.size));
+            statements.push([id, text]);
           }
-          return [kind, id, params];
+          return [kind, id, values];
         }),
       );
       thread.ref();
@@ -280,6 +292,8 @@ class WriteThread implements WriteThreadCommit {
 }
 let databases = 0;
 
+const authChangesSql = sql`SELECT value FROM change_counters WHERE name = 'auth'`;
+
 /**
  * The reads of one opened SQLite database, on a connection of its own in the read thread; key look-ups there too
  * unless the thread is busy with other reads, then on a read-only connection of the event loop's own.
@@ -288,17 +302,20 @@ function threadReads(file: string): Pick<Database, 'get' | 'all' | 'bytes' | 'lo
   const database = ++databases;
   let closed = false;
   let loop: SqliteQueries | undefined;
-  const read = <T>(kind: 'get' | 'all' | 'bytes', sql: string, params: Params = [], lookup = false) =>
-    closed ? Promise.reject(new Error('the database is closed')) : readThread.request<T>(database, file, kind, sql, params, lookup);
+  const read = <T>(kind: 'get' | 'all' | 'bytes', query: Query | string, params: Params | undefined, lookup = false) => {
+    if (closed) return Promise.reject(new Error('the database is closed'));
+    const { text, values } = sqliteStatement(query, params);
+    return readThread.request<T>(database, file, kind, text, values, lookup);
+  };
   return {
-    get: (sql, params) => read('get', sql, params),
-    all: (sql, params) => read('all', sql, params),
-    bytes: (sql, params) => read<ArrayBuffer | undefined>('bytes', sql, params).then((bytes) => bytes && Buffer.from(bytes)),
-    lookup(sql, params) {
-      if (closed || !readThread.busy) return read('get', sql, params, true);
+    get: (query, params) => read('get', query, params),
+    all: (query, params) => read('all', query, params),
+    bytes: (query, params) => read<ArrayBuffer | undefined>('bytes', query, params).then((bytes) => bytes && Buffer.from(bytes)),
+    lookup(query, params) {
+      if (closed || !readThread.busy) return read('get', query, params, true);
       readThread.lookupsOnLoop++;
       loop ??= new SqliteQueries(connect(file, { readonly: true, fileMustExist: true }));
-      return loop.get(sql, params);
+      return loop.get(query, params);
     },
     async close() {
       closed = true;
@@ -368,10 +385,10 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
   const reads: Pick<Database, 'get' | 'all' | 'bytes' | 'lookup' | 'close'> =
     location === ':memory:'
       ? {
-          get: (sql, params) => queries.get(sql, params),
-          all: (sql, params) => queries.all(sql, params),
-          bytes: (sql, params) => firstColumnBytes(queries, sql, params),
-          lookup: (sql, params) => queries.get(sql, params),
+          get: (query, params) => queries.get(query, params),
+          all: (query, params) => queries.all(query, params),
+          bytes: (query, params) => firstColumnBytes(queries, query, params),
+          lookup: (query, params) => queries.get(query, params),
           close: async () => {},
         }
       : threadReads(location);
@@ -381,19 +398,19 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
     sqlite,
     /** The write thread, if the database is a file (tests stop it). */
     writeThread: writer,
-    lookup: (sql, params) => reads.lookup(sql, params),
+    lookup: (query, params) => reads.lookup(query, params),
     authChanges() {
       if (sqlite.inTransaction) return undefined;
       if (authChanges === undefined) {
-        authChanges = queries.getNow<{ value: number }>("SELECT value FROM change_counters WHERE name = 'auth'")?.value ?? 0;
+        authChanges = queries.getNow<{ value: number }>(authChangesSql)?.value ?? 0;
         setImmediate(forgetAuthChanges);
       }
       return authChanges;
     },
-    get: (sql, params) => reads.get(sql, params),
-    all: (sql, params) => reads.all(sql, params),
-    bytes: (sql, params) => reads.bytes(sql, params),
-    run: (sql, params) => (forgetAuthChanges(), queries.run(sql, params)),
+    get: (query, params) => reads.get(query, params),
+    all: (query, params) => reads.all(query, params),
+    bytes: (query, params) => reads.bytes(query, params),
+    run: (query, params) => (forgetAuthChanges(), queries.run(query, params)),
     write: (work) => group.run(work),
     writeSteps: (steps) => group.runSteps(steps),
     async snapshot() {

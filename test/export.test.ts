@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { createHmac, hkdfSync } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { get } from 'node:http';
@@ -577,7 +578,7 @@ t.test('exports read rows in index order: no sort, whatever the size', { skip: t
   const app = await build(t);
   for (const kind of ['events', 'answers', 'programs', 'completions'] as const) {
     for (const identify of [false, true]) {
-      const plan = ((await app.db.all(`EXPLAIN QUERY PLAN ${exportRowsSql(kind, identify)}`, { book: 'b', since: 0, until: 1 })) as { detail: string }[]).map((p) => p.detail);
+      const plan = ((await app.db.all(sql`EXPLAIN QUERY PLAN ${exportRowsSql(kind, identify)}`, { book: 'b', since: 0, until: 1 })) as { detail: string }[]).map((p) => p.detail);
       t.match(plan[0], /^SEARCH r USING INDEX \w+_book_time_idx \(book_id=\? AND \w+>\? AND \w+<\?\)$/, kind);
       t.notOk(plan.some((d) => d.includes('TEMP B-TREE')), `${kind}: ${plan.join('; ')}`);
     }
