@@ -8,6 +8,7 @@ import { buildApp } from '../app.js';
 import { createBook } from '../db/books.js';
 import type { Database } from '../db/index.js';
 import { loadConfig, type Config } from '../lib/config.js';
+import { sql } from 'drizzle-orm';
 
 export const root = join(import.meta.dirname, '..');
 export const bookOrigin = 'https://book.example';
@@ -188,8 +189,8 @@ export async function register(app: FastifyInstance, username = 'ada', extra: Re
 export async function tableNames(db: Database): Promise<string[]> {
   const rows =
     db.dialect === 'sqlite'
-      ? await db.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-      : await db.all<{ name: string }>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name');
+      ? await db.all<{ name: string }>(sql`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+      : await db.all<{ name: string }>(sql`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`);
   return rows.map((r) => r.name);
 }
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { build, cookieOf, fromBook, register, root, testDialect } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 /** A registered student: request headers and user id. */
 async function student(app: FastifyInstance, username = 'ada') {
@@ -188,8 +189,8 @@ t.test('the quota migration gives work stored before it the usage and page sizes
   const written = { usage: await usage(app), sizes: await rows(app, 'SELECT id, state_bytes FROM programs WHERE latest = 1 ORDER BY id') };
   t.equal(written.usage.length, 2);
   // As a database migrated before 0008 holds it: no usage, no sizes; then the migration's statements that fill them.
-  await app.db.run('DELETE FROM user_usage');
-  await app.db.run('UPDATE programs SET state_bytes = 0');
+  await app.db.run(sql`DELETE FROM user_usage`);
+  await app.db.run(sql`UPDATE programs SET state_bytes = 0`);
   const file = testDialect === 'sqlite' ? 'sqlite/0008_quotas.sql' : 'postgres/0002_quotas.sql';
   const statements = readFileSync(join(root, 'db/migrations', file), 'utf8').split('--> statement-breakpoint');
   for (const sql of statements.map((s) => s.replace(/^\s*(--.*\n)*/, '')).filter((s) => /^(INSERT|UPDATE) /.test(s))) await app.db.run(sql);
