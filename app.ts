@@ -29,6 +29,8 @@ export interface AppOptions {
   migrate?: boolean;
   /** Pino options, or false for silence (tests). */
   logger?: FastifyServerOptions['logger'];
+  /** Where the built browser client is (routes/client.ts); by default dist/client. */
+  clientDir?: string;
 }
 
 /** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, the serving lock and backups, storage, errors, origins, rate limits, protections, authentication, the OpenAPI docs, then the routes. */
@@ -61,7 +63,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(eventRoutes);
   await app.register(instructorRoutes);
   await app.register(exportRoutes);
-  await app.register(clientRoutes);
+  await app.register(clientRoutes, { dir: opts.clientDir });
 }, { name: 'folio', fastify: '5.x' });
 
 export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?: object; http?: object } {

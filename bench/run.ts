@@ -1,24 +1,29 @@
 /**
  * The benchmark suite (not a test): each scenario against the real app, next to a ceiling — a bare Fastify GET
- * route returning a small JSON object — measured in the same process, in the same run.
+ * route returning a small JSON object — measured in the same run, in alternating slices, two ways:
  *
- *   npm run bench                       # all scenarios on SQLite, 10 s each
+ * - in-process: the app, the ceiling and the load generator (autocannon) all in this process;
+ * - separate processes, as a client measures: autocannon in a process of its own (bench/client.mjs), against the
+ *   built `folio serve` (`node dist/cli/folio.js serve`: build first, `npm run build`) and against the bare route
+ *   in a process of its own (bench/bare.mjs). The load generator's cost is then in neither server.
+ *
+ *   npm run build && npm run bench     # all scenarios on SQLite, 10 s each, both ways
  *   npm run bench -- --duration 5 --only answers-cookie,state
- *   npm run bench -- --slices 1            # one ceiling measurement, then the scenario (no alternating)
+ *   npm run bench -- --mode in-process  # only the first way (no build needed)
+ *   npm run bench -- --slices 1         # one ceiling measurement, then the scenario (no alternating)
  *
- * On PostgreSQL (issue #9), in a fresh schema `bench_<time>` dropped at the end; build first (`npx tsc -p .`):
+ * On PostgreSQL (issue #9), in fresh schemas `bench_<time>` (and `bench_<time>_served`) dropped at the end:
  *
  *   npm run bench -- --postgres [postgres://postgres@127.0.0.1:5432/test] [--duration 8] [--rounds 3]
  *
- * runs scenarios 1 and 3, and 1b (scenario 1 with a student per connection; --only picks others), (a) in this
- * process exactly like the SQLite run, against the ceiling, and (b) against one and then two real `folio serve`
- * processes (dist/) on that database, the same 50 connections split evenly across them, with the CPU each party
- * used during the run.
+ * runs scenarios 1 and 3, and 1b (scenario 1 with a student per connection; --only picks others), (a) both ways
+ * against their ceilings as on SQLite, and (b) against one and then two real `folio serve` processes (dist/) on
+ * that database, the same 50 connections split evenly across them, with the CPU each party used during the run.
  */
 import { sql, type SQL } from 'drizzle-orm';
 import autocannon from 'autocannon';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -26,7 +31,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { buildApp } from '../app.js';
-import type { Database } from '../db/index.js';
+import { openDatabase, type Database } from '../db/index.js';
 import { saveAnswer, saveProgram } from '../db/work.js';
 import { loadConfig, type Config } from '../plugins/config.js';
 
@@ -42,27 +47,39 @@ const { values: args, positionals } = parseArgs({
     warmup: { type: 'string', default: '2' },
     /** PostgreSQL, (b): how many times to measure one, then two processes (a shared machine's noise shows as spread). */
     rounds: { type: 'string', default: '1' },
+    /** in-process, separate (processes) or both. */
+    mode: { type: 'string', default: 'both' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowPositionals: true,
 });
 if (args.help) {
-  console.log(`npm run bench -- [options]: each scenario against the real app, next to a bare Fastify GET ceiling in the same process
+  console.log(`npm run bench -- [options]: each scenario against the real app, next to a bare Fastify GET ceiling,
+measured two ways in alternating slices: in-process (app, ceiling and autocannon in one process) and in separate
+processes as a client measures (autocannon in a process of its own against \`node dist/cli/folio.js serve\` and
+against the bare route in another process: run \`npm run build\` first); prints both ratios for each scenario
 
+  --mode M          both (default), in-process or separate
   --duration S      seconds per scenario and per ceiling (default 10)
   --slices N        measure each in N alternating slices of S/N seconds (default 10: a shared VM's speed moves
                     2-3x within seconds, and short slices put ceiling and scenario in the same moments)
   --connections N   autocannon connections (default 50)
   --only A,B        scenarios by name: answers-cookie, answers-bearer, state, events, programs, answers-students (1b)
-  --postgres [URL]  run on PostgreSQL in a schema of its own (default postgres://postgres@127.0.0.1:5432/test);
-                    build first (npx tsc -p .) for the runs against real folio serve processes
-  --warmup S        unmeasured seconds before each measurement: of the scenario and of the ceiling (SQLite),
-                    on fresh processes (PostgreSQL) (default 2)
+  --postgres [URL]  run on PostgreSQL in schemas of their own (default postgres://postgres@127.0.0.1:5432/test),
+                    then also against one and two folio serve processes (build first)
+  --warmup S        unmeasured seconds before each measurement: of the scenario and of the ceiling, each way,
+                    and on fresh processes (PostgreSQL) (default 2)
   --rounds N        PostgreSQL: measure one, then two processes N times (default 1)
 
-Results go to stdout as a Markdown table; bench/RESULTS.md keeps them with the command that produced them.`);
+Results go to stdout as Markdown tables; bench/RESULTS.md keeps them with the command that produced them.`);
   process.exit(0);
 }
+const modes = { both: ['in-process', 'separate'], 'in-process': ['in-process'], separate: ['separate'] } as const;
+if (!Object.hasOwn(modes, args.mode)) {
+  console.error(`--mode: "${args.mode}" is none of both, in-process, separate`);
+  process.exit(2);
+}
+const ways: readonly Way[] = modes[args.mode as keyof typeof modes];
 const duration = Number(args.duration);
 const slices = Math.max(1, Number(args.slices));
 const connections = Number(args.connections);
@@ -167,8 +184,11 @@ interface Result {
   worstSliceP99: number;
   non2xx: number;
   errors: number;
-  /** Cores the rest of the machine kept busy meanwhile: neither this process nor PostgreSQL (other work on a shared machine). */
+  /** Cores the rest of the machine kept busy meanwhile: neither the measured parties nor PostgreSQL (other work on a shared machine). */
   otherCpu: number;
+  /** Separate processes: cores the server and the load generator kept busy (NaN in-process: both are this process). */
+  serverCpu: number;
+  loadGeneratorCpu: number;
 }
 
 /** One scenario: a request that autocannon repeats on every connection. */
@@ -178,31 +198,78 @@ interface Scenario {
   path: string;
   headers: Record<string, string>;
   body?: string;
-  /** Gives each connection headers of its own (e.g. its own student). */
-  setupClient?: (client: autocannon.Client) => void;
+  /** Each connection takes the next of these headers instead (e.g. a student of its own). */
+  connectionHeaders?: Record<string, string>[];
 }
 
-async function measure(name: string, url: string, opts: Partial<autocannon.Options> = {}): Promise<Result> {
-  const start = cpuMark([]);
-  const latencies: number[] = [];
-  const r = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({ url, connections, duration, ...opts }, (err: unknown, result: autocannon.Result) => (err ? reject(err as Error) : resolve(result)));
-    instance.on('response', (_client: autocannon.Client, _status: number, _bytes: number, ms: number) => latencies.push(ms));
+/** One autocannon run, as plain data: what bench/client.mjs receives. */
+interface Load {
+  url: string;
+  connections: number;
+  duration: number;
+  method?: Scenario['method'];
+  headers?: Record<string, string>;
+  body?: string;
+  connectionHeaders?: Record<string, string>[];
+}
+
+/** What one run gives back (latencies in ms, unsorted). */
+interface Run {
+  requests: number;
+  average: number;
+  seconds: number;
+  non2xx: number;
+  errors: number;
+  statuses: Record<string, number>;
+  latencies: number[];
+}
+
+/** Runs a load: autocannon in this process, or in the load generator's process. */
+type LoadGenerator = (load: Load) => Promise<Run>;
+
+/** autocannon in this process. */
+const inProcess: LoadGenerator = (load) =>
+  new Promise((resolve, reject) => {
+    const latencies: number[] = [];
+    const statuses: Record<string, number> = {};
+    let next = 0;
+    const { connectionHeaders: each, ...options } = load;
+    const instance = autocannon(
+      { ...options, ...(each ? { setupClient: (client: autocannon.Client) => client.setHeaders(each[next++ % each.length]!) } : {}) },
+      (err: unknown, r: autocannon.Result) =>
+        err ? reject(err as Error) : resolve({ requests: r.requests.total, average: r.requests.average, seconds: r.duration, non2xx: r.non2xx, errors: r.errors + r.timeouts, statuses, latencies }),
+    );
+    instance.on('response', (_client: autocannon.Client, status: number, _bytes: number, ms: number) => {
+      latencies.push(ms);
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    });
   });
-  const otherCpu = cpuSince(start, []).other;
-  const sorted = Float64Array.from(latencies).sort();
+
+/** The processes whose CPU a separate-process measurement reports. */
+interface Pids {
+  server: number;
+  loadGenerator: number;
+}
+
+async function measure(name: string, generator: LoadGenerator, load: Load, pids?: Pids): Promise<Result> {
+  const start = cpuMark(pids ? [pids.server, pids.loadGenerator] : []);
+  const r = await generator(load);
+  const cpu = cpuSince(start, pids ? [pids.server, pids.loadGenerator] : []);
+  const sorted = Float64Array.from(r.latencies).sort();
   return {
     name,
-    rps: r.requests.average,
-    requests: r.requests.total,
-    seconds: r.duration,
+    rps: r.average,
+    requests: r.requests,
+    seconds: r.seconds,
     latencies: sorted,
     p50: Math.round(percentile(sorted, 50)),
     p99: Math.round(percentile(sorted, 99)),
     worstSliceP99: Math.round(percentile(sorted, 99)),
     non2xx: r.non2xx,
-    errors: r.errors + r.timeouts,
-    otherCpu,
+    errors: r.errors,
+    otherCpu: cpu.other,
+    serverCpu: cpu.servers[0] ?? NaN,
+    loadGeneratorCpu: cpu.servers[1] ?? NaN,
   };
 }
 
@@ -217,6 +284,7 @@ function combine(parts: Result[]): Result {
   let at = 0;
   for (const p of parts) all.set(p.latencies, (at += p.latencies.length) - p.latencies.length);
   all.sort();
+  const averaged = (cores: (p: Result) => number) => parts.reduce((n, p) => n + cores(p) * p.seconds, 0) / seconds;
   return {
     name: parts[0]!.name,
     rps: requests / seconds,
@@ -228,18 +296,23 @@ function combine(parts: Result[]): Result {
     worstSliceP99: Math.max(...parts.map((p) => p.worstSliceP99)),
     non2xx: parts.reduce((n, p) => n + p.non2xx, 0),
     errors: parts.reduce((n, p) => n + p.errors, 0),
-    otherCpu: parts.reduce((n, p) => n + p.otherCpu * p.seconds, 0) / seconds,
+    otherCpu: averaged((p) => p.otherCpu),
+    serverCpu: averaged((p) => p.serverCpu),
+    loadGeneratorCpu: averaged((p) => p.loadGeneratorCpu),
   };
 }
 
-function measureScenario(base: string, s: Scenario, opts: Partial<autocannon.Options> = {}): Promise<Result> {
-  return measure(s.name, `${base}${s.path}`, {
-    ...opts,
+/** A scenario's request as a load on `base`. */
+function scenarioLoad(base: string, s: Scenario, seconds: number, clients = connections): Load {
+  return {
+    url: `${base}${s.path}`,
+    connections: clients,
+    duration: seconds,
     method: s.method,
     headers: s.headers,
     ...(s.body === undefined ? {} : { body: s.body }),
-    ...(s.setupClient ? { setupClient: s.setupClient } : {}),
-  });
+    ...(s.connectionHeaders ? { connectionHeaders: s.connectionHeaders } : {}),
+  };
 }
 
 async function listen(app: FastifyInstance): Promise<string> {
@@ -284,25 +357,20 @@ async function seedStudent(db: Database, userId: string): Promise<void> {
   await insertRows(db, sql`INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, page, saved_at, latest)`, answers);
 }
 
-interface Prepared {
-  app: FastifyInstance;
-  base: string;
-  scenarios: Record<string, Scenario>;
-}
-
-/** The real app on `databaseUrl` (migrated, demo book), listening, with the bench student, its token, 50 more students and the seeded rows. */
-async function prepare(config: Config): Promise<Prepared> {
-  const app = await buildApp({ config, migrate: true, logger: false });
-  const base = await listen(app);
+/**
+ * The scenarios on the app at `base` (migrated, demo book), set up through its API as a client would: the bench
+ * student, its token, 50 more students; the seeded rows go straight into `db`, the app's database.
+ */
+async function prepare(base: string, db: Database): Promise<Record<string, Scenario>> {
   const password = 'correct horse battery';
   const reg = await call(base, 'POST', '/api/auth/register', { username: 'bench', password });
   const cookie = reg.headers.get('set-cookie')!.split(';')[0]!;
   const { token } = (await (await call(base, 'POST', '/api/auth/login', { username: 'bench', password, mode: 'token' })).json()) as { token: string };
   const students: string[] = [];
   for (let i = 0; i < 50; i++) students.push((await call(base, 'POST', '/api/auth/register', { username: `student${i}`, password })).headers.get('set-cookie')!.split(';')[0]!);
-  const { id: userId } = (await app.db.get<{ id: string }>(sql`SELECT id FROM users WHERE username = 'bench'`))!;
+  const { id: userId } = (await db.get<{ id: string }>(sql`SELECT id FROM users WHERE username = 'bench'`))!;
   const t0 = performance.now();
-  await seedStudent(app.db, userId);
+  await seedStudent(db, userId);
   const state = (await (await call(base, 'GET', '/api/books/demo/state?page=bench/page', undefined, { cookie })).json()) as { programs: object; answers: object };
   process.stderr.write(
     `seeded 10,000 rows in ${Math.round(performance.now() - t0)} ms; page state: ${Object.keys(state.answers).length} questions, ${Object.keys(state.programs).length} programs\n`,
@@ -311,8 +379,7 @@ async function prepare(config: Config): Promise<Prepared> {
 
   const json = { origin, 'content-type': 'application/json' };
   const answer = JSON.stringify({ kind: 'mchoice', answer: ['b'], correct: true, page: 'ch1' });
-  let nextStudent = 0;
-  const scenarios: Record<string, Scenario> = {
+  return {
     'answers-cookie': { name: '1. POST answers (cookie, Origin, durable)', method: 'POST', path: '/api/books/demo/answers/q1', headers: { ...json, cookie }, body: answer },
     'answers-bearer': { name: '2. POST answers (bearer token)', method: 'POST', path: '/api/books/demo/answers/q2', headers: { ...json, authorization: `Bearer ${token}` }, body: answer },
     state: { name: '3. GET state (100 questions, 10 programs; 10,000 rows)', method: 'GET', path: '/api/books/demo/state?page=bench/page', headers: { origin, cookie } },
@@ -337,57 +404,161 @@ async function prepare(config: Config): Promise<Prepared> {
       path: '/api/books/demo/answers/q1',
       headers: { ...json, cookie },
       body: answer,
-      setupClient: (client) => client.setHeaders({ ...json, cookie: students[nextStudent++ % students.length]! }),
+      connectionHeaders: students.map((student) => ({ ...json, cookie: student })),
     },
   };
-  return { app, base, scenarios };
 }
 
-function startCeiling(): Promise<{ ceiling: FastifyInstance; url: string }> {
+/** The real app in this process, listening, with its scenarios. */
+async function prepareInProcess(config: Config): Promise<{ app: FastifyInstance; base: string; scenarios: Record<string, Scenario> }> {
+  const app = await buildApp({ config, migrate: true, logger: false });
+  const base = await listen(app);
+  return { app, base, scenarios: await prepare(base, app.db) };
+}
+
+/** `folio serve` on `databaseUrl` (migrated, demo book) in a process of its own, with its scenarios; the seeded rows go in through a connection of this process. */
+async function prepareServed(databaseUrl: string): Promise<{ server: ServerProcess; scenarios: Record<string, Scenario> }> {
+  const server = await startServer(databaseUrl, ['--migrate']);
+  const db = openDatabase(databaseUrl, { poolSize: 2 });
+  try {
+    return { server, scenarios: await prepare(server.url, db) };
+  } catch (err) {
+    await stopServer(server);
+    throw err;
+  } finally {
+    await db.close();
+  }
+}
+
+type Way = 'in-process' | 'separate';
+
+/** One way of measuring: its load generator, its ceiling, the app with its scenarios, and (separate) the processes whose CPU it reports. */
+interface Bench {
+  way: Way;
+  generator: LoadGenerator;
+  ceilingName: string;
+  ceilingUrl: string;
+  base: string;
+  databaseUrl: string;
+  scenarios: Record<string, Scenario>;
+  pids?: { app: number; ceiling: number; loadGenerator: number };
+  close(): Promise<void>;
+}
+
+/** The app, the ceiling and autocannon, all in this process. */
+async function inProcessBench(config: Config): Promise<Bench> {
   const ceiling = Fastify({ logger: false });
   ceiling.get('/ceiling', async () => ({ hello: 'world', n: 1 }));
-  return listen(ceiling).then((base) => ({ ceiling, url: `${base}/ceiling` }));
+  const ceilingUrl = `${await listen(ceiling)}/ceiling`;
+  const { app, base, scenarios } = await prepareInProcess(config);
+  const close = async () => {
+    await app.close();
+    await ceiling.close();
+  };
+  return { way: 'in-process', generator: inProcess, ceilingName: 'ceiling: bare Fastify GET', ceilingUrl, base, databaseUrl: config.databaseUrl, scenarios, close };
+}
+
+/** `folio serve`, the bare route and autocannon, each a process of its own. */
+async function separateBench(databaseUrl: string): Promise<Bench> {
+  const bare = await startBare();
+  const { server, scenarios } = await prepareServed(databaseUrl).catch(async (err: unknown) => {
+    await stopServer(bare);
+    throw err;
+  });
+  const client = startLoadGenerator();
+  const close = async () => {
+    await Promise.all([stopServer(server), stopServer(bare), stopServer(client)]);
+  };
+  return {
+    way: 'separate',
+    generator: client.run,
+    ceilingName: 'ceiling: bare Fastify GET, a process of its own',
+    ceilingUrl: `${bare.url}/ceiling`,
+    base: server.url,
+    databaseUrl,
+    scenarios,
+    pids: { app: server.child.pid!, ceiling: bare.child.pid!, loadGenerator: client.child.pid! },
+    close,
+  };
 }
 
 /**
- * Each chosen scenario against the ceiling, the two measured in alternating slices (ceiling, scenario, ceiling, …)
- * so that a shared machine's slower and faster moments fall on both alike; a Markdown table of both.
+ * One scenario against the ceiling, the two measured in alternating slices (ceiling, scenario, ceiling, …) so that
+ * a shared machine's slower and faster moments fall on both alike.
  */
-async function againstCeiling(base: string, scenarios: Record<string, Scenario>, chosen: string[], ceilingUrl: string): Promise<string[]> {
-  const results: Result[] = [];
-  const slice = { duration: duration / slices };
-  for (const key of chosen) {
-    const tops: Result[] = [];
-    const parts: Result[] = [];
-    // Both warm (JIT, caches) before anything counts, as a server is after its first seconds.
-    if (warmup > 0) {
-      await measure('warm-up', ceilingUrl, { duration: warmup });
-      await measureScenario(base, scenarios[key]!, { duration: warmup });
-    }
-    for (let i = 0; i < slices; i++) {
-      tops.push(await measure('ceiling: bare Fastify GET', ceilingUrl, slice));
-      parts.push(await measureScenario(base, scenarios[key]!, slice));
-      const [top, part] = [tops.at(-1)!, parts.at(-1)!];
-      process.stderr.write(`  slice ${i + 1}/${slices}: ceiling ${top.rps.toFixed(0)} req/s (p99 ${top.p99} ms), scenario ${part.rps.toFixed(0)} req/s (p50 ${part.p50}, p99 ${part.p99} ms)\n`);
-    }
-    const top = combine(tops);
-    const r = combine(parts);
-    results.push(top, r);
-    process.stderr.write(
-      `${r.name}: ${r.rps.toFixed(0)} req/s (${((r.rps / top.rps) * 100).toFixed(1)} % of ${top.rps.toFixed(0)}), non-2xx ${r.non2xx}, errors ${r.errors}, other CPU ${fmt(top.otherCpu)}/${fmt(r.otherCpu)}\n`,
-    );
+async function againstCeiling(b: Bench, key: string): Promise<[ceiling: Result, scenario: Result]> {
+  const s = b.scenarios[key]!;
+  const ceiling = (seconds: number) => measure(b.ceilingName, b.generator, { url: b.ceilingUrl, connections, duration: seconds }, b.pids && { server: b.pids.ceiling, loadGenerator: b.pids.loadGenerator });
+  const scenario = (seconds: number) => measure(s.name, b.generator, scenarioLoad(b.base, s, seconds), b.pids && { server: b.pids.app, loadGenerator: b.pids.loadGenerator });
+  // Both warm (JIT, caches) before anything counts, as a server is after its first seconds.
+  if (warmup > 0) {
+    await ceiling(warmup);
+    await scenario(warmup);
   }
+  const tops: Result[] = [];
+  const parts: Result[] = [];
+  for (let i = 0; i < slices; i++) {
+    const top = await ceiling(duration / slices);
+    const part = await scenario(duration / slices);
+    tops.push(top);
+    parts.push(part);
+    process.stderr.write(`  ${b.way} slice ${i + 1}/${slices}: ceiling ${top.rps.toFixed(0)} req/s (p99 ${top.p99} ms), scenario ${part.rps.toFixed(0)} req/s (p50 ${part.p50}, p99 ${part.p99} ms)\n`);
+  }
+  const top = combine(tops);
+  const r = combine(parts);
+  const cpu = b.pids ? `, CPU server ${fmt(top.serverCpu)}/${fmt(r.serverCpu)}, load generator ${fmt(top.loadGeneratorCpu)}/${fmt(r.loadGeneratorCpu)}` : '';
+  process.stderr.write(
+    `${b.way}, ${r.name}: ${r.rps.toFixed(0)} req/s (${((r.rps / top.rps) * 100).toFixed(1)} % of ${top.rps.toFixed(0)}), non-2xx ${r.non2xx}, errors ${r.errors}, other CPU ${fmt(top.otherCpu)}/${fmt(r.otherCpu)}${cpu}\n`,
+  );
+  return [top, r];
+}
+
+/** A Markdown table of each scenario after its ceiling; separate processes add the CPU of the server and the load generator. */
+function ceilingTable(pairs: [Result, Result][], separate: boolean): string[] {
+  const cpuHead = separate ? ' CPU server | CPU load generator |' : '';
   const lines = [
-    '| scenario | req/s | p50 ms | p99 ms | p99 ms, worst slice | % of ceiling | non-2xx | errors | CPU other |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| scenario | req/s | p50 ms | p99 ms | p99 ms, worst slice | % of ceiling | non-2xx | errors |${cpuHead} CPU other |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${separate ? ' ---: | ---: |' : ''} ---: |`,
   ];
-  for (let i = 0; i < results.length; i += 2) {
-    const top = results[i]!;
-    const r = results[i + 1]!;
-    lines.push(`| ${top.name} | ${top.rps.toFixed(0)} | ${top.p50} | ${top.p99} | ${top.worstSliceP99} | 100 | ${top.non2xx} | ${top.errors} | ${fmt(top.otherCpu)} |`);
-    lines.push(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.worstSliceP99} | ${((r.rps / top.rps) * 100).toFixed(1)} | ${r.non2xx} | ${r.errors} | ${fmt(r.otherCpu)} |`);
-  }
+  const row = (r: Result, percent: string) =>
+    `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.worstSliceP99} | ${percent} | ${r.non2xx} | ${r.errors} |${separate ? ` ${fmt(r.serverCpu)} | ${fmt(r.loadGeneratorCpu)} |` : ''} ${fmt(r.otherCpu)} |`;
+  for (const [top, r] of pairs) lines.push(row(top, '100'), row(r, ((r.rps / top.rps) * 100).toFixed(1)));
   return lines;
+}
+
+const headings: Record<Way, string> = {
+  'in-process': 'In-process: the app, the ceiling and the load generator (autocannon) in this process',
+  separate:
+    'Separate processes: autocannon in a process of its own (bench/client.mjs) against `node dist/cli/folio.js serve` (FOLIO_LOG_LEVEL=warn) ' +
+    'and against the bare route in a process of its own (bench/bare.mjs, no logger); CPU in cores busy on average',
+};
+
+/**
+ * Each chosen scenario against its ceiling, every way in turn (the ways of one scenario minutes apart at most): a
+ * table per way and, when there are both, one line per scenario with both ratios.
+ */
+async function compare(benches: Bench[], chosen: string[]): Promise<string[]> {
+  const pairs = new Map<Way, [Result, Result][]>(benches.map((b) => [b.way, []]));
+  for (const key of chosen) for (const b of benches) pairs.get(b.way)!.push(await againstCeiling(b, key));
+  const out: string[] = [];
+  for (const b of benches) out.push(headings[b.way], '', ...ceilingTable(pairs.get(b.way)!, b.way === 'separate'), '');
+  const [inside, apart] = [pairs.get('in-process'), pairs.get('separate')];
+  if (inside && apart) {
+    out.push(
+      'Both ways (ratio: req/s over the ceiling\'s, measured in the slices between)',
+      '',
+      '| scenario | in-process req/s | p50 ms | p99 ms | ceiling req/s | ratio | separate req/s | p50 ms | p99 ms | bare route req/s | ratio |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    inside.forEach(([top, r], i) => {
+      const [bare, s] = apart[i]!;
+      out.push(
+        `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${top.rps.toFixed(0)} | ${(r.rps / top.rps).toFixed(2)} | ${s.rps.toFixed(0)} | ${s.p50} | ${s.p99} | ${bare.rps.toFixed(0)} | ${(s.rps / bare.rps).toFixed(2)} |`,
+      );
+    });
+    out.push('');
+  }
+  return out;
 }
 
 function chosenScenarios(all: Record<string, Scenario>, defaults: string[]): string[] {
@@ -400,31 +571,62 @@ const machine = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model
 const load = () => loadavg().map((l) => l.toFixed(2)).join(', ');
 const loadBefore = load();
 
-async function runSqlite(): Promise<void> {
-  const { ceiling, url: ceilingUrl } = await startCeiling();
-  const dir = mkdtempSync(join(tmpdir(), 'folio-bench-'));
-  const config = { ...loadConfig({}), databaseUrl: join(dir, 'folio.db'), logLevel: 'silent' as const, demo: true, passwordCost: 10, loginRatePerIp: 100_000, ...unboundedStorage };
+/** Both ways on `databaseUrl` and `servedUrl` (each its own database), as --mode asks. */
+async function startBenches(config: Config, servedUrl: string): Promise<Bench[]> {
+  const benches: Bench[] = [];
   try {
-    const { app, base, scenarios } = await prepare(config);
-    const chosen = chosenScenarios(scenarios, ['answers-cookie', 'answers-bearer', 'state', 'events', 'programs']);
-    const table = await againstCeiling(base, scenarios, chosen, ceilingUrl);
+    if (ways.includes('in-process')) benches.push(await inProcessBench(config));
+    if (ways.includes('separate')) {
+      checkBuilt();
+      benches.push(await separateBench(servedUrl));
+    }
+  } catch (err) {
+    for (const b of benches) await b.close();
+    throw err;
+  }
+  return benches;
+}
+
+async function runSqlite(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'folio-bench-'));
+  atExit.push(() => rmSync(dir, { recursive: true, force: true }));
+  const config = { ...loadConfig({}), databaseUrl: join(dir, 'folio.db'), logLevel: 'silent' as const, demo: true, passwordCost: 10, loginRatePerIp: 100_000, ...unboundedStorage };
+  const benches = await startBenches(config, join(dir, 'served.db'));
+  try {
+    const chosen = chosenScenarios(benches[0]!.scenarios, ['answers-cookie', 'answers-bearer', 'state', 'events', 'programs']);
+    const out = await compare(benches, chosen);
     console.log(
-      [`SQLite: ${machine}, ${connections} connections, ${duration} s each in ${slices} slices alternating with the ceiling after ${warmup} s of warm-up of each, load generator in the same process; load average before ${loadBefore}, after ${load()}`, '', ...table].join('\n'),
+      [`SQLite: ${machine}, ${connections} connections, ${duration} s each in ${slices} slices alternating with the ceiling after ${warmup} s of warm-up of each; load average before ${loadBefore}, after ${load()}`, '', ...out].join('\n'),
     );
-    await app.close();
   } finally {
-    await ceiling.close();
+    for (const b of benches) await b.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// PostgreSQL
+// Processes: `folio serve`, the bare route, the load generator
 
 interface ServerProcess {
   child: ChildProcess;
   url: string;
   logs: string[];
+}
+
+/** Children still running when the bench ends however it ends (an error, Ctrl-C) are stopped, and temporary files removed. */
+const children = new Set<ChildProcess>();
+const atExit: (() => void)[] = [];
+process.once('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  for (const cleanUp of atExit) cleanUp();
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
+/** This environment without FOLIO_* or NODE_OPTIONS (tsx's loader stays out of the measured processes). */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) if (name.startsWith('FOLIO_') || name === 'NODE_OPTIONS') delete env[name];
+  return { ...env, ...extra };
 }
 
 function freePort(): Promise<number> {
@@ -443,43 +645,97 @@ function freePort(): Promise<number> {
  */
 const unboundedStorage = { quotaVersions: 1_000_000_000, quotaEvents: 1_000_000_000, quotaBytes: 2 ** 50 };
 
-/** The built `folio serve` as a process of its own (no FOLIO_* or NODE_OPTIONS of ours), once it answers /healthz. */
-async function startServer(databaseUrl: string): Promise<ServerProcess> {
-  const port = await freePort();
-  const env = { ...process.env };
-  for (const name of Object.keys(env)) if (name.startsWith('FOLIO_') || name === 'NODE_OPTIONS') delete env[name];
-  Object.assign(env, {
-    FOLIO_DATABASE_URL: databaseUrl,
-    FOLIO_SECRET: secret,
-    FOLIO_LOG_LEVEL: 'warn',
-    FOLIO_QUOTA_VERSIONS: String(unboundedStorage.quotaVersions),
-    FOLIO_QUOTA_EVENTS: String(unboundedStorage.quotaEvents),
-    FOLIO_QUOTA_BYTES: String(unboundedStorage.quotaBytes),
-  });
-  const child = spawn(process.execPath, [join(root, 'dist/cli/folio.js'), 'serve', '--port', String(port), '--no-demo'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `node script ...args` as a server on 127.0.0.1:`port`, once `readyPath` answers 200. */
+async function spawnServer(label: string, script: string, args: string[], port: number, env: NodeJS.ProcessEnv, readyPath: string): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [script, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   const logs: string[] = [];
   child.stdout!.setEncoding('utf8').on('data', (c: string) => logs.push(c));
   child.stderr!.setEncoding('utf8').on('data', (c: string) => logs.push(c));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`folio serve exited with ${child.exitCode}:\n${logs.join('')}`);
+    if (child.exitCode !== null) throw new Error(`${label} exited with ${child.exitCode}:\n${logs.join('')}`);
     try {
-      if ((await fetch(`${url}/healthz`)).ok) return { child, url, logs };
+      if ((await fetch(`${url}${readyPath}`)).ok) return { child, url, logs };
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`folio serve did not answer within 30 s:\n${logs.join('')}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGTERM');
+      throw new Error(`${label} did not answer within 30 s:\n${logs.join('')}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-async function stopServer(server: ServerProcess): Promise<void> {
-  if (server.child.exitCode !== null) return;
+/** The built `folio serve` as a process of its own (no FOLIO_* or NODE_OPTIONS of ours), once it answers /healthz. */
+async function startServer(databaseUrl: string, flags = ['--no-demo']): Promise<ServerProcess> {
+  const port = await freePort();
+  const env = childEnv({
+    FOLIO_DATABASE_URL: databaseUrl,
+    FOLIO_SECRET: secret,
+    FOLIO_LOG_LEVEL: 'warn',
+    // The setup registers 51 students from one address: as in the in-process app.
+    FOLIO_PASSWORD_COST: '10',
+    FOLIO_LOGIN_RATE_PER_IP: '100000',
+    FOLIO_QUOTA_VERSIONS: String(unboundedStorage.quotaVersions),
+    FOLIO_QUOTA_EVENTS: String(unboundedStorage.quotaEvents),
+    FOLIO_QUOTA_BYTES: String(unboundedStorage.quotaBytes),
+  });
+  return spawnServer('folio serve', join(root, 'dist/cli/folio.js'), ['serve', '--port', String(port), ...flags], port, env, '/healthz');
+}
+
+/** The ceiling as a process of its own (bench/bare.mjs). */
+async function startBare(): Promise<ServerProcess> {
+  const port = await freePort();
+  return spawnServer('bench/bare.mjs', join(import.meta.dirname, 'bare.mjs'), [String(port)], port, childEnv(), '/ceiling');
+}
+
+async function stopServer(server: { child: ChildProcess }): Promise<void> {
+  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
   const exited = new Promise((resolve) => server.child.once('exit', resolve));
   server.child.kill('SIGTERM');
   await exited;
 }
+
+/** autocannon in a process of its own (bench/client.mjs, plain node), one load at a time. */
+function startLoadGenerator(): { child: ChildProcess; run: LoadGenerator } {
+  const child = fork(join(import.meta.dirname, 'client.mjs'), [], { cwd: root, env: childEnv(), execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const run: LoadGenerator = (load) =>
+    new Promise((resolve, reject) => {
+      const exited = (code: number | null) => reject(new Error(`the load generator (bench/client.mjs) exited with ${code}`));
+      child.once('exit', exited);
+      child.once('message', (m: Run | { error: string }) => {
+        child.off('exit', exited);
+        if ('error' in m) reject(new Error(`load generator: ${m.error}`));
+        else resolve(m);
+      });
+      child.send(load);
+    });
+  return { child, run };
+}
+
+/** The newest modification time under the app's source folders, to tell a stale dist/ from a fresh one. */
+function newestSource(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return path.endsWith('.ts') ? stat.mtimeMs : 0;
+  return Math.max(0, ...readdirSync(path).map((name) => newestSource(join(path, name))));
+}
+
+/** Throws unless dist/ holds `folio serve`; warns when it is older than the sources. */
+function checkBuilt(): void {
+  const built = statSync(join(root, 'dist/cli/folio.js'), { throwIfNoEntry: false })?.mtimeMs;
+  if (built === undefined) throw new Error('dist/ is missing: run "npm run build" first (or --mode in-process)');
+  const source = Math.max(...['app.ts', 'server.ts', 'plugins', 'routes', 'schemas', 'db', 'cli', 'lib'].map((p) => newestSource(join(root, p))));
+  if (source > built) process.stderr.write(`WARNING: dist/ is older than the sources (built ${new Date(built).toISOString()}): run "npm run build" to measure this code\n`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// PostgreSQL
 
 interface SplitResult extends Result {
   processes: number;
@@ -497,50 +753,32 @@ function percentile(sorted: Float64Array, p: number): number {
  */
 async function measureSplit(bases: string[], s: Scenario, seconds: number, pids: number[]): Promise<SplitResult> {
   const instances = 2;
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
   const start = cpuMark(pids);
-  const runs = Array.from({ length: instances }, (_, i) => new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({
-      url: `${bases[i % bases.length]}${s.path}`,
-      connections: Math.floor(connections / instances) + (i < connections % instances ? 1 : 0),
-      duration: seconds,
-      method: s.method,
-      headers: s.headers,
-      ...(s.body === undefined ? {} : { body: s.body }),
-      ...(s.setupClient ? { setupClient: s.setupClient } : {}),
-    }, (err: unknown, result: autocannon.Result) => (err ? reject(err as Error) : resolve(result)));
-    instance.on('response', (_client: autocannon.Client, status: number, _bytes: number, ms: number) => {
-      latencies.push(ms);
-      statuses[status] = (statuses[status] ?? 0) + 1;
-    });
-  }));
-  const results = await Promise.all(runs);
+  const runs = await Promise.all(
+    Array.from({ length: instances }, (_, i) => inProcess(scenarioLoad(bases[i % bases.length]!, s, seconds, Math.floor(connections / instances) + (i < connections % instances ? 1 : 0)))),
+  );
   const cpu = cpuSince(start, pids);
-  const sorted = Float64Array.from(latencies).sort();
+  const sorted = Float64Array.from(runs.flatMap((r) => r.latencies)).sort();
+  const statuses: Record<string, number> = {};
+  for (const r of runs) for (const [status, n] of Object.entries(r.statuses)) statuses[status] = (statuses[status] ?? 0) + n;
   return {
     name: s.name,
     processes: bases.length,
-    rps: results.reduce((sum, r) => sum + r.requests.average, 0),
-    requests: results.reduce((sum, r) => sum + r.requests.total, 0),
+    rps: runs.reduce((sum, r) => sum + r.average, 0),
+    requests: runs.reduce((sum, r) => sum + r.requests, 0),
     seconds,
     latencies: sorted,
     p50: Math.round(percentile(sorted, 50)),
     p99: Math.round(percentile(sorted, 99)),
     worstSliceP99: Math.round(percentile(sorted, 99)),
-    non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
-    errors: results.reduce((sum, r) => sum + r.errors + r.timeouts, 0),
+    non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: runs.reduce((sum, r) => sum + r.errors, 0),
     statuses,
     cpu,
     otherCpu: cpu.other,
+    serverCpu: cpu.servers.reduce((a, b) => a + b, 0),
+    loadGeneratorCpu: cpu.loadGenerator,
   };
-}
-
-/** The newest modification time under the app's source folders, to tell a stale dist/ from a fresh one. */
-function newestSource(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return path.endsWith('.ts') ? stat.mtimeMs : 0;
-  return Math.max(0, ...readdirSync(path).map((name) => newestSource(join(path, name))));
 }
 
 async function runPostgres(): Promise<void> {
@@ -556,33 +794,32 @@ async function runPostgres(): Promise<void> {
     .map((r) => `${r.name}=${r.setting}`)
     .join(', ');
 
-  const folio = join(root, 'dist/cli/folio.js');
-  const built = statSync(folio, { throwIfNoEntry: false })?.mtimeMs;
-  if (built === undefined) throw new Error('dist/ is missing: run "npx tsc -p ." first');
-  const source = Math.max(...['app.ts', 'server.ts', 'plugins', 'routes', 'schemas', 'db', 'cli', 'lib'].map((p) => newestSource(join(root, p))));
-  if (source > built) process.stderr.write(`WARNING: dist/ is older than the sources (built ${new Date(built).toISOString()}): run "npx tsc -p ." for (b) to run this code\n`);
-
-  const { ceiling, url: ceilingUrl } = await startCeiling();
+  checkBuilt();
+  const served = new URL(url);
+  served.searchParams.set('schema', `${schema}_served`);
   const config: Config = { ...loadConfig({}), databaseUrl, secret, logLevel: 'silent', demo: true, passwordCost: 10, loginRatePerIp: 100_000, ...unboundedStorage };
   const out: string[] = [];
+  const benches = await startBenches(config, served.toString());
   try {
-    // (a) In this process, against the ceiling, as on SQLite.
-    const { app, base, scenarios } = await prepare(config);
-    const chosen = chosenScenarios(scenarios, ['answers-cookie', 'state', 'answers-students']);
-    const table = await againstCeiling(base, scenarios, chosen, ceilingUrl);
-    await app.close();
+    // (a) Against the ceiling, as on SQLite: in this process, and in separate processes (a schema of their own).
+    const chosen = chosenScenarios(benches[0]!.scenarios, ['answers-cookie', 'state', 'answers-students']);
+    const compared = await compare(benches, chosen);
+    // (b) runs on the first way's schema, with its students; the processes of (a) are stopped first.
+    const { scenarios } = benches[0]!;
+    const prepared = benches[0]!.databaseUrl;
+    for (const b of benches.splice(0)) await b.close();
     const redacted = new URL(databaseUrl);
     if (redacted.password) redacted.password = '***';
     out.push(`PostgreSQL ${version} (${settings}) at ${redacted.toString()}`);
     out.push(`${machine}, ${connections} connections, ${duration} s each; load average before ${loadBefore}`, '');
-    out.push('(a) In-process app on PostgreSQL (pool of 10), load generator in the same process', '', ...table, '');
+    out.push('(a) The app on PostgreSQL (pool of 10) against its ceiling', '', ...compared);
 
     // (b) One, then two `folio serve` processes.
     const rows: (SplitResult & { round: number })[] = [];
     const problems: string[] = [];
     const plan = Array.from({ length: rounds }, (_, i) => [{ round: i + 1, processes: 1 }, { round: i + 1, processes: 2 }]).flat();
     for (const { round, processes } of plan) {
-      const servers = await Promise.all(Array.from({ length: processes }, () => startServer(databaseUrl)));
+      const servers = await Promise.all(Array.from({ length: processes }, () => startServer(prepared)));
       const pids = servers.map((s) => s.child.pid!);
       try {
         for (const key of chosen) {
@@ -632,8 +869,9 @@ async function runPostgres(): Promise<void> {
     if (problems.length > 0) out.push('', 'Non-2xx replies or errors:', ...problems);
     console.log(out.join('\n'));
   } finally {
-    await ceiling.close();
+    for (const b of benches) await b.close();
     await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}_served" CASCADE`);
     await admin.end();
   }
 }

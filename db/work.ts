@@ -288,8 +288,7 @@ export async function saveProgram(
 ) {
   const savedAt = Date.now();
   const page = p.page ?? null;
-  const params = {
-    ...limitParams(userId, bookId, limits),
+  const params = Object.assign(limitParams(userId, bookId, limits), {
     key: activity,
     code: p.code,
     language: p.language ?? null,
@@ -299,7 +298,7 @@ export async function saveProgram(
     versions: 1,
     events: 0,
     bytes: utf8(p.code),
-  };
+  });
   const [row] = await db.writeSteps(saveSteps(db.dialect, insertProgram, unmarkPreviousProgram, 'version', params), [workLock(userId)]);
   if (!row) throw await refusal(db, userId, limits, params, { name: page!, bytes: pageBytesWith(db, 'programs', params) });
   return { version: (row as { version: number }).version, savedAt: iso(savedAt) };
@@ -354,8 +353,7 @@ export async function saveAnswer(db: Database, { userId, bookId }: Owner, questi
   const answer = JSON.stringify(a.answer);
   const page = a.page ?? null;
   const [entry0, entry1, entry2] = answerEntry(question, a.kind, answer, correct, a.score ?? null, page, at) as [string, string, string];
-  const params = {
-    ...limitParams(userId, bookId, limits),
+  const params = Object.assign(limitParams(userId, bookId, limits), {
     key: question,
     kind: a.kind,
     answer,
@@ -371,7 +369,7 @@ export async function saveAnswer(db: Database, { userId, bookId }: Owner, questi
     versions: 1,
     events: 0,
     bytes: utf8(answer),
-  };
+  });
   const [row] = await db.writeSteps(saveSteps(db.dialect, insertAnswer, unmarkPreviousAnswer, 'attempt', params), [workLock(userId)]);
   if (!row) throw await refusal(db, userId, limits, params, { name: page!, bytes: pageBytesWith(db, 'answers', params) });
   return { attempt: (row as { attempt: number }).attempt, savedAt: at };
@@ -460,7 +458,7 @@ export async function saveEvents(db: Database, { userId, bookId }: Owner, batch:
       : { rows: JSON.stringify(rows) };
   let bytes = 0;
   for (const e of batch) if (e.data !== undefined) bytes += utf8(e.data);
-  const params = { ...limitParams(userId, bookId, limits), serverTime, ...columns, versions: 0, events: batch.length, bytes };
+  const params = Object.assign(limitParams(userId, bookId, limits), { serverTime, versions: 0, events: batch.length, bytes }, columns);
   let stored: number;
   if (db.dialect === 'postgres') {
     const [row] = await db.writeSteps([['get', withUsageCounted(`${insertEvents.postgres} RETURNING 1`, 'COUNT(*) AS n'), params]]);

@@ -1,6 +1,7 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import fastifyStatic from '@fastify/static';
+import type { FastifyPluginAsync } from 'fastify';
+import { access } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { assetPath } from '../lib/assets.js';
 import { HttpError } from '../lib/errors.js';
 
@@ -8,61 +9,47 @@ import { HttpError } from '../lib/errors.js';
 export const clientFiles: Record<string, string> = {
   'folio.js': 'text/javascript; charset=utf-8',
   'folio.js.map': 'application/json; charset=utf-8',
+  // By its extension alone, send's mime table would call it video/mp2t.
   'folio.d.ts': 'application/typescript; charset=utf-8',
 };
 
 /** Unversioned URLs: browsers revalidate after five minutes (a 304 while unchanged), so a new client reaches pages soon. */
-export const clientCacheControl = 'public, max-age=300';
+export const clientMaxAgeMs = 300_000;
 
-interface Asset {
-  body: Buffer;
-  etag: string;
-  mtimeMs: number;
-  size: number;
-}
-
-/** Whether an If-None-Match header names this ETag (weak comparison, as RFC 9110 asks for GET). */
-function matches(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (ifNoneMatch === undefined) return false;
-  if (ifNoneMatch.trim() === '*') return true;
-  return ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+export interface ClientRoutesOptions {
+  /** Where the built client is; by default dist/client (in the single binary, its extracted assets). */
+  dir?: string;
 }
 
 /**
  * Serves the browser client at /client/folio.js (and its .d.ts and source map) to any site: `<script type="module">`
  * and `import` fetch it in CORS mode, so plugins/cors.ts answers `Access-Control-Allow-Origin: *` here (no credentials),
- * and Cross-Origin-Resource-Policy is cross-origin. Files are read again only when they change on disk.
+ * and Cross-Origin-Resource-Policy is cross-origin. @fastify/static sends the files (ETag and Last-Modified from the
+ * file's size and mtime, 304 to If-None-Match or If-Modified-Since, Cache-Control); only these three, one route each.
  */
-const clientRoutes: FastifyPluginAsync = async (app) => {
-  const cache = new Map<string, Asset>();
+const clientRoutes: FastifyPluginAsync<ClientRoutesOptions> = async (app, opts) => {
+  const dir = opts.dir ?? assetPath('dist/client');
+  // Only reply.sendFile, in this plugin's context: nothing else in the folder is served, nor listed.
+  await app.register(fastifyStatic, {
+    root: dir,
+    serve: false,
+    maxAge: clientMaxAgeMs,
+    setHeaders(reply, path) {
+      reply.header('cross-origin-resource-policy', 'cross-origin');
+      const type = clientFiles[basename(path)];
+      if (type !== undefined && reply.statusCode !== 304) reply.header('content-type', type);
+    },
+  });
 
-  async function load(name: string): Promise<Asset> {
-    const file = assetPath(`dist/client/${name}`);
-    let info;
-    try {
-      info = await stat(file);
-    } catch {
-      throw new HttpError(503, 'client_not_built', 'the browser client is not built: run "npm run build" (or "npm run build:client") and retry');
-    }
-    const cached = cache.get(name);
-    if (cached && cached.mtimeMs === info.mtimeMs && cached.size === info.size) return cached;
-    const body = await readFile(file);
-    const asset = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`, mtimeMs: info.mtimeMs, size: info.size };
-    cache.set(name, asset);
-    return asset;
-  }
-
-  for (const [name, contentType] of Object.entries(clientFiles)) {
-    app.get(
-      `/client/${name}`,
-      { schema: { hide: true, summary: `The browser client: ${name}` } },
-      async (request: FastifyRequest, reply: FastifyReply) => {
-        const asset = await load(name);
-        reply.header('cross-origin-resource-policy', 'cross-origin').header('cache-control', clientCacheControl).header('etag', asset.etag);
-        if (matches(request.headers['if-none-match'], asset.etag)) return reply.code(304).send();
-        return reply.type(contentType).send(asset.body);
-      },
-    );
+  for (const name of Object.keys(clientFiles)) {
+    const file = join(dir, name);
+    app.get(`/client/${name}`, { schema: { hide: true, summary: `The browser client: ${name}` } }, async (_request, reply) => {
+      // A missing file would be send's plain 404 (no such route); a client not built yet says what to do.
+      await access(file).catch(() => {
+        throw new HttpError(503, 'client_not_built', 'the browser client is not built: run "npm run build" (or "npm run build:client") and retry');
+      });
+      return reply.sendFile(name);
+    });
   }
 };
 

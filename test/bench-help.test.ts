@@ -9,7 +9,7 @@ const root = join(import.meta.dirname, '..');
 
 /** The commands of bench/ and the test runner, with what their --help must name. */
 const commands: [script: string, usage: RegExp][] = [
-  ['bench/run.ts', /^npm run bench -- \[options\][\s\S]*--duration S[\s\S]*--only A,B[\s\S]*bench\/RESULTS\.md/],
+  ['bench/run.ts', /^npm run bench -- \[options\][\s\S]*npm run build[\s\S]*--mode M +both \(default\), in-process or separate[\s\S]*--duration S[\s\S]*--only A,B[\s\S]*bench\/RESULTS\.md/],
   ['bench/load.ts', /^npx tsx bench\/load\.ts \[--seconds 60\] \[--connections 200\]/],
   ['bench/export.ts', /^npm run bench:export \[-- --rows N\]/],
   ['bench/startup.ts', /^npm run build:binary && npx tsx bench\/startup\.ts/],
@@ -23,4 +23,14 @@ t.test('every bench command and the test runner answer --help with their usage a
     t.notMatch(outputs[i]!.stdout, /req\/s|ceiling: bare|generated .* events/, `${script}: no measurement ran`);
     t.equal(outputs[i]!.stderr, '', script);
   });
+});
+
+t.test('npm run bench refuses a --mode it does not know, exit code 2, before measuring anything', async (t) => {
+  const failed = await run(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--mode', 'inprocess'], { cwd: root, env: cleanEnv(), timeout: 60_000 }).then(
+    () => ({ code: 0, stdout: '', stderr: '' }),
+    (err: { code: number; stdout: string; stderr: string }) => err,
+  );
+  t.equal(failed.code, 2);
+  t.equal(failed.stderr, '--mode: "inprocess" is none of both, in-process, separate\n');
+  t.equal(failed.stdout, '');
 });
