@@ -3,7 +3,7 @@ import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { DatabaseUrlError } from './errors.js';
 import { firstColumnBytes } from './bytes.js';
-import type { Database, Params, Queries, Query, Snapshot, Values } from './index.js';
+import type { Database, Queries, Query, Snapshot, Values } from './index.js';
 import { statement as render } from './render.js';
 import { runSteps } from './steps.js';
 
@@ -48,61 +48,8 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
-interface Translated {
-  text: string;
-  /** For `@name` placeholders: the names in $n order. */
-  names: string[] | undefined;
-}
-
-const translations = new Map<string, Translated>();
-
-/**
- * Rewrites Folio's placeholders (`?` in order, or `@name`) into PostgreSQL's `$n`, outside quotes. Every
- * query of Folio is written once for both databases this way.
- */
-export function translate(sql: string): Translated {
-  let t = translations.get(sql);
-  if (t) return t;
-  let text = '';
-  let positional = 0;
-  const names: string[] = [];
-  for (let i = 0; i < sql.length; i++) {
-    const c = sql[i]!;
-    if (c === "'" || c === '"') {
-      const end = sql.indexOf(c, i + 1);
-      const stop = end === -1 ? sql.length : end + 1;
-      text += sql.slice(i, stop);
-      i = stop - 1;
-    } else if (c === '?') {
-      text += `$${++positional}`;
-    } else if (c === '@' && /[A-Za-z_]/.test(sql[i + 1] ?? '')) {
-      const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(sql.slice(i + 1))![0];
-      let n = names.indexOf(name);
-      if (n === -1) n = names.push(name) - 1;
-      text += `$${n + 1}`;
-      i += name.length;
-    } else {
-      text += c;
-    }
-  }
-  if (positional > 0 && names.length > 0) throw new Error(`a query mixes ? and @name placeholders: ${sql}`);
-  t = { text, names: names.length > 0 ? names : undefined };
-  translations.set(sql, t);
-  return t;
-}
-
-function values(t: Translated, params: Params): unknown[] {
-  if (Array.isArray(params)) return params as unknown[];
-  const object = params as Record<string, unknown>;
-  return t.names ? t.names.map((n) => object[n]) : [];
-}
-
-/** A query as PostgreSQL runs it: its text and its values in order (rendered by drizzle: db/render.ts). */
-function postgresStatement(query: Query | string, params: Params | undefined): { text: string; values: unknown[] } {
-  if (typeof query !== 'string') return render('postgres', query, params as Values | undefined);
-  const t = translate(query);
-  return { text: t.text, values: values(t, params ?? []) };
-}
+/** A query as PostgreSQL runs it: drizzle's text for PostgreSQL (`$n` parameters) and its values in order (db/render.ts). */
+const postgresStatement = (query: Query, values: Values | undefined) => render('postgres', query, values);
 
 /** Prepared-statement names: each distinct SQL text is parsed once per connection. */
 const statementNames = new Map<string, string>();
@@ -120,21 +67,21 @@ class PostgresQueries implements Queries {
 
   constructor(private readonly runner: Runner) {}
 
-  private async query(query: Query | string, params: Params | undefined): Promise<pg.QueryResult> {
-    const { text, values } = postgresStatement(query, params);
-    return this.runner.query({ name: statementName(text), text, values });
+  private async query(query: Query, values: Values | undefined): Promise<pg.QueryResult> {
+    const { text, values: bound } = postgresStatement(query, values);
+    return this.runner.query({ name: statementName(text), text, values: bound });
   }
 
-  async get<T>(query: Query | string, params?: Params): Promise<T | undefined> {
-    return (await this.query(query, params)).rows[0] as T | undefined;
+  async get<T>(query: Query, values?: Values): Promise<T | undefined> {
+    return (await this.query(query, values)).rows[0] as T | undefined;
   }
 
-  async all<T>(query: Query | string, params?: Params): Promise<T[]> {
-    return (await this.query(query, params)).rows as T[];
+  async all<T>(query: Query, values?: Values): Promise<T[]> {
+    return (await this.query(query, values)).rows as T[];
   }
 
-  async run(query: Query | string, params?: Params): Promise<number> {
-    return (await this.query(query, params)).rowCount ?? 0;
+  async run(query: Query, values?: Values): Promise<number> {
+    return (await this.query(query, values)).rowCount ?? 0;
   }
 }
 
@@ -265,13 +212,13 @@ class PostgresSnapshot implements Snapshot {
     return new PostgresSnapshot(client);
   }
 
-  all<T>(query: Query | string, params?: Params): Promise<T[]> {
-    return this.queries.all<T>(query, params);
+  all<T>(query: Query, values?: Values): Promise<T[]> {
+    return this.queries.all<T>(query, values);
   }
 
-  cursor(query: Query | string, params: Params | undefined, size: number): () => Promise<unknown[][]> {
-    const { text, values } = postgresStatement(query, params);
-    const cursor = this.client.query(new Cursor(text, values, { rowMode: 'array', types }));
+  cursor(query: Query, values: Values | undefined, size: number): () => Promise<unknown[][]> {
+    const { text, values: bound } = postgresStatement(query, values);
+    const cursor = this.client.query(new Cursor(text, bound, { rowMode: 'array', types }));
     this.cursors.push(cursor);
     return () => cursor.read(size) as Promise<unknown[][]>;
   }
@@ -315,11 +262,11 @@ export function openPostgres(url: string, poolSize: number): Database & { pool: 
     location: redactUrl(url),
     pool,
     schema,
-    get: (query, params) => queries.get(query, params),
-    all: (query, params) => queries.all(query, params),
-    run: (query, params) => queries.run(query, params),
-    bytes: (query, params) => firstColumnBytes(queries, query, params),
-    lookup: (query, params) => queries.get(query, params),
+    get: (query, values) => queries.get(query, values),
+    all: (query, values) => queries.all(query, values),
+    run: (query, values) => queries.run(query, values),
+    bytes: (query, values) => firstColumnBytes(queries, query, values),
+    lookup: (query, values) => queries.get(query, values),
     authChanges: () => undefined,
     write: (work, locks = []) => group.run(work, locks),
     writeSteps: (steps, locks = []) => group.run((tx) => runSteps(tx, steps), locks),

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { assetPath, isSingleBinary, sqliteAddon, sqliteAddonAsset, sqliteReaderAsset, sqliteWriterAsset } from '../lib/assets.js';
 import { firstColumnBytes } from './bytes.js';
 import { GroupCommit, type WriteThreadCommit } from './group-commit.js';
-import type { Database, Params, Queries, Query, Snapshot, Values, WriteStep } from './index.js';
+import type { Database, Queries, Query, Snapshot, Values, WriteStep } from './index.js';
 import { statement as render } from './render.js';
 import type { ReadReply, ReadRequest, ReaderData } from './sqlite-reader.js';
 import type { WriteOutcome, WriterBatch, WriterData, WriterReply } from './sqlite-writer.js';
@@ -15,12 +15,8 @@ import { errorOf, type ThreadFailure } from './thread-failure.js';
 
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
-/** A query as SQLite runs it: its text and its values (rendered by drizzle: db/render.ts). */
-export function sqliteStatement(query: Query | string, params: Params | undefined): { text: string; values: Params } {
-  // A SQL string (until every query is drizzle's): better-sqlite3 binds an array as the `?` parameters and an object as the `@name` ones.
-  if (typeof query === 'string') return { text: query, values: params ?? [] };
-  return render('sqlite', query, params as Values | undefined);
-}
+/** A query as SQLite runs it: drizzle's text for SQLite and its values in order (db/render.ts). */
+const sqliteStatement = (query: Query, values: Values | undefined) => render('sqlite', query, values);
 
 /** Runs queries on one better-sqlite3 connection, preparing each distinct SQL text once. */
 export class SqliteQueries implements Queries {
@@ -35,32 +31,32 @@ export class SqliteQueries implements Queries {
     return statement;
   }
 
-  async get<T>(query: Query | string, params?: Params): Promise<T | undefined> {
-    return this.getNow<T>(query, params);
+  async get<T>(query: Query, values?: Values): Promise<T | undefined> {
+    return this.getNow<T>(query, values);
   }
 
-  async all<T>(query: Query | string, params?: Params): Promise<T[]> {
-    return this.allNow<T>(query, params);
+  async all<T>(query: Query, values?: Values): Promise<T[]> {
+    return this.allNow<T>(query, values);
   }
 
-  async run(query: Query | string, params?: Params): Promise<number> {
-    return this.runNow(query, params);
+  async run(query: Query, values?: Values): Promise<number> {
+    return this.runNow(query, values);
   }
 
   /** The same, synchronously (SQLite only: the group commit, snapshots). */
-  getNow<T>(query: Query | string, params?: Params): T | undefined {
-    const { text, values } = sqliteStatement(query, params);
-    return this.prepare(text).get(values) as T | undefined;
+  getNow<T>(query: Query, values?: Values): T | undefined {
+    const { text, values: bound } = sqliteStatement(query, values);
+    return this.prepare(text).get(bound) as T | undefined;
   }
 
-  allNow<T>(query: Query | string, params?: Params): T[] {
-    const { text, values } = sqliteStatement(query, params);
-    return this.prepare(text).all(values) as T[];
+  allNow<T>(query: Query, values?: Values): T[] {
+    const { text, values: bound } = sqliteStatement(query, values);
+    return this.prepare(text).all(bound) as T[];
   }
 
-  runNow(query: Query | string, params?: Params): number {
-    const { text, values } = sqliteStatement(query, params);
-    return this.prepare(text).run(values).changes;
+  runNow(query: Query, values?: Values): number {
+    const { text, values: bound } = sqliteStatement(query, values);
+    return this.prepare(text).run(bound).changes;
   }
 }
 
@@ -90,14 +86,14 @@ class SqliteSnapshot implements Snapshot {
     this.queries = new SqliteQueries(sqlite);
   }
 
-  async all<T>(query: Query | string, params?: Params): Promise<T[]> {
-    return this.queries.allNow<T>(query, params);
+  async all<T>(query: Query, values?: Values): Promise<T[]> {
+    return this.queries.allNow<T>(query, values);
   }
 
-  cursor(query: Query | string, params: Params | undefined, size: number): () => Promise<unknown[][]> {
-    const { text, values } = sqliteStatement(query, params);
+  cursor(query: Query, values: Values | undefined, size: number): () => Promise<unknown[][]> {
+    const { text, values: bound } = sqliteStatement(query, values);
     const statement = this.queries.prepare(text).raw(true);
-    const rows = statement.iterate(values) as IterableIterator<unknown[]>;
+    const rows = statement.iterate(bound) as IterableIterator<unknown[]>;
     this.iterators.push(rows);
     return async () => {
       const chunk: unknown[][] = [];
@@ -235,14 +231,14 @@ class WriteThread implements WriteThreadCommit {
       const thread = this.start();
       const statements: WriterBatch['statements'] = [];
       const writes: WriterBatch['writes'] = batch.map((steps) =>
-        steps.map(([kind, query, params]) => {
-          const { text, values } = sqliteStatement(query, params);
+        steps.map(([kind, query, values]) => {
+          const { text, values: bound } = sqliteStatement(query, values);
           let id = this.statementIds.get(text);
           if (id === undefined) {
             this.statementIds.set(text, (id = this.statementIds.size));
             statements.push([id, text]);
           }
-          return [kind, id, values];
+          return [kind, id, bound];
         }),
       );
       thread.ref();
@@ -302,20 +298,20 @@ function threadReads(file: string): Pick<Database, 'get' | 'all' | 'bytes' | 'lo
   const database = ++databases;
   let closed = false;
   let loop: SqliteQueries | undefined;
-  const read = <T>(kind: 'get' | 'all' | 'bytes', query: Query | string, params: Params | undefined, lookup = false) => {
+  const read = <T>(kind: 'get' | 'all' | 'bytes', query: Query, values: Values | undefined, lookup = false) => {
     if (closed) return Promise.reject(new Error('the database is closed'));
-    const { text, values } = sqliteStatement(query, params);
-    return readThread.request<T>(database, file, kind, text, values, lookup);
+    const { text, values: bound } = sqliteStatement(query, values);
+    return readThread.request<T>(database, file, kind, text, bound, lookup);
   };
   return {
-    get: (query, params) => read('get', query, params),
-    all: (query, params) => read('all', query, params),
-    bytes: (query, params) => read<ArrayBuffer | undefined>('bytes', query, params).then((bytes) => bytes && Buffer.from(bytes)),
-    lookup(query, params) {
-      if (closed || !readThread.busy) return read('get', query, params, true);
+    get: (query, values) => read('get', query, values),
+    all: (query, values) => read('all', query, values),
+    bytes: (query, values) => read<ArrayBuffer | undefined>('bytes', query, values).then((bytes) => bytes && Buffer.from(bytes)),
+    lookup(query, values) {
+      if (closed || !readThread.busy) return read('get', query, values, true);
       readThread.lookupsOnLoop++;
       loop ??= new SqliteQueries(connect(file, { readonly: true, fileMustExist: true }));
-      return loop.get(query, params);
+      return loop.get(query, values);
     },
     async close() {
       closed = true;
@@ -385,10 +381,10 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
   const reads: Pick<Database, 'get' | 'all' | 'bytes' | 'lookup' | 'close'> =
     location === ':memory:'
       ? {
-          get: (query, params) => queries.get(query, params),
-          all: (query, params) => queries.all(query, params),
-          bytes: (query, params) => firstColumnBytes(queries, query, params),
-          lookup: (query, params) => queries.get(query, params),
+          get: (query, values) => queries.get(query, values),
+          all: (query, values) => queries.all(query, values),
+          bytes: (query, values) => firstColumnBytes(queries, query, values),
+          lookup: (query, values) => queries.get(query, values),
           close: async () => {},
         }
       : threadReads(location);
@@ -398,7 +394,7 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
     sqlite,
     /** The write thread, if the database is a file (tests stop it). */
     writeThread: writer,
-    lookup: (query, params) => reads.lookup(query, params),
+    lookup: (query, values) => reads.lookup(query, values),
     authChanges() {
       if (sqlite.inTransaction) return undefined;
       if (authChanges === undefined) {
@@ -407,10 +403,10 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
       }
       return authChanges;
     },
-    get: (query, params) => reads.get(query, params),
-    all: (query, params) => reads.all(query, params),
-    bytes: (query, params) => reads.bytes(query, params),
-    run: (query, params) => (forgetAuthChanges(), queries.run(query, params)),
+    get: (query, values) => reads.get(query, values),
+    all: (query, values) => reads.all(query, values),
+    bytes: (query, values) => reads.bytes(query, values),
+    run: (query, values) => (forgetAuthChanges(), queries.run(query, values)),
     write: (work) => group.run(work),
     writeSteps: (steps) => group.runSteps(steps),
     async snapshot() {

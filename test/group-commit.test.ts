@@ -15,18 +15,18 @@ async function database(t: Parameters<typeof testDatabaseUrl>[0]) {
   return db;
 }
 
-const insertBook = "INSERT INTO books (id, title, created_at) VALUES (?, 'T', 0)";
+const insertBook = sql`INSERT INTO books (id, title, created_at) VALUES (${sql.placeholder('id')}, 'T', 0)`;
 
 t.test('writes made together share a commit; one that fails undoes only itself', async (t) => {
   const db = await database(t);
-  await db.write((tx) => tx.run(insertBook, ['taken']));
+  await db.write((tx) => tx.run(insertBook, { id: 'taken' }));
   const outcomes = await Promise.allSettled([
-    db.write((tx) => tx.run(insertBook, ['a'])),
+    db.write((tx) => tx.run(insertBook, { id: 'a' })),
     db.write(async (tx) => {
-      await tx.run(insertBook, ['b']);
-      return tx.run(insertBook, ['taken']); // a primary-key violation after a write of its own
+      await tx.run(insertBook, { id: 'b' });
+      return tx.run(insertBook, { id: 'taken' }); // a primary-key violation after a write of its own
     }),
-    db.write((tx) => tx.run(insertBook, ['c'])),
+    db.write((tx) => tx.run(insertBook, { id: 'c' })),
   ]);
   t.same(
     outcomes.map((o) => o.status),
@@ -51,7 +51,7 @@ t.test('a write that throws without touching the database rejects with its error
   const failing = db.write(async () => {
     throw new Error('refused by the work itself');
   });
-  const ok = db.write((tx) => tx.run(insertBook, ['kept']));
+  const ok = db.write((tx) => tx.run(insertBook, { id: 'kept' }));
   await t.rejects(failing, { message: 'refused by the work itself' });
   t.equal(await ok, 1);
   t.same(await db.all(sql`SELECT id FROM books`), [{ id: 'kept' }]);
@@ -64,7 +64,7 @@ t.test('a read never sees a write whose transaction is still open, and sees it o
   let inserted!: () => void;
   const insertDone = new Promise<void>((resolve) => (inserted = resolve));
   const write = db.write(async (tx) => {
-    await tx.run(insertBook, ['pending']);
+    await tx.run(insertBook, { id: 'pending' });
     inserted();
     await held; // the transaction stays open until the test lets it commit
   });
@@ -84,8 +84,8 @@ t.test('a read that fails rejects with the database’s own message, and the nex
 t.test('two databases open in one process read their own rows, and closing one leaves the other readable', async (t) => {
   const first = await database(t);
   const second = await database(t);
-  await first.write((tx) => tx.run(insertBook, ['in-first']));
-  await second.write((tx) => tx.run(insertBook, ['in-second']));
+  await first.write((tx) => tx.run(insertBook, { id: 'in-first' }));
+  await second.write((tx) => tx.run(insertBook, { id: 'in-second' }));
   t.same(await first.all(sql`SELECT id FROM books`), [{ id: 'in-first' }]);
   t.same(await second.all(sql`SELECT id FROM books`), [{ id: 'in-second' }]);
   await first.close();
@@ -106,7 +106,7 @@ t.test('a SQLite database in memory (one connection, no read thread) writes and 
   const db = openDatabase(':memory:');
   t.teardown(() => db.close());
   await applyMigrations(db);
-  await db.write((tx) => tx.run(insertBook, ['only']));
+  await db.write((tx) => tx.run(insertBook, { id: 'only' }));
   t.same(await db.all(sql`SELECT id FROM books`), [{ id: 'only' }]);
   t.same(await db.get(sql`SELECT title FROM books WHERE id = 'only'`), { title: 'T' });
   t.equal((await db.bytes(sql`SELECT title FROM books WHERE id = 'only'`))!.toString(), 'T');
@@ -114,7 +114,7 @@ t.test('a SQLite database in memory (one connection, no read thread) writes and 
 
 t.test('when the SQLite read thread stops, the reads waiting on it fail and the next read starts a new one', { skip: testDialect === 'sqlite' ? false : 'SQLite only' }, async (t) => {
   const db = await database(t);
-  await db.write((tx) => tx.run(insertBook, ['kept']));
+  await db.write((tx) => tx.run(insertBook, { id: 'kept' }));
   // A read that keeps the thread busy for a moment (counting to three million).
   const slow = db.get(sql`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT COUNT(*) AS c FROM n`);
   await new Promise((resolve) => setTimeout(resolve, 20));
@@ -125,7 +125,7 @@ t.test('when the SQLite read thread stops, the reads waiting on it fail and the 
 
 t.test('a key look-up goes to the read thread while it is idle, and sees committed writes', async (t) => {
   const db = await database(t);
-  await db.write((tx) => tx.run(insertBook, ['b1']));
+  await db.write((tx) => tx.run(insertBook, { id: 'b1' }));
   const before = readThread.lookupsOnLoop;
   t.same(await db.lookup(sql`SELECT id, title FROM books WHERE id = 'b1'`), { id: 'b1', title: 'T' });
   t.equal(await db.lookup(sql`SELECT id FROM books WHERE id = 'none'`), undefined);
@@ -134,13 +134,13 @@ t.test('a key look-up goes to the read thread while it is idle, and sees committ
 
 t.test('while the read thread has a long read, a key look-up runs at once on the event loop and sees the newest commit', { skip: testDialect === 'sqlite' ? false : 'SQLite only' }, async (t) => {
   const db = await database(t);
-  await db.write((tx) => tx.run(insertBook, ['b1']));
+  await db.write((tx) => tx.run(insertBook, { id: 'b1' }));
   const order: string[] = [];
   const slow = db.get(sql`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) SELECT COUNT(*) AS c FROM n`).then((row) => (order.push('slow'), row));
   const before = readThread.lookupsOnLoop;
   const first = await db.lookup(sql`SELECT id FROM books WHERE id = 'b1'`);
   order.push('lookup');
-  await db.write((tx) => tx.run(insertBook, ['b2']));
+  await db.write((tx) => tx.run(insertBook, { id: 'b2' }));
   const second = await db.lookup(sql`SELECT id FROM books WHERE id = 'b2'`);
   t.same([first, second], [{ id: 'b1' }, { id: 'b2' }]);
   t.equal(readThread.lookupsOnLoop, before + 2);
@@ -150,12 +150,12 @@ t.test('while the read thread has a long read, a key look-up runs at once on the
 
 t.test('writes of steps made together share a commit; each resolves with its steps\' results, and one that fails undoes only itself', async (t) => {
   const db = await database(t);
-  await db.write((tx) => tx.run(insertBook, ['taken']));
+  await db.write((tx) => tx.run(insertBook, { id: 'taken' }));
   const outcomes = await Promise.allSettled([
-    db.writeSteps([['run', insertBook, ['a']], ['get', "UPDATE books SET title = 'A' WHERE id = ? RETURNING id, title", ['a']]]),
-    db.writeSteps([['run', insertBook, ['b']], ['run', insertBook, ['taken']]]),
-    db.writeSteps([['run', "DELETE FROM books WHERE id = 'none'", []]]),
-    db.writeSteps([['run', insertBook, ['d']], ['run', 'INSERT INTO no_such_table VALUES (1)', []]]),
+    db.writeSteps([['run', insertBook, { id: 'a' }], ['get', sql`UPDATE books SET title = 'A' WHERE id = ${'a'} RETURNING id, title`]]),
+    db.writeSteps([['run', insertBook, { id: 'b' }], ['run', insertBook, { id: 'taken' }]]),
+    db.writeSteps([['run', sql`DELETE FROM books WHERE id = 'none'`]]),
+    db.writeSteps([['run', insertBook, { id: 'd' }], ['run', sql`INSERT INTO no_such_table VALUES (1)`]]),
   ]);
   t.same(outcomes[0], { status: 'fulfilled', value: [1, { id: 'a', title: 'A' }] });
   t.equal(outcomes[1]!.status, 'rejected');
@@ -168,8 +168,8 @@ t.test('writes of steps made together share a commit; each resolves with its ste
 t.test('writes of steps and of work made together commit in the order they were made', async (t) => {
   const db = await database(t);
   const [, renamed, seen] = await Promise.all([
-    db.write((tx) => tx.run(insertBook, ['first'])),
-    db.writeSteps([['run', "UPDATE books SET title = 'renamed' WHERE id = 'first'", []]]),
+    db.write((tx) => tx.run(insertBook, { id: 'first' })),
+    db.writeSteps([['run', sql`UPDATE books SET title = 'renamed' WHERE id = 'first'`]]),
     db.write((tx) => tx.get<{ title: string }>(sql`SELECT title FROM books WHERE id = 'first'`)),
   ]);
   t.same(renamed, [1], 'the steps saw the row the work before them inserted');
@@ -178,23 +178,23 @@ t.test('writes of steps and of work made together commit in the order they were 
 
 t.test('on a SQLite file, writes of steps commit on the write thread with synchronous=FULL: on disk before they are answered', { skip: testDialect === 'sqlite' ? false : 'SQLite only' }, async (t) => {
   const db = (await database(t)) as SqliteDatabase;
-  const [mode] = await db.writeSteps([['get', 'PRAGMA synchronous', []]]);
+  const [mode] = await db.writeSteps([['get', sql`PRAGMA synchronous`]]);
   t.same(mode, { synchronous: 2 }, 'FULL (2): the COMMIT returns after the fsync of the log');
   t.same(db.sqlite.pragma('synchronous'), [{ synchronous: 1 }], "the event loop's connection stays NORMAL (the group commit fsyncs its commits off the loop)");
 });
 
 t.test('when the SQLite write thread stops, the writes waiting on it fail and are not stored; the next write starts a new one', { skip: testDialect === 'sqlite' ? false : 'SQLite only' }, async (t) => {
   const db = (await database(t)) as SqliteDatabase;
-  await db.writeSteps([['run', insertBook, ['kept']]]);
+  await db.writeSteps([['run', insertBook, { id: 'kept' }]]);
   // A write that keeps the thread busy for a moment (counting to three million) after its insert.
   const slow = db.writeSteps([
-    ['run', insertBook, ['lost']],
-    ['get', 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT COUNT(*) AS c FROM n', []],
+    ['run', insertBook, { id: 'lost' }],
+    ['get', sql`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT COUNT(*) AS c FROM n`],
   ]);
   await new Promise((resolve) => setTimeout(resolve, 20));
   await db.writeThread!.stop();
   await t.rejects(slow, { message: /the SQLite write thread stopped/ });
-  t.same(await db.writeSteps([['run', insertBook, ['after']]]), [1]);
+  t.same(await db.writeSteps([['run', insertBook, { id: 'after' }]]), [1]);
   t.same(await db.all(sql`SELECT id FROM books ORDER BY id`), [{ id: 'after' }, { id: 'kept' }], 'nothing of the write that was under way');
 });
 
@@ -202,13 +202,13 @@ t.test('closing the database commits the writes of steps still queued', async (t
   const url = testDatabaseUrl(t);
   const db = openDatabase(url);
   await applyMigrations(db);
-  const queued = [db.writeSteps([['run', insertBook, ['q1']]]), db.writeSteps([['run', insertBook, ['q2']]])];
+  const queued = [db.writeSteps([['run', insertBook, { id: 'q1' }]]), db.writeSteps([['run', insertBook, { id: 'q2' }]])];
   await db.close();
   t.same(await Promise.all(queued), [[1], [1]]);
   const again = openDatabase(url);
   t.teardown(() => again.close());
   t.same(await again.all(sql`SELECT id FROM books ORDER BY id`), [{ id: 'q1' }, { id: 'q2' }]);
-  await t.rejects(db.writeSteps([['run', insertBook, ['late']]]), 'a write after the close fails');
+  await t.rejects(db.writeSteps([['run', insertBook, { id: 'late' }]]), 'a write after the close fails');
   t.same(await again.all(sql`SELECT id FROM books ORDER BY id`), [{ id: 'q1' }, { id: 'q2' }], 'and stores nothing');
 });
 
@@ -269,9 +269,9 @@ t.test('on a SQLite file, a write is answered after an fsync of its write-ahead 
     synced.push(this.fd);
   };
   t.teardown(() => void (prototype.datasync = original));
-  await db.write((tx) => tx.run(insertBook, ['durable']));
+  await db.write((tx) => tx.run(insertBook, { id: 'durable' }));
   t.equal(synced.length, 1, 'one fsync before the answer');
-  await db.write((tx) => tx.run(insertBook, ['durable-too']));
+  await db.write((tx) => tx.run(insertBook, { id: 'durable-too' }));
   t.equal(synced.length, 2);
   t.equal(synced[0], synced[1], 'of the same file, kept open');
 });
