@@ -19,7 +19,7 @@ import eventRoutes from './routes/events.js';
 import exportRoutes from './routes/export.js';
 import healthRoutes from './routes/health.js';
 import instructorRoutes from './routes/instructor.js';
-import { validatorCompiler } from './lib/validation.js';
+import { buildSerializer, validatorCompiler } from './lib/validation.js';
 import pageRoutes from './routes/pages.js';
 import programRoutes from './routes/programs.js';
 
@@ -87,6 +87,8 @@ export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?
     // Start-up waits for the migrations `--migrate` applies, however long a large database needs (Fastify's default
     // gives each plugin 10 s); the one outside wait, the database answering at all, is bounded by ensureReachable.
     pluginTimeout: 0,
+    // Reply serializers are built on their first use (lib/validation.ts), as validators are.
+    schemaController: { compilersFactory: { buildSerializer } },
     http: timeouts,
     ...(config.tlsCert && config.tlsKey ? { https: { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), ...timeouts } } : {}),
   };

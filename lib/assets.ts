@@ -15,26 +15,36 @@ export const sqliteWriterAsset = 'db/sqlite-writer.cjs';
 
 let root: string | undefined;
 
+/** The single binary's temporary folder, and the assets not written to it yet. */
+let extraction: { dir: string; pending: string[] } | undefined;
+
 /**
- * The single binary carries its files as SEA assets; they are written once to a private temporary folder
- * (removed at exit), so that everything else reads them as files, as it does from a clone.
+ * The single binary carries its files as SEA assets; each is written when first asked for (a folder's all at once) to a
+ * private temporary folder (removed at exit), so that everything else reads them as files, as it does from a clone.
+ * Only what is used is written: `folio --version` writes package.json, `folio serve` neither the client nor the docs'
+ * files until they are asked for.
  */
-function extractAssets(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'folio-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const names = JSON.parse(sea.getAsset(assetManifest, 'utf8')) as string[];
-  for (const name of names) {
+function extracted(relative: string): string {
+  if (!extraction) {
+    const dir = mkdtempSync(join(tmpdir(), 'folio-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    extraction = { dir, pending: JSON.parse(sea.getAsset(assetManifest, 'utf8')) as string[] };
+  }
+  const { dir } = extraction;
+  const folder = `${relative}/`;
+  extraction.pending = extraction.pending.filter((name) => {
+    if (name !== relative && !name.startsWith(folder)) return true;
     const file = join(dir, name);
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, new Uint8Array(sea.getAsset(name)), { mode: 0o600 });
-  }
-  return dir;
+    return false;
+  });
+  return join(dir, relative);
 }
 
-/** The project folder (where package.json is) when running from source or dist/, or the extracted assets. */
+/** The project folder (where package.json is) when running from source or dist/. */
 function projectRoot(): string {
   if (root) return root;
-  if (sea.isSea()) return (root = extractAssets());
   // From source or dist/ (ESM), import.meta.url; in a CommonJS bundle run by node, the script's path.
   const here = typeof import.meta?.url === 'string' ? fileURLToPath(import.meta.url) : (process.argv[1] ?? process.cwd());
   let dir = dirname(here);
@@ -49,7 +59,7 @@ function projectRoot(): string {
 
 /** The only way app code reaches a file it ships (migrations, the browser client, docs assets): by its path in the project. */
 export function assetPath(relative: string): string {
-  return join(projectRoot(), relative);
+  return sea.isSea() ? extracted(relative) : join(projectRoot(), relative);
 }
 
 /**

@@ -39,8 +39,13 @@ function canonicalPath(url: string): string {
 }
 
 /** Whether a path (a route's pattern, or a raw path with its query) is /api or under it. */
-function underApi(path: string): boolean {
+export function underApi(path: string): boolean {
   return path.startsWith('/api') && (path.length === 4 || path.charCodeAt(4) === 47 /* / */ || path.charCodeAt(4) === 63 /* ? */);
+}
+
+/** Whether the request matched no route of Folio's: a 404, or a preflight (@fastify/cors's catch-all `OPTIONS *`). */
+export function isUnrouted(request: FastifyRequest): boolean {
+  return routePattern(request) === undefined;
 }
 
 /** Whether the request is for the JSON API (under /api), as routed. */

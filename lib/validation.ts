@@ -1,3 +1,4 @@
+import SerializerSelector from '@fastify/fast-json-stringify-compiler';
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
@@ -18,8 +19,9 @@ const hasNul = (s: string) => s.includes('\0');
  * A validator that also refuses U+0000 in any string of a body, query or path: PostgreSQL cannot store it in text, and no
  * student's program or answer needs it, so both databases refuse it alike (400 naming the field).
  */
-function withoutNul(validate: ValidateFunction): ValidateFunction {
+function withoutNul(compiled: () => ValidateFunction): ValidateFunction {
   const check = ((data: unknown) => {
+    const validate = compiled();
     if (!validate(data)) {
       check.errors = validate.errors;
       return false;
@@ -36,5 +38,31 @@ function withoutNul(validate: ValidateFunction): ValidateFunction {
   return check;
 }
 
-export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
-  withoutNul((httpPart === 'body' ? bodyAjv : textAjv).compile(schema as object)) as ReturnType<FastifySchemaCompiler<unknown>>;
+const ajvFor = (httpPart: string | undefined) => (httpPart === 'body' ? bodyAjv : textAjv);
+
+/** A route part's validator, compiled at once (test/route-schemas.test.ts compiles every route's with it). */
+export const compileValidator: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
+  const validate = ajvFor(httpPart).compile(schema as object);
+  return withoutNul(() => validate) as ReturnType<FastifySchemaCompiler<unknown>>;
+};
+
+/**
+ * The app's validators, each compiled on its first use rather than when the app gets ready: Fastify asks for every
+ * route's validators and serializers then (each GET's twice, for its HEAD route), which took most of the single
+ * binary's start-up. test/route-schemas.test.ts compiles them all, so that a broken schema fails there, not on a request.
+ */
+export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
+  let validate: ValidateFunction | undefined;
+  return withoutNul(() => (validate ??= ajvFor(httpPart).compile(schema as object))) as ReturnType<FastifySchemaCompiler<unknown>>;
+};
+
+const fastifySerializers = SerializerSelector();
+
+/** Fastify's own serializer compiler (fast-json-stringify), each serializer built on its first use (see validatorCompiler). */
+export const buildSerializer: typeof fastifySerializers = (externalSchemas, options) => {
+  const compile = fastifySerializers(externalSchemas, options);
+  return (route) => {
+    let serialize: ((doc: unknown) => string) | undefined;
+    return (doc) => (serialize ??= compile(route))(doc);
+  };
+};

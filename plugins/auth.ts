@@ -1,7 +1,9 @@
 import cookie, { type CookieSerializeOptions } from '@fastify/cookie';
+import session from '@fastify/session';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { deleteExpiredSessions, deleteSession, extendSession, findSessionWithUser, newToken, saveSession, sessionKey } from '../db/sessions.js';
+import { DatabaseSessionStore, sessionId } from '../db/session-store.js';
+import { deleteExpiredSessions, newToken, sessionKey } from '../db/sessions.js';
 import { createAnonymousUser, purgeIdleAnonymousUsers, type UserRow } from '../db/users.js';
 import { faultOf } from '../db/faults.js';
 import { HttpError } from '../lib/errors.js';
@@ -11,6 +13,12 @@ import { RememberingSigner } from '../lib/session-signer.js';
 import { servesHttps } from './config.js';
 
 declare module 'fastify' {
+  interface Session {
+    /** The session's user, read with it in one query by the store. */
+    user?: UserRow;
+    /** When it started (login): a session never lives past FOLIO_SESSION_MAX_DAYS after. */
+    createdAt?: number;
+  }
   interface FastifyRequest {
     /** The user the request is authenticated as, by cookie or bearer token, or null. */
     user: UserRow | null;
@@ -24,8 +32,8 @@ declare module 'fastify' {
     sessionCookieName: string;
     /** Its attributes but the expiry (HttpOnly; Secure; SameSite=None; Partitioned over HTTPS, SameSite=Lax over HTTP). */
     sessionCookieOptions: CookieSerializeOptions;
-    /** Sets the session cookie for `token`, expiring at `expiresAt` (ms), signed with the current secret. */
-    setSessionCookie(reply: FastifyReply, token: string, expiresAt: number): void;
+    /** The sessions' store (@fastify/session's, over the database; bearer tokens too). */
+    sessions: DatabaseSessionStore;
     /** Password hashing and checking, a few at a time (FOLIO_PASSWORD_CONCURRENCY, FOLIO_PASSWORD_QUEUE). */
     passwords: PasswordWork;
   }
@@ -70,41 +78,56 @@ export async function ensureUser(request: FastifyRequest, reply: FastifyReply): 
 
 /**
  * Ends whatever session the request came with and starts a new one for `user` (login, register, anonymous
- * start): a new cookie (the old one stops working), or a new bearer token, which is returned.
+ * start): a new cookie session (the old one stops working), or a new bearer token, which is returned. The new
+ * session is stored before this returns; @fastify/session sets its cookie on the reply.
  */
 export async function startSession(request: FastifyRequest, reply: FastifyReply, user: UserRow, mode: 'cookie' | 'token'): Promise<string | undefined> {
-  const { db, config } = request.server;
-  if (request.credential) await deleteSession(db, request.credential.token);
-  const token = newToken();
+  const { sessions, config } = request.server;
   const expiresAt = Date.now() + Math.min(config.sessionDays, config.sessionMaxDays) * DAY;
-  await saveSession(db, token, { userId: user.id, kind: mode, expiresAt, data: '{}' });
-  request.user = user;
-  request.credential = { kind: mode, token };
+  if (request.credential?.kind === 'token') await sessions.revoke(request.credential.token);
   if (mode === 'token') {
-    if (request.cookies[request.server.sessionCookieName] !== undefined) clearSessionCookie(request, reply);
+    if (request.credential?.kind === 'cookie') await request.session.destroy();
+    forgetSessionCookie(request, reply);
+    const token = newToken();
+    await sessions.create(token, user, expiresAt);
+    request.user = user;
+    request.credential = { kind: 'token', token };
     reply.header('x-folio-token', token);
     return token;
   }
-  request.server.setSessionCookie(reply, token, expiresAt);
+  // The package gave a request without a live cookie session a new one, its id fresh (sessionId, as newToken makes
+  // them): a restored one (also one a bearer header overrode) is replaced by a new id (regenerate deletes it).
+  if (request.session.user !== undefined) await request.session.regenerate();
+  const { session } = request;
+  session.user = user;
+  session.cookie.expires = new Date(expiresAt);
+  await session.save();
+  // The cookie the request came with is replaced: the package sets the new one and has no old one to clear.
+  delete request.cookies[request.server.sessionCookieName];
+  request.user = user;
+  request.credential = { kind: 'cookie', token: session.sessionId };
   return undefined;
 }
 
-function clearSessionCookie(request: FastifyRequest, reply: FastifyReply): void {
-  reply.clearCookie(request.server.sessionCookieName, request.server.sessionCookieOptions);
-}
-
-/** The request came with a credential that matches no live session: a dead cookie is cleared (a new session's replaces that). */
-function stale(request: FastifyRequest, reply: FastifyReply, kind: 'cookie' | 'token'): void {
-  request.credentialStale = true;
-  if (kind === 'cookie') clearSessionCookie(request, reply);
+/**
+ * Clears the cookie the request came with, if any, with its attributes (a `__Host-` or Partitioned cookie is only
+ * cleared by a Set-Cookie that has them, which @fastify/session's own clearing lacks), and leaves it out of what the
+ * package sees, so that it does not clear it again.
+ */
+function forgetSessionCookie(request: FastifyRequest, reply: FastifyReply): void {
+  const name = request.server.sessionCookieName;
+  if (request.cookies[name] === undefined) return;
+  reply.clearCookie(name, request.server.sessionCookieOptions);
+  delete request.cookies[name];
 }
 
 /** Ends the request's session (logout) and tells the browser to drop the cookie. */
 export async function endSession(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  if (request.credential) await deleteSession(request.server.db, request.credential.token);
+  if (request.credential?.kind === 'token') await request.server.sessions.revoke(request.credential.token);
+  else if (request.credential?.kind === 'cookie') await request.session.destroy();
   request.user = null;
   request.credential = null;
-  if (request.cookies[request.server.sessionCookieName] !== undefined) clearSessionCookie(request, reply);
+  forgetSessionCookie(request, reply);
 }
 
 /** The stored key of the request's session (to spare it when ending a user's other sessions). */
@@ -128,11 +151,11 @@ export async function sweepSessions(app: FastifyInstance, now = Date.now()): Pro
 }
 
 /**
- * Cookie and bearer authentication over database sessions: a cookie holds a session token signed with the server
- * secret (@fastify/cookie's signer), a bearer header a token of its own; either is looked up, hashed, in the
- * sessions table with its user, in one read. Decorates each request with `user`, `credential` and
- * `credentialStale`; sessions slide (their expiry is written at most once per 1/30 of their lifetime), but never past
- * FOLIO_SESSION_MAX_DAYS after their login.
+ * Cookie and bearer authentication over database sessions. Cookie sessions go through @fastify/session: the cookie
+ * holds a session token signed with the server secret (@fastify/cookie's signer), restored by our store with its
+ * user in one read; a bearer header holds a token of its own, looked up through the same store. Decorates each
+ * request with `user`, `credential` and `credentialStale`; sessions slide (their expiry is written at most once
+ * per 1/30 of their lifetime), but never past FOLIO_SESSION_MAX_DAYS after their login.
  */
 export default fp(
   async function authPlugin(app) {
@@ -146,7 +169,7 @@ export default fp(
     const cookieOptions: CookieSerializeOptions = https
       ? { path: '/', httpOnly: true, secure: true, sameSite: 'none', partitioned: true }
       : { path: '/', httpOnly: true, secure: false, sameSite: 'lax' };
-    const signer = new RememberingSigner(app.secret);
+    const store = new DatabaseSessionStore(app.db, maxAge);
     app.decorate(
       'passwords',
       new PasswordWork(app.config.passwordConcurrency, app.config.passwordQueue, (seconds) => {
@@ -155,49 +178,74 @@ export default fp(
     );
     app.decorate('sessionCookieName', cookieName);
     app.decorate('sessionCookieOptions', cookieOptions);
-    app.decorate('setSessionCookie', (reply: FastifyReply, token: string, expiresAt: number) => {
-      reply.setCookie(cookieName, signer.sign(token), { ...cookieOptions, expires: new Date(expiresAt) });
-    });
-    await app.register(cookie);
-
+    app.decorate('sessions', store);
     app.decorateRequest('user', null);
     app.decorateRequest('credential', null);
     app.decorateRequest('credentialStale', false);
 
-    app.addHook('onRequest', async (request, reply) => {
+    // Before the package's onSend: a dead cookie that no new session replaces is cleared here, with its attributes.
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (request.credentialStale && request.credential === null) forgetSessionCookie(request, reply);
+      done(null, payload);
+    });
+    await app.register(cookie);
+    // The session cookie is the API's: other paths (the client's files, the docs, health checks) neither look it up
+    // nor clear it, as the package would (its hooks see only the cookies left here).
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (!isApiRequest(request) && request.cookies[cookieName] !== undefined) delete request.cookies[cookieName];
+      done();
+    });
+    await app.register(session, {
+      secret: new RememberingSigner(app.secret),
+      cookieName,
+      cookie: { ...cookieOptions },
+      store,
+      idGenerator: sessionId,
+      // A session is stored once it has a user (startSession), its expiry written again only when renewed below.
+      saveUninitialized: false,
+      rolling: false,
+    });
+
+    /** A renewal the database cannot take now (full, busy, away) waits for a later request: the session is still live. */
+    const renewal = (err: unknown) => {
+      if (faultOf(err) === undefined) throw err;
+      return false;
+    };
+
+    app.addHook('onRequest', async (request) => {
       if (!isApiRequest(request) || request.method === 'OPTIONS') return;
-      let kind: 'cookie' | 'token';
-      let token: string;
+      const now = Date.now();
       const authorization = request.headers.authorization;
       if (authorization !== undefined) {
         const bearer = /^Bearer +([A-Za-z0-9_-]{20,200})$/i.exec(authorization);
         if (!bearer) throw new HttpError(401, 'invalid_authorization', 'the Authorization header must be "Bearer <token>" with a token from login or register');
-        kind = 'token';
-        token = bearer[1]!;
-      } else {
-        const cookieValue = request.cookies[cookieName];
-        if (cookieValue === undefined) return;
-        const unsigned = signer.unsign(cookieValue);
-        if (!unsigned.valid) return stale(request, reply, 'cookie');
-        kind = 'cookie';
-        token = unsigned.value;
+        const token = bearer[1]!;
+        const found = await store.find(token, 'token');
+        if (!found) {
+          request.credentialStale = true;
+          return;
+        }
+        request.user = found.user;
+        request.credential = { kind: 'token', token };
+        const expiresAt = Math.min(now + ttl, found.createdAt + maxAge);
+        if (expiresAt - found.cookie.expires!.getTime() >= renewEvery) await store.extend(token, expiresAt).catch(renewal);
+        return;
       }
-      const found = await findSessionWithUser(app.db, token);
-      const now = Date.now();
-      if (found?.session.kind !== kind || found.session.createdAt + maxAge <= now) return stale(request, reply, kind);
-      request.user = found.user;
-      request.credential = { kind, token };
-      const expiresAt = Math.min(now + ttl, found.session.createdAt + maxAge);
-      if (expiresAt - found.session.expiresAt >= renewEvery) {
-        // A renewal the database cannot take now (full, busy, away) waits for a later request: the session is still live.
-        const renewed = await extendSession(app.db, token, expiresAt).then(
-          () => true,
-          (err: unknown) => {
-            if (faultOf(err) === undefined) throw err;
-            return false;
-          },
-        );
-        if (renewed && kind === 'cookie') app.setSessionCookie(reply, token, expiresAt);
+      if (request.cookies[cookieName] === undefined) return;
+      // @fastify/session restored the cookie's session, with its user, or gave the request a new, empty one.
+      const { session } = request;
+      if (session.user === undefined) {
+        request.credentialStale = true;
+        return;
+      }
+      request.user = session.user;
+      request.credential = { kind: 'cookie', token: session.sessionId };
+      const expiresAt = Math.min(now + ttl, session.createdAt! + maxAge);
+      if (expiresAt - session.cookie.expires!.getTime() >= renewEvery) {
+        const stored = session.cookie.expires;
+        session.cookie.expires = new Date(expiresAt);
+        // Saved, the package sets the cookie with the new expiry; not saved, neither changes.
+        if ((await session.save().then(() => true, renewal)) === false) session.cookie.expires = stored;
       }
     });
 

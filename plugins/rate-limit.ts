@@ -3,7 +3,7 @@ import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Database } from '../db/index.js';
 import { countHit, deleteEndedWindows, readHits } from '../db/rate-limits.js';
 import { HttpError } from '../lib/errors.js';
@@ -78,6 +78,8 @@ export default fp(
   async function rateLimitPlugin(app) {
     const { redisUrl } = app.config;
     if (redisUrl) {
+      // Loaded only when used: ioredis is a good part of start-up otherwise.
+      const { Redis } = await import('ioredis');
       const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
       await redis.connect();
       app.addHook('onClose', async () => void (await redis.quit()));

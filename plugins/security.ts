@@ -1,9 +1,9 @@
+import helmet, { type FastifyHelmetOptions } from '@fastify/helmet';
 import type { FastifyRequest } from 'fastify';
-import helmet from 'helmet';
 import fp from 'fastify-plugin';
 import type { OriginAllowlist } from '../lib/allowlist.js';
 import { HttpError } from '../lib/errors.js';
-import { isApiRequest } from '../lib/paths.js';
+import { isApiRequest, isUnrouted, underApi } from '../lib/paths.js';
 import { servesHttps } from './config.js';
 import { originAllowed } from './cors.js';
 
@@ -39,24 +39,24 @@ function refusal(request: FastifyRequest, origins: OriginAllowlist): HttpError |
 }
 
 /**
- * Helmet, JSON-only bodies of at most 1 MiB, the CSRF origin check for cookie-authenticated writes,
- * and no cross-site navigation into the API.
+ * Security headers (@fastify/helmet), JSON-only bodies of at most 1 MiB, the CSRF origin check for
+ * cookie-authenticated writes, and no cross-site navigation into the API.
  */
 export default fp(
   async function securityPlugin(app) {
     const hsts = app.config.tlsCert ? { maxAge: 15552000, includeSubDomains: false } : false;
-    // Helmet's middleware, built once (@fastify/helmet would build it again for every request). Pages (the docs,
-    // the client's files) get helmet's defaults; the API, whose replies are JSON for fetch, gets what OWASP's REST
-    // security sheet asks of an API: no framing, no sniffing, no rendering of anything — and no headers that only
-    // mean something to an HTML document (every reply carries them, ~500 bytes).
-    const pageHeaders = helmet({
+    // Pages (the docs, the client's files, health checks) get helmet's defaults; the API, whose replies are JSON for
+    // fetch, gets what OWASP's REST security sheet asks of an API: no framing, no sniffing, no rendering of anything
+    // — and no headers that only mean something to an HTML document (every reply carries them, ~500 bytes).
+    const pagePolicy: FastifyHelmetOptions = {
       contentSecurityPolicy: {
         directives: { defaultSrc: ["'self'"], frameAncestors: ["'none'"], upgradeInsecureRequests: servesHttps(app.config) ? [] : null },
       },
       crossOriginResourcePolicy: { policy: 'same-origin' },
       strictTransportSecurity: hsts,
-    });
-    const apiHeaders = helmet({
+    };
+    // A route's options are merged over the plugin's (one level deep): every one the page policy sets is set here.
+    const apiPolicy: FastifyHelmetOptions = {
       contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
       // CORP stays same-origin: CORS-mode fetches are not subject to it, while no-cors loads (<img>, <script>) of a
       // student's data from other sites are blocked.
@@ -70,10 +70,20 @@ export default fp(
       xDownloadOptions: false,
       xPermittedCrossDomainPolicies: false,
       xXssProtection: false,
+    };
+    // Each route names its policy (before @fastify/helmet's own onRoute hook reads the option): the API's under /api,
+    // the plugin's (the page policy) elsewhere.
+    app.addHook('onRoute', (route) => {
+      route.helmet ??= underApi(route.url) ? apiPolicy : {};
     });
-    app.addHook('onRequest', (request, reply, done) =>
-      (isApiRequest(request) ? apiHeaders : pageHeaders)(request.raw, reply.raw, (err) => done(err as Error | undefined)),
-    );
+    // Not global: a 404 and a refused preflight match no route of ours (the not-found handler, @fastify/cors's
+    // `OPTIONS *`), so no route option reaches them; the path they were sent to decides, below. The package builds
+    // helmet's middleware again for every request (bench/RESULTS.md; a fix offered in docs/upstream/fastify-helmet.md).
+    await app.register(helmet, { global: false, enableCSPNonces: false, ...pagePolicy });
+    app.addHook('onRequest', (request, reply, done) => {
+      if (isUnrouted(request)) reply.helmet(isApiRequest(request) ? apiPolicy : undefined);
+      done();
+    });
 
     // Fastify parses text/plain by default, which a cross-site form or a no-preflight fetch can send.
     app.removeContentTypeParser('text/plain');

@@ -503,3 +503,29 @@ t.test(`at most ${rememberedSessionsMax} session look-ups are remembered; the ol
   t.notOk(remembered.rows.has(first!), 'the first look-up was forgotten');
   t.ok(remembered.rows.has(`key${rememberedSessionsMax - 1}`));
 });
+
+t.test('the session cookie is the API\'s: another path neither looks it up nor clears a dead one', async (t) => {
+  const app = await build(t);
+  const { cookie } = await register(app);
+  const queries = recordQueries(t, app);
+  const live = await app.inject({ method: 'GET', url: '/healthz', headers: { cookie } });
+  t.equal(live.statusCode, 200);
+  (await app.db.run('DELETE FROM sessions'));
+  const dead = await app.inject({ method: 'GET', url: '/healthz', headers: { cookie } });
+  t.equal(dead.statusCode, 200);
+  t.equal(dead.headers['set-cookie'], undefined);
+  t.equal(queries.filter((q) => sessionLookup.test(q)).length, 0);
+});
+
+t.test('a cookie-mode login replaces the cookie\'s session even when a bearer token authenticated the request', async (t) => {
+  const app = await build(t);
+  const { cookie } = await register(app, 'ada');
+  const { token } = (await app.inject({ method: 'POST', url: '/api/auth/register', headers: fromBook, payload: { username: 'bob', password, mode: 'token' } })).json();
+  const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: { ...fromBook, cookie, authorization: `Bearer ${token}` }, payload: { username: 'bob', password } });
+  t.equal(login.statusCode, 200);
+  t.not(rawSessionId(cookieOf(login)), rawSessionId(cookie));
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).statusCode, 401, 'the old cookie stopped working');
+  const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie: cookieOf(login) } });
+  t.equal(me.json().user.username, 'bob');
+  t.same(await app.db.all('SELECT kind FROM sessions'), [{ kind: 'cookie' }], 'the bearer token was ended, the new cookie session stored');
+});

@@ -67,6 +67,25 @@ t.test('replies outside the API carry helmet\'s defaults, with frames refused', 
   t.equal(headers['x-frame-options'], 'SAMEORIGIN');
 });
 
+t.test('replies that match no route carry the headers of the part they were sent to: an API 404 or refused preflight the API\'s, another 404 the pages\'', async (t) => {
+  const app = await build(t);
+  const apiHeaders = securityHeaders((await app.inject({ method: 'GET', url: '/api/books/book' })).headers);
+  const pageHeaders = securityHeaders((await app.inject({ method: 'GET', url: '/healthz' })).headers);
+  const preflight = { origin: 'https://evil.example', 'access-control-request-method': 'PUT' };
+  const requests = [
+    { method: 'GET', url: '/api/books/book/no-such-route', headers: {}, status: 404, expected: apiHeaders },
+    { method: 'OPTIONS', url: '/api/books/book/programs/ac1', headers: preflight, status: 404, expected: apiHeaders },
+    { method: 'GET', url: '/%61pi/no-such-route', headers: { 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'cross-site' }, status: 403, expected: apiHeaders },
+    { method: 'GET', url: '/no-such-page', headers: {}, status: 404, expected: pageHeaders },
+    { method: 'OPTIONS', url: '/no-such-page', headers: preflight, status: 404, expected: pageHeaders },
+  ] as const;
+  for (const { method, url, headers, status, expected } of requests) {
+    const res = await app.inject({ method, url, headers });
+    t.equal(res.statusCode, status, `${method} ${url}`);
+    t.same(securityHeaders(res.headers), expected, `${method} ${url}`);
+  }
+});
+
 t.test('with a certificate configured, API replies and pages carry HSTS; over plain HTTP they do not', async (t) => {
   const plain = await build(t);
   t.equal((await plain.inject({ method: 'GET', url: '/api/books/book' })).headers['strict-transport-security'], undefined);
