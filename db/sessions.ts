@@ -1,17 +1,12 @@
+import { sql } from 'drizzle-orm';
 import { hash, randomBytes } from 'node:crypto';
 import { perDatabase, type Database } from './index.js';
+import type { Session } from './schema.js';
 import { userColumnsOf, userFromRow, type StoredUser, type UserRow } from './users.js';
 import { BoundedMap } from '../lib/cache.js';
-import { sql } from 'drizzle-orm';
 
-export interface SessionRow {
-  id: string;
-  userId: string;
-  kind: 'cookie' | 'token';
-  expiresAt: number;
-  data: string;
-  createdAt: number;
-}
+/** A sessions row. */
+export type SessionRow = Session;
 
 /** The stored key of a session token: its SHA-256, so a database leak gives no usable token (one-shot: every request hashes). */
 export function sessionKey(token: string): string {

@@ -510,7 +510,7 @@ t.test('the session cookie is the API\'s: another path neither looks it up nor c
   const queries = recordQueries(t, app);
   const live = await app.inject({ method: 'GET', url: '/healthz', headers: { cookie } });
   t.equal(live.statusCode, 200);
-  (await app.db.run('DELETE FROM sessions'));
+  (await app.db.run(sql`DELETE FROM sessions`));
   const dead = await app.inject({ method: 'GET', url: '/healthz', headers: { cookie } });
   t.equal(dead.statusCode, 200);
   t.equal(dead.headers['set-cookie'], undefined);
@@ -527,5 +527,5 @@ t.test('a cookie-mode login replaces the cookie\'s session even when a bearer to
   t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).statusCode, 401, 'the old cookie stopped working');
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie: cookieOf(login) } });
   t.equal(me.json().user.username, 'bob');
-  t.same(await app.db.all('SELECT kind FROM sessions'), [{ kind: 'cookie' }], 'the bearer token was ended, the new cookie session stored');
+  t.same(await app.db.all(sql`SELECT kind FROM sessions`), [{ kind: 'cookie' }], 'the bearer token was ended, the new cookie session stored');
 });
