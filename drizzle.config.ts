@@ -1,6 +1,6 @@
 import { defineConfig } from 'drizzle-kit';
 
-// Only for generating migrations: `npm run db:generate` (both dialects, from db/tables.ts). The app applies them itself (`folio migrate`).
+// Only for generating migrations: `npm run db:generate` (both dialects: db/schema.ts and db/schema.pg.ts). The app applies them itself (`folio migrate`).
 const dialect = process.env.FOLIO_DRIZZLE_DIALECT === 'postgres' ? 'postgresql' : 'sqlite';
 export default defineConfig(
   dialect === 'postgresql'

@@ -10,6 +10,7 @@
  *
  * Goal: under 10 s and under 200 MB peak RSS.
  */
+import { sql, type SQL } from 'drizzle-orm';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -45,23 +46,24 @@ async function generate(file: string, rows: number): Promise<number> {
   const start = now - total * 10;
   // Multi-row INSERTs (500 events, 4,000 parameters, a statement: below both databases' limits), all in one write.
   const chunk = 500;
-  const insert = (head: string, tuple: string, count: number) => `${head} VALUES ${Array(count).fill(tuple).join(', ')}`;
+  // Each row an array: drizzle renders it as a parenthesised list of parameters.
+  const insert = (head: SQL, rows: unknown[][]) => sql`${head} VALUES ${sql.join(rows.map((row) => sql`${row}`), sql`, `)}`;
   await db.write(async (tx) => {
-    const people: unknown[] = [];
-    for (let u = 0; u < users; u++) people.push(`user-${u}`, `student${u}`, `student${u}`, 'student', consents(u) ? 1 : 0, now, now);
-    people.push('admin', 'admin', 'admin', 'admin', 0, now, now);
-    await tx.run(insert('INSERT INTO users (id, username, username_key, role, research_consent, anonymous, created_at, updated_at)', '(?, ?, ?, ?, ?, 0, ?, ?)', users + 1), people);
-    const head = 'INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time)';
+    const people: unknown[][] = [];
+    for (let u = 0; u < users; u++) people.push([`user-${u}`, `student${u}`, `student${u}`, 'student', consents(u) ? 1 : 0, 0, now, now]);
+    people.push(['admin', 'admin', 'admin', 'admin', 0, 0, now, now]);
+    await tx.run(insert(sql`INSERT INTO users (id, username, username_key, role, research_consent, anonymous, created_at, updated_at)`, people));
+    const head = sql`INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time)`;
     for (let i = 0; i < total; i += chunk) {
-      const values: unknown[] = [];
+      const rows: unknown[][] = [];
       for (let j = i; j < Math.min(total, i + chunk); j++) {
         const at = start + j * 10;
-        values.push(`user-${j % users}`, 'bench', types[j % types.length], `ac${j % 50}`, `ch${j % 20}/s${j % 7}`, `{"ms":${j % 997},"ok":${j % 3 === 0}}`, at - 150, at);
+        rows.push([`user-${j % users}`, 'bench', types[j % types.length], `ac${j % 50}`, `ch${j % 20}/s${j % 7}`, `{"ms":${j % 997},"ok":${j % 3 === 0}}`, at - 150, at]);
       }
-      await tx.run(insert(head, '(?, ?, ?, ?, ?, ?, ?, ?)', values.length / 8), values);
+      await tx.run(insert(head, rows));
     }
   });
-  const exported = (await db.get<{ n: number }>('SELECT count(*) AS n FROM events e JOIN users u ON u.id = e.user_id WHERE u.research_consent = 1'))!.n;
+  const exported = (await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM events e JOIN users u ON u.id = e.user_id WHERE u.research_consent = 1`))!.n;
   await db.close();
   return exported;
 }

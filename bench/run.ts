@@ -20,6 +20,7 @@
  * against their ceilings as on SQLite, and (b) against one and then two real `folio serve` processes (dist/) on
  * that database, the same 50 connections split evenly across them, with the CPU each party used during the run.
  */
+import { sql, type SQL } from 'drizzle-orm';
 import autocannon from 'autocannon';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -329,12 +330,10 @@ async function call(base: string, method: string, path: string, body?: unknown, 
 /** Rows of one multi-row INSERT: few statements, each well below both databases' limits on parameters. */
 const chunk = 500;
 
-async function insertRows(db: Database, head: string, tuple: string, rows: unknown[][]): Promise<void> {
+async function insertRows(db: Database, head: SQL, rows: unknown[][]): Promise<void> {
   await db.write(async (tx) => {
-    for (let i = 0; i < rows.length; i += chunk) {
-      const part = rows.slice(i, i + chunk);
-      await tx.run(`${head} VALUES ${part.map(() => tuple).join(', ')}`, part.flat());
-    }
+    // Each row an array: drizzle renders it as a parenthesised list of parameters.
+    for (let i = 0; i < rows.length; i += chunk) await tx.run(sql`${head} VALUES ${sql.join(rows.slice(i, i + chunk).map((row) => sql`${row}`), sql`, `)}`);
   });
 }
 
@@ -354,8 +353,8 @@ async function seedStudent(db: Database, userId: string): Promise<void> {
   const answers: unknown[][] = [];
   const others = 10_000 - saves.length;
   // `other<k>` has attempts 1, 2, … every 2,000 rows: the last one of each question is its latest.
-  for (let i = 0; i < others; i++) answers.push([userId, `other${i % 2000}`, Math.floor(i / 2000) + 1, `ch${i % 50}`, now, i + 2000 >= others ? 1 : 0]);
-  await insertRows(db, 'INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, page, saved_at, latest)', `(?, 'demo', ?, ?, 'mchoice', '["a"]', 1, ?, ?, ?)`, answers);
+  for (let i = 0; i < others; i++) answers.push([userId, 'demo', `other${i % 2000}`, Math.floor(i / 2000) + 1, 'mchoice', '["a"]', 1, `ch${i % 50}`, now, i + 2000 >= others ? 1 : 0]);
+  await insertRows(db, sql`INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, page, saved_at, latest)`, answers);
 }
 
 /**
@@ -369,7 +368,7 @@ async function prepare(base: string, db: Database): Promise<Record<string, Scena
   const { token } = (await (await call(base, 'POST', '/api/auth/login', { username: 'bench', password, mode: 'token' })).json()) as { token: string };
   const students: string[] = [];
   for (let i = 0; i < 50; i++) students.push((await call(base, 'POST', '/api/auth/register', { username: `student${i}`, password })).headers.get('set-cookie')!.split(';')[0]!);
-  const { id: userId } = (await db.get<{ id: string }>('SELECT id FROM users WHERE username = ?', ['bench']))!;
+  const { id: userId } = (await db.get<{ id: string }>(sql`SELECT id FROM users WHERE username = 'bench'`))!;
   const t0 = performance.now();
   await seedStudent(db, userId);
   const state = (await (await call(base, 'GET', '/api/books/demo/state?page=bench/page', undefined, { cookie })).json()) as { programs: object; answers: object };

@@ -1,11 +1,11 @@
 import { Presets, SingleBar } from 'cli-progress';
-import { getTableName, is } from 'drizzle-orm';
+import { getTableName, is, sql } from 'drizzle-orm';
 import { getTableConfig as postgresTableConfig, PgTable } from 'drizzle-orm/pg-core';
 import { getTableConfig as sqliteTableConfig, SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
-import type { Snapshot } from '../db/index.js';
+import { pingDatabase, type Snapshot } from '../db/index.js';
 import { applyMigrations, pendingMigrations } from '../db/migrate.js';
 import { DatabaseUrlError } from '../db/errors.js';
 import { isPostgresUrl, openPostgres, parsePostgresUrl } from '../db/postgres.js';
@@ -30,7 +30,7 @@ export interface CopiedTable {
   columns: { name: string; postgresType: string }[];
   /** The columns rows are read in order of. */
   primaryKey: string[];
-  /** The identity column (`id` kind, db/tables.ts) whose sequence must continue after the copied ids. */
+  /** The identity column (a BIGINT identity in db/schema.pg.ts) whose sequence must continue after the copied ids. */
   identity: string | undefined;
 }
 
@@ -65,7 +65,7 @@ export function copiedTables(): CopiedTable[] {
   const done = new Set<string>();
   while (ordered.length < tables.length) {
     const next = tables.find((t) => !done.has(t.table.name) && t.parents.every((p) => done.has(p)));
-    if (!next) throw new Error('the foreign keys of db/tables.ts form a cycle');
+    if (!next) throw new Error('the foreign keys of db/schema.ts form a cycle');
     ordered.push(next.table);
     done.add(next.table.name);
   }
@@ -98,7 +98,7 @@ function checkTarget(to: string): void {
 
 /** The column names of a table in the SQLite file. */
 async function sourceColumns(snapshot: Snapshot, table: string): Promise<string[]> {
-  return (await snapshot.all<{ name: string }>('SELECT name FROM pragma_table_info(?)', [table])).map((c) => c.name);
+  return (await snapshot.all<{ name: string }>(sql`SELECT name FROM pragma_table_info(${table})`)).map((c) => c.name);
 }
 
 /** What PostgreSQL cannot store as SQLite holds it: NUL characters in text, and binary values. */
@@ -151,7 +151,7 @@ function countTable(counts: MigrateDataResult['counts']): string {
 /** Copies every row of one table from the snapshot into the transaction, in batches of up to 1,000 rows; returns how many. */
 async function copyTable(snapshot: Snapshot, client: pg.PoolClient, table: CopiedTable, onRows: (n: number) => void): Promise<number> {
   const names = table.columns.map((c) => quote(c.name)).join(', ');
-  const next = snapshot.cursor(`SELECT ${names} FROM ${quote(table.name)} ORDER BY ${table.primaryKey.map(quote).join(', ')}`, [], batchRows);
+  const next = snapshot.cursor(sql`SELECT ${sql.raw(names)} FROM ${sql.identifier(table.name)} ORDER BY ${sql.raw(table.primaryKey.map(quote).join(', '))}`, undefined, batchRows);
   // One array per column, unnested: one parameter per column whatever the number of rows.
   const insert = `INSERT INTO ${quote(table.name)} (${names}) SELECT * FROM unnest(${table.columns.map((c, i) => `$${i + 1}::${c.postgresType}[]`).join(', ')})`;
   const write = async (rows: unknown[][]) => {
@@ -211,7 +211,7 @@ export async function runMigrateData(from: string, to: string, stderr: Stderr): 
       throw new MigrateDataError(`the source ${source.location} has ${pending.length} pending migration(s) (${pending.join(', ')}): run "folio migrate --database ${file}" first`, 1);
     }
     snapshot = await source.snapshot();
-    const unknownTables = (await snapshot.all<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 7) <> 'sqlite_' AND name <> '__drizzle_migrations' ORDER BY name`))
+    const unknownTables = (await snapshot.all<{ name: string }>(sql`SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 7) <> 'sqlite_' AND name <> '__drizzle_migrations' ORDER BY name`))
       .map((t) => t.name)
       .filter((name) => !tables.some((t) => t.name === name));
     if (unknownTables.length > 0) {
@@ -224,16 +224,16 @@ export async function runMigrateData(from: string, to: string, stderr: Stderr): 
       }
     }
     const sourceCounts = new Map<string, number>();
-    for (const table of tables) sourceCounts.set(table.name, (await snapshot.all<{ n: number }>(`SELECT COUNT(*) AS n FROM ${quote(table.name)}`))[0]!.n);
+    for (const table of tables) sourceCounts.set(table.name, (await snapshot.all<{ n: number }>(sql`SELECT COUNT(*) AS n FROM ${sql.identifier(table.name)}`))[0]!.n);
     // AUTOINCREMENT never hands out an id again, not even one of a deleted row: PostgreSQL's sequences must not either.
     const usedIds = new Map<string, number>();
-    if ((await snapshot.all(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'`)).length > 0) {
-      for (const row of await snapshot.all<{ name: string; seq: number }>('SELECT name, seq FROM sqlite_sequence')) usedIds.set(row.name, row.seq);
+    if ((await snapshot.all(sql`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'`)).length > 0) {
+      for (const row of await snapshot.all<{ name: string; seq: number }>(sql`SELECT name, seq FROM sqlite_sequence`)) usedIds.set(row.name, row.seq);
     }
 
     target = openPostgres(to, 2);
     try {
-      await target.get('SELECT 1');
+      await pingDatabase(target);
     } catch (err) {
       throw new MigrateDataError(`--to: cannot reach ${target.location}: ${(err as Error).message} (check the URL, and that PostgreSQL runs)`, 2);
     }

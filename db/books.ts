@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import type { Database, Queries } from './index.js';
 
 export interface Book {
@@ -8,34 +9,38 @@ export interface Book {
 
 const ORIGINS_COUNTER = 'origins';
 
+const bumpOriginsSql = sql`INSERT INTO change_counters (name, value) VALUES (${ORIGINS_COUNTER}, 1) ON CONFLICT (name) DO UPDATE SET value = change_counters.value + 1`;
+/** Polled by every server (plugins/cors.ts): rendered once. */
+const originsVersionSql = sql`SELECT value FROM change_counters WHERE name = ${ORIGINS_COUNTER}`;
+
 export class BookExistsError extends Error {
   override name = 'BookExistsError';
 }
 
 /** Bumps the counter that tells every running server (every process on the database) to reload its origin allowlists. */
 async function bumpOriginsVersion(tx: Queries): Promise<void> {
-  await tx.run('INSERT INTO change_counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = change_counters.value + 1', [ORIGINS_COUNTER]);
+  await tx.run(bumpOriginsSql);
 }
 
 export async function originsVersion(db: Database): Promise<number> {
-  return (await db.get<{ value: number }>('SELECT value FROM change_counters WHERE name = ?', [ORIGINS_COUNTER]))?.value ?? 0;
+  return (await db.get<{ value: number }>(originsVersionSql))?.value ?? 0;
 }
 
 export async function findBook(db: Database, id: string): Promise<{ id: string; title: string } | undefined> {
-  return db.get('SELECT id, title FROM books WHERE id = ?', [id]);
+  return db.get(sql`SELECT id, title FROM books WHERE id = ${id}`);
 }
 
 export async function countBooks(db: Database): Promise<number> {
-  return (await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM books'))!.n;
+  return (await db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM books`))!.n;
 }
 
 /** Creates a book with its (already normalised) origins. Throws BookExistsError if the id is taken. */
 export async function createBook(db: Database, book: Book): Promise<void> {
   await db.write(async (tx) => {
-    const created = await tx.run('INSERT INTO books (id, title, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING', [book.id, book.title, Date.now()]);
+    const created = await tx.run(sql`INSERT INTO books (id, title, created_at) VALUES (${book.id}, ${book.title}, ${Date.now()}) ON CONFLICT (id) DO NOTHING`);
     if (created === 0) throw new BookExistsError(`book "${book.id}" already exists`);
     let position = 0;
-    for (const origin of new Set(book.origins)) await tx.run('INSERT INTO book_origins (book_id, origin, position) VALUES (?, ?, ?)', [book.id, origin, ++position]);
+    for (const origin of new Set(book.origins)) await tx.run(sql`INSERT INTO book_origins (book_id, origin, position) VALUES (${book.id}, ${origin}, ${++position})`);
     await bumpOriginsVersion(tx);
   });
 }
@@ -43,7 +48,7 @@ export async function createBook(db: Database, book: Book): Promise<void> {
 /** Removes a book and its origins; false when there was no such book. */
 export async function removeBook(db: Database, id: string): Promise<boolean> {
   return db.write(async (tx) => {
-    const removed = (await tx.run('DELETE FROM books WHERE id = ?', [id])) > 0;
+    const removed = (await tx.run(sql`DELETE FROM books WHERE id = ${id}`)) > 0;
     if (removed) await bumpOriginsVersion(tx);
     return removed;
   });
@@ -52,11 +57,10 @@ export async function removeBook(db: Database, id: string): Promise<boolean> {
 /** Adds an origin to a book; false when the book does not exist. Adding an origin twice is harmless. */
 export async function addBookOrigin(db: Database, bookId: string, origin: string): Promise<boolean> {
   return db.write(async (tx) => {
-    if (!(await tx.get('SELECT 1 AS found FROM books WHERE id = ?', [bookId]))) return false;
+    if (!(await tx.get(sql`SELECT 1 AS found FROM books WHERE id = ${bookId}`))) return false;
     await tx.run(
-      `INSERT INTO book_origins (book_id, origin, position) SELECT ?, ?, COALESCE(MAX(position), 0) + 1 FROM book_origins WHERE book_id = ?
+      sql`INSERT INTO book_origins (book_id, origin, position) SELECT ${bookId}, ${origin}, COALESCE(MAX(position), 0) + 1 FROM book_origins WHERE book_id = ${bookId}
        ON CONFLICT DO NOTHING`,
-      [bookId, origin, bookId],
     );
     await bumpOriginsVersion(tx);
     return true;
@@ -66,8 +70,8 @@ export async function addBookOrigin(db: Database, bookId: string, origin: string
 /** Removes an origin from a book; 'no-book' or 'no-origin' when there was nothing to remove. */
 export async function removeBookOrigin(db: Database, bookId: string, origin: string): Promise<'removed' | 'no-book' | 'no-origin'> {
   return db.write(async (tx) => {
-    if (!(await tx.get('SELECT 1 AS found FROM books WHERE id = ?', [bookId]))) return 'no-book';
-    if ((await tx.run('DELETE FROM book_origins WHERE book_id = ? AND origin = ?', [bookId, origin])) === 0) return 'no-origin';
+    if (!(await tx.get(sql`SELECT 1 AS found FROM books WHERE id = ${bookId}`))) return 'no-book';
+    if ((await tx.run(sql`DELETE FROM book_origins WHERE book_id = ${bookId} AND origin = ${origin}`)) === 0) return 'no-origin';
     await bumpOriginsVersion(tx);
     return 'removed';
   });
@@ -76,7 +80,7 @@ export async function removeBookOrigin(db: Database, bookId: string, origin: str
 /** Every book with its origins, ordered by id. */
 export async function listBooks(db: Database): Promise<Book[]> {
   const rows = await db.all<{ id: string; title: string; origin: string | null }>(
-    'SELECT b.id, b.title, o.origin FROM books b LEFT JOIN book_origins o ON o.book_id = b.id ORDER BY b.id, o.origin',
+    sql`SELECT b.id, b.title, o.origin FROM books b LEFT JOIN book_origins o ON o.book_id = b.id ORDER BY b.id, o.origin`,
   );
   const byId = new Map<string, Book>();
   for (const row of rows) {

@@ -1,3 +1,4 @@
+import { sql, type SQL } from 'drizzle-orm';
 import { Readable } from 'node:stream';
 import { csvField, csvRecord, type CsvFormulas, type CsvValue } from '../lib/csv.js';
 import { pseudonymizer } from '../lib/pseudonym.js';
@@ -180,31 +181,35 @@ function selected(kind: Kind<unknown[]>, identify: boolean): string[] {
   return [...kind.columns, 'user_id', 'at', ...(identify ? ['username', 'name', 'email'] : [])];
 }
 
+/** A kind's rows in the export's window (the placeholders `book`, `since` and `until`). */
+const inWindow = (kind: Kind<unknown[]>) =>
+  sql`r.book_id = ${sql.placeholder('book')} AND r.${sql.raw(kind.time)} >= ${sql.placeholder('since')} AND r.${sql.raw(kind.time)} < ${sql.placeholder('until')}`;
+
 /** The window's rows: by server time then row, which the (book_id, time) index gives without sorting. */
-function rowsSql(kind: Kind<unknown[]>, identify: boolean, dialect: Dialect): string {
-  const sql = (column: string) => (column === 'at' ? `r.${kind.time} AS at` : ['username', 'name', 'email'].includes(column) ? `u.${column}` : `r.${column}`);
+function rowsSql(kind: Kind<unknown[]>, identify: boolean, dialect: Dialect): SQL {
+  const column = (name: string) => (name === 'at' ? `r.${kind.time} AS at` : ['username', 'name', 'email'].includes(name) ? `u.${name}` : `r.${name}`);
   // In SQLite, CROSS JOIN keeps the rows' table outermost, so the index order is the output order.
-  return `SELECT ${selected(kind, identify).map(sql).join(', ')}
-    FROM ${kind.table} r ${dialect === 'sqlite' ? 'CROSS JOIN' : 'JOIN'} users u ON u.id = r.user_id
-    WHERE r.book_id = @book AND r.${kind.time} >= @since AND r.${kind.time} < @until AND u.research_consent = 1
-    ORDER BY r.${kind.time}, ${dialect === 'sqlite' ? 'r.rowid' : kind.tieBreak}`;
+  return sql`SELECT ${sql.raw(selected(kind, identify).map(column).join(', '))}
+    FROM ${sql.raw(kind.table)} r ${sql.raw(dialect === 'sqlite' ? 'CROSS JOIN' : 'JOIN')} users u ON u.id = r.user_id
+    WHERE ${inWindow(kind)} AND u.research_consent = 1
+    ORDER BY r.${sql.raw(kind.time)}, ${sql.raw(dialect === 'sqlite' ? 'r.rowid' : kind.tieBreak)}`;
 }
 
-/** The SQL an export of a kind reads its rows with (for EXPLAIN in the tests). */
-export function exportRowsSql(kind: ExportKind, identify = false, dialect: Dialect = 'sqlite'): string {
+/** The query an export of a kind reads its rows with (for EXPLAIN in the tests). */
+export function exportRowsSql(kind: ExportKind, identify = false, dialect: Dialect = 'sqlite'): SQL {
   return rowsSql(kinds[kind], identify, dialect);
 }
 
 /** The same rows counted: consenting users as a list SQLite builds once, which counts several times faster than the join. */
-function countSql(kind: Kind<unknown[]>): string {
-  return `SELECT COUNT(*) AS n FROM ${kind.table} r
-    WHERE r.book_id = @book AND r.${kind.time} >= @since AND r.${kind.time} < @until AND r.user_id IN (SELECT id FROM users WHERE research_consent = 1)`;
+function countSql(kind: Kind<unknown[]>): SQL {
+  return sql`SELECT COUNT(*) AS n FROM ${sql.raw(kind.table)} r
+    WHERE ${inWindow(kind)} AND r.user_id IN (SELECT id FROM users WHERE research_consent = 1)`;
 }
 
 /** Users with rows in the window, by consent: one index probe per user. */
-function usersSql(kind: Kind<unknown[]>): string {
-  return `SELECT u.research_consent AS consent, COUNT(*) AS n FROM users u
-    WHERE EXISTS (SELECT 1 FROM ${kind.table} r WHERE r.user_id = u.id AND r.book_id = @book AND r.${kind.time} >= @since AND r.${kind.time} < @until)
+function usersSql(kind: Kind<unknown[]>): SQL {
+  return sql`SELECT u.research_consent AS consent, COUNT(*) AS n FROM users u
+    WHERE EXISTS (SELECT 1 FROM ${sql.raw(kind.table)} r WHERE r.user_id = u.id AND ${inWindow(kind)})
     GROUP BY u.research_consent`;
 }
 
@@ -378,7 +383,7 @@ export async function openExport(db: Database, request: ExportRequest): Promise<
   const snapshot = await db.snapshot();
   try {
     const byConsent = await snapshot.all<{ consent: number; n: number }>(usersSql(kind), params);
-    const first = await snapshot.all<{ origin: string }>('SELECT origin FROM book_origins WHERE book_id = ? ORDER BY position, origin LIMIT 1', [request.book]);
+    const first = await snapshot.all<{ origin: string }>(sql`SELECT origin FROM book_origins WHERE book_id = ${request.book} ORDER BY position, origin LIMIT 1`);
     const bookOrigin = first[0]?.origin ?? `${request.homePage}/api/books/${request.book}`;
     const meta: ExportMeta = {
       book: request.book,

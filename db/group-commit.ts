@@ -1,8 +1,19 @@
+import { sql } from 'drizzle-orm';
 import type { Queries, WriteStep } from './index.js';
 import type { SqliteQueries } from './sqlite.js';
 import type { WriteOutcome } from './sqlite-writer.js';
 import { runSteps } from './steps.js';
 import { errorOf } from './thread-failure.js';
+
+/** The transaction's own statements. */
+const control = {
+  begin: sql`BEGIN IMMEDIATE`,
+  savepoint: sql`SAVEPOINT folio_write`,
+  release: sql`RELEASE folio_write`,
+  rollbackTo: sql`ROLLBACK TO folio_write`,
+  commit: sql`COMMIT`,
+  rollback: sql`ROLLBACK`,
+};
 
 /** A write: work to run here on the event loop's connection, or steps (SQL alone) for the write thread. */
 interface Pending {
@@ -139,22 +150,22 @@ export class GroupCommit {
     const q = this.queries;
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
-      q.runNow('BEGIN IMMEDIATE');
+      q.runNow(control.begin);
       for (const item of batch) {
-        q.runNow('SAVEPOINT folio_write');
+        q.runNow(control.savepoint);
         try {
           outcomes.push({ ok: true, value: await item.work!(q) });
-          q.runNow('RELEASE folio_write');
+          q.runNow(control.release);
         } catch (err) {
-          q.runNow('ROLLBACK TO folio_write');
-          q.runNow('RELEASE folio_write');
+          q.runNow(control.rollbackTo);
+          q.runNow(control.release);
           outcomes.push({ ok: false, value: err });
         }
       }
-      q.runNow('COMMIT');
+      q.runNow(control.commit);
       this.committed();
     } catch (err) {
-      if (q.sqlite.inTransaction) q.runNow('ROLLBACK');
+      if (q.sqlite.inTransaction) q.runNow(control.rollback);
       for (const item of batch) item.reject(err);
       return;
     }

@@ -1,31 +1,30 @@
+import { sql } from 'drizzle-orm';
 import { DatabaseUrlError } from './errors.js';
 import { openPostgres, isPostgresUrl } from './postgres.js';
+import type { Query, Values } from './render.js';
 import { openSqlite } from './sqlite.js';
 
-/**
- * Parameters of a statement: positional for `?` placeholders, or an object for `@name` ones. Values are
- * strings, numbers (flags are 0/1), or null.
- */
-export type Params = readonly unknown[] | Readonly<Record<string, unknown>>;
+export type { Query, Values };
 
 /**
- * What runs SQL, on either database: the database itself (reads), or the transaction a write runs in. The
- * SQL is written once for both dialects (`?` or `@name` placeholders; see db/tables.ts for the types); where
- * they differ, a query picks by `dialect`. Each distinct SQL text is prepared once per connection.
+ * What runs SQL, on either database: the database itself (reads), or the transaction a write runs in. A query
+ * is drizzle's (`sql` templates, the query builder: db/render.ts), written once for both dialects on the tables
+ * of db/schema.ts; where they differ, a query picks by `dialect`. Drizzle renders each query object once per
+ * dialect, and each distinct SQL text is prepared once per connection.
  */
 export interface Queries {
   readonly dialect: Dialect;
   /** The first row, or undefined. */
-  get<T>(sql: string, params?: Params): Promise<T | undefined>;
-  all<T>(sql: string, params?: Params): Promise<T[]>;
+  get<T>(query: Query, values?: Values): Promise<T | undefined>;
+  all<T>(query: Query, values?: Values): Promise<T[]>;
   /** Runs a statement; resolves with the number of rows it changed. */
-  run(sql: string, params?: Params): Promise<number>;
+  run(query: Query, values?: Values): Promise<number>;
 }
 
 export type Dialect = 'sqlite' | 'postgres';
 
 /** One statement of a write of SQL alone: `run` (its result: the rows changed) or `get` (the first row). */
-export type WriteStep = readonly [kind: 'run' | 'get', sql: string, params: Params];
+export type WriteStep = readonly [kind: 'run' | 'get', query: Query, values?: Values];
 
 export interface Database extends Queries {
   /** Where the data lives, for messages: a file path, or the PostgreSQL URL without its password. */
@@ -34,14 +33,14 @@ export interface Database extends Queries {
    * The first column of the first row as UTF-8 bytes, ready to send (a JSON text the database built); undefined
    * without a row. On SQLite the bytes are handed over from the read thread without a copy.
    */
-  bytes(sql: string, params?: Params): Promise<Buffer | undefined>;
+  bytes(query: Query, values?: Values): Promise<Buffer | undefined>;
   /**
    * A read of a few rows by key that every request makes (its session and user): `get`, except that on SQLite,
    * while the read thread has other reads to make, it runs at once on a read-only connection of the event loop's
    * own instead of queueing behind them (committed data only, as there). Writes leave the event loop busy and the
    * read thread idle: the look-ups go there; page states leave the read thread busy: they stay here.
    */
-  lookup<T>(sql: string, params?: Params): Promise<T | undefined>;
+  lookup<T>(query: Query, values?: Values): Promise<T | undefined>;
   /**
    * SQLite: how many times a session or user row has been inserted, changed or deleted, by any connection
    * (triggers count them in change_counters 'auth': migration 0006), read on the writer's connection once per turn
@@ -72,9 +71,9 @@ export interface Database extends Queries {
 /** A read-only view of one moment of the database, on a connection of its own. */
 export interface Snapshot {
   readonly dialect: Dialect;
-  all<T>(sql: string, params?: Params): Promise<T[]>;
+  all<T>(query: Query, values?: Values): Promise<T[]>;
   /** The rows of a query as arrays, `size` at a time (an empty chunk at the end). */
-  cursor(sql: string, params: Params, size: number): () => Promise<unknown[][]>;
+  cursor(query: Query, values: Values | undefined, size: number): () => Promise<unknown[][]>;
   close(): Promise<void>;
 }
 
@@ -93,9 +92,11 @@ export function openDatabase(url: string, options: OpenOptions = {}): Database {
   return isPostgresUrl(url) ? openPostgres(url, options.poolSize ?? 10) : openSqlite(url);
 }
 
+const ping = sql`SELECT 1`;
+
 /** Throws unless the database answers a trivial query. */
 export async function pingDatabase(db: Database): Promise<void> {
-  await db.get('SELECT 1');
+  await db.get(ping);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { sql, type SQL } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { migrate as migrateSqlite } from 'drizzle-orm/better-sqlite3/migrator';
 import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
@@ -26,20 +27,20 @@ type Sqlite = ReturnType<typeof openSqlite>;
 
 /** The schema Folio's tables (and the migrations table) live in on PostgreSQL: ?schema= of the URL, else the connection's current one. */
 async function postgresSchema(db: Postgres): Promise<string> {
-  return db.schema ?? (await db.get<{ schema: string | null }>('SELECT current_schema() AS schema'))?.schema ?? 'public';
+  return db.schema ?? (await db.get<{ schema: string | null }>(sql`SELECT current_schema() AS schema`))?.schema ?? 'public';
 }
 
 async function lastAppliedAt(db: Database): Promise<number | undefined> {
-  let table: string;
+  let table: SQL;
   if (db.dialect === 'sqlite') {
-    if (!(await db.get(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`, [migrationsTable]))) return undefined;
-    table = migrationsTable;
+    if (!(await db.get(sql`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ${migrationsTable}`))) return undefined;
+    table = sql`${sql.identifier(migrationsTable)}`;
   } else {
     const schema = await postgresSchema(db as Postgres);
-    if (!(await db.get(`SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?`, [schema, migrationsTable]))) return undefined;
-    table = `"${schema}"."${migrationsTable}"`;
+    if (!(await db.get(sql`SELECT 1 FROM information_schema.tables WHERE table_schema = ${schema} AND table_name = ${migrationsTable}`))) return undefined;
+    table = sql`${sql.identifier(schema)}.${sql.identifier(migrationsTable)}`;
   }
-  const row = await db.get<{ at: number | string | null }>(`SELECT MAX(created_at) AS at FROM ${table}`);
+  const row = await db.get<{ at: number | string | null }>(sql`SELECT MAX(created_at) AS at FROM ${table}`);
   return row?.at == null ? undefined : Number(row.at);
 }
 

@@ -1,8 +1,10 @@
+import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { DatabaseUrlError } from './errors.js';
 import { firstColumnBytes } from './bytes.js';
-import type { Database, Params, Queries, Snapshot } from './index.js';
+import type { Database, Queries, Query, Snapshot, Values } from './index.js';
+import { statement as render } from './render.js';
 import { runSteps } from './steps.js';
 
 export function isPostgresUrl(url: string): boolean {
@@ -46,56 +48,16 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
-interface Translated {
-  text: string;
-  /** For `@name` placeholders: the names in $n order. */
-  names: string[] | undefined;
-  /** Prepared-statement name: each distinct SQL text is parsed once per connection. */
-  name: string;
-}
+/** A query as PostgreSQL runs it: drizzle's text for PostgreSQL (`$n` parameters) and its values in order (db/render.ts). */
+const postgresStatement = (query: Query, values: Values | undefined) => render('postgres', query, values);
 
-const translations = new Map<string, Translated>();
-
-/**
- * Rewrites Folio's placeholders (`?` in order, or `@name`) into PostgreSQL's `$n`, outside quotes. Every
- * query of Folio is written once for both databases this way.
- */
-export function translate(sql: string): Translated {
-  let t = translations.get(sql);
-  if (t) return t;
-  let text = '';
-  let positional = 0;
-  const names: string[] = [];
-  for (let i = 0; i < sql.length; i++) {
-    const c = sql[i]!;
-    if (c === "'" || c === '"') {
-      const end = sql.indexOf(c, i + 1);
-      const stop = end === -1 ? sql.length : end + 1;
-      text += sql.slice(i, stop);
-      i = stop - 1;
-    } else if (c === '?') {
-      text += `$${++positional}`;
-    } else if (c === '@' && /[A-Za-z_]/.test(sql[i + 1] ?? '')) {
-      const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(sql.slice(i + 1))![0];
-      let n = names.indexOf(name);
-      if (n === -1) n = names.push(name) - 1;
-      text += `$${n + 1}`;
-      i += name.length;
-    } else {
-      text += c;
-    }
-  }
-  if (positional > 0 && names.length > 0) throw new Error(`a query mixes ? and @name placeholders: ${sql}`);
-  t = { text, names: names.length > 0 ? names : undefined, name: `folio_${translations.size + 1}` };
-  translations.set(sql, t);
-  return t;
-}
-
-function values(t: Translated, params: Params): unknown[] {
-  if (Array.isArray(params)) return params as unknown[];
-  const object = params as Record<string, unknown>;
-  return t.names ? t.names.map((n) => object[n]) : [];
-}
+/** Prepared-statement names: each distinct SQL text is parsed once per connection. */
+const statementNames = new Map<string, string>();
+const statementName = (text: string) => {
+  let name = statementNames.get(text);
+  if (name === undefined) statementNames.set(text, (name = `folio_${statementNames.size + 1}`));
+  return name;
+};
 
 type Runner = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
@@ -105,21 +67,21 @@ class PostgresQueries implements Queries {
 
   constructor(private readonly runner: Runner) {}
 
-  private async query(sql: string, params: Params): Promise<pg.QueryResult> {
-    const t = translate(sql);
-    return this.runner.query({ name: t.name, text: t.text, values: values(t, params) });
+  private async query(query: Query, values: Values | undefined): Promise<pg.QueryResult> {
+    const { text, values: bound } = postgresStatement(query, values);
+    return this.runner.query({ name: statementName(text), text, values: bound });
   }
 
-  async get<T>(sql: string, params: Params = []): Promise<T | undefined> {
-    return (await this.query(sql, params)).rows[0] as T | undefined;
+  async get<T>(query: Query, values?: Values): Promise<T | undefined> {
+    return (await this.query(query, values)).rows[0] as T | undefined;
   }
 
-  async all<T>(sql: string, params: Params = []): Promise<T[]> {
-    return (await this.query(sql, params)).rows as T[];
+  async all<T>(query: Query, values?: Values): Promise<T[]> {
+    return (await this.query(query, values)).rows as T[];
   }
 
-  async run(sql: string, params: Params = []): Promise<number> {
-    return (await this.query(sql, params)).rowCount ?? 0;
+  async run(query: Query, values?: Values): Promise<number> {
+    return (await this.query(query, values)).rowCount ?? 0;
   }
 }
 
@@ -129,6 +91,9 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
+
+/** The advisory locks of a batch's writes, in one sorted statement. */
+const lockSql = sql`SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(unnest(${sql.placeholder('locks')}::text[]), 0) AS k) l ORDER BY k`;
 
 /** Deadlock and serialisation failures: the whole batch is run again (nothing of it was committed). */
 const retryable = new Set(['40P01', '40001']);
@@ -205,7 +170,7 @@ class PostgresGroupCommit {
         await client.query('BEGIN');
         const locks = [...new Set(batch.flatMap((item) => item.locks))];
         if (locks.length > 0) {
-          await tx.run('SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(unnest(?::text[]), 0) AS k) l ORDER BY k', [locks]);
+          await tx.run(lockSql, { locks });
         }
         const values: unknown[] = [];
         inWork = true;
@@ -247,13 +212,13 @@ class PostgresSnapshot implements Snapshot {
     return new PostgresSnapshot(client);
   }
 
-  all<T>(sql: string, params: Params = []): Promise<T[]> {
-    return this.queries.all<T>(sql, params);
+  all<T>(query: Query, values?: Values): Promise<T[]> {
+    return this.queries.all<T>(query, values);
   }
 
-  cursor(sql: string, params: Params, size: number): () => Promise<unknown[][]> {
-    const t = translate(sql);
-    const cursor = this.client.query(new Cursor(t.text, values(t, params), { rowMode: 'array', types }));
+  cursor(query: Query, values: Values | undefined, size: number): () => Promise<unknown[][]> {
+    const { text, values: bound } = postgresStatement(query, values);
+    const cursor = this.client.query(new Cursor(text, bound, { rowMode: 'array', types }));
     this.cursors.push(cursor);
     return () => cursor.read(size) as Promise<unknown[][]>;
   }
@@ -297,11 +262,11 @@ export function openPostgres(url: string, poolSize: number): Database & { pool: 
     location: redactUrl(url),
     pool,
     schema,
-    get: (sql, params) => queries.get(sql, params),
-    all: (sql, params) => queries.all(sql, params),
-    run: (sql, params) => queries.run(sql, params),
-    bytes: (sql, params) => firstColumnBytes(queries, sql, params),
-    lookup: (sql, params) => queries.get(sql, params),
+    get: (query, values) => queries.get(query, values),
+    all: (query, values) => queries.all(query, values),
+    run: (query, values) => queries.run(query, values),
+    bytes: (query, values) => firstColumnBytes(queries, query, values),
+    lookup: (query, values) => queries.get(query, values),
     authChanges: () => undefined,
     write: (work, locks = []) => group.run(work, locks),
     writeSteps: (steps, locks = []) => group.run((tx) => runSteps(tx, steps), locks),

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import type { Database } from './index.js';
 
 /**
@@ -8,12 +9,11 @@ import type { Database } from './index.js';
 export async function countHit(db: Database, key: string, windowMs: number, now = Date.now()): Promise<{ current: number; ttl: number }> {
   const row = await db.write((tx) =>
     tx.get<{ count: number; reset_at: number }>(
-      `INSERT INTO rate_limits (key, count, reset_at) VALUES (?, 1, ?)
+      sql`INSERT INTO rate_limits (key, count, reset_at) VALUES (${key}, 1, ${now + windowMs})
        ON CONFLICT (key) DO UPDATE SET
-         count = CASE WHEN rate_limits.reset_at <= ? THEN 1 ELSE rate_limits.count + 1 END,
-         reset_at = CASE WHEN rate_limits.reset_at <= ? THEN excluded.reset_at ELSE rate_limits.reset_at END
+         count = CASE WHEN rate_limits.reset_at <= ${now} THEN 1 ELSE rate_limits.count + 1 END,
+         reset_at = CASE WHEN rate_limits.reset_at <= ${now} THEN excluded.reset_at ELSE rate_limits.reset_at END
        RETURNING count, reset_at`,
-      [key, now + windowMs, now, now],
     ),
   );
   return { current: row!.count, ttl: Math.max(0, row!.reset_at - now) };
@@ -21,11 +21,11 @@ export async function countHit(db: Database, key: string, windowMs: number, now 
 
 /** The hits on `key` in its current window, without counting one. */
 export async function readHits(db: Database, key: string, now = Date.now()): Promise<{ current: number; ttl: number }> {
-  const row = await db.get<{ count: number; reset_at: number }>('SELECT count, reset_at FROM rate_limits WHERE key = ? AND reset_at > ?', [key, now]);
+  const row = await db.get<{ count: number; reset_at: number }>(sql`SELECT count, reset_at FROM rate_limits WHERE key = ${key} AND reset_at > ${now}`);
   return row ? { current: row.count, ttl: row.reset_at - now } : { current: 0, ttl: 0 };
 }
 
 /** Forgets windows that have ended. */
 export async function deleteEndedWindows(db: Database, now = Date.now()): Promise<number> {
-  return db.write((tx) => tx.run('DELETE FROM rate_limits WHERE reset_at <= ?', [now]));
+  return db.write((tx) => tx.run(sql`DELETE FROM rate_limits WHERE reset_at <= ${now}`));
 }

@@ -1,5 +1,6 @@
+import { sql } from 'drizzle-orm';
 import type { Database, Dialect } from './index.js';
-import type { Role } from './schema.js';
+import type { Role, User } from './schema.js';
 import { findUserById } from './users.js';
 import { answerFromRow, completedPages, iso, position, programFromRow, type Answer, type AnswerRow, type Program, type ProgramRow } from './work.js';
 
@@ -30,14 +31,7 @@ export interface StudentProgress {
   lastActivity: string | null;
 }
 
-interface IdentityRow {
-  id: string;
-  username: string | null;
-  name: string | null;
-  email: string | null;
-  role: Role;
-  anonymous: number;
-}
+type IdentityRow = Pick<User, 'id' | 'username' | 'name' | 'email' | 'role' | 'anonymous'>;
 
 interface ProgressRow extends IdentityRow {
   pages_completed: number;
@@ -51,12 +45,12 @@ interface ProgressRow extends IdentityRow {
 const identity = (r: IdentityRow): StudentIdentity => ({ id: r.id, username: r.username, name: r.name, email: r.email, role: r.role, anonymous: r.anonymous === 1 });
 
 /** Per user, each an index probe on (user_id, book_id, …): the cost grows with students, not with the book's rows. */
-const mine = (table: string) => `${table}.user_id = u.id AND ${table}.book_id = @book`;
+const mine = (alias: string) => sql`${sql.raw(alias)}.user_id = u.id AND ${sql.raw(alias)}.book_id = ${sql.placeholder('book')}`;
 
 /** The greatest of several values: SQLite's scalar max(), PostgreSQL's GREATEST. */
-const greatest = { sqlite: 'MAX', postgres: 'GREATEST' };
+const greatest = { sqlite: sql.raw('MAX'), postgres: sql.raw('GREATEST') };
 
-const progressSql = (dialect: Dialect) => `SELECT u.id, u.username, u.name, u.email, u.role, u.anonymous,
+const progress = (dialect: Dialect) => sql`SELECT u.id, u.username, u.name, u.email, u.role, u.anonymous,
     (SELECT COUNT(*) FROM page_completions c WHERE ${mine('c')}) AS pages_completed,
     (SELECT COUNT(*) FROM answers a WHERE ${mine('a')} AND a.latest = 1) AS questions_attempted,
     (SELECT COUNT(DISTINCT a.question) FROM answers a WHERE ${mine('a')} AND a.correct = 1) AS questions_correct,
@@ -73,18 +67,19 @@ const progressSql = (dialect: Dialect) => `SELECT u.id, u.username, u.name, u.em
     OR EXISTS (SELECT 1 FROM events e WHERE ${mine('e')}) OR EXISTS (SELECT 1 FROM page_completions c WHERE ${mine('c')})
     OR EXISTS (SELECT 1 FROM positions s WHERE ${mine('s')}))
   ORDER BY u.anonymous, u.username_key, u.id`;
+const progressSql = { sqlite: progress('sqlite'), postgres: progress('postgres') };
 
 // The rows marked latest: the newest version / attempt of each.
-const latestPrograms = `SELECT activity, version, code, language, page, saved_at FROM programs WHERE user_id = ? AND book_id = ? AND latest = 1 ORDER BY activity`;
-const latestAnswers = `SELECT question, attempt, kind, answer, correct, score, page, saved_at FROM answers WHERE user_id = ? AND book_id = ? AND latest = 1 ORDER BY question`;
-const questionTotals = `SELECT COUNT(*) AS attempts, COUNT(a.correct) AS graded, COUNT(*) FILTER (WHERE a.correct = 1) AS correct,
+const latestPrograms = sql`SELECT activity, version, code, language, page, saved_at FROM programs WHERE user_id = ${sql.placeholder('user')} AND book_id = ${sql.placeholder('book')} AND latest = 1 ORDER BY activity`;
+const latestAnswers = sql`SELECT question, attempt, kind, answer, correct, score, page, saved_at FROM answers WHERE user_id = ${sql.placeholder('user')} AND book_id = ${sql.placeholder('book')} AND latest = 1 ORDER BY question`;
+const questionTotals = sql`SELECT COUNT(*) AS attempts, COUNT(a.correct) AS graded, COUNT(*) FILTER (WHERE a.correct = 1) AS correct,
     COUNT(DISTINCT a.user_id) AS students, COUNT(DISTINCT CASE WHEN a.correct = 1 THEN a.user_id END) AS students_correct
-  FROM users u JOIN answers a ON ${mine('a')} AND a.question = @question WHERE u.role = 'student'`;
-const latestAttempts = `SELECT a.kind, a.answer, a.saved_at FROM users u JOIN answers a ON ${mine('a')} AND a.question = @question AND a.latest = 1 WHERE u.role = 'student'`;
+  FROM users u JOIN answers a ON ${mine('a')} AND a.question = ${sql.placeholder('question')} WHERE u.role = 'student'`;
+const latestAttempts = sql`SELECT a.kind, a.answer, a.saved_at FROM users u JOIN answers a ON ${mine('a')} AND a.question = ${sql.placeholder('question')} AND a.latest = 1 WHERE u.role = 'student'`;
 
 /** Every student (role student, anonymous ones included) with any work in the book, registered ones first by username. */
 export async function bookProgress(db: Database, book: string): Promise<StudentProgress[]> {
-  const rows = await db.all<ProgressRow>(progressSql(db.dialect), { book });
+  const rows = await db.all<ProgressRow>(progressSql[db.dialect], { book });
   return rows.map((r) => ({
       user: identity(r),
       pagesCompleted: r.pages_completed,
@@ -111,8 +106,8 @@ export async function studentWork(db: Database, book: string, userId: string): P
   const owner = { userId, bookId: book };
   return {
     user: { id: user.id, username: user.username, name: user.name, email: user.email, role: user.role, anonymous: user.anonymous },
-    programs: (await db.all<ProgramRow>(latestPrograms, [userId, book])).map(programFromRow),
-    answers: (await db.all<AnswerRow>(latestAnswers, [userId, book])).map((r) => ({ latest: answerFromRow(r), attempts: r.attempt })),
+    programs: (await db.all<ProgramRow>(latestPrograms, { user: userId, book })).map(programFromRow),
+    answers: (await db.all<AnswerRow>(latestAnswers, { user: userId, book })).map((r) => ({ latest: answerFromRow(r), attempts: r.attempt })),
     completed: await completedPages(db, owner),
     position: (await position(db, owner)) ?? null,
   };

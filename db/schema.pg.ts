@@ -1,25 +1,225 @@
+import { sql } from 'drizzle-orm';
 import { bigint, doublePrecision, index, integer, pgTable, primaryKey, smallint, text, uniqueIndex } from 'drizzle-orm/pg-core';
-import { defineTables, type Builders, type Column } from './tables.js';
+import { roles } from './schema.js';
 
-/** Folio's tables in PostgreSQL (see db/tables.ts): what drizzle-kit generates db/migrations/postgres from. */
-const postgres: Builders = {
-  text: (name) => text(name) as unknown as Column,
-  int: (name) => integer(name) as unknown as Column,
-  time: (name) => bigint(name, { mode: 'number' }) as unknown as Column,
-  flag: (name) => {
-    const column = smallint(name) as unknown as Column;
-    // 0/1 like SQLite; `.default(false)` in the shared definition means 0.
-    const setDefault = column.default.bind(column);
-    column.default = (value) => setDefault(value === false ? 0 : value === true ? 1 : value);
-    return column;
+/**
+ * Folio's tables in PostgreSQL: what drizzle-kit generates db/migrations/postgres from. The same tables as
+ * db/schema.ts (see there for how the types correspond; test/schema.test.ts compares the migrated databases).
+ */
+
+/** Milliseconds since the epoch (UTC), as JS numbers (far below 2^53). */
+const time = (name: string) => bigint(name, { mode: 'number' });
+/** A 0/1 flag (SMALLINT, not BOOLEAN: the same SQL and values as SQLite). */
+const flag = (name: string) => smallint(name).$type<0 | 1>();
+
+export const books = pgTable('books', {
+  id: text('id').primaryKey(),
+  title: text('title').notNull(),
+  createdAt: time('created_at').notNull(),
+});
+
+export const bookOrigins = pgTable(
+  'book_origins',
+  {
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    origin: text('origin').notNull(),
+    /** The order origins were added in (1, 2, …): a book's first origin names its activities in xAPI exports. */
+    position: integer('position').notNull().default(0),
   },
-  real: (name) => doublePrecision(name) as unknown as Column,
-  big: (name) => bigint(name, { mode: 'number' }) as unknown as Column,
-  id: (name) => bigint(name, { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity() as unknown as Column,
-  table: (name, columns, extras) => pgTable(name, columns as never, extras as never) as never,
-  index: (name) => index(name) as never,
-  uniqueIndex: (name) => uniqueIndex(name) as never,
-  primaryKey: (config) => primaryKey(config as never),
-};
+  (t) => [primaryKey({ columns: [t.bookId, t.origin] }), index('book_origins_origin_idx').on(t.origin)],
+);
 
-export const { books, bookOrigins, changeCounters, users, sessions, programs, answers, events, positions, pageCompletions, userUsage, rateLimits } = defineTables(postgres);
+/** Counters bumped by writes that running servers must notice (e.g. `origins`), read cheaply by polling. */
+export const changeCounters = pgTable('change_counters', {
+  name: text('name').primaryKey(),
+  value: integer('value').notNull(),
+});
+
+/** Students (anonymous until they register), instructors and admins. */
+export const users = pgTable('users', {
+  id: text('id').primaryKey(),
+  /** As the person typed it; null for an anonymous user. */
+  username: text('username'),
+  /** Lower-cased username: what makes usernames case-insensitively unique. */
+  usernameKey: text('username_key').unique('users_username_key_unique'),
+  name: text('name'),
+  email: text('email'),
+  role: text('role', { enum: roles }).notNull().default('student'),
+  /** `scrypt$N$r$p$salt$hash`, or null for an anonymous user. */
+  passwordHash: text('password_hash'),
+  researchConsent: flag('research_consent').notNull().default(0),
+  anonymous: flag('anonymous').notNull().default(0),
+  createdAt: time('created_at').notNull(),
+  updatedAt: time('updated_at').notNull(),
+});
+
+/** Server-side sessions, keyed by the SHA-256 of the token (the raw token is never stored). */
+export const sessions = pgTable(
+  'sessions',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** `cookie` (the signed session cookie) or `token` (Authorization: Bearer); one never works as the other. */
+    kind: text('kind', { enum: ['cookie', 'token'] }).notNull(),
+    expiresAt: time('expires_at').notNull(),
+    /** `{}`; sessions stored by earlier Folio versions hold @fastify/session's object as JSON here. Read by nothing. */
+    data: text('data').notNull(),
+    createdAt: time('created_at').notNull(),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId), index('sessions_expires_idx').on(t.expiresAt)],
+);
+
+/** Every saved version of a student's program for an activity. */
+export const programs = pgTable(
+  'programs',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    activity: text('activity').notNull(),
+    version: integer('version').notNull(),
+    code: text('code').notNull(),
+    language: text('language'),
+    page: text('page'),
+    savedAt: time('saved_at').notNull(),
+    /** 1 on the newest version of each activity (page state reads only these, however long the history). */
+    latest: flag('latest').notNull().default(0),
+    /**
+     * Bytes of this version's entry in the page state (its code as JSON, with its names and time: db/work.ts). In the
+     * page index, so that a save sums a page's size from the index alone (FOLIO_PAGE_STATE_MAX_BYTES).
+     */
+    stateBytes: integer('state_bytes').notNull().default(0),
+  },
+  (t) => [
+    uniqueIndex('programs_version_idx').on(t.userId, t.bookId, t.activity, t.version),
+    index('programs_latest_page_idx').on(t.userId, t.bookId, t.page, t.stateBytes).where(sql`latest = 1`),
+    // Exports read a book's rows in time order.
+    index('programs_book_time_idx').on(t.bookId, t.savedAt),
+  ],
+);
+
+/** Every attempt at a question; `attempt` counts from 1, so the latest attempt number is the count. */
+export const answers = pgTable(
+  'answers',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    question: text('question').notNull(),
+    attempt: integer('attempt').notNull(),
+    kind: text('kind').notNull(),
+    /** The kind's answer as JSON. */
+    answer: text('answer').notNull(),
+    correct: flag('correct'),
+    score: doublePrecision('score'),
+    page: text('page'),
+    savedAt: time('saved_at').notNull(),
+    /** 1 on the latest attempt at each question (page state reads only these, however many attempts). */
+    latest: flag('latest').notNull().default(0),
+    /**
+     * The latest attempt's entry in the page state as JSON text, written with it (db/work.ts); NULL on older
+     * attempts. A copy of the row's columns: whatever changes them must clear it (the page state then builds it).
+     */
+    pageEntry: text('page_entry'),
+  },
+  (t) => [
+    uniqueIndex('answers_attempt_idx').on(t.userId, t.bookId, t.question, t.attempt),
+    index('answers_latest_page_idx').on(t.userId, t.bookId, t.page).where(sql`latest = 1`),
+    // Exports read a book's rows in time order.
+    index('answers_book_time_idx').on(t.bookId, t.savedAt),
+  ],
+);
+
+/** Research events as the client reported them, with the server's time of arrival. */
+export const events = pgTable(
+  'events',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    type: text('type').notNull(),
+    target: text('target'),
+    page: text('page'),
+    /** JSON, at most 16 KiB. */
+    data: text('data'),
+    clientTime: time('client_time'),
+    serverTime: time('server_time').notNull(),
+  },
+  // By user with the time: a student's last activity, and whether they have events in an export's window, without a scan.
+  (t) => [index('events_book_time_idx').on(t.bookId, t.serverTime), index('events_user_time_idx').on(t.userId, t.bookId, t.serverTime)],
+);
+
+/** Where a student left off in a book. */
+export const positions = pgTable(
+  'positions',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    page: text('page').notNull(),
+    scroll: doublePrecision('scroll'),
+    updatedAt: time('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.bookId] })],
+);
+
+/** Pages a student marked complete. */
+export const pageCompletions = pgTable(
+  'page_completions',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    page: text('page').notNull(),
+    completedAt: time('completed_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.bookId, t.page] }), index('page_completions_book_time_idx').on(t.bookId, t.completedAt)],
+);
+
+/**
+ * What each user stores, for the storage quotas (FOLIO_QUOTA_*): program versions and answer attempts, events,
+ * and the bytes of their code, answers and event data. Kept by the writes themselves (db/work.ts), in the same
+ * transaction as the rows they count.
+ */
+export const userUsage = pgTable('user_usage', {
+  userId: text('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  versions: integer('versions').notNull().default(0),
+  events: integer('events').notNull().default(0),
+  bytes: bigint('bytes', { mode: 'number' }).notNull().default(0),
+});
+
+/** Rate-limit counters (login and register attempts), shared by every process on the database. */
+export const rateLimits = pgTable(
+  'rate_limits',
+  {
+    key: text('key').primaryKey(),
+    count: integer('count').notNull(),
+    /** When the current window ends. */
+    resetAt: time('reset_at').notNull(),
+  },
+  (t) => [index('rate_limits_reset_idx').on(t.resetAt)],
+);

@@ -1,21 +1,254 @@
+import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { defineTables, type Builders, type Column } from './tables.js';
 
-export { roles, type Role } from './tables.js';
+/**
+ * Folio's tables in SQLite: what drizzle-kit generates db/migrations/sqlite from, and where the row types come from
+ * (`typeof users.$inferSelect`). db/schema.pg.ts declares the same tables for PostgreSQL; test/schema.test.ts
+ * compares the two migrated databases, so that they cannot drift apart.
+ *
+ * What each dialect stores, so that the same SQL and the same stored values work on both:
+ * - times: milliseconds since the epoch (UTC): INTEGER here, BIGINT in PostgreSQL.
+ * - flags: 0 or 1: INTEGER here, SMALLINT in PostgreSQL (not BOOLEAN: `latest = 1` and the partial indexes
+ *   `WHERE latest = 1` then read the same on both).
+ * - `real`: REAL here, DOUBLE PRECISION in PostgreSQL; byte counts that may pass 2^31: INTEGER here, BIGINT there.
+ * - row ids: INTEGER PRIMARY KEY AUTOINCREMENT here, a BIGINT identity in PostgreSQL.
+ */
 
-/** Folio's tables in SQLite (see db/tables.ts): what drizzle-kit generates db/migrations/sqlite from. */
-const sqlite: Builders = {
-  text: (name) => text(name) as unknown as Column,
-  int: (name) => integer(name) as unknown as Column,
-  time: (name) => integer(name) as unknown as Column,
-  flag: (name) => integer(name, { mode: 'boolean' }) as unknown as Column,
-  real: (name) => real(name) as unknown as Column,
-  big: (name) => integer(name) as unknown as Column,
-  id: (name) => integer(name).primaryKey({ autoIncrement: true }) as unknown as Column,
-  table: (name, columns, extras) => sqliteTable(name, columns as never, extras as never) as never,
-  index: (name) => index(name) as never,
-  uniqueIndex: (name) => uniqueIndex(name) as never,
-  primaryKey: (config) => primaryKey(config as never),
-};
+/** Server-wide roles. A researcher may export pseudonymised research data and nothing else of other people's. */
+export const roles = ['student', 'instructor', 'admin', 'researcher'] as const;
+export type Role = (typeof roles)[number];
 
-export const { books, bookOrigins, changeCounters, users, sessions, programs, answers, events, positions, pageCompletions, userUsage, rateLimits } = defineTables(sqlite);
+/**
+ * A 0/1 flag. Declared in drizzle's boolean mode, as the migrations were generated (`DEFAULT false`), but typed as
+ * the 0 or 1 that SQLite stores and Folio's queries read.
+ */
+const flag = (name: string) => integer(name, { mode: 'boolean' }).$type<0 | 1>();
+/** `DEFAULT false` (0), as in the migrations. */
+const off = false as unknown as 0;
+
+export const books = sqliteTable('books', {
+  id: text('id').primaryKey(),
+  title: text('title').notNull(),
+  createdAt: integer('created_at').notNull(),
+});
+
+export const bookOrigins = sqliteTable(
+  'book_origins',
+  {
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    origin: text('origin').notNull(),
+    /** The order origins were added in (1, 2, …): a book's first origin names its activities in xAPI exports. */
+    position: integer('position').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.bookId, t.origin] }), index('book_origins_origin_idx').on(t.origin)],
+);
+
+/** Counters bumped by writes that running servers must notice (e.g. `origins`), read cheaply by polling. */
+export const changeCounters = sqliteTable('change_counters', {
+  name: text('name').primaryKey(),
+  value: integer('value').notNull(),
+});
+
+/** Students (anonymous until they register), instructors and admins. */
+export const users = sqliteTable('users', {
+  id: text('id').primaryKey(),
+  /** As the person typed it; null for an anonymous user. */
+  username: text('username'),
+  /** Lower-cased username: what makes usernames case-insensitively unique. */
+  usernameKey: text('username_key').unique('users_username_key_unique'),
+  name: text('name'),
+  email: text('email'),
+  role: text('role', { enum: roles }).notNull().default('student'),
+  /** `scrypt$N$r$p$salt$hash`, or null for an anonymous user. */
+  passwordHash: text('password_hash'),
+  researchConsent: flag('research_consent').notNull().default(off),
+  anonymous: flag('anonymous').notNull().default(off),
+  createdAt: integer('created_at').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+});
+
+/** Server-side sessions, keyed by the SHA-256 of the token (the raw token is never stored). */
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** `cookie` (the signed session cookie) or `token` (Authorization: Bearer); one never works as the other. */
+    kind: text('kind', { enum: ['cookie', 'token'] }).notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    /** `{}`; sessions stored by earlier Folio versions hold @fastify/session's object as JSON here. Read by nothing. */
+    data: text('data').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId), index('sessions_expires_idx').on(t.expiresAt)],
+);
+
+/** Every saved version of a student's program for an activity. */
+export const programs = sqliteTable(
+  'programs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    activity: text('activity').notNull(),
+    version: integer('version').notNull(),
+    code: text('code').notNull(),
+    language: text('language'),
+    page: text('page'),
+    savedAt: integer('saved_at').notNull(),
+    /** 1 on the newest version of each activity (page state reads only these, however long the history). */
+    latest: flag('latest').notNull().default(off),
+    /**
+     * Bytes of this version's entry in the page state (its code as JSON, with its names and time: db/work.ts). In the
+     * page index, so that a save sums a page's size from the index alone (FOLIO_PAGE_STATE_MAX_BYTES).
+     */
+    stateBytes: integer('state_bytes').notNull().default(0),
+  },
+  (t) => [
+    uniqueIndex('programs_version_idx').on(t.userId, t.bookId, t.activity, t.version),
+    index('programs_latest_page_idx').on(t.userId, t.bookId, t.page, t.stateBytes).where(sql`latest = 1`),
+    // Exports read a book's rows in time order.
+    index('programs_book_time_idx').on(t.bookId, t.savedAt),
+  ],
+);
+
+/** Every attempt at a question; `attempt` counts from 1, so the latest attempt number is the count. */
+export const answers = sqliteTable(
+  'answers',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    question: text('question').notNull(),
+    attempt: integer('attempt').notNull(),
+    kind: text('kind').notNull(),
+    /** The kind's answer as JSON. */
+    answer: text('answer').notNull(),
+    correct: flag('correct'),
+    score: real('score'),
+    page: text('page'),
+    savedAt: integer('saved_at').notNull(),
+    /** 1 on the latest attempt at each question (page state reads only these, however many attempts). */
+    latest: flag('latest').notNull().default(off),
+    /**
+     * The latest attempt's entry in the page state as JSON text, written with it (db/work.ts); NULL on older
+     * attempts. A copy of the row's columns: whatever changes them must clear it (the page state then builds it).
+     */
+    pageEntry: text('page_entry'),
+  },
+  (t) => [
+    uniqueIndex('answers_attempt_idx').on(t.userId, t.bookId, t.question, t.attempt),
+    index('answers_latest_page_idx').on(t.userId, t.bookId, t.page).where(sql`latest = 1`),
+    // Exports read a book's rows in time order.
+    index('answers_book_time_idx').on(t.bookId, t.savedAt),
+  ],
+);
+
+/** Research events as the client reported them, with the server's time of arrival. */
+export const events = sqliteTable(
+  'events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    type: text('type').notNull(),
+    target: text('target'),
+    page: text('page'),
+    /** JSON, at most 16 KiB. */
+    data: text('data'),
+    clientTime: integer('client_time'),
+    serverTime: integer('server_time').notNull(),
+  },
+  // By user with the time: a student's last activity, and whether they have events in an export's window, without a scan.
+  (t) => [index('events_book_time_idx').on(t.bookId, t.serverTime), index('events_user_time_idx').on(t.userId, t.bookId, t.serverTime)],
+);
+
+/** Where a student left off in a book. */
+export const positions = sqliteTable(
+  'positions',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    page: text('page').notNull(),
+    scroll: real('scroll'),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.bookId] })],
+);
+
+/** Pages a student marked complete. */
+export const pageCompletions = sqliteTable(
+  'page_completions',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    page: text('page').notNull(),
+    completedAt: integer('completed_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.bookId, t.page] }), index('page_completions_book_time_idx').on(t.bookId, t.completedAt)],
+);
+
+/**
+ * What each user stores, for the storage quotas (FOLIO_QUOTA_*): program versions and answer attempts, events,
+ * and the bytes of their code, answers and event data. Kept by the writes themselves (db/work.ts), in the same
+ * transaction as the rows they count.
+ */
+export const userUsage = sqliteTable('user_usage', {
+  userId: text('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  versions: integer('versions').notNull().default(0),
+  events: integer('events').notNull().default(0),
+  bytes: integer('bytes').notNull().default(0),
+});
+
+/** Rate-limit counters (login and register attempts), shared by every process on the database. */
+export const rateLimits = sqliteTable(
+  'rate_limits',
+  {
+    key: text('key').primaryKey(),
+    count: integer('count').notNull(),
+    /** When the current window ends. */
+    resetAt: integer('reset_at').notNull(),
+  },
+  (t) => [index('rate_limits_reset_idx').on(t.resetAt)],
+);
+
+/**
+ * Rows as stored, keyed as raw SQL returns them (the columns' snake_case names): `Stored<User>` is what
+ * `SELECT * FROM users` gives on either database.
+ */
+type Snake<S extends string> = S extends `${infer Head}${infer Rest}` ? `${Head extends Lowercase<Head> ? Head : `_${Lowercase<Head>}`}${Snake<Rest>}` : S;
+export type Stored<Row> = { [K in keyof Row as Snake<K & string>]: Row[K] };
+
+export type Book = typeof books.$inferSelect;
+export type User = typeof users.$inferSelect;
+export type Session = typeof sessions.$inferSelect;
+export type ProgramVersion = typeof programs.$inferSelect;
+export type AnswerAttempt = typeof answers.$inferSelect;
+export type Event = typeof events.$inferSelect;
+export type Position = typeof positions.$inferSelect;

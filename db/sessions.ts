@@ -1,16 +1,12 @@
+import { sql } from 'drizzle-orm';
 import { hash, randomBytes } from 'node:crypto';
 import { perDatabase, type Database } from './index.js';
+import type { Session } from './schema.js';
 import { userColumnsOf, userFromRow, type StoredUser, type UserRow } from './users.js';
 import { BoundedMap } from '../lib/cache.js';
 
-export interface SessionRow {
-  id: string;
-  userId: string;
-  kind: 'cookie' | 'token';
-  expiresAt: number;
-  data: string;
-  createdAt: number;
-}
+/** A sessions row. */
+export type SessionRow = Session;
 
 /** The stored key of a session token: its SHA-256, so a database leak gives no usable token (one-shot: every request hashes). */
 export function sessionKey(token: string): string {
@@ -57,6 +53,9 @@ class RememberedSessions {
 
 export const rememberedSessions = perDatabase(() => new RememberedSessions());
 
+const sessionWithUserSql = sql`SELECT s.id AS s_id, s.kind AS s_kind, s.expires_at AS s_expires_at, s.data AS s_data, s.created_at AS s_created_at, ${userColumnsOf('u')}
+  FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ${sql.placeholder('id')}`;
+
 /**
  * The live session stored for a token with its user, in one query (the lookup every authenticated request
  * makes), or undefined when unknown or expired. On SQLite a look-up is remembered until a session or user row
@@ -68,11 +67,7 @@ export async function findSessionWithUser(db: Database, token: string): Promise<
   const remembered = changes === undefined ? undefined : rememberedSessions(db);
   let row = remembered?.at(changes!).get(token);
   if (!row) {
-    row = await db.lookup<SessionWithUser>(
-      `SELECT s.id AS s_id, s.kind AS s_kind, s.expires_at AS s_expires_at, s.data AS s_data, s.created_at AS s_created_at, ${userColumnsOf('u')}
-     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`,
-      [sessionKey(token)],
-    );
+    row = await db.lookup<SessionWithUser>(sessionWithUserSql, { id: sessionKey(token) });
     if (row) remembered?.keep(changes!, token, row);
   }
   if (!row || row.s_expires_at <= Date.now()) return undefined;
@@ -86,23 +81,21 @@ export async function saveSession(db: Database, token: string, row: Omit<Session
   const id = sessionKey(token);
   await db.write((tx) =>
     tx.run(
-      `INSERT INTO sessions (id, user_id, kind, expires_at, data, created_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, kind = excluded.kind, expires_at = excluded.expires_at, data = excluded.data`,
-      [id, row.userId, row.kind, row.expiresAt, row.data, Date.now()],
-    ),
+      sql`INSERT INTO sessions (id, user_id, kind, expires_at, data, created_at) VALUES (${id}, ${row.userId}, ${row.kind}, ${row.expiresAt}, ${row.data}, ${Date.now()})
+       ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, kind = excluded.kind, expires_at = excluded.expires_at, data = excluded.data`),
   );
 }
 
 export async function extendSession(db: Database, token: string, expiresAt: number): Promise<void> {
-  await db.write((tx) => tx.run('UPDATE sessions SET expires_at = ? WHERE id = ?', [expiresAt, sessionKey(token)]));
+  await db.write((tx) => tx.run(sql`UPDATE sessions SET expires_at = ${expiresAt} WHERE id = ${sessionKey(token)}`));
 }
 
 export async function deleteSession(db: Database, token: string): Promise<void> {
-  await db.write((tx) => tx.run('DELETE FROM sessions WHERE id = ?', [sessionKey(token)]));
+  await db.write((tx) => tx.run(sql`DELETE FROM sessions WHERE id = ${sessionKey(token)}`));
 }
 
 /** Deletes sessions past their expiry, and those created before `createdBefore` (past the maximum age) if given. */
 export async function deleteExpiredSessions(db: Database, now = Date.now(), createdBefore?: number): Promise<number> {
-  if (createdBefore === undefined) return db.write((tx) => tx.run('DELETE FROM sessions WHERE expires_at <= ?', [now]));
-  return db.write((tx) => tx.run('DELETE FROM sessions WHERE expires_at <= ? OR created_at < ?', [now, createdBefore]));
+  if (createdBefore === undefined) return db.write((tx) => tx.run(sql`DELETE FROM sessions WHERE expires_at <= ${now}`));
+  return db.write((tx) => tx.run(sql`DELETE FROM sessions WHERE expires_at <= ${now} OR created_at < ${createdBefore}`));
 }

@@ -7,7 +7,6 @@
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import type { WriteStep } from './index.js';
 import { failureOf, type ThreadFailure } from './thread-failure.js';
 
 export interface WriterData {
@@ -18,12 +17,13 @@ export interface WriterData {
 }
 
 /**
- * A batch, as the event loop sends it: each write's steps, with each SQL text replaced by a number (fewer bytes to
- * copy across), and the texts this thread has not been sent before with their numbers.
+ * A batch, as the event loop sends it: each write's steps, rendered there (db/render.ts) to SQLite's SQL text and
+ * its values in order, with each text replaced by a number (fewer bytes to copy across), and the texts this thread
+ * has not been sent before with their numbers.
  */
 export interface WriterBatch {
   statements: [id: number, sql: string][];
-  writes: [kind: WriteStep[0], statement: number, params: WriteStep[2]][][];
+  writes: [kind: 'run' | 'get', statement: number, values: unknown][][];
 }
 
 /** A write's outcome: each step's result, or why it failed (its savepoint rolled back); or the batch failed whole. */

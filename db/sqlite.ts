@@ -1,4 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3';
+import { sql } from 'drizzle-orm';
 import { mkdirSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -6,51 +7,56 @@ import { Worker } from 'node:worker_threads';
 import { assetPath, isSingleBinary, sqliteAddon, sqliteAddonAsset, sqliteReaderAsset, sqliteWriterAsset } from '../lib/assets.js';
 import { firstColumnBytes } from './bytes.js';
 import { GroupCommit, type WriteThreadCommit } from './group-commit.js';
-import type { Database, Params, Queries, Snapshot, WriteStep } from './index.js';
+import type { Database, Queries, Query, Snapshot, Values, WriteStep } from './index.js';
+import { statement as render } from './render.js';
 import type { ReadReply, ReadRequest, ReaderData } from './sqlite-reader.js';
 import type { WriteOutcome, WriterBatch, WriterData, WriterReply } from './sqlite-writer.js';
 import { errorOf, type ThreadFailure } from './thread-failure.js';
 
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
-/** Runs SQL on one better-sqlite3 connection, preparing each distinct text once. */
+/** A query as SQLite runs it: drizzle's text for SQLite and its values in order (db/render.ts). */
+const sqliteStatement = (query: Query, values: Values | undefined) => render('sqlite', query, values);
+
+/** Runs queries on one better-sqlite3 connection, preparing each distinct SQL text once. */
 export class SqliteQueries implements Queries {
   readonly dialect = 'sqlite' as const;
   private readonly statements = new Map<string, Statement>();
 
   constructor(readonly sqlite: BetterSqlite3.Database) {}
 
-  prepare(sql: string): Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) this.statements.set(sql, (statement = this.sqlite.prepare(sql)));
+  prepare(text: string): Statement {
+    let statement = this.statements.get(text);
+    if (!statement) this.statements.set(text, (statement = this.sqlite.prepare(text)));
     return statement;
   }
 
-  async get<T>(sql: string, params: Params = []): Promise<T | undefined> {
-    return this.getNow<T>(sql, params);
+  async get<T>(query: Query, values?: Values): Promise<T | undefined> {
+    return this.getNow<T>(query, values);
   }
 
-  async all<T>(sql: string, params: Params = []): Promise<T[]> {
-    return this.allNow<T>(sql, params);
+  async all<T>(query: Query, values?: Values): Promise<T[]> {
+    return this.allNow<T>(query, values);
   }
 
-  async run(sql: string, params: Params = []): Promise<number> {
-    return this.runNow(sql, params);
+  async run(query: Query, values?: Values): Promise<number> {
+    return this.runNow(query, values);
   }
-
-  // better-sqlite3 binds an array as the `?` parameters and an object as the `@name` ones.
 
   /** The same, synchronously (SQLite only: the group commit, snapshots). */
-  getNow<T>(sql: string, params: Params = []): T | undefined {
-    return this.prepare(sql).get(params) as T | undefined;
+  getNow<T>(query: Query, values?: Values): T | undefined {
+    const { text, values: bound } = sqliteStatement(query, values);
+    return this.prepare(text).get(bound) as T | undefined;
   }
 
-  allNow<T>(sql: string, params: Params = []): T[] {
-    return this.prepare(sql).all(params) as T[];
+  allNow<T>(query: Query, values?: Values): T[] {
+    const { text, values: bound } = sqliteStatement(query, values);
+    return this.prepare(text).all(bound) as T[];
   }
 
-  runNow(sql: string, params: Params = []): number {
-    return this.prepare(sql).run(params).changes;
+  runNow(query: Query, values?: Values): number {
+    const { text, values: bound } = sqliteStatement(query, values);
+    return this.prepare(text).run(bound).changes;
   }
 }
 
@@ -80,13 +86,14 @@ class SqliteSnapshot implements Snapshot {
     this.queries = new SqliteQueries(sqlite);
   }
 
-  async all<T>(sql: string, params: Params = []): Promise<T[]> {
-    return this.queries.allNow<T>(sql, params);
+  async all<T>(query: Query, values?: Values): Promise<T[]> {
+    return this.queries.allNow<T>(query, values);
   }
 
-  cursor(sql: string, params: Params, size: number): () => Promise<unknown[][]> {
-    const statement = this.queries.prepare(sql).raw(true);
-    const rows = statement.iterate(params) as IterableIterator<unknown[]>;
+  cursor(query: Query, values: Values | undefined, size: number): () => Promise<unknown[][]> {
+    const { text, values: bound } = sqliteStatement(query, values);
+    const statement = this.queries.prepare(text).raw(true);
+    const rows = statement.iterate(bound) as IterableIterator<unknown[]>;
     this.iterators.push(rows);
     return async () => {
       const chunk: unknown[][] = [];
@@ -139,14 +146,14 @@ class ReadThread {
   /** Key look-ups made on the event loop because the thread had other reads (tests, diagnostics). */
   lookupsOnLoop = 0;
 
-  request<T>(database: number, file: string, kind: ReadRequest[3], sql: string, params: unknown, lookup = false): Promise<T> {
+  request<T>(database: number, file: string, kind: ReadRequest[3], text: string, values: unknown, lookup = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const id = this.nextId++;
       if (!lookup) this.others++;
       const done = lookup ? resolve : (value: T) => (this.others--, resolve(value));
       const failed = lookup ? reject : (err: unknown) => (this.others--, reject(err));
       this.pending.set(id, { resolve: done as (value: never) => void, reject: failed });
-      if (this.queue.push([id, database, file, kind, sql, params]) === 1) queueMicrotask(() => this.send());
+      if (this.queue.push([id, database, file, kind, text, values]) === 1) queueMicrotask(() => this.send());
     });
   }
 
@@ -224,13 +231,14 @@ class WriteThread implements WriteThreadCommit {
       const thread = this.start();
       const statements: WriterBatch['statements'] = [];
       const writes: WriterBatch['writes'] = batch.map((steps) =>
-        steps.map(([kind, sql, params]) => {
-          let id = this.statementIds.get(sql);
+        steps.map(([kind, query, values]) => {
+          const { text, values: bound } = sqliteStatement(query, values);
+          let id = this.statementIds.get(text);
           if (id === undefined) {
-            this.statementIds.set(sql, (id = this.statementIds.size));
-            statements.push([id, sql]);
+            this.statementIds.set(text, (id = this.statementIds.size));
+            statements.push([id, text]);
           }
-          return [kind, id, params];
+          return [kind, id, bound];
         }),
       );
       thread.ref();
@@ -280,6 +288,8 @@ class WriteThread implements WriteThreadCommit {
 }
 let databases = 0;
 
+const authChangesSql = sql`SELECT value FROM change_counters WHERE name = 'auth'`;
+
 /**
  * The reads of one opened SQLite database, on a connection of its own in the read thread; key look-ups there too
  * unless the thread is busy with other reads, then on a read-only connection of the event loop's own.
@@ -288,17 +298,20 @@ function threadReads(file: string): Pick<Database, 'get' | 'all' | 'bytes' | 'lo
   const database = ++databases;
   let closed = false;
   let loop: SqliteQueries | undefined;
-  const read = <T>(kind: 'get' | 'all' | 'bytes', sql: string, params: Params = [], lookup = false) =>
-    closed ? Promise.reject(new Error('the database is closed')) : readThread.request<T>(database, file, kind, sql, params, lookup);
+  const read = <T>(kind: 'get' | 'all' | 'bytes', query: Query, values: Values | undefined, lookup = false) => {
+    if (closed) return Promise.reject(new Error('the database is closed'));
+    const { text, values: bound } = sqliteStatement(query, values);
+    return readThread.request<T>(database, file, kind, text, bound, lookup);
+  };
   return {
-    get: (sql, params) => read('get', sql, params),
-    all: (sql, params) => read('all', sql, params),
-    bytes: (sql, params) => read<ArrayBuffer | undefined>('bytes', sql, params).then((bytes) => bytes && Buffer.from(bytes)),
-    lookup(sql, params) {
-      if (closed || !readThread.busy) return read('get', sql, params, true);
+    get: (query, values) => read('get', query, values),
+    all: (query, values) => read('all', query, values),
+    bytes: (query, values) => read<ArrayBuffer | undefined>('bytes', query, values).then((bytes) => bytes && Buffer.from(bytes)),
+    lookup(query, values) {
+      if (closed || !readThread.busy) return read('get', query, values, true);
       readThread.lookupsOnLoop++;
       loop ??= new SqliteQueries(connect(file, { readonly: true, fileMustExist: true }));
-      return loop.get(sql, params);
+      return loop.get(query, values);
     },
     async close() {
       closed = true;
@@ -368,10 +381,10 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
   const reads: Pick<Database, 'get' | 'all' | 'bytes' | 'lookup' | 'close'> =
     location === ':memory:'
       ? {
-          get: (sql, params) => queries.get(sql, params),
-          all: (sql, params) => queries.all(sql, params),
-          bytes: (sql, params) => firstColumnBytes(queries, sql, params),
-          lookup: (sql, params) => queries.get(sql, params),
+          get: (query, values) => queries.get(query, values),
+          all: (query, values) => queries.all(query, values),
+          bytes: (query, values) => firstColumnBytes(queries, query, values),
+          lookup: (query, values) => queries.get(query, values),
           close: async () => {},
         }
       : threadReads(location);
@@ -381,19 +394,19 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
     sqlite,
     /** The write thread, if the database is a file (tests stop it). */
     writeThread: writer,
-    lookup: (sql, params) => reads.lookup(sql, params),
+    lookup: (query, values) => reads.lookup(query, values),
     authChanges() {
       if (sqlite.inTransaction) return undefined;
       if (authChanges === undefined) {
-        authChanges = queries.getNow<{ value: number }>("SELECT value FROM change_counters WHERE name = 'auth'")?.value ?? 0;
+        authChanges = queries.getNow<{ value: number }>(authChangesSql)?.value ?? 0;
         setImmediate(forgetAuthChanges);
       }
       return authChanges;
     },
-    get: (sql, params) => reads.get(sql, params),
-    all: (sql, params) => reads.all(sql, params),
-    bytes: (sql, params) => reads.bytes(sql, params),
-    run: (sql, params) => (forgetAuthChanges(), queries.run(sql, params)),
+    get: (query, values) => reads.get(query, values),
+    all: (query, values) => reads.all(query, values),
+    bytes: (query, values) => reads.bytes(query, values),
+    run: (query, values) => (forgetAuthChanges(), queries.run(query, values)),
     write: (work) => group.run(work),
     writeSteps: (steps) => group.runSteps(steps),
     async snapshot() {

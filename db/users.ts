@@ -2,42 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ExportUnavailableError } from './exports.js';
 import type { Database, Queries, Snapshot } from './index.js';
-import type { Role } from './tables.js';
+import type { Role, Stored, User } from './schema.js';
 import { moveWork, workLock } from './work.js';
+import { sql, type SQL } from 'drizzle-orm';
 
-/** A users row as the API code sees it. */
-export interface UserRow {
-  id: string;
-  username: string | null;
-  usernameKey: string | null;
-  name: string | null;
-  email: string | null;
-  role: Role;
-  passwordHash: string | null;
-  researchConsent: boolean;
-  anonymous: boolean;
-  createdAt: number;
-  updatedAt: number;
-}
+/** A users row as the API code sees it: the table's row, its flags as booleans. */
+export type UserRow = Omit<User, 'researchConsent' | 'anonymous'> & { researchConsent: boolean; anonymous: boolean };
 
 /** A users row as stored (snake_case, flags 0/1). */
-export interface StoredUser {
-  id: string;
-  username: string | null;
-  username_key: string | null;
-  name: string | null;
-  email: string | null;
-  role: Role;
-  password_hash: string | null;
-  research_consent: number;
-  anonymous: number;
-  created_at: number;
-  updated_at: number;
-}
+export type StoredUser = Stored<User>;
 
 const storedColumns = ['id', 'username', 'username_key', 'name', 'email', 'role', 'password_hash', 'research_consent', 'anonymous', 'created_at', 'updated_at'];
 /** The columns of a StoredUser, for SELECT and RETURNING; with a table alias, e.g. `userColumnsOf('u')` in a join. */
-export const userColumnsOf = (alias?: string) => storedColumns.map((c) => (alias ? `${alias}.${c}` : c)).join(', ');
+export const userColumnsOf = (alias?: string) => sql.raw(storedColumns.map((c) => (alias ? `${alias}.${c}` : c)).join(', '));
 const userColumns = userColumnsOf();
 
 export function userFromRow(r: StoredUser): UserRow {
@@ -85,12 +62,12 @@ export interface NewAccount {
 }
 
 export async function findUserById(db: Queries, id: string): Promise<UserRow | undefined> {
-  const row = await db.get<StoredUser>(`SELECT ${userColumns} FROM users WHERE id = ?`, [id]);
+  const row = await db.get<StoredUser>(sql`SELECT ${userColumns} FROM users WHERE id = ${id}`);
   return row && userFromRow(row);
 }
 
 export async function findUserByUsername(db: Database, username: string): Promise<UserRow | undefined> {
-  const row = await db.get<StoredUser>(`SELECT ${userColumns} FROM users WHERE username_key = ?`, [username.toLowerCase()]);
+  const row = await db.get<StoredUser>(sql`SELECT ${userColumns} FROM users WHERE username_key = ${username.toLowerCase()}`);
   return row && userFromRow(row);
 }
 
@@ -108,10 +85,8 @@ export async function createAccount(db: Database, account: NewAccount): Promise<
   try {
     const row = await db.write((tx) =>
       tx.get<StoredUser>(
-        `INSERT INTO users (id, username, username_key, name, email, role, password_hash, research_consent, anonymous, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING ${userColumns}`,
-        [randomUUID(), account.username, account.username.toLowerCase(), account.name ?? null, account.email ?? null, account.role ?? 'student', account.passwordHash, flag(account.researchConsent), now, now],
-      ),
+        sql`INSERT INTO users (id, username, username_key, name, email, role, password_hash, research_consent, anonymous, created_at, updated_at)
+         VALUES (${randomUUID()}, ${account.username}, ${account.username.toLowerCase()}, ${account.name ?? null}, ${account.email ?? null}, ${account.role ?? 'student'}, ${account.passwordHash}, ${flag(account.researchConsent)}, 0, ${now}, ${now}) RETURNING ${userColumns}`),
     );
     return userFromRow(row!);
   } catch (err) {
@@ -124,7 +99,7 @@ export async function createAccount(db: Database, account: NewAccount): Promise<
 export async function createAnonymousUser(db: Database): Promise<UserRow> {
   const now = Date.now();
   const row = await db.write((tx) =>
-    tx.get<StoredUser>(`INSERT INTO users (id, anonymous, created_at, updated_at) VALUES (?, 1, ?, ?) RETURNING ${userColumns}`, [randomUUID(), now, now]),
+    tx.get<StoredUser>(sql`INSERT INTO users (id, anonymous, created_at, updated_at) VALUES (${randomUUID()}, 1, ${now}, ${now}) RETURNING ${userColumns}`),
   );
   return userFromRow(row!);
 }
@@ -134,10 +109,8 @@ export async function claimAnonymousUser(db: Database, id: string, account: NewA
   try {
     const row = await db.write((tx) =>
       tx.get<StoredUser>(
-        `UPDATE users SET username = ?, username_key = ?, password_hash = ?, name = ?, email = ?, research_consent = ?, anonymous = 0, updated_at = ?
-         WHERE id = ? RETURNING ${userColumns}`,
-        [account.username, account.username.toLowerCase(), account.passwordHash, account.name ?? null, account.email ?? null, flag(account.researchConsent), Date.now(), id],
-      ),
+        sql`UPDATE users SET username = ${account.username}, username_key = ${account.username.toLowerCase()}, password_hash = ${account.passwordHash}, name = ${account.name ?? null}, email = ${account.email ?? null}, research_consent = ${flag(account.researchConsent)}, anonymous = 0, updated_at = ${Date.now()}
+         WHERE id = ${id} RETURNING ${userColumns}`),
     );
     if (!row) throw new Error(`anonymous user ${id} vanished`);
     return userFromRow(row);
@@ -151,7 +124,7 @@ export async function claimAnonymousUser(db: Database, id: string, account: NewA
 export async function mergeUsers(db: Database, from: string, into: string): Promise<void> {
   await db.write(async (tx) => {
     await moveWork(tx, from, into);
-    await tx.run('DELETE FROM users WHERE id = ?', [from]);
+    await tx.run(sql`DELETE FROM users WHERE id = ${from}`);
   }, [workLock(from), workLock(into)]);
 }
 
@@ -168,14 +141,14 @@ const changeColumns: Record<keyof UserChanges, string> = { name: 'name', email: 
 export async function updateUser(db: Database, id: string, changes: UserChanges): Promise<UserRow | undefined> {
   const set = (Object.keys(changeColumns) as (keyof UserChanges)[]).filter((key) => changes[key] !== undefined);
   const values = set.map((key) => (key === 'researchConsent' ? flag(changes.researchConsent) : changes[key]));
-  const assignments = [...set.map((key) => `${changeColumns[key]} = ?`), 'updated_at = ?'].join(', ');
-  const row = await db.write((tx) => tx.get<StoredUser>(`UPDATE users SET ${assignments} WHERE id = ? RETURNING ${userColumns}`, [...values, Date.now(), id]));
+  const assignments = [...set.map((key, i) => sql`${sql.raw(changeColumns[key])} = ${values[i]}`), sql`updated_at = ${Date.now()}`];
+  const row = await db.write((tx) => tx.get<StoredUser>(sql`UPDATE users SET ${sql.join(assignments, sql`, `)} WHERE id = ${id} RETURNING ${userColumns}`));
   return row && userFromRow(row);
 }
 
 /** Accounts (not anonymous users), by username. */
 export async function listAccounts(db: Database): Promise<UserRow[]> {
-  return (await db.all<StoredUser>(`SELECT ${userColumns} FROM users WHERE anonymous = 0 ORDER BY username_key`)).map(userFromRow);
+  return (await db.all<StoredUser>(sql`SELECT ${userColumns} FROM users WHERE anonymous = 0 ORDER BY username_key`)).map(userFromRow);
 }
 
 /** The tables of a student's work: every table with a user_id but sessions (test/abuse.test.ts checks the schema). */
@@ -190,31 +163,33 @@ export async function purgeIdleAnonymousUsers(db: Database, { idleSince, session
   const noWork = workTables.map((table) => `AND NOT EXISTS (SELECT 1 FROM ${table} w WHERE w.user_id = users.id)`).join('\n       ');
   return db.write((tx) =>
     tx.run(
-      `DELETE FROM users WHERE anonymous = 1 AND created_at < @idleSince AND updated_at < @idleSince
-       ${noWork}
-       AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id AND (s.created_at >= @idleSince OR s.expires_at > @sessionsExpiringAfter))`,
-      { idleSince, sessionsExpiringAfter },
-    ),
+      sql`DELETE FROM users WHERE anonymous = 1 AND created_at < ${idleSince} AND updated_at < ${idleSince}
+       ${sql.raw(noWork)}
+       AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id AND (s.created_at >= ${idleSince} OR s.expires_at > ${sessionsExpiringAfter}))`),
   );
 }
 
 /** Ends every session of a user, except the one with the given stored key (see sessionKey). */
 export async function endSessionsOfUser(db: Database, userId: string, exceptKey = ''): Promise<number> {
-  return db.write((tx) => tx.run('DELETE FROM sessions WHERE user_id = ? AND id <> ?', [userId, exceptKey]));
+  return db.write((tx) => tx.run(sql`DELETE FROM sessions WHERE user_id = ${userId} AND id <> ${exceptKey}`));
 }
 
 // ---- students' rights: everything about a user, and deleting it ---------------------------------------------------
 
+/** The user whose data a personal export reads (a placeholder). */
+const ofUser = sql.placeholder('user');
+
 /** The tables holding a user's work, in the order a personal export lists them, each row as the export shows it. */
-const personalTables: readonly { name: string; sql: string; row: (r: unknown[]) => unknown }[] = [
+
+const personalTables: readonly { name: string; sql: SQL; row: (r: unknown[]) => unknown }[] = [
   {
     name: 'programs',
-    sql: 'SELECT book_id, activity, version, language, page, code, saved_at FROM programs WHERE user_id = ? ORDER BY book_id, activity, version',
+    sql: sql`SELECT book_id, activity, version, language, page, code, saved_at FROM programs WHERE user_id = ${ofUser} ORDER BY book_id, activity, version`,
     row: ([book, activity, version, language, page, code, savedAt]) => ({ book, activity, version, language, page, code, savedAt: isoTime(savedAt) }),
   },
   {
     name: 'answers',
-    sql: 'SELECT book_id, question, attempt, kind, answer, correct, score, page, saved_at FROM answers WHERE user_id = ? ORDER BY book_id, question, attempt',
+    sql: sql`SELECT book_id, question, attempt, kind, answer, correct, score, page, saved_at FROM answers WHERE user_id = ${ofUser} ORDER BY book_id, question, attempt`,
     row: ([book, question, attempt, kind, answer, correct, score, page, savedAt]) => ({
       book,
       question,
@@ -229,7 +204,7 @@ const personalTables: readonly { name: string; sql: string; row: (r: unknown[]) 
   },
   {
     name: 'events',
-    sql: 'SELECT book_id, type, target, page, data, client_time, server_time FROM events WHERE user_id = ? ORDER BY book_id, server_time, id',
+    sql: sql`SELECT book_id, type, target, page, data, client_time, server_time FROM events WHERE user_id = ${ofUser} ORDER BY book_id, server_time, id`,
     row: ([book, type, target, page, data, clientTime, serverTime]) => ({
       book,
       type,
@@ -242,12 +217,12 @@ const personalTables: readonly { name: string; sql: string; row: (r: unknown[]) 
   },
   {
     name: 'positions',
-    sql: 'SELECT book_id, page, scroll, updated_at FROM positions WHERE user_id = ? ORDER BY book_id',
+    sql: sql`SELECT book_id, page, scroll, updated_at FROM positions WHERE user_id = ${ofUser} ORDER BY book_id`,
     row: ([book, page, scroll, updatedAt]) => ({ book, page, scroll, updatedAt: isoTime(updatedAt) }),
   },
   {
     name: 'completions',
-    sql: 'SELECT book_id, page, completed_at FROM page_completions WHERE user_id = ? ORDER BY book_id, page',
+    sql: sql`SELECT book_id, page, completed_at FROM page_completions WHERE user_id = ${ofUser} ORDER BY book_id, page`,
     row: ([book, page, completedAt]) => ({ book, page, completedAt: isoTime(completedAt) }),
   },
 ];
@@ -261,16 +236,14 @@ function isoTime(ms: unknown): string | number {
 /** The JSON text of everything about one user, a chunk at a time, read from one snapshot. */
 async function* personalDocument(snapshot: Snapshot, user: UserRow): AsyncGenerator<string> {
   const sessions = await snapshot.all<{ kind: string; created_at: number; expires_at: number }>(
-    'SELECT kind, created_at, expires_at FROM sessions WHERE user_id = ? ORDER BY created_at',
-    [user.id],
-  );
+    sql`SELECT kind, created_at, expires_at FROM sessions WHERE user_id = ${user.id} ORDER BY created_at`);
   const account = { ...publicUser(user), createdAt: isoTime(user.createdAt), updatedAt: isoTime(user.updatedAt) };
   yield `{"exportedAt":${JSON.stringify(new Date().toISOString())},"account":${JSON.stringify(account)},"sessions":${JSON.stringify(
     sessions.map((s) => ({ kind: s.kind, createdAt: isoTime(s.created_at), expiresAt: isoTime(s.expires_at) })),
   )}`;
   for (const table of personalTables) {
     yield `,${JSON.stringify(table.name)}:[`;
-    const next = snapshot.cursor(table.sql, [user.id], 500);
+    const next = snapshot.cursor(table.sql, { user: user.id }, 500);
     let separator = '';
     for (let rows = await next(); rows.length > 0; rows = await next()) {
       let chunk = '';
@@ -296,7 +269,7 @@ export async function openPersonalExport(db: Database, userId: string): Promise<
   const snapshot = await db.snapshot();
   let user: UserRow | undefined;
   try {
-    const row = (await snapshot.all<StoredUser>(`SELECT ${userColumns} FROM users WHERE id = ?`, [userId]))[0];
+    const row = (await snapshot.all<StoredUser>(sql`SELECT ${userColumns} FROM users WHERE id = ${userId}`))[0];
     user = row && userFromRow(row);
   } catch (err) {
     await snapshot.close();
@@ -335,15 +308,15 @@ export async function openPersonalExport(db: Database, userId: string): Promise<
  */
 export async function deleteUser(db: Database, userId: string): Promise<boolean> {
   return db.write(async (tx) => {
-    const user = await tx.get<{ username_key: string | null }>('SELECT username_key FROM users WHERE id = ?', [userId]);
+    const user = await tx.get<{ username_key: string | null }>(sql`SELECT username_key FROM users WHERE id = ${userId}`);
     if (!user) return false;
-    for (const table of [...workTables, 'sessions']) await tx.run(`DELETE FROM ${table} WHERE user_id = ?`, [userId]);
+    for (const table of [...workTables, 'sessions']) await tx.run(sql`DELETE FROM ${sql.raw(table)} WHERE user_id = ${userId}`);
     if (user.username_key !== null) {
       // The username's counters (plugins/rate-limit.ts): from everywhere, and from each client.
       const fromClient = `auth-user:${user.username_key}@`;
-      await tx.run('DELETE FROM rate_limits WHERE key = ? OR substr(key, 1, ?) = ?', [`auth-account:${user.username_key}`, fromClient.length, fromClient]);
+      await tx.run(sql`DELETE FROM rate_limits WHERE key = ${`auth-account:${user.username_key}`} OR substr(key, 1, ${fromClient.length}) = ${fromClient}`);
     }
-    await tx.run('DELETE FROM users WHERE id = ?', [userId]);
+    await tx.run(sql`DELETE FROM users WHERE id = ${userId}`);
     return true;
   }, [workLock(userId)]);
 }

@@ -1,8 +1,10 @@
+import { sql, type Placeholder, type SQL } from 'drizzle-orm';
 import type { Static } from 'typebox';
 import type { Answer as AnswerSchema, Program as ProgramSchema } from '../schemas/work.js';
 import { HttpError } from '../lib/errors.js';
 import { settings } from '../plugins/config.js';
-import type { Database, Queries, WriteStep } from './index.js';
+import type { Database, Queries, Values, WriteStep } from './index.js';
+import type { AnswerAttempt, Position, ProgramVersion, Stored } from './schema.js';
 
 /** Times leave the database as ISO strings. */
 export const iso = (ms: number) => new Date(ms).toISOString();
@@ -11,25 +13,10 @@ export const iso = (ms: number) => new Date(ms).toISOString();
 export type Program = Static<typeof ProgramSchema>;
 export type Answer = Static<typeof AnswerSchema>;
 
-export interface ProgramRow {
-  activity: string;
-  version: number;
-  code: string;
-  language: string | null;
-  page: string | null;
-  saved_at: number;
-}
-
-export interface AnswerRow {
-  question: string;
-  attempt: number;
-  kind: string;
-  answer: string;
-  correct: number | null;
-  score: number | null;
-  page: string | null;
-  saved_at: number;
-}
+/** A program version's columns that the API shows, as stored. */
+export type ProgramRow = Pick<Stored<ProgramVersion>, 'activity' | 'version' | 'code' | 'language' | 'page' | 'saved_at'>;
+/** An answer attempt's columns that the API shows, as stored. */
+export type AnswerRow = Pick<Stored<AnswerAttempt>, 'question' | 'attempt' | 'kind' | 'answer' | 'correct' | 'score' | 'page' | 'saved_at'>;
 
 /** A stored program row as the API shows it. */
 export const programFromRow = (r: ProgramRow): Program => ({ activity: r.activity, version: r.version, code: r.code, language: r.language, page: r.page, savedAt: iso(r.saved_at) });
@@ -46,8 +33,19 @@ export const answerFromRow = (r: AnswerRow): Answer => ({
 });
 
 /** The columns the API shows, in its order. */
-const programColumns = 'activity, version, code, language, page, saved_at';
-const answerColumns = 'question, attempt, kind, answer, correct, score, page, saved_at';
+const programColumns = sql.raw('activity, version, code, language, page, saved_at');
+const answerColumns = sql.raw('question, attempt, kind, answer, correct, score, page, saved_at');
+
+const names = [
+  ...['user', 'book', 'page', 'key', 'code', 'language', 'savedAt', 'kind', 'answer', 'correct', 'score', 'entry0', 'entry1', 'entry2', 'entryBytes'],
+  ...['pageMax', 'versions', 'events', 'bytes', 'maxVersions', 'maxEvents', 'maxBytes', 'activity', 'before', 'limit', 'scroll', 'updatedAt', 'completedAt'],
+  ...['serverTime', 'rows', 'types', 'targets', 'pages', 'datas', 'clientTimes'],
+] as const;
+/**
+ * The placeholders of the queries below (`${p.user}`), filled per run from the values passed with the query: each
+ * query is built once, here, and drizzle renders it once per dialect (db/render.ts).
+ */
+const p = Object.fromEntries(names.map((name) => [name, sql.placeholder(name)])) as { [Name in (typeof names)[number]]: Placeholder<Name> };
 
 /**
  * An ISO time from a column of milliseconds, computed by the database (integer arithmetic: no float rounding in
@@ -92,17 +90,17 @@ const joinSql = {
  * a partial index, however long the histories): each answer's entry as it was written with the row (`page_entry`),
  * else built from its columns, keyed by its activity or question quoted as JSON.
  */
-function pageSql(dialect: keyof typeof joinSql, table: keyof typeof pageTables): string {
+function pageSql(dialect: keyof typeof joinSql, table: keyof typeof pageTables): SQL {
   const { key, concat } = joinSql[dialect];
   const entry = pageTables[table].entries ? `COALESCE(page_entry, ${builtEntrySql[dialect][table]})` : builtEntrySql[dialect][table];
-  return `SELECT '{' || COALESCE(${concat(`${key(pageTables[table].key)} || ':' || ${entry}`)}, '') || '}'
-      FROM ${table} WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1`;
+  return sql`SELECT '{' || COALESCE(${sql.raw(concat(`${key(pageTables[table].key)} || ':' || ${entry}`))}, '') || '}'
+      FROM ${sql.raw(table)} WHERE user_id = ${p.user} AND book_id = ${p.book} AND page = ${p.page} AND latest = 1`;
 }
 
 /** The whole page state in one statement (one read, one snapshot of both tables). */
 const pageStateSql = Object.fromEntries(
-  (['sqlite', 'postgres'] as const).map((dialect) => [dialect, `SELECT '{"programs":' || (${pageSql(dialect, 'programs')}) || ',"answers":' || (${pageSql(dialect, 'answers')}) || '}' AS state`]),
-) as Record<keyof typeof joinSql, string>;
+  (['sqlite', 'postgres'] as const).map((dialect) => [dialect, sql`SELECT '{"programs":' || (${pageSql(dialect, 'programs')}) || ',"answers":' || (${pageSql(dialect, 'answers')}) || '}' AS state`]),
+) as Record<keyof typeof joinSql, SQL>;
 
 const json = (value: string | number | null | undefined) => JSON.stringify(value ?? null);
 
@@ -148,74 +146,81 @@ const pageStateFrame = 28;
  * being saved replaces it). Programs from the page index alone (`state_bytes`); answers from the lengths of their
  * stored entries, which SQLite reads from the row's header (octet_length) and PostgreSQL from the value's header.
  */
-const pageBytesSql = (leaveOut: 'programs' | 'answers') => `(SELECT COALESCE(SUM(state_bytes), 0) FROM programs
-      WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1${leaveOut === 'programs' ? ' AND activity <> @key' : ''})
+const pageBytesSql = (leaveOut: 'programs' | 'answers') => sql`(SELECT COALESCE(SUM(state_bytes), 0) FROM programs
+      WHERE user_id = ${p.user} AND book_id = ${p.book} AND page = ${p.page} AND latest = 1${leaveOut === 'programs' ? sql` AND activity <> ${p.key}` : sql``})
     + (SELECT COALESCE(SUM(COALESCE(octet_length(page_entry), octet_length(answer) + octet_length(COALESCE(page, '')) + 200) + octet_length(question) + 4), 0) FROM answers
-      WHERE user_id = @user AND book_id = @book AND page = @page AND latest = 1${leaveOut === 'answers' ? ' AND question <> @key' : ''})`;
+      WHERE user_id = ${p.user} AND book_id = ${p.book} AND page = ${p.page} AND latest = 1${leaveOut === 'answers' ? sql` AND question <> ${p.key}` : sql``})`;
 
-/** The page state stays within its cap with the new entry (`@entryBytes`); work without a page is in no page state. */
+/** The page state stays within its cap with the new entry (`entryBytes`); work without a page is in no page state. */
 const pageRoomSql = (leaveOut: 'programs' | 'answers') =>
-  `(CAST(@page AS TEXT) IS NULL OR ${pageBytesSql(leaveOut)} + CAST(@entryBytes AS BIGINT) + ${pageStateFrame} <= CAST(@pageMax AS BIGINT))`;
+  sql`(CAST(${p.page} AS TEXT) IS NULL OR ${pageBytesSql(leaveOut)} + CAST(${p.entryBytes} AS BIGINT) + ${sql.raw(String(pageStateFrame))} <= CAST(${p.pageMax} AS BIGINT))`;
 
-/** The user's quotas have room for `@versions` versions, `@events` events and `@bytes` bytes more (no usage row: nothing stored yet). */
-const quotaRoomSql = `NOT EXISTS (SELECT 1 FROM user_usage WHERE user_id = @user AND (versions + CAST(@versions AS INTEGER) > CAST(@maxVersions AS INTEGER)
-    OR events + CAST(@events AS INTEGER) > CAST(@maxEvents AS INTEGER) OR bytes + CAST(@bytes AS BIGINT) > CAST(@maxBytes AS BIGINT)))
-  AND CAST(@versions AS INTEGER) <= CAST(@maxVersions AS INTEGER) AND CAST(@events AS INTEGER) <= CAST(@maxEvents AS INTEGER) AND CAST(@bytes AS BIGINT) <= CAST(@maxBytes AS BIGINT)`;
+/** The user's quotas have room for `versions` versions, `events` events and `bytes` bytes more (no usage row: nothing stored yet). */
+const quotaRoomSql = sql`NOT EXISTS (SELECT 1 FROM user_usage WHERE user_id = ${p.user} AND (versions + CAST(${p.versions} AS INTEGER) > CAST(${p.maxVersions} AS INTEGER)
+    OR events + CAST(${p.events} AS INTEGER) > CAST(${p.maxEvents} AS INTEGER) OR bytes + CAST(${p.bytes} AS BIGINT) > CAST(${p.maxBytes} AS BIGINT)))
+  AND CAST(${p.versions} AS INTEGER) <= CAST(${p.maxVersions} AS INTEGER) AND CAST(${p.events} AS INTEGER) <= CAST(${p.maxEvents} AS INTEGER) AND CAST(${p.bytes} AS BIGINT) <= CAST(${p.maxBytes} AS BIGINT)`;
 
 /**
  * SQLite: counts a write's rows in the user's usage, as the step right after its INSERT: `changes()` is the rows that
  * INSERT stored (none when the limits refused it), so the limits are not evaluated a second time (that doubled the SQL
  * of a save on the write thread: 13k saves/s instead of 26k, measured).
  */
-const countInserted = `INSERT INTO user_usage (user_id, versions, events, bytes)
-  SELECT @user, CAST(@versions AS INTEGER), CAST(@events AS INTEGER), CAST(@bytes AS BIGINT) WHERE changes() > 0
+const countInserted = sql`INSERT INTO user_usage (user_id, versions, events, bytes)
+  SELECT ${p.user}, CAST(${p.versions} AS INTEGER), CAST(${p.events} AS INTEGER), CAST(${p.bytes} AS BIGINT) WHERE changes() > 0
   ON CONFLICT (user_id) DO UPDATE SET versions = user_usage.versions + excluded.versions, events = user_usage.events + excluded.events, bytes = user_usage.bytes + excluded.bytes`;
 
-const programRoom = `${quotaRoomSql} AND ${pageRoomSql('programs')}`;
-const answerRoom = `${quotaRoomSql} AND ${pageRoomSql('answers')}`;
+const programRoom = sql`${quotaRoomSql} AND ${pageRoomSql('programs')}`;
+const answerRoom = sql`${quotaRoomSql} AND ${pageRoomSql('answers')}`;
 
 // The new version first, marked latest, when the limits allow it (else no row); then the one before it is unmarked. The
 // MAX as a plain scalar subquery: one probe of the version index (SQLite's min/max optimisation; as the aggregate of a
 // query with a HAVING or in a FROM, it read the whole history: 0.5 ms a save with 4,000 versions, measured).
-const insertProgram = `INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at, latest, state_bytes)
-  SELECT @user, @book, @key, n.version, @code, @language, @page, @savedAt, 1, CAST(@entryBytes AS INTEGER)
-  FROM (SELECT COALESCE((SELECT MAX(version) FROM programs WHERE user_id = @user AND book_id = @book AND activity = @key), 0) + 1 AS version) n
+const insertProgram = sql`INSERT INTO programs (user_id, book_id, activity, version, code, language, page, saved_at, latest, state_bytes)
+  SELECT ${p.user}, ${p.book}, ${p.key}, n.version, ${p.code}, ${p.language}, ${p.page}, ${p.savedAt}, 1, CAST(${p.entryBytes} AS INTEGER)
+  FROM (SELECT COALESCE((SELECT MAX(version) FROM programs WHERE user_id = ${p.user} AND book_id = ${p.book} AND activity = ${p.key}), 0) + 1 AS version) n
   WHERE ${programRoom}
   RETURNING version`;
 // Through the second newest version's row id (one probe of the version index), not a scan of the whole history.
-const unmarkPreviousProgram = `UPDATE programs SET latest = 0
-  WHERE id = (SELECT id FROM programs WHERE user_id = @user AND book_id = @book AND activity = @key ORDER BY version DESC LIMIT 1 OFFSET 1) AND latest = 1`;
-const insertAnswer = `INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at, latest, page_entry)
-  SELECT @user, @book, @key, n.attempt, @kind, @answer, @correct, @score, @page, @savedAt, 1, @entry0 || n.attempt || @entry1 || n.attempt || @entry2
-  FROM (SELECT COALESCE((SELECT MAX(attempt) FROM answers WHERE user_id = @user AND book_id = @book AND question = @key), 0) + 1 AS attempt) n
+const unmarkPreviousProgram = sql`UPDATE programs SET latest = 0
+  WHERE id = (SELECT id FROM programs WHERE user_id = ${p.user} AND book_id = ${p.book} AND activity = ${p.key} ORDER BY version DESC LIMIT 1 OFFSET 1) AND latest = 1`;
+const insertAnswer = sql`INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, correct, score, page, saved_at, latest, page_entry)
+  SELECT ${p.user}, ${p.book}, ${p.key}, n.attempt, ${p.kind}, ${p.answer}, ${p.correct}, ${p.score}, ${p.page}, ${p.savedAt}, 1, ${p.entry0} || n.attempt || ${p.entry1} || n.attempt || ${p.entry2}
+  FROM (SELECT COALESCE((SELECT MAX(attempt) FROM answers WHERE user_id = ${p.user} AND book_id = ${p.book} AND question = ${p.key}), 0) + 1 AS attempt) n
   WHERE ${answerRoom}
   RETURNING attempt`;
-const unmarkPreviousAnswer = `UPDATE answers SET latest = 0, page_entry = NULL
-  WHERE id = (SELECT id FROM answers WHERE user_id = @user AND book_id = @book AND question = @key ORDER BY attempt DESC LIMIT 1 OFFSET 1) AND latest = 1`;
+const unmarkPreviousAnswer = sql`UPDATE answers SET latest = 0, page_entry = NULL
+  WHERE id = (SELECT id FROM answers WHERE user_id = ${p.user} AND book_id = ${p.book} AND question = ${p.key} ORDER BY attempt DESC LIMIT 1 OFFSET 1) AND latest = 1`;
 
 /**
  * PostgreSQL: the INSERT and the count of its rows in one statement (a data-modifying WITH), so that the quota costs no
  * round trip of its own; SQLite, whose steps run on the write thread without round trips, has no such WITH and runs the
  * count as the step right after the INSERT (countInserted).
  */
-const withUsageCounted = (insert: string, result: string) => `WITH ins AS (${insert}),
+const withUsageCounted = (insert: SQL, result: string) => sql`WITH ins AS (${insert}),
   counted AS (INSERT INTO user_usage (user_id, versions, events, bytes)
-    SELECT @user, CAST(@versions AS INTEGER), CAST(@events AS INTEGER), CAST(@bytes AS BIGINT) WHERE EXISTS (SELECT 1 FROM ins)
+    SELECT ${p.user}, CAST(${p.versions} AS INTEGER), CAST(${p.events} AS INTEGER), CAST(${p.bytes} AS BIGINT) WHERE EXISTS (SELECT 1 FROM ins)
     ON CONFLICT (user_id) DO UPDATE SET versions = user_usage.versions + excluded.versions, events = user_usage.events + excluded.events, bytes = user_usage.bytes + excluded.bytes)
-  SELECT ${result} FROM ins`;
+  SELECT ${sql.raw(result)} FROM ins`;
 
-/** Each dialect's steps of a guarded save: the INSERT (its row, or none when refused), the unmarking, the count. */
-const saveSteps = (dialect: Database['dialect'], insert: string, unmark: string, result: string, params: Record<string, unknown>): WriteStep[] =>
-  dialect === 'postgres'
-    ? [
-        ['get', withUsageCounted(insert, result), params],
-        ['run', unmark, params],
-      ]
-    : [
-        ['get', insert, params],
-        ['run', countInserted, params],
-        ['run', unmark, params],
-      ];
+type Statements = readonly (readonly [kind: WriteStep[0], query: SQL])[];
+
+/** Each dialect's statements of a guarded save: the INSERT (its row, or none when refused), the unmarking, the count. */
+const guardedSave = (insert: SQL, unmark: SQL, result: string): Record<Database['dialect'], Statements> => ({
+  postgres: [
+    ['get', withUsageCounted(insert, result)],
+    ['run', unmark],
+  ],
+  sqlite: [
+    ['get', insert],
+    ['run', countInserted],
+    ['run', unmark],
+  ],
+});
+const saveProgramSql = guardedSave(insertProgram, unmarkPreviousProgram, 'version');
+const saveAnswerSql = guardedSave(insertAnswer, unmarkPreviousAnswer, 'attempt');
+
+/** Statements as the steps of a write, all with the same values. */
+const steps = (statements: Statements, values: Values): WriteStep[] => statements.map(([kind, query]) => [kind, query, values]);
 
 const utf8 = (text: string) => Buffer.byteLength(text);
 /** Bytes of a JSON value's text, `null` included. */
@@ -244,7 +249,7 @@ const limitParams = (userId: string, bookId: string, limits: WorkLimits) => ({
  * state's cap (413 page_full).
  */
 async function refusal(db: Database, userId: string, limits: WorkLimits, adding: { versions: number; events: number; bytes: number }, page?: { name: string; bytes: () => Promise<number> }): Promise<HttpError> {
-  const used = (await db.get<{ versions: number; events: number; bytes: number }>('SELECT versions, events, bytes FROM user_usage WHERE user_id = ?', [userId])) ?? { versions: 0, events: 0, bytes: 0 };
+  const used = (await db.get<{ versions: number; events: number; bytes: number }>(sql`SELECT versions, events, bytes FROM user_usage WHERE user_id = ${userId}`)) ?? { versions: 0, events: 0, bytes: 0 };
   const what = (n: number, adds: number, limit: number, words: string, setting: string) =>
     new HttpError(
       413,
@@ -264,8 +269,8 @@ async function refusal(db: Database, userId: string, limits: WorkLimits, adding:
 }
 
 /** The size a page state would have with an entry of `entryBytes` in place of `key`'s. */
-const pageBytesWith = (db: Database, table: 'programs' | 'answers', params: Record<string, unknown>) => async () =>
-  Number((await db.get<{ n: number }>(`SELECT ${pageBytesSql(table)} + CAST(@entryBytes AS BIGINT) + ${pageStateFrame} AS n`, params))!.n);
+const pageBytesWith = (db: Database, table: 'programs' | 'answers', values: Values) => async () =>
+  Number((await db.get<{ n: number }>(sql`SELECT ${pageBytesSql(table)} + CAST(${p.entryBytes} AS BIGINT) + ${sql.raw(String(pageStateFrame))} AS n`, values))!.n);
 
 /** What a write of a student's versioned work holds against writers in other processes: the student. */
 export const workLock = (userId: string) => `work:${userId}`;
@@ -299,15 +304,25 @@ export async function saveProgram(
     events: 0,
     bytes: utf8(p.code),
   });
-  const [row] = await db.writeSteps(saveSteps(db.dialect, insertProgram, unmarkPreviousProgram, 'version', params), [workLock(userId)]);
+  const [row] = await db.writeSteps(steps(saveProgramSql[db.dialect], params), [workLock(userId)]);
   if (!row) throw await refusal(db, userId, limits, params, { name: page!, bytes: pageBytesWith(db, 'programs', params) });
   return { version: (row as { version: number }).version, savedAt: iso(savedAt) };
 }
 
+const latestProgramSql = sql`SELECT ${programColumns} FROM programs WHERE user_id = ${p.user} AND book_id = ${p.book} AND activity = ${p.key} ORDER BY version DESC LIMIT 1`;
+
 export async function latestProgram(db: Database, { userId, bookId }: Owner, activity: string): Promise<Program | undefined> {
-  const row = await db.get<ProgramRow>(`SELECT ${programColumns} FROM programs WHERE user_id = ? AND book_id = ? AND activity = ? ORDER BY version DESC LIMIT 1`, [userId, bookId, activity]);
+  const row = await db.get<ProgramRow>(latestProgramSql, { user: userId, book: bookId, key: activity });
   return row && programFromRow(row);
 }
+
+const programHistorySql = sql`WITH recent AS (
+     SELECT version, octet_length(code) AS size FROM programs
+     WHERE user_id = ${p.user} AND book_id = ${p.book} AND activity = ${p.activity} AND version < ${p.before} ORDER BY version DESC LIMIT ${p.limit}),
+   sized AS (SELECT version, SUM(size) OVER (ORDER BY version DESC) AS running, ROW_NUMBER() OVER (ORDER BY version DESC) AS n FROM recent),
+   page AS (SELECT version FROM sized WHERE running <= ${p.maxBytes} OR n = 1)
+   SELECT ${programColumns}, (SELECT COUNT(*) FROM recent) - (SELECT COUNT(*) FROM page) AS more FROM programs
+   WHERE user_id = ${p.user} AND book_id = ${p.book} AND activity = ${p.activity} AND version IN (SELECT version FROM page) ORDER BY version DESC`;
 
 /**
  * Versions older than `before` (all when undefined), newest first: at most `limit`, and no more than fit in `maxBytes`
@@ -322,16 +337,7 @@ export async function programHistory(
   before: number | undefined,
   maxBytes: number,
 ): Promise<{ versions: Program[]; next: number | null }> {
-  const rows = await db.all<ProgramRow & { more: number }>(
-    `WITH recent AS (
-       SELECT version, octet_length(code) AS size FROM programs
-       WHERE user_id = @user AND book_id = @book AND activity = @activity AND version < @before ORDER BY version DESC LIMIT @limit),
-     sized AS (SELECT version, SUM(size) OVER (ORDER BY version DESC) AS running, ROW_NUMBER() OVER (ORDER BY version DESC) AS n FROM recent),
-     page AS (SELECT version FROM sized WHERE running <= @maxBytes OR n = 1)
-     SELECT ${programColumns}, (SELECT COUNT(*) FROM recent) - (SELECT COUNT(*) FROM page) AS more FROM programs
-     WHERE user_id = @user AND book_id = @book AND activity = @activity AND version IN (SELECT version FROM page) ORDER BY version DESC`,
-    { user: userId, book: bookId, activity, before: before ?? 2 ** 31 - 1, limit, maxBytes },
-  );
+  const rows = await db.all<ProgramRow & { more: number }>(programHistorySql, { user: userId, book: bookId, activity, before: before ?? 2 ** 31 - 1, limit, maxBytes });
   const last = rows.at(-1);
   const full = rows.length === limit || (last !== undefined && Number(last.more) > 0);
   return { versions: rows.map(programFromRow), next: full && last && last.version > 1 ? last.version : null };
@@ -370,14 +376,16 @@ export async function saveAnswer(db: Database, { userId, bookId }: Owner, questi
     events: 0,
     bytes: utf8(answer),
   });
-  const [row] = await db.writeSteps(saveSteps(db.dialect, insertAnswer, unmarkPreviousAnswer, 'attempt', params), [workLock(userId)]);
+  const [row] = await db.writeSteps(steps(saveAnswerSql[db.dialect], params), [workLock(userId)]);
   if (!row) throw await refusal(db, userId, limits, params, { name: page!, bytes: pageBytesWith(db, 'answers', params) });
   return { attempt: (row as { attempt: number }).attempt, savedAt: at };
 }
 
+const latestAnswerSql = sql`SELECT ${answerColumns} FROM answers WHERE user_id = ${p.user} AND book_id = ${p.book} AND question = ${p.key} ORDER BY attempt DESC LIMIT 1`;
+
 /** The latest attempt at a question (its number is the count of attempts). */
 export async function latestAnswer(db: Database, { userId, bookId }: Owner, question: string): Promise<Answer | undefined> {
-  const row = await db.get<AnswerRow>(`SELECT ${answerColumns} FROM answers WHERE user_id = ? AND book_id = ? AND question = ? ORDER BY attempt DESC LIMIT 1`, [userId, bookId, question]);
+  const row = await db.get<AnswerRow>(latestAnswerSql, { user: userId, book: bookId, key: question });
   return row && answerFromRow(row);
 }
 
@@ -389,38 +397,33 @@ export async function pageStateJson(db: Database, { userId, bookId }: Owner, pag
   return (await db.bytes(pageStateSql[db.dialect], { user: userId, book: bookId, page }))!;
 }
 
+const setPositionSql = sql`INSERT INTO positions (user_id, book_id, page, scroll, updated_at) VALUES (${p.user}, ${p.book}, ${p.page}, ${p.scroll}, ${p.updatedAt})
+  ON CONFLICT (user_id, book_id) DO UPDATE SET page = excluded.page, scroll = excluded.scroll, updated_at = excluded.updated_at`;
+
 export async function setPosition(db: Database, { userId, bookId }: Owner, page: string, scroll: number | undefined) {
   const updatedAt = Date.now();
-  await db.writeSteps([
-    [
-      'run',
-      `INSERT INTO positions (user_id, book_id, page, scroll, updated_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (user_id, book_id) DO UPDATE SET page = excluded.page, scroll = excluded.scroll, updated_at = excluded.updated_at`,
-      [userId, bookId, page, scroll ?? null, updatedAt],
-    ],
-  ]);
+  await db.writeSteps([['run', setPositionSql, { user: userId, book: bookId, page, scroll: scroll ?? null, updatedAt }]]);
   return { page, scroll: scroll ?? null, updatedAt: iso(updatedAt) };
 }
 
+const positionSql = sql`SELECT page, scroll, updated_at FROM positions WHERE user_id = ${p.user} AND book_id = ${p.book}`;
+
 export async function position(db: Queries, { userId, bookId }: Owner) {
-  const row = await db.get<{ page: string; scroll: number | null; updated_at: number }>('SELECT page, scroll, updated_at FROM positions WHERE user_id = ? AND book_id = ?', [userId, bookId]);
+  const row = await db.get<Pick<Stored<Position>, 'page' | 'scroll' | 'updated_at'>>(positionSql, { user: userId, book: bookId });
   return row && { page: row.page, scroll: row.scroll, updatedAt: iso(row.updated_at) };
 }
 
+const completePageSql = sql`INSERT INTO page_completions (user_id, book_id, page, completed_at) VALUES (${p.user}, ${p.book}, ${p.page}, ${p.completedAt}) ON CONFLICT DO NOTHING`;
+const uncompletePageSql = sql`DELETE FROM page_completions WHERE user_id = ${p.user} AND book_id = ${p.book} AND page = ${p.page}`;
+
 export async function setPageComplete(db: Database, { userId, bookId }: Owner, page: string, complete: boolean): Promise<void> {
-  const now = Date.now();
-  await db.writeSteps([
-    complete
-      ? ['run', 'INSERT INTO page_completions (user_id, book_id, page, completed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', [userId, bookId, page, now]]
-      : ['run', 'DELETE FROM page_completions WHERE user_id = ? AND book_id = ? AND page = ?', [userId, bookId, page]],
-  ]);
+  await db.writeSteps([['run', complete ? completePageSql : uncompletePageSql, { user: userId, book: bookId, page, completedAt: Date.now() }]]);
 }
 
+const completedPagesSql = sql`SELECT page, completed_at FROM page_completions WHERE user_id = ${p.user} AND book_id = ${p.book} ORDER BY completed_at, page`;
+
 export async function completedPages(db: Queries, { userId, bookId }: Owner) {
-  const rows = await db.all<{ page: string; completed_at: number }>(
-    'SELECT page, completed_at FROM page_completions WHERE user_id = ? AND book_id = ? ORDER BY completed_at, page',
-    [userId, bookId],
-  );
+  const rows = await db.all<{ page: string; completed_at: number }>(completedPagesSql, { user: userId, book: bookId });
   return rows.map((r) => ({ page: r.page, completedAt: iso(r.completed_at) }));
 }
 
@@ -439,12 +442,15 @@ export interface NewEvent {
  * the user's quotas.
  */
 const insertEvents = {
-  postgres: `INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time)
-  SELECT @user, @book, e.type, e.target, e.page, e.data, e.client_time, @serverTime
-  FROM unnest(CAST(@types AS text[]), CAST(@targets AS text[]), CAST(@pages AS text[]), CAST(@datas AS text[]), CAST(@clientTimes AS bigint[])) AS e(type, target, page, data, client_time)
-  WHERE ${quotaRoomSql}`,
-  sqlite: `INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time)
-  SELECT @user, @book, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, @serverTime FROM json_each(@rows) AS e
+  postgres: withUsageCounted(
+    sql`INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time)
+  SELECT ${p.user}, ${p.book}, e.type, e.target, e.page, e.data, e.client_time, ${p.serverTime}
+  FROM unnest(CAST(${p.types} AS text[]), CAST(${p.targets} AS text[]), CAST(${p.pages} AS text[]), CAST(${p.datas} AS text[]), CAST(${p.clientTimes} AS bigint[])) AS e(type, target, page, data, client_time)
+  WHERE ${quotaRoomSql} RETURNING 1`,
+    'COUNT(*) AS n',
+  ),
+  sqlite: sql`INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time)
+  SELECT ${p.user}, ${p.book}, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, ${p.serverTime} FROM json_each(${p.rows}) AS e
   WHERE ${quotaRoomSql} ORDER BY e.key`,
 };
 
@@ -461,7 +467,7 @@ export async function saveEvents(db: Database, { userId, bookId }: Owner, batch:
   const params = Object.assign(limitParams(userId, bookId, limits), { serverTime, versions: 0, events: batch.length, bytes }, columns);
   let stored: number;
   if (db.dialect === 'postgres') {
-    const [row] = await db.writeSteps([['get', withUsageCounted(`${insertEvents.postgres} RETURNING 1`, 'COUNT(*) AS n'), params]]);
+    const [row] = await db.writeSteps([['get', insertEvents.postgres, params]]);
     stored = Number((row as { n: number | string }).n);
   } else {
     [stored] = (await db.writeSteps([
@@ -485,16 +491,20 @@ const versionedTables = [
  * moved one stays latest. Page entries are not copied (their numbers change) and those unmarked are cleared: the
  * page state builds the moved rows' entries from their columns.
  */
-const moveVersionsSql = versionedTables.map(({ table, key, counter, rest }) => ({
-  insert: `INSERT INTO ${table} (user_id, book_id, ${key}, ${counter}, ${rest})
-     SELECT @into, w.book_id, w.${key},
-            w.${counter} + COALESCE((SELECT MAX(o.${counter}) FROM ${table} o WHERE o.user_id = @into AND o.book_id = w.book_id AND o.${key} = w.${key}), 0),
-            ${rest.split(', ').map((column) => `w.${column}`).join(', ')}
-     FROM ${table} w WHERE w.user_id = @from ORDER BY w.id`,
-  remove: `DELETE FROM ${table} WHERE user_id = ?`,
-  unmark: `UPDATE ${table} SET latest = 0${table === 'answers' ? ', page_entry = NULL' : ''} WHERE user_id = @into AND latest = 1
-     AND ${counter} < (SELECT MAX(o.${counter}) FROM ${table} o WHERE o.user_id = @into AND o.book_id = ${table}.book_id AND o.${key} = ${table}.${key})`,
-}));
+const moveVersionsSql = (from: string, into: string) =>
+  versionedTables.map(({ table, key, counter, rest }) => {
+    const [t, k, c] = [sql.raw(table), sql.raw(key), sql.raw(counter)];
+    return {
+      insert: sql`INSERT INTO ${t} (user_id, book_id, ${k}, ${c}, ${sql.raw(rest)})
+     SELECT ${into}, w.book_id, w.${k},
+            w.${c} + COALESCE((SELECT MAX(o.${c}) FROM ${t} o WHERE o.user_id = ${into} AND o.book_id = w.book_id AND o.${k} = w.${k}), 0),
+            ${sql.raw(rest.split(', ').map((column) => `w.${column}`).join(', '))}
+     FROM ${t} w WHERE w.user_id = ${from} ORDER BY w.id`,
+      remove: sql`DELETE FROM ${t} WHERE user_id = ${from}`,
+      unmark: sql`UPDATE ${t} SET latest = 0${sql.raw(table === 'answers' ? ', page_entry = NULL' : '')} WHERE user_id = ${into} AND latest = 1
+     AND ${c} < (SELECT MAX(o.${c}) FROM ${t} o WHERE o.user_id = ${into} AND o.book_id = ${t}.book_id AND o.${k} = ${t}.${k})`,
+    };
+  });
 
 /**
  * Moves all work of `from` to `into` (inside the caller's write). Versions and attempt numbers of `from` are
@@ -504,28 +514,25 @@ const moveVersionsSql = versionedTables.map(({ table, key, counter, rest }) => (
 export async function moveWork(tx: Queries, from: string, into: string): Promise<void> {
   // What `from` stored is now stored by `into` (their sum may pass a quota: nothing is lost, later writes are refused).
   await tx.run(
-    `INSERT INTO user_usage (user_id, versions, events, bytes) SELECT ?, versions, events, bytes FROM user_usage WHERE user_id = ? AND true
+    sql`INSERT INTO user_usage (user_id, versions, events, bytes) SELECT ${into}, versions, events, bytes FROM user_usage WHERE user_id = ${from} AND true
      ON CONFLICT (user_id) DO UPDATE SET versions = user_usage.versions + excluded.versions, events = user_usage.events + excluded.events, bytes = user_usage.bytes + excluded.bytes`,
-    [into, from],
   );
-  await tx.run('DELETE FROM user_usage WHERE user_id = ?', [from]);
-  for (const sql of moveVersionsSql) {
-    await tx.run(sql.insert, { from, into });
-    await tx.run(sql.remove, [from]);
-    await tx.run(sql.unmark, { into });
+  await tx.run(sql`DELETE FROM user_usage WHERE user_id = ${from}`);
+  for (const move of moveVersionsSql(from, into)) {
+    await tx.run(move.insert);
+    await tx.run(move.remove);
+    await tx.run(move.unmark);
   }
-  await tx.run('UPDATE events SET user_id = ? WHERE user_id = ?', [into, from]);
+  await tx.run(sql`UPDATE events SET user_id = ${into} WHERE user_id = ${from}`);
   await tx.run(
-    `INSERT INTO positions (user_id, book_id, page, scroll, updated_at)
-     SELECT ?, book_id, page, scroll, updated_at FROM positions WHERE user_id = ? AND true
+    sql`INSERT INTO positions (user_id, book_id, page, scroll, updated_at)
+     SELECT ${into}, book_id, page, scroll, updated_at FROM positions WHERE user_id = ${from} AND true
      ON CONFLICT (user_id, book_id) DO UPDATE SET page = excluded.page, scroll = excluded.scroll, updated_at = excluded.updated_at
      WHERE excluded.updated_at > positions.updated_at`,
-    [into, from],
   );
-  await tx.run('DELETE FROM positions WHERE user_id = ?', [from]);
+  await tx.run(sql`DELETE FROM positions WHERE user_id = ${from}`);
   await tx.run(
-    'INSERT INTO page_completions (user_id, book_id, page, completed_at) SELECT ?, book_id, page, completed_at FROM page_completions WHERE user_id = ? AND true ON CONFLICT DO NOTHING',
-    [into, from],
+    sql`INSERT INTO page_completions (user_id, book_id, page, completed_at) SELECT ${into}, book_id, page, completed_at FROM page_completions WHERE user_id = ${from} AND true ON CONFLICT DO NOTHING`,
   );
-  await tx.run('DELETE FROM page_completions WHERE user_id = ?', [from]);
+  await tx.run(sql`DELETE FROM page_completions WHERE user_id = ${from}`);
 }

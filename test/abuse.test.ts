@@ -9,6 +9,7 @@ import { PasswordWork } from '../lib/passwords.js';
 import { sweepSessions } from '../plugins/auth.js';
 import { loadConfig, type Config } from '../lib/config.js';
 import { bookOrigin, build, cookieOf, fromBook, register, tableNames, testConfig } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 const password = 'correct horse battery';
 const DAY = 86400_000;
@@ -40,7 +41,7 @@ const login = (app: FastifyInstance, username: string, pass: string, extra: { re
 const changePassword = (app: FastifyInstance, cookie: string, currentPassword: string) =>
   app.inject({ method: 'PATCH', url: '/api/auth/me', headers: { ...fromBook, cookie }, payload: { currentPassword, newPassword: 'a brand new password' } });
 
-const rateLimitRows = async (app: FastifyInstance) => app.db.all<{ key: string; count: number }>('SELECT key, count FROM rate_limits ORDER BY key');
+const rateLimitRows = async (app: FastifyInstance) => app.db.all<{ key: string; count: number }>(sql`SELECT key, count FROM rate_limits ORDER BY key`);
 
 t.test('wrong current passwords in PATCH /api/auth/me count as login attempts: past the limit a 429 with Retry-After, even for the right one', async (t) => {
   const app = await build(t, { loginRatePerUser: 4 });
@@ -61,7 +62,7 @@ t.test('wrong current passwords in PATCH /api/auth/me count as login attempts: p
     { key: 'auth-ip:127.0.0.1', count: 6 },
     { key: 'auth-user:ada@127.0.0.1', count: 6 },
   ]);
-  const { password_hash: stored } = (await app.db.get<{ password_hash: string }>('SELECT password_hash FROM users'))!;
+  const { password_hash: stored } = (await app.db.get<{ password_hash: string }>(sql`SELECT password_hash FROM users`))!;
   t.equal(await app.passwords.verify(password, stored), true, 'the password was not changed');
 });
 
@@ -213,7 +214,7 @@ t.test('new anonymous students are limited per client: past FOLIO_ANONYMOUS_PER_
   t.equal((await save({}, '192.0.2.11')).statusCode, 200, 'another client may');
   const { cookie } = await register(app, 'ada', {}, {});
   t.equal((await save({ cookie }, '192.0.2.10')).statusCode, 200, 'a logged-in student is not counted');
-  t.same(await app.db.all('SELECT anonymous, count(*) AS n FROM users GROUP BY anonymous ORDER BY anonymous'), [
+  t.same(await app.db.all(sql`SELECT anonymous, count(*) AS n FROM users GROUP BY anonymous ORDER BY anonymous`), [
     { anonymous: 0, n: 1 },
     { anonymous: 1, n: 4 },
   ]);
@@ -225,8 +226,8 @@ t.test('the work tables are every table with a user_id but sessions and user_usa
   for (const table of await tableNames(app.db)) {
     const columns =
       app.db.dialect === 'sqlite'
-        ? await app.db.all<{ name: string }>(`SELECT name FROM pragma_table_info('${table}')`)
-        : await app.db.all<{ name: string }>('SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?', [table]);
+        ? await app.db.all<{ name: string }>(sql`SELECT name FROM pragma_table_info(${table})`)
+        : await app.db.all<{ name: string }>(sql`SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ${table}`);
     if (columns.some((c) => c.name === 'user_id') && table !== 'sessions' && table !== 'user_usage') withUser.push(table);
   }
   t.same(withUser.sort(), [...workTables].sort());
@@ -240,10 +241,10 @@ t.test('the sweep removes exactly the anonymous students who saved nothing and w
   const anonymousWith = async (name: string, session: { createdAt: number; expiresAt: number } | null, createdAt = ago(3)) => {
     const user = await createAnonymousUser(app.db);
     users[name] = user.id;
-    await app.db.run('UPDATE users SET created_at = ?, updated_at = ? WHERE id = ?', [createdAt, createdAt, user.id]);
+    await app.db.run(sql`UPDATE users SET created_at = ${createdAt}, updated_at = ${createdAt} WHERE id = ${user.id}`);
     if (session) {
       await saveSession(app.db, newToken(), { userId: user.id, kind: 'cookie', expiresAt: session.expiresAt, data: '{}' });
-      await app.db.run('UPDATE sessions SET created_at = ? WHERE user_id = ?', [session.createdAt, user.id]);
+      await app.db.run(sql`UPDATE sessions SET created_at = ${session.createdAt} WHERE user_id = ${user.id}`);
     }
     return user.id;
   };
@@ -271,21 +272,21 @@ t.test('the sweep removes exactly the anonymous students who saved nothing and w
     t.equal((await save(cookie)).statusCode < 300, true, table);
     const { id } = (await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).json().user;
     users[`with ${table}`] = id;
-    await app.db.run('UPDATE users SET created_at = ?, updated_at = ? WHERE id = ?', [ago(3), ago(3), id]);
-    await app.db.run('UPDATE sessions SET created_at = ?, expires_at = ? WHERE user_id = ?', [ago(3), ago(3) + 30 * DAY, id]);
-    const rows = await app.db.get<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE user_id = ?`, [id]);
+    await app.db.run(sql`UPDATE users SET created_at = ${ago(3)}, updated_at = ${ago(3)} WHERE id = ${id}`);
+    await app.db.run(sql`UPDATE sessions SET created_at = ${ago(3)}, expires_at = ${ago(3) + 30 * DAY} WHERE user_id = ${id}`);
+    const rows = await app.db.get<{ n: number }>(sql`SELECT count(*) AS n FROM ${sql.raw(table)} WHERE user_id = ${id}`);
     t.equal(Number(rows!.n), 1, `a row in ${table} only`);
   }
   // Kept: an account that saved nothing.
   const account = await createAccount(app.db, { username: 'ada', passwordHash: 'x' });
-  await app.db.run('UPDATE users SET created_at = ?, updated_at = ? WHERE id = ?', [ago(30), ago(30), account.id]);
+  await app.db.run(sql`UPDATE users SET created_at = ${ago(30)}, updated_at = ${ago(30)} WHERE id = ${account.id}`);
   users.account = account.id;
 
   await sweepSessions(app, now);
-  const left = (await app.db.all<{ id: string }>('SELECT id FROM users')).map((r) => r.id);
+  const left = (await app.db.all<{ id: string }>(sql`SELECT id FROM users`)).map((r) => r.id);
   const kept = Object.entries(users).filter(([, id]) => left.includes(id)).map(([name]) => name).sort();
   t.same(kept, ['account', 'newSession', 'recent', 'renewedToday', ...workTables.map((w) => `with ${w}`)].sort());
-  t.same(await app.db.all('SELECT user_id FROM sessions WHERE user_id IN (?, ?, ?)', [users.idle, users.idleNoSession, users.idleExpired]), [], 'their sessions went too');
+  t.same(await app.db.all(sql`SELECT user_id FROM sessions WHERE user_id IN (${users.idle}, ${users.idleNoSession}, ${users.idleExpired})`), [], 'their sessions went too');
   matchEach(t, events().filter((e) => e.event === 'anonymous_purged'), [{ level: 30, event: 'anonymous_purged', users: 3, idleDays: 2 }]);
   await sweepSessions(app, now);
   t.equal(events().filter((e) => e.event === 'anonymous_purged').length, 1, 'nothing more to purge, nothing logged');
@@ -322,10 +323,10 @@ t.test('a session older than FOLIO_SESSION_MAX_DAYS is expired however recently 
   const { cookie } = await register(app);
   const me = () => app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.equal((await me()).statusCode, 200);
-  const row = (await app.db.get<{ created_at: number; expires_at: number }>('SELECT created_at, expires_at FROM sessions'))!;
+  const row = (await app.db.get<{ created_at: number; expires_at: number }>(sql`SELECT created_at, expires_at FROM sessions`))!;
   t.ok(Math.abs(Number(row.expires_at) - Number(row.created_at) - 3 * DAY) < 60_000, 'a new session expires at its maximum age when that comes first');
   // Used every day, as a renewal would have it: the expiry is ahead, the login three days ago.
-  await app.db.run('UPDATE sessions SET created_at = ?, expires_at = ?', [Date.now() - 3 * DAY - 60_000, Date.now() + 29 * DAY]);
+  await app.db.run(sql`UPDATE sessions SET created_at = ${Date.now() - 3 * DAY - 60_000}, expires_at = ${Date.now() + 29 * DAY}`);
   const expired = await me();
   t.equal(expired.statusCode, 401);
   t.same(expired.json(), { statusCode: 401, error: 'session_expired', message: 'your session has ended: log in again (nothing from this request was saved)' });
@@ -337,10 +338,10 @@ t.test('the sliding renewal never pushes a session past its login + FOLIO_SESSIO
   const app = await build(t, { sessionDays: 30, sessionMaxDays: 40 });
   const { cookie } = await register(app);
   const createdAt = Date.now() - 20 * DAY;
-  await app.db.run('UPDATE sessions SET created_at = ?, expires_at = ?', [createdAt, Date.now() + 10 * DAY]);
+  await app.db.run(sql`UPDATE sessions SET created_at = ${createdAt}, expires_at = ${Date.now() + 10 * DAY}`);
   const first = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.equal(first.statusCode, 200);
-  const { expires_at: expiresAt } = (await app.db.get<{ expires_at: number }>('SELECT expires_at FROM sessions'))!;
+  const { expires_at: expiresAt } = (await app.db.get<{ expires_at: number }>(sql`SELECT expires_at FROM sessions`))!;
   t.equal(Number(expiresAt), createdAt + 40 * DAY, 'renewed to the maximum, not to 30 days from now');
   t.match(first.headers['set-cookie'], new RegExp(`; Expires=${new Date(createdAt + 40 * DAY).toUTCString()};`));
   const second = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });

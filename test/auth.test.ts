@@ -5,6 +5,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import t from 'tap';
 import { findSessionWithUser, rememberedSessions, rememberedSessionsMax, sessionKey } from '../db/sessions.js';
 import { bookOrigin, build, cookieOf, corsHeaders, fromBook, recordQueries, register, testDialect } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 const password = 'correct horse battery';
 
@@ -23,7 +24,7 @@ t.test('register creates an account and a cookie session (plain HTTP: SameSite=L
     'access-control-allow-credentials': 'true',
     'access-control-expose-headers': 'retry-after, x-folio-token, x-folio-export-users, x-folio-excluded-users, x-folio-export-until',
   });
-  const row = (await app.db.get('SELECT username, username_key, role, password_hash, anonymous FROM users WHERE id = ?', [user.id])) as Record<string, unknown>;
+  const row = (await app.db.get(sql`SELECT username, username_key, role, password_hash, anonymous FROM users WHERE id = ${user.id}`)) as Record<string, unknown>;
   t.same({ ...row, password_hash: undefined }, { username: 'Ada', username_key: 'ada', role: 'student', password_hash: undefined, anonymous: 0 });
   t.match(row.password_hash, /^scrypt\$1024\$8\$1\$[\w-]{22}\$[\w-]{43}$/);
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
@@ -42,7 +43,7 @@ t.test('sessions are stored under the SHA-256 of the token, never the token itse
   const app = await build(t);
   const { cookie } = await register(app);
   const id = rawSessionId(cookie);
-  const rows = (await app.db.all('SELECT id, kind, data FROM sessions')) as { id: string; kind: string; data: string }[];
+  const rows = (await app.db.all(sql`SELECT id, kind, data FROM sessions`)) as { id: string; kind: string; data: string }[];
   t.equal(rows.length, 1);
   t.equal(rows[0]!.id, createHash('sha256').update(id).digest('base64url'));
   t.equal(rows[0]!.kind, 'cookie');
@@ -52,9 +53,9 @@ t.test('sessions are stored under the SHA-256 of the token, never the token itse
 t.test('a session expires after FOLIO_SESSION_DAYS, and the stored expiry says so', async (t) => {
   const app = await build(t, { sessionDays: 7 });
   const { cookie } = await register(app);
-  const row = (await app.db.get('SELECT expires_at FROM sessions')) as { expires_at: number };
+  const row = (await app.db.get(sql`SELECT expires_at FROM sessions`)) as { expires_at: number };
   t.ok(Math.abs(row.expires_at - (Date.now() + 7 * 86400_000)) < 60_000);
-  (await app.db.run('UPDATE sessions SET expires_at = ?', [Date.now() - 1]));
+  (await app.db.run(sql`UPDATE sessions SET expires_at = ${Date.now() - 1}`));
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.equal(me.statusCode, 401);
   t.same(me.json(), { statusCode: 401, error: 'session_expired', message: 'your session has ended: log in again (nothing from this request was saved)' });
@@ -64,11 +65,11 @@ t.test('a session slides: used after a renewal period its expiry is pushed forwa
   const app = await build(t, { sessionDays: 30 });
   const { cookie } = await register(app);
   const tenDays = Date.now() + 10 * 86400_000;
-  (await app.db.run('UPDATE sessions SET expires_at = ?', [tenDays]));
+  (await app.db.run(sql`UPDATE sessions SET expires_at = ${tenDays}`));
   const first = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.equal(first.statusCode, 200);
   t.match(first.headers['set-cookie'], /^folio=/, 'the cookie is renewed');
-  const row = (await app.db.get('SELECT expires_at FROM sessions')) as { expires_at: number };
+  const row = (await app.db.get(sql`SELECT expires_at FROM sessions`)) as { expires_at: number };
   t.ok(row.expires_at > Date.now() + 29 * 86400_000, 'stored expiry moved to 30 days from now');
   const second = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.equal(second.statusCode, 200);
@@ -79,10 +80,10 @@ t.test('expired sessions are swept from the table', async (t) => {
   const app = await build(t);
   await register(app, 'ada');
   await register(app, 'bob');
-  (await app.db.run("UPDATE sessions SET expires_at = 1 WHERE user_id = (SELECT id FROM users WHERE username = 'ada')"));
+  (await app.db.run(sql`UPDATE sessions SET expires_at = 1 WHERE user_id = (SELECT id FROM users WHERE username = 'ada')`));
   const { deleteExpiredSessions } = await import('../db/sessions.js');
   t.equal(await deleteExpiredSessions(app.db), 1);
-  t.same((await app.db.get('SELECT count(*) AS n FROM sessions')), { n: 1 });
+  t.same((await app.db.get(sql`SELECT count(*) AS n FROM sessions`)), { n: 1 });
 });
 
 t.test('usernames are unique regardless of case', async (t) => {
@@ -91,7 +92,7 @@ t.test('usernames are unique regardless of case', async (t) => {
   const { res } = await register(app, 'ADA');
   t.equal(res.statusCode, 409);
   t.same(res.json(), { statusCode: 409, error: 'username_taken', message: 'the username "ADA" is taken: choose another, or log in' });
-  t.same((await app.db.get('SELECT count(*) AS n FROM users')), { n: 1 });
+  t.same((await app.db.get(sql`SELECT count(*) AS n FROM users`)), { n: 1 });
 });
 
 t.test('register refuses bad usernames and passwords with a 400 naming the field', async (t) => {
@@ -113,7 +114,7 @@ t.test('register refuses bad usernames and passwords with a 400 naming the field
     t.equal(res.json().error, 'invalid_request');
     t.match(res.json().message, message);
   }
-  t.same((await app.db.get('SELECT count(*) AS n FROM users')), { n: 0 });
+  t.same((await app.db.get(sql`SELECT count(*) AS n FROM users`)), { n: 0 });
 });
 
 t.test('login starts a new session and the previous session id stops working', async (t) => {
@@ -126,13 +127,13 @@ t.test('login starts a new session and the previous session id stops working', a
   t.not(rawSessionId(fresh), rawSessionId(registered));
   t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie: registered } })).statusCode, 401);
   t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie: fresh } })).statusCode, 200);
-  t.same((await app.db.all('SELECT id FROM sessions')), [{ id: sessionKey(rawSessionId(fresh)) }]);
+  t.same((await app.db.all(sql`SELECT id FROM sessions`)), [{ id: sessionKey(rawSessionId(fresh)) }]);
 });
 
 t.test('logging in with a dead cookie sets just the new session cookie, not the clearing of the old one', async (t) => {
   const app = await build(t);
   const { cookie } = await register(app);
-  (await app.db.run('DELETE FROM sessions'));
+  (await app.db.run(sql`DELETE FROM sessions`));
   const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: { ...fromBook, cookie }, payload: { username: 'ada', password } });
   t.equal(login.statusCode, 200);
   t.match(login.headers['set-cookie'], /^folio=[^;]+; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
@@ -171,7 +172,7 @@ t.test('a password hashed with weaker parameters is rehashed at login', async (t
   (app.config as { passwordCost: number }).passwordCost = 11;
   const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: fromBook, payload: { username: 'ada', password } });
   t.equal(login.statusCode, 200);
-  const { password_hash: stored } = (await app.db.get('SELECT password_hash FROM users')) as { password_hash: string };
+  const { password_hash: stored } = (await app.db.get(sql`SELECT password_hash FROM users`)) as { password_hash: string };
   t.match(stored, /^scrypt\$2048\$8\$1\$/);
   const again = await app.inject({ method: 'POST', url: '/api/auth/login', headers: fromBook, payload: { username: 'ada', password } });
   t.equal(again.statusCode, 200);
@@ -207,7 +208,7 @@ t.test('a cookie session stored by earlier versions (through @fastify/session) s
   const id = 'Tq3b9y0Xh2QeWmZs8KpLrVn4CfJdUaGo';
   const expires = Date.now() + 30 * 86400_000 - 3600_000;
   const data = { cookie: { originalMaxAge: 30 * 86400_000, expires: new Date(expires).toISOString(), secure: false, httpOnly: true, path: '/', sameSite: 'lax' }, userId };
-  await app.db.run('INSERT INTO sessions (id, user_id, kind, expires_at, data, created_at) VALUES (?, ?, ?, ?, ?, ?)', [sessionKey(id), userId, 'cookie', expires, JSON.stringify(data), Date.now()]);
+  await app.db.run(sql`INSERT INTO sessions (id, user_id, kind, expires_at, data, created_at) VALUES (${sessionKey(id)}, ${userId}, ${'cookie'}, ${expires}, ${JSON.stringify(data)}, ${Date.now()})`);
   const cookie = `folio=${encodeURIComponent(new Signer(app.secret, 'sha256').sign(id))}`;
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.equal(me.statusCode, 200);
@@ -222,7 +223,7 @@ t.test('logout deletes the session, clears the cookie, and the cookie stops work
   t.equal(out.statusCode, 204);
   t.equal(out.body, '');
   t.match(out.headers['set-cookie'], /^folio=; Max-Age=0; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax$/);
-  t.same((await app.db.get('SELECT count(*) AS n FROM sessions')), { n: 0 });
+  t.same((await app.db.get(sql`SELECT count(*) AS n FROM sessions`)), { n: 0 });
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.equal(me.statusCode, 401);
   t.equal(me.json().error, 'session_expired');
@@ -235,7 +236,7 @@ t.test('token mode returns a token, sets no cookie, and the bearer token works l
   t.equal(reg.headers['set-cookie'], undefined);
   const { user, token } = reg.json();
   t.match(token, /^[\w-]{43}$/);
-  const stored = (await app.db.all('SELECT id, kind FROM sessions'));
+  const stored = (await app.db.all(sql`SELECT id, kind FROM sessions`));
   t.same(stored, [{ id: sessionKey(token), kind: 'token' }]);
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, authorization: `Bearer ${token}` } });
   t.equal(me.statusCode, 200);
@@ -271,7 +272,7 @@ t.test('a cookie-authenticated change from a disallowed origin is refused; a bea
   const evil = await app.inject({ method: 'POST', url: '/api/auth/logout', headers: { origin: 'https://evil.example', cookie } });
   t.equal(evil.statusCode, 403);
   t.equal(evil.json().error, 'origin_not_allowed');
-  t.same((await app.db.get('SELECT count(*) AS n FROM sessions')), { n: 1 }, 'the session survived');
+  t.same((await app.db.get(sql`SELECT count(*) AS n FROM sessions`)), { n: 1 }, 'the session survived');
   const { token } = (await app.inject({ method: 'POST', url: '/api/auth/login', headers: fromBook, payload: { username: 'ada', password, mode: 'token' } })).json();
   const bearer = await app.inject({ method: 'PATCH', url: '/api/auth/me', headers: { cookie, authorization: `Bearer ${token}` }, payload: { name: 'Ada' } });
   t.equal(bearer.statusCode, 200);
@@ -285,7 +286,7 @@ t.test('a non-JSON body is refused with 415, readable by the page', async (t) =>
     t.equal(res.json().error, 'unsupported_media_type');
     t.equal(res.headers['access-control-allow-origin'], bookOrigin);
   }
-  t.same((await app.db.get('SELECT count(*) AS n FROM users')), { n: 0 });
+  t.same((await app.db.get(sql`SELECT count(*) AS n FROM users`)), { n: 0 });
 });
 
 t.test('a body over 1 MiB is refused with 413, readable by the page', async (t) => {
@@ -337,7 +338,7 @@ t.test('PATCH me changes name, email and research consent', async (t) => {
   const res = await app.inject({ method: 'PATCH', url: '/api/auth/me', headers: { ...fromBook, cookie }, payload: { name: 'Ada', email: 'ada@example.org', researchConsent: true } });
   t.equal(res.statusCode, 200);
   t.match(res.json().user, { name: 'Ada', email: 'ada@example.org', researchConsent: true });
-  t.same((await app.db.get('SELECT name, email, research_consent FROM users')), { name: 'Ada', email: 'ada@example.org', research_consent: 1 });
+  t.same((await app.db.get(sql`SELECT name, email, research_consent FROM users`)), { name: 'Ada', email: 'ada@example.org', research_consent: 1 });
   const cleared = await app.inject({ method: 'PATCH', url: '/api/auth/me', headers: { ...fromBook, cookie }, payload: { email: null } });
   t.equal(cleared.json().user.email, null);
   const empty = await app.inject({ method: 'PATCH', url: '/api/auth/me', headers: { ...fromBook, cookie }, payload: {} });
@@ -509,7 +510,7 @@ t.test('the session cookie is the API\'s: another path neither looks it up nor c
   const queries = recordQueries(t, app);
   const live = await app.inject({ method: 'GET', url: '/healthz', headers: { cookie } });
   t.equal(live.statusCode, 200);
-  (await app.db.run('DELETE FROM sessions'));
+  (await app.db.run(sql`DELETE FROM sessions`));
   const dead = await app.inject({ method: 'GET', url: '/healthz', headers: { cookie } });
   t.equal(dead.statusCode, 200);
   t.equal(dead.headers['set-cookie'], undefined);
@@ -526,5 +527,5 @@ t.test('a cookie-mode login replaces the cookie\'s session even when a bearer to
   t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).statusCode, 401, 'the old cookie stopped working');
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie: cookieOf(login) } });
   t.equal(me.json().user.username, 'bob');
-  t.same(await app.db.all('SELECT kind FROM sessions'), [{ kind: 'cookie' }], 'the bearer token was ended, the new cookie session stored');
+  t.same(await app.db.all(sql`SELECT kind FROM sessions`), [{ kind: 'cookie' }], 'the bearer token was ended, the new cookie session stored');
 });

@@ -6,6 +6,7 @@ import { saveAnswer, saveEvents, saveProgram, setPageComplete, setPosition } fro
 import { validatorCompiler } from '../lib/validation.js';
 import { bookOrigin, cookieOf, fromBook, otherBookOrigin, register, testConfig } from './helper.js';
 import { loginAs } from './staff.js';
+import { sql } from 'drizzle-orm';
 
 /**
  * The authorisation matrix: every route of the real app, for every kind of caller. A route added to the app
@@ -114,7 +115,7 @@ async function headersOf(app: FastifyInstance, caller: Caller): Promise<Record<s
       return { ...fromBook };
     case 'expired session': {
       const { res, cookie } = await register(app, `gone${++usernames}`);
-      (await app.db.run('DELETE FROM sessions WHERE user_id = ?', [res.json().user.id]));
+      (await app.db.run(sql`DELETE FROM sessions WHERE user_id = ${res.json().user.id}`));
       return { ...fromBook, cookie };
     }
     case 'anonymous': {

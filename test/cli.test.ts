@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import { openDatabase } from '../db/index.js';
 import { folio, testDatabaseUrl } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 /** A migrated database of the test's own (a SQLite file or a PostgreSQL schema), as FOLIO_DATABASE_URL. */
 async function migratedDatabase(t: Test): Promise<Record<string, string>> {
@@ -25,7 +26,7 @@ t.test('books add stores the book with normalised origins, and list shows it as 
 
   const db = openDatabase(env.FOLIO_DATABASE_URL!);
   t.teardown(() => db.close());
-  t.same((await db.all('SELECT book_id, origin FROM book_origins ORDER BY origin')), [
+  t.same((await db.all(sql`SELECT book_id, origin FROM book_origins ORDER BY origin`)), [
     { book_id: 'thinkcspy', origin: 'http://localhost:8080' },
     { book_id: 'thinkcspy', origin: 'https://book.example' },
   ]);
@@ -99,8 +100,8 @@ t.test('books remove deletes the book and its origins', async (t) => {
   t.equal(res.code, 0);
   const db = openDatabase(env.FOLIO_DATABASE_URL!);
   t.teardown(() => db.close());
-  t.same((await db.get('SELECT count(*) AS n FROM book_origins')), { n: 0 });
-  t.same((await db.get('SELECT count(*) AS n FROM books')), { n: 0 });
+  t.same((await db.get(sql`SELECT count(*) AS n FROM book_origins`)), { n: 0 });
+  t.same((await db.get(sql`SELECT count(*) AS n FROM books`)), { n: 0 });
 });
 
 t.test('every command has --help, and --version prints the version', async (t) => {
@@ -148,7 +149,7 @@ t.test('users add creates an account with a role and a password from stdin; list
   const db = openDatabase(env.FOLIO_DATABASE_URL!);
   t.teardown(() => db.close());
   const { verifyPassword } = await import('../lib/passwords.js');
-  const { password_hash } = (await db.get('SELECT password_hash FROM users')) as { password_hash: string };
+  const { password_hash } = (await db.get(sql`SELECT password_hash FROM users`)) as { password_hash: string };
   t.equal(await verifyPassword('a long password', password_hash), true, 'the trailing newline is not part of the password');
 });
 
@@ -171,17 +172,17 @@ t.test('users set-role and reset-password change the account; reset ends its ses
   await folioWithStdin(['users', 'add', 'prof', '--password-stdin'], env, 'a long password\n');
   const db = openDatabase(env.FOLIO_DATABASE_URL!);
   t.teardown(() => db.close());
-  const { id } = (await db.get('SELECT id FROM users')) as { id: string };
-  (await db.run("INSERT INTO sessions (id, user_id, kind, expires_at, data, created_at) VALUES ('s1', ?, 'token', ?, '{}', 0)", [id, Date.now() + 100000]));
+  const { id } = (await db.get(sql`SELECT id FROM users`)) as { id: string };
+  (await db.run(sql`INSERT INTO sessions (id, user_id, kind, expires_at, data, created_at) VALUES ('s1', ${id}, 'token', ${Date.now() + 100000}, '{}', 0)`));
   const set = await folio(['users', 'set-role', 'prof', 'admin'], env);
   t.equal(set.code, 0, set.stderr);
   t.equal(set.stdout, 'prof is now admin\n');
-  t.same((await db.get('SELECT role FROM users')), { role: 'admin' });
+  t.same((await db.get(sql`SELECT role FROM users`)), { role: 'admin' });
   const reset = await folioWithStdin(['users', 'reset-password', 'prof', '--password-stdin'], env, 'another long password\n');
   t.equal(reset.code, 0, reset.stderr);
   t.equal(reset.stdout, 'new password set for prof; ended 1 session(s)\n');
   const { verifyPassword } = await import('../lib/passwords.js');
-  t.equal(await verifyPassword('another long password', ((await db.get('SELECT password_hash FROM users')) as { password_hash: string }).password_hash), true);
+  t.equal(await verifyPassword('another long password', ((await db.get(sql`SELECT password_hash FROM users`)) as { password_hash: string }).password_hash), true);
   const unknown = await folio(['users', 'set-role', 'nobody', 'admin'], env);
   t.equal(unknown.code, 1);
   t.equal(unknown.stderr, 'folio: there is no user "nobody" (see "folio users list")\n');
@@ -226,7 +227,7 @@ async function classWithWork(t: Test) {
   const { saveAnswer, saveEvents, saveProgram, setPageComplete, setPosition } = await import('../db/work.js');
   const ids: Record<string, string> = {};
   for (const name of ['ada', 'bob']) {
-    const { id } = (await db.get('SELECT id FROM users WHERE username = ?', [name])) as { id: string };
+    const { id } = (await db.get(sql`SELECT id FROM users WHERE username = ${name}`)) as { id: string };
     ids[name] = id;
     const owner = { userId: id, bookId: 'book' };
     await saveProgram(db, owner, 'ac1', { code: `print("${name}")` });
@@ -239,7 +240,7 @@ async function classWithWork(t: Test) {
   const rows = async (id: string) => {
     const counts: number[] = [];
     for (const table of ['users', 'sessions', 'programs', 'answers', 'events', 'positions', 'page_completions']) {
-      counts.push(Number(((await db.get(`SELECT COUNT(*) AS n FROM ${table} WHERE ${table === 'users' ? 'id' : 'user_id'} = ?`, [id])) as { n: number }).n));
+      counts.push(Number(((await db.get(sql`SELECT COUNT(*) AS n FROM ${sql.raw(table)} WHERE ${sql.raw(table === 'users' ? 'id' : 'user_id')} = ${id}`)) as { n: number }).n));
     }
     return counts;
   };
@@ -300,7 +301,7 @@ t.test('users delete refuses without --yes when stdin is not a terminal, and say
 
 t.test('users delete --yes deletes the account and every row of it, leaves others alone, and logs account_deleted', async (t) => {
   const { env, db, ids, rows } = await classWithWork(t);
-  (await db.run("INSERT INTO sessions (id, user_id, kind, expires_at, data, created_at) VALUES ('s1', ?, 'token', ?, '{}', 0)", [ids.ada, Date.now() + 100000]));
+  (await db.run(sql`INSERT INTO sessions (id, user_id, kind, expires_at, data, created_at) VALUES ('s1', ${ids.ada}, 'token', ${Date.now() + 100000}, '{}', 0)`));
   const bob = await rows(ids.bob!);
   const res = await folio(['users', 'delete', 'ada', '--yes'], { ...env, FOLIO_LOG_LEVEL: 'info' });
   t.equal(res.code, 0, res.stderr);

@@ -9,6 +9,7 @@ import { createAccount } from '../db/users.js';
 import { hashPassword } from '../lib/passwords.js';
 import { FakeBrowser, password, server } from './client-fakes.js';
 import { build } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 async function account(app: FastifyInstance, username: string): Promise<string> {
   return (await createAccount(app.db, { username, passwordHash: await hashPassword(password, 10) })).id;
@@ -16,14 +17,14 @@ async function account(app: FastifyInstance, username: string): Promise<string> 
 
 /** The code of every saved version, oldest first, by username (`(anonymous)` for anonymous users). */
 async function savedCode(app: FastifyInstance): Promise<Record<string, string[]>> {
-  const rows = (await app.db.all('SELECT coalesce(u.username, \'(anonymous)\') AS who, p.code FROM programs p JOIN users u ON u.id = p.user_id ORDER BY p.id')) as { who: string; code: string }[];
+  const rows = (await app.db.all(sql`SELECT coalesce(u.username, \'(anonymous)\') AS who, p.code FROM programs p JOIN users u ON u.id = p.user_id ORDER BY p.id`)) as { who: string; code: string }[];
   const byUser: Record<string, string[]> = {};
   for (const { who, code } of rows) (byUser[who] ??= []).push(code);
   return byUser;
 }
 
 async function endSessions(app: FastifyInstance): Promise<void> {
-  await app.db.run('DELETE FROM sessions');
+  await app.db.run(sql`DELETE FROM sessions`);
 }
 
 const tokenKey = `folio|token|${server}`;

@@ -9,15 +9,16 @@ import { createAccount } from '../db/users.js';
 import { hashPassword } from '../lib/passwords.js';
 import { FakeBrowser, password, server } from './client-fakes.js';
 import { build } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 const tokenKey = `folio|token|${server}`;
 
 async function rowsOf(app: FastifyInstance, userId: string): Promise<number> {
   let n = 0;
   for (const table of ['sessions', 'programs', 'answers', 'events', 'positions', 'page_completions']) {
-    n += Number((await app.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE user_id = ?`, [userId]))!.n);
+    n += Number((await app.db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM ${sql.raw(table)} WHERE user_id = ${userId}`))!.n);
   }
-  return n + Number((await app.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM users WHERE id = ?', [userId]))!.n);
+  return n + Number((await app.db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM users WHERE id = ${userId}`))!.n);
 }
 
 t.test('exportMyData() gives everything the server holds about the student, in cookie and in token mode', async (t) => {
@@ -47,7 +48,7 @@ t.test('exportMyData() without any session is null; after the session ended it t
   const { folio, events } = browser.open(t);
   t.equal(await folio.exportMyData(), null);
   await folio.register({ username: 'ada', password });
-  await app.db.run('DELETE FROM sessions');
+  await app.db.run(sql`DELETE FROM sessions`);
   const err = await folio.exportMyData().catch((e: unknown) => e);
   t.ok(err instanceof FolioError);
   t.match(err, { statusCode: 401, error: 'session_expired' });

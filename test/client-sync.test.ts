@@ -8,10 +8,11 @@ import { splitEvents, type EventRecord } from '../client/events.js';
 import { retryDelay } from '../client/sync.js';
 import { FakeBrowser, server } from './client-fakes.js';
 import { build } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 /** The code of every saved version of `activity`, oldest first, whoever saved it. */
 async function savedCode(app: Awaited<ReturnType<typeof build>>, activity = 'ac1'): Promise<string[]> {
-  return ((await app.db.all('SELECT code FROM programs WHERE activity = ? ORDER BY id', [activity])) as { code: string }[]).map((r) => r.code);
+  return ((await app.db.all(sql`SELECT code FROM programs WHERE activity = ${activity} ORDER BY id`)) as { code: string }[]).map((r) => r.code);
 }
 
 t.test('retryDelay doubles from the first wait up to the maximum, with jitter down to half', async (t) => {
@@ -305,7 +306,7 @@ t.test('events are sent in one request when maxBatch are waiting', async (t) => 
       { type: 'hint', page: 'ch1', clientTime: browser.clock.now() },
     ],
   });
-  t.equal(((await app.db.get('SELECT count(*) AS n FROM events')) as { n: number }).n, 3);
+  t.equal(((await app.db.get(sql`SELECT count(*) AS n FROM events`)) as { n: number }).n, 3);
 });
 
 t.test('events are sent flushMs after the first one even when fewer are waiting', async (t) => {

@@ -2,6 +2,7 @@ import t from 'tap';
 import { openDatabase } from '../db/index.js';
 import type { SqliteDatabase } from '../db/sqlite.js';
 import { spawnServer, testDatabaseUrl, testDialect, testSecret } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 /** The server's environment on the test's database (SQLite file or PostgreSQL schema). */
 const env = (url: string) => ({ FOLIO_DATABASE_URL: url, FOLIO_PASSWORD_COST: '10', ...(testDialect === 'postgres' ? { FOLIO_SECRET: testSecret } : {}) });
@@ -50,7 +51,7 @@ t.test('every write acknowledged with a 2xx survives kill -9 the instant the rep
   }
   const db = openDatabase(file);
   t.teardown(() => db.close());
-  const events = (await db.all<{ type: string }>('SELECT type FROM events')).map((e) => e.type);
+  const events = (await db.all<{ type: string }>(sql`SELECT type FROM events`)).map((e) => e.type);
   for (const w of acknowledged.filter((a) => a.kind === 'event')) t.ok(events.includes(w.id), w.id);
   second.child.kill('SIGTERM');
   t.equal(await second.exited, 0);
@@ -102,7 +103,7 @@ t.test('under 16 concurrent writers, three kill -9 at random moments lose no ack
   if (db.dialect === 'sqlite') t.equal((db as SqliteDatabase).sqlite.pragma('integrity_check', { simple: true }), 'ok');
   let total = 0;
   for (const [w, codes] of acknowledged) {
-    const rows = await db.all<{ version: number; code: string }>('SELECT version, code FROM programs WHERE activity = ? ORDER BY version', [`w${w}`]);
+    const rows = await db.all<{ version: number; code: string }>(sql`SELECT version, code FROM programs WHERE activity = ${`w${w}`} ORDER BY version`);
     const stored = new Set(rows.map((r) => r.code));
     const lost = codes.filter((c) => !stored.has(c));
     t.same(lost, [], `writer ${w}: every acknowledged save is there`);

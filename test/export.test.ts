@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { createHmac, hkdfSync } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { get } from 'node:http';
@@ -52,10 +53,10 @@ async function classroom(app: FastifyInstance) {
   await expectStatus(app, 200, 'PUT', '/api/books/book/programs/ac1', ursula.headers, { code: 'print("a, b")\nprint(2)\n', language: 'python', page: 'ch1/intro' });
   await expectStatus(app, 200, 'PUT', '/api/books/book/pages/complete', ursula.headers, { page: 'ch1/intro', complete: true });
   await post({ origin: otherBookOrigin, cookie: yolanda.headers.cookie }, '/api/books/other/answers/q1', { kind: 'poll', answer: 'x' });
-  await app.db.run('UPDATE answers SET saved_at = CAST(? AS BIGINT) + 1000 * id', [T]);
-  await app.db.run('UPDATE events SET server_time = CAST(? AS BIGINT) + 10000 + 1000 * id', [T]);
-  await app.db.run('UPDATE programs SET saved_at = CAST(? AS BIGINT) + 20000 + 1000 * id', [T]);
-  await app.db.run('UPDATE page_completions SET completed_at = CAST(? AS BIGINT) + 30000', [T]);
+  await app.db.run(sql`UPDATE answers SET saved_at = CAST(${T} AS BIGINT) + 1000 * id`);
+  await app.db.run(sql`UPDATE events SET server_time = CAST(${T} AS BIGINT) + 10000 + 1000 * id`);
+  await app.db.run(sql`UPDATE programs SET saved_at = CAST(${T} AS BIGINT) + 20000 + 1000 * id`);
+  await app.db.run(sql`UPDATE page_completions SET completed_at = CAST(${T} AS BIGINT) + 30000`);
   return { ursula, victor, walter, yolanda };
 }
 
@@ -313,7 +314,7 @@ t.test('csv fields: null is empty, the empty string is "", and only commas, quot
 
 t.test('a resumed export: since = the previous export\'s until gives exactly what came after, nothing twice and nothing missed', async (t) => {
   const { app, ursula, exportOf } = await setUp(t);
-  (await app.db.run('UPDATE events SET server_time = ? WHERE id = 1', [Date.now() - 60_000]));
+  (await app.db.run(sql`UPDATE events SET server_time = ${Date.now() - 60_000} WHERE id = 1`));
   const first = await exportOf('kind=events');
   const until = first.headers['x-folio-export-until'] as string;
   t.equal((jsonLines(first.body)[0]!.meta as { until: string }).until, until);
@@ -577,7 +578,7 @@ t.test('exports read rows in index order: no sort, whatever the size', { skip: t
   const app = await build(t);
   for (const kind of ['events', 'answers', 'programs', 'completions'] as const) {
     for (const identify of [false, true]) {
-      const plan = ((await app.db.all(`EXPLAIN QUERY PLAN ${exportRowsSql(kind, identify)}`, { book: 'b', since: 0, until: 1 })) as { detail: string }[]).map((p) => p.detail);
+      const plan = ((await app.db.all(sql`EXPLAIN QUERY PLAN ${exportRowsSql(kind, identify)}`, { book: 'b', since: 0, until: 1 })) as { detail: string }[]).map((p) => p.detail);
       t.match(plan[0], /^SEARCH r USING INDEX \w+_book_time_idx \(book_id=\? AND \w+>\? AND \w+<\?\)$/, kind);
       t.notOk(plan.some((d) => d.includes('TEMP B-TREE')), `${kind}: ${plan.join('; ')}`);
     }
@@ -587,10 +588,8 @@ t.test('exports read rows in index order: no sort, whatever the size', { skip: t
 /** Many events for ursula, inserted directly (data as JSON.stringify({ i, padding }) writes it), in one statement. */
 async function manyEvents(app: FastifyInstance, userId: string, n: number): Promise<void> {
   await app.db.run(
-    `WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ? - 1)
-     INSERT INTO events (user_id, book_id, type, data, server_time) SELECT ?, 'book', 'tick', '{"i":' || i || ',"padding":"${'x'.repeat(40)}"}', CAST(? AS BIGINT) + i FROM s`,
-    [n, userId, T + 100_000],
-  );
+    sql`WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ${n} - 1)
+     INSERT INTO events (user_id, book_id, type, data, server_time) SELECT ${userId}, 'book', 'tick', '{"i":' || i || ',"padding":"${sql.raw('x'.repeat(40))}"}', CAST(${T + 100_000} AS BIGINT) + i FROM s`);
 }
 
 const request = (kind: ExportRequest['kind'] = 'events'): ExportRequest => ({ book: 'book', kind, format: 'jsonl', identify: false, secret, homePage: 'https://folio.example.edu' });
@@ -794,7 +793,7 @@ async function formulas(app: FastifyInstance, headers: Record<string, string>) {
   await expectStatus(app, 201, 'POST', '/api/books/book/answers/f1', headers, { kind: 'shortanswer', answer: '=HYPERLINK("http://evil.example","click")', score: -2 });
   await expectStatus(app, 201, 'POST', '/api/books/book/answers/f2', headers, { kind: 'poll', answer: '@SUM(A1:A9)' });
   await expectStatus(app, 201, 'POST', '/api/books/book/answers/f3', headers, { kind: 'fitb', answer: ['+cmd|x'] });
-  await app.db.run("UPDATE answers SET saved_at = CAST(? AS BIGINT) + 40000 + id WHERE question LIKE 'f%'", [T]);
+  await app.db.run(sql`UPDATE answers SET saved_at = CAST(${T} AS BIGINT) + 40000 + id WHERE question LIKE 'f%'`);
 }
 
 t.test('a csv export neutralises formulas by default and writes them as stored with csvFormulas=raw', async (t) => {
@@ -837,8 +836,8 @@ t.test('folio export neutralises csv formulas by default; --csv-raw writes them 
 
 /** An event of ursula's as old data could hold it: a client time no date can show (9e15 ms), stored directly. */
 async function unwritableEvent(app: FastifyInstance, userId: string) {
-  await app.db.run("INSERT INTO events (user_id, book_id, type, client_time, server_time) VALUES (?, 'book', 'bad', CAST(? AS BIGINT), CAST(? AS BIGINT))", [userId, 9e15, T + 50000]);
-  await app.db.run("INSERT INTO events (user_id, book_id, type, server_time) VALUES (?, 'book', 'after', CAST(? AS BIGINT))", [userId, T + 60000]);
+  await app.db.run(sql`INSERT INTO events (user_id, book_id, type, client_time, server_time) VALUES (${userId}, 'book', 'bad', CAST(${9e15} AS BIGINT), CAST(${T + 50000} AS BIGINT))`);
+  await app.db.run(sql`INSERT INTO events (user_id, book_id, type, server_time) VALUES (${userId}, 'book', 'after', CAST(${T + 60000} AS BIGINT))`);
 }
 
 t.test('an export never dies on a stored row it cannot write: it is left out, counted in the X-Folio-Skipped trailer and a last JSON line, and logged', async (t) => {

@@ -7,6 +7,7 @@ import { createBook } from '../db/books.js';
 import { faultOf } from '../db/faults.js';
 import type { Config } from '../lib/config.js';
 import { bookOrigin, postgresSchemaUrl, testConfig, testDialect } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 interface LogLine {
   level: number;
@@ -166,7 +167,7 @@ t.test('PostgreSQL out of reach: 503 database_unavailable with Retry-After, one 
   t.ok(ended!.ms! >= 1500, 'and how long it lasted');
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
 
-  const stored = await app.db.all<{ code: string }>('SELECT code FROM programs ORDER BY version');
+  const stored = await app.db.all<{ code: string }>(sql`SELECT code FROM programs ORDER BY version`);
   const codes = new Set(stored.map((r) => r.code));
   t.same(acknowledged.filter((c) => !codes.has(c)), [], 'every acknowledged write is stored');
   t.same(crashLines(logs), []);
@@ -240,7 +241,7 @@ t.test('SQLite full: writes get 507 insufficient_storage, reads go on, /readyz s
   t.same(outageLines(logs).map((l) => [l.level, l.outage]), [[40, 'full']], 'one warning, however many writes were refused');
   t.same(crashLines(logs), []);
 
-  const stored = new Set((await app.db.all<{ username: string }>('SELECT username FROM users')).map((r) => r.username));
+  const stored = new Set((await app.db.all<{ username: string }>(sql`SELECT username FROM users`)).map((r) => r.username));
   t.same(acknowledged.filter((u) => !stored.has(u)), [], 'every acknowledged account is stored');
 
   // Room again: the next write succeeds and ends the outage.

@@ -1,3 +1,5 @@
+import { sql } from 'drizzle-orm';
+import { SQLiteSyncDialect } from 'drizzle-orm/sqlite-core';
 import type { FastifyInstance } from 'fastify';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -6,7 +8,7 @@ import pg from 'pg';
 import tap, { type Test } from 'tap';
 import { buildApp } from '../app.js';
 import { createBook } from '../db/books.js';
-import type { Database } from '../db/index.js';
+import type { Database, Query } from '../db/index.js';
 import { loadConfig, type Config } from '../lib/config.js';
 
 export const root = join(import.meta.dirname, '..');
@@ -188,20 +190,25 @@ export async function register(app: FastifyInstance, username = 'ada', extra: Re
 export async function tableNames(db: Database): Promise<string[]> {
   const rows =
     db.dialect === 'sqlite'
-      ? await db.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-      : await db.all<{ name: string }>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name');
+      ? await db.all<{ name: string }>(sql`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+      : await db.all<{ name: string }>(sql`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`);
   return rows.map((r) => r.name);
 }
 
 /**
- * Records the SQL of every query the app runs from now on (until the test ends), but the origin allowlist's poll of
+ * Records the SQL (as SQLite's text) of every query the app runs from now on (until the test ends), but the origin allowlist's poll of
  * its change counter (a timer, not a request).
  */
 export function recordQueries(t: Test, app: FastifyInstance): string[] {
   const queries: string[] = [];
   const { get, all, run, lookup } = app.db;
-  const recorded = <F extends (sql: string, ...rest: never[]) => unknown>(f: F) =>
-    ((sql: string, ...rest: never[]) => (sql.includes('change_counters') || queries.push(sql), f(sql, ...rest))) as unknown as F;
+  const dialect = new SQLiteSyncDialect();
+  const recorded = <F extends (query: Query, ...rest: never[]) => unknown>(f: F) =>
+    ((query: Query, ...rest: never[]) => {
+      const text = dialect.sqlToQuery(query.getSQL()).sql;
+      if (!text.includes('change_counters')) queries.push(text);
+      return f(query, ...rest);
+    }) as unknown as F;
   Object.assign(app.db, { get: recorded(get), all: recorded(all), run: recorded(run), lookup: recorded(lookup) });
   t.teardown(() => void Object.assign(app.db, { get, all, run, lookup }));
   return queries;

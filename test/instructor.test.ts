@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import t from 'tap';
 import { build, fromBook, otherBookOrigin, testDialect } from './helper.js';
 import { expectStatus, loginAs, student } from './staff.js';
+import { sql } from 'drizzle-orm';
 
 const T = Date.parse('2026-09-01T08:00:00.000Z');
 const at = (ms: number) => new Date(T + ms).toISOString();
@@ -26,11 +27,11 @@ async function classroom(app: FastifyInstance) {
   await post(ada.headers, '/api/books/book/events', { events: [{ type: 'run', target: 'ac1', page: 'p1' }] }, 202);
   await post(bob.headers, '/api/books/book/answers/q1', { kind: 'mchoice', answer: ['b', 'c'], correct: true, page: 'p1' });
   await post({ origin: otherBookOrigin, cookie: cara.headers.cookie }, '/api/books/other/answers/q1', { kind: 'mchoice', answer: ['a'], correct: false });
-  await app.db.run('UPDATE programs SET saved_at = CAST(? AS BIGINT) + id', [T]);
-  await app.db.run('UPDATE answers SET saved_at = CAST(? AS BIGINT) + 10 + id', [T]);
-  await app.db.run('UPDATE page_completions SET completed_at = CAST(? AS BIGINT) + 30', [T]);
-  await app.db.run('UPDATE positions SET updated_at = CAST(? AS BIGINT) + 40', [T]);
-  await app.db.run('UPDATE events SET server_time = CAST(? AS BIGINT) + 50', [T]);
+  await app.db.run(sql`UPDATE programs SET saved_at = CAST(${T} AS BIGINT) + id`);
+  await app.db.run(sql`UPDATE answers SET saved_at = CAST(${T} AS BIGINT) + 10 + id`);
+  await app.db.run(sql`UPDATE page_completions SET completed_at = CAST(${T} AS BIGINT) + 30`);
+  await app.db.run(sql`UPDATE positions SET updated_at = CAST(${T} AS BIGINT) + 40`);
+  await app.db.run(sql`UPDATE events SET server_time = CAST(${T} AS BIGINT) + 50`);
   return { ada, bob, cara };
 }
 
@@ -87,7 +88,7 @@ t.test('progress of a book nobody worked in is an empty list; an unknown book is
   const teacher = await loginAs(app, 'teacher', 'instructor');
   const other = await app.inject({ method: 'GET', url: '/api/books/other/progress', headers: teacher.headers });
   t.same(other.json().students.map((s: { user: { username: string } }) => s.user.username), ['cara']);
-  (await app.db.run("DELETE FROM answers WHERE book_id = 'other'"));
+  (await app.db.run(sql`DELETE FROM answers WHERE book_id = 'other'`));
   t.same((await app.inject({ method: 'GET', url: '/api/books/other/progress', headers: teacher.headers })).json(), { book: 'other', students: [] });
   const unknown = await app.inject({ method: 'GET', url: '/api/books/nope/progress', headers: teacher.headers });
   t.equal(unknown.statusCode, 404);
@@ -186,9 +187,8 @@ t.test('students get 403 forbidden and requests without a session 401 on every i
 t.test('the progress view probes per student by index: no scan of the work tables', { skip: testDialect !== 'sqlite' && 'SQLite query plans' }, async (t) => {
   const app = await build(t);
   const plan = (await app.db.all(
-      `EXPLAIN QUERY PLAN SELECT (SELECT COUNT(DISTINCT a.question) FROM answers a WHERE a.user_id = u.id AND a.book_id = 'b'),
-         (SELECT MAX(e.server_time) FROM events e WHERE e.user_id = u.id AND e.book_id = 'b') FROM users u WHERE u.role = 'student'`,
-    )) as { detail: string }[];
+      sql`EXPLAIN QUERY PLAN SELECT (SELECT COUNT(DISTINCT a.question) FROM answers a WHERE a.user_id = u.id AND a.book_id = 'b'),
+         (SELECT MAX(e.server_time) FROM events e WHERE e.user_id = u.id AND e.book_id = 'b') FROM users u WHERE u.role = 'student'`)) as { detail: string }[];
   const details = plan.map((p) => p.detail);
   t.notOk(details.some((d) => /^SCAN (a|e)\b/.test(d)), details.join('\n'));
   t.ok(details.some((d) => d.includes('events_user_time_idx')), details.join('\n'));

@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import type { Config } from '../lib/config.js';
 import { build } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 async function listening(t: Test, overrides: Partial<Config> = {}) {
   const app = await build(t, overrides);
@@ -59,7 +60,7 @@ t.test('a body larger than announced or over 1 MiB never reaches a handler', asy
   const { data } = await big.closed;
   t.match(data, /^HTTP\/1\.1 413 Payload Too Large/);
   t.match(data, /"error":"body_too_large"/);
-  t.same((await app.db.get('SELECT count(*) AS n FROM programs')), { n: 0 });
+  t.same((await app.db.get(sql`SELECT count(*) AS n FROM programs`)), { n: 0 });
 });
 
 t.test('header values with control characters are refused with 400', async (t) => {

@@ -11,6 +11,7 @@ import { openDatabase } from '../db/index.js';
 import { applyMigrations } from '../db/migrate.js';
 import { openSqlite } from '../db/sqlite.js';
 import { bookOrigin, folio, fromBook, postgresSchemaUrl, postgresTestUrl, register, root, testConfig, testSecret } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 // Always SQLite into PostgreSQL, whatever FOLIO_TEST_DATABASE says: the source is a file, the target a schema of the test's own.
 
@@ -127,7 +128,7 @@ function sqliteRows(file: string, table: string): Record<string, unknown>[] {
 async function postgresRows(url: string, table: string): Promise<Record<string, unknown>[]> {
   const db = openDatabase(url);
   try {
-    return sortByKey(table, await db.all<Record<string, unknown>>(`SELECT * FROM ${table}`));
+    return sortByKey(table, await db.all<Record<string, unknown>>(sql`SELECT * FROM ${sql.raw(table)}`));
   } finally {
     await db.close();
   }
@@ -224,7 +225,7 @@ t.test('saves after the move get the next ids, after the highest copied', async 
   t.same((await put(app, 'programs/ac1', ada, { code: 'print(4)' })).json().version, 4);
   t.equal((await put(app, 'answers/q1', ada, { kind: 'mchoice', answer: ['c'] }, 'POST')).statusCode, 201);
   t.equal((await put(app, 'events', ada, { events: [{ type: 'run' }] }, 'POST')).statusCode, 202);
-  const newest = async (table: string) => (await app.db.get<{ id: number }>(`SELECT MAX(id) AS id FROM ${table}`))!.id;
+  const newest = async (table: string) => (await app.db.get<{ id: number }>(sql`SELECT MAX(id) AS id FROM ${sql.raw(table)}`))!.id;
   t.same({ programs: await newest('programs'), answers: await newest('answers'), events: await newest('events') }, { programs: 7, answers: 5, events: 4 });
 });
 
@@ -237,7 +238,7 @@ t.test('ids of rows deleted from SQLite are not handed out again after the move'
   t.equal((await folio(['migrate-data', '--from', file, '--to', url])).code, 0);
   const app = await postgresApp(t, url);
   await put(app, 'events', { ...fromBook, cookie: adaCookie }, { events: [{ type: 'run' }] }, 'POST');
-  t.same(await app.db.all('SELECT id, type FROM events ORDER BY id'), [
+  t.same(await app.db.all(sql`SELECT id, type FROM events ORDER BY id`), [
     { id: 1, type: 'run' },
     { id: 2, type: 'video:play' },
     { id: 4, type: 'run' },
@@ -270,7 +271,7 @@ t.test('a source with pending migrations is refused, saying to run folio migrate
   const schema = new URL(url).searchParams.get('schema');
   const db = openDatabase(postgresTestUrl);
   t.teardown(() => db.close());
-  t.same(await db.all('SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?', [schema]), []);
+  t.same(await db.all(sql`SELECT schema_name FROM information_schema.schemata WHERE schema_name = ${schema}`), []);
 });
 
 t.test('a value PostgreSQL cannot store fails the copy, naming the row, and leaves the target empty', async (t) => {

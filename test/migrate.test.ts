@@ -9,6 +9,7 @@ import { applyMigrations, migrationLock, pendingMigrations } from '../db/migrate
 import { PendingMigrationsError } from '../plugins/db.js';
 import type { SqliteDatabase } from '../db/sqlite.js';
 import { folio, postgresTestUrl, root, tableNames, testConfig, testDatabaseUrl, testDialect } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 /** The migrations this build ships for the dialect under test, by name. */
 const shipped = (JSON.parse(readFileSync(join(root, `db/migrations/${testDialect}/meta/_journal.json`), 'utf8')) as { entries: { tag: string }[] }).entries.map((e) => e.tag);
@@ -119,13 +120,13 @@ t.test('migration 0004 marks the newest version and attempt of work stored befor
     INSERT INTO users (id, created_at, updated_at) VALUES ('u', 0, 0);
     INSERT INTO programs (user_id, book_id, activity, version, code, saved_at) VALUES ('u', 'b', 'a1', 1, 'x', 0), ('u', 'b', 'a1', 2, 'y', 0), ('u', 'b', 'a2', 1, 'z', 0);
     INSERT INTO answers (user_id, book_id, question, attempt, kind, answer, saved_at) VALUES ('u', 'b', 'q1', 1, 'poll', '"a"', 0), ('u', 'b', 'q1', 2, 'poll', '"b"', 0);`);
-  const sql = readFileSync(join(root, 'db/migrations/sqlite/0004_latest_rows.sql'), 'utf8').split('--> statement-breakpoint');
-  for (const statement of sql.filter((s) => s.includes('UPDATE'))) db.sqlite.exec(statement);
-  t.same((await db.all('SELECT activity, version FROM programs WHERE latest = 1 ORDER BY activity')), [
+  const statements = readFileSync(join(root, 'db/migrations/sqlite/0004_latest_rows.sql'), 'utf8').split('--> statement-breakpoint');
+  for (const statement of statements.filter((s) => s.includes('UPDATE'))) db.sqlite.exec(statement);
+  t.same((await db.all(sql`SELECT activity, version FROM programs WHERE latest = 1 ORDER BY activity`)), [
     { activity: 'a1', version: 2 },
     { activity: 'a2', version: 1 },
   ]);
-  t.same((await db.all('SELECT question, attempt FROM answers WHERE latest = 1')), [{ question: 'q1', attempt: 2 }]);
+  t.same((await db.all(sql`SELECT question, attempt FROM answers WHERE latest = 1`)), [{ question: 'q1', attempt: 2 }]);
 });
 
 t.test('migration 0005 numbers the origins stored before it in the order they were added', sqliteOnly, async (t) => {
@@ -134,7 +135,7 @@ t.test('migration 0005 numbers the origins stored before it in the order they we
   await applyMigrations(db);
   db.sqlite.exec(`INSERT INTO books (id, title, created_at) VALUES ('b', 'B', 0);
     INSERT INTO book_origins (book_id, origin) VALUES ('b', 'https://z.example'), ('b', 'https://a.example');`);
-  const sql = readFileSync(join(root, 'db/migrations/sqlite/0005_rate_limits.sql'), 'utf8').split('--> statement-breakpoint');
-  for (const statement of sql.filter((s) => s.includes('UPDATE'))) db.sqlite.exec(statement);
-  t.same(await db.all('SELECT origin FROM book_origins ORDER BY position'), [{ origin: 'https://z.example' }, { origin: 'https://a.example' }]);
+  const statements = readFileSync(join(root, 'db/migrations/sqlite/0005_rate_limits.sql'), 'utf8').split('--> statement-breakpoint');
+  for (const statement of statements.filter((s) => s.includes('UPDATE'))) db.sqlite.exec(statement);
+  t.same(await db.all(sql`SELECT origin FROM book_origins ORDER BY position`), [{ origin: 'https://z.example' }, { origin: 'https://a.example' }]);
 });

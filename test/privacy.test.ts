@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import t from 'tap';
 import { build, buildLogged, cookieOf, fromBook, register, tableNames } from './helper.js';
 import { expectStatus, loginAs, student } from './staff.js';
+import { sql } from 'drizzle-orm';
 
 const password = 'correct horse battery';
 
@@ -26,7 +27,7 @@ async function rowsOf(app: FastifyInstance, userId: string): Promise<Record<stri
   const counts: Record<string, number> = {};
   for (const table of ['users', 'sessions', 'programs', 'answers', 'events', 'positions', 'page_completions']) {
     const column = table === 'users' ? 'id' : 'user_id';
-    counts[table] = Number((await app.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ?`, [userId]))!.n);
+    counts[table] = Number((await app.db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM ${sql.raw(table)} WHERE ${sql.raw(column)} = ${userId}`))!.n);
   }
   return counts;
 }
@@ -274,7 +275,7 @@ t.test('a deleted student\'s login counter goes with them; no table is left hold
   const ada = await student(app, 'ada');
   await work(app, ada.headers);
   await app.inject({ method: 'POST', url: '/api/auth/login', headers: fromBook, payload: { username: 'ada', password: 'wrong password' } });
-  const counted = async () => Number((await app.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM rate_limits WHERE key IN ('auth-account:ada', 'auth-user:ada@127.0.0.1')"))!.n);
+  const counted = async () => Number((await app.db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM rate_limits WHERE key IN ('auth-account:ada', 'auth-user:ada@127.0.0.1')`))!.n);
   t.equal(await counted(), 2, 'a login attempt was counted for the username, from everywhere and from its client');
   await expectStatus(app, 204, 'DELETE' as 'POST', '/api/auth/me', ada.headers, { currentPassword: password });
   t.equal(await counted(), 0);
@@ -282,7 +283,7 @@ t.test('a deleted student\'s login counter goes with them; no table is left hold
     if (['__drizzle_migrations', 'books', 'book_origins', 'change_counters', 'rate_limits'].includes(table) || table.startsWith('_')) continue;
     const columns = ['users'].includes(table) ? ['id'] : ['user_id'];
     for (const column of columns) {
-      const n = await app.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ?`, [ada.id]).catch(() => undefined);
+      const n = await app.db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM ${sql.raw(table)} WHERE ${sql.raw(column)} = ${ada.id}`).catch(() => undefined);
       if (n) t.equal(Number(n.n), 0, `${table}.${column}`);
     }
   }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { build, cookieOf, fromBook, register, root, testDialect } from './helper.js';
+import { sql, type SQL } from 'drizzle-orm';
 
 /** A registered student: request headers and user id. */
 async function student(app: FastifyInstance, username = 'ada') {
@@ -10,16 +11,16 @@ async function student(app: FastifyInstance, username = 'ada') {
   return { headers: { ...fromBook, cookie }, id: res.json().user.id as string };
 }
 
-const rows = (app: FastifyInstance, sql: string, params: unknown[] = []) => app.db.all<Record<string, unknown>>(sql, params);
+const rows = (app: FastifyInstance, query: SQL) => app.db.all<Record<string, unknown>>(query);
 /** Everything stored of a user's work, to compare before and after a refused write. */
 const stored = async (app: FastifyInstance) => ({
-  programs: await rows(app, 'SELECT id, activity, version, latest, state_bytes FROM programs ORDER BY id'),
-  answers: await rows(app, 'SELECT id, question, attempt, latest, page_entry FROM answers ORDER BY id'),
-  events: await rows(app, 'SELECT id FROM events ORDER BY id'),
+  programs: await rows(app, sql`SELECT id, activity, version, latest, state_bytes FROM programs ORDER BY id`),
+  answers: await rows(app, sql`SELECT id, question, attempt, latest, page_entry FROM answers ORDER BY id`),
+  events: await rows(app, sql`SELECT id FROM events ORDER BY id`),
   usage: await usage(app),
 });
 const usage = async (app: FastifyInstance) =>
-  (await rows(app, 'SELECT user_id, versions, events, bytes FROM user_usage ORDER BY user_id')).map((r) => ({ ...r, versions: Number(r.versions), events: Number(r.events), bytes: Number(r.bytes) }));
+  (await rows(app, sql`SELECT user_id, versions, events, bytes FROM user_usage ORDER BY user_id`)).map((r) => ({ ...r, versions: Number(r.versions), events: Number(r.events), bytes: Number(r.bytes) }));
 
 const put = async (app: FastifyInstance, headers: Record<string, string>, activity: string, payload: Record<string, unknown>) =>
   app.inject({ method: 'PUT', url: `/api/books/book/programs/${activity}`, headers, payload });
@@ -152,7 +153,7 @@ t.test('usage counts exactly what is stored: versions, attempts, events and thei
   await app.inject({ method: 'POST', url: '/api/books/book/events', headers: ada.headers, payload: { events: [{ type: 'a', data: { ms: 1 } }, { type: 'b' }] } });
   const counted = await rows(
     app,
-    `SELECT (SELECT COUNT(*) FROM programs) + (SELECT COUNT(*) FROM answers) AS versions, (SELECT COUNT(*) FROM events) AS events,
+    sql`SELECT (SELECT COUNT(*) FROM programs) + (SELECT COUNT(*) FROM answers) AS versions, (SELECT COUNT(*) FROM events) AS events,
        (SELECT SUM(octet_length(code)) FROM programs) + (SELECT SUM(octet_length(answer)) FROM answers) + (SELECT COALESCE(SUM(octet_length(data)), 0) FROM events) AS bytes`,
   );
   t.same(await usage(app), [{ user_id: ada.id, versions: Number(counted[0]!.versions), events: Number(counted[0]!.events), bytes: Number(counted[0]!.bytes) }]);
@@ -185,13 +186,13 @@ t.test('the quota migration gives work stored before it the usage and page sizes
   await put(app, bob.headers, 'ac2', { code: '\u0001 control', page: 'p' });
   await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers: ada.headers, payload: { kind: 'fitb', answer: ['a'], page: 'p' } });
   await app.inject({ method: 'POST', url: '/api/books/book/events', headers: bob.headers, payload: { events: [{ type: 'a', data: { x: 'ü' } }, { type: 'b' }] } });
-  const written = { usage: await usage(app), sizes: await rows(app, 'SELECT id, state_bytes FROM programs WHERE latest = 1 ORDER BY id') };
+  const written = { usage: await usage(app), sizes: await rows(app, sql`SELECT id, state_bytes FROM programs WHERE latest = 1 ORDER BY id`) };
   t.equal(written.usage.length, 2);
   // As a database migrated before 0008 holds it: no usage, no sizes; then the migration's statements that fill them.
-  await app.db.run('DELETE FROM user_usage');
-  await app.db.run('UPDATE programs SET state_bytes = 0');
+  await app.db.run(sql`DELETE FROM user_usage`);
+  await app.db.run(sql`UPDATE programs SET state_bytes = 0`);
   const file = testDialect === 'sqlite' ? 'sqlite/0008_quotas.sql' : 'postgres/0002_quotas.sql';
   const statements = readFileSync(join(root, 'db/migrations', file), 'utf8').split('--> statement-breakpoint');
-  for (const sql of statements.map((s) => s.replace(/^\s*(--.*\n)*/, '')).filter((s) => /^(INSERT|UPDATE) /.test(s))) await app.db.run(sql);
-  t.same({ usage: await usage(app), sizes: await rows(app, 'SELECT id, state_bytes FROM programs WHERE latest = 1 ORDER BY id') }, written);
+  for (const statement of statements.map((s) => s.replace(/^\s*(--.*\n)*/, '')).filter((s) => /^(INSERT|UPDATE) /.test(s))) await app.db.run(sql.raw(statement));
+  t.same({ usage: await usage(app), sizes: await rows(app, sql`SELECT id, state_bytes FROM programs WHERE latest = 1 ORDER BY id`) }, written);
 });

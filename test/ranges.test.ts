@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import t from 'tap';
 import { build, fromBook, register } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 /** A registered student's request headers. */
 async function student(app: FastifyInstance, username = 'ada') {
@@ -8,7 +9,7 @@ async function student(app: FastifyInstance, username = 'ada') {
   return { ...fromBook, cookie };
 }
 
-const count = async (app: FastifyInstance, table: string) => Number(((await app.db.get(`SELECT count(*) AS n FROM ${table}`)) as { n: number }).n);
+const count = async (app: FastifyInstance, table: string) => Number(((await app.db.get(sql`SELECT count(*) AS n FROM ${sql.raw(table)}`)) as { n: number }).n);
 
 t.test('a clientTime outside 2000-01-01 to 2100-01-01 (9e15, 1e20, 0, a date in 2200) is a 400 naming the field, and nothing is stored', async (t) => {
   const app = await build(t);
@@ -23,7 +24,7 @@ t.test('a clientTime outside 2000-01-01 to 2100-01-01 (9e15, 1e20, 0, a date in 
   const edges = [Date.UTC(2000, 0, 1), Date.UTC(2100, 0, 1), '2099-12-31T23:59:59.999Z'];
   const ok = await app.inject({ method: 'POST', url: '/api/books/book/events', headers, payload: { events: edges.map((clientTime) => ({ type: 'run', clientTime })) } });
   t.equal(ok.statusCode, 202);
-  t.strictSame((await app.db.all('SELECT client_time FROM events ORDER BY id')).map((r) => Number((r as { client_time: number }).client_time)), [Date.UTC(2000, 0, 1), Date.UTC(2100, 0, 1), Date.UTC(2100, 0, 1) - 1]);
+  t.strictSame((await app.db.all(sql`SELECT client_time FROM events ORDER BY id`)).map((r) => Number((r as { client_time: number }).client_time)), [Date.UTC(2000, 0, 1), Date.UTC(2100, 0, 1), Date.UTC(2100, 0, 1) - 1]);
 });
 
 t.test('history?before= beyond what an INTEGER column holds is a 400, never a database error', async (t) => {
@@ -69,7 +70,7 @@ t.test('event data nested 5,000 deep is a 400 naming the maximum depth; 32 deep 
   t.equal(await count(app, 'events'), 0);
   const ok = await app.inject({ method: 'POST', url: '/api/books/book/events', headers, payload: `{"events":[{"type":"deep","data":${nested(32)}}]}` });
   t.equal(ok.statusCode, 202);
-  t.equal(((await app.db.get('SELECT data FROM events')) as { data: string }).data, nested(32));
+  t.equal(((await app.db.get(sql`SELECT data FROM events`)) as { data: string }).data, nested(32));
 });
 
 t.test('a NUL character 5,000 levels deep is found and named without overflowing the stack', async (t) => {

@@ -6,6 +6,7 @@ import { createBook } from '../db/books.js';
 import type { Config } from '../lib/config.js';
 import { bookOrigin, build, fromBook, testConfig } from './helper.js';
 import { serviceDecision } from './services.js';
+import { sql } from 'drizzle-orm';
 
 const redisUrl = process.env.FOLIO_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -47,7 +48,7 @@ t.test('login attempts are counted in the database: a second server on it sees t
   t.equal(limited.statusCode, 429);
   t.equal(limited.json().error, 'rate_limited');
   t.match(limited.headers['retry-after'], /^\d+$/);
-  t.same(await first.db.all('SELECT key, count FROM rate_limits ORDER BY key'), [
+  t.same(await first.db.all(sql`SELECT key, count FROM rate_limits ORDER BY key`), [
     { key: 'auth-account:ada', count: 3 },
     { key: 'auth-ip:127.0.0.1', count: 4 },
     { key: 'auth-user:ada@127.0.0.1', count: 4 },
@@ -58,9 +59,9 @@ t.test('a counter starts again once its window has ended', async (t) => {
   const app = await build(t, { loginRatePerUser: 1 });
   t.equal((await login(app, 'ada')).statusCode, 401);
   t.equal((await login(app, 'ada')).statusCode, 429);
-  await app.db.run("UPDATE rate_limits SET reset_at = reset_at - 60000 WHERE key = 'auth-user:ada@127.0.0.1'");
+  await app.db.run(sql`UPDATE rate_limits SET reset_at = reset_at - 60000 WHERE key = 'auth-user:ada@127.0.0.1'`);
   t.equal((await login(app, 'ada')).statusCode, 401);
-  t.same(await app.db.get("SELECT count FROM rate_limits WHERE key = 'auth-user:ada@127.0.0.1'"), { count: 1 });
+  t.same(await app.db.get(sql`SELECT count FROM rate_limits WHERE key = 'auth-user:ada@127.0.0.1'`), { count: 1 });
 });
 
 t.test('with FOLIO_REDIS_URL the counters live in Redis, shared by servers on different databases, and none in the database', 'skip' in redisNeeded ? { skip: redisNeeded.skip } : {}, async (t) => {
@@ -81,5 +82,5 @@ t.test('with FOLIO_REDIS_URL the counters live in Redis, shared by servers on di
   t.equal((await login(second, username)).statusCode, 401);
   t.equal((await login(first, username)).statusCode, 429);
   t.equal(await redis.get(`folio-rate-limit:auth-user:${username}@127.0.0.1`), '3');
-  t.same(await first.db.all('SELECT key FROM rate_limits'), []);
+  t.same(await first.db.all(sql`SELECT key FROM rate_limits`), []);
 });

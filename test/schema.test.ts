@@ -3,9 +3,10 @@ import t from 'tap';
 import { openDatabase, type Database } from '../db/index.js';
 import { applyMigrations } from '../db/migrate.js';
 import { postgresSchemaUrl } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 /**
- * The two dialects' schemas are built from one definition (db/tables.ts) and migrated by their own files; this
+ * The two dialects' schemas are declared in db/schema.ts and db/schema.pg.ts and migrated by their own files; this
  * compares the databases those migrations produce, whatever the suite runs on: same tables, same columns with the
  * same nullability and defaults, same primary keys, indexes (columns, uniqueness, partial conditions) and foreign keys.
  */
@@ -18,24 +19,24 @@ interface Shape {
 }
 
 const sqliteTables = async (db: Database) =>
-  (await db.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '__drizzle_migrations' ORDER BY name")).map((r) => r.name);
+  (await db.all<{ name: string }>(sql`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '__drizzle_migrations' ORDER BY name`)).map((r) => r.name);
 
 async function sqliteShape(db: Database): Promise<Record<string, Shape>> {
   const shapes: Record<string, Shape> = {};
   for (const table of await sqliteTables(db)) {
-    const columns = await db.all<{ name: string; type: string; notnull: number; dflt_value: string | null; pk: number }>(`SELECT * FROM pragma_table_info('${table}')`);
+    const columns = await db.all<{ name: string; type: string; notnull: number; dflt_value: string | null; pk: number }>(sql`SELECT * FROM pragma_table_info(${table})`);
     // A lone INTEGER PRIMARY KEY is the rowid: SQLite numbers it, as a PostgreSQL identity column does.
     const rowid = columns.filter((c) => c.pk > 0).length === 1 ? columns.find((c) => c.pk === 1 && c.type.toUpperCase() === 'INTEGER')?.name : undefined;
     const indexes: Shape['indexes'] = {};
-    for (const index of await db.all<{ name: string; unique: number; origin: string }>(`SELECT * FROM pragma_index_list('${table}')`)) {
+    for (const index of await db.all<{ name: string; unique: number; origin: string }>(sql`SELECT * FROM pragma_index_list(${table})`)) {
       // The index SQLite makes for a PRIMARY KEY is compared as the key.
       if (index.origin === 'pk') continue;
-      const cols = (await db.all<{ name: string }>(`SELECT name FROM pragma_index_info('${index.name}') ORDER BY seqno`)).map((c) => c.name);
-      const sql = (await db.get<{ sql: string | null }>('SELECT sql FROM sqlite_master WHERE name = ?', [index.name]))?.sql ?? null;
-      const where = sql ? (/ WHERE (.+)$/s.exec(sql)?.[1] ?? null) : null;
+      const cols = (await db.all<{ name: string }>(sql`SELECT name FROM pragma_index_info(${index.name}) ORDER BY seqno`)).map((c) => c.name);
+      const definition = (await db.get<{ sql: string | null }>(sql`SELECT sql FROM sqlite_master WHERE name = ${index.name}`))?.sql ?? null;
+      const where = definition ? (/ WHERE (.+)$/s.exec(definition)?.[1] ?? null) : null;
       indexes[index.name] = { columns: cols, unique: index.unique === 1, where };
     }
-    const foreignKeys = (await db.all<{ from: string; table: string; to: string; on_delete: string }>(`SELECT * FROM pragma_foreign_key_list('${table}')`))
+    const foreignKeys = (await db.all<{ from: string; table: string; to: string; on_delete: string }>(sql`SELECT * FROM pragma_foreign_key_list(${table})`))
       .map((f) => `${f.from} -> ${f.table}.${f.to} on delete ${f.on_delete.toLowerCase()}`)
       .sort();
     shapes[table] = {
@@ -51,23 +52,18 @@ async function sqliteShape(db: Database): Promise<Record<string, Shape>> {
 async function postgresShape(db: Database): Promise<Record<string, Shape>> {
   const shapes: Record<string, Shape> = {};
   const tables = await db.all<{ name: string }>(
-    "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name <> '__drizzle_migrations' ORDER BY table_name",
-  );
+    sql`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name <> '__drizzle_migrations' ORDER BY table_name`);
   for (const { name: table } of tables) {
     const columns = await db.all<{ name: string; nullable: string; dflt: string | null; identity: string }>(
-      `SELECT column_name AS name, is_nullable AS nullable, column_default AS dflt, is_identity AS identity FROM information_schema.columns
-       WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`,
-      [table],
-    );
+      sql`SELECT column_name AS name, is_nullable AS nullable, column_default AS dflt, is_identity AS identity FROM information_schema.columns
+       WHERE table_schema = current_schema() AND table_name = ${table} ORDER BY ordinal_position`);
     const indexRows = await db.all<{ name: string; columns: string; unique: boolean; primary: boolean; where: string | null }>(
-      `SELECT i.relname AS name, ix.indisunique AS unique, ix.indisprimary AS primary,
+      sql`SELECT i.relname AS name, ix.indisunique AS unique, ix.indisprimary AS primary,
               pg_get_expr(ix.indpred, ix.indrelid) AS where,
               (SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM unnest(ix.indkey) WITH ORDINALITY k(attnum, n)
                  JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum) AS columns
        FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid JOIN pg_class r ON r.oid = ix.indrelid
-       WHERE r.relname = ? AND r.relnamespace = current_schema()::regnamespace`,
-      [table],
-    );
+       WHERE r.relname = ${table} AND r.relnamespace = current_schema()::regnamespace`);
     const indexes: Shape['indexes'] = {};
     let primaryKey: string[] = [];
     for (const index of indexRows) {
@@ -77,10 +73,8 @@ async function postgresShape(db: Database): Promise<Record<string, Shape>> {
     }
     const foreignKeys = (
       await db.all<{ definition: string }>(
-        `SELECT pg_get_constraintdef(c.oid) AS definition FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
-         WHERE c.contype = 'f' AND r.relname = ? AND r.relnamespace = current_schema()::regnamespace`,
-        [table],
-      )
+        sql`SELECT pg_get_constraintdef(c.oid) AS definition FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+         WHERE c.contype = 'f' AND r.relname = ${table} AND r.relnamespace = current_schema()::regnamespace`)
     )
       .map(({ definition }) => {
         const [, from, to, toColumn, action] = /^FOREIGN KEY \((\w+)\) REFERENCES (\w+)\((\w+)\)(?: ON DELETE (\w+))?/.exec(definition)!;

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import t from 'tap';
 import { answerKinds } from '../schemas/work.js';
 import { bookOrigin, build, cookieOf, fromBook, register, testDialect } from './helper.js';
+import { sql } from 'drizzle-orm';
 
 /** A registered student's request headers. */
 async function student(app: FastifyInstance, username = 'ada') {
@@ -9,7 +10,7 @@ async function student(app: FastifyInstance, username = 'ada') {
   return { ...fromBook, cookie };
 }
 
-const count = async (app: FastifyInstance, table: string) => ((await app.db.get(`SELECT count(*) AS n FROM ${table}`)) as { n: number }).n;
+const count = async (app: FastifyInstance, table: string) => ((await app.db.get(sql`SELECT count(*) AS n FROM ${sql.raw(table)}`)) as { n: number }).n;
 
 t.test('every save of a program is a new version; GET returns the latest', async (t) => {
   const app = await build(t);
@@ -24,7 +25,7 @@ t.test('every save of a program is a new version; GET returns the latest', async
   const latest = await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1', headers });
   t.equal(latest.statusCode, 200);
   t.match(latest.json(), { activity: 'ac1', version: 3, code: 'print(3)', language: 'python', page: 'ch1/intro' });
-  t.same((await app.db.all('SELECT version, code FROM programs ORDER BY version')), [
+  t.same((await app.db.all(sql`SELECT version, code FROM programs ORDER BY version`)), [
     { version: 1, code: 'print(1)' },
     { version: 2, code: 'print(2)' },
     { version: 3, code: 'print(3)' },
@@ -164,8 +165,8 @@ t.test('page state gives saving times as ISO strings to the millisecond, as the 
   t.equal(state.answers.q1.latest.savedAt, post.json().savedAt);
   for (const ms of [Date.UTC(2026, 0, 2, 3, 4, 5, 0), Date.UTC(2026, 8, 9, 23, 59, 59, 5), Date.UTC(2031, 11, 31, 0, 0, 0, 999), Date.UTC(2027, 1, 28, 12, 30, 7, 40)]) {
     // The answers' entries written with them cleared: the database builds them from the changed times.
-    await app.db.run('UPDATE programs SET saved_at = ?', [ms]);
-    await app.db.run('UPDATE answers SET saved_at = ?, page_entry = NULL', [ms]);
+    await app.db.run(sql`UPDATE programs SET saved_at = ${ms}`);
+    await app.db.run(sql`UPDATE answers SET saved_at = ${ms}, page_entry = NULL`);
     const at = (await app.inject({ method: 'GET', url: '/api/books/book/state?page=ch1', headers })).json();
     t.same([at.programs.ac1.savedAt, at.answers.q1.latest.savedAt], [new Date(ms).toISOString(), new Date(ms).toISOString()]);
   }
@@ -177,7 +178,7 @@ t.test('page state reads only the latest rows, through the partial page indexes'
     ['programs', 'programs_latest_page_idx'],
     ['answers', 'answers_latest_page_idx'],
   ] as const) {
-    const plan = (await app.db.all(`EXPLAIN QUERY PLAN SELECT * FROM ${table} WHERE user_id = ? AND book_id = ? AND page = ? AND latest = 1`, ['u', 'b', 'p'])) as { detail: string }[];
+    const plan = (await app.db.all(sql`EXPLAIN QUERY PLAN SELECT * FROM ${sql.raw(table)} WHERE user_id = ${'u'} AND book_id = ${'b'} AND page = ${'p'} AND latest = 1`)) as { detail: string }[];
     t.match(plan.map((p) => p.detail).join('\n'), new RegExp(`SEARCH ${table} USING INDEX ${index} \\(user_id=\\? AND book_id=\\? AND page=\\?\\)`), table);
   }
 });
@@ -189,8 +190,8 @@ t.test('exactly one row per activity and per question is marked latest: the newe
     await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: `v${i}`, page: i < 4 ? 'p1' : 'p2' } });
     await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers, payload: { kind: 'poll', answer: `a${i}`, page: 'p1' } });
   }
-  t.same((await app.db.all('SELECT version FROM programs WHERE latest = 1')), [{ version: 4 }]);
-  t.same((await app.db.all('SELECT attempt FROM answers WHERE latest = 1')), [{ attempt: 4 }]);
+  t.same((await app.db.all(sql`SELECT version FROM programs WHERE latest = 1`)), [{ version: 4 }]);
+  t.same((await app.db.all(sql`SELECT attempt FROM answers WHERE latest = 1`)), [{ attempt: 4 }]);
   const p1 = (await app.inject({ method: 'GET', url: '/api/books/book/state?page=p1', headers })).json();
   t.same(Object.keys(p1.programs), [], 'the activity\'s newest version moved to p2');
   t.equal(p1.answers.q1.attempts, 4);
@@ -242,7 +243,7 @@ t.test('events are stored with the server time, 202 with the count', async (t) =
   });
   t.equal(res.statusCode, 202);
   t.same(res.json(), { accepted: 2 });
-  const rows = (await app.db.all('SELECT type, target, page, data, client_time, server_time FROM events ORDER BY id')) as Record<string, unknown>[];
+  const rows = (await app.db.all(sql`SELECT type, target, page, data, client_time, server_time FROM events ORDER BY id`)) as Record<string, unknown>[];
   t.same(rows.map((r) => ({ ...r, server_time: undefined })), [
     { type: 'run', target: 'ac1', page: 'ch1', data: '{"ms":12}', client_time: Date.parse('2026-01-02T03:04:05.000Z'), server_time: undefined },
     { type: 'video:play', target: null, page: null, data: null, client_time: null, server_time: undefined },
@@ -261,7 +262,7 @@ t.test('a batch of events is stored in its order with every value exact (quotes,
   ];
   const res = await app.inject({ method: 'POST', url: '/api/books/book/events', headers, payload: { events } });
   t.equal(res.statusCode, 202);
-  const rows = (await app.db.all('SELECT type, target, page, data, client_time FROM events ORDER BY id')) as Record<string, unknown>[];
+  const rows = (await app.db.all(sql`SELECT type, target, page, data, client_time FROM events ORDER BY id`)) as Record<string, unknown>[];
   t.strictSame(rows.slice(0, 4), [
     { type: 'video:play', target: 'ac1', page: 'ch1', data: '"null"', client_time: 1_700_000_000_123 },
     { type: 'say', target: null, page: null, data: '{"text":"say \\"hi\\" 日本語 🎉 \\\\ [1,2]","nested":["a",{"b":null}],"n":1.5}', client_time: null },
@@ -369,7 +370,7 @@ t.test('code over 512 KiB is a 413; a body over 1 MiB is a 413; stored work is u
   const wrongType = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 12 } });
   t.equal(wrongType.statusCode, 400);
   t.same(wrongType.json(), { statusCode: 400, error: 'invalid_request', message: 'body/code must be string' });
-  t.same((await app.db.all('SELECT version, code FROM programs')), [{ version: 1, code: 'keep me' }]);
+  t.same((await app.db.all(sql`SELECT version, code FROM programs`)), [{ version: 1, code: 'keep me' }]);
 });
 
 t.test('a first write without a session creates an anonymous user and a cookie session', async (t) => {
@@ -379,7 +380,7 @@ t.test('a first write without a session creates an anonymous user and a cookie s
   const cookie = cookieOf(res);
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
   t.match(me.json().user, { anonymous: true, username: null, role: 'student' });
-  t.same((await app.db.all('SELECT anonymous FROM users')), [{ anonymous: 1 }]);
+  t.same((await app.db.all(sql`SELECT anonymous FROM users`)), [{ anonymous: 1 }]);
   const again = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers: { ...fromBook, cookie }, payload: { code: 'still anonymous' } });
   t.equal(again.json().version, 2);
   t.equal(await count(app, 'users'), 1, 'the same anonymous user');
@@ -399,7 +400,7 @@ t.test('with X-Folio-Mode: token a first write returns the anonymous token in X-
 t.test('a write with an expired session is refused with 401 session_expired and no new identity', async (t) => {
   const app = await build(t);
   const headers = await student(app);
-  (await app.db.run('DELETE FROM sessions'));
+  (await app.db.run(sql`DELETE FROM sessions`));
   const res = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers, payload: { code: 'precious' } });
   t.equal(res.statusCode, 401);
   t.equal(res.json().error, 'session_expired');
@@ -426,14 +427,14 @@ async function doEverything(app: FastifyInstance, given: Record<string, string>,
 t.test('registering from an anonymous session keeps all its work in the new account', async (t) => {
   const app = await build(t);
   const cookie = await doEverything(app, fromBook, 'anon');
-  const anonId = ((await app.db.get('SELECT id FROM users')) as { id: string }).id;
+  const anonId = ((await app.db.get(sql`SELECT id FROM users`)) as { id: string }).id;
   const { res } = await register(app, 'ada', {}, { cookie });
   t.equal(res.statusCode, 201);
   const { user } = res.json();
   t.equal(user.anonymous, false);
   t.equal(await count(app, 'users'), 1);
   for (const table of ['programs', 'answers', 'events', 'positions', 'page_completions']) {
-    t.same((await app.db.all(`SELECT DISTINCT user_id FROM ${table}`)), [{ user_id: user.id }], table);
+    t.same((await app.db.all(sql`SELECT DISTINCT user_id FROM ${sql.raw(table)}`)), [{ user_id: user.id }], table);
   }
   t.equal(user.id, anonId, 'the anonymous user became the account');
   const state = await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers: { ...fromBook, cookie: cookieOf(res) } });
@@ -445,24 +446,24 @@ t.test('logging in from an anonymous session moves all its work to the account a
   const { res: reg, cookie: adaCookie } = await register(app, 'ada');
   const ada = reg.json().user.id as string;
   await doEverything(app, { ...fromBook, cookie: adaCookie }, 'ada');
-  (await app.db.run('UPDATE positions SET updated_at = updated_at - 60000'));
+  (await app.db.run(sql`UPDATE positions SET updated_at = updated_at - 60000`));
   const anonCookie = await doEverything(app, fromBook, 'anon');
   const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: { ...fromBook, cookie: anonCookie }, payload: { username: 'ada', password: 'correct horse battery' } });
   t.equal(login.statusCode, 200);
-  t.same((await app.db.all('SELECT id, anonymous FROM users')), [{ id: ada, anonymous: 0 }]);
-  t.same((await app.db.all('SELECT version, code FROM programs WHERE user_id = ? ORDER BY version', [ada])), [
+  t.same((await app.db.all(sql`SELECT id, anonymous FROM users`)), [{ id: ada, anonymous: 0 }]);
+  t.same((await app.db.all(sql`SELECT version, code FROM programs WHERE user_id = ${ada} ORDER BY version`)), [
     { version: 1, code: 'ada code' },
     { version: 2, code: 'anon code' },
   ]);
-  t.same((await app.db.all('SELECT attempt, answer FROM answers WHERE user_id = ? ORDER BY attempt', [ada])), [
+  t.same((await app.db.all(sql`SELECT attempt, answer FROM answers WHERE user_id = ${ada} ORDER BY attempt`)), [
     { attempt: 1, answer: '["ada"]' },
     { attempt: 2, answer: '["anon"]' },
   ]);
-  t.same((await app.db.all('SELECT type FROM events WHERE user_id = ? ORDER BY id', [ada])), [{ type: 'ada-event' }, { type: 'anon-event' }]);
-  t.same((await app.db.all('SELECT page FROM positions WHERE user_id = ?', [ada])), [{ page: 'anon-page' }], 'the newer position wins');
-  t.same((await app.db.all('SELECT page FROM page_completions WHERE user_id = ? ORDER BY page', [ada])), [{ page: 'ada-done' }, { page: 'anon-done' }]);
-  t.same((await app.db.all('SELECT version FROM programs WHERE user_id = ? AND latest = 1', [ada])), [{ version: 2 }], 'one latest version, the moved one');
-  t.same((await app.db.all('SELECT attempt FROM answers WHERE user_id = ? AND latest = 1', [ada])), [{ attempt: 2 }], 'one latest attempt, the moved one');
+  t.same((await app.db.all(sql`SELECT type FROM events WHERE user_id = ${ada} ORDER BY id`)), [{ type: 'ada-event' }, { type: 'anon-event' }]);
+  t.same((await app.db.all(sql`SELECT page FROM positions WHERE user_id = ${ada}`)), [{ page: 'anon-page' }], 'the newer position wins');
+  t.same((await app.db.all(sql`SELECT page FROM page_completions WHERE user_id = ${ada} ORDER BY page`)), [{ page: 'ada-done' }, { page: 'anon-done' }]);
+  t.same((await app.db.all(sql`SELECT version FROM programs WHERE user_id = ${ada} AND latest = 1`)), [{ version: 2 }], 'one latest version, the moved one');
+  t.same((await app.db.all(sql`SELECT attempt FROM answers WHERE user_id = ${ada} AND latest = 1`)), [{ attempt: 2 }], 'one latest attempt, the moved one');
   const state = (await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers: { ...fromBook, cookie: cookieOf(login) } })).json();
   t.equal(state.programs.ac1.code, 'anon code');
   t.equal(state.answers.q1.attempts, 2);
@@ -502,7 +503,7 @@ t.test('a page state put together from the entries written with the answers is t
   }
   const stored = await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers });
   t.equal(await count(app, 'answers WHERE page_entry IS NOT NULL'), 3);
-  await app.db.run('UPDATE answers SET page_entry = NULL');
+  await app.db.run(sql`UPDATE answers SET page_entry = NULL`);
   const built = await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers });
   t.same(JSON.parse(stored.body), JSON.parse(built.body));
   t.same(Object.keys(stored.json().programs).sort(), ['ac.2:x', 'ac1']);
@@ -515,7 +516,7 @@ t.test('only the latest attempt keeps a page entry, and it is what the single re
   const app = await build(t);
   const headers = await student(app);
   for (const answer of ['a', 'b', 'c']) await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers, payload: { kind: 'mchoice', answer: [answer], page: 'p' } });
-  const answers = (await app.db.all('SELECT attempt, page_entry FROM answers WHERE page_entry IS NOT NULL')) as { attempt: number; page_entry: string }[];
+  const answers = (await app.db.all(sql`SELECT attempt, page_entry FROM answers WHERE page_entry IS NOT NULL`)) as { attempt: number; page_entry: string }[];
   t.same(answers.map((r) => r.attempt), [3]);
   t.same(JSON.parse(answers[0]!.page_entry), (await app.inject({ method: 'GET', url: '/api/books/book/answers/q1', headers })).json());
 });

@@ -11,6 +11,7 @@ import { createBook } from '../../db/books.js';
 import { createAccount } from '../../db/users.js';
 import { hashPassword } from '../../lib/passwords.js';
 import { fetchFrom, launchBrowser, makeCertificate, openBookPage, startBookSite, startFolio } from './harness.js';
+import { sql } from 'drizzle-orm';
 
 const passwordCost = 10; // the lowest the config allows: the flow is under test, not scrypt
 const DAY = 24 * 60 * 60 * 1000;
@@ -85,7 +86,7 @@ function parseSetCookie(header: string): { name: string; value: string; expires:
 
 async function countSessions(userId?: string): Promise<number> {
   const { db } = folio.app;
-  const row = userId === undefined ? await db.get('SELECT count(*) AS n FROM sessions') : await db.get('SELECT count(*) AS n FROM sessions WHERE user_id = ?', [userId]);
+  const row = userId === undefined ? await db.get(sql`SELECT count(*) AS n FROM sessions`) : await db.get(sql`SELECT count(*) AS n FROM sessions WHERE user_id = ${userId}`);
   return (row as { n: number }).n;
 }
 

@@ -14,6 +14,7 @@ import { createBook } from '../../db/books.js';
 import { demoPageFiles } from '../../scripts/demo.js';
 import { root } from '../helper.js';
 import { launchBrowser, makeCertificate, startBookSite, startFolio } from './harness.js';
+import { sql } from 'drizzle-orm';
 
 const password = 'correct horse battery staple';
 
@@ -103,19 +104,19 @@ async function textOf(page: Page, selector: string): Promise<string> {
 }
 
 async function userId(username: string): Promise<string> {
-  return ((await folio.app.db.get('SELECT id FROM users WHERE username = ?', [username])) as { id: string }).id;
+  return ((await folio.app.db.get(sql`SELECT id FROM users WHERE username = ${username}`)) as { id: string }).id;
 }
 
 /** The code of every version of activity ac1-1 saved by these students, oldest first, by username. */
 async function savedCode(...usernames: string[]): Promise<Record<string, string[]>> {
-  const rows = (await folio.app.db.all("SELECT u.username AS who, p.code FROM programs p JOIN users u ON u.id = p.user_id WHERE p.activity = 'ac1-1' ORDER BY p.id")) as { who: string | null; code: string }[];
+  const rows = (await folio.app.db.all(sql`SELECT u.username AS who, p.code FROM programs p JOIN users u ON u.id = p.user_id WHERE p.activity = 'ac1-1' ORDER BY p.id`)) as { who: string | null; code: string }[];
   const byUser: Record<string, string[]> = {};
   for (const { who, code } of rows) if (who !== null && usernames.includes(who)) (byUser[who] ??= []).push(code);
   return byUser;
 }
 
 async function eventsOf(username: string): Promise<{ type: string; target: string | null; page: string | null }[]> {
-  return (await folio.app.db.all('SELECT type, target, page FROM events WHERE user_id = ? ORDER BY id', [await userId(username)])) as { type: string; target: string | null; page: string | null }[];
+  return (await folio.app.db.all(sql`SELECT type, target, page FROM events WHERE user_id = ${await userId(username)} ORDER BY id`)) as { type: string; target: string | null; page: string | null }[];
 }
 
 /** Polls `read` until `done` holds (at most 5 s); returns the last value read. */
@@ -191,7 +192,7 @@ t.test('2. in a browser that refuses Folio\'s cookies, the client falls back to 
   t.strictSame(await context.cookies(folio.origin), [], 'the browser kept no cookie of Folio');
   t.notOk(seen.some((e) => e.cookie), 'no request carried a cookie');
   t.ok(seen.some((e) => e.method === 'PUT' && e.url === '/api/books/demo/programs/ac1-1' && e.bearer && e.status === 200), 'the save carried the token');
-  const kinds = ((await folio.app.db.all('SELECT kind FROM sessions WHERE user_id = ? ORDER BY kind', [await userId('grace')])) as { kind: string }[]).map((s) => s.kind);
+  const kinds = ((await folio.app.db.all(sql`SELECT kind FROM sessions WHERE user_id = ${await userId('grace')} ORDER BY kind`)) as { kind: string }[]).map((s) => s.kind);
   t.strictSame(kinds, ['cookie', 'token'], 'the session of the first register, whose cookie the browser refused, and the token session');
 });
 
@@ -218,7 +219,7 @@ t.test('4. after the server ends the session, a save is kept, the page asks for 
   const page = await openBook(context);
   await signIn(page, 'register', 'ida');
   await saveCode(page, 'ac1-1', 'console.log(1)', 'Saved as version 1');
-  (await folio.app.db.run('DELETE FROM sessions WHERE user_id = ?', [await userId('ida')]));
+  (await folio.app.db.run(sql`DELETE FROM sessions WHERE user_id = ${await userId('ida')}`));
 
   await saveCode(page, 'ac1-1', 'console.log(2)', 'Kept in this browser: it will be sent');
   await page.waitForSelector('#banner:not([hidden])');
@@ -241,7 +242,7 @@ t.test('5. two students on one browser profile: the second never sees the first\
   const page = await openBook(context);
   const starter = await page.inputValue('#code-ac1-1');
   await signIn(page, 'register', 'joan');
-  (await folio.app.db.run('DELETE FROM sessions WHERE user_id = ?', [await userId('joan')]));
+  (await folio.app.db.run(sql`DELETE FROM sessions WHERE user_id = ${await userId('joan')}`));
   await saveCode(page, 'ac1-1', 'console.log("joan\'s secret")', 'Kept in this browser: it will be sent');
   await page.waitForSelector('#banner:not([hidden])');
 
