@@ -8,10 +8,11 @@
  * With `--parts`, only what @fastify/helmet does per request that helmet's own use would do once: build helmet's
  * middleware from the API's options and apply it, against applying one built once (a tight loop, no Fastify).
  */
-import type { FastifyHelmetOptions } from '@fastify/helmet';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
+import { loadConfig } from '../lib/config.js';
+import { headerPolicies } from '../plugins/security.js';
 
 const { values: args } = parseArgs({
   options: { parts: { type: 'boolean' }, requests: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '15' }, cors: { type: 'string' }, helmet: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
@@ -28,19 +29,8 @@ const cors = (await import(args.cors ?? '@fastify/cors')).default as typeof impo
 const helmet = (await import(args.helmet ?? '@fastify/helmet')).default as typeof import('@fastify/helmet').default;
 
 const origin = 'https://book.example';
-const apiPolicy: FastifyHelmetOptions = {
-  contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-  crossOriginResourcePolicy: { policy: 'same-origin' },
-  xFrameOptions: { action: 'deny' },
-  referrerPolicy: { policy: 'no-referrer' },
-  strictTransportSecurity: false,
-  crossOriginOpenerPolicy: false,
-  originAgentCluster: false,
-  xDnsPrefetchControl: false,
-  xDownloadOptions: false,
-  xPermittedCrossDomainPolicies: false,
-  xXssProtection: false,
-};
+// Folio's own API policy, over plain HTTP.
+const { apiPolicy } = headerPolicies(loadConfig({}));
 
 if (args.parts) {
   // The helmet @fastify/helmet itself loads.

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin';
 import type { OriginAllowlist } from '../lib/allowlist.js';
 import { HttpError } from '../lib/errors.js';
 import { isApiRequest, isUnrouted, underApi } from '../lib/paths.js';
-import { servesHttps } from './config.js';
+import { servesHttps, type Config } from './config.js';
 import { originAllowed } from './cors.js';
 
 export const bodyLimit = 1024 * 1024;
@@ -39,38 +39,47 @@ function refusal(request: FastifyRequest, origins: OriginAllowlist): HttpError |
 }
 
 /**
+ * The two header policies: pages' (the docs, the client's files, health checks) and the API's. Used by the plugin
+ * below and by bench/plugins.ts.
+ */
+export function headerPolicies(config: Config): { pagePolicy: FastifyHelmetOptions; apiPolicy: FastifyHelmetOptions } {
+  const hsts = config.tlsCert ? { maxAge: 15552000, includeSubDomains: false } : false;
+  // Pages (the docs, the client's files, health checks) get helmet's defaults; the API, whose replies are JSON for
+  // fetch, gets what OWASP's REST security sheet asks of an API: no framing, no sniffing, no rendering of anything
+  // — and no headers that only mean something to an HTML document (every reply carries them, ~500 bytes).
+  const pagePolicy: FastifyHelmetOptions = {
+    contentSecurityPolicy: {
+      directives: { defaultSrc: ["'self'"], frameAncestors: ["'none'"], upgradeInsecureRequests: servesHttps(config) ? [] : null },
+    },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+    strictTransportSecurity: hsts,
+  };
+  // A route's options are merged over the plugin's (one level deep): every one the page policy sets is set here.
+  const apiPolicy: FastifyHelmetOptions = {
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    // CORP stays same-origin: CORS-mode fetches are not subject to it, while no-cors loads (<img>, <script>) of a
+    // student's data from other sites are blocked.
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+    xFrameOptions: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    strictTransportSecurity: hsts,
+    crossOriginOpenerPolicy: false,
+    originAgentCluster: false,
+    xDnsPrefetchControl: false,
+    xDownloadOptions: false,
+    xPermittedCrossDomainPolicies: false,
+    xXssProtection: false,
+  };
+  return { pagePolicy, apiPolicy };
+}
+
+/**
  * Security headers (@fastify/helmet), JSON-only bodies of at most 1 MiB, the CSRF origin check for
  * cookie-authenticated writes, and no cross-site navigation into the API.
  */
 export default fp(
   async function securityPlugin(app) {
-    const hsts = app.config.tlsCert ? { maxAge: 15552000, includeSubDomains: false } : false;
-    // Pages (the docs, the client's files, health checks) get helmet's defaults; the API, whose replies are JSON for
-    // fetch, gets what OWASP's REST security sheet asks of an API: no framing, no sniffing, no rendering of anything
-    // — and no headers that only mean something to an HTML document (every reply carries them, ~500 bytes).
-    const pagePolicy: FastifyHelmetOptions = {
-      contentSecurityPolicy: {
-        directives: { defaultSrc: ["'self'"], frameAncestors: ["'none'"], upgradeInsecureRequests: servesHttps(app.config) ? [] : null },
-      },
-      crossOriginResourcePolicy: { policy: 'same-origin' },
-      strictTransportSecurity: hsts,
-    };
-    // A route's options are merged over the plugin's (one level deep): every one the page policy sets is set here.
-    const apiPolicy: FastifyHelmetOptions = {
-      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-      // CORP stays same-origin: CORS-mode fetches are not subject to it, while no-cors loads (<img>, <script>) of a
-      // student's data from other sites are blocked.
-      crossOriginResourcePolicy: { policy: 'same-origin' },
-      xFrameOptions: { action: 'deny' },
-      referrerPolicy: { policy: 'no-referrer' },
-      strictTransportSecurity: hsts,
-      crossOriginOpenerPolicy: false,
-      originAgentCluster: false,
-      xDnsPrefetchControl: false,
-      xDownloadOptions: false,
-      xPermittedCrossDomainPolicies: false,
-      xXssProtection: false,
-    };
+    const { pagePolicy, apiPolicy } = headerPolicies(app.config);
     // Each route names its policy (before @fastify/helmet's own onRoute hook reads the option): the API's under /api,
     // the plugin's (the page policy) elsewhere.
     app.addHook('onRoute', (route) => {
