@@ -49,6 +49,8 @@ const { values: args, positionals } = parseArgs({
     rounds: { type: 'string', default: '1' },
     /** in-process, separate (processes) or both. */
     mode: { type: 'string', default: 'both' },
+    /** Separate processes: the served Folio writes a V8 CPU profile into this directory when it stops. */
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowPositionals: true,
@@ -70,10 +72,12 @@ against the bare route in another process: run \`npm run build\` first); prints 
   --warmup S        unmeasured seconds before each measurement: of the scenario and of the ceiling, each way,
                     and on fresh processes (PostgreSQL) (default 2)
   --rounds N        PostgreSQL: measure one, then two processes N times (default 1)
+  --cpu-prof DIR    separate processes: each served Folio writes a V8 CPU profile (.cpuprofile) into DIR
 
 Results go to stdout as Markdown tables; bench/RESULTS.md keeps them with the command that produced them.`);
   process.exit(0);
 }
+const cpuProfileDir = args['cpu-prof'];
 const modes = { both: ['in-process', 'separate'], 'in-process': ['in-process'], separate: ['separate'] } as const;
 if (!Object.hasOwn(modes, args.mode)) {
   console.error(`--mode: "${args.mode}" is none of both, in-process, separate`);
@@ -647,7 +651,8 @@ const unboundedStorage = { quotaVersions: 1_000_000_000, quotaEvents: 1_000_000_
 
 /** `node script ...args` as a server on 127.0.0.1:`port`, once `readyPath` answers 200. */
 async function spawnServer(label: string, script: string, args: string[], port: number, env: NodeJS.ProcessEnv, readyPath: string): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [script, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const profile = label === 'folio serve' && cpuProfileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];
+  const child = spawn(process.execPath, [...profile, script, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const logs: string[] = [];

@@ -4,11 +4,12 @@ import type { Session } from 'fastify';
 import type { Database } from './index.js';
 import { deleteSession, extendSession, findSessionWithUser, saveSession } from './sessions.js';
 import type { UserRow } from './users.js';
+import { BoundedMap } from '../lib/cache.js';
 
-/** A live session as the store gives it: its cookie's stored expiry, its user (joined in the same read) and its start. */
-export type LiveSession = Session & { user: UserRow; createdAt: number };
+/** A live session as the store finds it: its cookie's stored expiry, its user (joined in the same read) and its start. */
+export type LiveSession = Session & { userId: string; createdAt: number; user: UserRow };
 
-/** Keys of a session that are not its data: the cookie and the user are stored in columns; earlier versions kept `userId` in it. */
+/** Keys of a session that are not its data: its cookie's expiry, its user and its start are columns of its row. */
 const notData = new Set(['cookie', 'user', 'createdAt', 'userId']);
 
 /** What a session holds besides its cookie and user, as the `data` column keeps it (`{}` for Folio's own sessions). */
@@ -47,6 +48,15 @@ export function sessionId(): string {
  * and `destroy` serve the bearer tokens, which the package does not read.
  */
 export class DatabaseSessionStore implements SessionStore {
+  /**
+   * The users of the cookie sessions `get` just gave the package, by session id, until `takeUser` takes them. The
+   * session the package holds names its user by id only: the package hashes a session's enumerable data (sorted
+   * JSON, SHA-256) when it restores it and again before replying, to see whether it changed, and a whole user row
+   * in it made that the costliest part of a request (bench/RESULTS.md). Bounded: a request that never takes its
+   * user (one that also sent a bearer token) leaves at most one entry behind.
+   */
+  private readonly restoredUsers = new BoundedMap<string, UserRow>(1024);
+
   constructor(
     private readonly db: Database,
     /** The maximum age of a session, in ms from its start. */
@@ -58,25 +68,38 @@ export class DatabaseSessionStore implements SessionStore {
     const found = await findSessionWithUser(this.db, token);
     if (found?.session.kind !== kind || found.session.createdAt + this.maxAge <= Date.now()) return undefined;
     const { session, user } = found;
-    const live: LiveSession = { cookie: { expires: new Date(session.expiresAt), originalMaxAge: null }, user, createdAt: session.createdAt };
+    const live: LiveSession = { cookie: { expires: new Date(session.expiresAt), originalMaxAge: null }, userId: user.id, createdAt: session.createdAt, user };
     if (session.data === '{}') return live;
     const data = JSON.parse(session.data) as Record<string, unknown>;
     for (const key of notData) delete data[key];
     return { ...data, ...live };
   }
 
+  /** The package's look-up of a cookie session: the session without its user, which waits for `takeUser`. */
   get(sessionId: string, callback: (err: unknown, result?: Session | null) => void): void {
     this.find(sessionId, 'cookie').then(
-      (session) => callback(null, session ?? null),
+      (found) => {
+        if (!found) return callback(null, null);
+        const { user, ...session } = found;
+        this.restoredUsers.set(sessionId, user);
+        callback(null, session);
+      },
       (err: unknown) => callback(err),
     );
   }
 
+  /** The user of the cookie session that `get` restored for `sessionId` (once: it is then forgotten). */
+  takeUser(sessionId: string): UserRow | undefined {
+    const user = this.restoredUsers.get(sessionId);
+    if (user !== undefined) this.restoredUsers.delete(sessionId);
+    return user;
+  }
+
   /** Stores a cookie session that has a user (a new one or a renewal); one without is not a session yet (saveUninitialized: false). */
   set(sessionId: string, session: Session, callback: (err?: unknown) => void): void {
-    const { user, cookie } = session as Partial<LiveSession> & Session;
-    if (!user || !cookie.expires) return callback();
-    saveSession(this.db, sessionId, { userId: user.id, kind: 'cookie', expiresAt: cookie.expires.getTime(), data: dataOf(session) }).then(() => callback(), callback);
+    const { userId, cookie } = session;
+    if (userId === undefined || !cookie.expires) return callback();
+    saveSession(this.db, sessionId, { userId, kind: 'cookie', expiresAt: cookie.expires.getTime(), data: dataOf(session) }).then(() => callback(), callback);
   }
 
   destroy(sessionId: string, callback: (err?: unknown) => void): void {

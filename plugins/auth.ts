@@ -14,8 +14,8 @@ import { servesHttps } from './config.js';
 
 declare module 'fastify' {
   interface Session {
-    /** The session's user, read with it in one query by the store. */
-    user?: UserRow;
+    /** The session's user (the row itself, read with the session in one query, the store hands to the auth hook). */
+    userId?: string;
     /** When it started (login): a session never lives past FOLIO_SESSION_MAX_DAYS after. */
     createdAt?: number;
   }
@@ -97,9 +97,9 @@ export async function startSession(request: FastifyRequest, reply: FastifyReply,
   }
   // The package gave a request without a live cookie session a new one, its id fresh (sessionId, as newToken makes
   // them): a restored one (also one a bearer header overrode) is replaced by a new id (regenerate deletes it).
-  if (request.session.user !== undefined) await request.session.regenerate();
+  if (request.session.userId !== undefined) await request.session.regenerate();
   const { session } = request;
-  session.user = user;
+  session.userId = user.id;
   session.cookie.expires = new Date(expiresAt);
   await session.save();
   // The cookie the request came with is replaced: the package sets the new one and has no old one to clear.
@@ -232,13 +232,15 @@ export default fp(
         return;
       }
       if (request.cookies[cookieName] === undefined) return;
-      // @fastify/session restored the cookie's session, with its user, or gave the request a new, empty one.
+      // @fastify/session restored the cookie's session, whose user the store read with it, or gave the request a new,
+      // empty one.
       const { session } = request;
-      if (session.user === undefined) {
+      const user = session.userId === undefined ? undefined : (store.takeUser(session.sessionId) ?? (await store.find(session.sessionId, 'cookie'))?.user);
+      if (user === undefined) {
         request.credentialStale = true;
         return;
       }
-      request.user = session.user;
+      request.user = user;
       request.credential = { kind: 'cookie', token: session.sessionId };
       const expiresAt = Math.min(now + ttl, session.createdAt! + maxAge);
       if (expiresAt - session.cookie.expires!.getTime() >= renewEvery) {

@@ -47,14 +47,6 @@ export function headerPolicies(config: Config): { pagePolicy: FastifyHelmetOptio
   // Pages (the docs, the client's files, health checks) get helmet's defaults; the API, whose replies are JSON for
   // fetch, gets what OWASP's REST security sheet asks of an API: no framing, no sniffing, no rendering of anything
   // — and no headers that only mean something to an HTML document (every reply carries them, ~500 bytes).
-  const pagePolicy: FastifyHelmetOptions = {
-    contentSecurityPolicy: {
-      directives: { defaultSrc: ["'self'"], frameAncestors: ["'none'"], upgradeInsecureRequests: servesHttps(config) ? [] : null },
-    },
-    crossOriginResourcePolicy: { policy: 'same-origin' },
-    strictTransportSecurity: hsts,
-  };
-  // A route's options are merged over the plugin's (one level deep): every one the page policy sets is set here.
   const apiPolicy: FastifyHelmetOptions = {
     contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     // CORP stays same-origin: CORS-mode fetches are not subject to it, while no-cors loads (<img>, <script>) of a
@@ -70,6 +62,23 @@ export function headerPolicies(config: Config): { pagePolicy: FastifyHelmetOptio
     xPermittedCrossDomainPolicies: false,
     xXssProtection: false,
   };
+  // A route's options are merged over the plugin's (one level deep), so pages name every header the API's policy
+  // changes: `true` is helmet's default for it.
+  const pagePolicy: FastifyHelmetOptions = {
+    contentSecurityPolicy: {
+      directives: { defaultSrc: ["'self'"], frameAncestors: ["'none'"], upgradeInsecureRequests: servesHttps(config) ? [] : null },
+    },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+    xFrameOptions: true,
+    referrerPolicy: true,
+    strictTransportSecurity: hsts,
+    crossOriginOpenerPolicy: true,
+    originAgentCluster: true,
+    xDnsPrefetchControl: true,
+    xDownloadOptions: true,
+    xPermittedCrossDomainPolicies: true,
+    xXssProtection: true,
+  };
   return { pagePolicy, apiPolicy };
 }
 
@@ -80,17 +89,18 @@ export function headerPolicies(config: Config): { pagePolicy: FastifyHelmetOptio
 export default fp(
   async function securityPlugin(app) {
     const { pagePolicy, apiPolicy } = headerPolicies(app.config);
-    // Each route names its policy (before @fastify/helmet's own onRoute hook reads the option): the API's under /api,
-    // the plugin's (the page policy) elsewhere.
+    // Registered once with the API's policy, for every request: the API's routes, and also what matches no route of
+    // ours under /api (a 404, a refused preflight: the not-found handler, @fastify/cors's `OPTIONS *`). Each route outside /api
+    // (the docs, the client's files, health checks) names the page policy, before @fastify/helmet's onRoute hook
+    // reads the option. The package builds helmet's middleware again for every request (bench/RESULTS.md; a fix
+    // offered in docs/upstream/fastify-helmet.md).
     app.addHook('onRoute', (route) => {
-      route.helmet ??= underApi(route.url) ? apiPolicy : {};
+      if (!underApi(route.url)) route.helmet ??= pagePolicy;
     });
-    // Not global: a 404 and a refused preflight match no route of ours (the not-found handler, @fastify/cors's
-    // `OPTIONS *`), so no route option reaches them; the path they were sent to decides, below. The package builds
-    // helmet's middleware again for every request (bench/RESULTS.md; a fix offered in docs/upstream/fastify-helmet.md).
-    await app.register(helmet, { global: false, enableCSPNonces: false, ...pagePolicy });
+    await app.register(helmet, { global: true, enableCSPNonces: false, ...apiPolicy });
+    // A 404 outside /api gets the pages' headers, as the pages there would.
     app.addHook('onRequest', (request, reply, done) => {
-      if (isUnrouted(request)) reply.helmet(isApiRequest(request) ? apiPolicy : undefined);
+      if (isUnrouted(request) && !isApiRequest(request)) reply.helmet(pagePolicy);
       done();
     });
 
