@@ -94,7 +94,7 @@ async function appWithRoutes(t: Test) {
   t.teardown(() => app.close());
   await createBook(app.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
   await createBook(app.db, { id: 'other', title: 'Another book', origins: [otherBookOrigin] });
-  await app.origins.refresh();
+  await app.books.refresh();
   return { app, routes };
 }
 

@@ -83,7 +83,7 @@ async function filledSqlite(t: Test): Promise<Filled> {
   const app = await sqliteApp(t, file);
   await createBook(app.db, { id: 'book', title: 'A book', origins: [bookOrigin, 'https://mirror.book.example'] });
   await createBook(app.db, { id: 'other', title: 'Another book', origins: ['https://other.example'] });
-  await app.origins.refresh();
+  await app.books.refresh();
 
   const { cookie: adaCookie } = await register(app, 'ada', { name: 'Ada L.', email: 'ada@example.org', researchConsent: true });
   const ada = { ...fromBook, cookie: adaCookie };
