@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import type { StoredToc } from '../lib/toc.js';
 import type { Database, Queries } from './index.js';
 
 export interface Book {
@@ -17,7 +18,10 @@ export class BookExistsError extends Error {
   override name = 'BookExistsError';
 }
 
-/** Bumps the counter that tells every running server (every process on the database) to reload its origin allowlists. */
+/**
+ * Bumps the counter that tells every running server (every process on the database) to reload its book registry:
+ * books, their origins and tables of contents (the counter is named `origins` after what it first counted).
+ */
 async function bumpOriginsVersion(tx: Queries): Promise<void> {
   await tx.run(bumpOriginsSql);
 }
@@ -89,4 +93,32 @@ export async function listBooks(db: Database): Promise<Book[]> {
     if (row.origin) book.origins.push(row.origin);
   }
   return [...byId.values()];
+}
+
+/** A book's stored table of contents: the JSON of lib/toc.ts's StoredToc, and when it was imported. */
+export interface TocRow {
+  bookId: string;
+  toc: string;
+  importedAt: number;
+}
+
+/**
+ * Stores a book's table of contents (checked by lib/toc.ts), replacing the one it had: the students' work is not
+ * touched (work on ids the new one no longer lists stays). False when there is no such book.
+ */
+export async function importToc(db: Database, bookId: string, toc: StoredToc): Promise<boolean> {
+  return db.write(async (tx) => {
+    if (!(await tx.get(sql`SELECT 1 AS found FROM books WHERE id = ${bookId}`))) return false;
+    await tx.run(
+      sql`INSERT INTO book_tocs (book_id, toc, imported_at) VALUES (${bookId}, ${JSON.stringify(toc)}, ${Date.now()})
+       ON CONFLICT (book_id) DO UPDATE SET toc = excluded.toc, imported_at = excluded.imported_at`,
+    );
+    await bumpOriginsVersion(tx);
+    return true;
+  });
+}
+
+/** Every book's table of contents. */
+export async function listTocs(db: Database): Promise<TocRow[]> {
+  return db.all<TocRow>(sql`SELECT book_id AS "bookId", toc, imported_at AS "importedAt" FROM book_tocs ORDER BY book_id`);
 }
