@@ -1,7 +1,7 @@
 /**
  * Start-up time of the single binary on an existing database: from spawn to the first answered /healthz, median of 7
  * runs, with the CPU time (user + system, all threads) the serving process had used by then, and the binary's size.
- *   npm run build:binary && npx tsx bench/startup.ts [--runs N]
+ *   npm run build:binary && npx tsx bench/startup.ts [--runs N] [--binary PATH]
  * The CPU time is read from /proc (Linux); it is steadier than wall time on a busy machine.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log('npm run build:binary && npx tsx bench/startup.ts [--runs N]: the single binary\'s size and its start-up time (spawn to the first /healthz answer) and CPU time by then, median of N runs (default 7)');
+  console.log('npm run build:binary && npx tsx bench/startup.ts [--runs N] [--binary PATH]: the single binary\'s size (dist/folio, or PATH: another build, to compare) and its start-up time (spawn to the first /healthz answer) and CPU time by then, median of N runs (default 7)');
   process.exit(0);
 }
 const runsFlag = process.argv.indexOf('--runs');
 const count = runsFlag > 0 ? Number(process.argv[runsFlag + 1]) : 7;
-const binary = join(import.meta.dirname, '..', 'dist/folio');
+const binaryFlag = process.argv.indexOf('--binary');
+const binary = binaryFlag > 0 ? process.argv[binaryFlag + 1]! : join(import.meta.dirname, '..', 'dist/folio');
 const dir = mkdtempSync(join(tmpdir(), 'folio-startup-'));
 const env = { PATH: dir, FOLIO_DATABASE_URL: join(dir, 'course.db'), FOLIO_LOG_LEVEL: 'warn', FOLIO_DEMO: '0' };
 execFileSync(binary, ['migrate'], { env });

@@ -30,7 +30,7 @@ export async function findBook(db: Database, id: string): Promise<{ id: string; 
   return db.get(sql`SELECT id, title FROM books WHERE id = ${id}`);
 }
 
-export async function countBooks(db: Database): Promise<number> {
+export async function countBooks(db: Queries): Promise<number> {
   return (await db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM books`))!.n;
 }
 
