@@ -22,7 +22,7 @@ async function bumpOriginsVersion(tx: Queries): Promise<void> {
   await tx.run(bumpOriginsSql);
 }
 
-export async function originsVersion(db: Database): Promise<number> {
+export async function originsVersion(db: Queries): Promise<number> {
   return (await db.get<{ value: number }>(originsVersionSql))?.value ?? 0;
 }
 
@@ -78,7 +78,7 @@ export async function removeBookOrigin(db: Database, bookId: string, origin: str
 }
 
 /** Every book with its origins, ordered by id. */
-export async function listBooks(db: Database): Promise<Book[]> {
+export async function listBooks(db: Queries): Promise<Book[]> {
   const rows = await db.all<{ id: string; title: string; origin: string | null }>(
     sql`SELECT b.id, b.title, o.origin FROM books b LEFT JOIN book_origins o ON o.book_id = b.id ORDER BY b.id, o.origin`,
   );

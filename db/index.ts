@@ -104,9 +104,9 @@ export async function pingDatabase(db: Queries): Promise<void> {
 }
 
 /**
- * Where the checks made before serving read (the database answers, its migrations, the demo book): on SQLite the
- * event loop's own connection, which is open already, so that the start does not wait for the read thread to start
- * and open one (warmUp starts it meanwhile); on PostgreSQL the database itself.
+ * Where the reads made before serving go (the database answers, its migrations, the demo book, the origins): on SQLite
+ * the event loop's own connection, which is open already, so that the start does not wait for the read thread to
+ * start and open one (warmUp starts it once the server listens); on PostgreSQL the database itself.
  */
 export function startupReads(db: Database): Queries {
   return db.dialect === 'sqlite' && 'onLoop' in db ? (db as SqliteDatabase).onLoop : db;
@@ -114,7 +114,7 @@ export function startupReads(db: Database): Queries {
 
 /**
  * On SQLite, starts the read thread and its connection (tens of milliseconds), for the caller not to wait for, so that
- * they get ready while the server does: a key look-up (db.lookup: it does not make the thread count as busy, so
+ * they are ready for the first reads: a key look-up (db.lookup: it does not make the thread count as busy, so
  * requests meanwhile do not open the event loop's read-only connection). PostgreSQL's pool has a connection since
  * ensureReachable. Should it fail, later reads fail as they would have, and the next one starts a new thread.
  */

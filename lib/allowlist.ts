@@ -1,5 +1,5 @@
 import { listBooks, originsVersion } from '../db/books.js';
-import type { Database } from '../db/index.js';
+import type { Database, Queries } from '../db/index.js';
 
 /**
  * The origins each book allows, held in memory so that no request queries the database for CORS.
@@ -12,11 +12,14 @@ export class OriginAllowlist {
 
   constructor(private readonly db: Database) {}
 
-  /** Reloads the allowlists if they changed since the last look; true when it reloaded. */
-  async refresh(): Promise<boolean> {
-    const version = await originsVersion(this.db);
+  /**
+   * Reloads the allowlists if they changed since the last look; true when it reloaded. `from`: where to read, if not
+   * the database's usual reads (the first load, before serving, reads where start-up checks do: db/index.ts, startupReads).
+   */
+  async refresh(from: Queries = this.db): Promise<boolean> {
+    const version = await originsVersion(from);
     if (version === this.version) return false;
-    const books = await listBooks(this.db);
+    const books = await listBooks(from);
     this.byBook = new Map(books.map((b) => [b.id, new Set(b.origins)]));
     this.union = new Set(books.flatMap((b) => b.origins));
     this.version = version;

@@ -2,6 +2,7 @@ import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { faultOf } from '../db/faults.js';
+import { startupReads } from '../db/index.js';
 import { OriginAllowlist } from '../lib/allowlist.js';
 import { apiBookOf, isClientAssetRequest } from '../lib/paths.js';
 
@@ -41,7 +42,7 @@ export function originAllowed(origins: OriginAllowlist, request: FastifyRequest)
 export default fp(
   async function corsPlugin(app) {
     const origins = new OriginAllowlist(app.db);
-    await origins.refresh();
+    await origins.refresh(startupReads(app.db));
     app.decorate('origins', origins);
 
     const timer = setInterval(() => {

@@ -25,8 +25,12 @@ export default fp<DbPluginOptions>(
     const db = await openDatabase(app.config.databaseUrl, { poolSize: app.config.databasePoolSize });
     await ensureReachable(db);
     app.addHook('onClose', () => db.close());
-    // The checks below do not wait for the SQLite read thread (startupReads); it starts meanwhile, for the first requests.
-    warmUp(db).catch((err: unknown) => app.log.error({ err }, 'the database\'s first read failed: reads may fail until it answers (GET /readyz says when)'));
+    // The start reads nothing through the SQLite read thread (startupReads): it starts once the server listens, alongside
+    // the first requests rather than the start (tests that only inject start it with their first read).
+    app.addHook('onListen', (done) => {
+      warmUp(db).catch((err: unknown) => app.log.error({ err }, 'the database\'s first read failed: reads may fail until it answers (GET /readyz says when)'));
+      done();
+    });
     const pending = await pendingMigrations(db);
     if (pending.length > 0) {
       if (!opts.migrate) {
