@@ -38,7 +38,10 @@ function cpuMs(pid: number): number | undefined {
 async function once(port: number): Promise<{ wall: number; cpu: number | undefined }> {
   const started = performance.now();
   const child = spawn(binary, ['serve', '--port', String(port)], { env, stdio: 'ignore' });
+  let exited: number | null | undefined;
+  child.once('exit', (code) => (exited = code));
   for (;;) {
+    if (exited !== undefined) throw new Error(`folio serve exited (code ${exited}) before answering: is port ${port} in use?`);
     try {
       if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
     } catch {

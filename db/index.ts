@@ -87,8 +87,8 @@ export interface OpenOptions {
 /**
  * Opens the database named by FOLIO_DATABASE_URL: a `postgres://` URL (optionally `?schema=name` to keep
  * Folio's tables in a schema of their own), or a SQLite file path (created with its folder if missing).
- * node-postgres is loaded only for a PostgreSQL URL: on SQLite its modules (and the undici they pull in) would be a
- * tenth of the single binary's start-up (bench/RESULTS.md, "Start-up"); test/startup.test.ts keeps it that way.
+ * node-postgres is loaded only for a PostgreSQL URL: on SQLite its modules (and the undici they pull in) cost the
+ * single binary's start-up 15-25 ms of CPU (bench/RESULTS.md, "Start-up"); test/startup.test.ts keeps it that way.
  */
 export async function openDatabase(url: string, options: OpenOptions = {}): Promise<Database> {
   if (!isPostgresUrl(url)) return openSqlite(url);
