@@ -158,6 +158,11 @@ class ReadThread {
     });
   }
 
+  /** Whether the thread is running (tests). */
+  get running(): boolean {
+    return this.thread !== undefined;
+  }
+
   /** Whether the thread has reads other than look-ups to make. */
   get busy(): boolean {
     return this.others > 0;

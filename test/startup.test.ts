@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { buildApp } from '../app.js';
+import { readThread } from '../db/sqlite.js';
 import { cleanEnv, databaseEnv, root, testConfig, testDialect } from './helper.js';
 
 /**
@@ -66,4 +68,12 @@ t.test('on SQLite, serving loads no module of node-postgres (pg, pg-pool, pg-cur
 t.test('on PostgreSQL, the same report finds node-postgres loaded', { skip: testDialect !== 'postgres' && 'PostgreSQL only' }, async (t) => {
   const loaded = await packagesLoadedWhileServing(t);
   t.same(['pg', 'pg-cursor'].filter((name) => loaded.includes(name)), ['pg', 'pg-cursor']);
+});
+
+t.test('on SQLite, the start reads nothing through the read thread: it starts once the server listens', { skip: testDialect !== 'sqlite' && 'SQLite only' }, async (t) => {
+  const app = await buildApp({ config: { ...testConfig(t), demo: true }, migrate: true, logger: false });
+  t.teardown(() => app.close());
+  t.equal(readThread.running, false, 'migrations checked and applied, demo book made, origins loaded: no read thread');
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.equal(readThread.running, true);
 });
