@@ -1,15 +1,16 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
-import pretty from 'pino-pretty';
 import { buildApp, type AppOptions } from './app.js';
 import { servesHttps } from './plugins/config.js';
 
 /** Pretty logs for a person at a terminal, JSON lines for everything else. */
-function loggerFor(opts: AppOptions): AppOptions['logger'] {
+async function loggerFor(opts: AppOptions): Promise<AppOptions['logger']> {
   if (opts.logger !== undefined) return opts.logger;
   const level = opts.config.logLevel;
-  // In-process pretty printing (no transport worker), so it also works inside the single binary.
-  return process.stdout.isTTY ? { level, stream: pretty({ translateTime: 'HH:MM:ss', ignore: 'pid,hostname' }) } : { level };
+  if (!process.stdout.isTTY) return { level };
+  // In-process pretty printing (no transport worker), so it also works inside the single binary; loaded only here.
+  const { default: pretty } = await import('pino-pretty');
+  return { level, stream: pretty({ translateTime: 'HH:MM:ss', ignore: 'pid,hostname' }) };
 }
 
 /**
@@ -17,7 +18,7 @@ function loggerFor(opts: AppOptions): AppOptions['logger'] {
  * requests finish (up to the grace period) and closes the database.
  */
 export async function startServer(opts: AppOptions): Promise<FastifyInstance> {
-  const app = await buildApp({ ...opts, logger: loggerFor(opts) });
+  const app = await buildApp({ ...opts, logger: await loggerFor(opts) });
   const { config } = opts;
   if (!servesHttps(config)) {
     app.log.warn('serving plain HTTP: fine on localhost for development; in production serve HTTPS (--tls-cert/--tls-key) or run behind a TLS proxy with --trust-proxy 1 (or its address)');

@@ -37,7 +37,7 @@ interface Result {
 
 /** `rows` events of consenting users, and a tenth as many of the others, in one transaction. */
 async function generate(file: string, rows: number): Promise<number> {
-  const db = openDatabase(file);
+  const db = await openDatabase(file);
   await applyMigrations(db);
   await createBook(db, { id: 'bench', title: 'Bench', origins: ['https://book.example'] });
   const now = Date.now();

@@ -429,7 +429,7 @@ async function prepareInProcess(config: Config): Promise<{ app: FastifyInstance;
 /** `folio serve` on `databaseUrl` (migrated, demo book) in a process of its own, with its scenarios; the seeded rows go in through a connection of this process. */
 async function prepareServed(databaseUrl: string): Promise<{ server: ServerProcess; scenarios: Record<string, Scenario> }> {
   const server = await startServer(databaseUrl, ['--migrate']);
-  const db = openDatabase(databaseUrl, { poolSize: 2 });
+  const db = await openDatabase(databaseUrl, { poolSize: 2 });
   try {
     return { server, scenarios: await prepare(server.url, db) };
   } catch (err) {

@@ -1,6 +1,6 @@
 import { Presets, SingleBar } from 'cli-progress';
 import { backupSqlite, restoreSqlite, type BackupResult, type CopyReport } from '../db/backup.js';
-import { isPostgresUrl, redactUrl } from '../db/postgres.js';
+import { isPostgresUrl, redactUrl } from '../db/postgres-url.js';
 import { DatabaseInUseError } from '../db/serving-lock.js';
 
 type Stderr = NodeJS.WritableStream & { isTTY?: boolean };

@@ -17,7 +17,6 @@ import { DatabaseInUseError } from '../db/serving-lock.js';
 import { runBackup, runRestore, WrongDatabaseError } from './backup.js';
 import { logSecurityEvent, whoRuns } from './audit.js';
 import { runExport } from './export.js';
-import { MigrateDataError, runMigrateData } from './migrate-data.js';
 import { confirmByTyping, workCounts, writePersonalExport } from './users.js';
 import { version } from './version.js';
 
@@ -56,7 +55,7 @@ function configOf(command: Command): Config {
 
 async function withDatabase<T>(command: Command, work: (db: Database) => Promise<T>): Promise<T> {
   const config = configOf(command);
-  const db = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
+  const db = await openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
   await ensureReachable(db);
   try {
     const pending = await pendingMigrations(db);
@@ -431,6 +430,8 @@ program
       'its database): another secret ends every session and changes the pseudonyms in research exports.',
   )
   .action(async (opts: { from: string; to: string }) => {
+    // Loaded here: it brings drizzle's PostgreSQL half, which no other command needs before it opens PostgreSQL.
+    const { MigrateDataError, runMigrateData } = await import('./migrate-data.js');
     try {
       await runMigrateData(opts.from, opts.to, process.stderr);
     } catch (err) {

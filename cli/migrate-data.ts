@@ -8,7 +8,8 @@ import type pg from 'pg';
 import { pingDatabase, type Snapshot } from '../db/index.js';
 import { applyMigrations, pendingMigrations } from '../db/migrate.js';
 import { DatabaseUrlError } from '../db/errors.js';
-import { isPostgresUrl, openPostgres, parsePostgresUrl } from '../db/postgres.js';
+import type { PostgresDatabase } from '../db/postgres.js';
+import { isPostgresUrl, parsePostgresUrl } from '../db/postgres-url.js';
 import * as sqliteSchema from '../db/schema.js';
 import * as postgresSchema from '../db/schema.pg.js';
 import { openSqlite } from '../db/sqlite.js';
@@ -202,7 +203,7 @@ export async function runMigrateData(from: string, to: string, stderr: Stderr): 
     throw new MigrateDataError(`--from: cannot open ${file} as a SQLite database: ${(err as Error).message}`, 2);
   }
   let snapshot: Snapshot | undefined;
-  let target: ReturnType<typeof openPostgres> | undefined;
+  let target: PostgresDatabase | undefined;
   try {
     const pending = await pendingMigrations(source).catch((err: Error) => {
       throw new MigrateDataError(`--from: cannot read ${source.location} as a Folio database: ${err.message}`, 2);
@@ -231,6 +232,7 @@ export async function runMigrateData(from: string, to: string, stderr: Stderr): 
       for (const row of await snapshot.all<{ name: string; seq: number }>(sql`SELECT name, seq FROM sqlite_sequence`)) usedIds.set(row.name, row.seq);
     }
 
+    const { openPostgres } = await import('../db/postgres.js');
     target = openPostgres(to, 2);
     try {
       await pingDatabase(target);

@@ -26,7 +26,7 @@ async function bumpOriginsVersion(tx: Queries): Promise<void> {
   await tx.run(bumpOriginsSql);
 }
 
-export async function originsVersion(db: Database): Promise<number> {
+export async function originsVersion(db: Queries): Promise<number> {
   return (await db.get<{ value: number }>(originsVersionSql))?.value ?? 0;
 }
 
@@ -34,7 +34,7 @@ export async function findBook(db: Database, id: string): Promise<{ id: string; 
   return db.get(sql`SELECT id, title FROM books WHERE id = ${id}`);
 }
 
-export async function countBooks(db: Database): Promise<number> {
+export async function countBooks(db: Queries): Promise<number> {
   return (await db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM books`))!.n;
 }
 
@@ -82,7 +82,7 @@ export async function removeBookOrigin(db: Database, bookId: string, origin: str
 }
 
 /** Every book with its origins, ordered by id. */
-export async function listBooks(db: Database): Promise<Book[]> {
+export async function listBooks(db: Queries): Promise<Book[]> {
   const rows = await db.all<{ id: string; title: string; origin: string | null }>(
     sql`SELECT b.id, b.title, o.origin FROM books b LEFT JOIN book_origins o ON o.book_id = b.id ORDER BY b.id, o.origin`,
   );
@@ -119,6 +119,6 @@ export async function importToc(db: Database, bookId: string, toc: StoredToc): P
 }
 
 /** Every book's table of contents. */
-export async function listTocs(db: Database): Promise<TocRow[]> {
+export async function listTocs(db: Queries): Promise<TocRow[]> {
   return db.all<TocRow>(sql`SELECT book_id AS "bookId", toc, imported_at AS "importedAt" FROM book_tocs ORDER BY book_id`);
 }

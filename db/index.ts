@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { DatabaseUrlError } from './errors.js';
-import { openPostgres, isPostgresUrl } from './postgres.js';
+import { isPostgresUrl } from './postgres-url.js';
 import type { Query, Values } from './render.js';
-import { openSqlite } from './sqlite.js';
+import { openSqlite, type SqliteDatabase } from './sqlite.js';
 
 export type { Query, Values };
 
@@ -87,16 +87,39 @@ export interface OpenOptions {
 /**
  * Opens the database named by FOLIO_DATABASE_URL: a `postgres://` URL (optionally `?schema=name` to keep
  * Folio's tables in a schema of their own), or a SQLite file path (created with its folder if missing).
+ * node-postgres is loaded only for a PostgreSQL URL: on SQLite its modules (and the undici they pull in) cost the
+ * single binary's start-up 15-25 ms of CPU (bench/RESULTS.md, "Start-up"); test/startup.test.ts keeps it that way.
  */
-export function openDatabase(url: string, options: OpenOptions = {}): Database {
-  return isPostgresUrl(url) ? openPostgres(url, options.poolSize ?? 10) : openSqlite(url);
+export async function openDatabase(url: string, options: OpenOptions = {}): Promise<Database> {
+  if (!isPostgresUrl(url)) return openSqlite(url);
+  const { openPostgres } = await import('./postgres.js');
+  return openPostgres(url, options.poolSize ?? 10);
 }
 
 const ping = sql`SELECT 1`;
 
 /** Throws unless the database answers a trivial query. */
-export async function pingDatabase(db: Database): Promise<void> {
+export async function pingDatabase(db: Queries): Promise<void> {
   await db.get(ping);
+}
+
+/**
+ * Where the reads made before serving go (the database answers, its migrations, the demo book, the origins): on SQLite
+ * the event loop's own connection, which is open already, so that the start does not wait for the read thread to
+ * start and open one (warmUp starts it once the server listens); on PostgreSQL the database itself.
+ */
+export function startupReads(db: Database): Queries {
+  return db.dialect === 'sqlite' && 'onLoop' in db ? (db as SqliteDatabase).onLoop : db;
+}
+
+/**
+ * On SQLite, starts the read thread and its connection (tens of milliseconds), for the caller not to wait for, so that
+ * they are ready for the first reads: a key look-up (db.lookup: it does not make the thread count as busy, so
+ * requests meanwhile do not open the event loop's read-only connection). PostgreSQL's pool has a connection since
+ * ensureReachable. Should it fail, later reads fail as they would have, and the next one starts a new thread.
+ */
+export async function warmUp(db: Database): Promise<void> {
+  if (db.dialect === 'sqlite') await db.lookup(ping);
 }
 
 /**
@@ -109,7 +132,7 @@ export async function ensureReachable(db: Database, timeoutMs = 15_000): Promise
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
   });
   try {
-    await Promise.race([pingDatabase(db), silent]);
+    await Promise.race([pingDatabase(startupReads(db)), silent]);
   } catch (err) {
     // Not awaited: a connection attempt still under way would hold the close.
     void db.close().catch(() => {});

@@ -1,12 +1,8 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
-import { migrate as migrateSqlite } from 'drizzle-orm/better-sqlite3/migrator';
-import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
-import { migrate as migratePostgres } from 'drizzle-orm/node-postgres/migrator';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/node-postgres';
 import { readFileSync } from 'node:fs';
 import { assetPath } from '../lib/assets.js';
-import type { Database } from './index.js';
+import { startupReads, type Database } from './index.js';
 import type { openPostgres } from './postgres.js';
 import type { openSqlite } from './sqlite.js';
 
@@ -18,7 +14,8 @@ function migrationsFolder(db: Database): string {
 
 /** The migrations this build ships, by name, oldest first. */
 function shippedMigrations(db: Database): { name: string; createdAt: number }[] {
-  const journal = JSON.parse(readFileSync(`${migrationsFolder(db)}/meta/_journal.json`, 'utf8')) as { entries: { tag: string; when: number }[] };
+  // Its journal alone: the single binary then writes only that file of its assets at start (lib/assets.ts).
+  const journal = JSON.parse(readFileSync(assetPath(`db/migrations/${db.dialect}/meta/_journal.json`), 'utf8')) as { entries: { tag: string; when: number }[] };
   return journal.entries.map((e) => ({ name: e.tag, createdAt: e.when }));
 }
 
@@ -30,13 +27,15 @@ async function postgresSchema(db: Postgres): Promise<string> {
   return db.schema ?? (await db.get<{ schema: string | null }>(sql`SELECT current_schema() AS schema`))?.schema ?? 'public';
 }
 
-async function lastAppliedAt(db: Database): Promise<number | undefined> {
+async function lastAppliedAt(database: Database): Promise<number | undefined> {
+  // Read before serving: on SQLite on the event loop's connection (see startupReads).
+  const db = startupReads(database);
   let table: SQL;
   if (db.dialect === 'sqlite') {
     if (!(await db.get(sql`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ${migrationsTable}`))) return undefined;
     table = sql`${sql.identifier(migrationsTable)}`;
   } else {
-    const schema = await postgresSchema(db as Postgres);
+    const schema = await postgresSchema(database as Postgres);
     if (!(await db.get(sql`SELECT 1 FROM information_schema.tables WHERE table_schema = ${schema} AND table_name = ${migrationsTable}`))) return undefined;
     table = sql`${sql.identifier(schema)}.${sql.identifier(migrationsTable)}`;
   }
@@ -67,6 +66,8 @@ export async function applyMigrations(db: Database): Promise<string[]> {
     const pending = await pendingMigrations(db);
     if (pending.length > 0) {
       // Outside the group commit, which fsyncs its own commits: these fsync at their COMMIT.
+      // Drizzle's migrators are loaded when there is something to apply (the one of PostgreSQL loads node-postgres).
+      const [{ migrate: migrateSqlite }, { drizzle: drizzleSqlite }] = await Promise.all([import('drizzle-orm/better-sqlite3/migrator'), import('drizzle-orm/better-sqlite3')]);
       const { sqlite } = db as Sqlite;
       sqlite.pragma('synchronous = FULL');
       try {
@@ -85,7 +86,10 @@ export async function applyMigrations(db: Database): Promise<string[]> {
     await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lock]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     const pending = await pendingMigrations(db);
-    if (pending.length > 0) await migratePostgres(drizzlePostgres(client), { migrationsFolder: migrationsFolder(db), migrationsTable, migrationsSchema: schema });
+    if (pending.length > 0) {
+      const [{ migrate: migratePostgres }, { drizzle: drizzlePostgres }] = await Promise.all([import('drizzle-orm/node-postgres/migrator'), import('drizzle-orm/node-postgres')]);
+      await migratePostgres(drizzlePostgres(client), { migrationsFolder: migrationsFolder(db), migrationsTable, migrationsSchema: schema });
+    }
     return pending;
   } finally {
     await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lock]).catch(() => {});

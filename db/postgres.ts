@@ -1,44 +1,12 @@
 import { sql } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
-import { DatabaseUrlError } from './errors.js';
 import { firstColumnBytes } from './bytes.js';
+import { parsePostgresUrl, redactUrl } from './postgres-url.js';
 import type { Database, Queries, Query, Snapshot, Values } from './index.js';
-import { statement as render } from './render.js';
+import { renderer } from './render.js';
 import { runSteps } from './steps.js';
-
-export function isPostgresUrl(url: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(url);
-}
-
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://…';
-  }
-}
-
-const schemaName = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-
-/** Splits Folio's own `schema` parameter off a PostgreSQL URL (the rest goes to node-postgres as it is). */
-export function parsePostgresUrl(url: string): { connectionString: string; schema: string | undefined } {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new DatabaseUrlError(`FOLIO_DATABASE_URL is not a valid URL: expected postgres://user:password@host:port/database[?schema=name]`);
-  }
-  const schema = u.searchParams.get('schema') ?? undefined;
-  if (schema !== undefined && !schemaName.test(schema)) {
-    throw new DatabaseUrlError(`FOLIO_DATABASE_URL: schema=${JSON.stringify(schema)} is not a plain identifier (letters, digits and _, not starting with a digit)`);
-  }
-  u.searchParams.delete('schema');
-  return { connectionString: u.toString(), schema };
-}
 
 /** BIGINT columns (times in ms, row ids, counts) as JS numbers: all of Folio's stay far below 2^53. */
 const types = {
@@ -49,7 +17,7 @@ const types = {
 } as pg.CustomTypesConfig;
 
 /** A query as PostgreSQL runs it: drizzle's text for PostgreSQL (`$n` parameters) and its values in order (db/render.ts). */
-const postgresStatement = (query: Query, values: Values | undefined) => render('postgres', query, values);
+const postgresStatement = renderer(new PgDialect());
 
 /** Prepared-statement names: each distinct SQL text is parsed once per connection. */
 const statementNames = new Map<string, string>();

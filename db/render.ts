@@ -1,7 +1,4 @@
-import { fillPlaceholders, is, Param, Placeholder, type SQLWrapper } from 'drizzle-orm';
-import { PgDialect } from 'drizzle-orm/pg-core';
-import { SQLiteSyncDialect } from 'drizzle-orm/sqlite-core';
-import type { Dialect } from './index.js';
+import { fillPlaceholders, is, Param, Placeholder, type SQL, type SQLWrapper } from 'drizzle-orm';
 
 /**
  * A query: drizzle's `sql` template, or a query of drizzle's query builder. Values go in it either inline
@@ -26,29 +23,30 @@ export interface Statement {
   values: unknown[];
 }
 
-const dialects = { sqlite: new SQLiteSyncDialect(), postgres: new PgDialect() };
-
-/**
- * Each query object is rendered once per dialect (drizzle builds the text and the parameter order): a query built
- * once in a module's scope costs only the filling of its placeholders per run. A query built per call (inline
- * values) is rendered per call, and forgotten with it.
- */
-const rendered = { sqlite: new WeakMap<Query, Rendered>(), postgres: new WeakMap<Query, Rendered>() };
+/** What renders drizzle's SQL in one dialect: drizzle's SQLiteSyncDialect or PgDialect. */
+export interface SqlDialect {
+  sqlToQuery(sql: SQL): { sql: string; params: unknown[] };
+}
 
 const isPlaceholder = (p: unknown) => is(p, Placeholder) || (is(p, Param) && is(p.value, Placeholder));
 
-function render(dialect: Dialect, query: Query): Rendered {
-  let found = rendered[dialect].get(query);
-  if (!found) {
-    const { sql, params } = dialects[dialect].sqlToQuery(query.getSQL());
-    found = { text: sql, params, placeholders: params.some(isPlaceholder) };
-    rendered[dialect].set(query, found);
-  }
-  return found;
-}
-
-/** A query's text in a dialect, and its values in order (the placeholders filled from `values`). */
-export function statement(dialect: Dialect, query: Query, values?: Values): Statement {
-  const { text, params, placeholders } = render(dialect, query);
-  return { text, values: placeholders ? fillPlaceholders(params, values ?? {}) : params };
+/**
+ * A query's text in a dialect, and its values in order (the placeholders filled from `values`). Each query object is
+ * rendered once (drizzle builds the text and the parameter order): a query built once in a module's scope costs only
+ * the filling of its placeholders per run. A query built per call (inline values) is rendered per call, and
+ * forgotten with it. One per dialect, made by the module of that database (db/sqlite.ts, db/postgres.ts), so that
+ * SQLite never loads drizzle's PostgreSQL half.
+ */
+export function renderer(dialect: SqlDialect): (query: Query, values?: Values) => Statement {
+  const rendered = new WeakMap<Query, Rendered>();
+  return (query, values) => {
+    let found = rendered.get(query);
+    if (!found) {
+      const { sql, params } = dialect.sqlToQuery(query.getSQL());
+      found = { text: sql, params, placeholders: params.some(isPlaceholder) };
+      rendered.set(query, found);
+    }
+    const { text, params, placeholders } = found;
+    return { text, values: placeholders ? fillPlaceholders(params, values ?? {}) : params };
+  };
 }

@@ -1,5 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'drizzle-orm';
+import { SQLiteSyncDialect } from 'drizzle-orm/sqlite-core';
 import { mkdirSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -8,7 +9,7 @@ import { assetPath, isSingleBinary, sqliteAddon, sqliteAddonAsset, sqliteReaderA
 import { firstColumnBytes } from './bytes.js';
 import { GroupCommit, type WriteThreadCommit } from './group-commit.js';
 import type { Database, Queries, Query, Snapshot, Values, WriteStep } from './index.js';
-import { statement as render } from './render.js';
+import { renderer } from './render.js';
 import type { ReadReply, ReadRequest, ReaderData } from './sqlite-reader.js';
 import type { WriteOutcome, WriterBatch, WriterData, WriterReply } from './sqlite-writer.js';
 import { errorOf, type ThreadFailure } from './thread-failure.js';
@@ -16,7 +17,7 @@ import { errorOf, type ThreadFailure } from './thread-failure.js';
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
 /** A query as SQLite runs it: drizzle's text for SQLite and its values in order (db/render.ts). */
-const sqliteStatement = (query: Query, values: Values | undefined) => render('sqlite', query, values);
+const sqliteStatement = renderer(new SQLiteSyncDialect());
 
 /** Runs queries on one better-sqlite3 connection, preparing each distinct SQL text once. */
 export class SqliteQueries implements Queries {
@@ -155,6 +156,11 @@ class ReadThread {
       this.pending.set(id, { resolve: done as (value: never) => void, reject: failed });
       if (this.queue.push([id, database, file, kind, text, values]) === 1) queueMicrotask(() => this.send());
     });
+  }
+
+  /** Whether the thread is running (tests). */
+  get running(): boolean {
+    return this.thread !== undefined;
   }
 
   /** Whether the thread has reads other than look-ups to make. */
@@ -358,7 +364,7 @@ function walSync(location: string): { sync: () => Promise<void>; close: () => Pr
  * database stays whole) and the group commit fsyncs the log itself after each COMMIT, off the event loop, before
  * any of the batch's writes is answered. FULL would block the event loop for the fsync, about a millisecond here.
  */
-export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Database; writeThread: WriteThread | undefined } {
+export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Database; onLoop: SqliteQueries; writeThread: WriteThread | undefined } {
   const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
   if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
   const sqlite = connect(file);
@@ -392,6 +398,11 @@ export function openSqlite(url: string): Database & { sqlite: BetterSqlite3.Data
     dialect: 'sqlite',
     location,
     sqlite,
+    /**
+     * Queries on the event loop's own connection (the group commit's): committed data while no write is under way.
+     * Start-up checks read here (db/index.ts, startupReads), so that the start does not wait for the read thread.
+     */
+    onLoop: queries,
     /** The write thread, if the database is a file (tests stop it). */
     writeThread: writer,
     lookup: (query, values) => reads.lookup(query, values),

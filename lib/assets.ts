@@ -21,18 +21,23 @@ let extraction: { dir: string; pending: string[] } | undefined;
 /**
  * The single binary carries its files as SEA assets; each is written when first asked for (a folder's all at once) to a
  * private temporary folder (removed at exit), so that everything else reads them as files, as it does from a clone.
- * Only what is used is written: `folio --version` writes package.json, `folio serve` neither the client nor the docs'
- * files until they are asked for.
+ * Only what is used is written: `folio --version` writes package.json, `folio serve` the migrations' journal, the addon
+ * and the threads' code, and the browser client's and the docs' files only when they are first asked for (assetFolder).
  */
-function extracted(relative: string): string {
+function started(): { dir: string; pending: string[] } {
   if (!extraction) {
     const dir = mkdtempSync(join(tmpdir(), 'folio-'));
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     extraction = { dir, pending: JSON.parse(sea.getAsset(assetManifest, 'utf8')) as string[] };
   }
-  const { dir } = extraction;
+  return extraction;
+}
+
+function extracted(relative: string): string {
+  const current = started();
+  const { dir } = current;
   const folder = `${relative}/`;
-  extraction.pending = extraction.pending.filter((name) => {
+  current.pending = current.pending.filter((name) => {
     if (name !== relative && !name.startsWith(folder)) return true;
     const file = join(dir, name);
     mkdirSync(dirname(file), { recursive: true });
@@ -60,6 +65,18 @@ function projectRoot(): string {
 /** The only way app code reaches a file it ships (migrations, the browser client, docs assets): by its path in the project. */
 export function assetPath(relative: string): string {
   return sea.isSea() ? extracted(relative) : join(projectRoot(), relative);
+}
+
+/**
+ * Where a folder of assets is, without writing its files yet (the docs' 2.5 MB of swagger-ui): in the single binary an
+ * empty folder, filled by the first assetPath() of it; elsewhere assetPath(). For a server that reads the files only
+ * when they are asked for, and calls assetPath() first.
+ */
+export function assetFolder(relative: string): string {
+  if (!sea.isSea()) return assetPath(relative);
+  const folder = join(started().dir, relative);
+  mkdirSync(folder, { recursive: true });
+  return folder;
 }
 
 /**

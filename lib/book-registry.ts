@@ -1,5 +1,5 @@
 import { listBooks, listTocs, originsVersion } from '../db/books.js';
-import type { Database } from '../db/index.js';
+import type { Database, Queries } from '../db/index.js';
 import type { StoredToc } from './toc.js';
 
 /** A book's table of contents as the registry holds it. */
@@ -29,11 +29,14 @@ export class BookRegistry {
 
   constructor(private readonly db: Database) {}
 
-  /** Reloads the books if they changed since the last look; true when it reloaded. */
-  async refresh(): Promise<boolean> {
-    const version = await originsVersion(this.db);
+  /**
+   * Reloads the books if they changed since the last look; true when it reloaded. `from`: where to read, if not the
+   * database's usual reads (the first load, before serving, reads where start-up checks do: db/index.ts, startupReads).
+   */
+  async refresh(from: Queries = this.db): Promise<boolean> {
+    const version = await originsVersion(from);
     if (version === this.version) return false;
-    const [books, tocs] = await Promise.all([listBooks(this.db), listTocs(this.db)]);
+    const [books, tocs] = await Promise.all([listBooks(from), listTocs(from)]);
     const tocOf = new Map(tocs.map((t) => [t.bookId, { ...(JSON.parse(t.toc) as StoredToc), importedAt: t.importedAt }]));
     this.books = new Map(books.map((b) => [b.id, { id: b.id, title: b.title, origins: b.origins, allowed: new Set(b.origins), toc: tocOf.get(b.id) }]));
     this.union = new Set(books.flatMap((b) => b.origins));

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { isPostgresUrl } from '../db/postgres.js';
+import { isPostgresUrl } from '../db/postgres-url.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 

@@ -7,7 +7,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BackupResult } from '../db/backup.js';
-import { isPostgresUrl } from '../db/postgres.js';
+import { isPostgresUrl } from '../db/postgres-url.js';
 import { holdServingLock } from '../db/serving-lock.js';
 import { isSingleBinary } from '../lib/assets.js';
 import type { BackupStatus as BackupStatusSchema } from '../schemas/backup-status.js';

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
 import { faultOf } from '../db/faults.js';
+import { startupReads } from '../db/index.js';
 import { BookRegistry } from '../lib/book-registry.js';
 
 declare module 'fastify' {
@@ -16,7 +17,8 @@ declare module 'fastify' {
 export default fp(
   async function booksPlugin(app) {
     const books = new BookRegistry(app.db);
-    await books.refresh();
+    // Before serving: read where the start-up checks read (on SQLite the event loop's connection, not the read thread).
+    await books.refresh(startupReads(app.db));
     app.decorate('books', books);
 
     const timer = setInterval(() => {

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import { countBooks, createBook } from '../db/books.js';
-import { ensureReachable, openDatabase, type Database } from '../db/index.js';
+import { ensureReachable, openDatabase, startupReads, warmUp, type Database } from '../db/index.js';
 import { applyMigrations, pendingMigrations } from '../db/migrate.js';
 
 declare module 'fastify' {
@@ -22,9 +22,15 @@ export interface DbPluginOptions {
 
 export default fp<DbPluginOptions>(
   async function dbPlugin(app, opts) {
-    const db = openDatabase(app.config.databaseUrl, { poolSize: app.config.databasePoolSize });
+    const db = await openDatabase(app.config.databaseUrl, { poolSize: app.config.databasePoolSize });
     await ensureReachable(db);
     app.addHook('onClose', () => db.close());
+    // The start reads nothing through the SQLite read thread (startupReads): it starts once the server listens, alongside
+    // the first requests rather than the start (tests that only inject start it with their first read).
+    app.addHook('onListen', (done) => {
+      warmUp(db).catch((err: unknown) => app.log.error({ err }, 'the database\'s first read failed: reads may fail until it answers (GET /readyz says when)'));
+      done();
+    });
     const pending = await pendingMigrations(db);
     if (pending.length > 0) {
       if (!opts.migrate) {
@@ -36,7 +42,7 @@ export default fp<DbPluginOptions>(
       const applied = await applyMigrations(db);
       app.log.info({ applied, database: db.location }, `applied ${applied.length} migration(s)`);
     }
-    if (app.config.demo && (await countBooks(db)) === 0) {
+    if (app.config.demo && (await countBooks(startupReads(db))) === 0) {
       await createBook(db, demoBook);
       app.log.info({ book: demoBook.id, origins: demoBook.origins }, 'created the demo book (FOLIO_DEMO=0 turns this off)');
     }

@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import fp from 'fastify-plugin';
 import { readFileSync } from 'node:fs';
 import { version } from '../cli/version.js';
-import { assetPath, isSingleBinary } from '../lib/assets.js';
+import { assetFolder, assetPath, isSingleBinary } from '../lib/assets.js';
 
 /** The OpenAPI document at /docs/json, generated from the route schemas, and a browsable UI at /docs. */
 export default fp(
@@ -38,11 +38,17 @@ export default fp(
         security: [{ cookie: [] }, { bearer: [] }],
       },
     });
-    // The single binary has no node_modules: it carries swagger-ui's static files as assets.
-    const carried = isSingleBinary()
-      ? { baseDir: assetPath('swagger-ui'), logo: { type: 'image/svg+xml', content: readFileSync(assetPath('swagger-ui/logo.svg')) } }
-      : {};
-    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, ...carried });
+    if (!isSingleBinary()) {
+      await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+      return;
+    }
+    // The single binary has no node_modules: it carries swagger-ui's static files (2.5 MB) as assets, written on the
+    // first request for the docs rather than at every start (lib/assets.ts). A context of their own holds that hook.
+    const logo = { type: 'image/svg+xml', content: readFileSync(assetPath('swagger-ui/logo.svg')) };
+    await app.register(async function carriedDocs(docs) {
+      docs.addHook('onRequest', async () => void assetPath('swagger-ui'));
+      await docs.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, baseDir: assetFolder('swagger-ui'), logo });
+    });
   },
   { name: 'folio-docs', fastify: '5.x', dependencies: ['folio-auth'], decorators: { fastify: ['sessionCookieName'] } },
 );

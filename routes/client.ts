@@ -2,7 +2,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
 import { access } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { assetPath } from '../lib/assets.js';
+import { assetFolder, assetPath } from '../lib/assets.js';
 import { HttpError } from '../lib/errors.js';
 
 /** The files of the browser client that `npm run build` puts in dist/client/, with their content types. */
@@ -28,7 +28,9 @@ export interface ClientRoutesOptions {
  * file's size and mtime, 304 to If-None-Match or If-Modified-Since, Cache-Control); only these three, one route each.
  */
 const clientRoutes: FastifyPluginAsync<ClientRoutesOptions> = async (app, opts) => {
-  const dir = opts.dir ?? assetPath('dist/client');
+  const dir = opts.dir ?? assetFolder('dist/client');
+  // In the single binary the files are written on the first request for one of them, not at every start (lib/assets.ts).
+  const written = opts.dir === undefined ? () => assetPath('dist/client') : () => dir;
   // Only reply.sendFile, in this plugin's context: nothing else in the folder is served, nor listed.
   await app.register(fastifyStatic, {
     root: dir,
@@ -44,6 +46,7 @@ const clientRoutes: FastifyPluginAsync<ClientRoutesOptions> = async (app, opts) 
   for (const name of Object.keys(clientFiles)) {
     const file = join(dir, name);
     app.get(`/client/${name}`, { schema: { hide: true, summary: `The browser client: ${name}` } }, async (_request, reply) => {
+      written();
       // A missing file would be send's plain 404 (no such route); a client not built yet says what to do.
       await access(file).catch(() => {
         throw new HttpError(503, 'client_not_built', 'the browser client is not built: run "npm run build" (or "npm run build:client") and retry');

@@ -55,6 +55,10 @@ t.test('the single binary runs alone: no node, no node_modules, only itself in a
   t.match(await client.text(), /export/);
   t.equal((await fetch(`${url}/docs/json`)).status, 200);
   t.equal((await fetch(`${url}/docs/static/index.html`)).status, 200);
+  // swagger-ui's files are written from the binary's assets on the first request for the docs, not at start.
+  const ui = await fetch(`${url}/docs/static/swagger-ui-bundle.js`);
+  t.equal(ui.status, 200);
+  t.ok((await ui.arrayBuffer()).byteLength > 100_000, 'swagger-ui-bundle.js whole');
   server.kill('SIGTERM');
   t.equal(await exited, 0, 'shuts down cleanly');
 });

@@ -24,7 +24,7 @@ t.test('books add stores the book with normalised origins, and list shows it as 
   const json = await folio(['books', 'list', '--json'], env);
   t.same(JSON.parse(json.stdout), [{ id: 'thinkcspy', title: 'How to Think', origins: ['http://localhost:8080', 'https://book.example'] }]);
 
-  const db = openDatabase(env.FOLIO_DATABASE_URL!);
+  const db = await openDatabase(env.FOLIO_DATABASE_URL!);
   t.teardown(() => db.close());
   t.same((await db.all(sql`SELECT book_id, origin FROM book_origins ORDER BY origin`)), [
     { book_id: 'thinkcspy', origin: 'http://localhost:8080' },
@@ -98,7 +98,7 @@ t.test('books remove deletes the book and its origins', async (t) => {
   await folio(['books', 'add', 'b', '--title', 'B', '--origin', 'https://one.example'], env);
   const res = await folio(['books', 'remove', 'b'], env);
   t.equal(res.code, 0);
-  const db = openDatabase(env.FOLIO_DATABASE_URL!);
+  const db = await openDatabase(env.FOLIO_DATABASE_URL!);
   t.teardown(() => db.close());
   t.same((await db.get(sql`SELECT count(*) AS n FROM book_origins`)), { n: 0 });
   t.same((await db.get(sql`SELECT count(*) AS n FROM books`)), { n: 0 });
@@ -146,7 +146,7 @@ t.test('users add creates an account with a role and a password from stdin; list
   t.same(JSON.parse(list.stdout).map((u: Record<string, unknown>) => ({ ...u, id: undefined })), [
     { id: undefined, username: 'prof', name: 'Prof X', email: null, role: 'instructor', researchConsent: false, anonymous: false },
   ]);
-  const db = openDatabase(env.FOLIO_DATABASE_URL!);
+  const db = await openDatabase(env.FOLIO_DATABASE_URL!);
   t.teardown(() => db.close());
   const { verifyPassword } = await import('../lib/passwords.js');
   const { password_hash } = (await db.get(sql`SELECT password_hash FROM users`)) as { password_hash: string };
@@ -170,7 +170,7 @@ t.test('users add refuses a short password, a bad role and a taken name', async 
 t.test('users set-role and reset-password change the account; reset ends its sessions', async (t) => {
   const env = await migratedDatabase(t);
   await folioWithStdin(['users', 'add', 'prof', '--password-stdin'], env, 'a long password\n');
-  const db = openDatabase(env.FOLIO_DATABASE_URL!);
+  const db = await openDatabase(env.FOLIO_DATABASE_URL!);
   t.teardown(() => db.close());
   const { id } = (await db.get(sql`SELECT id FROM users`)) as { id: string };
   (await db.run(sql`INSERT INTO sessions (id, user_id, kind, expires_at, data, created_at) VALUES ('s1', ${id}, 'token', ${Date.now() + 100000}, '{}', 0)`));
@@ -222,7 +222,7 @@ async function classWithWork(t: Test) {
   await folio(['books', 'add', 'book', '--title', 'B', '--origin', 'https://book.example'], env);
   await folioWithStdin(['users', 'add', 'ada', '--name', 'Ada L.', '--password-stdin'], env, 'a long password\n');
   await folioWithStdin(['users', 'add', 'bob', '--password-stdin'], env, 'a long password\n');
-  const db = openDatabase(env.FOLIO_DATABASE_URL!);
+  const db = await openDatabase(env.FOLIO_DATABASE_URL!);
   t.teardown(() => db.close());
   const { saveAnswer, saveEvents, saveProgram, setPageComplete, setPosition } = await import('../db/work.js');
   const ids: Record<string, string> = {};

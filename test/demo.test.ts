@@ -24,7 +24,7 @@ t.test('FOLIO_DEMO=0 creates no demo book', async (t) => {
 
 t.test('no demo book is added to a database that has a book', async (t) => {
   const config = testConfig(t, { demo: true });
-  const db = openDatabase(config.databaseUrl);
+  const db = await openDatabase(config.databaseUrl);
   await applyMigrations(db);
   await createBook(db, { id: 'mine', title: 'Mine', origins: [] });
   await db.close();

@@ -49,7 +49,7 @@ t.test('every write acknowledged with a 2xx survives kill -9 the instant the rep
       t.equal(((await res.json()) as { latest: { answer: string } }).latest.answer, w.value);
     }
   }
-  const db = openDatabase(file);
+  const db = await openDatabase(file);
   t.teardown(() => db.close());
   const events = (await db.all<{ type: string }>(sql`SELECT type FROM events`)).map((e) => e.type);
   for (const w of acknowledged.filter((a) => a.kind === 'event')) t.ok(events.includes(w.id), w.id);
@@ -103,7 +103,7 @@ t.test('under 16 concurrent writers, three kill -9 at random moments lose no ack
   server.child.kill('SIGTERM');
   await server.exited;
 
-  const db = openDatabase(file);
+  const db = await openDatabase(file);
   t.teardown(() => db.close());
   if (db.dialect === 'sqlite') t.equal((db as SqliteDatabase).sqlite.pragma('integrity_check', { simple: true }), 'ok');
   let total = 0;

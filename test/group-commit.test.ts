@@ -9,7 +9,7 @@ import { sql } from 'drizzle-orm';
 
 /** The group commit of the database under test (SQLite or PostgreSQL), through db.write, with real tables. */
 async function database(t: Parameters<typeof testDatabaseUrl>[0]) {
-  const db = openDatabase(testDatabaseUrl(t));
+  const db = await openDatabase(testDatabaseUrl(t));
   t.teardown(() => db.close());
   await applyMigrations(db);
   return db;
@@ -103,7 +103,7 @@ t.test('bytes gives the first column of the first row as UTF-8, and undefined wi
 });
 
 t.test('a SQLite database in memory (one connection, no read thread) writes and reads', { skip: testDialect === 'sqlite' ? false : 'SQLite only' }, async (t) => {
-  const db = openDatabase(':memory:');
+  const db = await openDatabase(':memory:');
   t.teardown(() => db.close());
   await applyMigrations(db);
   await db.write((tx) => tx.run(insertBook, { id: 'only' }));
@@ -200,12 +200,12 @@ t.test('when the SQLite write thread stops, the writes waiting on it fail and ar
 
 t.test('closing the database commits the writes of steps still queued', async (t) => {
   const url = testDatabaseUrl(t);
-  const db = openDatabase(url);
+  const db = await openDatabase(url);
   await applyMigrations(db);
   const queued = [db.writeSteps([['run', insertBook, { id: 'q1' }]]), db.writeSteps([['run', insertBook, { id: 'q2' }]])];
   await db.close();
   t.same(await Promise.all(queued), [[1], [1]]);
-  const again = openDatabase(url);
+  const again = await openDatabase(url);
   t.teardown(() => again.close());
   t.same(await again.all(sql`SELECT id FROM books ORDER BY id`), [{ id: 'q1' }, { id: 'q2' }]);
   await t.rejects(db.writeSteps([['run', insertBook, { id: 'late' }]]), 'a write after the close fails');

@@ -131,7 +131,7 @@ function sqliteRows(file: string, table: string): Record<string, unknown>[] {
 
 /** Every row of a table in PostgreSQL, ordered by primary key (compared in JS: PostgreSQL's text collation is not SQLite's). */
 async function postgresRows(url: string, table: string): Promise<Record<string, unknown>[]> {
-  const db = openDatabase(url);
+  const db = await openDatabase(url);
   try {
     return sortByKey(table, await db.all<Record<string, unknown>>(sql`SELECT * FROM ${sql.raw(table)}`));
   } finally {
@@ -274,7 +274,7 @@ t.test('a source with pending migrations is refused, saying to run folio migrate
   t.equal(res.code, 1);
   t.equal(res.stderr, `folio: the source ${file} has ${shipped.length} pending migration(s) (${shipped.join(', ')}): run "folio migrate --database ${file}" first\n`);
   const schema = new URL(url).searchParams.get('schema');
-  const db = openDatabase(postgresTestUrl);
+  const db = await openDatabase(postgresTestUrl);
   t.teardown(() => db.close());
   t.same(await db.all(sql`SELECT schema_name FROM information_schema.schemata WHERE schema_name = ${schema}`), []);
 });
@@ -348,7 +348,7 @@ t.test('on a terminal, migrate-data draws one progress bar over the rows of all 
 t.test('the summary says to serve with the secret the SQLite server generated, when there is one', async (t) => {
   const dir = t.testdir();
   const file = join(dir, 'folio.db');
-  const source = openDatabase(file);
+  const source = await openDatabase(file);
   await applyMigrations(source);
   await source.close();
   writeFileSync(join(dir, 'folio.secret'), `${testSecret}\n`);

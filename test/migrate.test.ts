@@ -17,7 +17,7 @@ const sqliteOnly = { skip: testDialect !== 'sqlite' && 'SQLite only' };
 const postgresOnly = { skip: testDialect !== 'postgres' && 'PostgreSQL only' };
 
 t.test('a fresh database gets every migration once; a second run applies nothing', async (t) => {
-  const db = openDatabase(testDatabaseUrl(t));
+  const db = await openDatabase(testDatabaseUrl(t));
   t.teardown(() => db.close());
   const pending = await pendingMigrations(db);
   t.same(pending, shipped);
@@ -44,7 +44,7 @@ t.test('a fresh database gets every migration once; a second run applies nothing
 
 t.test('migrations of one schema take turns (an advisory lock of that schema); another schema\'s do not wait', postgresOnly, async (t) => {
   const [urlA, urlB] = [testDatabaseUrl(t), testDatabaseUrl(t)];
-  const [a, b] = [openDatabase(urlA), openDatabase(urlB)];
+  const [a, b] = await Promise.all([openDatabase(urlA), openDatabase(urlB)]);
   t.teardown(() => Promise.all([a.close(), b.close()]));
   // Another process migrating schema A holds its lock.
   const holder = new pg.Client({ connectionString: postgresTestUrl });
@@ -68,10 +68,10 @@ t.test('a database server that accepts the connection but never answers is refus
     silent.close();
   });
   const { port } = silent.address() as { port: number };
-  const db = openDatabase(`postgres://folio@127.0.0.1:${port}/test`);
+  const db = await openDatabase(`postgres://folio@127.0.0.1:${port}/test`);
   const started = Date.now();
   await t.rejects(ensureReachable(db, 300), DatabaseUrlError);
-  await t.rejects(ensureReachable(openDatabase(`postgres://folio@127.0.0.1:${port}/test`), 300), {
+  await t.rejects(ensureReachable(await openDatabase(`postgres://folio@127.0.0.1:${port}/test`), 300), {
     message: `cannot use the database postgres://folio@127.0.0.1:${port}/test: no answer within 0.3 s (check FOLIO_DATABASE_URL, and that the server runs)`,
   });
   t.ok(Date.now() - started < 5000);
@@ -88,7 +88,7 @@ t.test('folio migrate says what it applied, then that nothing is pending', async
 });
 
 t.test('the database is opened in WAL mode with synchronous=NORMAL (the group commit fsyncs the log itself), foreign keys and a busy timeout', sqliteOnly, async (t) => {
-  const db = openDatabase(join(t.testdir(), 'folio.db')) as SqliteDatabase;
+  const db = (await openDatabase(join(t.testdir(), 'folio.db'))) as SqliteDatabase;
   t.teardown(() => db.close());
   t.equal(db.sqlite.pragma('journal_mode', { simple: true }), 'wal');
   t.equal(db.sqlite.pragma('synchronous', { simple: true }), 1);
@@ -114,7 +114,7 @@ t.test('the app migrates at start when told to', async (t) => {
 });
 
 t.test('migration 0004 marks the newest version and attempt of work stored before it as latest', sqliteOnly, async (t) => {
-  const db = openDatabase(join(t.testdir(), 'folio.db')) as SqliteDatabase;
+  const db = (await openDatabase(join(t.testdir(), 'folio.db'))) as SqliteDatabase;
   t.teardown(() => db.close());
   await applyMigrations(db);
   db.sqlite.exec(`INSERT INTO books (id, title, created_at) VALUES ('b', 'B', 0);
@@ -131,7 +131,7 @@ t.test('migration 0004 marks the newest version and attempt of work stored befor
 });
 
 t.test('migration 0005 numbers the origins stored before it in the order they were added', sqliteOnly, async (t) => {
-  const db = openDatabase(join(t.testdir(), 'folio.db')) as SqliteDatabase;
+  const db = (await openDatabase(join(t.testdir(), 'folio.db'))) as SqliteDatabase;
   t.teardown(() => db.close());
   await applyMigrations(db);
   db.sqlite.exec(`INSERT INTO books (id, title, created_at) VALUES ('b', 'B', 0);

@@ -92,8 +92,8 @@ async function postgresShape(db: Database): Promise<Record<string, Shape>> {
 }
 
 t.test('the migrated SQLite and PostgreSQL databases have the same tables, columns, nullability, keys and indexes', async (t) => {
-  const sqlite = openDatabase(join(t.testdir(), 'folio.db'));
-  const postgres = openDatabase(postgresSchemaUrl(t));
+  const sqlite = await openDatabase(join(t.testdir(), 'folio.db'));
+  const postgres = await openDatabase(postgresSchemaUrl(t));
   t.teardown(async () => {
     await sqlite.close();
     await postgres.close();

@@ -153,7 +153,7 @@ t.test('folio books toc import stores the file and says what it holds; a bad fil
   t.equal(noBook.code, 1);
   t.match(noBook.stderr, 'there is no book "nope"');
 
-  const db = openDatabase(env.FOLIO_DATABASE_URL!);
+  const db = await openDatabase(env.FOLIO_DATABASE_URL!);
   t.teardown(() => db.close());
   const rows = await db.all<{ book_id: string; toc: string }>(sql`SELECT book_id, toc FROM book_tocs`);
   t.same(rows.map((r) => ({ book: r.book_id, toc: JSON.parse(r.toc) as unknown })), [{ book: 'b', toc }]);
