@@ -1,5 +1,5 @@
 import Type, { type TSchema } from 'typebox';
-import { BookId } from './common.js';
+import { BookId, Role } from './common.js';
 import { Id, LatestAnswer, Program } from './work.js';
 import { csvFormulaModes, type CsvFormulas } from '../lib/csv.js';
 import { instantPattern } from '../lib/time.js';
@@ -17,13 +17,14 @@ export const StudentParams = Type.Object({
 });
 export const SummaryParams = Type.Object({ book: BookId, question: Id('question id', 'q1') });
 
-const Student = Type.Object(
+/** Who a student is, as instructors see them. */
+export const Student = Type.Object(
   {
     id: Type.String(),
     username: Nullable(Type.String()),
     name: Nullable(Type.String()),
     email: Nullable(Type.String()),
-    role: Type.Union([Type.Literal('student'), Type.Literal('instructor'), Type.Literal('admin'), Type.Literal('researcher')]),
+    role: Role,
     anonymous: Type.Boolean({ description: 'true for a student who has not registered' }),
   },
   { additionalProperties: false },
