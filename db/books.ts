@@ -15,8 +15,15 @@ const bumpOrigins = qb
   .insert(changeCounters)
   .values({ name: ORIGINS_COUNTER, value: 1 })
   .onConflictDoUpdate({ target: conflictOn(changeCounters.name), set: { value: sql`${changeCounters.value} + 1` } });
-/** Polled by every server (plugins/cors.ts): built and rendered once. */
+/** Polled by every server (plugins/cors.ts). */
 const originsVersionQuery = select({ value: changeCounters.value }).from(changeCounters).where(eq(changeCounters.name, ORIGINS_COUNTER));
+// Built once (the values are placeholders).
+const bookById = select({ id: books.id, title: books.title }).from(books).where(eq(books.id, sql.placeholder('id')));
+const bookCount = select({ n: count() }).from(books);
+const booksWithOrigins = select({ id: books.id, title: books.title, origin: sql<string | null>`${bookOrigins.origin}` })
+  .from(books)
+  .leftJoin(bookOrigins, eq(bookOrigins.bookId, books.id))
+  .orderBy(asc(books.id), asc(bookOrigins.origin));
 
 export class BookExistsError extends Error {
   override name = 'BookExistsError';
@@ -32,11 +39,11 @@ export async function originsVersion(db: Database): Promise<number> {
 }
 
 export async function findBook(db: Database, id: string): Promise<{ id: string; title: string } | undefined> {
-  return first(db, select({ id: books.id, title: books.title }).from(books).where(eq(books.id, id)));
+  return first(db, bookById, { id });
 }
 
 export async function countBooks(db: Database): Promise<number> {
-  return (await first(db, select({ n: count() }).from(books)))!.n;
+  return (await first(db, bookCount))!.n;
 }
 
 /** Creates a book with its (already normalised) origins. Throws BookExistsError if the id is taken. */
@@ -73,7 +80,7 @@ export async function addBookOrigin(db: Database, bookId: string, origin: string
 }
 
 async function bookExists(tx: Queries, id: string): Promise<boolean> {
-  return (await first(tx, select({ found: sql<number>`1` }).from(books).where(eq(books.id, id)))) !== undefined;
+  return (await first(tx, bookById, { id })) !== undefined;
 }
 
 /** Removes an origin from a book; 'no-book' or 'no-origin' when there was nothing to remove. */
@@ -88,13 +95,7 @@ export async function removeBookOrigin(db: Database, bookId: string, origin: str
 
 /** Every book with its origins, ordered by id. */
 export async function listBooks(db: Database): Promise<Book[]> {
-  const found = await rows(
-    db,
-    select({ id: books.id, title: books.title, origin: sql<string | null>`${bookOrigins.origin}` })
-      .from(books)
-      .leftJoin(bookOrigins, eq(bookOrigins.bookId, books.id))
-      .orderBy(asc(books.id), asc(bookOrigins.origin)),
-  );
+  const found = await rows(db, booksWithOrigins);
   const byId = new Map<string, Book>();
   for (const row of found) {
     let book = byId.get(row.id);

@@ -377,6 +377,13 @@ function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: st
  * rows. `until` defaults to (and is capped at) now, so `since = meta.until` next time continues without a gap
  * or an overlap. The book must exist (the caller checks).
  */
+/** A book's first origin: what names its activities in xAPI statements. */
+const firstOrigin = select({ origin: bookOrigins.origin })
+  .from(bookOrigins)
+  .where(eq(bookOrigins.bookId, sql.placeholder('book')))
+  .orderBy(asc(bookOrigins.position), asc(bookOrigins.origin))
+  .limit(1);
+
 export async function openExport(db: Database, request: ExportRequest): Promise<Export> {
   if (db.location === ':memory:') throw new ExportUnavailableError('exports need a database file (an in-memory database cannot be read from a second connection)');
   const kind = kinds[request.kind];
@@ -385,10 +392,7 @@ export async function openExport(db: Database, request: ExportRequest): Promise<
   const snapshot = await db.snapshot();
   try {
     const byConsent = await snapshot.all<{ consent: number; n: number }>(usersSql(kind), params);
-    const [first] = await queryRows(
-      snapshot,
-      select({ origin: bookOrigins.origin }).from(bookOrigins).where(eq(bookOrigins.bookId, request.book)).orderBy(asc(bookOrigins.position), asc(bookOrigins.origin)).limit(1),
-    );
+    const [first] = await queryRows(snapshot, firstOrigin, { book: request.book });
     const bookOrigin = first?.origin ?? `${request.homePage}/api/books/${request.book}`;
     const meta: ExportMeta = {
       book: request.book,

@@ -1,4 +1,4 @@
-import { getTableColumns, is, SQL, sql, type Column, type Table } from 'drizzle-orm';
+import { Column, getTableColumns, is, SQL, sql, type Table } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/sqlite-proxy';
 import type { Queries, Query, Snapshot, Values } from './index.js';
 import type { Snake } from './schema.js';
@@ -16,6 +16,10 @@ import type { Snake } from './schema.js';
  *
  * The builder only builds: running a query through it (`.all()`, `.run()`, …) throws. Run them with `first` and
  * `rows` (typed by the query) or the Database's own methods (`run`, `write`, …).
+ *
+ * Building and rendering a query costs tens of microseconds (bench/RESULTS.md): a query run often is built once, in
+ * its module's scope, with `sql.placeholder(name)` for its values (filled per run); one built per call is for the
+ * rare (an account changed, a book added).
  */
 export const qb = drizzle(async () => {
   throw new Error('db/query.ts: run builder queries through the Database (first, rows, db.run), not through drizzle');
@@ -30,10 +34,14 @@ export type Named<F> = { [K in keyof F]: SQL.Aliased<ValueOf<F[K]>> };
  * Fields for `select` or `returning` that SQL names by their keys (`"username_key" AS "usernameKey"`): the rows both
  * drivers return are then keyed as the query's result type says, without mapping (the drivers key rows by the
  * SQL names; drizzle's own sessions map rows by position instead, which Folio's Database does not expose). Values
- * come as stored: 0/1 flags, times in ms.
+ * come as stored: 0/1 flags, times in ms. A column already named as its key is left as it is (an alias costs
+ * rendering time: drizzle renders it as SQL of its own).
  */
 export function named<F extends Record<string, Field>>(fields: F): Named<F> {
-  const entries = Object.entries(fields).map(([key, field]) => [key, sql`${is(field, SQL.Aliased) ? field.sql : field}`.as(key)]);
+  const entries = Object.entries(fields).map(([key, field]) => [
+    key,
+    is(field, Column) && field.name === key ? field : sql`${is(field, SQL.Aliased) ? field.sql : field}`.as(key),
+  ]);
   return Object.fromEntries(entries) as Named<F>;
 }
 

@@ -1,8 +1,8 @@
+import { and, asc, eq, getTableName, gt, gte, lt, ne, notExists, or, sql, type SQLWrapper } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ExportUnavailableError } from './exports.js';
-import { and, asc, eq, getTableName, gt, gte, lt, ne, notExists, or, sql, type SQLWrapper } from 'drizzle-orm';
 import type { Static } from 'typebox';
+import { ExportUnavailableError } from './exports.js';
 import type { User as UserSchema } from '../schemas/auth.js';
 import type { Database, Queries, Snapshot } from './index.js';
 import { first, named, qb, rows, select, storedColumns } from './query.js';
@@ -19,6 +19,45 @@ export type StoredUser = Stored<User>;
 const storedUser = storedColumns(users);
 /** The columns of a StoredUser in a `sql` template, with a table alias: `userColumnsOf('u')` in a join (db/sessions.ts). */
 export const userColumnsOf = (alias: string) => sql.raw(Object.keys(storedUser).map((c) => `${alias}.${c}`).join(', '));
+
+// The queries of every login, registration and new anonymous student: built once (their values are placeholders).
+const p = sql.placeholder;
+/** A placeholder where drizzle's types take SQL only (an update's SET). */
+const bound = (name: string) => sql`${p(name)}`;
+const userById = select(storedUser).from(users).where(eq(users.id, p('id')));
+const userByUsernameKey = select(storedUser).from(users).where(eq(users.usernameKey, p('key')));
+/** An account's columns (`anonymous` 0): inserted as a new user, or set on an anonymous one (its id and times kept). */
+const account = {
+  username: bound('username'),
+  usernameKey: bound('usernameKey'),
+  name: bound('name'),
+  email: bound('email'),
+  passwordHash: bound('passwordHash'),
+  researchConsent: bound('researchConsent'),
+  anonymous: 0,
+} as const;
+const insertAccount = qb
+  .insert(users)
+  .values({ ...account, id: p('id'), role: p('role'), createdAt: p('now'), updatedAt: p('now') })
+  .returning(named(storedUser));
+const insertAnonymous = qb.insert(users).values({ id: p('id'), anonymous: 1, createdAt: p('now'), updatedAt: p('now') }).returning(named(storedUser));
+const claimAnonymous = qb
+  .update(users)
+  .set({ ...account, updatedAt: bound('now') })
+  .where(eq(users.id, p('id')))
+  .returning(named(storedUser));
+
+const flag = (value: boolean | undefined) => (value ? 1 : 0);
+
+/** The values of `account`'s placeholders. */
+const accountValues = (a: NewAccount) => ({
+  username: a.username,
+  usernameKey: a.username.toLowerCase(),
+  name: a.name ?? null,
+  email: a.email ?? null,
+  passwordHash: a.passwordHash,
+  researchConsent: flag(a.researchConsent),
+});
 
 export function userFromRow(r: StoredUser): UserRow {
   return {
@@ -57,12 +96,12 @@ export interface NewAccount {
 }
 
 export async function findUserById(db: Queries, id: string): Promise<UserRow | undefined> {
-  const row = await first(db, select(storedUser).from(users).where(eq(users.id, id)));
+  const row = await first(db, userById, { id });
   return row && userFromRow(row);
 }
 
 export async function findUserByUsername(db: Database, username: string): Promise<UserRow | undefined> {
-  const row = await first(db, select(storedUser).from(users).where(eq(users.usernameKey, username.toLowerCase())));
+  const row = await first(db, userByUsernameKey, { key: username.toLowerCase() });
   return row && userFromRow(row);
 }
 
@@ -72,29 +111,12 @@ export function isUniqueViolation(err: unknown): boolean {
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
 }
 
-const flag = (value: boolean | undefined) => (value ? 1 : 0);
-
 /** Creates an account; throws UsernameTakenError when the username is taken (case-insensitively). */
 export async function createAccount(db: Database, account: NewAccount): Promise<UserRow> {
   const now = Date.now();
   try {
-    const insert = qb
-      .insert(users)
-      .values({
-        id: randomUUID(),
-        username: account.username,
-        usernameKey: account.username.toLowerCase(),
-        name: account.name ?? null,
-        email: account.email ?? null,
-        role: account.role ?? 'student',
-        passwordHash: account.passwordHash,
-        researchConsent: flag(account.researchConsent),
-        anonymous: 0,
-        createdAt: now,
-        updatedAt: now,
-      })
-      .returning(named(storedUser));
-    const row = await db.write((tx) => first(tx, insert));
+    const values = { ...accountValues(account), id: randomUUID(), role: account.role ?? 'student', now };
+    const row = await db.write((tx) => first(tx, insertAccount, values));
     return userFromRow(row!);
   } catch (err) {
     if (isUniqueViolation(err)) throw new UsernameTakenError(`the username "${account.username}" is taken`);
@@ -104,30 +126,14 @@ export async function createAccount(db: Database, account: NewAccount): Promise<
 
 /** A user for work done before registering or logging in. */
 export async function createAnonymousUser(db: Database): Promise<UserRow> {
-  const now = Date.now();
-  const insert = qb.insert(users).values({ id: randomUUID(), anonymous: 1, createdAt: now, updatedAt: now }).returning(named(storedUser));
-  const row = await db.write((tx) => first(tx, insert));
+  const row = await db.write((tx) => first(tx, insertAnonymous, { id: randomUUID(), now: Date.now() }));
   return userFromRow(row!);
 }
 
 /** Turns an anonymous user into an account in place: its id, and so all its work, stays. */
 export async function claimAnonymousUser(db: Database, id: string, account: NewAccount): Promise<UserRow> {
   try {
-    const update = qb
-      .update(users)
-      .set({
-        username: account.username,
-        usernameKey: account.username.toLowerCase(),
-        passwordHash: account.passwordHash,
-        name: account.name ?? null,
-        email: account.email ?? null,
-        researchConsent: flag(account.researchConsent),
-        anonymous: 0,
-        updatedAt: Date.now(),
-      })
-      .where(eq(users.id, id))
-      .returning(named(storedUser));
-    const row = await db.write((tx) => first(tx, update));
+    const row = await db.write((tx) => first(tx, claimAnonymous, { ...accountValues(account), id, now: Date.now() }));
     if (!row) throw new Error(`anonymous user ${id} vanished`);
     return userFromRow(row);
   } catch (err) {
@@ -313,7 +319,7 @@ export async function openPersonalExport(db: Database, userId: string): Promise<
   const snapshot = await db.snapshot();
   let user: UserRow | undefined;
   try {
-    const row = (await rows(snapshot, select(storedUser).from(users).where(eq(users.id, userId))))[0];
+    const [row] = await rows(snapshot, userById, { id: userId });
     user = row && userFromRow(row);
   } catch (err) {
     await snapshot.close();
