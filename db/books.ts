@@ -1,4 +1,6 @@
 import { and, asc, count, eq, sql } from 'drizzle-orm';
+import type { Static } from 'typebox';
+import type { PublicBook } from '../schemas/books.js';
 import type { Database, Queries } from './index.js';
 import { conflictOn, first, qb, rows, select } from './query.js';
 import { bookOrigins, books, changeCounters } from './schema.js';
@@ -38,7 +40,8 @@ export async function originsVersion(db: Database): Promise<number> {
   return (await first(db, originsVersionQuery))?.value ?? 0;
 }
 
-export async function findBook(db: Database, id: string): Promise<{ id: string; title: string } | undefined> {
+/** A book as the API shows it (schemas/books.ts), or undefined. */
+export async function findBook(db: Database, id: string): Promise<Static<typeof PublicBook> | undefined> {
   return first(db, bookById, { id });
 }
 

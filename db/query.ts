@@ -35,7 +35,8 @@ export type Named<F> = { [K in keyof F]: SQL.Aliased<ValueOf<F[K]>> };
  * drivers return are then keyed as the query's result type says, without mapping (the drivers key rows by the
  * SQL names; drizzle's own sessions map rows by position instead, which Folio's Database does not expose). Values
  * come as stored: 0/1 flags, times in ms. A column already named as its key is left as it is (an alias costs
- * rendering time: drizzle renders it as SQL of its own).
+ * rendering time: drizzle renders it as SQL of its own). The types are the columns' as their tables declare them:
+ * a column of a left join's table that may be missing is typed by hand (`sql<string | null>\`${column}\``).
  */
 export function named<F extends Record<string, Field>>(fields: F): Named<F> {
   const entries = Object.entries(fields).map(([key, field]) => [

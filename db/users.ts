@@ -207,8 +207,10 @@ export async function endSessionsOfUser(db: Database, userId: string, exceptKey 
 /** The user whose data a personal export reads (a placeholder). */
 const ofUser = sql.placeholder('user');
 
-/** The tables holding a user's work, in the order a personal export lists them, each row as the export shows it. */
-
+/**
+ * The tables holding a user's work, in the order a personal export lists them, each row as the export shows it (the
+ * cursor gives the rows as arrays, in the order of the selected columns).
+ */
 const personalTables: readonly { name: string; query: SQLWrapper; row: (r: unknown[]) => unknown }[] = [
   {
     name: 'programs',
