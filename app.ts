@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import configPlugin, { trustedProxies, type Config } from './plugins/config.js';
 import authPlugin from './plugins/auth.js';
 import backupsPlugin from './plugins/backups.js';
+import booksPlugin from './plugins/books.js';
 import corsPlugin from './plugins/cors.js';
 import dbPlugin from './plugins/db.js';
 import docsPlugin from './plugins/docs.js';
@@ -33,7 +34,7 @@ export interface AppOptions {
   clientDir?: string;
 }
 
-/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, the serving lock and backups, storage, errors, origins, rate limits, protections, authentication, the OpenAPI docs, then the routes. */
+/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, the serving lock and backups, storage, errors, the book registry, CORS, rate limits, protections, authentication, the OpenAPI docs, then the routes. */
 export const folio = fp(async function folio(app: FastifyInstance, opts: AppOptions): Promise<void> {
   // Replies sent while the server shuts down close their connection: a keep-alive client then cannot hold up the exit.
   let closing = false;
@@ -48,6 +49,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(backupsPlugin);
   await app.register(dbPlugin, { migrate: opts.migrate ?? false });
   await app.register(errorsPlugin);
+  await app.register(booksPlugin);
   await app.register(corsPlugin);
   await app.register(rateLimitPlugin);
   await app.register(securityPlugin);

@@ -27,7 +27,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { buildApp } from '../app.js';
@@ -51,6 +51,8 @@ const { values: args, positionals } = parseArgs({
     mode: { type: 'string', default: 'both' },
     /** Separate processes: the served Folio writes a V8 CPU profile into this directory when it stops. */
     'cpu-prof': { type: 'string' },
+    /** Separate processes: serve the build (dist/) of this tree instead of this one's (an earlier commit's worktree). */
+    'server-root': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowPositionals: true,
@@ -73,6 +75,8 @@ against the bare route in another process: run \`npm run build\` first); prints 
                     and on fresh processes (PostgreSQL) (default 2)
   --rounds N        PostgreSQL: measure one, then two processes N times (default 1)
   --cpu-prof DIR    separate processes: each served Folio writes a V8 CPU profile (.cpuprofile) into DIR
+  --server-root DIR separate processes: serve DIR/dist/cli/folio.js (another tree's build, e.g. a worktree of an
+                    earlier commit, built there) instead of this tree's; the scenarios are set up the same way
 
 Results go to stdout as Markdown tables; bench/RESULTS.md keeps them with the command that produced them.`);
   process.exit(0);
@@ -90,6 +94,8 @@ const connections = Number(args.connections);
 const warmup = Number(args.warmup);
 const rounds = Number(args.rounds);
 const root = join(import.meta.dirname, '..');
+/** The tree whose build is served in separate processes. */
+const serverRoot = args['server-root'] === undefined ? root : resolve(args['server-root']);
 const origin = 'http://localhost:8080';
 const secret = 'folio-bench-secret-0123456789abcdefghijklmnopqrstuvwxyz';
 
@@ -652,7 +658,7 @@ const unboundedStorage = { quotaVersions: 1_000_000_000, quotaEvents: 1_000_000_
 /** `node script ...args` as a server on 127.0.0.1:`port`, once `readyPath` answers 200. */
 async function spawnServer(label: string, script: string, args: string[], port: number, env: NodeJS.ProcessEnv, readyPath: string): Promise<ServerProcess> {
   const profile = label === 'folio serve' && cpuProfileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];
-  const child = spawn(process.execPath, [...profile, script, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...profile, script, ...args], { cwd: label === 'folio serve' ? serverRoot : root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const logs: string[] = [];
@@ -689,7 +695,7 @@ async function startServer(databaseUrl: string, flags = ['--no-demo']): Promise<
     FOLIO_QUOTA_EVENTS: String(unboundedStorage.quotaEvents),
     FOLIO_QUOTA_BYTES: String(unboundedStorage.quotaBytes),
   });
-  return spawnServer('folio serve', join(root, 'dist/cli/folio.js'), ['serve', '--port', String(port), ...flags], port, env, '/healthz');
+  return spawnServer('folio serve', join(serverRoot, 'dist/cli/folio.js'), ['serve', '--port', String(port), ...flags], port, env, '/healthz');
 }
 
 /** The ceiling as a process of its own (bench/bare.mjs). */
@@ -733,9 +739,9 @@ function newestSource(path: string): number {
 
 /** Throws unless dist/ holds `folio serve`; warns when it is older than the sources. */
 function checkBuilt(): void {
-  const built = statSync(join(root, 'dist/cli/folio.js'), { throwIfNoEntry: false })?.mtimeMs;
-  if (built === undefined) throw new Error('dist/ is missing: run "npm run build" first (or --mode in-process)');
-  const source = Math.max(...['app.ts', 'server.ts', 'plugins', 'routes', 'schemas', 'db', 'cli', 'lib'].map((p) => newestSource(join(root, p))));
+  const built = statSync(join(serverRoot, 'dist/cli/folio.js'), { throwIfNoEntry: false })?.mtimeMs;
+  if (built === undefined) throw new Error(`${join(serverRoot, 'dist')} is missing: run "npm run build" there first (or --mode in-process)`);
+  const source = Math.max(...['app.ts', 'server.ts', 'plugins', 'routes', 'schemas', 'db', 'cli', 'lib'].map((p) => newestSource(join(serverRoot, p))));
   if (source > built) process.stderr.write(`WARNING: dist/ is older than the sources (built ${new Date(built).toISOString()}): run "npm run build" to measure this code\n`);
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { addBookOrigin, BookExistsError, createBook, findBook, listBooks, removeBook, removeBookOrigin } from '../db/books.js';
+import { addBookOrigin, BookExistsError, createBook, findBook, importToc, listBooks, removeBook, removeBookOrigin } from '../db/books.js';
 import { DatabaseUrlError, ensureReachable, openDatabase, type Database } from '../db/index.js';
 import { applyMigrations, pendingMigrations } from '../db/migrate.js';
 import { roles, type Role } from '../db/schema.js';
@@ -191,6 +192,54 @@ origins
       if (result === 'no-book') throw unknownBook(id);
       if (result === 'no-origin') throw new CliError(`book ${id} does not allow ${url} (see "folio books list")`, 1);
       console.log(`book ${id} no longer allows ${url}`);
+    });
+  });
+
+const toc = books.command('toc').description("a book's table of contents: chapters, pages, questions with their points, activities");
+
+toc
+  .command('import')
+  .description("import a book's table of contents from the JSON file its build writes, replacing the one it had")
+  .argument('<id>', 'book id', bookId)
+  .argument('<file>', 'the JSON file')
+  .addHelpText(
+    'after',
+    `
+The file: {"chapters": [{"id", "title", "pages": [{"id", "title", "questions": [{"id", "kind", "points"}],
+"activities": [{"id"}]}]}]} — page ids as the book's \`page\` values (e.g. ch1/intro), question and activity ids
+as the book saves its answers and programs under, kind one of the answer kinds. Other properties are allowed and
+not stored. Its JSON Schema is docs/toc.schema.json in Folio's repository; README "Table of contents".
+A file with mistakes changes nothing: every one is listed with its place (chapters[0].pages[2].id). Students'
+work is kept as it is, also on pages and questions the new table no longer lists.`,
+  )
+  .action(async (id: string, file: string, _opts, command: Command) => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new CliError(`cannot read ${file}: ${(err as Error).message}`, 2);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new CliError(`${file} is not JSON: ${(err as Error).message}`, 2);
+    }
+    // Loaded here: AJV and TypeBox cost every other command their load time (bench/RESULTS.md, "CLI start-up").
+    const { checkToc } = await import('../lib/toc.js');
+    const checked = checkToc(parsed);
+    if ('problems' in checked) {
+      throw new CliError(`${file} is not a table of contents Folio can import (nothing was changed):\n  ${checked.problems.join('\n  ')}\n(see "folio books toc import --help")`, 2);
+    }
+    await withDatabase(command, async (db) => {
+      if (!(await importToc(db, id, checked.toc))) throw unknownBook(id);
+      const pages = checked.toc.chapters.flatMap((c) => c.pages);
+      const questions = pages.flatMap((p) => p.questions);
+      const points = questions.reduce((sum, q) => sum + q.points, 0);
+      const activities = pages.reduce((sum, p) => sum + p.activities.length, 0);
+      console.log(
+        `imported the table of contents of ${id}: ${checked.toc.chapters.length} chapter(s), ${pages.length} page(s), ${questions.length} question(s) worth ${points} point(s), ${activities} activit${activities === 1 ? 'y' : 'ies'}`,
+      );
     });
   });
 

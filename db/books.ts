@@ -1,9 +1,10 @@
 import { and, asc, count, eq, sql } from 'drizzle-orm';
 import type { Static } from 'typebox';
+import type { StoredToc } from '../lib/toc.js';
 import type { PublicBook } from '../schemas/books.js';
 import type { Database, Queries } from './index.js';
 import { conflictOn, first, qb, rows, select } from './query.js';
-import { bookOrigins, books, changeCounters } from './schema.js';
+import { bookOrigins, books, bookTocs, changeCounters } from './schema.js';
 
 export interface Book {
   id: string;
@@ -26,12 +27,16 @@ const booksWithOrigins = select({ id: books.id, title: books.title, origin: sql<
   .from(books)
   .leftJoin(bookOrigins, eq(bookOrigins.bookId, books.id))
   .orderBy(asc(books.id), asc(bookOrigins.origin));
+const tocs = select({ bookId: bookTocs.bookId, toc: bookTocs.toc, importedAt: bookTocs.importedAt }).from(bookTocs).orderBy(asc(bookTocs.bookId));
 
 export class BookExistsError extends Error {
   override name = 'BookExistsError';
 }
 
-/** Bumps the counter that tells every running server (every process on the database) to reload its origin allowlists. */
+/**
+ * Bumps the counter that tells every running server (every process on the database) to reload its book registry:
+ * books, their origins and tables of contents (the counter is named `origins` after what it first counted).
+ */
 async function bumpOriginsVersion(tx: Queries): Promise<void> {
   await tx.run(bumpOrigins);
 }
@@ -106,4 +111,34 @@ export async function listBooks(db: Database): Promise<Book[]> {
     if (row.origin) book.origins.push(row.origin);
   }
   return [...byId.values()];
+}
+
+/** A book's stored table of contents: the JSON of lib/toc.ts's StoredToc, and when it was imported. */
+export interface TocRow {
+  bookId: string;
+  toc: string;
+  importedAt: number;
+}
+
+/**
+ * Stores a book's table of contents (checked by lib/toc.ts), replacing the one it had: the students' work is not
+ * touched (work on ids the new one no longer lists stays). False when there is no such book.
+ */
+export async function importToc(db: Database, bookId: string, toc: StoredToc): Promise<boolean> {
+  return db.write(async (tx) => {
+    if (!(await bookExists(tx, bookId))) return false;
+    await tx.run(
+      qb
+        .insert(bookTocs)
+        .values({ bookId, toc: JSON.stringify(toc), importedAt: Date.now() })
+        .onConflictDoUpdate({ target: conflictOn(bookTocs.bookId), set: { toc: sql`excluded.toc`, importedAt: sql`excluded.imported_at` } }),
+    );
+    await bumpOriginsVersion(tx);
+    return true;
+  });
+}
+
+/** Every book's table of contents. */
+export async function listTocs(db: Database): Promise<TocRow[]> {
+  return rows(db, tocs);
 }

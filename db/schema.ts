@@ -45,6 +45,16 @@ export const bookOrigins = sqliteTable(
   (t) => [primaryKey({ columns: [t.bookId, t.origin] }), index('book_origins_origin_idx').on(t.origin)],
 );
 
+/** A book's table of contents (`folio books toc import`): chapters, pages, questions with points, activities, as JSON. */
+export const bookTocs = sqliteTable('book_tocs', {
+  bookId: text('book_id')
+    .primaryKey()
+    .references(() => books.id, { onDelete: 'cascade' }),
+  /** The validated file (schemas/toc.ts), as JSON. */
+  toc: text('toc').notNull(),
+  importedAt: integer('imported_at').notNull(),
+});
+
 /** Counters bumped by writes that running servers must notice (e.g. `origins`), read cheaply by polling. */
 export const changeCounters = sqliteTable('change_counters', {
   name: text('name').primaryKey(),

@@ -57,7 +57,7 @@ export const settings = {
   },
   demo: { env: 'FOLIO_DEMO', flag: 'demo', schema: boolean(true), describe: 'create the demo book when the database has no book' },
   corsMaxAge: { env: 'FOLIO_CORS_MAX_AGE', flag: 'corsMaxAge', schema: integer(0, 86400, 600), describe: 'seconds a browser may cache a preflight' },
-  originRefreshMs: { env: 'FOLIO_ORIGIN_REFRESH_MS', flag: 'originRefreshMs', schema: integer(50, 60000, 500), describe: 'how often a server looks for origin changes made by other processes' },
+  originRefreshMs: { env: 'FOLIO_ORIGIN_REFRESH_MS', flag: 'originRefreshMs', schema: integer(50, 60000, 500), describe: 'how often a server looks for changes to books (origins, tables of contents) made by other processes' },
   sessionDays: { env: 'FOLIO_SESSION_DAYS', flag: 'sessionDays', schema: integer(1, 400, 30), describe: 'days a session lasts without use (sliding)' },
   sessionMaxDays: {
     env: 'FOLIO_SESSION_MAX_DAYS',

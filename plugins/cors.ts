@@ -1,16 +1,8 @@
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { faultOf } from '../db/faults.js';
-import { OriginAllowlist } from '../lib/allowlist.js';
+import type { BookRegistry } from '../lib/book-registry.js';
 import { apiBookOf, isClientAssetRequest } from '../lib/paths.js';
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The books' origin allowlists, kept in step with the database. */
-    origins: OriginAllowlist;
-  }
-}
 
 export const allowedMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 export const allowedHeaders = ['content-type', 'authorization', 'x-folio-mode'];
@@ -31,30 +23,16 @@ function isPreflight(request: FastifyRequest): boolean {
  * /api/books/:book/, the union of all books' origins elsewhere under /api. Two Origin headers arrive joined by a
  * comma and match nothing.
  */
-export function originAllowed(origins: OriginAllowlist, request: FastifyRequest): boolean {
+export function originAllowed(books: BookRegistry, request: FastifyRequest): boolean {
   const origin = request.headers.origin;
   if (typeof origin !== 'string' || origin === '') return false;
   const api = apiBookOf(request);
-  return api !== undefined && origins.allows(origin, api.book);
+  return api !== undefined && books.allows(origin, api.book);
 }
 
 export default fp(
   async function corsPlugin(app) {
-    const origins = new OriginAllowlist(app.db);
-    await origins.refresh();
-    app.decorate('origins', origins);
-
-    const timer = setInterval(() => {
-      origins.refresh().catch((err: unknown) => {
-        // A database outage is logged once, where it begins and ends (plugins/errors.ts), not every refresh.
-        const fault = faultOf(err);
-        if (fault) app.databaseOutages.found(fault, err);
-        else app.log.error({ err }, 'could not reload the origin allowlists');
-      });
-    }, app.config.originRefreshMs);
-    timer.unref();
-    app.addHook('onClose', async () => clearInterval(timer));
-
+    const { books } = app;
     const allowed: FastifyCorsOptions = {
       credentials: true,
       // Joined once here, not on every request.
@@ -78,7 +56,7 @@ export default fp(
         const origin = request.headers.origin;
         // The browser client's files: public, fetched in CORS mode by `<script type="module">` and `import` from any book.
         if (isClientAssetRequest(request)) return callback(null, typeof origin === 'string' && origin !== '' ? clientAsset : refused);
-        if (!originAllowed(origins, request)) return callback(null, refused);
+        if (!originAllowed(books, request)) return callback(null, refused);
         // An OPTIONS without Access-Control-Request-Method is no preflight: it gets the 404 of an unknown route.
         callback(null, forOrigin(origin!, isPreflight(request)));
       },
@@ -93,5 +71,5 @@ export default fp(
       done(null, payload);
     });
   },
-  { name: 'folio-cors', fastify: '5.x', dependencies: ['folio-config', 'folio-db', 'folio-errors'], decorators: { fastify: ['config', 'db', 'databaseOutages'] } },
+  { name: 'folio-cors', fastify: '5.x', dependencies: ['folio-config', 'folio-books'], decorators: { fastify: ['config', 'books'] } },
 );

@@ -1,7 +1,7 @@
 import helmet, { type FastifyHelmetOptions } from '@fastify/helmet';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { OriginAllowlist } from '../lib/allowlist.js';
+import type { BookRegistry } from '../lib/book-registry.js';
 import { HttpError } from '../lib/errors.js';
 import { isApiRequest, isUnrouted, underApi } from '../lib/paths.js';
 import { servesHttps, type Config } from './config.js';
@@ -19,7 +19,7 @@ function ownOrigin(request: FastifyRequest): string {
  * Why an API request is refused before anything else, or undefined: a navigation from another site, or a write
  * with a cookie (the browser sends it by itself) from an origin that may not make it (CSRF).
  */
-function refusal(request: FastifyRequest, origins: OriginAllowlist): HttpError | undefined {
+function refusal(request: FastifyRequest, books: BookRegistry): HttpError | undefined {
   const mode = request.headers['sec-fetch-mode'];
   const site = request.headers['sec-fetch-site'];
   if (mode === 'navigate' && site !== undefined && site !== 'none' && site !== 'same-origin') {
@@ -32,7 +32,7 @@ function refusal(request: FastifyRequest, origins: OriginAllowlist): HttpError |
   if (origin === undefined) {
     return new HttpError(403, 'origin_required', 'a request that changes data with a cookie must carry an Origin header (browsers send it; other clients use a bearer token)');
   }
-  if (!originAllowed(origins, request) && origin !== ownOrigin(request)) {
+  if (!originAllowed(books, request) && origin !== ownOrigin(request)) {
     return new HttpError(403, 'origin_not_allowed', `origin ${origin} may not change data here: add it to the book with "folio books origins add"`);
   }
   return undefined;
@@ -112,7 +112,7 @@ export default fp(
     });
 
     // A callback hook, not an async one: the API's every request passes here, and a promise per request is a cost.
-    app.addHook('onRequest', (request, _reply, done) => done(isApiRequest(request) ? refusal(request, app.origins) : undefined));
+    app.addHook('onRequest', (request, _reply, done) => done(isApiRequest(request) ? refusal(request, app.books) : undefined));
   },
-  { name: 'folio-security', fastify: '5.x', dependencies: ['folio-config', 'folio-cors'], decorators: { fastify: ['config', 'origins'] } },
+  { name: 'folio-security', fastify: '5.x', dependencies: ['folio-config', 'folio-books', 'folio-cors'], decorators: { fastify: ['config', 'books'] } },
 );

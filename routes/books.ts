@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { findBook } from '../db/books.js';
 import { HttpError } from '../lib/errors.js';
 import { PublicBook } from '../schemas/books.js';
+import { TocReply } from '../schemas/toc.js';
 import { BookParams, errorReplies } from '../schemas/common.js';
 
 const booksRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -16,9 +16,29 @@ const booksRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const book = await findBook(app.db, request.params.book);
+      // The registry, as CORS sees it: a book another process just added answers here once CORS allows its origins.
+      const book = app.books.get(request.params.book);
       if (!book) throw new HttpError(404, 'unknown_book', `there is no book "${request.params.book}"`);
-      return book;
+      return { id: book.id, title: book.title };
+    },
+  );
+
+  app.get(
+    '/api/books/:book/toc',
+    {
+      schema: {
+        tags: ['books'],
+        summary: "A book's table of contents: chapters, pages, questions with their kind and points, activities (public)",
+        params: BookParams,
+        response: { 200: TocReply, ...errorReplies(400, 404) },
+      },
+    },
+    async (request) => {
+      const { book } = request.params;
+      if (!app.books.has(book)) throw new HttpError(404, 'unknown_book', `there is no book "${book}"`);
+      const toc = app.books.toc(book);
+      if (!toc) throw new HttpError(404, 'no_toc', `book "${book}" has no table of contents yet: import one with "folio books toc import ${book} FILE.json"`);
+      return { book, importedAt: new Date(toc.importedAt).toISOString(), chapters: toc.chapters };
     },
   );
 };

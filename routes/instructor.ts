@@ -25,7 +25,7 @@ export function researchExporter(request: FastifyRequest, book: string): UserRow
 }
 
 function requireBook(request: FastifyRequest, book: string): void {
-  if (!request.server.origins.hasBook(book)) throw new HttpError(404, 'unknown_book', `there is no book "${book}"`);
+  if (!request.server.books.has(book)) throw new HttpError(404, 'unknown_book', `there is no book "${book}"`);
 }
 
 const instructorRoutes: FastifyPluginAsyncTypebox = async (app) => {

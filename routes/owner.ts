@@ -4,7 +4,7 @@ import { HttpError } from '../lib/errors.js';
 import { ensureUser, requireUser } from '../plugins/auth.js';
 
 function requireBook(request: FastifyRequest, book: string): void {
-  if (!request.server.origins.hasBook(book)) throw new HttpError(404, 'unknown_book', `there is no book "${book}"`);
+  if (!request.server.books.has(book)) throw new HttpError(404, 'unknown_book', `there is no book "${book}"`);
 }
 
 /** Whose work a read is about: the authenticated student's, in a book that exists (else 404, 401). */

@@ -55,7 +55,7 @@ export async function ensureDemoBook(app: FastifyInstance, origins: string[]): P
     const known = (await listBooks(app.db)).find((b) => b.id === demoBook.id)?.origins ?? [];
     for (const origin of origins) if (!known.includes(origin)) await addBookOrigin(app.db, demoBook.id, origin);
   }
-  await app.origins.refresh();
+  await app.books.refresh();
 }
 
 async function main(): Promise<void> {

@@ -24,7 +24,7 @@ async function buildLogged(t: Test, overrides: Partial<Config> = {}) {
   });
   t.teardown(() => app.close());
   await createBook(app.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
-  await app.origins.refresh();
+  await app.books.refresh();
   const events = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.event !== undefined);
   return { app, lines, events };
 }

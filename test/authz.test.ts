@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import t, { type Test } from 'tap';
 import { folio, serverOptions } from '../app.js';
-import { createBook } from '../db/books.js';
+import { createBook, importToc } from '../db/books.js';
 import { saveAnswer, saveEvents, saveProgram, setPageComplete, setPosition } from '../db/work.js';
 import { validatorCompiler } from '../lib/validation.js';
 import { bookOrigin, cookieOf, fromBook, otherBookOrigin, register, testConfig } from './helper.js';
@@ -51,6 +51,7 @@ let usernames = 0;
 /** Every API route, by `METHOD /path` as Fastify knows it. The export appears twice: identify=true is for admins only. */
 const matrix: Record<string, Target> = {
   'GET /api/books/:book': { access: 'public', ok: 200 },
+  'GET /api/books/:book/toc': { access: 'public', ok: 200 },
   'POST /api/auth/register': { access: 'public', ok: 201, payload: () => ({ username: `new${++usernames}`, password }) },
   'POST /api/auth/login': { access: 'public', ok: 200, payload: () => ({ username: 'target', password }) },
   'POST /api/auth/logout': { access: 'public', ok: 204 },
@@ -94,7 +95,8 @@ async function appWithRoutes(t: Test) {
   t.teardown(() => app.close());
   await createBook(app.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
   await createBook(app.db, { id: 'other', title: 'Another book', origins: [otherBookOrigin] });
-  await app.origins.refresh();
+  await importToc(app.db, 'book', { chapters: [{ id: 'c', title: 'C', pages: [{ id: 'p', title: 'P', questions: [{ id: 'q1', kind: 'poll', points: 1 }], activities: [{ id: 'ac1' }] }] }] });
+  await app.books.refresh();
   return { app, routes };
 }
 

@@ -30,7 +30,7 @@ t.test('ensureDemoBook creates the demo book for the pages\' origins when it is 
   const app = await build(t);
   await ensureDemoBook(app, ['http://localhost:8080']);
   t.strictSame((await listBooks(app.db)).find((b) => b.id === 'demo'), { id: 'demo', title: 'Folio demo book', origins: ['http://localhost:8080'] });
-  t.ok(app.origins.allows('http://localhost:8080', 'demo'), 'in effect at once');
+  t.ok(app.books.allows('http://localhost:8080', 'demo'), 'in effect at once');
 });
 
 t.test('ensureDemoBook adds missing origins to an existing demo book', async (t) => {

@@ -67,7 +67,7 @@ async function buildLogged(t: Test, overrides: Partial<Config> = {}) {
   t.teardown(() => app.close());
   await createBook(app.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
   await createBook(app.db, { id: 'other', title: 'Another book', origins: [otherBookOrigin] });
-  await app.origins.refresh();
+  await app.books.refresh();
   return { app, logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
@@ -564,7 +564,7 @@ t.test('xapi: activity ids start with the book\'s first origin, or the book\'s A
   await addBookOrigin(app.db, 'book', 'https://a-later-origin.example');
   t.equal(JSON.parse(lines((await exportOf('kind=answers&format=xapi')).body)[0]!).object.id, 'https://book.example/ch1/intro#q1');
   await createBook(app.db, { id: 'bare', title: 'No origin yet', origins: [] });
-  await app.origins.refresh();
+  await app.books.refresh();
   // A book without origins takes writes with a bearer token only.
   await loginAs(app, 'zed', 'student', { researchConsent: true });
   const login = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'zed', password: 'correct horse battery', mode: 'token' } });

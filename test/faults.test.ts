@@ -25,7 +25,7 @@ async function buildLogged(t: Test, overrides: Partial<Config> = {}): Promise<{ 
   const app = await buildApp({ config: testConfig(t, overrides), migrate: true, logger: { level: 'info', stream } });
   t.teardown(() => app.close());
   await createBook(app.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
-  await app.origins.refresh();
+  await app.books.refresh();
   return { app, logs };
 }
 

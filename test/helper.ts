@@ -92,7 +92,7 @@ export async function build(t: Test, overrides: Partial<Config> = {}): Promise<F
   t.teardown(() => app.close());
   await createBook(app.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
   await createBook(app.db, { id: 'other', title: 'Another book', origins: [otherBookOrigin] });
-  await app.origins.refresh();
+  await app.books.refresh();
   return app;
 }
 
@@ -224,7 +224,7 @@ export async function buildLogged(t: Test, overrides: Partial<Config> = {}) {
   t.teardown(() => app.close());
   await createBook(app.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
   await createBook(app.db, { id: 'other', title: 'Another book', origins: [otherBookOrigin] });
-  await app.origins.refresh();
+  await app.books.refresh();
   const logs = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   return { app, logs, events: (name: string) => logs().filter((l) => l.event === name) };
 }

@@ -28,6 +28,7 @@ t.test('a fresh database gets every migration once; a second run applies nothing
     '__drizzle_migrations',
     'answers',
     'book_origins',
+    'book_tocs',
     'books',
     'change_counters',
     'events',

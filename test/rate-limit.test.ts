@@ -77,7 +77,7 @@ t.test('with FOLIO_REDIS_URL the counters live in Redis, shared by servers on di
   const second = await buildApp({ config: testConfig(t, settings), migrate: true, logger: false });
   t.teardown(() => second.close());
   await createBook(second.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
-  await second.origins.refresh();
+  await second.books.refresh();
   t.equal((await login(first, username)).statusCode, 401);
   t.equal((await login(second, username)).statusCode, 401);
   t.equal((await login(first, username)).statusCode, 429);

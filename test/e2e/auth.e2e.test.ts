@@ -24,7 +24,7 @@ const evilOrigin = `https://evil.test:${site.port}`;
 
 const folio = await startFolio(t, { ...certificate, configOverrides: { passwordCost } });
 await createBook(folio.app.db, { id: 'book', title: 'A book', origins: [site.origin] });
-await folio.app.origins.refresh();
+await folio.app.books.refresh();
 
 interface Exchange {
   method: string;

@@ -24,7 +24,7 @@ const folio = await startFolio(t, { ...certificate, configOverrides: { passwordC
 const site = await startBookSite({ ...certificate, files: await demoPageFiles(folio.origin) });
 t.teardown(() => site.close());
 await createBook(folio.app.db, { id: 'demo', title: 'Folio demo book', origins: [site.origin] });
-await folio.app.origins.refresh();
+await folio.app.books.refresh();
 
 interface Exchange {
   method: string;

@@ -12,7 +12,7 @@ const evilOrigin = `https://evil.test:${site.port}`;
 
 const folio = await startFolio(t, certificate);
 await createBook(folio.app.db, { id: 'book', title: 'A book', origins: [site.origin] });
-await folio.app.origins.refresh();
+await folio.app.books.refresh();
 const seen = recordRequests(folio.app);
 
 const context = await launchBrowser(t);
