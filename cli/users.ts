@@ -2,8 +2,9 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { pipeline } from 'node:stream/promises';
-import { sql } from 'drizzle-orm';
+import { count, eq } from 'drizzle-orm';
 import type { Database } from '../db/index.js';
+import { first, select } from '../db/query.js';
 import { answers, events, pageCompletions, programs } from '../db/schema.js';
 import { openPersonalExport } from '../db/users.js';
 
@@ -28,15 +29,15 @@ export async function writePersonalExport(db: Database, userId: string, out: str
 /** How many rows of each kind of work a user has, for the question before deleting them. */
 export async function workCounts(db: Database, userId: string): Promise<string> {
   const tables = [
-    [programs.userId, 'program version(s)'],
-    [answers.userId, 'answer(s)'],
-    [events.userId, 'event(s)'],
-    [pageCompletions.userId, 'completed page(s)'],
+    [programs, 'program version(s)'],
+    [answers, 'answer(s)'],
+    [events, 'event(s)'],
+    [pageCompletions, 'completed page(s)'],
   ] as const;
   const parts: string[] = [];
-  for (const [owner, what] of tables) {
-    const row = await db.get<{ n: number | string }>(sql`SELECT COUNT(*) AS n FROM ${owner.table} WHERE ${owner} = ${userId}`);
-    parts.push(`${Number(row?.n ?? 0)} ${what}`);
+  for (const [table, what] of tables) {
+    const row = await first(db, select({ n: count() }).from(table).where(eq(table.userId, userId)));
+    parts.push(`${row!.n} ${what}`);
   }
   return parts.join(', ');
 }

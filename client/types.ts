@@ -1,16 +1,11 @@
-/** The types a book page sees. They mirror the server's schemas (schemas/*.ts); test/client-types.test.ts keeps them in step. */
+/**
+ * The types a book page sees. What the server replies is in replies.ts, generated from the server's schemas
+ * (schemas/*.ts) by scripts/client-types.ts; here are the client's own: what it is given, and the replies with what
+ * it adds (`pending`: kept in this browser, not yet on the server).
+ */
+import type { AnswerKind, AnswerReply, PositionReply, ProgramReply, User } from './replies.js';
 
-/** A student, an instructor or an admin, as the server describes them. */
-export interface User {
-  id: string;
-  username: string | null;
-  name: string | null;
-  email: string | null;
-  role: 'student' | 'instructor' | 'admin' | 'researcher';
-  researchConsent: boolean;
-  /** True for the account Folio makes for work saved before registering. */
-  anonymous: boolean;
-}
+export type * from './replies.js';
 
 export interface Credentials {
   username: string;
@@ -24,23 +19,9 @@ export interface Registration extends Credentials {
 }
 
 /** A saved program. `pending` marks code kept in this browser and not yet on the server (then `version` is the last saved one's, or 0). */
-export interface Program {
-  activity: string;
-  version: number;
-  code: string;
-  language: string | null;
-  page: string | null;
-  savedAt: string;
+export interface Program extends ProgramReply {
   pending?: boolean;
 }
-
-export interface ProgramHistory {
-  versions: Program[];
-  /** Pass as `before` for the next, older page of versions; null at the end. */
-  next: number | null;
-}
-
-export type AnswerKind = 'mchoice' | 'fitb' | 'parsons' | 'dragndrop' | 'clickablearea' | 'shortanswer' | 'unittest' | 'poll' | 'codelens';
 
 export interface AnswerInput {
   kind: AnswerKind;
@@ -52,15 +33,7 @@ export interface AnswerInput {
 }
 
 /** An attempt at a question. `pending` marks one kept in this browser and not yet on the server. */
-export interface Answer {
-  question: string;
-  attempt: number;
-  kind: string;
-  answer: unknown;
-  correct: boolean | null;
-  score: number | null;
-  page: string | null;
-  savedAt: string;
+export interface Answer extends AnswerReply {
   pending?: boolean;
 }
 
@@ -75,32 +48,9 @@ export interface PageState {
   answers: Record<string, LatestAnswer>;
 }
 
-export interface Position {
-  page: string;
-  scroll: number | null;
-  updatedAt: string;
+/** Where the student left off. `pending` marks a position kept in this browser and not yet on the server. */
+export interface Position extends PositionReply {
   pending?: boolean;
-}
-
-export interface Progress {
-  completed: { page: string; completedAt: string }[];
-}
-
-/** The server's reply to each kind of write. */
-export interface Saved {
-  version: number;
-  savedAt: string;
-}
-export interface Attempted {
-  attempt: number;
-  savedAt: string;
-}
-export interface Completion {
-  page: string;
-  complete: boolean;
-}
-export interface Accepted {
-  accepted: number;
 }
 
 /** Why a write is kept in the browser instead of being on the server yet. */
@@ -208,21 +158,4 @@ export interface LogOptions {
   page?: string;
   /** Any JSON, at most 16 KiB. */
   data?: unknown;
-}
-
-/** Everything Folio holds about the student, as exportMyData() returns it (GET /api/auth/me/export). Times are ISO 8601. */
-export interface PersonalData {
-  exportedAt: string;
-  /** The account as stored, without the password hash. */
-  account: User & { createdAt: string; updatedAt: string };
-  /** Sessions not yet removed (their keys are not shown). */
-  sessions: { kind: AuthMode; createdAt: string; expiresAt: string }[];
-  /** Every saved version of every program, of every book. */
-  programs: { book: string; activity: string; version: number; language: string | null; page: string | null; code: string; savedAt: string }[];
-  /** Every attempt at every question. */
-  answers: { book: string; question: string; attempt: number; kind: string; answer: unknown; correct: boolean | null; score: number | null; page: string | null; savedAt: string }[];
-  /** Every research event. */
-  events: { book: string; type: string; target: string | null; page: string | null; data: unknown; clientTime: string | null; serverTime: string }[];
-  positions: { book: string; page: string; scroll: number | null; updatedAt: string }[];
-  completions: { book: string; page: string; completedAt: string }[];
 }

@@ -1,4 +1,4 @@
-import { sql, type SQL } from 'drizzle-orm';
+import { asc, eq, sql, type SQL } from 'drizzle-orm';
 import { Readable } from 'node:stream';
 import { csvField, csvRecord, type CsvFormulas, type CsvValue } from '../lib/csv.js';
 import { pseudonymizer } from '../lib/pseudonym.js';
@@ -6,6 +6,8 @@ import { isoTimes } from '../lib/time.js';
 import { StatementWriter, type XapiActor } from '../lib/xapi.js';
 import { exportFormats, exportKinds, type ExportFormat, type ExportKind } from '../schemas/export-kinds.js';
 import type { Database, Dialect, Snapshot } from './index.js';
+import { rows as queryRows, select } from './query.js';
+import { bookOrigins } from './schema.js';
 
 /**
  * Research exports: the rows of one kind in one book, of consenting users only, in server-time order, as
@@ -375,6 +377,13 @@ function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: st
  * rows. `until` defaults to (and is capped at) now, so `since = meta.until` next time continues without a gap
  * or an overlap. The book must exist (the caller checks).
  */
+/** A book's first origin: what names its activities in xAPI statements. */
+const firstOrigin = select({ origin: bookOrigins.origin })
+  .from(bookOrigins)
+  .where(eq(bookOrigins.bookId, sql.placeholder('book')))
+  .orderBy(asc(bookOrigins.position), asc(bookOrigins.origin))
+  .limit(1);
+
 export async function openExport(db: Database, request: ExportRequest): Promise<Export> {
   if (db.location === ':memory:') throw new ExportUnavailableError('exports need a database file (an in-memory database cannot be read from a second connection)');
   const kind = kinds[request.kind];
@@ -383,8 +392,8 @@ export async function openExport(db: Database, request: ExportRequest): Promise<
   const snapshot = await db.snapshot();
   try {
     const byConsent = await snapshot.all<{ consent: number; n: number }>(usersSql(kind), params);
-    const first = await snapshot.all<{ origin: string }>(sql`SELECT origin FROM book_origins WHERE book_id = ${request.book} ORDER BY position, origin LIMIT 1`);
-    const bookOrigin = first[0]?.origin ?? `${request.homePage}/api/books/${request.book}`;
+    const [first] = await queryRows(snapshot, firstOrigin, { book: request.book });
+    const bookOrigin = first?.origin ?? `${request.homePage}/api/books/${request.book}`;
     const meta: ExportMeta = {
       book: request.book,
       kind: request.kind,

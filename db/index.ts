@@ -8,9 +8,9 @@ export type { Query, Values };
 
 /**
  * What runs SQL, on either database: the database itself (reads), or the transaction a write runs in. A query
- * is drizzle's (`sql` templates, the query builder: db/render.ts), written once for both dialects on the tables
- * of db/schema.ts; where they differ, a query picks by `dialect`. Drizzle renders each query object once per
- * dialect, and each distinct SQL text is prepared once per connection.
+ * is drizzle's (the query builder of db/query.ts, or `sql` templates; db/render.ts renders both), written once for
+ * both dialects on the tables of db/schema.ts; where they differ, a query picks by `dialect`. Drizzle renders each
+ * query object once per dialect, and each distinct SQL text is prepared once per connection.
  */
 export interface Queries {
   readonly dialect: Dialect;

@@ -1,35 +1,18 @@
-import { sql } from 'drizzle-orm';
+import { and, asc, count, countDistinct, eq, sql } from 'drizzle-orm';
+import type { Static } from 'typebox';
+import type { ProgressReply, QuestionSummaryReply, Student, StudentWorkReply } from '../schemas/instructor.js';
 import type { Database, Dialect } from './index.js';
-import type { Role, User } from './schema.js';
+import { rows, first, select } from './query.js';
+import { answers, programs, users, type User } from './schema.js';
 import { findUserById } from './users.js';
-import { answerFromRow, completedPages, iso, position, programFromRow, type Answer, type AnswerRow, type Program, type ProgramRow } from './work.js';
+import { answerFromRow, completedPages, iso, position, programFromRow } from './work.js';
 
-/** What instructors see of a book: per-student progress, one student's work, how a question went. */
-
+/** What instructors see of a book: per-student progress, one student's work, how a question went. Their types are the replies' (schemas/instructor.ts). */
 
 /** Who a student is, as instructors see them (never in research exports without identify). */
-export interface StudentIdentity {
-  id: string;
-  username: string | null;
-  name: string | null;
-  email: string | null;
-  role: Role;
-  anonymous: boolean;
-}
-
-export interface StudentProgress {
-  user: StudentIdentity;
-  pagesCompleted: number;
-  questionsAttempted: number;
-  /** Questions with at least one correct attempt. */
-  questionsCorrect: number;
-  /** Activities with at least one saved program. */
-  activitiesSaved: number;
-  /** Where the student left off. */
-  lastPage: string | null;
-  /** The latest save, answer, event, completion or position. */
-  lastActivity: string | null;
-}
+export type StudentIdentity = Static<typeof Student>;
+/** A student's progress in a book: pages completed, questions attempted and correct, where they left off, their last activity. */
+export type StudentProgress = Static<typeof ProgressReply>['students'][number];
 
 type IdentityRow = Pick<User, 'id' | 'username' | 'name' | 'email' | 'role' | 'anonymous'>;
 
@@ -69,13 +52,41 @@ const progress = (dialect: Dialect) => sql`SELECT u.id, u.username, u.name, u.em
   ORDER BY u.anonymous, u.username_key, u.id`;
 const progressSql = { sqlite: progress('sqlite'), postgres: progress('postgres') };
 
-// The rows marked latest: the newest version / attempt of each.
-const latestPrograms = sql`SELECT activity, version, code, language, page, saved_at FROM programs WHERE user_id = ${sql.placeholder('user')} AND book_id = ${sql.placeholder('book')} AND latest = 1 ORDER BY activity`;
-const latestAnswers = sql`SELECT question, attempt, kind, answer, correct, score, page, saved_at FROM answers WHERE user_id = ${sql.placeholder('user')} AND book_id = ${sql.placeholder('book')} AND latest = 1 ORDER BY question`;
-const questionTotals = sql`SELECT COUNT(*) AS attempts, COUNT(a.correct) AS graded, COUNT(*) FILTER (WHERE a.correct = 1) AS correct,
-    COUNT(DISTINCT a.user_id) AS students, COUNT(DISTINCT CASE WHEN a.correct = 1 THEN a.user_id END) AS students_correct
-  FROM users u JOIN answers a ON ${mine('a')} AND a.question = ${sql.placeholder('question')} WHERE u.role = 'student'`;
-const latestAttempts = sql`SELECT a.kind, a.answer, a.saved_at FROM users u JOIN answers a ON ${mine('a')} AND a.question = ${sql.placeholder('question')} AND a.latest = 1 WHERE u.role = 'student'`;
+// The rows marked latest: the newest version / attempt of each (keyed as db/work.ts's ProgramRow and AnswerRow).
+const latestPrograms = select({ activity: programs.activity, version: programs.version, code: programs.code, language: programs.language, page: programs.page, saved_at: programs.savedAt })
+  .from(programs)
+  .where(and(eq(programs.userId, sql.placeholder('user')), eq(programs.bookId, sql.placeholder('book')), eq(programs.latest, 1)))
+  .orderBy(asc(programs.activity));
+const latestAnswers = select({
+  question: answers.question,
+  attempt: answers.attempt,
+  kind: answers.kind,
+  answer: answers.answer,
+  correct: answers.correct,
+  score: answers.score,
+  page: answers.page,
+  saved_at: answers.savedAt,
+})
+  .from(answers)
+  .where(and(eq(answers.userId, sql.placeholder('user')), eq(answers.bookId, sql.placeholder('book')), eq(answers.latest, 1)))
+  .orderBy(asc(answers.question));
+/** Students' attempts at a question of a book (not instructors' or admins'). */
+const studentsAnswering = and(eq(answers.userId, users.id), eq(answers.bookId, sql.placeholder('book')), eq(answers.question, sql.placeholder('question')));
+const correct = eq(answers.correct, 1);
+const questionTotals = select({
+  attempts: count(),
+  graded: count(answers.correct),
+  correct: sql<number>`COUNT(*) FILTER (WHERE ${correct})`,
+  students: countDistinct(answers.userId),
+  studentsCorrect: sql<number>`COUNT(DISTINCT CASE WHEN ${correct} THEN ${answers.userId} END)`,
+})
+  .from(users)
+  .innerJoin(answers, studentsAnswering)
+  .where(eq(users.role, 'student'));
+const latestAttempts = select({ kind: answers.kind, answer: answers.answer, savedAt: answers.savedAt })
+  .from(users)
+  .innerJoin(answers, and(studentsAnswering, eq(answers.latest, 1)))
+  .where(eq(users.role, 'student'));
 
 /** Every student (role student, anonymous ones included) with any work in the book, registered ones first by username. */
 export async function bookProgress(db: Database, book: string): Promise<StudentProgress[]> {
@@ -91,13 +102,8 @@ export async function bookProgress(db: Database, book: string): Promise<StudentP
     }));
 }
 
-export interface StudentWork {
-  user: StudentIdentity;
-  programs: Program[];
-  answers: { latest: Answer; attempts: number }[];
-  completed: { page: string; completedAt: string }[];
-  position: { page: string; scroll: number | null; updatedAt: string } | null;
-}
+/** One student's work in a book, as instructors see it. */
+export type StudentWork = Static<typeof StudentWorkReply>;
 
 /** One user's work in a book: the latest program per activity, the latest answer per question, completed pages and position; undefined for an unknown user. */
 export async function studentWork(db: Database, book: string, userId: string): Promise<StudentWork | undefined> {
@@ -106,37 +112,30 @@ export async function studentWork(db: Database, book: string, userId: string): P
   const owner = { userId, bookId: book };
   return {
     user: { id: user.id, username: user.username, name: user.name, email: user.email, role: user.role, anonymous: user.anonymous },
-    programs: (await db.all<ProgramRow>(latestPrograms, { user: userId, book })).map(programFromRow),
-    answers: (await db.all<AnswerRow>(latestAnswers, { user: userId, book })).map((r) => ({ latest: answerFromRow(r), attempts: r.attempt })),
+    programs: (await rows(db, latestPrograms, { user: userId, book })).map(programFromRow),
+    answers: (await rows(db, latestAnswers, { user: userId, book })).map((r) => ({ latest: answerFromRow(r), attempts: r.attempt })),
     completed: await completedPages(db, owner),
     position: (await position(db, owner)) ?? null,
   };
 }
 
-export interface QuestionSummary {
-  question: string;
-  /** The kind of the most recent attempt; null before any. */
-  kind: string | null;
-  attempts: number;
-  students: number;
-  /** Students with at least one correct attempt. */
-  studentsCorrect: number;
-  /** Correct attempts among those marked correct or not; null when none was marked. */
-  correctRate: number | null;
-  /** For choice kinds (mchoice, poll, clickablearea): how often each choice is in the students' latest answers, most chosen first. */
-  distribution: { choice: string; count: number }[] | null;
-}
+/**
+ * How students did on a question: `kind` is the most recent attempt's (null before any); `correctRate` counts correct
+ * attempts among those marked correct or not (null when none was marked); `distribution`, for choice kinds (mchoice,
+ * poll, clickablearea), how often each choice is in the students' latest answers, most chosen first.
+ */
+export type QuestionSummary = Static<typeof QuestionSummaryReply>;
 
 const choiceKinds = new Set(['mchoice', 'poll', 'clickablearea']);
 
 /** How students (not instructors or admins) did on a question of a book. */
 export async function questionSummary(db: Database, book: string, question: string): Promise<QuestionSummary> {
-  const totals = (await db.get<{ attempts: number; graded: number; correct: number; students: number; students_correct: number }>(questionTotals, { book, question }))!;
+  const totals = (await first(db, questionTotals, { book, question }))!;
   let kind: string | null = null;
   let newest = -Infinity;
   const counts = new Map<string, number>();
-  for (const row of await db.all<{ kind: string; answer: string; saved_at: number }>(latestAttempts, { book, question })) {
-    if (row.saved_at > newest) [newest, kind] = [row.saved_at, row.kind];
+  for (const row of await rows(db, latestAttempts, { book, question })) {
+    if (row.savedAt > newest) [newest, kind] = [row.savedAt, row.kind];
     if (!choiceKinds.has(row.kind)) continue;
     const answer = JSON.parse(row.answer) as unknown;
     for (const choice of Array.isArray(answer) ? answer : [answer]) counts.set(String(choice), (counts.get(String(choice)) ?? 0) + 1);
@@ -150,7 +149,7 @@ export async function questionSummary(db: Database, book: string, question: stri
     kind,
     attempts: totals.attempts,
     students: totals.students,
-    studentsCorrect: totals.students_correct,
+    studentsCorrect: totals.studentsCorrect,
     correctRate: totals.graded > 0 ? totals.correct / totals.graded : null,
     distribution,
   };

@@ -248,11 +248,12 @@ export const rateLimits = sqliteTable(
   (t) => [index('rate_limits_reset_idx').on(t.resetAt)],
 );
 
+/** A property name as its column's: `usernameKey` → `username_key`. */
+export type Snake<S extends string> = S extends `${infer Head}${infer Rest}` ? `${Head extends Lowercase<Head> ? Head : `_${Lowercase<Head>}`}${Snake<Rest>}` : S;
 /**
  * Rows as stored, keyed as raw SQL returns them (the columns' snake_case names): `Stored<User>` is what
  * `SELECT * FROM users` gives on either database.
  */
-type Snake<S extends string> = S extends `${infer Head}${infer Rest}` ? `${Head extends Lowercase<Head> ? Head : `_${Lowercase<Head>}`}${Snake<Rest>}` : S;
 export type Stored<Row> = { [K in keyof Row as Snake<K & string>]: Row[K] };
 
 export type Book = typeof books.$inferSelect;

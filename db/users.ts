@@ -1,10 +1,13 @@
+import { and, asc, eq, getTableName, gt, gte, lt, ne, notExists, or, sql, type SQLWrapper } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { Static } from 'typebox';
 import { ExportUnavailableError } from './exports.js';
+import type { User as UserSchema } from '../schemas/auth.js';
 import type { Database, Queries, Snapshot } from './index.js';
-import type { Role, Stored, User } from './schema.js';
+import { first, named, qb, rows, select, storedColumns } from './query.js';
+import { answers, events, pageCompletions, positions, programs, rateLimits, sessions, users, type Role, type Stored, type User } from './schema.js';
 import { moveWork, workLock } from './work.js';
-import { sql, type SQL } from 'drizzle-orm';
 
 /** A users row as the API code sees it: the table's row, its flags as booleans. */
 export type UserRow = Omit<User, 'researchConsent' | 'anonymous'> & { researchConsent: boolean; anonymous: boolean };
@@ -12,10 +15,49 @@ export type UserRow = Omit<User, 'researchConsent' | 'anonymous'> & { researchCo
 /** A users row as stored (snake_case, flags 0/1). */
 export type StoredUser = Stored<User>;
 
-const storedColumns = ['id', 'username', 'username_key', 'name', 'email', 'role', 'password_hash', 'research_consent', 'anonymous', 'created_at', 'updated_at'];
-/** The columns of a StoredUser, for SELECT and RETURNING; with a table alias, e.g. `userColumnsOf('u')` in a join. */
-export const userColumnsOf = (alias?: string) => sql.raw(storedColumns.map((c) => (alias ? `${alias}.${c}` : c)).join(', '));
-const userColumns = userColumnsOf();
+/** The columns of a StoredUser, for the query builder's select and returning. */
+const storedUser = storedColumns(users);
+/** The columns of a StoredUser in a `sql` template, with a table alias: `userColumnsOf('u')` in a join (db/sessions.ts). */
+export const userColumnsOf = (alias: string) => sql.raw(Object.keys(storedUser).map((c) => `${alias}.${c}`).join(', '));
+
+// The queries of every login, registration and new anonymous student: built once (their values are placeholders).
+const p = sql.placeholder;
+/** A placeholder where drizzle's types take SQL only (an update's SET). */
+const bound = (name: string) => sql`${p(name)}`;
+const userById = select(storedUser).from(users).where(eq(users.id, p('id')));
+const userByUsernameKey = select(storedUser).from(users).where(eq(users.usernameKey, p('key')));
+/** An account's columns (`anonymous` 0): inserted as a new user, or set on an anonymous one (its id and times kept). */
+const account = {
+  username: bound('username'),
+  usernameKey: bound('usernameKey'),
+  name: bound('name'),
+  email: bound('email'),
+  passwordHash: bound('passwordHash'),
+  researchConsent: bound('researchConsent'),
+  anonymous: 0,
+} as const;
+const insertAccount = qb
+  .insert(users)
+  .values({ ...account, id: p('id'), role: p('role'), createdAt: p('now'), updatedAt: p('now') })
+  .returning(named(storedUser));
+const insertAnonymous = qb.insert(users).values({ id: p('id'), anonymous: 1, createdAt: p('now'), updatedAt: p('now') }).returning(named(storedUser));
+const claimAnonymous = qb
+  .update(users)
+  .set({ ...account, updatedAt: bound('now') })
+  .where(eq(users.id, p('id')))
+  .returning(named(storedUser));
+
+const flag = (value: boolean | undefined) => (value ? 1 : 0);
+
+/** The values of `account`'s placeholders. */
+const accountValues = (a: NewAccount) => ({
+  username: a.username,
+  usernameKey: a.username.toLowerCase(),
+  name: a.name ?? null,
+  email: a.email ?? null,
+  passwordHash: a.passwordHash,
+  researchConsent: flag(a.researchConsent),
+});
 
 export function userFromRow(r: StoredUser): UserRow {
   return {
@@ -33,16 +75,8 @@ export function userFromRow(r: StoredUser): UserRow {
   };
 }
 
-/** What the API shows of a user. */
-export interface PublicUser {
-  id: string;
-  username: string | null;
-  name: string | null;
-  email: string | null;
-  role: Role;
-  researchConsent: boolean;
-  anonymous: boolean;
-}
+/** What the API shows of a user: the reply schema's type (schemas/auth.ts). */
+export type PublicUser = Static<typeof UserSchema>;
 
 export function publicUser(row: UserRow): PublicUser {
   return { id: row.id, username: row.username, name: row.name, email: row.email, role: row.role, researchConsent: row.researchConsent, anonymous: row.anonymous };
@@ -62,12 +96,12 @@ export interface NewAccount {
 }
 
 export async function findUserById(db: Queries, id: string): Promise<UserRow | undefined> {
-  const row = await db.get<StoredUser>(sql`SELECT ${userColumns} FROM users WHERE id = ${id}`);
+  const row = await first(db, userById, { id });
   return row && userFromRow(row);
 }
 
 export async function findUserByUsername(db: Database, username: string): Promise<UserRow | undefined> {
-  const row = await db.get<StoredUser>(sql`SELECT ${userColumns} FROM users WHERE username_key = ${username.toLowerCase()}`);
+  const row = await first(db, userByUsernameKey, { key: username.toLowerCase() });
   return row && userFromRow(row);
 }
 
@@ -77,17 +111,12 @@ export function isUniqueViolation(err: unknown): boolean {
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
 }
 
-const flag = (value: boolean | undefined) => (value ? 1 : 0);
-
 /** Creates an account; throws UsernameTakenError when the username is taken (case-insensitively). */
 export async function createAccount(db: Database, account: NewAccount): Promise<UserRow> {
   const now = Date.now();
   try {
-    const row = await db.write((tx) =>
-      tx.get<StoredUser>(
-        sql`INSERT INTO users (id, username, username_key, name, email, role, password_hash, research_consent, anonymous, created_at, updated_at)
-         VALUES (${randomUUID()}, ${account.username}, ${account.username.toLowerCase()}, ${account.name ?? null}, ${account.email ?? null}, ${account.role ?? 'student'}, ${account.passwordHash}, ${flag(account.researchConsent)}, 0, ${now}, ${now}) RETURNING ${userColumns}`),
-    );
+    const values = { ...accountValues(account), id: randomUUID(), role: account.role ?? 'student', now };
+    const row = await db.write((tx) => first(tx, insertAccount, values));
     return userFromRow(row!);
   } catch (err) {
     if (isUniqueViolation(err)) throw new UsernameTakenError(`the username "${account.username}" is taken`);
@@ -97,21 +126,14 @@ export async function createAccount(db: Database, account: NewAccount): Promise<
 
 /** A user for work done before registering or logging in. */
 export async function createAnonymousUser(db: Database): Promise<UserRow> {
-  const now = Date.now();
-  const row = await db.write((tx) =>
-    tx.get<StoredUser>(sql`INSERT INTO users (id, anonymous, created_at, updated_at) VALUES (${randomUUID()}, 1, ${now}, ${now}) RETURNING ${userColumns}`),
-  );
+  const row = await db.write((tx) => first(tx, insertAnonymous, { id: randomUUID(), now: Date.now() }));
   return userFromRow(row!);
 }
 
 /** Turns an anonymous user into an account in place: its id, and so all its work, stays. */
 export async function claimAnonymousUser(db: Database, id: string, account: NewAccount): Promise<UserRow> {
   try {
-    const row = await db.write((tx) =>
-      tx.get<StoredUser>(
-        sql`UPDATE users SET username = ${account.username}, username_key = ${account.username.toLowerCase()}, password_hash = ${account.passwordHash}, name = ${account.name ?? null}, email = ${account.email ?? null}, research_consent = ${flag(account.researchConsent)}, anonymous = 0, updated_at = ${Date.now()}
-         WHERE id = ${id} RETURNING ${userColumns}`),
-    );
+    const row = await db.write((tx) => first(tx, claimAnonymous, { ...accountValues(account), id, now: Date.now() }));
     if (!row) throw new Error(`anonymous user ${id} vanished`);
     return userFromRow(row);
   } catch (err) {
@@ -124,7 +146,7 @@ export async function claimAnonymousUser(db: Database, id: string, account: NewA
 export async function mergeUsers(db: Database, from: string, into: string): Promise<void> {
   await db.write(async (tx) => {
     await moveWork(tx, from, into);
-    await tx.run(sql`DELETE FROM users WHERE id = ${from}`);
+    await tx.run(qb.delete(users).where(eq(users.id, from)));
   }, [workLock(from), workLock(into)]);
 }
 
@@ -136,23 +158,28 @@ export interface UserChanges {
   role?: Role | undefined;
 }
 
-const changeColumns: Record<keyof UserChanges, string> = { name: 'name', email: 'email', researchConsent: 'research_consent', passwordHash: 'password_hash', role: 'role' };
-
+/** Changes what `changes` names (an undefined change leaves the column as it is; null clears it). */
 export async function updateUser(db: Database, id: string, changes: UserChanges): Promise<UserRow | undefined> {
-  const set = (Object.keys(changeColumns) as (keyof UserChanges)[]).filter((key) => changes[key] !== undefined);
-  const values = set.map((key) => (key === 'researchConsent' ? flag(changes.researchConsent) : changes[key]));
-  const assignments = [...set.map((key, i) => sql`${sql.raw(changeColumns[key])} = ${values[i]}`), sql`updated_at = ${Date.now()}`];
-  const row = await db.write((tx) => tx.get<StoredUser>(sql`UPDATE users SET ${sql.join(assignments, sql`, `)} WHERE id = ${id} RETURNING ${userColumns}`));
+  const { name, email, researchConsent, passwordHash, role } = changes;
+  // Drizzle leaves out of the SET the columns whose value is undefined.
+  const update = qb
+    .update(users)
+    .set({ name, email, researchConsent: researchConsent === undefined ? undefined : flag(researchConsent), passwordHash, role, updatedAt: Date.now() })
+    .where(eq(users.id, id))
+    .returning(named(storedUser));
+  const row = await db.write((tx) => first(tx, update));
   return row && userFromRow(row);
 }
 
 /** Accounts (not anonymous users), by username. */
 export async function listAccounts(db: Database): Promise<UserRow[]> {
-  return (await db.all<StoredUser>(sql`SELECT ${userColumns} FROM users WHERE anonymous = 0 ORDER BY username_key`)).map(userFromRow);
+  return (await rows(db, select(storedUser).from(users).where(eq(users.anonymous, 0)).orderBy(asc(users.usernameKey)))).map(userFromRow);
 }
 
-/** The tables of a student's work: every table with a user_id but sessions (test/abuse.test.ts checks the schema). */
-export const workTables = ['programs', 'answers', 'events', 'positions', 'page_completions'] as const;
+/** The tables of a student's work: every table with a user_id but sessions and user_usage (test/abuse.test.ts checks the schema). */
+const work = [programs, answers, events, positions, pageCompletions] as const;
+/** Their names. */
+export const workTables = work.map((table) => getTableName(table));
 
 /**
  * Deletes the anonymous users who saved nothing (no row in any work table), made and changed before `idleSince`, whose
@@ -160,18 +187,19 @@ export const workTables = ['programs', 'answers', 'events', 'positions', 'page_c
  * after `idleSince`); their sessions go with them. Returns how many.
  */
 export async function purgeIdleAnonymousUsers(db: Database, { idleSince, sessionsExpiringAfter }: { idleSince: number; sessionsExpiringAfter: number }): Promise<number> {
-  const noWork = workTables.map((table) => `AND NOT EXISTS (SELECT 1 FROM ${table} w WHERE w.user_id = users.id)`).join('\n       ');
-  return db.write((tx) =>
-    tx.run(
-      sql`DELETE FROM users WHERE anonymous = 1 AND created_at < ${idleSince} AND updated_at < ${idleSince}
-       ${sql.raw(noWork)}
-       AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id AND (s.created_at >= ${idleSince} OR s.expires_at > ${sessionsExpiringAfter}))`),
-  );
+  const any = (table: (typeof work)[number]) => select({ one: sql<number>`1` }).from(table).where(eq(table.userId, users.id));
+  const usedSince = select({ one: sql<number>`1` })
+    .from(sessions)
+    .where(and(eq(sessions.userId, users.id), or(gte(sessions.createdAt, idleSince), gt(sessions.expiresAt, sessionsExpiringAfter))));
+  const purge = qb
+    .delete(users)
+    .where(and(eq(users.anonymous, 1), lt(users.createdAt, idleSince), lt(users.updatedAt, idleSince), ...work.map((table) => notExists(any(table))), notExists(usedSince)));
+  return db.write((tx) => tx.run(purge));
 }
 
 /** Ends every session of a user, except the one with the given stored key (see sessionKey). */
 export async function endSessionsOfUser(db: Database, userId: string, exceptKey = ''): Promise<number> {
-  return db.write((tx) => tx.run(sql`DELETE FROM sessions WHERE user_id = ${userId} AND id <> ${exceptKey}`));
+  return db.write((tx) => tx.run(qb.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, exceptKey)))));
 }
 
 // ---- students' rights: everything about a user, and deleting it ---------------------------------------------------
@@ -179,17 +207,27 @@ export async function endSessionsOfUser(db: Database, userId: string, exceptKey 
 /** The user whose data a personal export reads (a placeholder). */
 const ofUser = sql.placeholder('user');
 
-/** The tables holding a user's work, in the order a personal export lists them, each row as the export shows it. */
-
-const personalTables: readonly { name: string; sql: SQL; row: (r: unknown[]) => unknown }[] = [
+/**
+ * The tables holding a user's work, in the order a personal export lists them, each row as the export shows it (the
+ * cursor gives the rows as arrays, in the order of the selected columns).
+ */
+const personalTables: readonly { name: string; query: SQLWrapper; row: (r: unknown[]) => unknown }[] = [
   {
     name: 'programs',
-    sql: sql`SELECT book_id, activity, version, language, page, code, saved_at FROM programs WHERE user_id = ${ofUser} ORDER BY book_id, activity, version`,
+    query: qb
+      .select({ book: programs.bookId, activity: programs.activity, version: programs.version, language: programs.language, page: programs.page, code: programs.code, savedAt: programs.savedAt })
+      .from(programs)
+      .where(eq(programs.userId, ofUser))
+      .orderBy(asc(programs.bookId), asc(programs.activity), asc(programs.version)),
     row: ([book, activity, version, language, page, code, savedAt]) => ({ book, activity, version, language, page, code, savedAt: isoTime(savedAt) }),
   },
   {
     name: 'answers',
-    sql: sql`SELECT book_id, question, attempt, kind, answer, correct, score, page, saved_at FROM answers WHERE user_id = ${ofUser} ORDER BY book_id, question, attempt`,
+    query: qb
+      .select({ book: answers.bookId, question: answers.question, attempt: answers.attempt, kind: answers.kind, answer: answers.answer, correct: answers.correct, score: answers.score, page: answers.page, savedAt: answers.savedAt })
+      .from(answers)
+      .where(eq(answers.userId, ofUser))
+      .orderBy(asc(answers.bookId), asc(answers.question), asc(answers.attempt)),
     row: ([book, question, attempt, kind, answer, correct, score, page, savedAt]) => ({
       book,
       question,
@@ -204,7 +242,11 @@ const personalTables: readonly { name: string; sql: SQL; row: (r: unknown[]) => 
   },
   {
     name: 'events',
-    sql: sql`SELECT book_id, type, target, page, data, client_time, server_time FROM events WHERE user_id = ${ofUser} ORDER BY book_id, server_time, id`,
+    query: qb
+      .select({ book: events.bookId, type: events.type, target: events.target, page: events.page, data: events.data, clientTime: events.clientTime, serverTime: events.serverTime })
+      .from(events)
+      .where(eq(events.userId, ofUser))
+      .orderBy(asc(events.bookId), asc(events.serverTime), asc(events.id)),
     row: ([book, type, target, page, data, clientTime, serverTime]) => ({
       book,
       type,
@@ -217,12 +259,20 @@ const personalTables: readonly { name: string; sql: SQL; row: (r: unknown[]) => 
   },
   {
     name: 'positions',
-    sql: sql`SELECT book_id, page, scroll, updated_at FROM positions WHERE user_id = ${ofUser} ORDER BY book_id`,
+    query: qb
+      .select({ book: positions.bookId, page: positions.page, scroll: positions.scroll, updatedAt: positions.updatedAt })
+      .from(positions)
+      .where(eq(positions.userId, ofUser))
+      .orderBy(asc(positions.bookId)),
     row: ([book, page, scroll, updatedAt]) => ({ book, page, scroll, updatedAt: isoTime(updatedAt) }),
   },
   {
     name: 'completions',
-    sql: sql`SELECT book_id, page, completed_at FROM page_completions WHERE user_id = ${ofUser} ORDER BY book_id, page`,
+    query: qb
+      .select({ book: pageCompletions.bookId, page: pageCompletions.page, completedAt: pageCompletions.completedAt })
+      .from(pageCompletions)
+      .where(eq(pageCompletions.userId, ofUser))
+      .orderBy(asc(pageCompletions.bookId), asc(pageCompletions.page)),
     row: ([book, page, completedAt]) => ({ book, page, completedAt: isoTime(completedAt) }),
   },
 ];
@@ -235,15 +285,17 @@ function isoTime(ms: unknown): string | number {
 
 /** The JSON text of everything about one user, a chunk at a time, read from one snapshot. */
 async function* personalDocument(snapshot: Snapshot, user: UserRow): AsyncGenerator<string> {
-  const sessions = await snapshot.all<{ kind: string; created_at: number; expires_at: number }>(
-    sql`SELECT kind, created_at, expires_at FROM sessions WHERE user_id = ${user.id} ORDER BY created_at`);
+  const found = await rows(
+    snapshot,
+    select({ kind: sessions.kind, createdAt: sessions.createdAt, expiresAt: sessions.expiresAt }).from(sessions).where(eq(sessions.userId, user.id)).orderBy(asc(sessions.createdAt)),
+  );
   const account = { ...publicUser(user), createdAt: isoTime(user.createdAt), updatedAt: isoTime(user.updatedAt) };
   yield `{"exportedAt":${JSON.stringify(new Date().toISOString())},"account":${JSON.stringify(account)},"sessions":${JSON.stringify(
-    sessions.map((s) => ({ kind: s.kind, createdAt: isoTime(s.created_at), expiresAt: isoTime(s.expires_at) })),
+    found.map((s) => ({ kind: s.kind, createdAt: isoTime(s.createdAt), expiresAt: isoTime(s.expiresAt) })),
   )}`;
   for (const table of personalTables) {
     yield `,${JSON.stringify(table.name)}:[`;
-    const next = snapshot.cursor(table.sql, { user: user.id }, 500);
+    const next = snapshot.cursor(table.query, { user: user.id }, 500);
     let separator = '';
     for (let rows = await next(); rows.length > 0; rows = await next()) {
       let chunk = '';
@@ -269,7 +321,7 @@ export async function openPersonalExport(db: Database, userId: string): Promise<
   const snapshot = await db.snapshot();
   let user: UserRow | undefined;
   try {
-    const row = (await snapshot.all<StoredUser>(sql`SELECT ${userColumns} FROM users WHERE id = ${userId}`))[0];
+    const [row] = await rows(snapshot, userById, { id: userId });
     user = row && userFromRow(row);
   } catch (err) {
     await snapshot.close();
@@ -308,15 +360,15 @@ export async function openPersonalExport(db: Database, userId: string): Promise<
  */
 export async function deleteUser(db: Database, userId: string): Promise<boolean> {
   return db.write(async (tx) => {
-    const user = await tx.get<{ username_key: string | null }>(sql`SELECT username_key FROM users WHERE id = ${userId}`);
+    const user = await first(tx, select({ usernameKey: users.usernameKey }).from(users).where(eq(users.id, userId)));
     if (!user) return false;
-    for (const table of [...workTables, 'sessions']) await tx.run(sql`DELETE FROM ${sql.raw(table)} WHERE user_id = ${userId}`);
-    if (user.username_key !== null) {
+    for (const table of [...work, sessions]) await tx.run(qb.delete(table).where(eq(table.userId, userId)));
+    if (user.usernameKey !== null) {
       // The username's counters (plugins/rate-limit.ts): from everywhere, and from each client.
-      const fromClient = `auth-user:${user.username_key}@`;
-      await tx.run(sql`DELETE FROM rate_limits WHERE key = ${`auth-account:${user.username_key}`} OR substr(key, 1, ${fromClient.length}) = ${fromClient}`);
+      const fromClient = `auth-user:${user.usernameKey}@`;
+      await tx.run(qb.delete(rateLimits).where(or(eq(rateLimits.key, `auth-account:${user.usernameKey}`), eq(sql`substr(${rateLimits.key}, 1, ${fromClient.length})`, fromClient))));
     }
-    await tx.run(sql`DELETE FROM users WHERE id = ${userId}`);
+    await tx.run(qb.delete(users).where(eq(users.id, userId)));
     return true;
   }, [workLock(userId)]);
 }

@@ -1,4 +1,5 @@
 import Type, { type TSchema } from 'typebox';
+import { Role } from './common.js';
 
 export const Username = Type.String({
   minLength: 3,
@@ -20,11 +21,11 @@ export const User = Type.Object(
     username: Type.Union([Type.String(), Type.Null()]),
     name: Type.Union([Type.String(), Type.Null()]),
     email: Type.Union([Type.String(), Type.Null()]),
-    role: Type.Union([Type.Literal('student'), Type.Literal('instructor'), Type.Literal('admin'), Type.Literal('researcher')]),
+    role: Role,
     researchConsent: Type.Boolean(),
     anonymous: Type.Boolean({ description: 'true for work saved before registering' }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'A student, an instructor, an admin or a researcher, as the server describes them' },
 );
 
 export const RegisterBody = Type.Object(
@@ -107,7 +108,7 @@ export const PersonalData = Type.Object(
     positions: Type.Array(Type.Object({ book: Book, page: Type.String(), scroll: OrNull(Type.Number()), updatedAt: When }, { additionalProperties: false })),
     completions: Type.Array(Type.Object({ book: Book, page: Type.String(), completedAt: When }, { additionalProperties: false })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'Everything Folio holds about the student (GET /api/auth/me/export), of every book. Times are ISO 8601' },
 );
 
 /** The reply of GET /api/auth/me/export: a JSON download, streamed (so typed for the docs only, not for the handler). */

@@ -1,4 +1,5 @@
 import Type, { type TSchema } from 'typebox';
+import { User } from './auth.js';
 import { BookId } from './common.js';
 import { Id, LatestAnswer, Program } from './work.js';
 import { csvFormulaModes, type CsvFormulas } from '../lib/csv.js';
@@ -17,17 +18,8 @@ export const StudentParams = Type.Object({
 });
 export const SummaryParams = Type.Object({ book: BookId, question: Id('question id', 'q1') });
 
-const Student = Type.Object(
-  {
-    id: Type.String(),
-    username: Nullable(Type.String()),
-    name: Nullable(Type.String()),
-    email: Nullable(Type.String()),
-    role: Type.Union([Type.Literal('student'), Type.Literal('instructor'), Type.Literal('admin'), Type.Literal('researcher')]),
-    anonymous: Type.Boolean({ description: 'true for a student who has not registered' }),
-  },
-  { additionalProperties: false },
-);
+/** Who a student is, as instructors see them: the user (schemas/auth.ts) without their research consent. */
+export const Student = Type.Omit(User, ['researchConsent'], { additionalProperties: false, description: 'a user, without their research consent' });
 
 export const ProgressReply = Type.Object(
   {

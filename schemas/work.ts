@@ -30,11 +30,11 @@ export const ProgramBody = Type.Object(
   },
   { additionalProperties: false },
 );
-export const Saved = Type.Object({ version: Type.Integer({ examples: [3] }), savedAt: When }, { additionalProperties: false });
+export const Saved = Type.Object({ version: Type.Integer({ examples: [3] }), savedAt: When }, { additionalProperties: false, description: 'A program saved: its version' });
 
 export const Program = Type.Object(
   { activity: Type.String(), version: Type.Integer(), code: Type.String(), language: Nullable(Type.String()), page: Nullable(Type.String()), savedAt: When },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'A saved version of a program' },
 );
 export const HistoryQuery = Type.Object(
   {
@@ -45,7 +45,7 @@ export const HistoryQuery = Type.Object(
 );
 export const History = Type.Object(
   { versions: Type.Array(Program), next: Nullable(Type.Integer({ description: 'pass as `before` for the next page; null at the end' })) },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'A page of saved versions of a program, newest first' },
 );
 
 const ChoiceId = Type.String({ minLength: 1, maxLength: 128 });
@@ -91,7 +91,7 @@ export const AnswerBody = Type.Unsafe<{ kind: AnswerKind; answer: Static<(typeof
   examples: [{ kind: 'mchoice', answer: ['b'], correct: true, page: 'ch1/intro' }],
 });
 
-export const Attempted = Type.Object({ attempt: Type.Integer({ examples: [2] }), savedAt: When }, { additionalProperties: false });
+export const Attempted = Type.Object({ attempt: Type.Integer({ examples: [2] }), savedAt: When }, { additionalProperties: false, description: 'An answer saved: its attempt number' });
 
 export const Answer = Type.Object(
   {
@@ -104,7 +104,7 @@ export const Answer = Type.Object(
     page: Nullable(Type.String()),
     savedAt: When,
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'An attempt at a question' },
 );
 export const LatestAnswer = Type.Object({ latest: Answer, attempts: Type.Integer() }, { additionalProperties: false });
 
@@ -118,13 +118,13 @@ export const PositionBody = Type.Object(
   { page: Page, scroll: Type.Optional(Type.Number({ minimum: 0, maximum: 1e9, description: 'how far down the page, as the book likes (e.g. pixels or 0-1)' })) },
   { additionalProperties: false },
 );
-export const Position = Type.Object({ page: Type.String(), scroll: Nullable(Type.Number()), updatedAt: When }, { additionalProperties: false });
+export const Position = Type.Object({ page: Type.String(), scroll: Nullable(Type.Number()), updatedAt: When }, { additionalProperties: false, description: 'Where the student left off in the book' });
 
 export const CompleteBody = Type.Object({ page: Page, complete: Type.Boolean() }, { additionalProperties: false });
-export const Completion = Type.Object({ page: Type.String(), complete: Type.Boolean() }, { additionalProperties: false });
+export const Completion = Type.Object({ page: Type.String(), complete: Type.Boolean() }, { additionalProperties: false, description: 'A page marked complete or not' });
 export const Progress = Type.Object(
   { completed: Type.Array(Type.Object({ page: Type.String(), completedAt: When }, { additionalProperties: false })) },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'The pages the student marked complete' },
 );
 
 export const EventsBody = Type.Object(
@@ -150,4 +150,4 @@ export const EventsBody = Type.Object(
   },
   { additionalProperties: false },
 );
-export const Accepted = Type.Object({ accepted: Type.Integer() }, { additionalProperties: false });
+export const Accepted = Type.Object({ accepted: Type.Integer() }, { additionalProperties: false, description: 'Events stored: how many' });

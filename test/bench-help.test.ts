@@ -13,6 +13,7 @@ const commands: [script: string, usage: RegExp][] = [
   ['bench/load.ts', /^npx tsx bench\/load\.ts \[--seconds 60\] \[--connections 200\]/],
   ['bench/export.ts', /^npm run bench:export \[-- --rows N\]/],
   ['bench/startup.ts', /^npm run build:binary && npx tsx bench\/startup\.ts/],
+  ['bench/queries.ts', /^npx tsx bench\/queries\.ts \[--calls N\] \[--rounds N\]/],
   ['scripts/test.ts', /^npx tsx scripts\/test\.ts \[--sqlite-only \| --postgres-only\][\s\S]*FOLIO_TEST_REQUIRE_POSTGRES/],
 ];
 
@@ -20,7 +21,7 @@ t.test('every bench command and the test runner answer --help with their usage a
   const outputs = await Promise.all(commands.map(([script]) => run(process.execPath, ['--import', 'tsx', script, '--help'], { cwd: root, env: cleanEnv(), timeout: 60_000 })));
   commands.forEach(([script, usage], i) => {
     t.match(outputs[i]!.stdout, usage, script);
-    t.notMatch(outputs[i]!.stdout, /req\/s|ceiling: bare|generated .* events/, `${script}: no measurement ran`);
+    t.notMatch(outputs[i]!.stdout, /req\/s|ceiling: bare|generated .* events|per query made ready/, `${script}: no measurement ran`);
     t.equal(outputs[i]!.stderr, '', script);
   });
 });
