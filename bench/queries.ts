@@ -9,7 +9,9 @@
 import { eq, sql, type SQLWrapper } from 'drizzle-orm';
 import { parseArgs } from 'node:util';
 import { select, storedColumns } from '../db/query.js';
-import { statement } from '../db/render.js';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import { SQLiteSyncDialect } from 'drizzle-orm/sqlite-core';
+import { renderer } from '../db/render.js';
 import { books, users } from '../db/schema.js';
 
 const { values: args } = parseArgs({ options: { calls: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '7' }, help: { type: 'boolean', short: 'h' } } });
@@ -36,6 +38,8 @@ const ways: Record<string, (i: number) => [SQLWrapper, Record<string, unknown>?]
   'book: builder once, filled': (i) => [bookOnce, { id: `b${i}` }],
 };
 
+/** One renderer per dialect, as db/sqlite.ts and db/postgres.ts make them. */
+const statement = { sqlite: renderer(new SQLiteSyncDialect()), postgres: renderer(new PgDialect()) };
 const results: Record<string, number[]> = {};
 for (let round = 0; round < rounds; round++) {
   for (const [name, make] of Object.entries(ways)) {
@@ -43,7 +47,7 @@ for (let round = 0; round < rounds; round++) {
       const before = process.cpuUsage();
       for (let i = 0; i < calls; i++) {
         const [query, values] = make(i);
-        statement(dialect, query, values);
+        statement[dialect](query, values);
       }
       const used = process.cpuUsage(before);
       (results[`${name} (${dialect})`] ??= []).push((used.user + used.system) / calls);
