@@ -9,7 +9,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { addBookOrigin, createBook, findBook, listBooks } from '../db/books.js';
+import { addBookOrigin, createBook, findBook, importToc, listBooks } from '../db/books.js';
+import { checkToc } from '../lib/toc.js';
 import { demoBook } from '../plugins/db.js';
 import { ConfigError, loadConfig } from '../plugins/config.js';
 import { startServer } from '../server.js';
@@ -47,7 +48,10 @@ export async function servePages(opts: { folioUrl: string; host?: string; port: 
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-/** Makes sure the book `demo` exists and allows the pages' origins (the server creates it only on an empty database). */
+/**
+ * Makes sure the book `demo` exists, allows the pages' origins and has a table of contents, the pages' own
+ * (examples/book/toc.json), unless one was imported already (the server creates the book only on an empty database).
+ */
 export async function ensureDemoBook(app: FastifyInstance, origins: string[]): Promise<void> {
   if (!(await findBook(app.db, demoBook.id))) {
     await createBook(app.db, { ...demoBook, origins });
@@ -56,6 +60,12 @@ export async function ensureDemoBook(app: FastifyInstance, origins: string[]): P
     for (const origin of origins) if (!known.includes(origin)) await addBookOrigin(app.db, demoBook.id, origin);
   }
   await app.books.refresh();
+  if (!app.books.toc(demoBook.id)) {
+    const checked = checkToc(JSON.parse(await readFile(join(pagesFolder, 'toc.json'), 'utf8')) as unknown);
+    if ('problems' in checked) throw new Error(`examples/book/toc.json: ${checked.problems.join('; ')}`);
+    await importToc(app.db, demoBook.id, checked.toc);
+    await app.books.refresh();
+  }
 }
 
 async function main(): Promise<void> {

@@ -1,6 +1,6 @@
 /** `npm run demo`'s parts: the demo pages pointed at a Folio URL, served over HTTP, and the demo book allowing them. */
 import t from 'tap';
-import { createBook, listBooks } from '../db/books.js';
+import { createBook, importToc, listBooks } from '../db/books.js';
 import { demoPageFiles, ensureDemoBook, servePages } from '../scripts/demo.js';
 import { build } from './helper.js';
 
@@ -38,4 +38,21 @@ t.test('ensureDemoBook adds missing origins to an existing demo book', async (t)
   await createBook(app.db, { id: 'demo', title: 'Folio demo book', origins: ['http://localhost:8080'] });
   await ensureDemoBook(app, ['http://localhost:8080', 'http://localhost:9090']);
   t.strictSame((await listBooks(app.db)).find((b) => b.id === 'demo')?.origins, ['http://localhost:8080', 'http://localhost:9090']);
+});
+
+t.test('ensureDemoBook gives the demo book the pages\' table of contents (examples/book/toc.json)', async (t) => {
+  const app = await build(t);
+  await ensureDemoBook(app, ['http://localhost:8080']);
+  const res = await app.inject({ method: 'GET', url: '/api/books/demo/toc' });
+  t.equal(res.statusCode, 200);
+  t.same(res.json().chapters.map((c: { id: string }) => c.id), ['ch1', 'ch2']);
+});
+
+t.test('ensureDemoBook keeps a table of contents the demo book already has', async (t) => {
+  const app = await build(t);
+  await createBook(app.db, { id: 'demo', title: 'Folio demo book', origins: ['http://localhost:8080'] });
+  const own = { chapters: [{ id: 'mine', title: 'Mine', pages: [] }] };
+  await importToc(app.db, 'demo', own);
+  await ensureDemoBook(app, ['http://localhost:8080']);
+  t.same(app.books.toc('demo')?.chapters, own.chapters);
 });
