@@ -1,5 +1,6 @@
 import { listBooks, listTocs, originsVersion } from '../db/books.js';
 import type { Database, Queries } from '../db/index.js';
+import { HttpError } from './errors.js';
 import type { StoredToc } from './toc.js';
 
 /** A book's table of contents as the registry holds it. */
@@ -53,6 +54,13 @@ export class BookRegistry {
   get(book: string): RegisteredBook | undefined {
     const found = this.books.get(book);
     return found && { id: found.id, title: found.title, origins: found.origins };
+  }
+
+  /** The book (as of the last refresh), or the API's `404 unknown_book`. */
+  known(book: string): RegisteredBook {
+    const found = this.get(book);
+    if (!found) throw new HttpError(404, 'unknown_book', `there is no book "${book}"`);
+    return found;
   }
 
   /** The book's table of contents (as of the last refresh), or undefined when it has none or does not exist. */

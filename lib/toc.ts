@@ -1,13 +1,10 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import { Toc } from '../schemas/toc.js';
+import type { Static } from 'typebox';
+import { Toc, type StoredChapters } from '../schemas/toc.js';
 
-/** A table of contents as Folio stores and serves it: the file's known properties, lists always present. */
+/** A table of contents as Folio stores and serves it (schemas/toc.ts, StoredChapters). */
 export interface StoredToc {
-  chapters: {
-    id: string;
-    title: string;
-    pages: { id: string; title: string; questions: { id: string; kind: string; points: number }[]; activities: { id: string }[] }[];
-  }[];
+  chapters: Static<typeof StoredChapters>;
 }
 
 /** Every error at once, so that one run of the import lists all that is wrong with the file. */

@@ -17,8 +17,7 @@ const booksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       // The registry, as CORS sees it: a book another process just added answers here once CORS allows its origins.
-      const book = app.books.get(request.params.book);
-      if (!book) throw new HttpError(404, 'unknown_book', `there is no book "${request.params.book}"`);
+      const book = app.books.known(request.params.book);
       return { id: book.id, title: book.title };
     },
   );
@@ -35,7 +34,7 @@ const booksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { book } = request.params;
-      if (!app.books.has(book)) throw new HttpError(404, 'unknown_book', `there is no book "${book}"`);
+      app.books.known(book);
       const toc = app.books.toc(book);
       if (!toc) throw new HttpError(404, 'no_toc', `book "${book}" has no table of contents yet: import one with "folio books toc import ${book} FILE.json"`);
       return { book, importedAt: new Date(toc.importedAt).toISOString(), chapters: toc.chapters };

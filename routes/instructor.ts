@@ -10,7 +10,7 @@ import { ProgressReply, QuestionSummaryReply, StudentParams, StudentWorkReply, S
 /** An instructor or admin (else 401, 403) asking about a book that exists (else 404). Roles are server-wide: one Folio serves one course. */
 export function staff(request: FastifyRequest, book: string): UserRow {
   const user = requireRole(request, 'instructor', 'admin');
-  requireBook(request, book);
+  request.server.books.known(book);
   return user;
 }
 
@@ -20,12 +20,8 @@ export function staff(request: FastifyRequest, book: string): UserRow {
  */
 export function researchExporter(request: FastifyRequest, book: string): UserRow {
   const user = requireRole(request, 'instructor', 'admin', 'researcher');
-  requireBook(request, book);
+  request.server.books.known(book);
   return user;
-}
-
-function requireBook(request: FastifyRequest, book: string): void {
-  if (!request.server.books.has(book)) throw new HttpError(404, 'unknown_book', `there is no book "${book}"`);
 }
 
 const instructorRoutes: FastifyPluginAsyncTypebox = async (app) => {

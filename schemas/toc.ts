@@ -45,31 +45,34 @@ export const Toc = Type.Object(
 );
 export type Toc = Static<typeof Toc>;
 
+/** The chapters as Folio stores and serves them: the file's known properties only, lists always present. */
+export const StoredChapters = Type.Array(
+  Type.Object(
+    {
+      id: Type.String(),
+      title: Type.String(),
+      pages: Type.Array(
+        Type.Object(
+          {
+            id: Type.String(),
+            title: Type.String(),
+            questions: Type.Array(Type.Object({ id: Type.String(), kind: Type.String(), points: Type.Number() }, { additionalProperties: false })),
+            activities: Type.Array(Type.Object({ id: Type.String() }, { additionalProperties: false })),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+);
+
 /** GET /api/books/:book/toc. */
 export const TocReply = Type.Object(
   {
     book: BookId,
     importedAt: Type.String({ format: 'date-time', description: 'when it was imported (server time, ISO 8601)' }),
-    chapters: Type.Array(
-      Type.Object(
-        {
-          id: Type.String(),
-          title: Type.String(),
-          pages: Type.Array(
-            Type.Object(
-              {
-                id: Type.String(),
-                title: Type.String(),
-                questions: Type.Array(Type.Object({ id: Type.String(), kind: Type.String(), points: Type.Number() }, { additionalProperties: false })),
-                activities: Type.Array(Type.Object({ id: Type.String() }, { additionalProperties: false })),
-              },
-              { additionalProperties: false },
-            ),
-          ),
-        },
-        { additionalProperties: false },
-      ),
-    ),
+    chapters: StoredChapters,
   },
   { additionalProperties: false },
 );
