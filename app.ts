@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin';
 import { readFileSync } from 'node:fs';
 import configPlugin, { trustedProxies, type Config } from './plugins/config.js';
+import accessPlugin from './plugins/access.js';
 import authPlugin from './plugins/auth.js';
 import backupsPlugin from './plugins/backups.js';
 import booksPlugin from './plugins/books.js';
@@ -34,7 +35,7 @@ export interface AppOptions {
   clientDir?: string;
 }
 
-/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, the serving lock and backups, storage, errors, the book registry, CORS, rate limits, protections, authentication, the OpenAPI docs, then the routes. */
+/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, the serving lock and backups, storage, errors, the book registry, CORS, rate limits, protections, authentication, the OpenAPI docs, authorisation (which every route after it declares), then the routes. */
 export const folio = fp(async function folio(app: FastifyInstance, opts: AppOptions): Promise<void> {
   // Replies sent while the server shuts down close their connection: a keep-alive client then cannot hold up the exit.
   let closing = false;
@@ -55,6 +56,8 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(securityPlugin);
   await app.register(authPlugin);
   await app.register(docsPlugin);
+  // Every route after this declares who may call it (config: { access }).
+  await app.register(accessPlugin);
 
   await app.register(healthRoutes);
   await app.register(booksRoutes);

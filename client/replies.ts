@@ -9,7 +9,7 @@ export interface User {
   username: string | null;
   name: string | null;
   email: string | null;
-  role: 'student' | 'instructor' | 'admin' | 'researcher';
+  role: 'student' | 'admin' | 'researcher';
   researchConsent: boolean;
   /** true for work saved before registering */
   anonymous: boolean;
@@ -98,7 +98,7 @@ export interface PersonalData {
     username: string | null;
     name: string | null;
     email: string | null;
-    role: 'student' | 'instructor' | 'admin' | 'researcher';
+    role: 'student' | 'admin' | 'researcher';
     researchConsent: boolean;
     /** true for work saved before registering */
     anonymous: boolean;

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, doublePrecision, index, integer, pgTable, primaryKey, smallint, text, uniqueIndex } from 'drizzle-orm/pg-core';
-import { roles } from './schema.js';
+import { enrolmentSources, roles, staffRoles } from './schema.js';
 
 /**
  * Folio's tables in PostgreSQL: what drizzle-kit generates db/migrations/postgres from. The same tables as
@@ -64,6 +64,81 @@ export const users = pgTable('users', {
   createdAt: time('created_at').notNull(),
   updatedAt: time('updated_at').notNull(),
 });
+
+/**
+ * One class using one book. A student's work belongs to (student, book); a course decides who may see it: its staff
+ * see the work of its enrolled students, in the course's dates when it has them.
+ */
+export const courses = pgTable(
+  'courses',
+  {
+    /** A slug, as book ids are. */
+    id: text('id').primaryKey(),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    title: text('title').notNull(),
+    term: text('term'),
+    /** What students type to join (lib/join-code.ts): upper-case, unguessable, replaced by `folio courses code ID --rotate`. */
+    joinCode: text('join_code').notNull().unique('courses_join_code_unique'),
+    /** 0: the join code is refused (staff may still enrol students). */
+    open: flag('open').notNull().default(1),
+    /** When the course's reports start and end (work outside is left out of them); null: no bound. */
+    startsAt: time('starts_at'),
+    endsAt: time('ends_at'),
+    createdAt: time('created_at').notNull(),
+  },
+  (t) => [index('courses_book_idx').on(t.bookId)],
+);
+
+/** Who teaches a course: `instructor` or `ta`. */
+export const courseStaff = pgTable(
+  'course_staff',
+  {
+    courseId: text('course_id')
+      .notNull()
+      .references(() => courses.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    role: text('role', { enum: staffRoles }).notNull(),
+    addedAt: time('added_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.courseId, t.userId] }), index('course_staff_user_idx').on(t.userId)],
+);
+
+/** Who studies in a course (reports list these students only), in user-id order within a course (the reports' cursor). */
+export const enrolments = pgTable(
+  'enrolments',
+  {
+    courseId: text('course_id')
+      .notNull()
+      .references(() => courses.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    via: text('via', { enum: enrolmentSources }).notNull(),
+    enrolledAt: time('enrolled_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.courseId, t.userId] }), index('enrolments_user_idx').on(t.userId)],
+);
+
+/**
+ * Links that let a person set their password (accounts a roster file created): keyed by the SHA-256 of the token in
+ * the link (the raw token is never stored), single-use, until `expiresAt`.
+ */
+export const passwordLinks = pgTable(
+  'password_links',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    expiresAt: time('expires_at').notNull(),
+    createdAt: time('created_at').notNull(),
+  },
+  (t) => [index('password_links_user_idx').on(t.userId)],
+);
 
 /** Server-side sessions, keyed by the SHA-256 of the token (the raw token is never stored). */
 export const sessions = pgTable(

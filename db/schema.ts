@@ -14,9 +14,21 @@ import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from
  * - row ids: INTEGER PRIMARY KEY AUTOINCREMENT here, a BIGINT identity in PostgreSQL.
  */
 
-/** Server-wide roles. A researcher may export pseudonymised research data and nothing else of other people's. */
-export const roles = ['student', 'instructor', 'admin', 'researcher'] as const;
+/**
+ * Server-wide roles. A researcher may export pseudonymised research data and nothing else of other people's; an admin
+ * may do everything. Teaching is per course (`courseStaff`): the server-wide `instructor` role of earlier versions is
+ * retired by migration 0010 (each instructor became staff of a default course per book).
+ */
+export const roles = ['student', 'admin', 'researcher'] as const;
 export type Role = (typeof roles)[number];
+
+/** A course's staff: instructors, and teaching assistants, who read the same reports but do not change the roster. */
+export const staffRoles = ['instructor', 'ta'] as const;
+export type StaffRole = (typeof staffRoles)[number];
+
+/** How a student came to be enrolled: with the course's join code, added by staff (CLI, API, roster file), by an LMS launch, or by migration 0010. */
+export const enrolmentSources = ['code', 'staff', 'roster', 'lti', 'migration'] as const;
+export type EnrolmentSource = (typeof enrolmentSources)[number];
 
 /**
  * A 0/1 flag. Declared in drizzle's boolean mode, as the migrations were generated (`DEFAULT false`), but typed as
@@ -25,6 +37,8 @@ export type Role = (typeof roles)[number];
 const flag = (name: string) => integer(name, { mode: 'boolean' }).$type<0 | 1>();
 /** `DEFAULT false` (0), as in the migrations. */
 const off = false as unknown as 0;
+/** `DEFAULT true` (1), as in the migrations. */
+const on = true as unknown as 1;
 
 export const books = sqliteTable('books', {
   id: text('id').primaryKey(),
@@ -78,6 +92,81 @@ export const users = sqliteTable('users', {
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 });
+
+/**
+ * One class using one book. A student's work belongs to (student, book); a course decides who may see it: its staff
+ * see the work of its enrolled students, in the course's dates when it has them.
+ */
+export const courses = sqliteTable(
+  'courses',
+  {
+    /** A slug, as book ids are. */
+    id: text('id').primaryKey(),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    title: text('title').notNull(),
+    term: text('term'),
+    /** What students type to join (lib/join-code.ts): upper-case, unguessable, replaced by `folio courses code ID --rotate`. */
+    joinCode: text('join_code').notNull().unique('courses_join_code_unique'),
+    /** 0: the join code is refused (staff may still enrol students). */
+    open: flag('open').notNull().default(on),
+    /** When the course's reports start and end (work outside is left out of them); null: no bound. */
+    startsAt: integer('starts_at'),
+    endsAt: integer('ends_at'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('courses_book_idx').on(t.bookId)],
+);
+
+/** Who teaches a course: `instructor` or `ta`. */
+export const courseStaff = sqliteTable(
+  'course_staff',
+  {
+    courseId: text('course_id')
+      .notNull()
+      .references(() => courses.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    role: text('role', { enum: staffRoles }).notNull(),
+    addedAt: integer('added_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.courseId, t.userId] }), index('course_staff_user_idx').on(t.userId)],
+);
+
+/** Who studies in a course (reports list these students only), in user-id order within a course (the reports' cursor). */
+export const enrolments = sqliteTable(
+  'enrolments',
+  {
+    courseId: text('course_id')
+      .notNull()
+      .references(() => courses.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    via: text('via', { enum: enrolmentSources }).notNull(),
+    enrolledAt: integer('enrolled_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.courseId, t.userId] }), index('enrolments_user_idx').on(t.userId)],
+);
+
+/**
+ * Links that let a person set their password (accounts a roster file created): keyed by the SHA-256 of the token in
+ * the link (the raw token is never stored), single-use, until `expiresAt`.
+ */
+export const passwordLinks = sqliteTable(
+  'password_links',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    expiresAt: integer('expires_at').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('password_links_user_idx').on(t.userId)],
+);
 
 /** Server-side sessions, keyed by the SHA-256 of the token (the raw token is never stored). */
 export const sessions = sqliteTable(
@@ -263,3 +352,4 @@ export type ProgramVersion = typeof programs.$inferSelect;
 export type AnswerAttempt = typeof answers.$inferSelect;
 export type Event = typeof events.$inferSelect;
 export type Position = typeof positions.$inferSelect;
+export type Course = typeof courses.$inferSelect;

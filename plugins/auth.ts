@@ -42,7 +42,7 @@ declare module 'fastify' {
 const DAY = 24 * 60 * 60 * 1000;
 
 /** The 401 for a request that needs a user. Says whether a session ended, so the client keeps the write and asks to log in. */
-function unauthenticated(request: FastifyRequest): HttpError {
+export function unauthenticated(request: FastifyRequest): HttpError {
   return request.credentialStale
     ? new HttpError(401, 'session_expired', 'your session has ended: log in again (nothing from this request was saved)')
     : new HttpError(401, 'unauthenticated', 'log in first (POST /api/auth/login), or send Authorization: Bearer <token>');

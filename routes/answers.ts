@@ -3,12 +3,13 @@ import { latestAnswer, saveAnswer } from '../db/work.js';
 import { HttpError } from '../lib/errors.js';
 import { errorReplies } from '../schemas/common.js';
 import { AnswerBody, Attempted, LatestAnswer, QuestionParams } from '../schemas/work.js';
-import { reader, writer } from './owner.js';
+import { ownerOf, writerOf } from '../plugins/access.js';
 
 const answerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/books/:book/answers/:question',
     {
+      config: { access: 'writer' },
       schema: {
         tags: ['work'],
         summary: 'Record an attempt at a question; `answer` is checked against the schema of its `kind`',
@@ -18,7 +19,7 @@ const answerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const owner = await writer(request, reply, request.params.book);
+      const owner = await writerOf(request, reply);
       return reply.code(201).send(await saveAnswer(app.db, owner, request.params.question, request.body, app.config));
     },
   );
@@ -26,10 +27,11 @@ const answerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/books/:book/answers/:question',
     {
+      config: { access: 'user' },
       schema: { tags: ['work'], summary: 'The latest attempt at a question and how many there were', params: QuestionParams, response: { 200: LatestAnswer, ...errorReplies(400, 401, 404) } },
     },
     async (request) => {
-      const latest = await latestAnswer(app.db, reader(request, request.params.book), request.params.question);
+      const latest = await latestAnswer(app.db, ownerOf(request), request.params.question);
       if (!latest) throw new HttpError(404, 'no_answer', `no attempt at question "${request.params.question}" yet`);
       return { latest, attempts: latest.attempt };
     },

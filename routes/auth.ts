@@ -48,6 +48,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/auth/register',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['auth'],
         summary: 'Create an account and log in; work saved anonymously in this session becomes the account\'s',
@@ -74,6 +75,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/auth/login',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['auth'],
         summary: 'Log in; work saved anonymously in this session moves to the account',
@@ -103,7 +105,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/api/auth/logout',
-    { schema: { tags: ['auth'], summary: 'End this session (cookie or token); harmless without one', response: { 204: { type: 'null' }, ...errorReplies(401, 403) } } },
+    { config: { access: 'public' }, schema: { tags: ['auth'], summary: 'End this session (cookie or token); harmless without one', response: { 204: { type: 'null' }, ...errorReplies(401, 403) } } },
     async (request, reply) => {
       await endSession(request, reply);
       return reply.code(204).send(null);
@@ -112,13 +114,14 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/api/auth/me',
-    { schema: { tags: ['auth'], summary: 'Who this session belongs to', response: { 200: MeReply, ...errorReplies(401) } } },
+    { config: { access: 'user' }, schema: { tags: ['auth'], summary: 'Who this session belongs to', response: { 200: MeReply, ...errorReplies(401) } } },
     async (request) => ({ user: publicUser(requireUser(request)) }),
   );
 
   app.patch(
     '/api/auth/me',
     {
+      config: { access: 'user' },
       schema: {
         tags: ['auth'],
         summary: 'Change name, email, research consent, or the password (with the current one; ends other sessions)',
@@ -148,6 +151,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/auth/me/export',
     {
+      config: { access: 'user' },
       schema: {
         tags: ['auth'],
         summary: 'Download everything Folio holds about you: the account, every program version, answer attempt and event, positions and completed pages of every book',
@@ -182,6 +186,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/api/auth/me',
     {
+      config: { access: 'user' },
       schema: {
         tags: ['auth'],
         summary: 'Delete your account and everything Folio holds about you (with currentPassword; an anonymous user needs none); ends the session',

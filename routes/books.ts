@@ -8,6 +8,7 @@ const booksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/books/:book',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['books'],
         summary: 'A book: its id and title (public)',
@@ -25,6 +26,7 @@ const booksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/books/:book/toc',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['books'],
         summary: "A book's table of contents: chapters, pages, questions with their kind and points, activities (public)",

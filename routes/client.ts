@@ -45,7 +45,7 @@ const clientRoutes: FastifyPluginAsync<ClientRoutesOptions> = async (app, opts) 
 
   for (const name of Object.keys(clientFiles)) {
     const file = join(dir, name);
-    app.get(`/client/${name}`, { schema: { hide: true, summary: `The browser client: ${name}` } }, async (_request, reply) => {
+    app.get(`/client/${name}`, { config: { access: 'public' }, schema: { hide: true, summary: `The browser client: ${name}` } }, async (_request, reply) => {
       written();
       // A missing file would be send's plain 404 (no such route); a client not built yet says what to do.
       await access(file).catch(() => {

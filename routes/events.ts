@@ -4,12 +4,13 @@ import { HttpError } from '../lib/errors.js';
 import { BookParams, errorReplies } from '../schemas/common.js';
 import { jsonDepth } from '../lib/json-depth.js';
 import { Accepted, clientTimeRange, EventsBody, maxEventDataBytes, maxEventDataDepth } from '../schemas/work.js';
-import { writer } from './owner.js';
+import { ownerOf, writerOf } from '../plugins/access.js';
 
 const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/books/:book/events',
     {
+      config: { access: 'writer' },
       schema: {
         tags: ['events'],
         summary: 'Record 1-500 research events (also sent with fetch keepalive while the page unloads)',
@@ -32,7 +33,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         }
         return { type: e.type, target: e.target, page: e.page, data, clientTime };
       });
-      const owner = await writer(request, reply, request.params.book);
+      const owner = await writerOf(request, reply);
       return reply.code(202).send({ accepted: await saveEvents(app.db, owner, batch, app.config) });
     },
   );

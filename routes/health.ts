@@ -16,11 +16,11 @@ const Readiness = Type.Object({
 });
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({ status: 'ok' as const }));
+  app.get('/healthz', { config: { access: 'public' }, schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({ status: 'ok' as const }));
 
   app.get(
     '/readyz',
-    { schema: { tags: ['health'], summary: 'The database answers, and has room to write', response: { 200: Readiness, 503: Readiness } } },
+    { config: { access: 'public' }, schema: { tags: ['health'], summary: 'The database answers, and has room to write', response: { 200: Readiness, 503: Readiness } } },
     async (_request, reply) => {
       let database: 'ok' | DatabaseFault;
       try {

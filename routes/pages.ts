@@ -3,12 +3,13 @@ import { completedPages, pageStateJson, position, setPageComplete, setPosition }
 import { HttpError } from '../lib/errors.js';
 import { BookParams, errorReplies } from '../schemas/common.js';
 import { CompleteBody, Completion, PageState, Position, PositionBody, Progress, StateQuery } from '../schemas/work.js';
-import { reader, writer } from './owner.js';
+import { ownerOf, writerOf } from '../plugins/access.js';
 
 const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/books/:book/state',
     {
+      config: { access: 'user' },
       schema: {
         tags: ['work'],
         summary: 'Everything the student has on a page, in one reply: latest program per activity, latest answer per question',
@@ -19,7 +20,7 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     // Already JSON (see pageStateJson): sent as it is, its shape is the PageState schema above.
     async (request, reply) => {
-      const json = await pageStateJson(app.db, reader(request, request.params.book), request.query.page);
+      const json = await pageStateJson(app.db, ownerOf(request), request.query.page);
       // Fastify sends the bytes as they are; the type provider only knows the object form.
       return reply.type('application/json; charset=utf-8').send(json as never);
     },
@@ -28,16 +29,17 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.put(
     '/api/books/:book/position',
     {
+      config: { access: 'writer' },
       schema: { tags: ['progress'], summary: 'Where the student left off', params: BookParams, body: PositionBody, response: { 200: Position, ...errorReplies(400, 401, 403, 404, 415) } },
     },
-    async (request, reply) => setPosition(app.db, await writer(request, reply, request.params.book), request.body.page, request.body.scroll),
+    async (request, reply) => setPosition(app.db, await writerOf(request, reply), request.body.page, request.body.scroll),
   );
 
   app.get(
     '/api/books/:book/position',
-    { schema: { tags: ['progress'], summary: 'Where the student left off', params: BookParams, response: { 200: Position, ...errorReplies(400, 401, 404) } } },
+    { config: { access: 'user' }, schema: { tags: ['progress'], summary: 'Where the student left off', params: BookParams, response: { 200: Position, ...errorReplies(400, 401, 404) } } },
     async (request) => {
-      const found = await position(app.db, reader(request, request.params.book));
+      const found = await position(app.db, ownerOf(request));
       if (!found) throw new HttpError(404, 'no_position', 'no position saved in this book yet');
       return found;
     },
@@ -46,6 +48,7 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.put(
     '/api/books/:book/pages/complete',
     {
+      config: { access: 'writer' },
       schema: {
         tags: ['progress'],
         summary: 'Mark a page complete (or not)',
@@ -55,15 +58,15 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      await setPageComplete(app.db, await writer(request, reply, request.params.book), request.body.page, request.body.complete);
+      await setPageComplete(app.db, await writerOf(request, reply), request.body.page, request.body.complete);
       return request.body;
     },
   );
 
   app.get(
     '/api/books/:book/progress/me',
-    { schema: { tags: ['progress'], summary: 'The pages the student completed', params: BookParams, response: { 200: Progress, ...errorReplies(400, 401, 404) } } },
-    async (request) => ({ completed: await completedPages(app.db, reader(request, request.params.book)) }),
+    { config: { access: 'user' }, schema: { tags: ['progress'], summary: 'The pages the student completed', params: BookParams, response: { 200: Progress, ...errorReplies(400, 401, 404) } } },
+    async (request) => ({ completed: await completedPages(app.db, ownerOf(request)) }),
   );
 };
 

@@ -3,12 +3,13 @@ import { latestProgram, programHistory, saveProgram } from '../db/work.js';
 import { HttpError } from '../lib/errors.js';
 import { errorReplies } from '../schemas/common.js';
 import { ActivityParams, History, HistoryQuery, maxCodeBytes, Program, ProgramBody, Saved } from '../schemas/work.js';
-import { reader, writer } from './owner.js';
+import { ownerOf, writerOf } from '../plugins/access.js';
 
 const programRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.put(
     '/api/books/:book/programs/:activity',
     {
+      config: { access: 'writer' },
       schema: {
         tags: ['work'],
         summary: 'Save a new version of a program (every save is kept)',
@@ -20,16 +21,16 @@ const programRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       if (Buffer.byteLength(request.body.code) > maxCodeBytes) throw new HttpError(413, 'too_large', 'body/code is over 512 KiB');
-      const owner = await writer(request, reply, request.params.book);
+      const owner = await writerOf(request, reply);
       return saveProgram(app.db, owner, request.params.activity, request.body, app.config);
     },
   );
 
   app.get(
     '/api/books/:book/programs/:activity',
-    { schema: { tags: ['work'], summary: 'The latest version of a program', params: ActivityParams, response: { 200: Program, ...errorReplies(400, 401, 404) } } },
+    { config: { access: 'user' }, schema: { tags: ['work'], summary: 'The latest version of a program', params: ActivityParams, response: { 200: Program, ...errorReplies(400, 401, 404) } } },
     async (request) => {
-      const program = await latestProgram(app.db, reader(request, request.params.book), request.params.activity);
+      const program = await latestProgram(app.db, ownerOf(request), request.params.activity);
       if (!program) throw new HttpError(404, 'no_program', `nothing saved for activity "${request.params.activity}" yet`);
       return program;
     },
@@ -38,6 +39,7 @@ const programRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/books/:book/programs/:activity/history',
     {
+      config: { access: 'user' },
       schema: {
         tags: ['work'],
         summary: 'Saved versions, newest first, a page at a time (at most `limit`, and at most FOLIO_HISTORY_PAGE_MAX_BYTES of code)',
@@ -48,7 +50,7 @@ const programRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { limit, before } = request.query;
-      return programHistory(app.db, reader(request, request.params.book), request.params.activity, limit, before, app.config.historyPageMaxBytes);
+      return programHistory(app.db, ownerOf(request), request.params.activity, limit, before, app.config.historyPageMaxBytes);
     },
   );
 };

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { Role } from '../db/schema.js';
+import { addStaff, createCourse, enrol } from '../db/courses.js';
+import type { Role, StaffRole } from '../db/schema.js';
 import { createAccount } from '../db/users.js';
 import { hashPassword } from '../lib/passwords.js';
 import { cookieOf, fromBook, register } from './helper.js';
@@ -28,4 +29,23 @@ export async function expectStatus(app: FastifyInstance, status: number, method:
   const res = await app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload: payload as object }) });
   if (res.statusCode !== status) throw new Error(`${method} ${url}: expected ${status}, got ${res.statusCode} ${res.body}`);
   return res;
+}
+
+/** A course of a book (which must exist), open, with a join code. */
+export async function courseOf(app: FastifyInstance, id: string, bookId: string, extra: { title?: string; startsAt?: number; endsAt?: number } = {}) {
+  return createCourse(app.db, { id, bookId, title: extra.title ?? `Course ${id}`, startsAt: extra.startsAt, endsAt: extra.endsAt });
+}
+
+/** An account that is staff of a course (`instructor` or `ta`), logged in: its id and request headers. */
+export async function staffOf(app: FastifyInstance, username: string, courseId: string, role: StaffRole) {
+  const login = await loginAs(app, username, 'student');
+  await addStaff(app.db, courseId, login.id, role);
+  return login;
+}
+
+/** A student who registered on the book's page and is enrolled in a course (by staff): their id and request headers. */
+export async function enrolled(app: FastifyInstance, username: string, courseId: string, extra: { researchConsent?: boolean; name?: string; email?: string } = {}) {
+  const registered = await student(app, username, extra);
+  await enrol(app.db, courseId, [registered.id], 'staff');
+  return registered;
 }
