@@ -3,7 +3,6 @@ import { newJoinCode } from '../lib/join-code.js';
 import type { Database, Queries } from './index.js';
 import { conflictOn, first, qb, rows, select } from './query.js';
 import { courses, courseStaff, enrolments, users, type Course, type EnrolmentSource, type StaffRole } from './schema.js';
-import { isUniqueViolation } from './users.js';
 
 /** A course as the code sees it: its row, `open` as a boolean. */
 export type CourseRow = Omit<Course, 'open'> & { open: boolean };
@@ -135,6 +134,15 @@ export async function enrol(db: Database, courseId: string, userIds: readonly st
   );
 }
 
+/** Enrols `into` in every course `from` is enrolled in (as it was: source and time), then ends `from`'s enrolments (login after an anonymous join). */
+export async function moveEnrolments(tx: Queries, from: string, into: string): Promise<void> {
+  const moved = select({ courseId: enrolments.courseId, userId: sql<string>`${into}`, via: enrolments.via, enrolledAt: enrolments.enrolledAt })
+    .from(enrolments)
+    .where(eq(enrolments.userId, from));
+  await tx.run(qb.insert(enrolments).select(moved).onConflictDoNothing({ target: [conflictOn(enrolments.courseId), conflictOn(enrolments.userId)] }));
+  await tx.run(qb.delete(enrolments).where(eq(enrolments.userId, from)));
+}
+
 /** Takes a student out of a course (their work stays: it is theirs and the book's); false when they were not enrolled. */
 export async function unenrol(db: Database, courseId: string, userId: string): Promise<boolean> {
   return (await db.run(qb.delete(enrolments).where(and(eq(enrolments.courseId, courseId), eq(enrolments.userId, userId))))) > 0;
@@ -188,5 +196,3 @@ export async function migratedCourses(db: Queries): Promise<RetiredRoleCourse[]>
   const [found, staffRows] = await Promise.all([rows(db, made), rows(db, staff)]);
   return found.map((c) => ({ ...c, staff: staffRows.filter((s) => s.courseId === c.id).map((s) => s.username) }));
 }
-
-export { isUniqueViolation };

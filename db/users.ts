@@ -7,6 +7,7 @@ import type { User as UserSchema } from '../schemas/auth.js';
 import type { Database, Queries, Snapshot } from './index.js';
 import { first, named, qb, rows, select, storedColumns } from './query.js';
 import { answers, events, pageCompletions, positions, programs, rateLimits, sessions, users, type Role, type Stored, type User } from './schema.js';
+import { moveEnrolments } from './courses.js';
 import { moveWork, workLock } from './work.js';
 
 /** A users row as the API code sees it: the table's row, its flags as booleans. */
@@ -142,10 +143,14 @@ export async function claimAnonymousUser(db: Database, id: string, account: NewA
   }
 }
 
-/** Moves every row of `from` (an anonymous user) to `into`, then deletes `from` and its sessions, in one transaction. */
+/**
+ * Moves every row of `from` (an anonymous user) to `into`, then deletes `from` and its sessions, in one transaction:
+ * its work, and the courses it joined (an anonymous student who joined with a code, then logged in, stays enrolled).
+ */
 export async function mergeUsers(db: Database, from: string, into: string): Promise<void> {
   await db.write(async (tx) => {
     await moveWork(tx, from, into);
+    await moveEnrolments(tx, from, into);
     await tx.run(qb.delete(users).where(eq(users.id, from)));
   }, [workLock(from), workLock(into)]);
 }
@@ -176,7 +181,10 @@ export async function listAccounts(db: Database): Promise<UserRow[]> {
   return (await rows(db, select(storedUser).from(users).where(eq(users.anonymous, 0)).orderBy(asc(users.usernameKey)))).map(userFromRow);
 }
 
-/** The tables of a student's work: every table with a user_id but sessions and user_usage (test/abuse.test.ts checks the schema). */
+/**
+ * The tables of a student's work: every table with a user_id but sessions and user_usage (bookkeeping), and the
+ * memberships (enrolments, course_staff, password_links), which are not work (test/abuse.test.ts checks the schema).
+ */
 const work = [programs, answers, events, positions, pageCompletions] as const;
 /** Their names. */
 export const workTables = work.map((table) => getTableName(table));
