@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import { buildApp } from '../app.js';
 import { runMigrateData } from '../cli/migrate-data.js';
 import { createBook, importToc } from '../db/books.js';
+import { addStaff, createCourse, enrol } from '../db/courses.js';
 import { openDatabase } from '../db/index.js';
 import { applyMigrations } from '../db/migrate.js';
 import { openSqlite } from '../db/sqlite.js';
@@ -22,8 +23,12 @@ const primaryKeys: Record<string, string[]> = {
   book_tocs: ['book_id'],
   books: ['id'],
   change_counters: ['name'],
+  course_staff: ['course_id', 'user_id'],
+  courses: ['id'],
+  enrolments: ['course_id', 'user_id'],
   events: ['id'],
   page_completions: ['user_id', 'book_id', 'page'],
+  password_links: ['id'],
   positions: ['user_id', 'book_id'],
   programs: ['id'],
   rate_limits: ['key'],
@@ -42,12 +47,16 @@ const filledCounts = [
   ['book_tocs', 1],
   // 'origins' (the book registry's version) and 'auth' (SQLite's triggers count session and user changes: migration 0006).
   ['change_counters', 2],
+  ['courses', 1],
   // ada's password attempts per client, per username from that client and per username; one anonymous start.
   ['rate_limits', 4],
   ['users', 2],
   ['answers', 4],
+  ['course_staff', 1],
+  ['enrolments', 1],
   ['events', 3],
   ['page_completions', 3],
+  ['password_links', 1],
   ['positions', 2],
   ['programs', 6],
   ['sessions', 3],
@@ -103,6 +112,11 @@ async function filledSqlite(t: Test): Promise<Filled> {
   await put(app, 'pages/complete', ada, { page: 'ch2', complete: true });
   const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: fromBook, payload: { username: 'ada', password: 'correct horse battery', mode: 'token' } });
   const adaToken = (login.json() as { token: string }).token;
+  const adaId = (await app.inject({ method: 'GET', url: '/api/auth/me', headers: ada })).json().user.id as string;
+  await createCourse(app.db, { id: 'c1', bookId: 'book', title: 'A course', term: '2026 autumn', startsAt: 1_790_000_000_000 });
+  await enrol(app.db, 'c1', [adaId], 'code');
+  await addStaff(app.db, 'c1', adaId, 'ta');
+  await app.db.run(sql`INSERT INTO password_links (id, user_id, expires_at, created_at) VALUES ('link-hash', ${adaId}, 1790000000000, 1780000000000)`);
 
   const first = await put(app, 'programs/ac1', fromBook, { code: 'anonymous = True', page: 'ch1/intro' });
   const anonCookie = String(first.headers['set-cookie']).split(';')[0]!;
