@@ -2,6 +2,7 @@ import t from 'tap';
 import Fastify from 'fastify';
 import { folio, serverOptions } from '../app.js';
 import { validatorCompiler } from '../lib/validation.js';
+import { accessDescriptions, type Access } from '../plugins/access.js';
 import { build, testConfig } from './helper.js';
 
 t.test('the OpenAPI document lists every /api route with its methods', async (t) => {
@@ -34,6 +35,30 @@ t.test('every documented operation has a summary, and request bodies show exampl
   for (const [path, ops] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(ops)) t.ok(op.summary, `${method} ${path}`);
   const answers = JSON.stringify(doc.paths['/api/books/{book}/answers/{question}']);
   t.match(answers, /"example":\{"kind":"mchoice"/);
+});
+
+t.test('every documented operation says who may call it, as its route declares', async (t) => {
+  const declared = new Map<string, Access>();
+  const opts = { config: testConfig(t), migrate: true, logger: false as const };
+  const app = Fastify(serverOptions(opts));
+  app.setValidatorCompiler(validatorCompiler);
+  app.addHook('onRoute', (route) => {
+    if (route.config?.access) for (const method of [route.method].flat()) declared.set(`${method.toLowerCase()} ${route.url.replace(/:(\w+)/g, '{$1}')}`, route.config.access);
+  });
+  await app.register(folio, opts);
+  await app.ready();
+  t.teardown(() => app.close());
+  const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, { description?: string }>> };
+  let checked = 0;
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const access = declared.get(`${method} ${path}`);
+      t.ok(access, `${method} ${path} declares its access`);
+      t.match(op.description ?? '', new RegExp(`^Who may call: ${access ? accessDescriptions[access].replace(/[()]/g, '\\$&') : '-'}\\.`), `${method} ${path}`);
+      checked++;
+    }
+  }
+  t.ok(checked >= 25, `${checked} operations`);
 });
 
 t.test('the browsable docs are served at /docs', async (t) => {
