@@ -299,7 +299,8 @@ t.test('7. a student opens the book from a ?course=CODE link, logs in, joins wit
   t.equal(await textOf(page, '#course-offer-text'), `This link invites you to join a course with the code ${course.joinCode}.`);
   await signIn(page, 'register', 'mary');
   await page.setViewportSize({ width: 1100, height: 500 });
-  await page.screenshot({ path: join(root, 'test-results', 'course-offer.png') }); // the offer, for a look (test 6 made the folder)
+  await mkdir(join(root, 'test-results'), { recursive: true });
+  await page.screenshot({ path: join(root, 'test-results', 'course-offer.png') }); // the offer, for a look
   await page.click('#join-course');
   await page.waitForSelector('#course-offer[hidden]', { state: 'attached' });
   t.equal(await textOf(page, '#courses'), 'You joined Programming (Fall 2026).');
