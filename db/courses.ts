@@ -115,17 +115,6 @@ export async function courseCounts(db: Queries, id: string): Promise<{ students:
   return { students: enrolled?.n ?? 0, instructors: of('instructor'), tas: of('ta') };
 }
 
-/**
- * Moves the enrolments of `from` (an anonymous student logging in to an account) to `into`, keeping how and when they
- * joined; a course `into` is in already keeps its own row. Part of db/users.ts's mergeUsers, in its transaction.
- */
-export async function moveEnrolments(tx: Queries, from: string, into: string): Promise<void> {
-  await tx.run(
-    sql`INSERT INTO enrolments (course_id, user_id, via, enrolled_at) SELECT course_id, ${into}, via, enrolled_at FROM enrolments WHERE user_id = ${from} AND true ON CONFLICT DO NOTHING`,
-  );
-  await tx.run(qb.delete(enrolments).where(eq(enrolments.userId, from)));
-}
-
 /** Gives a course a new join code (the old one stops working); the new code, or undefined when there is no such course. */
 export async function rotateJoinCode(db: Database, id: string): Promise<string | undefined> {
   return db.write(async (tx) => {

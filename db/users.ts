@@ -7,7 +7,6 @@ import type { User as UserSchema } from '../schemas/auth.js';
 import type { Database, Queries, Snapshot } from './index.js';
 import { first, named, qb, rows, select, storedColumns } from './query.js';
 import { answers, events, pageCompletions, positions, programs, rateLimits, sessions, users, type Role, type Stored, type User } from './schema.js';
-import { moveEnrolments } from './courses.js';
 import { moveWork, workLock } from './work.js';
 
 /** A users row as the API code sees it: the table's row, its flags as booleans. */
@@ -143,12 +142,10 @@ export async function claimAnonymousUser(db: Database, id: string, account: NewA
   }
 }
 
-/** Moves every row of `from` (an anonymous user) to `into`, its course enrolments included, then deletes `from` and its sessions, in one transaction. */
+/** Moves every row of `from` (an anonymous user) to `into`, then deletes `from` and its sessions, in one transaction. */
 export async function mergeUsers(db: Database, from: string, into: string): Promise<void> {
   await db.write(async (tx) => {
     await moveWork(tx, from, into);
-    // A course joined anonymously stays joined after the login.
-    await moveEnrolments(tx, from, into);
     await tx.run(qb.delete(users).where(eq(users.id, from)));
   }, [workLock(from), workLock(into)]);
 }
