@@ -20,12 +20,15 @@ import type {
   Attempted,
   AuthMode,
   Completion,
+  CourseOffer,
   Credentials,
   FolioEvents,
   PersonalData,
   FolioOptions,
+  JoinedCourse,
   LatestAnswer,
   LogOptions,
+  MyCourse,
   PageState,
   Position,
   Program,
@@ -46,6 +49,10 @@ const idPattern = /^[A-Za-z0-9._:/-]{1,128}$/;
 const eventTypePattern = /^[A-Za-z0-9._:/-]{1,64}$/;
 const bookPattern = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const maxEventDataBytes = 16 * 1024;
+/** A join code as a person may type it (the server's schema): 4-64 letters, digits, spaces and dashes. */
+const joinCodePattern = /^[A-Za-z0-9 -]{4,64}$/;
+/** The address parameter that offers a course to join: `?course=CODE`. */
+const courseParameter = 'course';
 /** The outbox key of a student who has not logged in. */
 const anonymous = 'anon';
 
@@ -96,6 +103,22 @@ function serverOrigin(server: string): string {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** A join code in the form the server stores it: upper case, without spaces or dashes (as lib/join-code.ts). */
+const normaliseJoinCode = (typed: string) => typed.replace(/[\s-]+/g, '').toUpperCase();
+
+/** The course the page's address offers (`?course=CODE`), or null when it has none or not a code. */
+function courseOfferIn(location: { readonly href: string } | null): CourseOffer | null {
+  let code: string | null;
+  try {
+    code = location ? new URL(location.href).searchParams.get(courseParameter) : null;
+  } catch {
+    return null;
+  }
+  if (code === null || !joinCodePattern.test(code)) return null;
+  const normal = normaliseJoinCode(code);
+  return normal.length >= 4 ? { code: normal } : null;
+}
+
 export class Folio {
   /** Folio's origin. */
   readonly server: string;
@@ -117,6 +140,7 @@ export class Folio {
   /** Whose outbox this page writes to and sends: the account's id, or `anon`. */
   #who: string;
   #checked: Promise<Failure | null> | null = null;
+  #courseOffer: CourseOffer | null;
 
   constructor(options: FolioOptions) {
     this.server = serverOrigin(options.server);
@@ -133,6 +157,8 @@ export class Folio {
     this.#mode = this.#auth === 'auto' ? (saved.mode ?? null) : this.#auth;
     this.#token = token?.token ?? null;
     this.#who = token?.who ?? saved.who ?? anonymous;
+
+    this.#courseOffer = courseOfferIn(runtime.location);
 
     this.#outbox = new Outbox(runtime.localStorage, this.server, this.book, runtime);
     this.#sync = new Sync({
@@ -270,6 +296,59 @@ export class Folio {
     if (out) throw out.error;
     this.#checked = Promise.resolve(null);
     return this.#user;
+  }
+
+  // ---- courses --------------------------------------------------------------------------------------------------
+
+  /**
+   * The course the page's address offers to join, `{code}` when it carries `?course=CODE` (say, a link an instructor
+   * shared), else null: show a "Join this course" button that calls `joinCourse(offer.code)`. Null again once that
+   * course is joined or the offer dismissed.
+   */
+  get courseOffer(): CourseOffer | null {
+    return this.#courseOffer;
+  }
+
+  /**
+   * Joins a course with its join code, as the student typed it (case, spaces and dashes do not matter). Resolves to
+   * `{course, enrolled, already, as}`: `already` when the student was in it before; the course's own staff are not
+   * enrolled (`enrolled: false`, `as: 'instructor'|'ta'`). Needs a session: a student who has not logged in or saved
+   * anything yet gets a FolioError `unauthenticated` (401). Other refusals are FolioErrors with the server's code:
+   * `unknown_code` (404: no course has it), `course_closed` (403: ask the instructor to open it), `rate_limited` (429,
+   * with `retryAfterMs`), `invalid_request` (400), or `offline`/`timeout`. Joining the offered course takes `course`
+   * out of the address bar (history.replaceState) and ends the offer.
+   */
+  async joinCourse(code: string): Promise<JoinedCourse> {
+    if (typeof code !== 'string' || !joinCodePattern.test(code)) {
+      throw new FolioError(400, 'invalid_request', `a join code is 4-64 letters, digits, spaces or dashes (got ${JSON.stringify(code)})`);
+    }
+    const out = await this.#call({ method: 'POST', path: '/api/courses/join', body: { code }, token: this.#token });
+    if (out.kind !== 'ok') {
+      if (out.kind === 'auth' && out.error.error !== 'unauthenticated') this.#sessionEnded();
+      throw out.error;
+    }
+    if (this.#courseOffer?.code === normaliseJoinCode(code)) this.dismissCourseOffer();
+    return out.body as JoinedCourse;
+  }
+
+  /** The courses the student studies or teaches (one entry per role; `joinCode` only where they are staff); none without a session. */
+  async myCourses(): Promise<MyCourse[]> {
+    return (await this.#read<{ courses: MyCourse[] }>('/api/courses/mine'))?.courses ?? [];
+  }
+
+  /** Ends the `?course=` offer (the student said no, or joined by other means) and takes `course` out of the address bar. */
+  dismissCourseOffer(): void {
+    this.#courseOffer = null;
+    const { location, history } = this.#runtime;
+    if (!location || !history) return;
+    try {
+      const url = new URL(location.href);
+      if (!url.searchParams.has(courseParameter)) return;
+      url.searchParams.delete(courseParameter);
+      history.replaceState(history.state, '', `${url.pathname}${url.search}${url.hash}`);
+    } catch {
+      // an address the page may not rewrite (a sandboxed frame): the offer is gone all the same
+    }
   }
 
   // ---- work -----------------------------------------------------------------------------------------------------

@@ -170,3 +170,41 @@ export interface PersonalData {
     completedAt: string;
   }[];
 }
+
+/** A course: one class using one book */
+export interface Course {
+  /** course id (slug) */
+  id: string;
+  title: string;
+  term: string | null;
+  /** book id (slug) */
+  book: string;
+}
+
+/** A course joined with its code */
+export interface JoinedCourse {
+  /** A course: one class using one book */
+  course: Course;
+  /** whether the caller is enrolled as a student now (false for the course's staff, who are never enrolled by its code) */
+  enrolled: boolean;
+  /** true when the caller was in the course before (enrolled, or its staff): nothing changed */
+  already: boolean;
+  /** what the caller is in the course */
+  as: 'student' | 'instructor' | 'ta';
+}
+
+/** A course the caller studies or teaches (one entry per role) */
+export interface MyCourse {
+  /** course id (slug) */
+  id: string;
+  title: string;
+  term: string | null;
+  /** book id (slug) */
+  book: string;
+  /** student, or their staff role */
+  as: 'student' | 'instructor' | 'ta';
+  /** whether its join code is accepted */
+  open: boolean;
+  /** only for its staff */
+  joinCode?: string;
+}

@@ -1,4 +1,4 @@
-import type { LocksLike, Runtime, StorageLike } from './types.js';
+import type { HistoryLike, LocksLike, Runtime, StorageLike } from './types.js';
 
 /** Reading localStorage throws when the browser blocks storage for the page: then there is none. */
 function storage(read: () => StorageLike | undefined): StorageLike | null {
@@ -11,7 +11,7 @@ function storage(read: () => StorageLike | undefined): StorageLike | null {
 
 /** The browser's own environment. */
 export function browserRuntime(): Runtime {
-  const g = globalThis as typeof globalThis & { navigator?: { locks?: LocksLike } };
+  const g = globalThis as typeof globalThis & { navigator?: { locks?: LocksLike }; location?: { href: string }; history?: HistoryLike };
   return {
     fetch: (input, init) => g.fetch(input, init),
     localStorage: storage(() => g.localStorage),
@@ -23,5 +23,7 @@ export function browserRuntime(): Runtime {
     window: typeof g.addEventListener === 'function' ? g : null,
     document: typeof document === 'undefined' ? null : document,
     locks: g.navigator?.locks ?? null,
+    location: g.location ?? null,
+    history: g.history ?? null,
   };
 }

@@ -112,6 +112,17 @@ export interface StorageLike {
   removeItem(key: string): void;
 }
 
+/** The part of the History API the client uses to take `?course=` out of the address bar once it is joined. */
+export interface HistoryLike {
+  readonly state: unknown;
+  replaceState(data: unknown, unused: string, url?: string | URL | null): void;
+}
+
+/** A course the page's address offers to join (`?course=CODE`): the code, as the server stores it (upper case, no dashes). */
+export interface CourseOffer {
+  code: string;
+}
+
 /** The part of the Web Locks API the client uses to let one tab at a time send a book's kept writes. */
 export interface LocksLike {
   request<T>(name: string, options: { ifAvailable: boolean }, callback: (lock: unknown) => Promise<T>): Promise<T>;
@@ -132,6 +143,10 @@ export interface Runtime {
   /** Where `visibilitychange` is listened for. */
   document: (EventTarget & { readonly visibilityState: string }) | null;
   locks: LocksLike | null;
+  /** The page's address, read once for a `?course=` offer. */
+  location: { readonly href: string } | null;
+  /** Where the offer's `course` parameter is taken out of the address once it is joined or dismissed. */
+  history: HistoryLike | null;
 }
 
 export interface FolioOptions {

@@ -85,6 +85,35 @@ export async function setCourseOpen(db: Database, id: string, open: boolean): Pr
   return (await db.run(qb.update(courses).set({ open: open ? 1 : 0 }).where(eq(courses.id, id)))) > 0;
 }
 
+/** What PATCH /api/courses/:course may change (undefined: unchanged; null clears the term or a date). */
+export interface CourseChanges {
+  title?: string | undefined;
+  term?: string | null | undefined;
+  open?: boolean | undefined;
+  startsAt?: number | null | undefined;
+  endsAt?: number | null | undefined;
+}
+
+/** Changes what `changes` names; the course as it is now, or undefined when there is no such course. */
+export async function updateCourse(db: Database, id: string, changes: CourseChanges): Promise<CourseRow | undefined> {
+  const { title, term, open, startsAt, endsAt } = changes;
+  // Drizzle leaves out of the SET the columns whose value is undefined.
+  const set = { title, term, open: open === undefined ? undefined : open ? (1 as const) : (0 as const), startsAt, endsAt };
+  return db.write(async (tx) => {
+    if (Object.values(set).some((v) => v !== undefined)) await tx.run(qb.update(courses).set(set).where(eq(courses.id, id)));
+    return findCourse(tx, id);
+  });
+}
+
+/** How many students are enrolled in a course, and how many instructors and teaching assistants it has. */
+export async function courseCounts(db: Queries, id: string): Promise<{ students: number; instructors: number; tas: number }> {
+  const students = select({ n: count() }).from(enrolments).where(eq(enrolments.courseId, id));
+  const staff = select({ role: courseStaff.role, n: count() }).from(courseStaff).where(eq(courseStaff.courseId, id)).groupBy(courseStaff.role);
+  const [[enrolled], roles] = await Promise.all([rows(db, students), rows(db, staff)]);
+  const of = (role: StaffRole) => roles.find((r) => r.role === role)?.n ?? 0;
+  return { students: enrolled?.n ?? 0, instructors: of('instructor'), tas: of('ta') };
+}
+
 /** Gives a course a new join code (the old one stops working); the new code, or undefined when there is no such course. */
 export async function rotateJoinCode(db: Database, id: string): Promise<string | undefined> {
   return db.write(async (tx) => {

@@ -108,6 +108,18 @@ export const settings = {
     schema: integer(1, 100000, 100),
     describe: 'login/register/password-change attempts a minute for one username from all IPs together (caps guessing from many addresses)',
   },
+  joinRatePerIp: {
+    env: 'FOLIO_JOIN_RATE_PER_IP',
+    flag: 'joinRatePerIp',
+    schema: integer(1, 100000, 120),
+    describe: 'course join attempts (POST /api/courses/join, right or wrong code) a minute from one IP (a lecture hall shares one)',
+  },
+  joinRatePerUser: {
+    env: 'FOLIO_JOIN_RATE_PER_USER',
+    flag: 'joinRatePerUser',
+    schema: integer(1, 100000, 10),
+    describe: 'course join attempts a minute by one user (anonymous students included)',
+  },
   pageStateMaxBytes: {
     env: 'FOLIO_PAGE_STATE_MAX_BYTES',
     flag: 'pageStateMaxBytes',

@@ -17,6 +17,11 @@ declare module 'fastify' {
     limitAuthAttempt(request: FastifyRequest, username: string): Promise<void>;
     /** Counts a new anonymous student against its client; throws 429 (with Retry-After) past FOLIO_ANONYMOUS_PER_HOUR. */
     limitAnonymousStart(request: FastifyRequest): Promise<void>;
+    /**
+     * Counts a course join attempt (POST /api/courses/join, before its code is looked up) against its client and its
+     * user; throws 429 (with Retry-After) past FOLIO_JOIN_RATE_PER_IP or FOLIO_JOIN_RATE_PER_USER, and logs it.
+     */
+    limitJoinAttempt(request: FastifyRequest, userId: string): Promise<void>;
   }
 }
 
@@ -32,6 +37,8 @@ type Callback = (err: Error | null, result?: { current: number; ttl: number }) =
 
 /** The username of each counted attempt, for the key generators (createRateLimit hands them the request only). */
 const attemptUsernames = new WeakMap<FastifyRequest, string>();
+/** The user of each counted join attempt, likewise. */
+const joiningUsers = new WeakMap<FastifyRequest, string>();
 
 function tooMany(message: string, seconds: number): HttpError {
   return new HttpError(429, 'rate_limited', message, { 'retry-after': String(seconds) });
@@ -70,9 +77,9 @@ function redisStore(redis: Redis) {
 }
 
 /**
- * Rate limits for guessing passwords, counted where every Folio process sees them: in Redis when
- * FOLIO_REDIS_URL is set, else in the database (one upsert per attempt — only password attempts and new anonymous
- * students are limited). Per-IP limits are generous because a classroom shares one address.
+ * Rate limits for guessing passwords and join codes, counted where every Folio process sees them: in Redis when
+ * FOLIO_REDIS_URL is set, else in the database (one upsert per attempt — only password attempts, course join
+ * attempts and new anonymous students are limited). Per-IP limits are generous because a classroom shares one address.
  */
 export default fp(
   async function rateLimitPlugin(app) {
@@ -113,6 +120,23 @@ export default fp(
         if (result.isAllowed || !result.isExceeded) continue;
         request.log.warn({ event: 'login_throttled', username: name, client: request.ip, limit }, 'password attempts throttled');
         throw tooMany(`too many attempts: try again in ${result.ttlInSeconds} s`, result.ttlInSeconds);
+      }
+    });
+
+    // Every join attempt counts, the right codes too, and before the lookup: counted atomically by the store, so
+    // guesses sent at once cannot slip past the limit, and a refused attempt learns nothing of any course. A lecture
+    // hall joining from one slide shares one address: FOLIO_JOIN_RATE_PER_IP is generous for that (README, .env.example).
+    const joinLimits = [
+      { name: 'client', limit: app.createRateLimit({ max: app.config.joinRatePerIp, timeWindow: minute, keyGenerator: (request) => `join-ip:${clientKey(request)}` }) },
+      { name: 'user', limit: app.createRateLimit({ max: app.config.joinRatePerUser, timeWindow: minute, keyGenerator: (request) => `join-user:${joiningUsers.get(request) ?? ''}` }) },
+    ];
+    app.decorate('limitJoinAttempt', async (request: FastifyRequest, userId: string) => {
+      joiningUsers.set(request, userId);
+      for (const { name: limit, limit: count } of joinLimits) {
+        const result = await count(request);
+        if (result.isAllowed || !result.isExceeded) continue;
+        request.log.warn({ event: 'join_throttled', userId, client: request.ip, limit }, 'course join attempts throttled');
+        throw tooMany(`too many attempts at joining a course: try again in ${result.ttlInSeconds} s`, result.ttlInSeconds);
       }
     });
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { TSchema } from 'typebox';
 import * as Auth from '../schemas/auth.js';
+import * as Courses from '../schemas/course.js';
 import * as Work from '../schemas/work.js';
 
 /** The reply types of the client, by the name it gives them. A schema met inside another is written as its name. */
@@ -24,6 +25,9 @@ export const replyTypes: Readonly<Record<string, TSchema>> = {
   Completion: Work.Completion,
   Accepted: Work.Accepted,
   PersonalData: Auth.PersonalData,
+  Course: Courses.Course,
+  JoinedCourse: Courses.JoinReply,
+  MyCourse: Courses.MyCourse,
 };
 
 /** Literal unions that are not a schema of their own. */

@@ -6,7 +6,7 @@ import { saveAnswer, saveEvents, saveProgram, setPageComplete, setPosition } fro
 import { validatorCompiler } from '../lib/validation.js';
 import { bookOrigin, cookieOf, fromBook, otherBookOrigin, register, testConfig } from './helper.js';
 import { courseOf, enrolled, loginAs, staffOf } from './staff.js';
-import { enrol } from '../db/courses.js';
+import { enrol, findCourse } from '../db/courses.js';
 import { accessLevels, type Access } from '../plugins/access.js';
 import { sql } from 'drizzle-orm';
 
@@ -93,6 +93,12 @@ const samples: Record<string, Sample> = {
   'GET /api/books/:book/students/:user/work': { ok: 200 },
   'GET /api/books/:book/questions/:question/summary': { ok: 200, url: '/api/books/book/questions/q1/summary' },
   'GET /api/books/:book/export': { ok: 200, url: '/api/books/book/export?kind=answers&format=csv' },
+  // Staff of c1 joining with its code get 200 too (not enrolled: routes/courses.ts).
+  'POST /api/courses/join': { ok: 200, prepare: async ({ app }) => ({ payload: { code: (await findCourse(app.db, 'c1'))!.joinCode.toLowerCase() } }) },
+  'GET /api/courses/mine': { ok: 200 },
+  'GET /api/courses/:course': { ok: 200 },
+  'PATCH /api/courses/:course': { ok: 200, prepare: async () => ({ payload: { title: `Course c1, take ${++usernames}` } }) },
+  'POST /api/courses/:course/code': { ok: 200, prepare: async () => ({}) },
 };
 const identifyExport: Sample = { ok: 200, url: '/api/books/book/export?kind=answers&identify=true' };
 
@@ -103,7 +109,7 @@ const identifyExport: Sample = { ok: 200, url: '/api/books/book/export?kind=answ
 const floors: [RegExp, readonly Access[]][] = [
   [/^\/api\/books\/:book\/(progress|students|questions)(\/|$)/, ['admin']],
   [/^\/api\/books\/:book\/export$/, ['research', 'admin']],
-  [/^\/api\/courses\/:course\//, ['course-staff', 'course-instructor']],
+  [/^\/api\/courses\/:course(\/|$)/, ['course-staff', 'course-instructor']],
 ];
 
 interface Route {
@@ -116,7 +122,7 @@ interface Route {
 async function appWithRoutes(t: Test) {
   const routes: Route[] = [];
   // Many logins from one address in a minute: lift the limits, which have tests of their own.
-  const opts = { config: testConfig(t, { loginRatePerIp: 100_000, loginRatePerUser: 100_000 }), migrate: true, logger: false as const };
+  const opts = { config: testConfig(t, { loginRatePerIp: 100_000, loginRatePerUser: 100_000, joinRatePerIp: 100_000 }), migrate: true, logger: false as const };
   const app = Fastify(serverOptions(opts));
   app.setValidatorCompiler(validatorCompiler);
   app.addHook('onRoute', (route) => {

@@ -196,7 +196,19 @@ export class FakeNetwork {
   }
 }
 
-/** One browser profile: shared localStorage, a tab's sessionStorage, a clock, window and document, and the network. */
+/** The page's address bar: its URL, and what history.replaceState made of it. */
+export class FakeAddress {
+  href = `${bookOrigin}/ch1.html`;
+  readonly replaced: string[] = [];
+  readonly state = { page: 'ch1' };
+  replaceState = (_data: unknown, _unused: string, url?: string | URL | null): void => {
+    if (url === undefined || url === null) return;
+    this.href = new URL(String(url), this.href).href;
+    this.replaced.push(this.href);
+  };
+}
+
+/** One browser profile: shared localStorage, a tab's sessionStorage, a clock, window and document, the page's address, and the network. */
 export class FakeBrowser {
   readonly localStorage = new MemoryStorage();
   sessionStorage = new MemoryStorage();
@@ -204,6 +216,7 @@ export class FakeBrowser {
   readonly window = new EventTarget();
   readonly document = Object.assign(new EventTarget(), { visibilityState: 'visible' });
   readonly network: FakeNetwork;
+  readonly address = new FakeAddress();
 
   constructor(app: FastifyInstance) {
     this.network = new FakeNetwork(app);
@@ -227,6 +240,8 @@ export class FakeBrowser {
       window: this.window,
       document: this.document,
       locks: null,
+      location: this.address,
+      history: this.address,
     };
   }
 

@@ -24,6 +24,8 @@ t.test('defaults apply when nothing is set', async (t) => {
     loginRatePerIp: 60,
     loginRatePerUser: 10,
     loginRatePerAccount: 100,
+    joinRatePerIp: 120,
+    joinRatePerUser: 10,
     pageStateMaxBytes: 4 * 1024 * 1024,
     historyPageMaxBytes: 2 * 1024 * 1024,
     quotaVersions: 20_000,

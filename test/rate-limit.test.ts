@@ -4,7 +4,7 @@ import t from 'tap';
 import { buildApp } from '../app.js';
 import { createBook } from '../db/books.js';
 import type { Config } from '../lib/config.js';
-import { bookOrigin, build, fromBook, testConfig } from './helper.js';
+import { bookOrigin, build, fromBook, register, testConfig } from './helper.js';
 import { serviceDecision } from './services.js';
 import { sql } from 'drizzle-orm';
 
@@ -83,4 +83,38 @@ t.test('with FOLIO_REDIS_URL the counters live in Redis, shared by servers on di
   t.equal((await login(first, username)).statusCode, 429);
   t.equal(await redis.get(`folio-rate-limit:auth-user:${username}@127.0.0.1`), '3');
   t.same(await first.db.all(sql`SELECT key FROM rate_limits`), []);
+});
+
+/** A join attempt with a code no course has, by a user (their session cookie) of `app`. */
+const wrongJoin = (app: Awaited<ReturnType<typeof build>>, cookie: string) =>
+  app.inject({ method: 'POST', url: '/api/courses/join', headers: { ...fromBook, cookie }, payload: { code: 'NO-SUCH-CODE' } });
+
+t.test('course join attempts are counted in the database: a second server on it sees the first one\'s', async (t) => {
+  const first = await build(t, { joinRatePerUser: 2 });
+  const second = await sameDatabase(t, first.config);
+  const { cookie } = await register(first, 'ada');
+  t.equal((await wrongJoin(first, cookie)).statusCode, 404);
+  t.equal((await wrongJoin(second, cookie)).statusCode, 404);
+  const limited = await wrongJoin(first, cookie);
+  t.equal(limited.statusCode, 429);
+  t.match(limited.headers['retry-after'], /^\d+$/);
+});
+
+t.test('with FOLIO_REDIS_URL course join attempts are counted in Redis, shared by servers, and none in the database', 'skip' in redisNeeded ? { skip: redisNeeded.skip } : {}, async (t) => {
+  if ('fail' in redisNeeded) throw new Error(redisNeeded.fail);
+  const redis = new Redis(redisUrl, { lazyConnect: true });
+  await redis.connect();
+  t.teardown(() => void redis.quit());
+  const settings = { redisUrl, joinRatePerUser: 2, joinRatePerIp: 100000 };
+  const first = await build(t, settings);
+  const second = await sameDatabase(t, first.config);
+  const { res, cookie } = await register(first, 'ada');
+  // The user's id is new to this run: Redis is shared by every test run on this machine.
+  const key = `folio-rate-limit:join-user:${res.json().user.id}`;
+  t.teardown(async () => void (await redis.del(key)));
+  t.equal((await wrongJoin(first, cookie)).statusCode, 404);
+  t.equal((await wrongJoin(second, cookie)).statusCode, 404);
+  t.equal((await wrongJoin(first, cookie)).statusCode, 429);
+  t.equal(await redis.get(key), '3');
+  t.same(await first.db.all(sql`SELECT key FROM rate_limits WHERE key LIKE 'join-%'`), []);
 });

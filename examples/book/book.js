@@ -1,6 +1,7 @@
 /**
  * The demo book's page glue: restores the student's work when the page loads, saves programs and answers with the
- * Folio client, logs research events, and shows what the client says (saved, will retry, please log in).
+ * Folio client, logs research events, shows what the client says (saved, will retry, please log in), and offers the
+ * course a `?course=CODE` link names (the client takes `course` out of the address bar once it is joined).
  * Each page calls bindPage(folio, pageId) once; activities and questions are found by their data-* attributes.
  */
 
@@ -86,6 +87,60 @@ export function bindPage(folio, page) {
     if (form.reportValidity()) void signIn('register');
   });
   logoutButton.addEventListener('click', () => folio.logout().catch((err) => (accountError.textContent = err.message)));
+
+  // ---- courses: the one the address offers (?course=CODE), and the student's ------------------------------------
+  const offer = $('#course-offer');
+  const courseError = $('#course-error');
+  const courses = $('#courses');
+  const courseName = (c) => (c.term ? `${c.title} (${c.term})` : c.title);
+
+  async function renderCourses() {
+    let mine = [];
+    try {
+      mine = await folio.myCourses();
+    } catch {
+      // shown as nothing: the sync indicator already says when Folio cannot be reached
+    }
+    const studying = mine.filter((c) => c.as === 'student' && c.book === folio.book);
+    const teaching = mine.filter((c) => c.as !== 'student' && c.book === folio.book);
+    const parts = [];
+    if (studying.length > 0) parts.push(`Your course${studying.length === 1 ? '' : 's'}: ${studying.map(courseName).join(', ')}`);
+    if (teaching.length > 0) parts.push(`You teach: ${teaching.map((c) => `${courseName(c)}, join code ${c.joinCode}`).join('; ')}`);
+    courses.textContent = parts.join(' · ');
+    courses.hidden = parts.length === 0;
+  }
+
+  function renderOffer() {
+    const offered = folio.courseOffer;
+    offer.hidden = !offered;
+    if (offered) $('#course-offer-text').textContent = `This link invites you to join a course with the code ${offered.code}.`;
+  }
+
+  const joinRefusals = {
+    unauthenticated: 'Log in or register below first (or save something), then join.',
+    session_expired: 'Your session has ended: log in again below, then join.',
+    unknown_code: 'No course has this code: ask your instructor for a new link.',
+  };
+  $('#join-course').addEventListener('click', async () => {
+    courseError.textContent = '';
+    const offered = folio.courseOffer;
+    if (!offered) return;
+    try {
+      const joined = await folio.joinCourse(offered.code);
+      renderOffer();
+      courses.hidden = false;
+      courses.textContent = joined.as !== 'student'
+        ? `You teach ${courseName(joined.course)}: its staff are not enrolled as students.`
+        : `${joined.already ? 'You were already in' : 'You joined'} ${courseName(joined.course)}.`;
+    } catch (err) {
+      courseError.textContent = joinRefusals[err.error] ?? err.message;
+    }
+  });
+  $('#dismiss-course').addEventListener('click', () => {
+    folio.dismissCourseOffer();
+    renderOffer();
+  });
+  folio.on('auth', () => void renderCourses());
 
   // ---- activities: a code box, Run and Save ------------------------------------------------------------------
   for (const activity of activities) {
@@ -204,6 +259,8 @@ export function bindPage(folio, page) {
       show('error', `Folio cannot be reached: ${err.message}`);
     }
     renderAccount(user);
+    renderOffer();
+    void renderCourses();
     await restore();
     if (folio.pendingWrites > 0 && sync.dataset.state === 'idle') show('pending', `${plural(folio.pendingWrites)} waiting to be sent`);
     if (user) folio.setPosition(page).catch(() => {});

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { createBook } from '../../db/books.js';
+import { createCourse } from '../../db/courses.js';
 import { demoPageFiles } from '../../scripts/demo.js';
 import { root } from '../helper.js';
 import { launchBrowser, makeCertificate, startBookSite, startFolio } from './harness.js';
@@ -287,4 +288,39 @@ t.test('6. a screenshot of the demo page is written to test-results/demo.png', a
   const png = await readFile(file);
   t.strictSame([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG');
   t.equal(png.readUInt32BE(16), 1100, 'as wide as the viewport');
+});
+
+t.test('7. a student opens the book from a ?course=CODE link, logs in, joins with the button: enrolled, and course is gone from the address', async (t) => {
+  const course = await createCourse(folio.app.db, { id: 'demo-join', bookId: 'demo', title: 'Programming', term: 'Fall 2026' });
+  const context = await newProfile(t);
+  const page = await context.newPage();
+  await page.goto(`${site.origin}/index.html?course=${course.joinCode.slice(0, 5).toLowerCase()}-${course.joinCode.slice(5)}&x=1#top`);
+  await page.waitForSelector('body[data-ready]');
+  t.equal(await textOf(page, '#course-offer-text'), `This link invites you to join a course with the code ${course.joinCode}.`);
+  await signIn(page, 'register', 'mary');
+  await page.setViewportSize({ width: 1100, height: 500 });
+  await mkdir(join(root, 'test-results'), { recursive: true });
+  await page.screenshot({ path: join(root, 'test-results', 'course-offer.png') }); // the offer, for a look
+  await page.click('#join-course');
+  await page.waitForSelector('#course-offer[hidden]', { state: 'attached' });
+  t.equal(await textOf(page, '#courses'), 'You joined Programming (Fall 2026).');
+  t.equal(page.url(), `${site.origin}/index.html?x=1#top`, 'course is gone from the address, the rest stays');
+  t.strictSame(await folio.app.db.all(sql`SELECT course_id, via FROM enrolments WHERE user_id = ${await userId('mary')}`), [{ course_id: 'demo-join', via: 'code' }]);
+  await reload(page);
+  t.ok(await page.isHidden('#course-offer'), 'no offer after the reload');
+  await page.locator('#courses', { hasText: 'Your course: Programming (Fall 2026)' }).waitFor();
+});
+
+t.test('8. a ?course= link with a wrong code says so on the page; Not now dismisses the offer and cleans the address', async (t) => {
+  const context = await newProfile(t);
+  const page = await context.newPage();
+  await page.goto(`${site.origin}/index.html?course=NOPE-NOPE-NO`);
+  await page.waitForSelector('body[data-ready]');
+  await signIn(page, 'register', 'nell');
+  await page.click('#join-course');
+  await page.locator('#course-error', { hasText: 'No course has this code: ask your instructor for a new link.' }).waitFor();
+  t.ok(await page.isVisible('#course-offer'), 'the offer stays');
+  await page.click('#dismiss-course');
+  await page.waitForSelector('#course-offer[hidden]', { state: 'attached' });
+  t.equal(page.url(), `${site.origin}/index.html`);
 });
