@@ -43,6 +43,12 @@ async function lastAppliedAt(database: Database): Promise<number | undefined> {
   return row?.at == null ? undefined : Number(row.at);
 }
 
+/**
+ * The migration that retired the server-wide instructor role into a default course per book (sqlite 0010, postgres
+ * 0004): `folio migrate` and `folio serve --migrate` say what it did when they apply it (db/courses.ts migratedCourses).
+ */
+export const coursesMigration: Record<Database['dialect'], string> = { sqlite: '0010_courses', postgres: '0004_courses' };
+
 /** Names of the migrations not yet applied to this database. */
 export async function pendingMigrations(db: Database): Promise<string[]> {
   const last = await lastAppliedAt(db);
