@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { createBook } from '../db/books.js';
@@ -22,6 +22,8 @@ interface Setup {
 /** A migrated database with the book `b` and the course `c1` on it. */
 async function setUp(t: Test, { course = true } = {}): Promise<Setup> {
   const env = { FOLIO_DATABASE_URL: testDatabaseUrl(t) };
+  // The test's folder, for its files (on SQLite testDatabaseUrl made it already, with the database in it).
+  mkdirSync(t.testdirName, { recursive: true });
   const migrated = await folio(['migrate'], env);
   t.equal(migrated.code, 0, migrated.stderr);
   const db = await openDatabase(env.FOLIO_DATABASE_URL);
