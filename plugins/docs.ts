@@ -25,7 +25,6 @@ export default fp(
           { name: 'progress', description: 'position and completed pages' },
           { name: 'events', description: 'research events' },
           { name: 'instructors', description: 'progress and work of a book\'s students (instructors and admins)' },
-          { name: 'courses', description: 'courses: their rosters and reports (course staff and admins)' },
           { name: 'research', description: 'consent-aware, pseudonymised exports' },
           { name: 'books', description: 'books' },
           { name: 'health', description: 'liveness and readiness' },
