@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { addBookOrigin, BookExistsError, createBook, findBook, importToc, listBooks, removeBook, removeBookOrigin } from '../db/books.js';
 import { DatabaseUrlError, ensureReachable, openDatabase, type Database } from '../db/index.js';
-import { applyMigrations, coursesMigration, pendingMigrations } from '../db/migrate.js';
+import { applyMigrations, coursesMigration, pendingMigrations, retiredInstructorRole } from '../db/migrate.js';
 import { roles, staffRoles, type Role, type StaffRole } from '../db/schema.js';
 import { addStaff, CourseExistsError, createCourse, findCourse, listCourses, migratedCourses, removeStaff, rotateJoinCode, setCourseOpen, staffRole, unenrol } from '../db/courses.js';
 import { newPasswordLink, passwordLinkUrl } from '../db/password-links.js';
@@ -121,7 +121,7 @@ program
       const applied = await applyMigrations(db);
       if (applied.length === 0) console.log(`${db.location}: up to date, nothing to apply`);
       else console.log(`${db.location}: applied ${applied.length} migration(s):\n${applied.map((m) => `  ${m}`).join('\n')}`);
-      if (applied.includes(coursesMigration[db.dialect])) console.log(describeRetiredRole(coursesMigration[db.dialect], await migratedCourses(db)));
+      if (retiredInstructorRole(db, applied)) console.log(describeRetiredRole(coursesMigration[db.dialect], await migratedCourses(db)));
     });
   });
 

@@ -49,6 +49,14 @@ async function lastAppliedAt(database: Database): Promise<number | undefined> {
  */
 export const coursesMigration: Record<Database['dialect'], string> = { sqlite: '0010_courses', postgres: '0004_courses' };
 
+/**
+ * Whether the migrations just applied retired the instructor role of a database that had data before: they include
+ * the courses migration but not the first one (a new database has no instructor, no work and nothing to tell).
+ */
+export function retiredInstructorRole(db: Database, applied: readonly string[]): boolean {
+  return applied.includes(coursesMigration[db.dialect]) && !applied.some((name) => name.startsWith('0000_'));
+}
+
 /** Names of the migrations not yet applied to this database. */
 export async function pendingMigrations(db: Database): Promise<string[]> {
   const last = await lastAppliedAt(db);

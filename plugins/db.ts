@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import { countBooks, createBook } from '../db/books.js';
 import { ensureReachable, openDatabase, startupReads, warmUp, type Database } from '../db/index.js';
-import { applyMigrations, coursesMigration, pendingMigrations } from '../db/migrate.js';
+import { applyMigrations, coursesMigration, pendingMigrations, retiredInstructorRole } from '../db/migrate.js';
 import { migratedCourses } from '../db/courses.js';
 
 declare module 'fastify' {
@@ -42,7 +42,7 @@ export default fp<DbPluginOptions>(
       }
       const applied = await applyMigrations(db);
       app.log.info({ applied, database: db.location }, `applied ${applied.length} migration(s)`);
-      if (applied.includes(coursesMigration[db.dialect])) {
+      if (retiredInstructorRole(db, applied)) {
         const courses = await migratedCourses(startupReads(db));
         app.log.info(
           { event: 'instructor_role_retired', migration: coursesMigration[db.dialect], courses },

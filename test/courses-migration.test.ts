@@ -116,3 +116,21 @@ t.test(`folio serve --migrate logs what ${migration} did`, async (t) => {
     msg: `migration ${migration} retired the server-wide instructor role: 1 default course(s) b1 (book b1, join code ${code}, staff: prof, 1 student(s))`,
   });
 });
+
+t.test(`on a database without work, ${migration} makes no course and folio migrate says so; a new database is told nothing`, async (t) => {
+  const { url, db } = await databaseBeforeCourses(t);
+  await db.run(sql`INSERT INTO books (id, title, created_at) VALUES ('b2', 'Book two', 1)`);
+  const res = await folio(['migrate'], { FOLIO_DATABASE_URL: url });
+  t.equal(res.code, 0, res.stderr);
+  t.match(
+    res.stdout,
+    new RegExp(
+      `  ${migration}\\nmigration ${migration} retired the server-wide instructor role \\(instructors are staff of courses now\\):\\n` +
+        '  no book had work, so no default course was made; former instructors are students now\\n$',
+    ),
+  );
+  t.same(await db.all(sql`SELECT id FROM courses`), []);
+  const fresh = await folio(['migrate'], { FOLIO_DATABASE_URL: testDatabaseUrl(t) });
+  t.equal(fresh.code, 0, fresh.stderr);
+  t.notMatch(fresh.stdout, /retired/);
+});
