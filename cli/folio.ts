@@ -568,7 +568,13 @@ FOLIO_PASSWORD_LINK_DAYS days; "folio users password-link NAME" makes a new one)
     await withDatabase(command, async (db) => {
       const course = await requireCourse(db, id);
       const config = configOf(command);
-      const result = await importRoster(db, course.id, entries, config.passwordLinkDays);
+      let result;
+      try {
+        result = await importRoster(db, course.id, entries, config.passwordLinkDays);
+      } catch (err) {
+        if (err instanceof UsernameTakenError) throw new CliError(err.message, 1);
+        throw err;
+      }
       const origin = publicOriginOf(config);
       for (const made of result.created) console.log(`${made.username}\t${passwordLinkUrl(origin, made.token)}`);
       logSecurityEvent(config, { event: 'roster_imported', by: whoRuns(), course: course.id, created: result.created.length, enrolled: result.enrolled }, 'course roster imported');

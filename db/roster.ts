@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { CsvSyntaxError, parseCsv } from '../lib/csv.js';
 import type { Database, Queries } from './index.js';
 import { createPasswordLink } from './password-links.js';
+import { isUniqueViolation, UsernameTakenError } from './users.js';
 import { conflictOn, qb, rows, select } from './query.js';
 import { courseStaff, enrolments, users, type EnrolmentSource } from './schema.js';
 
@@ -92,6 +93,16 @@ export interface RosterResult {
  * works for `linkDays` days. A username of an anonymous user cannot exist (they have none).
  */
 export async function importRoster(db: Database, courseId: string, entries: readonly RosterEntry[], linkDays: number): Promise<RosterResult> {
+  try {
+    return await writeRoster(db, courseId, entries, linkDays);
+  } catch (err) {
+    // Someone registered one of the new usernames while the import ran: nothing was stored.
+    if (isUniqueViolation(err)) throw new UsernameTakenError('a username of the roster was taken while it was imported (nothing was changed): import it again');
+    throw err;
+  }
+}
+
+async function writeRoster(db: Database, courseId: string, entries: readonly RosterEntry[], linkDays: number): Promise<RosterResult> {
   return db.write(async (tx) => {
     const existing = await accountsByUsername(tx, entries.map((e) => e.username));
     const now = Date.now();

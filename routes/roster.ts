@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { unenrol } from '../db/courses.js';
 import { passwordLinkUrl } from '../db/password-links.js';
 import { enrolUsernames, fromRosterCursor, importRoster, parseRoster, rosterPage } from '../db/roster.js';
+import { UsernameTakenError } from '../db/users.js';
 import { HttpError } from '../lib/errors.js';
 import { courseOf } from '../plugins/access.js';
 import { errorReplies } from '../schemas/common.js';
@@ -45,7 +46,7 @@ const rosterRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Enrol students: usernames of existing accounts (all or none), or a roster CSV (username,name,email) that makes accounts for new usernames, each with a set-password link',
         params: RosterParams,
         body: RosterBody,
-        response: { 200: RosterChangeReply, ...errorReplies(400, 401, 403, 404, 415) },
+        response: { 200: RosterChangeReply, ...errorReplies(400, 401, 403, 404, 409, 415) },
       },
     },
     async (request) => {
@@ -61,7 +62,13 @@ const rosterRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
       const { entries, problems } = parseRoster(body.csv);
       if (problems.length > 0) throw new HttpError(400, 'invalid_roster', `the roster cannot be imported (nothing was changed): ${problems.join('; ')}`);
-      const result = await importRoster(db, course.id, entries, config.passwordLinkDays);
+      let result;
+      try {
+        result = await importRoster(db, course.id, entries, config.passwordLinkDays);
+      } catch (err) {
+        if (err instanceof UsernameTakenError) throw new HttpError(409, 'username_taken', err.message);
+        throw err;
+      }
       const origin = config.publicOrigin ?? `${request.protocol}://${request.host}`;
       request.log.info(
         { event: 'roster_imported', by: user.username, userId: user.id, course: course.id, created: result.created.length, enrolled: result.enrolled },
