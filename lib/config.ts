@@ -47,7 +47,7 @@ export const settings = {
     env: 'FOLIO_PUBLIC_ORIGIN',
     flag: 'publicOrigin',
     schema: string({ pattern: /^https?:\/\/[^/?#\s]+$/, description: 'an origin: scheme://host[:port], no path' }),
-    describe: 'the public origin students reach Folio at (e.g. https://folio.example.edu): the home page of xAPI actors (default: the request\'s origin)',
+    describe: 'the public origin students reach Folio at (e.g. https://folio.example.edu): the home page of xAPI actors and the start of set-password links (default: the request\'s origin; in the CLI the listen address)',
   },
   trustProxy: {
     env: 'FOLIO_TRUST_PROXY',
