@@ -25,6 +25,8 @@ import instructorRoutes from './routes/instructor.js';
 import { buildSerializer, validatorCompiler } from './lib/validation.js';
 import pageRoutes from './routes/pages.js';
 import programRoutes from './routes/programs.js';
+import passwordLinkRoutes from './routes/password-links.js';
+import rosterRoutes from './routes/roster.js';
 
 export interface AppOptions {
   config: Config;
@@ -70,6 +72,8 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(instructorRoutes);
   await app.register(courseRoutes);
   await app.register(exportRoutes);
+  await app.register(rosterRoutes);
+  await app.register(passwordLinkRoutes);
   await app.register(clientRoutes, { dir: opts.clientDir });
 }, { name: 'folio', fastify: '5.x' });
 

@@ -3,12 +3,15 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { addBookOrigin, BookExistsError, createBook, findBook, importToc, listBooks, removeBook, removeBookOrigin } from '../db/books.js';
 import { DatabaseUrlError, ensureReachable, openDatabase, type Database } from '../db/index.js';
-import { applyMigrations, pendingMigrations } from '../db/migrate.js';
-import { roles, type Role } from '../db/schema.js';
+import { applyMigrations, coursesMigration, pendingMigrations, retiredInstructorRole } from '../db/migrate.js';
+import { roles, staffRoles, type Role, type StaffRole } from '../db/schema.js';
+import { addStaff, CourseExistsError, createCourse, findCourse, listCourses, migratedCourses, removeStaff, rotateJoinCode, setCourseOpen, staffRole, unenrol } from '../db/courses.js';
+import { newPasswordLink, passwordLinkUrl } from '../db/password-links.js';
+import { courseCounts, enrolUsernames, importRoster, parseRoster } from '../db/roster.js';
 import { createAccount, deleteUser, endSessionsOfUser, findUserByUsername, listAccounts, publicUser, updateUser, UsernameTakenError } from '../db/users.js';
 import { hashPassword } from '../lib/passwords.js';
 import { isBookId, normalizeOrigin, OriginError } from '../lib/origin.js';
-import { ConfigError, loadConfig, type Config } from '../lib/config.js';
+import { ConfigError, loadConfig, publicOriginOf, type Config } from '../lib/config.js';
 import { PendingMigrationsError } from '../plugins/db.js';
 import { exportFormats, exportKinds } from '../schemas/export-kinds.js';
 import { parseInstant } from '../lib/time.js';
@@ -18,6 +21,7 @@ import { runBackup, runRestore, WrongDatabaseError } from './backup.js';
 import { logSecurityEvent, whoRuns } from './audit.js';
 import { runExport } from './export.js';
 import { confirmByTyping, workCounts, writePersonalExport } from './users.js';
+import { courseTable, describeCourse, describeRetiredRole, listedCourse } from './courses.js';
 import { version } from './version.js';
 
 /** An error the user can fix, with the exit code it ends the command with (2: bad usage or value, 1: the operation failed). */
@@ -111,12 +115,13 @@ program
 
 program
   .command('migrate')
-  .description('apply pending database migrations and say which')
+  .description('apply pending database migrations and say which (and what the one retiring the instructor role did)')
   .action(async (_opts, command: Command) => {
     await withDatabase(command, async (db) => {
       const applied = await applyMigrations(db);
       if (applied.length === 0) console.log(`${db.location}: up to date, nothing to apply`);
       else console.log(`${db.location}: applied ${applied.length} migration(s):\n${applied.map((m) => `  ${m}`).join('\n')}`);
+      if (retiredInstructorRole(db, applied)) console.log(describeRetiredRole(coursesMigration[db.dialect], await migratedCourses(db)));
     });
   });
 
@@ -242,7 +247,7 @@ work is kept as it is, also on pages and questions the new table no longer lists
     });
   });
 
-const users = program.command('users').description('manage accounts (students register themselves; instructors and admins are added here)');
+const users = program.command('users').description('manage accounts (students register themselves or come from a course roster; admins and researchers are added here)');
 
 async function passwordFromStdin(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('password (then Enter, Ctrl-D): ');
@@ -253,8 +258,18 @@ async function passwordFromStdin(): Promise<string> {
   return password;
 }
 
-function role(value: string): Role {
-  if (!(roles as readonly string[]).includes(value)) throw new InvalidArgumentError(`a role is one of ${roles.join(', ')}`);
+/** What to do instead of giving the retired server-wide instructor role. */
+function instructorRetired(name: string): CliError {
+  return new CliError(
+    `nothing was changed: the server-wide instructor role is retired, instructors are staff of a course now. Run "folio courses staff add COURSE ${name} --role instructor" (for an account made with "folio users add ${name} --password-stdin"; see "folio courses --help")`,
+    2,
+  );
+}
+
+/** A server-wide role, or `instructor`, which the commands refuse saying what to do instead. */
+function role(value: string): Role | 'instructor' {
+  if (value === 'instructor') return value;
+  if (!(roles as readonly string[]).includes(value)) throw new InvalidArgumentError(`a role is one of ${roles.join(', ')} (instructors and TAs are per course: "folio courses staff add")`);
   return value as Role;
 }
 
@@ -273,16 +288,18 @@ users
   .command('add')
   .description('add an account; the password is read from stdin')
   .argument('<username>', 'username (3-64 characters)', username)
-  .option('--role <role>', `one of ${roles.join(', ')}`, role, 'student' as Role)
+  .option('--role <role>', `server-wide role: ${roles.join('|')} (instructors and TAs are per course: "folio courses staff add")`, role, 'student' as Role)
   .option('--name <name>', 'display name')
   .option('--email <email>', 'email address')
   .requiredOption('--password-stdin', 'read the password from standard input (required: passwords never go on the command line)')
-  .action(async (name: string, opts: { role: Role; name?: string; email?: string }, command: Command) => {
+  .action(async (name: string, opts: { role: Role | 'instructor'; name?: string; email?: string }, command: Command) => {
+    const { role } = opts;
+    if (role === 'instructor') throw instructorRetired(name);
     await withDatabase(command, async (db) => {
       const passwordHash = await hashPassword(await passwordFromStdin(), configOf(command).passwordCost);
       let user;
       try {
-        user = await createAccount(db, { username: name, passwordHash, role: opts.role, name: opts.name, email: opts.email });
+        user = await createAccount(db, { username: name, passwordHash, role, name: opts.name, email: opts.email });
       } catch (err) {
         if (err instanceof UsernameTakenError) throw new CliError(err.message, 1);
         throw err;
@@ -311,8 +328,9 @@ users
   .command('set-role')
   .description('change an account\'s role')
   .argument('<username>', 'username')
-  .argument('<role>', `one of ${roles.join(', ')}`, role)
-  .action(async (name: string, newRole: Role, _opts, command: Command) => {
+  .argument('<role>', `server-wide role: ${roles.join('|')} (instructors and TAs are per course: "folio courses staff add")`, role)
+  .action(async (name: string, newRole: Role | 'instructor', _opts, command: Command) => {
+    if (newRole === 'instructor') throw instructorRetired(name);
     await withDatabase(command, async (db) => {
       const user = await requireAccount(db, name);
       await updateUser(db, user.id, { role: newRole });
@@ -373,6 +391,231 @@ users
       await deleteUser(db, user.id);
       logSecurityEvent(configOf(command), { event: 'account_deleted', by: whoRuns(), user: user.username, userId: user.id, anonymous: false }, 'account deleted');
       console.log(`deleted ${user.username} and all of their work`);
+    });
+  });
+
+users
+  .command('password-link')
+  .description('print a new set-password link for an account (e.g. one made from a course roster whose link expired)')
+  .argument('<username>', 'username')
+  .addHelpText(
+    'after',
+    '\nThe link (FOLIO_PUBLIC_ORIGIN/account/set-password#token=…) works once, for FOLIO_PASSWORD_LINK_DAYS days (default 14);\n' +
+      'setting a password with it ends every other link of the account. Send it to the person only: whoever opens it\n' +
+      'sets the password. Works for any account; its current password (if any) works until the link is used.',
+  )
+  .action(async (name: string, _opts, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const user = await requireAccount(db, name);
+      const config = configOf(command);
+      const token = await newPasswordLink(db, user.id, config.passwordLinkDays);
+      logSecurityEvent(config, { event: 'password_link_created', by: whoRuns(), user: user.username, userId: user.id }, 'set-password link created');
+      console.log(passwordLinkUrl(publicOriginOf(config), token));
+      console.error(`a set-password link for ${user.username}, valid ${config.passwordLinkDays} day(s), once`);
+    });
+  });
+
+const courses = program.command('courses').description('manage courses: a class using a book, with its staff, students and join code');
+
+/** A course id: a slug as book ids are. */
+function courseId(value: string): string {
+  if (!isBookId(value)) throw new InvalidArgumentError('a course id is 1-64 characters: lower-case letters, digits, "-" and "_", starting with a letter or digit');
+  return value;
+}
+
+function unknownCourseError(id: string): CliError {
+  return new CliError(`there is no course "${id}" (see "folio courses list")`, 1);
+}
+
+async function requireCourse(db: Database, id: string) {
+  const course = await findCourse(db, id);
+  if (!course) throw unknownCourseError(id);
+  return course;
+}
+
+courses
+  .command('add')
+  .description('add a course on a book: it starts open, with a new join code')
+  .argument('<id>', 'course id: lower-case letters, digits, "-", "_" (e.g. cs101-2026)', courseId)
+  .requiredOption('--book <book>', 'the book the course uses (see "folio books list")', bookId)
+  .requiredOption('--title <title>', "the course's title, as students see it")
+  .option('--term <term>', 'the term, e.g. "Autumn 2026"')
+  .option('--starts <date>', "reports show work from this time on: 2026-09-01 or 2026-09-01T08:00:00Z", instant)
+  .option('--ends <date>', 'reports show work before this time', instant)
+  .action(async (id: string, opts: { book: string; title: string; term?: string; starts?: number; ends?: number }, command: Command) => {
+    if (opts.starts !== undefined && opts.ends !== undefined && opts.starts >= opts.ends) throw new CliError('--starts must be before --ends', 2);
+    await withDatabase(command, async (db) => {
+      if (!(await findBook(db, opts.book))) throw unknownBook(opts.book);
+      let course;
+      try {
+        course = await createCourse(db, { id, bookId: opts.book, title: opts.title, term: opts.term, startsAt: opts.starts, endsAt: opts.ends });
+      } catch (err) {
+        if (err instanceof CourseExistsError) throw new CliError(`${err.message}: choose another id (see "folio courses list")`, 1);
+        throw err;
+      }
+      console.log(describeCourse(course));
+    });
+  });
+
+courses
+  .command('list')
+  .description('list courses: book, title, term, open or closed, join code, how many staff and students')
+  .option('--book <book>', "only this book's courses", bookId)
+  .option('--json', 'print a JSON array instead of a table')
+  .action(async (opts: { book?: string; json?: boolean }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const [found, counts] = await Promise.all([listCourses(db, opts.book), courseCounts(db)]);
+      const listed = found.map((c) => listedCourse(c, counts.get(c.id)));
+      if (opts.json) return console.log(JSON.stringify(listed, null, 2));
+      if (listed.length === 0) return console.log(`no courses${opts.book ? ` of book ${opts.book}` : ''} yet: add one with "folio courses add ID --book B --title T"`);
+      console.log(courseTable(listed));
+    });
+  });
+
+const staff = courses.command('staff').description("a course's staff: instructors (change the course and its roster) and TAs (read its reports and roster)");
+
+staff
+  .command('add')
+  .description("make an account staff of a course, or change its staff role")
+  .argument('<id>', 'course id', courseId)
+  .argument('<username>', 'an existing account (see "folio users list")')
+  .requiredOption('--role <role>', 'instructor or ta', oneOf(staffRoles))
+  .action(async (id: string, name: string, opts: { role: StaffRole }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const course = await requireCourse(db, id);
+      const user = await requireAccount(db, name);
+      const before = await staffRole(db, course.id, user.id);
+      await addStaff(db, course.id, user.id, opts.role);
+      logSecurityEvent(configOf(command), { event: 'course_staff_changed', by: whoRuns(), course: course.id, user: user.username, userId: user.id, from: before ?? null, to: opts.role }, 'course staff changed');
+      console.log(before === undefined ? `${user.username} is now ${opts.role} of ${course.id}` : `${user.username} is now ${opts.role} of ${course.id} (was ${before})`);
+    });
+  });
+
+staff
+  .command('remove')
+  .description("end an account's place on a course's staff")
+  .argument('<id>', 'course id', courseId)
+  .argument('<username>', 'username')
+  .action(async (id: string, name: string, _opts, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const course = await requireCourse(db, id);
+      const user = await requireAccount(db, name);
+      const before = await staffRole(db, course.id, user.id);
+      if (!(await removeStaff(db, course.id, user.id))) throw new CliError(`${user.username} is not staff of ${course.id}`, 1);
+      logSecurityEvent(configOf(command), { event: 'course_staff_changed', by: whoRuns(), course: course.id, user: user.username, userId: user.id, from: before ?? null, to: null }, 'course staff changed');
+      console.log(`${user.username} is no longer staff of ${course.id}`);
+    });
+  });
+
+courses
+  .command('enroll')
+  .description('enrol existing accounts in a course by username (all or none: an unknown username enrols nobody)')
+  .argument('<id>', 'course id', courseId)
+  .argument('<username...>', 'usernames (see "folio users list"; accounts to make: "folio courses roster import")')
+  .action(async (id: string, names: string[], _opts, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const course = await requireCourse(db, id);
+      const result = await enrolUsernames(db, course.id, names, 'staff');
+      if ('unknown' in result) {
+        throw new CliError(`no account has the username(s) ${result.unknown.join(', ')}: nobody was enrolled (make accounts with "folio courses roster import ${course.id} FILE.csv")`, 1);
+      }
+      console.log(`enrolled ${result.enrolled} student(s) in ${course.id}${result.alreadyEnrolled > 0 ? `; ${result.alreadyEnrolled} already were` : ''}`);
+    });
+  });
+
+courses
+  .command('unenroll')
+  .description('take a student out of a course (their work stays theirs)')
+  .argument('<id>', 'course id', courseId)
+  .argument('<username>', 'username')
+  .action(async (id: string, name: string, _opts, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const course = await requireCourse(db, id);
+      const user = await requireAccount(db, name);
+      if (!(await unenrol(db, course.id, user.id))) throw new CliError(`${user.username} is not enrolled in ${course.id}`, 1);
+      console.log(`${user.username} is no longer enrolled in ${course.id}`);
+    });
+  });
+
+const roster = courses.command('roster').description("a course's students from a file");
+
+roster
+  .command('import')
+  .description('enrol the students of a CSV file (username,name,email), making accounts for new usernames')
+  .argument('<id>', 'course id', courseId)
+  .argument('<file>', 'the CSV file')
+  .addHelpText(
+    'after',
+    `
+The file: a header line naming the columns, then one student a line, e.g.
+  username,name,email
+  ada,Ada Lovelace,ada@example.edu
+name and email may be left out (of the header, or empty on a line); usernames are 3-64 letters, digits and . _ @ + -.
+A file with mistakes changes nothing: every bad line is listed (exit 2). Otherwise, in one transaction: existing
+accounts are enrolled as they are (never changed); each new username becomes an account without a password, and
+its set-password link is printed on stdout as "username<TAB>link" (send each to its student; it works once, for
+FOLIO_PASSWORD_LINK_DAYS days; "folio users password-link NAME" makes a new one). A summary goes to stderr.`,
+  )
+  .action(async (id: string, file: string, _opts, command: Command) => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new CliError(`cannot read ${file}: ${(err as Error).message}`, 2);
+    }
+    const { entries, problems } = parseRoster(text);
+    if (problems.length > 0) throw new CliError(`${file} cannot be imported (nothing was changed):\n  ${problems.join('\n  ')}\n(see "folio courses roster import --help")`, 2);
+    await withDatabase(command, async (db) => {
+      const course = await requireCourse(db, id);
+      const config = configOf(command);
+      let result;
+      try {
+        result = await importRoster(db, course.id, entries, config.passwordLinkDays);
+      } catch (err) {
+        if (err instanceof UsernameTakenError) throw new CliError(err.message, 1);
+        throw err;
+      }
+      const origin = publicOriginOf(config);
+      for (const made of result.created) console.log(`${made.username}\t${passwordLinkUrl(origin, made.token)}`);
+      logSecurityEvent(config, { event: 'roster_imported', by: whoRuns(), course: course.id, created: result.created.length, enrolled: result.enrolled }, 'course roster imported');
+      console.error(`${course.id}: created ${result.created.length} account(s), enrolled ${result.enrolled}, already enrolled ${result.alreadyEnrolled}`);
+    });
+  });
+
+courses
+  .command('code')
+  .description("print a course's join code; --rotate replaces it (the old one stops working)")
+  .argument('<id>', 'course id', courseId)
+  .option('--rotate', 'replace the code with a new one (e.g. after it was shared beyond the class)')
+  .action(async (id: string, opts: { rotate?: boolean }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const course = await requireCourse(db, id);
+      const code = opts.rotate ? await rotateJoinCode(db, course.id) : course.joinCode;
+      if (code === undefined) throw unknownCourseError(id);
+      console.log(code);
+      if (!course.open) console.error(`${course.id} is closed: the code enrols nobody until "folio courses open ${course.id}"`);
+    });
+  });
+
+courses
+  .command('open')
+  .description('let students join a course with its code')
+  .argument('<id>', 'course id', courseId)
+  .action(async (id: string, _opts, command: Command) => {
+    await withDatabase(command, async (db) => {
+      if (!(await setCourseOpen(db, id, true))) throw unknownCourseError(id);
+      console.log(`${id} is open: students may join with its code`);
+    });
+  });
+
+courses
+  .command('close')
+  .description('stop students joining a course with its code (enrolled students stay; staff may still add students)')
+  .argument('<id>', 'course id', courseId)
+  .action(async (id: string, _opts, command: Command) => {
+    await withDatabase(command, async (db) => {
+      if (!(await setCourseOpen(db, id, false))) throw unknownCourseError(id);
+      console.log(`${id} is closed: its code enrols nobody`);
     });
   });
 

@@ -43,6 +43,20 @@ async function lastAppliedAt(database: Database): Promise<number | undefined> {
   return row?.at == null ? undefined : Number(row.at);
 }
 
+/**
+ * The migration that retired the server-wide instructor role into a default course per book (sqlite 0010, postgres
+ * 0004): `folio migrate` and `folio serve --migrate` say what it did when they apply it (db/courses.ts migratedCourses).
+ */
+export const coursesMigration: Record<Database['dialect'], string> = { sqlite: '0010_courses', postgres: '0004_courses' };
+
+/**
+ * Whether the migrations just applied retired the instructor role of a database that had data before: they include
+ * the courses migration but not the first one (a new database has no instructor, no work and nothing to tell).
+ */
+export function retiredInstructorRole(db: Database, applied: readonly string[]): boolean {
+  return applied.includes(coursesMigration[db.dialect]) && !applied.some((name) => name.startsWith('0000_'));
+}
+
 /** Names of the migrations not yet applied to this database. */
 export async function pendingMigrations(db: Database): Promise<string[]> {
   const last = await lastAppliedAt(db);

@@ -85,7 +85,7 @@ export const users = sqliteTable('users', {
   name: text('name'),
   email: text('email'),
   role: text('role', { enum: roles }).notNull().default('student'),
-  /** `scrypt$N$r$p$salt$hash`, or null for an anonymous user. */
+  /** `scrypt$N$r$p$salt$hash`, or null for an anonymous user and for an account made from a course roster until its set-password link is used. */
   passwordHash: text('password_hash'),
   researchConsent: flag('research_consent').notNull().default(off),
   anonymous: flag('anonymous').notNull().default(off),

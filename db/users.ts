@@ -89,7 +89,8 @@ export class UsernameTakenError extends Error {
 
 export interface NewAccount {
   username: string;
-  passwordHash: string;
+  /** null: an account without a password yet (made from a course roster), which no login can open until a set-password link gives it one. */
+  passwordHash: string | null;
   name?: string | undefined;
   email?: string | undefined;
   role?: Role;

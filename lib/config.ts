@@ -47,7 +47,7 @@ export const settings = {
     env: 'FOLIO_PUBLIC_ORIGIN',
     flag: 'publicOrigin',
     schema: string({ pattern: /^https?:\/\/[^/?#\s]+$/, description: 'an origin: scheme://host[:port], no path' }),
-    describe: 'the public origin students reach Folio at (e.g. https://folio.example.edu): the home page of xAPI actors (default: the request\'s origin)',
+    describe: 'the public origin students reach Folio at (e.g. https://folio.example.edu): the home page of xAPI actors and the start of set-password links (default: the request\'s origin; in the CLI the listen address)',
   },
   trustProxy: {
     env: 'FOLIO_TRUST_PROXY',
@@ -64,6 +64,12 @@ export const settings = {
     flag: 'sessionMaxDays',
     schema: integer(1, 3650, 90),
     describe: 'days a session lasts at most from its login, however often it is used (then log in again)',
+  },
+  passwordLinkDays: {
+    env: 'FOLIO_PASSWORD_LINK_DAYS',
+    flag: 'passwordLinkDays',
+    schema: integer(1, 365, 14),
+    describe: 'days a set-password link (for accounts made from a course roster) works, unused; one use ends it',
   },
   anonymousPerHour: {
     env: 'FOLIO_ANONYMOUS_PER_HOUR',
@@ -305,6 +311,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Record<s
     throw new ConfigError('FOLIO_TLS_CERT and FOLIO_TLS_KEY go together: set both to serve HTTPS, or neither');
   }
   return config as Config;
+}
+
+/**
+ * The origin people reach Folio at, for links Folio prints (set-password links, xAPI home pages): FOLIO_PUBLIC_ORIGIN,
+ * else the address it listens on (http, or https with FOLIO_TLS_CERT).
+ */
+export function publicOriginOf(config: Config): string {
+  if (config.publicOrigin) return config.publicOrigin;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `${config.tlsCert ? 'https' : 'http'}://${host}:${config.port}`;
 }
 
 /** Whether browsers reach this server over HTTPS (directly or through a TLS-terminating proxy). */

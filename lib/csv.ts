@@ -34,3 +34,82 @@ export function csvRecord(values: readonly CsvValue[], formulas: CsvFormulas = '
   for (let i = 0; i < values.length; i++) line += (i === 0 ? '' : ',') + csvField(values[i]!, formulas);
   return `${line}\r\n`;
 }
+
+/** A record read by parseCsv: its fields, and the line of the file it starts on (1-based). */
+export interface CsvRow {
+  line: number;
+  fields: string[];
+}
+
+export class CsvSyntaxError extends Error {
+  override name = 'CsvSyntaxError';
+  constructor(
+    readonly line: number,
+    problem: string,
+  ) {
+    super(`line ${line}: ${problem}`);
+  }
+}
+
+/**
+ * Reads CSV as RFC 4180 writes it (and spreadsheets save it): fields separated by commas, records by CRLF or LF; a
+ * quoted field may hold commas, line breaks and doubled quotes. Lenient where spreadsheets are: a byte order mark is
+ * dropped, the last record may end without a line break, empty lines are skipped. Throws CsvSyntaxError (with the
+ * line) for a quote opened and never closed, or text after a closing quote.
+ */
+export function parseCsv(text: string): CsvRow[] {
+  const input = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const records: CsvRow[] = [];
+  let fields: string[] = [];
+  let field = '';
+  /** Whether the record has anything yet (a quoted empty field counts). */
+  let started = false;
+  let line = 1;
+  let start = 1;
+  let i = 0;
+  const endRecord = () => {
+    if (started) records.push({ line: start, fields: [...fields, field] });
+    fields = [];
+    field = '';
+    started = false;
+  };
+  while (i < input.length) {
+    const c = input[i]!;
+    if (c === '"' && field === '') {
+      started = true;
+      const opened = line;
+      for (i++; ; ) {
+        if (i >= input.length) throw new CsvSyntaxError(opened, 'a quoted field is never closed (a " is missing)');
+        const q = input[i]!;
+        if (q === '"' && input[i + 1] === '"') {
+          field += '"';
+          i += 2;
+        } else if (q === '"') {
+          i++;
+          break;
+        } else {
+          if (q === '\n') line++;
+          field += q;
+          i++;
+        }
+      }
+      const next = input[i];
+      if (next !== undefined && next !== ',' && next !== '\n' && next !== '\r') throw new CsvSyntaxError(line, 'text after the closing " of a quoted field (a " inside a field is written "")');
+    } else if (c === ',') {
+      started = true;
+      fields.push(field);
+      field = '';
+      i++;
+    } else if (c === '\r' || c === '\n') {
+      endRecord();
+      i += c === '\r' && input[i + 1] === '\n' ? 2 : 1;
+      start = ++line;
+    } else {
+      started = true;
+      field += c;
+      i++;
+    }
+  }
+  endRecord();
+  return records;
+}

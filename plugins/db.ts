@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin';
 import { countBooks, createBook } from '../db/books.js';
 import { ensureReachable, openDatabase, startupReads, warmUp, type Database } from '../db/index.js';
-import { applyMigrations, pendingMigrations } from '../db/migrate.js';
+import { applyMigrations, coursesMigration, pendingMigrations, retiredInstructorRole } from '../db/migrate.js';
+import { migratedCourses } from '../db/courses.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -41,6 +42,13 @@ export default fp<DbPluginOptions>(
       }
       const applied = await applyMigrations(db);
       app.log.info({ applied, database: db.location }, `applied ${applied.length} migration(s)`);
+      if (retiredInstructorRole(db, applied)) {
+        const courses = await migratedCourses(startupReads(db));
+        app.log.info(
+          { event: 'instructor_role_retired', migration: coursesMigration[db.dialect], courses },
+          `migration ${coursesMigration[db.dialect]} retired the server-wide instructor role: ${courses.length} default course(s)${courses.map((c) => ` ${c.id} (book ${c.bookId}, join code ${c.joinCode}, staff: ${c.staff.join(', ') || 'none'}, ${c.students} student(s))`).join(';')}`,
+        );
+      }
     }
     if (app.config.demo && (await countBooks(startupReads(db))) === 0) {
       await createBook(db, demoBook);

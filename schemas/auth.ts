@@ -125,3 +125,13 @@ export const DeleteMeBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+// ---- set-password links (routes/password-links.ts) ------------------------------------------------------------------
+
+export const PasswordLinkBody = Type.Object(
+  {
+    token: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_-]+$', description: 'the token of the link (after #token=)' }),
+    password: Password,
+  },
+  { additionalProperties: false },
+);

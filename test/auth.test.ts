@@ -424,9 +424,9 @@ t.test('a user changed by another process is seen on the next request from the n
   t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).json().user.role, 'student');
   const other = new BetterSqlite3(app.db.location);
   t.teardown(() => other.close());
-  other.prepare("UPDATE users SET role = 'instructor'").run();
+  other.prepare("UPDATE users SET role = 'researcher'").run();
   await nextTurn();
-  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).json().user.role, 'instructor');
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } })).json().user.role, 'researcher');
 });
 
 t.test('a remembered session is refused once its expiry has passed: the expiry is checked on every use', async (t) => {

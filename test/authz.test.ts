@@ -7,6 +7,8 @@ import { validatorCompiler } from '../lib/validation.js';
 import { bookOrigin, cookieOf, fromBook, otherBookOrigin, register, testConfig } from './helper.js';
 import { courseOf, enrolled, loginAs, staffOf } from './staff.js';
 import { enrol, findCourse } from '../db/courses.js';
+import { newPasswordLink } from '../db/password-links.js';
+import { createAccount } from '../db/users.js';
 import { accessLevels, type Access } from '../plugins/access.js';
 import { sql } from 'drizzle-orm';
 
@@ -99,6 +101,30 @@ const samples: Record<string, Sample> = {
   'GET /api/courses/:course': { ok: 200 },
   'PATCH /api/courses/:course': { ok: 200, prepare: async () => ({ payload: { title: `Course c1, take ${++usernames}` } }) },
   'POST /api/courses/:course/code': { ok: 200, prepare: async () => ({}) },
+  'POST /api/auth/password-link': {
+    ok: 204,
+    prepare: async ({ app }) => {
+      const user = await createAccount(app.db, { username: `linked${++usernames}`, passwordHash: null });
+      return { payload: { token: await newPasswordLink(app.db, user.id, 1), password } };
+    },
+  },
+  'GET /api/courses/:course/roster': { ok: 200 },
+  'POST /api/courses/:course/roster': {
+    ok: 200,
+    prepare: async ({ app }) => {
+      const username = `rostered${++usernames}`;
+      await createAccount(app.db, { username, passwordHash: null });
+      return { payload: { usernames: [username] } };
+    },
+  },
+  'DELETE /api/courses/:course/roster/:user': {
+    ok: 204,
+    prepare: async ({ app }) => {
+      const user = await createAccount(app.db, { username: `leaving${++usernames}`, passwordHash: null });
+      await enrol(app.db, 'c1', [user.id], 'staff');
+      return { url: `/api/courses/c1/roster/${user.id}` };
+    },
+  },
 };
 const identifyExport: Sample = { ok: 200, url: '/api/books/book/export?kind=answers&identify=true' };
 

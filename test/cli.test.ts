@@ -105,7 +105,7 @@ t.test('books remove deletes the book and its origins', async (t) => {
 });
 
 t.test('every command has --help, and --version prints the version', async (t) => {
-  const commands = [[], ['serve'], ['migrate'], ['books'], ['books', 'add'], ['books', 'list'], ['books', 'remove'], ['books', 'origins'], ['books', 'origins', 'add'], ['books', 'origins', 'remove'], ['users'], ['users', 'add'], ['users', 'list'], ['users', 'set-role'], ['users', 'reset-password'], ['users', 'export'], ['users', 'delete']];
+  const commands = [[], ['serve'], ['migrate'], ['books'], ['books', 'add'], ['books', 'list'], ['books', 'remove'], ['books', 'origins'], ['books', 'origins', 'add'], ['books', 'origins', 'remove'], ['users'], ['users', 'add'], ['users', 'list'], ['users', 'set-role'], ['users', 'reset-password'], ['users', 'export'], ['users', 'delete'], ['users', 'password-link'], ['courses'], ['courses', 'add'], ['courses', 'list'], ['courses', 'staff'], ['courses', 'staff', 'add'], ['courses', 'staff', 'remove'], ['courses', 'enroll'], ['courses', 'unenroll'], ['courses', 'roster'], ['courses', 'roster', 'import'], ['courses', 'code'], ['courses', 'open'], ['courses', 'close']];
   for (const args of commands) {
     const res = await folio([...args, '--help']);
     t.equal(res.code, 0, args.join(' '));
@@ -139,12 +139,12 @@ async function folioWithStdin(args: string[], env: Record<string, string>, input
 
 t.test('users add creates an account with a role and a password from stdin; list shows it', async (t) => {
   const env = await migratedDatabase(t);
-  const add = await folioWithStdin(['users', 'add', 'prof', '--role', 'instructor', '--name', 'Prof X', '--password-stdin'], env, 'a long password\n');
+  const add = await folioWithStdin(['users', 'add', 'prof', '--role', 'admin', '--name', 'Prof X', '--password-stdin'], env, 'a long password\n');
   t.equal(add.code, 0, add.stderr);
-  t.equal(add.stdout, 'added instructor prof\n');
+  t.equal(add.stdout, 'added admin prof\n');
   const list = await folio(['users', 'list', '--json'], env);
   t.same(JSON.parse(list.stdout).map((u: Record<string, unknown>) => ({ ...u, id: undefined })), [
-    { id: undefined, username: 'prof', name: 'Prof X', email: null, role: 'instructor', researchConsent: false, anonymous: false },
+    { id: undefined, username: 'prof', name: 'Prof X', email: null, role: 'admin', researchConsent: false, anonymous: false },
   ]);
   const db = await openDatabase(env.FOLIO_DATABASE_URL!);
   t.teardown(() => db.close());
@@ -160,11 +160,25 @@ t.test('users add refuses a short password, a bad role and a taken name', async 
   t.match(short.stderr, 'the password on stdin must be 10-1024 characters');
   const role = await folioWithStdin(['users', 'add', 'prof', '--role', 'king', '--password-stdin'], env, 'a long password\n');
   t.equal(role.code, 2);
-  t.match(role.stderr, 'a role is one of student, instructor, admin');
+  t.match(role.stderr, 'a role is one of student, admin, researcher (instructors and TAs are per course: "folio courses staff add")');
   t.equal((await folioWithStdin(['users', 'add', 'prof', '--password-stdin'], env, 'a long password\n')).code, 0);
   const taken = await folioWithStdin(['users', 'add', 'PROF', '--password-stdin'], env, 'a long password\n');
   t.equal(taken.code, 1);
   t.match(taken.stderr, 'the username "PROF" is taken');
+});
+
+t.test('users add --role instructor and set-role NAME instructor exit 2 naming the course command, and change nothing', async (t) => {
+  const env = await migratedDatabase(t);
+  const add = await folioWithStdin(['users', 'add', 'prof', '--role', 'instructor', '--password-stdin'], env, 'a long password\n');
+  t.equal(add.code, 2);
+  t.equal(add.stdout, '');
+  t.match(add.stderr, 'nothing was changed: the server-wide instructor role is retired, instructors are staff of a course now. Run "folio courses staff add COURSE prof --role instructor"');
+  t.same(JSON.parse((await folio(['users', 'list', '--json'], env)).stdout), [], 'no account was made');
+  t.equal((await folioWithStdin(['users', 'add', 'rita', '--role', 'researcher', '--password-stdin'], env, 'a long password\n')).code, 0);
+  const set = await folio(['users', 'set-role', 'rita', 'instructor'], env);
+  t.equal(set.code, 2);
+  t.match(set.stderr, '"folio courses staff add COURSE rita --role instructor"');
+  t.match(JSON.parse((await folio(['users', 'list', '--json'], env)).stdout), [{ username: 'rita', role: 'researcher' }], 'the role is as it was');
 });
 
 t.test('users set-role and reset-password change the account; reset ends its sessions', async (t) => {
@@ -254,10 +268,10 @@ t.test('users add --role researcher and set-role are logged as role_changed even
   t.equal(add.stdout, 'added researcher rita\n');
   const [added] = eventLines(add.stderr);
   t.match(added, { level: 30, event: 'role_changed', by: /./, user: 'rita', userId: /^[0-9a-f-]{36}$/, from: null, to: 'researcher', msg: 'account added with a role' });
-  const set = await folio(['users', 'set-role', 'rita', 'instructor'], env);
+  const set = await folio(['users', 'set-role', 'rita', 'admin'], env);
   t.equal(set.code, 0, set.stderr);
-  t.equal(set.stdout, 'rita is now instructor\n');
-  t.match(eventLines(set.stderr), [{ level: 30, event: 'role_changed', user: 'rita', userId: added!.userId, from: 'researcher', to: 'instructor', msg: 'role changed' }]);
+  t.equal(set.stdout, 'rita is now admin\n');
+  t.match(eventLines(set.stderr), [{ level: 30, event: 'role_changed', user: 'rita', userId: added!.userId, from: 'researcher', to: 'admin', msg: 'role changed' }]);
   const quiet = await folio(['users', 'set-role', 'rita', 'researcher'], { ...env, FOLIO_LOG_LEVEL: 'warn' });
   t.equal(quiet.stderr, '', 'below FOLIO_LOG_LEVEL nothing is written');
 });

@@ -16,6 +16,7 @@ t.test('defaults apply when nothing is set', async (t) => {
     originRefreshMs: 500,
     sessionDays: 30,
     sessionMaxDays: 90,
+    passwordLinkDays: 14,
     anonymousPerHour: 300,
     anonymousIdleDays: 1,
     passwordCost: 17,
