@@ -6,7 +6,8 @@ import { UsernameTakenError } from '../db/users.js';
 import { HttpError } from '../lib/errors.js';
 import { courseOf } from '../plugins/access.js';
 import { errorReplies } from '../schemas/common.js';
-import { RosterBody, RosterChangeReply, RosterParams, RosterQuery, RosterReply, RosterStudentParams } from '../schemas/courses.js';
+import { CourseParams } from '../schemas/course.js';
+import { RosterBody, RosterChangeReply, RosterQuery, RosterReply, RosterStudentParams } from '../schemas/roster.js';
 
 /**
  * A course's roster: its staff read it, its instructors (and admins) change it, by usernames of existing accounts
@@ -22,7 +23,7 @@ const rosterRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['courses'],
         summary: "The course's enrolled students, a page at a time (`next` is the cursor of the next page)",
-        params: RosterParams,
+        params: CourseParams,
         querystring: RosterQuery,
         response: { 200: RosterReply, ...errorReplies(400, 401, 403, 404) },
       },
@@ -44,7 +45,7 @@ const rosterRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['courses'],
         summary: 'Enrol students: usernames of existing accounts (all or none), or a roster CSV (username,name,email) that makes accounts for new usernames, each with a set-password link',
-        params: RosterParams,
+        params: CourseParams,
         body: RosterBody,
         response: { 200: RosterChangeReply, ...errorReplies(400, 401, 403, 404, 409, 415) },
       },
