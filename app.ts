@@ -17,6 +17,7 @@ import answerRoutes from './routes/answers.js';
 import authRoutes from './routes/auth.js';
 import booksRoutes from './routes/books.js';
 import clientRoutes from './routes/client.js';
+import courseReportRoutes from './routes/course-reports.js';
 import eventRoutes from './routes/events.js';
 import exportRoutes from './routes/export.js';
 import healthRoutes from './routes/health.js';
@@ -68,6 +69,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(eventRoutes);
   await app.register(instructorRoutes);
   await app.register(exportRoutes);
+  await app.register(courseReportRoutes);
   await app.register(clientRoutes, { dir: opts.clientDir });
 }, { name: 'folio', fastify: '5.x' });
 

@@ -45,11 +45,11 @@ const progress = (dialect: Dialect) => sql`SELECT u.id, u.username, u.name, u.em
         COALESCE((SELECT MAX(c.completed_at) FROM page_completions c WHERE ${mine('c')}), 0),
         COALESCE((SELECT s.updated_at FROM positions s WHERE ${mine('s')}), 0)) AS last_activity
   FROM users u
-  WHERE u.role = 'student' AND (
+  WHERE u.id > ${sql.placeholder('after')} AND u.role = 'student' AND (
     EXISTS (SELECT 1 FROM programs p WHERE ${mine('p')}) OR EXISTS (SELECT 1 FROM answers a WHERE ${mine('a')})
     OR EXISTS (SELECT 1 FROM events e WHERE ${mine('e')}) OR EXISTS (SELECT 1 FROM page_completions c WHERE ${mine('c')})
     OR EXISTS (SELECT 1 FROM positions s WHERE ${mine('s')}))
-  ORDER BY u.anonymous, u.username_key, u.id`;
+  ORDER BY u.id LIMIT ${sql.placeholder('limit')}`;
 const progressSql = { sqlite: progress('sqlite'), postgres: progress('postgres') };
 
 // The rows marked latest: the newest version / attempt of each (keyed as db/work.ts's ProgramRow and AnswerRow).
@@ -88,10 +88,15 @@ const latestAttempts = select({ kind: answers.kind, answer: answers.answer, save
   .innerJoin(answers, and(studentsAnswering, eq(answers.latest, 1)))
   .where(eq(users.role, 'student'));
 
-/** Every student (role student, anonymous ones included) with any work in the book, registered ones first by username. */
-export async function bookProgress(db: Database, book: string): Promise<StudentProgress[]> {
-  const rows = await db.all<ProgressRow>(progressSql[db.dialect], { book });
-  return rows.map((r) => ({
+/**
+ * A page of the students (role student, anonymous ones included) with any work in the book: at most `limit`, by user id,
+ * after the user id `after` ('' for the first page). `next` is the last one's id when more follow.
+ */
+export async function bookProgress(db: Database, book: string, page: { limit: number; after: string }): Promise<{ students: StudentProgress[]; next: string | null }> {
+  const rows = await db.all<ProgressRow>(progressSql[db.dialect], { book, after: page.after, limit: page.limit + 1 });
+  const more = rows.length > page.limit;
+  if (more) rows.pop();
+  const students = rows.map((r) => ({
       user: identity(r),
       pagesCompleted: r.pages_completed,
       questionsAttempted: r.questions_attempted,
@@ -100,6 +105,7 @@ export async function bookProgress(db: Database, book: string): Promise<StudentP
       lastPage: r.last_page,
       lastActivity: r.last_activity > 0 ? iso(r.last_activity) : null,
     }));
+  return { students, next: more ? rows.at(-1)!.id : null };
 }
 
 /** One student's work in a book, as instructors see it. */

@@ -37,7 +37,9 @@ export const ProgressReply = Type.Object(
         },
         { additionalProperties: false },
       ),
+      { description: 'students (role student, anonymous ones included) with any work in the book, by user id' },
     ),
+    next: Nullable(Type.String({ description: 'pass as `after` for the next page; null on the last page' })),
   },
   { additionalProperties: false },
 );
