@@ -100,47 +100,73 @@ const enrolledPageSql = sql`SELECT u.id, u.username, u.name, u.email, u.role, u.
   WHERE e.course_id = ${p('course')} AND e.user_id > ${p('after')} ORDER BY e.user_id LIMIT ${p('limit')}`;
 
 interface GridAnswer {
-  user_id: string;
   question: string;
   attempt: number;
   page: string | null;
   correct: 0 | 1 | null;
   score: number | null;
-  saved_at: number;
+  savedAt: number;
 }
 
 /**
- * Each student's latest attempt per question: without a window the rows marked latest (the partial index of page
- * states); within one the newest attempt saved in it (SQLite: MAX's row in each group; PostgreSQL: DISTINCT ON).
+ * A page of the grid in one statement, one row a student: their latest attempt per question and their completions each
+ * as one text (fields split by U+001F, records by U+001E, which no id holds), and the newest times of the rest of
+ * their work. Text built by the database instead of a row an attempt: a page of 50 students of a 3,000-question book
+ * is some 90,000 attempts, which as rows cost four times as much to read (bench/RESULTS.md, "Course reports").
+ * Without a window the attempts are the rows marked latest (the partial index of page states); within one, the
+ * newest attempt saved in it (SQLite: MAX's row of each group; PostgreSQL: DISTINCT ON).
  */
-const gridAnswersSql = {
-  all: Object.fromEntries(
-    (['sqlite', 'postgres'] as const).map((d) => [
-      d,
-      sql`SELECT a.user_id, a.question, a.attempt, a.page, a.correct, a.score, a.saved_at FROM enrolments e ${joinOf[d]} answers a
-        ON a.user_id = e.user_id AND a.book_id = ${p('book')} AND a.latest = 1 WHERE ${pageOfStudents}`,
-    ]),
-  ) as Record<Dialect, SQL>,
-  window: {
-    sqlite: sql`SELECT a.user_id, a.question, MAX(a.attempt) AS attempt, a.page, a.correct, a.score, a.saved_at FROM enrolments e CROSS JOIN answers a
-      ON a.user_id = e.user_id AND a.book_id = ${p('book')} WHERE ${pageOfStudents} AND ${inWindow('a.saved_at')} GROUP BY a.user_id, a.question`,
-    postgres: sql`SELECT DISTINCT ON (a.user_id, a.question) a.user_id, a.question, a.attempt, a.page, a.correct, a.score, a.saved_at FROM enrolments e JOIN answers a
-      ON a.user_id = e.user_id AND a.book_id = ${p('book')} WHERE ${pageOfStudents} AND ${inWindow('a.saved_at')} ORDER BY a.user_id, a.question, a.attempt DESC`,
-  } as Record<Dialect, SQL>,
-};
-const gridCompletionsSql = Object.fromEntries(
-  (['sqlite', 'postgres'] as const).map((d) => [
-    d,
-    sql`SELECT c.user_id, c.page, c.completed_at FROM enrolments e ${joinOf[d]} page_completions c ON c.user_id = e.user_id AND c.book_id = ${p('book')}
-      WHERE ${pageOfStudents} AND ${inWindow('c.completed_at')}`,
-  ]),
-) as Record<Dialect, SQL>;
-/** The other work's newest time per student (answers' and completions' come with their rows). */
-const gridActivitySql = sql`SELECT e.user_id,
-    (SELECT MAX(w.saved_at) FROM programs w WHERE w.user_id = e.user_id AND w.book_id = ${p('book')} AND ${inWindow('w.saved_at')}) AS programs,
-    (SELECT MAX(v.server_time) FROM events v WHERE v.user_id = e.user_id AND v.book_id = ${p('book')} AND ${inWindow('v.server_time')}) AS events,
-    (SELECT s.updated_at FROM positions s WHERE s.user_id = e.user_id AND s.book_id = ${p('book')} AND ${inWindow('s.updated_at')}) AS position
+function gridSql(dialect: Dialect, windowed: boolean): SQL {
+  const text = (column: string) => (dialect === 'postgres' ? `${column}::text` : column);
+  const [us, rs] = dialect === 'postgres' ? ['chr(31)', 'chr(30)'] : ['char(31)', 'char(30)'];
+  const concat = (items: string) => (dialect === 'postgres' ? `string_agg(${items}, ${rs})` : `group_concat(${items}, ${rs})`);
+  const record = (...columns: string[]) => columns.join(` || ${us} || `);
+  const attempt = record('a.question', text('a.attempt'), `COALESCE(${text('a.correct')}, '')`, `COALESCE(${text('a.score')}, '')`, text('a.saved_at'), "COALESCE(a.page, '')");
+  const mine = (alias: string) => sql`${sql.raw(alias)}.user_id = e.user_id AND ${sql.raw(alias)}.book_id = ${p('book')}`;
+  const answers = !windowed
+    ? sql`SELECT ${sql.raw(concat(attempt))} FROM answers a WHERE ${mine('a')} AND a.latest = 1`
+    : dialect === 'sqlite'
+      ? sql`SELECT ${sql.raw(concat('r'))} FROM (SELECT MAX(a.attempt), ${sql.raw(attempt)} AS r FROM answers a WHERE ${mine('a')} AND ${inWindow('a.saved_at')} GROUP BY a.question)`
+      : sql`SELECT ${sql.raw(concat('r'))} FROM (SELECT DISTINCT ON (a.question) ${sql.raw(attempt)} AS r FROM answers a WHERE ${mine('a')} AND ${inWindow('a.saved_at')}
+          ORDER BY a.question, a.attempt DESC) latest`;
+  return sql`SELECT e.user_id, (${answers}) AS answers,
+    (SELECT ${sql.raw(concat(record('c.page', text('c.completed_at'))))} FROM page_completions c WHERE ${mine('c')} AND ${inWindow('c.completed_at')}) AS completions,
+    (SELECT MAX(w.saved_at) FROM programs w WHERE ${mine('w')} AND ${inWindow('w.saved_at')}) AS programs,
+    (SELECT MAX(v.server_time) FROM events v WHERE ${mine('v')} AND ${inWindow('v.server_time')}) AS events,
+    (SELECT s.updated_at FROM positions s WHERE ${mine('s')} AND ${inWindow('s.updated_at')}) AS position
   FROM enrolments e WHERE ${pageOfStudents}`;
+}
+const gridQueries = {
+  all: { sqlite: gridSql('sqlite', false), postgres: gridSql('postgres', false) },
+  window: { sqlite: gridSql('sqlite', true), postgres: gridSql('postgres', true) },
+};
+
+interface GridRow {
+  user_id: string;
+  answers: string | null;
+  completions: string | null;
+  programs: number | null;
+  events: number | null;
+  position: number | null;
+}
+
+/** The attempts of a grid row's text. */
+function attemptsOf(text: string | null): GridAnswer[] {
+  if (!text) return [];
+  return text.split('\x1e').map((item) => {
+    const [question, attempt, correct, score, savedAt, page] = item.split('\x1f') as [string, string, string, string, string, string];
+    return { question, attempt: Number(attempt), correct: correct === '' ? null : correct === '1' ? 1 : 0, score: score === '' ? null : Number(score), savedAt: Number(savedAt), page: page === '' ? null : page };
+  });
+}
+
+/** The completions of a grid row's text. */
+function completionsOf(text: string | null): { page: string; completedAt: number }[] {
+  if (!text) return [];
+  return text.split('\x1e').map((item) => {
+    const [page, completedAt] = item.split('\x1f') as [string, string];
+    return { page, completedAt: Number(completedAt) };
+  });
+}
 
 interface PageTally {
   completed: boolean;
@@ -168,11 +194,7 @@ export async function courseProgress(
   if (enrolled.length === 0) return { toc: index.toc, students: [], next: null };
   const window = windowOf(course);
   const values = { course: course.id, book: course.bookId, after: page.after, last: enrolled.at(-1)!.id, ...(window ?? always) };
-  const [answerRows, completionRows, activityRows] = await Promise.all([
-    db.all<GridAnswer>((window ? gridAnswersSql.window : gridAnswersSql.all)[db.dialect], values),
-    db.all<{ user_id: string; page: string; completed_at: number }>(gridCompletionsSql[db.dialect], values),
-    db.all<{ user_id: string; programs: number | null; events: number | null; position: number | null }>(gridActivitySql, values),
-  ]);
+  const rows = await db.all<GridRow>((window ? gridQueries.window : gridQueries.all)[db.dialect], values);
 
   interface Work {
     pages: Map<number, PageTally>;
@@ -186,32 +208,31 @@ export async function courseProgress(
     if (!found) map.set(key, (found = tally()));
     return found;
   };
-  for (const a of answerRows) {
-    const w = work.get(a.user_id)!;
-    if (a.saved_at > w.last) w.last = a.saved_at;
-    const listed = index.questions.get(a.question);
-    let page: PageTally;
-    if (listed) {
-      page = of(w.pages, listed.page);
-      page.earned += listed.points * fraction(a.correct, a.score);
-    } else {
-      w.unlistedQuestions.push(a);
-      // An unlisted question on a listed page is listed with the student's unlisted questions and counts in neither the page's tally nor its points.
-      if (a.page === null || index.pageAt.has(a.page)) continue;
-      page = of(w.unlistedPages, a.page);
+  for (const row of rows) {
+    const w = work.get(row.user_id);
+    if (!w) continue; // enrolled since the page's first query
+    w.last = Math.max(row.programs ?? 0, row.events ?? 0, row.position ?? 0);
+    for (const a of attemptsOf(row.answers)) {
+      if (a.savedAt > w.last) w.last = a.savedAt;
+      const listed = index.questions.get(a.question);
+      let page: PageTally;
+      if (listed) {
+        page = of(w.pages, listed.page);
+        page.earned += listed.points * fraction(a.correct, a.score);
+      } else {
+        w.unlistedQuestions.push(a);
+        // An unlisted question on a listed page is listed with the student's unlisted questions and counts in neither the page's tally nor its points.
+        if (a.page === null || index.pageAt.has(a.page)) continue;
+        page = of(w.unlistedPages, a.page);
+      }
+      page.attempted++;
+      if (a.correct === 1) page.correct++;
     }
-    page.attempted++;
-    if (a.correct === 1) page.correct++;
-  }
-  for (const c of completionRows) {
-    const w = work.get(c.user_id)!;
-    if (c.completed_at > w.last) w.last = c.completed_at;
-    const at = index.pageAt.get(c.page);
-    (at === undefined ? of(w.unlistedPages, c.page) : of(w.pages, at)).completed = true;
-  }
-  for (const r of activityRows) {
-    const w = work.get(r.user_id)!;
-    w.last = Math.max(w.last, r.programs ?? 0, r.events ?? 0, r.position ?? 0);
+    for (const c of completionsOf(row.completions)) {
+      if (c.completedAt > w.last) w.last = c.completedAt;
+      const at = index.pageAt.get(c.page);
+      (at === undefined ? of(w.unlistedPages, c.page) : of(w.pages, at)).completed = true;
+    }
   }
 
   const students = enrolled.map((user): StudentProgress => {
