@@ -4,7 +4,8 @@ import type { RegisteredToc } from '../lib/book-registry.js';
 import type { CourseProgressReply, CourseQuestionSummaryReply, CourseStudentProgress, CourseStudentWorkReply, CourseWindow, ReportToc } from '../schemas/reports.js';
 import type { CourseRow } from './courses.js';
 import type { Database, Dialect } from './index.js';
-import { studentWork, type StudentIdentity } from './reports.js';
+import { studentWork, type StudentIdentity, type StudentWork } from './reports.js';
+import { findUserById } from './users.js';
 import type { User } from './schema.js';
 import { answerFromRow, iso, programFromRow, type AnswerRow, type ProgramRow } from './work.js';
 
@@ -349,27 +350,34 @@ const windowCompletedSql = sql`SELECT page, completed_at FROM page_completions W
   ORDER BY completed_at, page`;
 const windowPositionSql = sql`SELECT page, scroll, updated_at FROM positions WHERE user_id = ${p('user')} AND book_id = ${p('book')} AND ${inWindow('updated_at')}`;
 
+/** One user's work in a book as studentWork (db/reports.ts) gives it, saved within a window; undefined for an unknown user. */
+async function workInWindow(db: Database, book: string, userId: string, window: Window): Promise<StudentWork | undefined> {
+  const user = await findUserById(db, userId);
+  if (!user) return undefined;
+  const values = { user: userId, book, ...window };
+  const [programs, answers, completed, position] = await Promise.all([
+    db.all<ProgramRow>(windowProgramsSql[db.dialect], values),
+    db.all<AnswerRow>(windowAnswersSql[db.dialect], values),
+    db.all<{ page: string; completed_at: number }>(windowCompletedSql, values),
+    db.get<{ page: string; scroll: number | null; updated_at: number }>(windowPositionSql, values),
+  ]);
+  return {
+    user: { id: user.id, username: user.username, name: user.name, email: user.email, role: user.role, anonymous: user.anonymous },
+    programs: programs.map(programFromRow),
+    answers: answers.map((r) => ({ latest: answerFromRow(r), attempts: r.attempt })),
+    completed: completed.map((r) => ({ page: r.page, completedAt: iso(r.completed_at) })),
+    position: position ? { page: position.page, scroll: position.scroll, updatedAt: iso(position.updated_at) } : null,
+  };
+}
+
 /**
  * One enrolled student's work in the course's book, within its window, each id the table of contents does not list
  * marked `unlisted`; undefined for an unknown user (the caller checks the enrolment).
  */
 export async function courseStudentWork(db: Database, course: CourseRow, registered: RegisteredToc | undefined, userId: string): Promise<CourseStudentWork | undefined> {
-  const work = await studentWork(db, course.bookId, userId);
-  if (!work) return undefined;
   const window = windowOf(course);
-  if (window) {
-    const values = { user: userId, book: course.bookId, ...window };
-    const [programs, answers, completed, position] = await Promise.all([
-      db.all<ProgramRow>(windowProgramsSql[db.dialect], values),
-      db.all<AnswerRow>(windowAnswersSql[db.dialect], values),
-      db.all<{ page: string; completed_at: number }>(windowCompletedSql, values),
-      db.get<{ page: string; scroll: number | null; updated_at: number }>(windowPositionSql, values),
-    ]);
-    work.programs = programs.map(programFromRow);
-    work.answers = answers.map((r) => ({ latest: answerFromRow(r), attempts: r.attempt }));
-    work.completed = completed.map((r) => ({ page: r.page, completedAt: iso(r.completed_at) }));
-    work.position = position ? { page: position.page, scroll: position.scroll, updatedAt: iso(position.updated_at) } : null;
-  }
+  const work = window ? await workInWindow(db, course.bookId, userId, window) : await studentWork(db, course.bookId, userId);
+  if (!work) return undefined;
   const index = tocIndex(registered);
   const mark = <T extends object>(item: T, listed: boolean): T & { unlisted?: true } => (listed ? item : { ...item, unlisted: true });
   return {
