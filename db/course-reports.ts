@@ -92,7 +92,16 @@ const p = sql.placeholder;
 const joinOf: Record<Dialect, SQL> = { sqlite: sql.raw('CROSS JOIN'), postgres: sql.raw('JOIN') };
 /** The course's students of one page of the grid: user ids after the cursor, up to the page's last. */
 const pageOfStudents = sql`e.course_id = ${p('course')} AND e.user_id > ${p('after')} AND e.user_id <= ${p('last')}`;
-const inWindow = (column: string) => sql`${sql.raw(column)} >= ${p('since')} AND ${sql.raw(column)} < ${p('until')}`;
+/**
+ * A time within the window, as a filter on the rows a student's index found: the unary `+` keeps SQLite from reaching
+ * for a table's (book_id, time) index instead, which without statistics (Folio runs no ANALYZE) it takes for the
+ * better one and which reads every reader of the book in the window. `MAX(+time)` and `ORDER BY +time` likewise.
+ * `indexed`: the index has the time after the student (events), use it.
+ */
+const inWindow = (column: string, indexed = false) => {
+  const value = sql.raw(indexed ? column : `+${column}`);
+  return sql`${value} >= ${p('since')} AND ${value} < ${p('until')}`;
+};
 
 type IdentityRow = Pick<User, 'id' | 'username' | 'name' | 'email' | 'role' | 'anonymous'>;
 const identity = (r: IdentityRow): StudentIdentity => ({ id: r.id, username: r.username, name: r.name, email: r.email, role: r.role, anonymous: r.anonymous === 1 });
@@ -132,8 +141,8 @@ function gridSql(dialect: Dialect, windowed: boolean): SQL {
           ORDER BY a.question, a.attempt DESC) latest`;
   return sql`SELECT e.user_id, (${answers}) AS answers,
     (SELECT ${sql.raw(concat(record('c.page', text('c.completed_at'))))} FROM page_completions c WHERE ${mine('c')} AND ${inWindow('c.completed_at')}) AS completions,
-    (SELECT MAX(w.saved_at) FROM programs w WHERE ${mine('w')} AND ${inWindow('w.saved_at')}) AS programs,
-    (SELECT MAX(v.server_time) FROM events v WHERE ${mine('v')} AND ${inWindow('v.server_time')}) AS events,
+    (SELECT MAX(+w.saved_at) FROM programs w WHERE ${mine('w')} AND ${inWindow('w.saved_at')}) AS programs,
+    (SELECT MAX(v.server_time) FROM events v WHERE ${mine('v')} AND ${inWindow('v.server_time', true)}) AS events,
     (SELECT s.updated_at FROM positions s WHERE ${mine('s')} AND ${inWindow('s.updated_at')}) AS position
   FROM enrolments e WHERE ${pageOfStudents}`;
 }
@@ -347,7 +356,7 @@ const latestInWindow = (table: 'programs' | 'answers', key: string, counter: str
 const windowProgramsSql = latestInWindow('programs', 'activity', 'version', ['activity', 'version', 'code', 'language', 'page', 'saved_at']);
 const windowAnswersSql = latestInWindow('answers', 'question', 'attempt', ['question', 'attempt', 'kind', 'answer', 'correct', 'score', 'page', 'saved_at']);
 const windowCompletedSql = sql`SELECT page, completed_at FROM page_completions WHERE user_id = ${p('user')} AND book_id = ${p('book')} AND ${inWindow('completed_at')}
-  ORDER BY completed_at, page`;
+  ORDER BY +completed_at, page`;
 const windowPositionSql = sql`SELECT page, scroll, updated_at FROM positions WHERE user_id = ${p('user')} AND book_id = ${p('book')} AND ${inWindow('updated_at')}`;
 
 /** One user's work in a book as studentWork (db/reports.ts) gives it, saved within a window; undefined for an unknown user. */
@@ -388,5 +397,19 @@ export async function courseStudentWork(db: Database, course: CourseRow, registe
     answers: work.answers.map((a) => mark(a, index.questions.has(a.latest.question))),
     completed: work.completed.map((c) => mark(c, index.pageAt.has(c.page))),
     position: work.position,
+  };
+}
+
+/** Every statement of the course reports in a dialect, by name (for EXPLAIN in the tests). */
+export function courseReportStatements(dialect: Dialect): Record<string, SQL> {
+  return {
+    grid: gridQueries.all[dialect],
+    'grid, with dates': gridQueries.window[dialect],
+    'summary: totals': questionTotalsSql[dialect],
+    'summary: latest answers': questionLatestSql[dialect],
+    'work: programs': windowProgramsSql[dialect],
+    'work: answers': windowAnswersSql[dialect],
+    'work: completed': windowCompletedSql,
+    'work: position': windowPositionSql,
   };
 }

@@ -2,8 +2,9 @@ import { sql } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import t from 'tap';
 import { importToc } from '../db/books.js';
+import { courseReportStatements } from '../db/course-reports.js';
 import { enrol } from '../db/courses.js';
-import { build, buildLogged } from './helper.js';
+import { build, buildLogged, testDialect } from './helper.js';
 import { courseOf, enrolled, expectStatus, loginAs, staffOf, student } from './staff.js';
 
 /** The course reports under /api/courses/:course/…: enrolled students only, graded against the table of contents, within the course's dates. */
@@ -65,9 +66,11 @@ t.test('two courses on one book: each instructor sees only their own students, i
   const app = await build(t);
   await withToc(app);
   const { ines, otto, ada, bob } = await twoCourses(app);
+  const cleo = await enrolled(app, 'cleo', 'c1');
+  await post(app, cleo.headers, 'q1', { kind: 'mchoice', answer: ['c'], correct: true, page: 'p1' });
 
   const progress1 = (await get(app, '/api/courses/c1/progress', ines.headers)).json();
-  t.same(progress1.students.map((s: { user: { username: string } }) => s.user.username), ['ada']);
+  t.same(progress1.students.map((s: { user: { username: string } }) => s.user.username).sort(), ['ada', 'cleo']);
   const progress2 = (await get(app, '/api/courses/c2/progress', otto.headers)).json();
   t.same(progress2.students.map((s: { user: { username: string } }) => s.user.username), ['bob']);
 
@@ -78,19 +81,21 @@ t.test('two courses on one book: each instructor sees only their own students, i
   t.equal((await get(app, `/api/courses/c2/students/${ada.id}/work`, ines.headers)).statusCode, 403, 'another course: not its staff');
 
   const summary1 = (await get(app, '/api/courses/c1/questions/q1/summary', ines.headers)).json();
-  t.match(summary1, { enrolled: 1, students: 1, attempts: 1, eventuallyCorrect: 1, distribution: [{ choice: 'a', count: 1 }] });
+  t.match(summary1, { enrolled: 2, students: 2, attempts: 2, eventuallyCorrect: 2, distribution: [{ choice: 'a', count: 1 }, { choice: 'c', count: 1 }] });
   const summary2 = (await get(app, '/api/courses/c2/questions/q1/summary', otto.headers)).json();
   t.match(summary2, { enrolled: 1, students: 1, attempts: 1, eventuallyCorrect: 0, distribution: [{ choice: 'b', count: 1 }] });
 
   const export1 = await get(app, '/api/courses/c1/export?kind=answers', ines.headers);
   t.equal(export1.statusCode, 200);
   t.equal(export1.headers['x-folio-export-users'], '1');
+  t.equal(export1.headers['x-folio-excluded-users'], '1', 'cleo did not consent');
   const lines = export1.body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.match(lines[0], { meta: { book: 'book', course: 'c1', kind: 'answers', users: 1 } });
   t.same(lines.slice(1).map((l) => l.answer), [['a']], "only ada's answer");
   t.match(export1.headers['content-disposition'], /^attachment; filename="c1-answers-\d{8}T\d{6}Z\.jsonl"$/);
   const programs2 = await get(app, '/api/courses/c2/export?kind=programs&format=csv', otto.headers);
   t.equal(programs2.headers['x-folio-export-users'], '1');
+  t.equal(programs2.headers['x-folio-excluded-users'], '0');
   t.equal(programs2.body.trim().split('\r\n').length, 2, "a header and bob's program");
   t.equal((await get(app, '/api/courses/c1/export', otto.headers)).statusCode, 403);
 });
@@ -328,4 +333,14 @@ t.test('reading an enrolled student\'s work is logged: who, in which role, whose
   );
   await expectStatus(app, 404, 'GET', '/api/courses/c1/students/nobody/work', ta.headers);
   t.equal(events('student_work_read').length, 1, 'a student not enrolled is no read');
+});
+
+t.test('every course report reads each student\'s work by index, with or without dates: no scan of the work tables, never the book\'s rows by time', { skip: testDialect !== 'sqlite' && 'SQLite query plans' }, async (t) => {
+  const app = await build(t);
+  const values = { course: 'c1', book: 'book', after: '', last: 'z', since: 0, until: 1, question: 'q1', user: 'u' };
+  for (const [name, query] of Object.entries(courseReportStatements('sqlite'))) {
+    const plan = (await app.db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${query}`, values)).map((p) => p.detail);
+    t.notOk(plan.some((d) => /^SCAN (a|c|w|v|s|e|answers|programs|page_completions|positions|events)\b/.test(d) || /_book_time_idx/.test(d)), `${name}:\n${plan.join('\n')}`);
+    if (name.startsWith('grid') || name.startsWith('summary')) t.ok(plan.some((d) => d.startsWith('SEARCH e USING COVERING INDEX sqlite_autoindex_enrolments_1 (course_id=?')), `${name}: by the course's enrolments`);
+  }
 });

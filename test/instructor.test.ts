@@ -3,6 +3,7 @@ import t from 'tap';
 import { build, fromBook, otherBookOrigin, testDialect } from './helper.js';
 import { expectStatus, loginAs, student } from './staff.js';
 import { sql } from 'drizzle-orm';
+import { bookProgressSql } from '../db/reports.js';
 
 const T = Date.parse('2026-09-01T08:00:00.000Z');
 const at = (ms: number) => new Date(T + ms).toISOString();
@@ -217,4 +218,10 @@ t.test('the progress view probes per student by index: no scan of the work table
   const details = plan.map((p) => p.detail);
   t.notOk(details.some((d) => /^SCAN (a|e)\b/.test(d)), details.join('\n'));
   t.ok(details.some((d) => d.includes('events_user_time_idx')), details.join('\n'));
+});
+
+t.test('the book-wide progress reads each student by index, never the book\'s rows by time (SQLite has no statistics to tell)', { skip: testDialect !== 'sqlite' && 'SQLite query plans' }, async (t) => {
+  const app = await build(t);
+  const plan = (await app.db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${bookProgressSql('sqlite')}`, { book: 'book', after: '', limit: 51 })).map((p) => p.detail);
+  t.notOk(plan.some((d) => /^SCAN (a|c|p|e|s)\b/.test(d) || /_book_time_idx/.test(d)), plan.join('\n'));
 });
