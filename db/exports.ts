@@ -187,14 +187,16 @@ function selected(kind: Kind<unknown[]>, identify: boolean): string[] {
   return [...kind.columns, 'user_id', 'at', ...(identify ? ['username', 'name', 'email'] : [])];
 }
 
+/** A kind's rows in the export's window (the placeholders `book`, `since` and `until`). */
+const inWindow = (kind: Kind<unknown[]>) =>
+  sql`r.book_id = ${sql.placeholder('book')} AND r.${sql.raw(kind.time)} >= ${sql.placeholder('since')} AND r.${sql.raw(kind.time)} < ${sql.placeholder('until')}`;
+
 /**
- * A kind's rows in the export's window (the placeholders `book`, `since` and `until`), and for a course's export those
- * of its enrolled students (`course`: one probe of the enrolments' primary key a row).
+ * For a course's export (the placeholder `course`): the user whose id is in `column` is enrolled in it, one probe of
+ * the enrolments' primary key. Nothing for a book's export.
  */
-const inWindow = (kind: Kind<unknown[]>, course: boolean) =>
-  sql`r.book_id = ${sql.placeholder('book')} AND r.${sql.raw(kind.time)} >= ${sql.placeholder('since')} AND r.${sql.raw(kind.time)} < ${sql.placeholder('until')}${
-    course ? sql` AND EXISTS (SELECT 1 FROM enrolments n WHERE n.course_id = ${sql.placeholder('course')} AND n.user_id = r.user_id)` : sql``
-  }`;
+const enrolledIn = (course: boolean, column: string) =>
+  course ? sql` AND EXISTS (SELECT 1 FROM enrolments n WHERE n.course_id = ${sql.placeholder('course')} AND n.user_id = ${sql.raw(column)})` : sql``;
 
 /** The window's rows: by server time then row, which the (book_id, time) index gives without sorting. */
 function rowsSql(kind: Kind<unknown[]>, identify: boolean, dialect: Dialect, course = false): SQL {
@@ -202,7 +204,7 @@ function rowsSql(kind: Kind<unknown[]>, identify: boolean, dialect: Dialect, cou
   // In SQLite, CROSS JOIN keeps the rows' table outermost, so the index order is the output order.
   return sql`SELECT ${sql.raw(selected(kind, identify).map(column).join(', '))}
     FROM ${sql.raw(kind.table)} r ${sql.raw(dialect === 'sqlite' ? 'CROSS JOIN' : 'JOIN')} users u ON u.id = r.user_id
-    WHERE ${inWindow(kind, course)} AND u.research_consent = 1
+    WHERE ${inWindow(kind)}${enrolledIn(course, 'r.user_id')} AND u.research_consent = 1
     ORDER BY r.${sql.raw(kind.time)}, ${sql.raw(dialect === 'sqlite' ? 'r.rowid' : kind.tieBreak)}`;
 }
 
@@ -214,13 +216,13 @@ export function exportRowsSql(kind: ExportKind, identify = false, dialect: Diale
 /** The same rows counted: consenting users as a list SQLite builds once, which counts several times faster than the join. */
 function countSql(kind: Kind<unknown[]>, course: boolean): SQL {
   return sql`SELECT COUNT(*) AS n FROM ${sql.raw(kind.table)} r
-    WHERE ${inWindow(kind, course)} AND r.user_id IN (SELECT id FROM users WHERE research_consent = 1)`;
+    WHERE ${inWindow(kind)}${enrolledIn(course, 'r.user_id')} AND r.user_id IN (SELECT id FROM users WHERE research_consent = 1)`;
 }
 
-/** Users with rows in the window, by consent: one index probe per user. */
+/** Users with rows in the window, by consent: one index probe per user (a course's export: per enrolled user). */
 function usersSql(kind: Kind<unknown[]>, course: boolean): SQL {
   return sql`SELECT u.research_consent AS consent, COUNT(*) AS n FROM users u
-    WHERE EXISTS (SELECT 1 FROM ${sql.raw(kind.table)} r WHERE r.user_id = u.id AND ${inWindow(kind, course)})
+    WHERE EXISTS (SELECT 1 FROM ${sql.raw(kind.table)} r WHERE r.user_id = u.id AND ${inWindow(kind)})${enrolledIn(course, 'u.id')}
     GROUP BY u.research_consent`;
 }
 
