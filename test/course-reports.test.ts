@@ -344,3 +344,37 @@ t.test('every course report reads each student\'s work by index, with or without
     if (name.startsWith('grid') || name.startsWith('summary')) t.ok(plan.some((d) => d.startsWith('SEARCH e USING COVERING INDEX sqlite_autoindex_enrolments_1 (course_id=?')), `${name}: by the course's enrolments`);
   }
 });
+
+t.test('a book without a table of contents is graded by completions: every page with work is unlisted and worth 1', async (t) => {
+  const app = await build(t);
+  await courseOf(app, 'c1', 'book');
+  const ines = await staffOf(app, 'ines', 'c1', 'instructor');
+  const ada = await enrolled(app, 'ada', 'c1');
+  await post(app, ada.headers, 'q1', { kind: 'mchoice', answer: ['a'], correct: true, page: 'p1' });
+  await complete(app, ada.headers, 'p2');
+  const body = (await get(app, '/api/courses/c1/progress', ines.headers)).json();
+  t.same(body.toc, { importedAt: null, pages: [], questions: 0, points: 0 });
+  const [row] = body.students;
+  t.same(row.pages, []);
+  t.same(row.unlisted.pages, [
+    { page: 'p1', unlisted: true, completed: false, attempted: 1, correct: 1, earned: 0, possible: 1 },
+    { page: 'p2', unlisted: true, completed: true, attempted: 0, correct: 0, earned: 1, possible: 1 },
+  ]);
+  t.same(row.totals, { pagesCompleted: 1, pages: 2, attempted: 0, correct: 0, questions: 0, earned: 1, possible: 2 });
+  const summary = (await get(app, '/api/courses/c1/questions/q1/summary', ines.headers)).json();
+  t.match(summary, { unlisted: true, kind: 'mchoice', points: null, students: 1, correctFirstTry: 1 });
+});
+
+t.test('an unknown course is a 404, a course of which the caller is not staff a 403, no session a 401', async (t) => {
+  const app = await build(t);
+  await courseOf(app, 'c1', 'book');
+  const ada = await enrolled(app, 'ada', 'c1');
+  const admin = await loginAs(app, 'root', 'admin');
+  const unknown = await get(app, '/api/courses/nope/progress', admin.headers);
+  t.equal(unknown.statusCode, 404);
+  t.equal(unknown.json().error, 'unknown_course');
+  const student = await get(app, '/api/courses/c1/progress', ada.headers);
+  t.same(student.json(), { statusCode: 403, error: 'forbidden', message: 'only the staff of course "c1" may see this' });
+  t.equal((await get(app, '/api/courses/c1/progress', { origin: 'https://book.example' })).statusCode, 401);
+  t.equal((await get(app, '/api/courses/c1/progress', admin.headers)).statusCode, 200, 'an admin reads any course');
+});
