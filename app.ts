@@ -18,6 +18,7 @@ import authRoutes from './routes/auth.js';
 import booksRoutes from './routes/books.js';
 import clientRoutes from './routes/client.js';
 import courseRoutes from './routes/courses.js';
+import courseReportRoutes from './routes/course-reports.js';
 import eventRoutes from './routes/events.js';
 import exportRoutes from './routes/export.js';
 import healthRoutes from './routes/health.js';
@@ -74,6 +75,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(exportRoutes);
   await app.register(rosterRoutes);
   await app.register(passwordLinkRoutes);
+  await app.register(courseReportRoutes);
   await app.register(clientRoutes, { dir: opts.clientDir });
 }, { name: 'folio', fastify: '5.x' });
 

@@ -26,6 +26,8 @@ export const exportFileExtensions: Record<ExportFormat, string> = { jsonl: 'json
 
 export interface ExportRequest {
   book: string;
+  /** A course of the book: only its enrolled students' rows (the caller intersects since and until with its dates). */
+  course?: string | undefined;
   kind: ExportKind;
   format: ExportFormat;
   /** Server time in ms: rows at or after it (all when undefined). */
@@ -45,6 +47,8 @@ export interface ExportRequest {
 /** What an export holds: the first line of JSON Lines (`{"meta": …}`), and response headers / CLI messages otherwise. */
 export interface ExportMeta {
   book: string;
+  /** A course's export: only its enrolled students (the key is left out of a book's export). */
+  course?: string;
   kind: ExportKind;
   format: ExportFormat;
   since: string | null;
@@ -187,31 +191,38 @@ function selected(kind: Kind<unknown[]>, identify: boolean): string[] {
 const inWindow = (kind: Kind<unknown[]>) =>
   sql`r.book_id = ${sql.placeholder('book')} AND r.${sql.raw(kind.time)} >= ${sql.placeholder('since')} AND r.${sql.raw(kind.time)} < ${sql.placeholder('until')}`;
 
+/**
+ * For a course's export (the placeholder `course`): the user whose id is in `column` is enrolled in it, one probe of
+ * the enrolments' primary key. Nothing for a book's export.
+ */
+const enrolledIn = (course: boolean, column: string) =>
+  course ? sql` AND EXISTS (SELECT 1 FROM enrolments n WHERE n.course_id = ${sql.placeholder('course')} AND n.user_id = ${sql.raw(column)})` : sql``;
+
 /** The window's rows: by server time then row, which the (book_id, time) index gives without sorting. */
-function rowsSql(kind: Kind<unknown[]>, identify: boolean, dialect: Dialect): SQL {
+function rowsSql(kind: Kind<unknown[]>, identify: boolean, dialect: Dialect, course = false): SQL {
   const column = (name: string) => (name === 'at' ? `r.${kind.time} AS at` : ['username', 'name', 'email'].includes(name) ? `u.${name}` : `r.${name}`);
   // In SQLite, CROSS JOIN keeps the rows' table outermost, so the index order is the output order.
   return sql`SELECT ${sql.raw(selected(kind, identify).map(column).join(', '))}
     FROM ${sql.raw(kind.table)} r ${sql.raw(dialect === 'sqlite' ? 'CROSS JOIN' : 'JOIN')} users u ON u.id = r.user_id
-    WHERE ${inWindow(kind)} AND u.research_consent = 1
+    WHERE ${inWindow(kind)}${enrolledIn(course, 'r.user_id')} AND u.research_consent = 1
     ORDER BY r.${sql.raw(kind.time)}, ${sql.raw(dialect === 'sqlite' ? 'r.rowid' : kind.tieBreak)}`;
 }
 
 /** The query an export of a kind reads its rows with (for EXPLAIN in the tests). */
-export function exportRowsSql(kind: ExportKind, identify = false, dialect: Dialect = 'sqlite'): SQL {
-  return rowsSql(kinds[kind], identify, dialect);
+export function exportRowsSql(kind: ExportKind, identify = false, dialect: Dialect = 'sqlite', course = false): SQL {
+  return rowsSql(kinds[kind], identify, dialect, course);
 }
 
 /** The same rows counted: consenting users as a list SQLite builds once, which counts several times faster than the join. */
-function countSql(kind: Kind<unknown[]>): SQL {
+function countSql(kind: Kind<unknown[]>, course: boolean): SQL {
   return sql`SELECT COUNT(*) AS n FROM ${sql.raw(kind.table)} r
-    WHERE ${inWindow(kind)} AND r.user_id IN (SELECT id FROM users WHERE research_consent = 1)`;
+    WHERE ${inWindow(kind)}${enrolledIn(course, 'r.user_id')} AND r.user_id IN (SELECT id FROM users WHERE research_consent = 1)`;
 }
 
-/** Users with rows in the window, by consent: one index probe per user. */
-function usersSql(kind: Kind<unknown[]>): SQL {
+/** Users with rows in the window, by consent: one index probe per user (a course's export: per enrolled user). */
+function usersSql(kind: Kind<unknown[]>, course: boolean): SQL {
   return sql`SELECT u.research_consent AS consent, COUNT(*) AS n FROM users u
-    WHERE EXISTS (SELECT 1 FROM ${sql.raw(kind.table)} r WHERE r.user_id = u.id AND ${inWindow(kind)})
+    WHERE EXISTS (SELECT 1 FROM ${sql.raw(kind.table)} r WHERE r.user_id = u.id AND ${inWindow(kind)})${enrolledIn(course, 'u.id')}
     GROUP BY u.research_consent`;
 }
 
@@ -388,14 +399,16 @@ export async function openExport(db: Database, request: ExportRequest): Promise<
   if (db.location === ':memory:') throw new ExportUnavailableError('exports need a database file (an in-memory database cannot be read from a second connection)');
   const kind = kinds[request.kind];
   const now = Date.now();
-  const params = { book: request.book, since: request.since ?? 0, until: Math.min(request.until ?? now, now) };
+  const course = request.course !== undefined;
+  const params = { book: request.book, since: request.since ?? 0, until: Math.min(request.until ?? now, now), ...(course ? { course: request.course } : {}) };
   const snapshot = await db.snapshot();
   try {
-    const byConsent = await snapshot.all<{ consent: number; n: number }>(usersSql(kind), params);
+    const byConsent = await snapshot.all<{ consent: number; n: number }>(usersSql(kind, course), params);
     const [first] = await queryRows(snapshot, firstOrigin, { book: request.book });
     const bookOrigin = first?.origin ?? `${request.homePage}/api/books/${request.book}`;
     const meta: ExportMeta = {
       book: request.book,
+      ...(course ? { course: request.course! } : {}),
       kind: request.kind,
       format: request.format,
       since: request.since === undefined ? null : new Date(request.since).toISOString(),
@@ -406,9 +419,9 @@ export async function openExport(db: Database, request: ExportRequest): Promise<
       generatedAt: new Date(now).toISOString(),
     };
     const format = formatter(kind, request, bookOrigin);
-    const rows = rowsSql(kind, request.identify, snapshot.dialect);
+    const rows = rowsSql(kind, request.identify, snapshot.dialect, course);
     const stream = new ExportStream(snapshot, () => snapshot.cursor(rows, params, 500), format.line, format.head(meta), format.tail);
-    return { meta, stream, countRows: async () => (await snapshot.all<{ n: number }>(countSql(kind), params))[0]!.n };
+    return { meta, stream, countRows: async () => (await snapshot.all<{ n: number }>(countSql(kind, course), params))[0]!.n };
   } catch (err) {
     await snapshot.close();
     throw err;
@@ -418,5 +431,5 @@ export async function openExport(db: Database, request: ExportRequest): Promise<
 /** Compact UTC time for file names: 2026-11-28T20:00:00.000Z → 20261128T200000Z. */
 export function exportFileName(meta: ExportMeta): string {
   const stamp = meta.until.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${meta.book}-${meta.kind}${meta.pseudonymised ? '' : '-identified'}-${stamp}.${exportFileExtensions[meta.format]}`;
+  return `${meta.course ?? meta.book}-${meta.kind}${meta.pseudonymised ? '' : '-identified'}-${stamp}.${exportFileExtensions[meta.format]}`;
 }

@@ -27,7 +27,11 @@ interface ProgressRow extends IdentityRow {
 
 const identity = (r: IdentityRow): StudentIdentity => ({ id: r.id, username: r.username, name: r.name, email: r.email, role: r.role, anonymous: r.anonymous === 1 });
 
-/** Per user, each an index probe on (user_id, book_id, …): the cost grows with students, not with the book's rows. */
+/**
+ * Per user, each an index probe on (user_id, book_id, …): the cost grows with students, not with the book's rows. A
+ * newest time is `MAX(+column)`: as `MAX(column)`, SQLite without statistics (Folio runs no ANALYZE) reads the
+ * book's (book_id, time) index backwards until it meets the user, every reader of the book in the worst case.
+ */
 const mine = (alias: string) => sql`${sql.raw(alias)}.user_id = u.id AND ${sql.raw(alias)}.book_id = ${sql.placeholder('book')}`;
 
 /** The greatest of several values: SQLite's scalar max(), PostgreSQL's GREATEST. */
@@ -39,18 +43,20 @@ const progress = (dialect: Dialect) => sql`SELECT u.id, u.username, u.name, u.em
     (SELECT COUNT(DISTINCT a.question) FROM answers a WHERE ${mine('a')} AND a.correct = 1) AS questions_correct,
     (SELECT COUNT(*) FROM programs p WHERE ${mine('p')} AND p.latest = 1) AS activities_saved,
     (SELECT s.page FROM positions s WHERE ${mine('s')}) AS last_page,
-    ${greatest[dialect]}(COALESCE((SELECT MAX(p.saved_at) FROM programs p WHERE ${mine('p')}), 0),
-        COALESCE((SELECT MAX(a.saved_at) FROM answers a WHERE ${mine('a')}), 0),
+    ${greatest[dialect]}(COALESCE((SELECT MAX(+p.saved_at) FROM programs p WHERE ${mine('p')}), 0),
+        COALESCE((SELECT MAX(+a.saved_at) FROM answers a WHERE ${mine('a')}), 0),
         COALESCE((SELECT MAX(e.server_time) FROM events e WHERE ${mine('e')}), 0),
-        COALESCE((SELECT MAX(c.completed_at) FROM page_completions c WHERE ${mine('c')}), 0),
+        COALESCE((SELECT MAX(+c.completed_at) FROM page_completions c WHERE ${mine('c')}), 0),
         COALESCE((SELECT s.updated_at FROM positions s WHERE ${mine('s')}), 0)) AS last_activity
   FROM users u
-  WHERE u.role = 'student' AND (
+  WHERE u.id > ${sql.placeholder('after')} AND u.role = 'student' AND (
     EXISTS (SELECT 1 FROM programs p WHERE ${mine('p')}) OR EXISTS (SELECT 1 FROM answers a WHERE ${mine('a')})
     OR EXISTS (SELECT 1 FROM events e WHERE ${mine('e')}) OR EXISTS (SELECT 1 FROM page_completions c WHERE ${mine('c')})
     OR EXISTS (SELECT 1 FROM positions s WHERE ${mine('s')}))
-  ORDER BY u.anonymous, u.username_key, u.id`;
+  ORDER BY u.id LIMIT ${sql.placeholder('limit')}`;
 const progressSql = { sqlite: progress('sqlite'), postgres: progress('postgres') };
+/** The book-wide progress statement of a dialect (for EXPLAIN in the tests). */
+export const bookProgressSql = (dialect: Dialect) => progressSql[dialect];
 
 // The rows marked latest: the newest version / attempt of each (keyed as db/work.ts's ProgramRow and AnswerRow).
 const latestPrograms = select({ activity: programs.activity, version: programs.version, code: programs.code, language: programs.language, page: programs.page, saved_at: programs.savedAt })
@@ -88,10 +94,15 @@ const latestAttempts = select({ kind: answers.kind, answer: answers.answer, save
   .innerJoin(answers, and(studentsAnswering, eq(answers.latest, 1)))
   .where(eq(users.role, 'student'));
 
-/** Every student (role student, anonymous ones included) with any work in the book, registered ones first by username. */
-export async function bookProgress(db: Database, book: string): Promise<StudentProgress[]> {
-  const rows = await db.all<ProgressRow>(progressSql[db.dialect], { book });
-  return rows.map((r) => ({
+/**
+ * A page of the students (role student, anonymous ones included) with any work in the book: at most `limit`, by user id,
+ * after the user id `after` ('' for the first page). `next` is the last one's id when more follow.
+ */
+export async function bookProgress(db: Database, book: string, page: { limit: number; after: string }): Promise<{ students: StudentProgress[]; next: string | null }> {
+  const rows = await db.all<ProgressRow>(progressSql[db.dialect], { book, after: page.after, limit: page.limit + 1 });
+  const more = rows.length > page.limit;
+  if (more) rows.pop();
+  const students = rows.map((r) => ({
       user: identity(r),
       pagesCompleted: r.pages_completed,
       questionsAttempted: r.questions_attempted,
@@ -100,6 +111,7 @@ export async function bookProgress(db: Database, book: string): Promise<StudentP
       lastPage: r.last_page,
       lastActivity: r.last_activity > 0 ? iso(r.last_activity) : null,
     }));
+  return { students, next: more ? rows.at(-1)!.id : null };
 }
 
 /** One student's work in a book, as instructors see it. */

@@ -420,7 +420,8 @@ export async function setPageComplete(db: Database, { userId, bookId }: Owner, p
   await db.writeSteps([['run', complete ? completePageSql : uncompletePageSql, { user: userId, book: bookId, page, completedAt: Date.now() }]]);
 }
 
-const completedPagesSql = sql`SELECT page, completed_at FROM page_completions WHERE user_id = ${p.user} AND book_id = ${p.book} ORDER BY completed_at, page`;
+// `+completed_at`: ordered by the time, SQLite without statistics would read the book's (book_id, completed_at) index for it, every reader's completions.
+const completedPagesSql = sql`SELECT page, completed_at FROM page_completions WHERE user_id = ${p.user} AND book_id = ${p.book} ORDER BY +completed_at, page`;
 
 export async function completedPages(db: Queries, { userId, bookId }: Owner) {
   const rows = await db.all<{ page: string; completed_at: number }>(completedPagesSql, { user: userId, book: bookId });

@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { bookProgress, questionSummary, studentWork } from '../db/reports.js';
+import { afterCursor, cursorOf } from '../lib/cursor.js';
 import { HttpError } from '../lib/errors.js';
 import { requireUser } from '../plugins/auth.js';
 import { BookParams, errorReplies } from '../schemas/common.js';
 import { ProgressReply, QuestionSummaryReply, StudentParams, StudentWorkReply, SummaryParams } from '../schemas/instructor.js';
+import { PageQuery } from '../schemas/reports.js';
 
 const instructorRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -12,13 +14,15 @@ const instructorRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { access: 'admin' },
       schema: {
         tags: ['instructors'],
-        summary: 'Each student\'s progress in the book: pages completed, questions attempted and correct, last activity (admins; course staff use /api/courses/:course/…)',
+        summary: 'Each student\'s progress in the book: pages completed, questions attempted and correct, last activity, a page of students at a time by user id (admins; course staff use /api/courses/:course/progress)',
         params: BookParams,
+        querystring: PageQuery,
         response: { 200: ProgressReply, ...errorReplies(400, 401, 403, 404) },
       },
     },
     async (request) => {
-      return { book: request.params.book, students: await bookProgress(app.db, request.params.book) };
+      const { students, next } = await bookProgress(app.db, request.params.book, { limit: request.query.limit, after: afterCursor(request.query.after) });
+      return { book: request.params.book, students, next: next === null ? null : cursorOf(next) };
     },
   );
 

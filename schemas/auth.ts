@@ -1,5 +1,5 @@
 import Type, { type TSchema } from 'typebox';
-import { Role } from './common.js';
+import { Nullable, Role, When } from './common.js';
 
 export const Username = Type.String({
   minLength: 3,
@@ -58,8 +58,6 @@ export const PatchMeBody = Type.Object(
 
 // ---- students' rights -------------------------------------------------------------------------------------------
 
-const When = Type.String({ format: 'date-time', description: 'server time, ISO 8601', examples: ['2026-11-28T20:00:00.000Z'] });
-const OrNull = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Book = Type.String({ description: 'the book id' });
 
 /** Everything Folio holds about the student (GET /api/auth/me/export), every book's work included. */
@@ -76,7 +74,7 @@ export const PersonalData = Type.Object(
     ),
     programs: Type.Array(
       Type.Object(
-        { book: Book, activity: Type.String(), version: Type.Integer(), language: OrNull(Type.String()), page: OrNull(Type.String()), code: Type.String(), savedAt: When },
+        { book: Book, activity: Type.String(), version: Type.Integer(), language: Nullable(Type.String()), page: Nullable(Type.String()), code: Type.String(), savedAt: When },
         { additionalProperties: false },
       ),
       { description: 'every saved version of every program' },
@@ -89,9 +87,9 @@ export const PersonalData = Type.Object(
           attempt: Type.Integer(),
           kind: Type.String(),
           answer: Type.Unknown(),
-          correct: OrNull(Type.Boolean()),
-          score: OrNull(Type.Number()),
-          page: OrNull(Type.String()),
+          correct: Nullable(Type.Boolean()),
+          score: Nullable(Type.Number()),
+          page: Nullable(Type.String()),
           savedAt: When,
         },
         { additionalProperties: false },
@@ -100,12 +98,12 @@ export const PersonalData = Type.Object(
     ),
     events: Type.Array(
       Type.Object(
-        { book: Book, type: Type.String(), target: OrNull(Type.String()), page: OrNull(Type.String()), data: Type.Unknown(), clientTime: OrNull(When), serverTime: When },
+        { book: Book, type: Type.String(), target: Nullable(Type.String()), page: Nullable(Type.String()), data: Type.Unknown(), clientTime: Nullable(When), serverTime: When },
         { additionalProperties: false },
       ),
       { description: 'every research event' },
     ),
-    positions: Type.Array(Type.Object({ book: Book, page: Type.String(), scroll: OrNull(Type.Number()), updatedAt: When }, { additionalProperties: false })),
+    positions: Type.Array(Type.Object({ book: Book, page: Type.String(), scroll: Nullable(Type.Number()), updatedAt: When }, { additionalProperties: false })),
     completions: Type.Array(Type.Object({ book: Book, page: Type.String(), completedAt: When }, { additionalProperties: false })),
   },
   { additionalProperties: false, description: 'Everything Folio holds about the student (GET /api/auth/me/export), of every book. Times are ISO 8601' },

@@ -1,11 +1,9 @@
-import Type, { type TSchema } from 'typebox';
+import Type from 'typebox';
 import { instantPattern } from '../lib/time.js';
-import { BookId } from './common.js';
+import { BookId, Nullable, When } from './common.js';
 
 /** The schemas of joining a course and of a course's own settings (the roster's are in schemas/courses.ts). */
 
-const When = Type.String({ format: 'date-time', description: 'server time, ISO 8601', examples: ['2026-11-28T20:00:00.000Z'] });
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Count = Type.Integer({ minimum: 0 });
 
 export const CourseId = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'course id (slug)', examples: ['cs101-fall'] });

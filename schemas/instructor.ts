@@ -1,6 +1,6 @@
-import Type, { type TSchema } from 'typebox';
+import Type from 'typebox';
 import { User } from './auth.js';
-import { BookId } from './common.js';
+import { BookId, Nullable, When } from './common.js';
 import { Id, LatestAnswer, Program } from './work.js';
 import { csvFormulaModes, type CsvFormulas } from '../lib/csv.js';
 import { instantPattern } from '../lib/time.js';
@@ -8,8 +8,6 @@ import { exportFormats, exportKinds, type ExportFormat, type ExportKind } from '
 
 export { exportFormats, exportKinds, type ExportFormat, type ExportKind };
 
-const When = Type.String({ format: 'date-time', description: 'server time, ISO 8601', examples: ['2026-11-28T20:00:00.000Z'] });
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Count = Type.Integer({ minimum: 0 });
 
 export const StudentParams = Type.Object({
@@ -37,7 +35,9 @@ export const ProgressReply = Type.Object(
         },
         { additionalProperties: false },
       ),
+      { description: 'students (role student, anonymous ones included) with any work in the book, by user id' },
     ),
+    next: Nullable(Type.String({ description: 'pass as `after` for the next page; null on the last page' })),
   },
   { additionalProperties: false },
 );

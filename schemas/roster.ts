@@ -2,12 +2,11 @@ import Type from 'typebox';
 import { enrolmentSources } from '../db/schema.js';
 import { Username } from './auth.js';
 import { CourseId } from './course.js';
+import { When, Nullable } from './common.js';
 
 /** A course's roster: `/api/courses/:course/roster` (routes/roster.ts). */
 
 const UserId = Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$', description: 'a user id (as the roster lists it)', examples: ['3f1c2a9e-5b7d-4c1e-9a2b-8d6e4f0a1b2c'] });
-const When = Type.String({ format: 'date-time', description: 'server time, ISO 8601', examples: ['2026-11-28T20:00:00.000Z'] });
-const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const RosterStudentParams = Type.Object({ course: CourseId, user: UserId });
 

@@ -1,12 +1,10 @@
-import Type, { type Static, type TSchema } from 'typebox';
-import { BookId } from './common.js';
+import Type, { type Static } from 'typebox';
+import { BookId, Nullable, When } from './common.js';
 
 const idPattern = '^[A-Za-z0-9._:/-]{1,128}$';
 /** Activity, question and page ids: 1-128 characters of [A-Za-z0-9._:/-]. */
 export const Id = (description: string, example: string) => Type.String({ pattern: idPattern, minLength: 1, maxLength: 128, description, examples: [example] });
 const Page = Id('page id', 'ch1/intro');
-const When = Type.String({ format: 'date-time', description: 'server time, ISO 8601', examples: ['2026-11-28T20:00:00.000Z'] });
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const ActivityParams = Type.Object({ book: BookId, activity: Id('activity id', 'ac1-2') });
 export const QuestionParams = Type.Object({ book: BookId, question: Id('question id', 'q1') });

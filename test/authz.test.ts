@@ -125,8 +125,13 @@ const samples: Record<string, Sample> = {
       return { url: `/api/courses/c1/roster/${user.id}` };
     },
   },
+  'GET /api/courses/:course/progress': { ok: 200, url: '/api/courses/c1/progress?limit=2' },
+  'GET /api/courses/:course/questions/:question/summary': { ok: 200, url: '/api/courses/c1/questions/q1/summary' },
+  'GET /api/courses/:course/students/:user/work': { ok: 200 },
+  'GET /api/courses/:course/export': { ok: 200, url: '/api/courses/c1/export?kind=answers&format=csv' },
 };
 const identifyExport: Sample = { ok: 200, url: '/api/books/book/export?kind=answers&identify=true' };
+const identifyCourseExport: Sample = { ok: 200, url: '/api/courses/c1/export?kind=answers&identify=true' };
 
 /**
  * Routes whose access may never be looser than this, whatever their declaration says: the book-wide reports are
@@ -242,6 +247,7 @@ t.test('every API route declares who may call it, and answers every kind of call
     if (!sample || !route.access) continue;
     cells.push([route, route.url, sample]);
     if (route.url === '/api/books/:book/export') cells.push([{ ...route, access: 'admin' }, `${route.url} (identify=true)`, identifyExport]);
+    if (route.url === '/api/courses/:course/export') cells.push([{ ...route, access: 'admin' }, `${route.url} (identify=true)`, identifyCourseExport]);
   }
   t.ok(cells.length >= 30, `${cells.length} routes and variants`);
 

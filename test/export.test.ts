@@ -77,13 +77,13 @@ const tick = () => new Promise((resolve) => setTimeout(resolve, 2));
 async function setUp(t: Test, overrides: Partial<Config> = {}) {
   const app = await build(t, { secret, ...overrides });
   const people = await classroom(app);
-  const teacher = await loginAs(app, 'teacher', 'instructor');
+  const researcher = await loginAs(app, 'rita', 'researcher');
   const admin = await loginAs(app, 'root', 'admin');
-  const exportOf = async (query: string, headers: Record<string, string> = teacher.headers) => {
+  const exportOf = async (query: string, headers: Record<string, string> = researcher.headers) => {
     await tick();
     return app.inject({ method: 'GET', url: `/api/books/book/export?${query}`, headers });
   };
-  return { app, ...people, teacher, admin, exportOf };
+  return { app, ...people, researcher, admin, exportOf };
 }
 
 const lines = (body: string) => body.split('\n').filter((l) => l !== '');
@@ -201,12 +201,12 @@ t.test('a pseudonym is no longer HMAC-SHA256(FOLIO_SECRET, "user:" + id): the co
 });
 
 t.test('the same student has one pseudonym in a book and another in another book: exports of two books cannot be joined', async (t) => {
-  const { app, ursula, yolanda, teacher } = await setUp(t);
+  const { app, ursula, yolanda, researcher } = await setUp(t);
   const inOther = { origin: otherBookOrigin, cookie: ursula.headers.cookie! };
   await expectStatus(app, 201, 'POST', '/api/books/other/answers/q9', inOther, { kind: 'poll', answer: 'y' });
   const usersOf = async (book: string) => {
     await tick();
-    const res = await app.inject({ method: 'GET', url: `/api/books/${book}/export?kind=answers`, headers: teacher.headers });
+    const res = await app.inject({ method: 'GET', url: `/api/books/${book}/export?kind=answers`, headers: researcher.headers });
     return jsonLines(res.body).slice(1).map((r) => r.user as string);
   };
   const inBook = await usersOf('book');
@@ -254,17 +254,17 @@ t.test('identify=true gives admins user ids, usernames, names and emails next to
   t.equal(logs().filter((l) => l.msg === 'research export').length, 0, 'only exports with identities are logged as such');
 });
 
-t.test('identify=true from an instructor is a 403, logged as nothing and exporting nothing', async (t) => {
+t.test('identify=true from a researcher is a 403, logged as nothing and exporting nothing', async (t) => {
   const { app, logs } = await buildLogged(t);
   await classroom(app);
-  const teacher = await loginAs(app, 'teacher', 'instructor');
-  const res = await app.inject({ method: 'GET', url: '/api/books/book/export?kind=answers&identify=true', headers: teacher.headers });
+  const researcher = await loginAs(app, 'rita', 'researcher');
+  const res = await app.inject({ method: 'GET', url: '/api/books/book/export?kind=answers&identify=true', headers: researcher.headers });
   t.equal(res.statusCode, 403);
-  t.same(res.json(), { statusCode: 403, error: 'forbidden', message: 'identify=true needs the admin role: instructors get pseudonymised exports' });
+  t.same(res.json(), { statusCode: 403, error: 'forbidden', message: 'identify=true needs the admin role: researchers get pseudonymised exports' });
   t.equal(logs().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('research export')).length, 0);
-  const plain = await app.inject({ method: 'GET', url: '/api/books/book/export?kind=answers', headers: teacher.headers });
+  const plain = await app.inject({ method: 'GET', url: '/api/books/book/export?kind=answers', headers: researcher.headers });
   t.equal(plain.statusCode, 200);
-  t.match(logs().find((l) => l.msg === 'research export'), { level: 30, by: 'teacher', role: 'instructor', kind: 'answers' });
+  t.match(logs().find((l) => l.msg === 'research export'), { level: 30, by: 'rita', role: 'researcher', kind: 'answers' });
 });
 
 t.test('csv: a header row, CRLF line ends, and fields with commas, quotes or newlines quoted as RFC 4180 says', async (t) => {
@@ -553,14 +553,14 @@ t.test('xapi: statement ids are name-based UUIDs (v5) of the row, the same in ev
 });
 
 t.test('xapi: actors are accounts on FOLIO_PUBLIC_ORIGIN, or on the origin the request came to when it is unset', async (t) => {
-  const { app, exportOf, teacher } = await setUp(t);
-  const viaHost = await app.inject({ method: 'GET', url: '/api/books/book/export?kind=answers&format=xapi', headers: { ...teacher.headers, host: 'folio.test:8443' } });
+  const { app, exportOf, researcher } = await setUp(t);
+  const viaHost = await app.inject({ method: 'GET', url: '/api/books/book/export?kind=answers&format=xapi', headers: { ...researcher.headers, host: 'folio.test:8443' } });
   t.equal(JSON.parse(lines(viaHost.body)[0]!).actor.account.homePage, 'http://folio.test:8443');
   t.equal(JSON.parse(lines((await exportOf('kind=answers&format=xapi')).body)[0]!).actor.account.homePage, 'http://localhost:80');
 });
 
 t.test('xapi: activity ids start with the book\'s first origin, or the book\'s API address when it has none', async (t) => {
-  const { app, exportOf, teacher } = await setUp(t);
+  const { app, exportOf, researcher } = await setUp(t);
   await addBookOrigin(app.db, 'book', 'https://a-later-origin.example');
   t.equal(JSON.parse(lines((await exportOf('kind=answers&format=xapi')).body)[0]!).object.id, 'https://book.example/ch1/intro#q1');
   await createBook(app.db, { id: 'bare', title: 'No origin yet', origins: [] });
@@ -570,7 +570,7 @@ t.test('xapi: activity ids start with the book\'s first origin, or the book\'s A
   const login = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'zed', password: 'correct horse battery', mode: 'token' } });
   await expectStatus(app, 201, 'POST', '/api/books/bare/answers/q1', { authorization: `Bearer ${login.json().token}` }, { kind: 'poll', answer: 'a', page: 'p' });
   await tick();
-  const bare = await app.inject({ method: 'GET', url: '/api/books/bare/export?kind=answers&format=xapi', headers: teacher.headers });
+  const bare = await app.inject({ method: 'GET', url: '/api/books/bare/export?kind=answers&format=xapi', headers: researcher.headers });
   t.equal(JSON.parse(bare.body).object.id, 'http://localhost:80/api/books/bare/p#q1');
 });
 
@@ -664,11 +664,11 @@ t.test('an export stopped midway releases its snapshot', async (t) => {
 });
 
 t.test('a client that disconnects in the middle of an export releases it too', async (t) => {
-  const { app, ursula, teacher } = await setUp(t);
+  const { app, ursula, researcher } = await setUp(t);
   await manyEvents(app, ursula.id, 50_000);
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve, reject) => {
-    const req = get(`${url}/api/books/book/export?kind=events`, { headers: { cookie: teacher.headers.cookie } }, (res) => {
+    const req = get(`${url}/api/books/book/export?kind=events`, { headers: { cookie: researcher.headers.cookie } }, (res) => {
       t.equal(res.statusCode, 200);
       res.once('data', () => {
         void manyEvents(app, ursula.id, 100).then(() => {
@@ -683,8 +683,8 @@ t.test('a client that disconnects in the middle of an export releases it too', a
 });
 
 t.test('HEAD answers with the export\'s headers, no rows, and holds nothing', async (t) => {
-  const { app, teacher } = await setUp(t);
-  const res = await app.inject({ method: 'HEAD', url: '/api/books/book/export?kind=events', headers: teacher.headers });
+  const { app, researcher } = await setUp(t);
+  const res = await app.inject({ method: 'HEAD', url: '/api/books/book/export?kind=events', headers: researcher.headers });
   t.equal(res.statusCode, 200);
   t.equal(res.body, '');
   t.equal(res.headers['x-folio-excluded-users'], '2');
@@ -693,8 +693,8 @@ t.test('HEAD answers with the export\'s headers, no rows, and holds nothing', as
 });
 
 t.test('an export of an unknown book is a 404', async (t) => {
-  const { teacher, app } = await setUp(t);
-  const res = await app.inject({ method: 'GET', url: '/api/books/nope/export', headers: teacher.headers });
+  const { researcher, app } = await setUp(t);
+  const res = await app.inject({ method: 'GET', url: '/api/books/nope/export', headers: researcher.headers });
   t.equal(res.statusCode, 404);
   t.same(res.json(), { statusCode: 404, error: 'unknown_book', message: 'there is no book "nope"' });
 });
@@ -843,10 +843,10 @@ async function unwritableEvent(app: FastifyInstance, userId: string) {
 t.test('an export never dies on a stored row it cannot write: it is left out, counted in the X-Folio-Skipped trailer and a last JSON line, and logged', async (t) => {
   const { app, logs } = await buildLogged(t);
   const people = await classroom(app);
-  const teacher = await loginAs(app, 'teacher', 'instructor');
+  const researcher = await loginAs(app, 'rita', 'researcher');
   await unwritableEvent(app, people.ursula.id);
   await tick();
-  const get = (query: string) => app.inject({ method: 'GET', url: `/api/books/book/export?${query}`, headers: teacher.headers });
+  const get = (query: string) => app.inject({ method: 'GET', url: `/api/books/book/export?${query}`, headers: researcher.headers });
   const jsonl = await get('kind=events');
   t.equal(jsonl.statusCode, 200);
   t.equal(jsonl.headers.trailer, 'x-folio-skipped');

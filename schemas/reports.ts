@@ -1,0 +1,194 @@
+import Type from 'typebox';
+import { BookId, Nullable, When } from './common.js';
+import { CourseId } from './course.js';
+import { Student, StudentWorkReply } from './instructor.js';
+import { Id, LatestAnswer, Program } from './work.js';
+
+/**
+ * The course reports (routes/course-reports.ts): what a course's staff see of its enrolled students — the progress
+ * grid against the book's table of contents, how a question went, one student's work, the research export. Each is
+ * limited to the course's dates (`startsAt`/`endsAt`) when it has them.
+ */
+
+const Count = Type.Integer({ minimum: 0 });
+const Points = Type.Number({ minimum: 0 });
+
+export const CourseStudentParams = Type.Object({
+  course: CourseId,
+  user: Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$', description: 'an enrolled student\'s user id (as the progress grid lists it)', examples: ['3f1c2a9e-5b7d-4c1e-9a2b-8d6e4f0a1b2c'] }),
+});
+export const CourseQuestionParams = Type.Object({ course: CourseId, question: Id('question id', 'q1') });
+
+/** 50: the students of a page of a report by default; 200 at most. */
+export const defaultPageSize = 50;
+export const maxPageSize = 200;
+
+/** `?limit=&after=`: a page of a list that grows with students, by user id. */
+export const PageQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: maxPageSize, default: defaultPageSize, description: `students per page (default ${defaultPageSize}, at most ${maxPageSize})` }),
+    after: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$', description: 'the `next` of the previous page (opaque); leave it out for the first page' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+const Next = Nullable(Type.String({ description: 'pass as `after` for the next page; null on the last page' }));
+
+/** When a course's reports start and end: work saved outside is left out of them. */
+export const CourseWindow = Type.Object(
+  {
+    startsAt: Nullable(When),
+    endsAt: Nullable(Type.String({ format: 'date-time', description: 'exclusive: work saved at or after it is left out' })),
+  },
+  { additionalProperties: false, description: 'the course\'s dates: only work saved at or after startsAt and before endsAt counts (null: no bound)' },
+);
+
+const TocPageSummary = Type.Object(
+  {
+    id: Type.String({ description: 'page id' }),
+    title: Type.String(),
+    chapter: Type.String({ description: 'chapter id' }),
+    questions: Type.Integer({ minimum: 0, description: 'questions the page lists' }),
+    points: Type.Number({ minimum: 0, description: 'what the page is worth: its questions\' points, or 1 (its completion) when it lists no question' }),
+  },
+  { additionalProperties: false },
+);
+
+export const ReportToc = Type.Object(
+  {
+    importedAt: Nullable(When),
+    pages: Type.Array(TocPageSummary, { description: 'in the book\'s order; empty when the book has no table of contents' }),
+    questions: Type.Integer({ minimum: 0, description: 'questions the table of contents lists' }),
+    points: Points,
+  },
+  { additionalProperties: false, description: 'the book\'s table of contents as the grid grades it' },
+);
+
+const PageProgress = Type.Object(
+  {
+    page: Type.String(),
+    completed: Type.Boolean({ description: 'marked complete (within the course\'s dates)' }),
+    attempted: Type.Integer({ minimum: 0, description: 'questions of the page answered at least once' }),
+    correct: Type.Integer({ minimum: 0, description: 'questions of the page whose latest attempt is correct' }),
+    questions: Type.Integer({ minimum: 0, description: 'questions the page lists' }),
+    earned: Points,
+    possible: Points,
+  },
+  { additionalProperties: false },
+);
+
+const UnlistedPage = Type.Object(
+  {
+    page: Type.String(),
+    unlisted: Type.Literal(true),
+    completed: Type.Boolean(),
+    attempted: Type.Integer({ minimum: 0, description: 'unlisted questions answered on this page' }),
+    correct: Type.Integer({ minimum: 0, description: 'of which the latest attempt is correct' }),
+    earned: Type.Number({ minimum: 0, maximum: 1, description: 'graded by completion: 1 when completed' }),
+    possible: Type.Literal(1),
+  },
+  { additionalProperties: false, description: 'a page the table of contents does not list, on which the student has work' },
+);
+
+const UnlistedQuestion = Type.Object(
+  {
+    question: Type.String(),
+    unlisted: Type.Literal(true),
+    page: Nullable(Type.String({ description: 'the page the answer was saved on' })),
+    attempt: Type.Integer({ minimum: 1, description: 'the latest attempt\'s number (within the course\'s dates)' }),
+    correct: Nullable(Type.Boolean()),
+    score: Nullable(Type.Number()),
+  },
+  { additionalProperties: false, description: 'a question the table of contents does not list: shown, worth no points' },
+);
+
+const Totals = Type.Object(
+  {
+    pagesCompleted: Type.Integer({ minimum: 0, description: 'pages completed, the table of contents\' and unlisted ones' }),
+    pages: Type.Integer({ minimum: 0, description: 'the table of contents\' pages, and the unlisted pages the student has work on' }),
+    attempted: Type.Integer({ minimum: 0, description: 'listed questions answered' }),
+    correct: Type.Integer({ minimum: 0, description: 'listed questions whose latest attempt is correct' }),
+    questions: Type.Integer({ minimum: 0, description: 'questions the table of contents lists' }),
+    earned: Points,
+    possible: Points,
+  },
+  { additionalProperties: false },
+);
+
+export const CourseStudentProgress = Type.Object(
+  {
+    user: Student,
+    pages: Type.Array(PageProgress, {
+      description:
+        'the table of contents\' pages the student has work on, in its order; a page left out was not touched: not completed, nothing attempted or correct, 0 earned, its questions and possible as in toc.pages',
+    }),
+    unlisted: Type.Optional(
+      Type.Object(
+        { pages: Type.Array(UnlistedPage), questions: Type.Array(UnlistedQuestion) },
+        { additionalProperties: false, description: 'work on ids the table of contents does not list (left out when there is none)' },
+      ),
+    ),
+    totals: Totals,
+    lastActivity: Nullable(When),
+  },
+  { additionalProperties: false },
+);
+
+export const CourseProgressReply = Type.Object(
+  {
+    course: CourseId,
+    book: BookId,
+    window: CourseWindow,
+    toc: ReportToc,
+    students: Type.Array(CourseStudentProgress, { description: 'enrolled students, by user id' }),
+    next: Next,
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Points: a question earns its points (from the table of contents) times the latest attempt\'s score when it has one, else its points when correct, else 0. ' +
+      'A page listing no question, and a page the table of contents does not list, is graded by its completion (worth 1).',
+  },
+);
+
+export const CourseQuestionSummaryReply = Type.Object(
+  {
+    course: CourseId,
+    question: Type.String(),
+    unlisted: Type.Boolean({ description: 'the table of contents does not list the question' }),
+    page: Nullable(Type.String({ description: 'the page that lists it' })),
+    kind: Nullable(Type.String({ description: 'from the table of contents, else the kind of the most recent attempt' })),
+    points: Nullable(Type.Number({ minimum: 0, description: 'from the table of contents' })),
+    enrolled: Type.Integer({ minimum: 0, description: 'students enrolled in the course' }),
+    students: Type.Integer({ minimum: 0, description: 'enrolled students who answered' }),
+    attempts: Count,
+    correctFirstTry: Type.Integer({ minimum: 0, description: 'students whose first attempt is correct' }),
+    eventuallyCorrect: Type.Integer({ minimum: 0, description: 'students with at least one correct attempt' }),
+    correctRate: Nullable(Type.Number({ minimum: 0, maximum: 1, description: 'correct attempts / attempts marked correct or not' })),
+    distribution: Nullable(
+      Type.Array(Type.Object({ choice: Type.String(), count: Count }, { additionalProperties: false }), {
+        description: 'choice kinds only: how often each choice is in the students\' latest answers, most chosen first',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'over the course\'s enrolled students, within its dates' },
+);
+
+const Unlisted = { unlisted: Type.Optional(Type.Literal(true, { description: 'the table of contents does not list it' })) };
+const { properties: work } = StudentWorkReply;
+
+export const CourseStudentWorkReply = Type.Object(
+  {
+    course: CourseId,
+    window: CourseWindow,
+    user: work.user,
+    programs: Type.Array(Type.Object({ ...Program.properties, ...Unlisted }, { additionalProperties: false }), { description: 'the latest version per activity' }),
+    answers: Type.Array(Type.Object({ latest: LatestAnswer.properties.latest, attempts: LatestAnswer.properties.attempts, ...Unlisted }, { additionalProperties: false }), {
+      description: 'the latest attempt per question',
+    }),
+    completed: Type.Array(Type.Object({ page: Type.String(), completedAt: When, ...Unlisted }, { additionalProperties: false })),
+    position: work.position,
+  },
+  { additionalProperties: false, description: 'within the course\'s dates; ids the table of contents does not list are marked unlisted' },
+);
