@@ -10,8 +10,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import t, { type Test } from 'tap';
-import { createBook } from '../../db/books.js';
-import { createCourse } from '../../db/courses.js';
+import { createBook, importToc } from '../../db/books.js';
+import { addStaff, createCourse } from '../../db/courses.js';
+import { createAccount } from '../../db/users.js';
+import { hashPassword } from '../../lib/passwords.js';
+import { checkToc } from '../../lib/toc.js';
 import { demoPageFiles } from '../../scripts/demo.js';
 import { root } from '../helper.js';
 import { launchBrowser, makeCertificate, startBookSite, startFolio } from './harness.js';
@@ -323,4 +326,63 @@ t.test('8. a ?course= link with a wrong code says so on the page; Not now dismis
   await page.click('#dismiss-course');
   await page.waitForSelector('#course-offer[hidden]', { state: 'attached' });
   t.equal(page.url(), `${site.origin}/index.html`);
+});
+
+/** A GET of Folio's API from a book page, with the page's own credentials (the partitioned session cookie): its status and JSON. */
+async function apiFromPage(page: Page, path: string): Promise<{ status: number; body: any }> {
+  return page.evaluate(async (url) => {
+    const res = await fetch(url, { credentials: 'include' });
+    return { status: res.status, body: await res.json() };
+  }, `${folio.origin}${path}`);
+}
+
+t.test('9. two courses on one book: a student joins one with its code and works; its instructor sees that work, the other course\'s instructor sees nothing of it', async (t) => {
+  const checked = checkToc(JSON.parse(await readFile(join(root, 'examples/book/toc.json'), 'utf8')));
+  if (!('toc' in checked)) throw new Error(`examples/book/toc.json: ${checked.problems.join('; ')}`);
+  await importToc(folio.app.db, 'demo', checked.toc);
+  await folio.app.books.refresh();
+  const sectionA = await createCourse(folio.app.db, { id: 'section-a', bookId: 'demo', title: 'Section A' });
+  await createCourse(folio.app.db, { id: 'section-b', bookId: 'demo', title: 'Section B' });
+  for (const [username, course] of [['alice', 'section-a'], ['bruno', 'section-b']] as const) {
+    const account = await createAccount(folio.app.db, { username, passwordHash: await hashPassword(password, 10) });
+    await addStaff(folio.app.db, course, account.id, 'instructor');
+  }
+
+  // The student: from the section's ?course= link, registers, joins, saves a program and answers a question.
+  const student = await (await newProfile(t)).newPage();
+  await student.goto(`${site.origin}/index.html?course=${sectionA.joinCode}`);
+  await student.waitForSelector('body[data-ready]');
+  await signIn(student, 'register', 'sara');
+  await student.click('#join-course');
+  await student.waitForSelector('#course-offer[hidden]', { state: 'attached' });
+  await saveCode(student, 'ac1-1', 'console.log("sara")', 'Saved as version 1');
+  await student.check('input[name="q1-1"][value="b"]');
+  await student.click(`${question('q1-1')} .check`);
+  await student.locator(`${question('q1-1')} .feedback`, { hasText: 'Correct! · 1 attempt' }).waitFor();
+  const sara = await userId('sara');
+
+  // Section A's instructor, logged in on the book page like anyone, reads the course's reports from it.
+  const alice = await openBook(await newProfile(t));
+  await signIn(alice, 'login', 'alice');
+  const grid = await apiFromPage(alice, '/api/courses/section-a/progress');
+  t.equal(grid.status, 200);
+  t.strictSame(
+    grid.body.students.map((s: { user: { username: string }; pages: { page: string; attempted: number; correct: number; earned: number }[] }) => [s.user.username, s.pages.map((p) => [p.page, p.attempted, p.correct, p.earned])]),
+    [['sara', [['ch1', 1, 1, 1]]]],
+    'the grid has the student, with the answer on page ch1',
+  );
+  const work = await apiFromPage(alice, `/api/courses/section-a/students/${sara}/work`);
+  t.equal(work.status, 200);
+  t.strictSame(work.body.programs.map((p: { activity: string; code: string }) => [p.activity, p.code]), [['ac1-1', 'console.log("sara")']], 'and her program');
+
+  // Section B's instructor: nothing of section A, and section B has no students.
+  const bruno = await openBook(await newProfile(t));
+  await signIn(bruno, 'login', 'bruno');
+  for (const path of ['/api/courses/section-a/progress', `/api/courses/section-a/students/${sara}/work`, '/api/courses/section-a/questions/q1-1/summary']) {
+    const res = await apiFromPage(bruno, path);
+    t.strictSame([res.status, res.body.error], [403, 'forbidden'], `${path} for another course's instructor`);
+  }
+  const other = await apiFromPage(bruno, '/api/courses/section-b/progress');
+  t.strictSame([other.status, other.body.students], [200, []], 'his own course lists nobody');
+  t.strictSame([(await apiFromPage(bruno, `/api/courses/section-b/students/${sara}/work`)).status], [404], 'not his student');
 });
