@@ -4,7 +4,7 @@ import type { RegisteredToc } from '../lib/book-registry.js';
 import type { CourseProgressReply, CourseQuestionSummaryReply, CourseStudentProgress, CourseStudentWorkReply, CourseWindow, ReportToc } from '../schemas/reports.js';
 import type { CourseRow } from './courses.js';
 import type { Database, Dialect } from './index.js';
-import { studentWork, type StudentIdentity, type StudentWork } from './reports.js';
+import { choiceDistribution, studentWork, type StudentIdentity, type StudentWork } from './reports.js';
 import { findUserById } from './users.js';
 import type { User } from './schema.js';
 import { answerFromRow, iso, programFromRow, type AnswerRow, type ProgramRow } from './work.js';
@@ -299,7 +299,6 @@ const questionLatestSql = {
   postgres: sql`SELECT DISTINCT ON (a.user_id) a.kind, a.answer, a.saved_at, a.attempt ${questionAttempts('postgres')} ORDER BY a.user_id, a.attempt DESC`,
 };
 
-const choiceKinds = new Set(['mchoice', 'poll', 'clickablearea']);
 
 /**
  * How a course's enrolled students did on a question, within its window: attempts, students, those whose first attempt
@@ -313,19 +312,10 @@ export async function courseQuestionSummary(db: Database, course: CourseRow, reg
     db.all<{ kind: string; answer: string; saved_at: number }>(questionLatestSql[db.dialect], values),
   ]);
   const listed = index.questions.get(question);
-  let kind = listed?.kind ?? null;
-  let newest = -Infinity;
-  const counts = new Map<string, number>();
-  for (const row of latest) {
-    if (!listed && row.saved_at > newest) [newest, kind] = [row.saved_at, row.kind];
-    if (!choiceKinds.has(row.kind)) continue;
-    const answer = JSON.parse(row.answer) as unknown;
-    for (const choice of Array.isArray(answer) ? answer : [answer]) counts.set(String(choice), (counts.get(String(choice)) ?? 0) + 1);
-  }
-  const distribution =
-    kind !== null && choiceKinds.has(kind)
-      ? [...counts].map(([choice, count]) => ({ choice, count })).sort((a, b) => b.count - a.count || (a.choice < b.choice ? -1 : a.choice > b.choice ? 1 : 0))
-      : null;
+  const { kind, distribution } = choiceDistribution(
+    latest.map((row) => ({ kind: row.kind, answer: row.answer, savedAt: row.saved_at })),
+    listed?.kind ?? null,
+  );
   const t = totals!;
   return {
     course: course.id,

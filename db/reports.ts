@@ -140,14 +140,24 @@ export type QuestionSummary = Static<typeof QuestionSummaryReply>;
 
 const choiceKinds = new Set(['mchoice', 'poll', 'clickablearea']);
 
-/** How students (not instructors or admins) did on a question of a book. */
-export async function questionSummary(db: Database, book: string, question: string): Promise<QuestionSummary> {
-  const totals = (await first(db, questionTotals, { book, question }))!;
-  let kind: string | null = null;
+/** A latest answer, as the distribution of choices reads it. */
+export interface LatestChoice {
+  kind: string;
+  /** The kind's answer as stored (JSON). */
+  answer: string;
+  savedAt: number;
+}
+
+/**
+ * The question's kind (`kind` when known, else the newest answer's) and, for choice kinds (mchoice, poll,
+ * clickablearea), how often each choice is in the students' latest answers, most chosen first; null for other kinds.
+ */
+export function choiceDistribution(latest: readonly LatestChoice[], known: string | null = null): { kind: string | null; distribution: { choice: string; count: number }[] | null } {
+  let kind = known;
   let newest = -Infinity;
   const counts = new Map<string, number>();
-  for (const row of await rows(db, latestAttempts, { book, question })) {
-    if (row.savedAt > newest) [newest, kind] = [row.savedAt, row.kind];
+  for (const row of latest) {
+    if (known === null && row.savedAt > newest) [newest, kind] = [row.savedAt, row.kind];
     if (!choiceKinds.has(row.kind)) continue;
     const answer = JSON.parse(row.answer) as unknown;
     for (const choice of Array.isArray(answer) ? answer : [answer]) counts.set(String(choice), (counts.get(String(choice)) ?? 0) + 1);
@@ -156,6 +166,13 @@ export async function questionSummary(db: Database, book: string, question: stri
     kind !== null && choiceKinds.has(kind)
       ? [...counts].map(([choice, count]) => ({ choice, count })).sort((a, b) => b.count - a.count || (a.choice < b.choice ? -1 : a.choice > b.choice ? 1 : 0))
       : null;
+  return { kind, distribution };
+}
+
+/** How students (not instructors or admins) did on a question of a book. */
+export async function questionSummary(db: Database, book: string, question: string): Promise<QuestionSummary> {
+  const totals = (await first(db, questionTotals, { book, question }))!;
+  const { kind, distribution } = choiceDistribution(await rows(db, latestAttempts, { book, question }));
   return {
     question,
     kind,
