@@ -129,10 +129,16 @@ export async function rotateKeys(db: Database, secret: string, now = Date.now())
   }, keysLock);
 }
 
-/** The public keys to publish: the signing key and keys retired less than the grace period ago, newest first. */
+/** The public keys to publish: the signing key first, then keys retired less than the grace period ago, the latest retired first. */
 export async function publishedKeys(db: Queries, now = Date.now()): Promise<PublicJwk[]> {
   const live = or(isNull(ltiKeys.retiredAt), gt(ltiKeys.retiredAt, now - retiredKeyGraceMs));
-  const found = await rows(db, select({ publicJwk: ltiKeys.publicJwk }).from(ltiKeys).where(live).orderBy(desc(ltiKeys.createdAt), desc(ltiKeys.kid)));
+  const found = await rows(db, select({ publicJwk: ltiKeys.publicJwk, createdAt: ltiKeys.createdAt, retiredAt: ltiKeys.retiredAt }).from(ltiKeys).where(live));
+  // The signing key (not retired) first, then the most recently retired; ties by creation.
+  const order = (r: (typeof found)[number]) => [r.retiredAt === null ? Infinity : Number(r.retiredAt), Number(r.createdAt)] as const;
+  found.sort((a, b) => {
+    const [x, y] = [order(a), order(b)];
+    return y[0] - x[0] || y[1] - x[1];
+  });
   return found.map((r) => JSON.parse(r.publicJwk) as PublicJwk);
 }
 
