@@ -63,7 +63,7 @@ t.test('the private key is never in the JWKS, nor stored in clear: AES-256-GCM u
   const pem = key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
   const served = (await a.inject({ method: 'GET', url: '/lti/jwks' })).body;
   for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi'] as const) t.notOk(served.includes(privateJwk[member]!), `${member} is not served`);
-  const [row] = await a.db.all<Record<string, string>>(sql`SELECT * FROM lti_keys`);
+  const [row] = await a.db.all<{ kid: string; public_jwk: string; private_key: string }>(sql`SELECT * FROM lti_keys`);
   const everything = JSON.stringify(row);
   t.match(row!.private_key, /^v1\.[\w-]{16}\.[\w-]+\.[\w-]{22}$/);
   for (const clear of [privateJwk.d!, privateJwk.p!, der.toString('base64'), der.toString('base64url'), der.toString('hex'), pem, 'PRIVATE KEY']) t.notOk(everything.includes(clear), 'no clear private key in the row');

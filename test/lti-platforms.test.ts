@@ -75,9 +75,9 @@ t.test('platform URLs must be https, except http on 127.0.0.1, ::1 and localhost
 t.test('a platform needs at least one deployment and a client id; repeated deployments are kept once', async (t) => {
   const { db } = await migrated(t);
   await t.rejects(addPlatform(db, { ...canvas, deployments: [] }), { name: 'LtiPlatformError', field: '--deployment', message: /at least one --deployment/ });
-  await t.rejects(addPlatform(db, { ...canvas, deployments: [''] }), { field: '--deployment' });
-  await t.rejects(addPlatform(db, { ...canvas, clientId: '' }), { field: '--client-id' });
-  await t.rejects(addPlatform(db, { ...canvas, clientId: ' padded ' }), { field: '--client-id' });
+  await t.rejects(addPlatform(db, { ...canvas, deployments: [''] }), { name: 'LtiPlatformError', field: '--deployment' });
+  await t.rejects(addPlatform(db, { ...canvas, clientId: '' }), { name: 'LtiPlatformError', field: '--client-id' });
+  await t.rejects(addPlatform(db, { ...canvas, clientId: ' padded ' }), { name: 'LtiPlatformError', field: '--client-id' });
   t.strictSame((await addPlatform(db, { ...canvas, deployments: ['a', 'b', 'a'] })).deployments, ['a', 'b']);
 });
 
