@@ -172,3 +172,15 @@ t.test('folio lti tool-info names the listen address when FOLIO_PUBLIC_ORIGIN is
   t.equal(info.code, 0, info.stderr);
   t.equal((JSON.parse(info.stdout) as { loginUrl: string }).loginUrl, 'http://127.0.0.1:3456/lti/login');
 });
+
+t.test('the OpenAPI document has GET /lti/jwks under the tag lti, with its reply schema', async (t) => {
+  const a = await app(t);
+  const doc = (await a.inject({ method: 'GET', url: '/docs/json' })).json() as {
+    tags: { name: string }[];
+    paths: Record<string, Record<string, { tags: string[]; responses: Record<string, { content: Record<string, { schema: { properties: Record<string, unknown> } }> }> }>>;
+  };
+  t.ok(doc.tags.some((tag) => tag.name === 'lti'));
+  const get = doc.paths['/lti/jwks']?.get;
+  t.strictSame(get?.tags, ['lti']);
+  t.strictSame(Object.keys(get!.responses['200']!.content['application/json']!.schema.properties), ['keys']);
+});
