@@ -23,6 +23,7 @@ import eventRoutes from './routes/events.js';
 import exportRoutes from './routes/export.js';
 import healthRoutes from './routes/health.js';
 import instructorRoutes from './routes/instructor.js';
+import ltiRoutes from './routes/lti.js';
 import { buildSerializer, validatorCompiler } from './lib/validation.js';
 import pageRoutes from './routes/pages.js';
 import programRoutes from './routes/programs.js';
@@ -76,6 +77,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(rosterRoutes);
   await app.register(passwordLinkRoutes);
   await app.register(courseReportRoutes);
+  await app.register(ltiRoutes);
   await app.register(clientRoutes, { dir: opts.clientDir });
 }, { name: 'folio', fastify: '5.x' });
 

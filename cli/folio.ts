@@ -22,7 +22,11 @@ import { logSecurityEvent, whoRuns } from './audit.js';
 import { runExport } from './export.js';
 import { confirmByTyping, workCounts, writePersonalExport } from './users.js';
 import { courseTable, describeCourse, describeRetiredRole, listedCourse } from './courses.js';
+import { describeRotation, describeToolInfo, listedPlatform, platformTable, toolInfo } from './lti.js';
 import { version } from './version.js';
+import { addPlatform, listPlatforms, LtiPlatformError, LtiPlatformExistsError, removePlatform } from '../db/lti.js';
+import { LtiKeyError, rotateKeys, signingKey } from '../lib/lti-keys.js';
+import { resolveSecret } from '../lib/secret.js';
 
 /** An error the user can fix, with the exit code it ends the command with (2: bad usage or value, 1: the operation failed). */
 class CliError extends Error {
@@ -616,6 +620,110 @@ courses
     await withDatabase(command, async (db) => {
       if (!(await setCourseOpen(db, id, false))) throw unknownCourseError(id);
       console.log(`${id} is closed: its code enrols nobody`);
+    });
+  });
+
+const lti = program.command('lti').description('LTI 1.3: the LMS platforms allowed to launch Folio, and Folio\'s keys as their tool');
+const platforms = lti.command('platforms').description('the LMS platforms (issuer and client id) registered with Folio');
+
+function repeatable(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+platforms
+  .command('add')
+  .description('register an LMS platform: the values its administrator gets when adding Folio as an LTI 1.3 tool')
+  .requiredOption('--issuer <url>', "the platform's issuer (iss), e.g. https://canvas.instructure.com")
+  .requiredOption('--client-id <id>', 'the client id the platform gave Folio')
+  .requiredOption('--auth-url <url>', "the platform's OIDC authorization endpoint (authentication request URL)")
+  .requiredOption('--token-url <url>', "the platform's OAuth 2 access token URL")
+  .requiredOption('--jwks-url <url>', "the platform's public keyset URL")
+  .requiredOption('--deployment <id>', 'a deployment id accepted from the platform (repeatable)', repeatable, [])
+  .addHelpText(
+    'after',
+    '\nURLs must be https (plain http only on 127.0.0.1, ::1 or localhost, for development). Exit 2 for a bad value,\n' +
+      '1 if the issuer and client id are already registered (remove it first to change it). "folio lti tool-info" prints\n' +
+      'what to paste into the LMS.',
+  )
+  .action(async (opts: { issuer: string; clientId: string; authUrl: string; tokenUrl: string; jwksUrl: string; deployment: string[] }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      try {
+        const added = await addPlatform(db, { issuer: opts.issuer, clientId: opts.clientId, authUrl: opts.authUrl, tokenUrl: opts.tokenUrl, jwksUrl: opts.jwksUrl, deployments: opts.deployment });
+        logSecurityEvent(configOf(command), { event: 'lti_platform_added', by: whoRuns(), issuer: added.issuer, clientId: added.clientId, deployments: added.deployments }, 'LTI platform added');
+        console.log(`added LTI platform ${added.issuer} (client id ${added.clientId}) with deployment(s) ${added.deployments.join(', ')}`);
+      } catch (err) {
+        if (err instanceof LtiPlatformError) throw new CliError(err.message, 2);
+        if (err instanceof LtiPlatformExistsError) throw new CliError(`${err.message} (see "folio lti platforms list")`, 1);
+        throw err;
+      }
+    });
+  });
+
+platforms
+  .command('list')
+  .description('list the registered platforms: issuer, client id, deployments and endpoints')
+  .option('--json', 'print a JSON array instead of a table')
+  .action(async (opts: { json?: boolean }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const listed = (await listPlatforms(db)).map(listedPlatform);
+      if (opts.json) return console.log(JSON.stringify(listed, null, 2));
+      if (listed.length === 0) return console.log('no LTI platforms yet: register one with "folio lti platforms add" (see its --help)');
+      console.log(platformTable(listed));
+    });
+  });
+
+platforms
+  .command('remove')
+  .description("remove a platform's registration: it can no longer launch Folio")
+  .argument('<issuer>', "the platform's issuer, as listed")
+  .requiredOption('--client-id <id>', 'its client id, as listed')
+  .action(async (issuer: string, opts: { clientId: string }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      if (!(await removePlatform(db, issuer, opts.clientId))) throw new CliError(`no LTI platform has issuer ${issuer} and client id ${opts.clientId} (see "folio lti platforms list")`, 1);
+      logSecurityEvent(configOf(command), { event: 'lti_platform_removed', by: whoRuns(), issuer, clientId: opts.clientId }, 'LTI platform removed');
+      console.log(`removed LTI platform ${issuer} (client id ${opts.clientId})`);
+    });
+  });
+
+const ltiKeysCommand = lti.command('keys').description("Folio's RSA keys that sign what it sends platforms (published at /lti/jwks)");
+
+ltiKeysCommand
+  .command('rotate')
+  .description('make a new signing key; the previous one stays in /lti/jwks for 65 minutes, then is dropped')
+  .addHelpText(
+    'after',
+    '\nPlatforms read the new key from /lti/jwks by themselves: nothing changes in the LMS. The retired key stays\n' +
+      'published for 65 minutes (1 hour, the longest life of what Folio signs, and 5 minutes of clock skew) and is\n' +
+      'deleted by the next rotation after that. The private keys are stored encrypted with a key derived from\n' +
+      'FOLIO_SECRET (or folio.secret next to a SQLite database).',
+  )
+  .action(async (_opts, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const config = configOf(command);
+      const rotation = await rotateKeys(db, resolveSecret(config));
+      logSecurityEvent(config, { event: 'lti_key_rotated', by: whoRuns(), kid: rotation.kid, retired: rotation.retired }, 'LTI signing key rotated');
+      console.log(describeRotation(rotation));
+    });
+  });
+
+lti
+  .command('tool-info')
+  .description('print what an LMS administrator pastes in to add Folio as an LTI 1.3 tool: URLs, scopes, public key')
+  .option('--json', 'print a JSON object instead of text')
+  .option('--public-origin <url>', 'the origin the LMS and browsers reach Folio at (FOLIO_PUBLIC_ORIGIN; default: the listen address)')
+  .addHelpText('after', '\nThe URLs start with FOLIO_PUBLIC_ORIGIN: set it to the https origin people reach Folio at. Makes the first key if there is none.')
+  .action(async (opts: { json?: boolean }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const config = configOf(command);
+      let key;
+      try {
+        key = await signingKey(db, resolveSecret(config));
+      } catch (err) {
+        if (err instanceof LtiKeyError) throw new CliError(err.message, 1);
+        throw err;
+      }
+      const info = toolInfo(publicOriginOf(config), key.publicJwk);
+      console.log(opts.json ? JSON.stringify(info, null, 2) : describeToolInfo(info));
     });
   });
 

@@ -308,3 +308,30 @@ export const rateLimits = pgTable(
   },
   (t) => [index('rate_limits_reset_idx').on(t.resetAt)],
 );
+
+/** LTI 1.3 platforms allowed to launch Folio (see db/schema.ts). */
+export const ltiPlatforms = pgTable(
+  'lti_platforms',
+  {
+    issuer: text('issuer').notNull(),
+    clientId: text('client_id').notNull(),
+    /** The platform's OIDC authorization endpoint (where the login initiation sends the browser). */
+    authUrl: text('auth_url').notNull(),
+    /** The platform's OAuth 2 token endpoint (for the Advantage services). */
+    tokenUrl: text('token_url').notNull(),
+    /** The platform's public keys, which sign its id_tokens. */
+    jwksUrl: text('jwks_url').notNull(),
+    deployments: text('deployments').notNull(),
+    createdAt: time('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.issuer, t.clientId] })],
+);
+
+/** Folio's own RSA keys as an LTI tool (see db/schema.ts). */
+export const ltiKeys = pgTable('lti_keys', {
+  kid: text('kid').primaryKey(),
+  publicJwk: text('public_jwk').notNull(),
+  privateKey: text('private_key').notNull(),
+  createdAt: time('created_at').notNull(),
+  retiredAt: time('retired_at'),
+});

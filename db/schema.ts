@@ -337,6 +337,41 @@ export const rateLimits = sqliteTable(
   (t) => [index('rate_limits_reset_idx').on(t.resetAt)],
 );
 
+/**
+ * LTI 1.3 platforms (LMSs) allowed to launch Folio, each registered by an administrator (`folio lti platforms add`):
+ * keyed by the platform's issuer and the client id it gave Folio. `deployments` is a JSON array of the deployment ids
+ * accepted from it (at least one).
+ */
+export const ltiPlatforms = sqliteTable(
+  'lti_platforms',
+  {
+    issuer: text('issuer').notNull(),
+    clientId: text('client_id').notNull(),
+    /** The platform's OIDC authorization endpoint (where the login initiation sends the browser). */
+    authUrl: text('auth_url').notNull(),
+    /** The platform's OAuth 2 token endpoint (for the Advantage services). */
+    tokenUrl: text('token_url').notNull(),
+    /** The platform's public keys, which sign its id_tokens. */
+    jwksUrl: text('jwks_url').notNull(),
+    deployments: text('deployments').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.issuer, t.clientId] })],
+);
+
+/**
+ * Folio's own RSA keys as an LTI tool (lib/lti-keys.ts): the public key as a JWK (served at /lti/jwks), the private
+ * key encrypted with a key derived from the server secret (never stored in clear). The newest key not retired signs;
+ * a retired key stays in the JWKS for a grace period, then is deleted.
+ */
+export const ltiKeys = sqliteTable('lti_keys', {
+  kid: text('kid').primaryKey(),
+  publicJwk: text('public_jwk').notNull(),
+  privateKey: text('private_key').notNull(),
+  createdAt: integer('created_at').notNull(),
+  retiredAt: integer('retired_at'),
+});
+
 /** A property name as its column's: `usernameKey` → `username_key`. */
 export type Snake<S extends string> = S extends `${infer Head}${infer Rest}` ? `${Head extends Lowercase<Head> ? Head : `_${Lowercase<Head>}`}${Snake<Rest>}` : S;
 /**

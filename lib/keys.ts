@@ -8,6 +8,8 @@ import { hkdfSync } from 'node:crypto';
 export const keyPurposes = {
   /** Research pseudonyms of one book: the book id follows the label. */
   pseudonyms: 'folio pseudonyms v1 book:',
+  /** Encrypts Folio's LTI private keys at rest (AES-256-GCM, lib/lti-keys.ts). */
+  ltiKeys: 'folio lti private keys v1',
 } as const;
 
 /** A 32-byte key for `purpose` (a label of keyPurposes, with its context appended). */

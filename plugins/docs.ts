@@ -30,6 +30,7 @@ export default fp(
           { name: 'research', description: 'consent-aware, pseudonymised exports' },
           { name: 'books', description: 'books' },
           { name: 'health', description: 'liveness and readiness' },
+          { name: 'lti', description: 'LTI 1.3: Folio as a tool of an LMS (so far: its public keys)' },
         ],
         components: {
           securitySchemes: {

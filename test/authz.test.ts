@@ -301,3 +301,22 @@ t.test('every route outside /api is public: health, docs and the browser client 
     t.ok(res.statusCode !== 401 && res.statusCode !== 403, `GET ${url} without a session: ${res.statusCode}`);
   }
 });
+
+/** Samples of routes outside /api (each public, as the test above checks), called by every kind of caller. */
+const outsideApi: Record<string, { url: string; ok: number }> = {
+  'GET /lti/jwks': { url: '/lti/jwks', ok: 200 },
+};
+
+t.test("GET /lti/jwks answers every kind of caller alike: the same public keys, whatever the session", async (t) => {
+  const { app, routes } = await appWithRoutes(t);
+  for (const key of Object.keys(outsideApi)) t.ok(routes.some((r) => `${r.method} ${r.url}` === key && r.access === 'public'), `${key} is a public route of the app`);
+  for (const [key, sample] of Object.entries(outsideApi)) {
+    let body: string | undefined;
+    for (const caller of callers) {
+      const res = await app.inject({ method: 'GET', url: sample.url, headers: await headersOf(app, caller) });
+      t.equal(res.statusCode, sample.ok, `${key} as ${caller}`);
+      body ??= res.body;
+      t.equal(res.body, body, `${key} as ${caller}: the same keys`);
+    }
+  }
+});

@@ -9,7 +9,9 @@ import { runMigrateData } from '../cli/migrate-data.js';
 import { createBook, importToc } from '../db/books.js';
 import { addStaff, createCourse, enrol } from '../db/courses.js';
 import { openDatabase } from '../db/index.js';
+import { addPlatform } from '../db/lti.js';
 import { applyMigrations } from '../db/migrate.js';
+import { rotateKeys, signingKey } from '../lib/lti-keys.js';
 import { openSqlite } from '../db/sqlite.js';
 import { bookOrigin, folio, fromBook, postgresSchemaUrl, postgresTestUrl, register, root, testConfig, testSecret } from './helper.js';
 import { sql } from 'drizzle-orm';
@@ -27,6 +29,8 @@ const primaryKeys: Record<string, string[]> = {
   courses: ['id'],
   enrolments: ['course_id', 'user_id'],
   events: ['id'],
+  lti_keys: ['kid'],
+  lti_platforms: ['issuer', 'client_id'],
   page_completions: ['user_id', 'book_id', 'page'],
   password_links: ['id'],
   positions: ['user_id', 'book_id'],
@@ -48,6 +52,8 @@ const filledCounts = [
   // 'origins' (the book registry's version) and 'auth' (SQLite's triggers count session and user changes: migration 0006).
   ['change_counters', 2],
   ['courses', 1],
+  ['lti_keys', 2],
+  ['lti_platforms', 1],
   // ada's password attempts per client, per username from that client and per username; one anonymous start.
   ['rate_limits', 4],
   ['users', 2],
@@ -116,6 +122,10 @@ async function filledSqlite(t: Test): Promise<Filled> {
   await createCourse(app.db, { id: 'c1', bookId: 'book', title: 'A course', term: '2026 autumn', startsAt: 1_790_000_000_000 });
   await enrol(app.db, 'c1', [adaId], 'code');
   await addStaff(app.db, 'c1', adaId, 'ta');
+  await addPlatform(app.db, { issuer: 'https://lms.example.edu', clientId: 'folio', authUrl: 'https://lms.example.edu/auth', tokenUrl: 'https://lms.example.edu/token', jwksUrl: 'https://lms.example.edu/jwks', deployments: ['d1', 'd2'] });
+  // A signing key and a retired one.
+  await signingKey(app.db, testSecret);
+  await rotateKeys(app.db, testSecret);
   await app.db.run(sql`INSERT INTO password_links (id, user_id, expires_at, created_at) VALUES ('link-hash', ${adaId}, 1790000000000, 1780000000000)`);
 
   const first = await put(app, 'programs/ac1', fromBook, { code: 'anonymous = True', page: 'ch1/intro' });

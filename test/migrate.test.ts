@@ -35,6 +35,8 @@ t.test('a fresh database gets every migration once; a second run applies nothing
     'courses',
     'enrolments',
     'events',
+    'lti_keys',
+    'lti_platforms',
     'page_completions',
     'password_links',
     'positions',

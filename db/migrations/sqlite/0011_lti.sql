@@ -1,0 +1,18 @@
+CREATE TABLE `lti_keys` (
+	`kid` text PRIMARY KEY NOT NULL,
+	`public_jwk` text NOT NULL,
+	`private_key` text NOT NULL,
+	`created_at` integer NOT NULL,
+	`retired_at` integer
+);
+--> statement-breakpoint
+CREATE TABLE `lti_platforms` (
+	`issuer` text NOT NULL,
+	`client_id` text NOT NULL,
+	`auth_url` text NOT NULL,
+	`token_url` text NOT NULL,
+	`jwks_url` text NOT NULL,
+	`deployments` text NOT NULL,
+	`created_at` integer NOT NULL,
+	PRIMARY KEY(`issuer`, `client_id`)
+);
