@@ -21,6 +21,7 @@ import courseRoutes from './routes/courses.js';
 import courseReportRoutes from './routes/course-reports.js';
 import eventRoutes from './routes/events.js';
 import exportRoutes from './routes/export.js';
+import handoffRoutes from './routes/handoff.js';
 import healthRoutes from './routes/health.js';
 import instructorRoutes from './routes/instructor.js';
 import { buildSerializer, validatorCompiler } from './lib/validation.js';
@@ -75,6 +76,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(exportRoutes);
   await app.register(rosterRoutes);
   await app.register(passwordLinkRoutes);
+  await app.register(handoffRoutes);
   await app.register(courseReportRoutes);
   await app.register(clientRoutes, { dir: opts.clientDir });
 }, { name: 'folio', fastify: '5.x' });
