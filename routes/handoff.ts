@@ -1,14 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { redeemHandoff } from '../db/handoffs.js';
+import { createHandoff, redeemHandoff } from '../db/handoffs.js';
 import { findUserById, mergeUsers, publicUser } from '../db/users.js';
 import { HttpError } from '../lib/errors.js';
 import { startSession } from '../plugins/auth.js';
-import { AuthReply, HandoffBody } from '../schemas/auth.js';
+import { HandoffBody, HandoffReply } from '../schemas/auth.js';
 import { errorReplies } from '../schemas/common.js';
 
 /**
  * Hand-off codes (db/handoffs.ts): a login completed on Folio's own pages reaches the book page as
- * `#folio-handoff=CODE`; the page's client exchanges the code here for a session, as at a password login.
+ * `#folio-handoff=CODE`; the page's client exchanges the code here for a session, as at a password login. In cookie
+ * mode the reply carries a fresh code (`fallbackCode`) the client exchanges in token mode when the browser did not keep
+ * the cookie, as it logs in again with the password after a login.
  */
 const handoffRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, books } = app;
@@ -21,7 +23,7 @@ const handoffRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: "Log in with a hand-off code (once, within 60 s, from a page of the code's book); work saved anonymously in this session moves to the account",
         body: HandoffBody,
-        response: { 200: AuthReply, ...errorReplies(400, 403, 415, 429, 503) },
+        response: { 200: HandoffReply, ...errorReplies(400, 403, 415, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -43,7 +45,10 @@ const handoffRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (previous?.anonymous && previous.id !== user.id) await mergeUsers(db, previous.id, user.id);
       const token = await startSession(request, reply, user, mode);
       request.log.info({ event: 'handoff_redeemed', userId: user.id, username: user.username, book, mode, merged: previous?.anonymous === true, client: request.ip }, 'logged in with a hand-off code');
-      return { user: publicUser(user), ...(token ? { token } : {}) };
+      if (token) return { user: publicUser(user), token };
+      // The code is used up, and whether the browser keeps the cookie is only known after this reply (a login would try
+      // again with the password in token mode): a new code lets the client do the same.
+      return { user: publicUser(user), fallbackCode: await createHandoff(db, user.id, book) };
     },
   );
 };

@@ -144,3 +144,16 @@ export const HandoffBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export const HandoffReply = Type.Object(
+  {
+    ...AuthReply.properties,
+    fallbackCode: Type.Optional(
+      Type.String({
+        description:
+          'cookie mode only: a new hand-off code (the same user and book, once, 60 s) for a browser that did not keep the cookie, to exchange in token mode (the code itself was used up)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);

@@ -37,16 +37,32 @@ t.test('createHandoff stores the SHA-256 of a 32-byte base64url code, for its us
   t.equal(handoffLifetime, 60_000);
 });
 
-t.test('POST /api/auth/handoff logs the user in with a cookie (200 {user}), and the cookie is a session of that user', async (t) => {
+t.test('POST /api/auth/handoff logs the user in with a cookie (200 {user, fallbackCode}), and the cookie is a session of that user', async (t) => {
   const app = await build(t);
   const { user, code } = await handedOff(app);
   const res = await redeem(app, { code });
   t.equal(res.statusCode, 200, res.body);
-  t.same(res.json(), { user: { id: user.id, username: 'ada', name: null, email: null, role: 'student', researchConsent: false, anonymous: false } });
+  const { fallbackCode } = res.json() as { fallbackCode: string };
+  t.match(fallbackCode, /^[A-Za-z0-9_-]{43}$/);
+  t.not(fallbackCode, code);
+  t.same(res.json(), { user: { id: user.id, username: 'ada', name: null, email: null, role: 'student', researchConsent: false, anonymous: false }, fallbackCode });
   t.equal(res.headers['cache-control'], 'no-store');
   const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie: cookieOf(res) } });
   t.equal(me.statusCode, 200);
   t.equal(me.json().user.id, user.id);
+});
+
+t.test("a cookie-mode reply's fallbackCode (for a browser that refused the cookie) logs the same user in, in token mode, once", async (t) => {
+  const app = await build(t);
+  const { user, code } = await handedOff(app);
+  const { fallbackCode } = (await redeem(app, { code })).json() as { fallbackCode: string };
+  const res = await redeem(app, { code: fallbackCode, mode: 'token' });
+  t.equal(res.statusCode, 200, res.body);
+  t.equal(res.json().user.id, user.id);
+  t.match(res.json().token, /^[A-Za-z0-9_-]{20,200}$/);
+  t.equal(res.json().fallbackCode, undefined, 'token mode gives none');
+  t.equal(await codeCount(app), 0);
+  t.same((await redeem(app, { code: fallbackCode, mode: 'token' })).json(), invalid);
 });
 
 t.test('in token mode the reply carries a bearer token ({user, token}) and no cookie', async (t) => {
@@ -65,7 +81,7 @@ t.test('in token mode the reply carries a bearer token ({user, token}) and no co
 t.test('a code works once: the second use is 400 invalid_handoff, and the code is gone from the table', async (t) => {
   const app = await build(t);
   const { code } = await handedOff(app);
-  t.equal((await redeem(app, { code })).statusCode, 200);
+  t.equal((await redeem(app, { code, mode: 'token' })).statusCode, 200);
   t.equal(await codeCount(app), 0);
   const again = await redeem(app, { code });
   t.equal(again.statusCode, 400);
