@@ -21,6 +21,7 @@ import courseRoutes from './routes/courses.js';
 import courseReportRoutes from './routes/course-reports.js';
 import eventRoutes from './routes/events.js';
 import exportRoutes from './routes/export.js';
+import handoffRoutes from './routes/handoff.js';
 import healthRoutes from './routes/health.js';
 import instructorRoutes from './routes/instructor.js';
 import ltiRoutes from './routes/lti.js';
@@ -76,6 +77,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(exportRoutes);
   await app.register(rosterRoutes);
   await app.register(passwordLinkRoutes);
+  await app.register(handoffRoutes);
   await app.register(courseReportRoutes);
   await app.register(ltiRoutes);
   await app.register(clientRoutes, { dir: opts.clientDir });

@@ -53,6 +53,9 @@ const maxEventDataBytes = 16 * 1024;
 const joinCodePattern = /^[A-Za-z0-9 -]{4,64}$/;
 /** The address parameter that offers a course to join: `?course=CODE`. */
 const courseParameter = 'course';
+/** The fragment parameter a hand-off code arrives in (a login completed on Folio's own pages: `#folio-handoff=CODE`). */
+const handoffParameter = 'folio-handoff';
+const handoffPattern = /^[A-Za-z0-9_-]{1,200}$/;
 /** The outbox key of a student who has not logged in. */
 const anonymous = 'anon';
 
@@ -119,6 +122,39 @@ function courseOfferIn(location: { readonly href: string } | null): CourseOffer 
   return normal.length >= 4 ? { code: normal } : null;
 }
 
+/**
+ * The hand-off code in the page's address (`#folio-handoff=CODE`), taken out of the address bar at once
+ * (history.replaceState, the rest of the address kept), or null when there is none.
+ */
+function takeHandoffCode(runtime: Runtime): string | null {
+  const { location, history } = runtime;
+  if (!location) return null;
+  let url: URL;
+  try {
+    url = new URL(location.href);
+  } catch {
+    return null;
+  }
+  // The fragment's other parts (`#top`, another script's parameters) stay as they are.
+  const parts = url.hash.slice(1).split('&');
+  const prefix = `${handoffParameter}=`;
+  const found = parts.find((part) => part.startsWith(prefix));
+  if (found === undefined) return null;
+  let code: string;
+  try {
+    code = decodeURIComponent(found.slice(prefix.length));
+  } catch {
+    code = '';
+  }
+  const rest = parts.filter((part) => !part.startsWith(prefix)).join('&');
+  try {
+    history?.replaceState(history.state, '', `${url.pathname}${url.search}${rest ? `#${rest}` : ''}`);
+  } catch {
+    // an address the page may not rewrite (a sandboxed frame): the code is used once all the same
+  }
+  return handoffPattern.test(code) ? code : null;
+}
+
 export class Folio {
   /** Folio's origin. */
   readonly server: string;
@@ -141,6 +177,8 @@ export class Folio {
   #who: string;
   #checked: Promise<Failure | null> | null = null;
   #courseOffer: CourseOffer | null;
+  /** The exchange of the address's hand-off code: its user, or null (none, or refused). */
+  readonly #handoff: Promise<User | null>;
 
   constructor(options: FolioOptions) {
     this.server = serverOrigin(options.server);
@@ -187,11 +225,24 @@ export class Folio {
     this.#listen(doc, 'visibilitychange', () => {
       if (doc?.visibilityState === 'hidden') this.#hidden();
     });
+    // A login completed on Folio's own pages (an LMS launch, an identity provider): exchanged once the page has had a
+    // moment to listen for events, before the kept writes go out (they wait for it).
+    const code = takeHandoffCode(runtime);
+    this.#handoff = code === null ? Promise.resolve(null) : Promise.resolve().then(() => this.#exchangeHandoff(code));
     // Writes kept by an earlier visit go out once the page has had a moment to listen for events.
     if (this.#outbox.count(this.#who) > 0) {
-      const timer = runtime.setTimeout(() => void this.#sync.flush(), 0);
+      const timer = runtime.setTimeout(() => void this.#handoff.then(() => this.#sync.flush()), 0);
       this.#cleanup.push(() => runtime.clearTimeout(timer));
     }
+  }
+
+  /**
+   * Settles once the hand-off code of the page's address (`#folio-handoff=CODE`, left by a login on Folio's own pages)
+   * has been exchanged for a session: the user it logged in (an `auth` event of type `login` said so too), or null when
+   * the address had none or the code was refused (an `auth` event of type `handoff_failed` says why). Never rejects.
+   */
+  get handoff(): Promise<User | null> {
+    return this.#handoff;
   }
 
   /** The user the server confirmed in this page, or null. */
@@ -292,6 +343,7 @@ export class Folio {
 
   /** Who the session belongs to (an anonymous user after saving without logging in), or null when there is none. */
   async me(): Promise<User | null> {
+    await this.#handoff;
     const out = await this.#check();
     if (out) throw out.error;
     this.#checked = Promise.resolve(null);
@@ -727,6 +779,11 @@ export class Folio {
         }
       }
     }
+    return this.#signedIn(user, token, wasAnonymous);
+  }
+
+  /** After a login, a register or a hand-off: the page's student is `user`, their kept writes go out. */
+  #signedIn(user: User, token: string | null, wasAnonymous: boolean): User {
     if (token) this.#setToken(token);
     this.#user = user;
     this.#setWho(user.id);
@@ -735,6 +792,50 @@ export class Folio {
     this.#sync.resume();
     this.#emit('auth', { type: 'login', user, mode: token ? 'token' : 'cookie' });
     return user;
+  }
+
+  /**
+   * Exchanges a hand-off code for a session, as a login does: with the cookie, then, in `auto` mode, asks `me` whether
+   * the browser sent it back, and if not exchanges the fresh code of the reply (`fallbackCode`: the first is used up)
+   * in token mode. The session's anonymous work (cookie or token) moves to the account on the server, its kept writes
+   * in this browser. A refusal is an `auth` event of type `handoff_failed`; the page stays as it was.
+   */
+  async #exchangeHandoff(code: string): Promise<User | null> {
+    this.#events.drain();
+    await this.#sync.hold();
+    try {
+      const wasAnonymous = this.#who === anonymous;
+      const path = '/api/auth/handoff';
+      let user: User;
+      let token: string | null = null;
+      if (this.#mode === 'token' || this.#auth === 'token') {
+        ({ user, token = null } = await this.#authCall(path, { book: this.book, code, mode: 'token' }, this.#token));
+      } else {
+        const reply = (await this.#authCall(path, { book: this.book, code }, this.#token)) as { user: User; fallbackCode?: string };
+        user = reply.user;
+        this.#clearToken();
+        if (this.#auth === 'auto') {
+          const check = await this.#call({ method: 'GET', path: '/api/auth/me' });
+          if (check.kind === 'ok' && (check.body as { user: User }).user.id === user.id) {
+            this.#setMode('cookie');
+          } else if (check.kind === 'retry') {
+            throw check.error;
+          } else {
+            if (reply.fallbackCode === undefined) throw new FolioError(400, 'invalid_handoff', 'Folio sent no code for token mode: start the login again');
+            ({ token = null } = await this.#authCall(path, { book: this.book, code: reply.fallbackCode, mode: 'token' }, null));
+            this.#setMode('token');
+          }
+        }
+      }
+      return this.#signedIn(user, token, wasAnonymous);
+    } catch (err) {
+      const error = err instanceof FolioError ? err : new FolioError(0, 'offline', err instanceof Error ? err.message : String(err));
+      this.#emit('auth', { type: 'handoff_failed', error: { statusCode: error.statusCode, error: error.error, message: error.message } });
+      return null;
+    } finally {
+      this.#sync.release();
+      void this.#sync.flush();
+    }
   }
 
   async #authCall(path: string, body: object, token: string | null): Promise<{ user: User; token?: string }> {

@@ -82,7 +82,9 @@ export type AuthEvent =
   /** deleteAccount() deleted the account and everything of it; the page has no session now */
   | { type: 'deleted' }
   /** the server says the session has ended: ask the student to log in; `pending` kept writes wait for that */
-  | { type: 'required'; reason: 'session_expired'; pending: number };
+  | { type: 'required'; reason: 'session_expired'; pending: number }
+  /** the hand-off code of the page's address (a login on Folio's own pages) was refused (`invalid_handoff`: used or expired) or could not be sent: the page stays as it was; ask the student to start the login again */
+  | { type: 'handoff_failed'; error: { statusCode: number; error: string; message: string } };
 
 export type SyncEvent =
   /** kept writes are being sent */

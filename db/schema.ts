@@ -168,6 +168,27 @@ export const passwordLinks = sqliteTable(
   (t) => [index('password_links_user_idx').on(t.userId)],
 );
 
+/**
+ * Hand-off codes (db/handoffs.ts): how a login completed on Folio's own pages (an LTI launch, an identity provider's
+ * callback) reaches the book page. Keyed by the SHA-256 of the code (the raw code is never stored); single use, bound
+ * to one book, living at most 60 s.
+ */
+export const handoffCodes = sqliteTable(
+  'handoff_codes',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    expiresAt: integer('expires_at').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('handoff_codes_expires_idx').on(t.expiresAt)],
+);
+
 /** Server-side sessions, keyed by the SHA-256 of the token (the raw token is never stored). */
 export const sessions = sqliteTable(
   'sessions',

@@ -22,6 +22,11 @@ declare module 'fastify' {
      * user; throws 429 (with Retry-After) past FOLIO_JOIN_RATE_PER_IP or FOLIO_JOIN_RATE_PER_USER, and logs it.
      */
     limitJoinAttempt(request: FastifyRequest, userId: string): Promise<void>;
+    /**
+     * Counts a hand-off code redemption (POST /api/auth/handoff, before its code is looked up) against its client;
+     * throws 429 (with Retry-After) past FOLIO_LOGIN_RATE_PER_IP a minute, and logs it.
+     */
+    limitHandoffAttempt(request: FastifyRequest): Promise<void>;
   }
 }
 
@@ -138,6 +143,17 @@ export default fp(
         request.log.warn({ event: 'join_throttled', userId, client: request.ip, limit }, 'course join attempts throttled');
         throw tooMany(`too many attempts at joining a course: try again in ${result.ttlInSeconds} s`, result.ttlInSeconds);
       }
+    });
+
+    // Every redemption counts, before the lookup, like a join attempt; a class arriving from its LMS at once shares one
+    // address, so the allowance is the login one per client (FOLIO_LOGIN_RATE_PER_IP). A code is 256 random bits: the
+    // limit bounds the load of guessing, not its (nil) chance.
+    const handoffs = app.createRateLimit({ max: app.config.loginRatePerIp, timeWindow: minute, keyGenerator: (request) => `handoff-ip:${clientKey(request)}` });
+    app.decorate('limitHandoffAttempt', async (request: FastifyRequest) => {
+      const result = await handoffs(request);
+      if (result.isAllowed || !result.isExceeded) return;
+      request.log.warn({ event: 'handoff_throttled', client: request.ip }, 'hand-off code redemptions throttled');
+      throw tooMany(`too many hand-off attempts from your network: try again in ${result.ttlInSeconds} s`, result.ttlInSeconds);
     });
 
     const anonymous = app.createRateLimit({ max: app.config.anonymousPerHour, timeWindow: 60 * minute, keyGenerator: (request) => `anon-ip:${clientKey(request)}` });

@@ -1,5 +1,5 @@
 import Type, { type TSchema } from 'typebox';
-import { Nullable, Role, When } from './common.js';
+import { BookId, Nullable, Role, When } from './common.js';
 
 export const Username = Type.String({
   minLength: 3,
@@ -130,6 +130,30 @@ export const PasswordLinkBody = Type.Object(
   {
     token: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_-]+$', description: 'the token of the link (after #token=)' }),
     password: Password,
+  },
+  { additionalProperties: false },
+);
+
+// ---- hand-off codes (routes/handoff.ts) -----------------------------------------------------------------------------
+
+export const HandoffBody = Type.Object(
+  {
+    book: { ...BookId, description: 'the book the page belongs to: its origin must be one of the book\'s' },
+    code: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_-]+$', description: 'the hand-off code (after #folio-handoff= in the page\'s URL)' }),
+    mode: Type.Optional(Mode),
+  },
+  { additionalProperties: false },
+);
+
+export const HandoffReply = Type.Object(
+  {
+    ...AuthReply.properties,
+    fallbackCode: Type.Optional(
+      Type.String({
+        description:
+          'cookie mode only: a new hand-off code (the same user and book, once, 60 s) for a browser that did not keep the cookie, to exchange in token mode (the code itself was used up)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

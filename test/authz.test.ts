@@ -7,6 +7,7 @@ import { validatorCompiler } from '../lib/validation.js';
 import { bookOrigin, cookieOf, fromBook, otherBookOrigin, register, testConfig } from './helper.js';
 import { courseOf, enrolled, loginAs, staffOf } from './staff.js';
 import { enrol, findCourse } from '../db/courses.js';
+import { createHandoff } from '../db/handoffs.js';
 import { newPasswordLink } from '../db/password-links.js';
 import { createAccount } from '../db/users.js';
 import { accessLevels, type Access } from '../plugins/access.js';
@@ -106,6 +107,13 @@ const samples: Record<string, Sample> = {
     prepare: async ({ app }) => {
       const user = await createAccount(app.db, { username: `linked${++usernames}`, passwordHash: null });
       return { payload: { token: await newPasswordLink(app.db, user.id, 1), password } };
+    },
+  },
+  'POST /api/auth/handoff': {
+    ok: 200,
+    prepare: async ({ app }) => {
+      const user = await createAccount(app.db, { username: `handed${++usernames}`, passwordHash: null });
+      return { payload: { book: 'book', code: await createHandoff(app.db, user.id, 'book') } };
     },
   },
   'GET /api/courses/:course/roster': { ok: 200 },

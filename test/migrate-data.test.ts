@@ -29,6 +29,7 @@ const primaryKeys: Record<string, string[]> = {
   courses: ['id'],
   enrolments: ['course_id', 'user_id'],
   events: ['id'],
+  handoff_codes: ['id'],
   lti_keys: ['kid'],
   lti_platforms: ['issuer', 'client_id'],
   page_completions: ['user_id', 'book_id', 'page'],
@@ -61,6 +62,7 @@ const filledCounts = [
   ['course_staff', 1],
   ['enrolments', 1],
   ['events', 3],
+  ['handoff_codes', 1],
   ['page_completions', 3],
   ['password_links', 1],
   ['positions', 2],
@@ -127,6 +129,7 @@ async function filledSqlite(t: Test): Promise<Filled> {
   await signingKey(app.db, testSecret);
   await rotateKeys(app.db, testSecret);
   await app.db.run(sql`INSERT INTO password_links (id, user_id, expires_at, created_at) VALUES ('link-hash', ${adaId}, 1790000000000, 1780000000000)`);
+  await app.db.run(sql`INSERT INTO handoff_codes (id, user_id, book_id, expires_at, created_at) VALUES ('handoff-hash', ${adaId}, 'book', 1790000000000, 1789999940000)`);
 
   const first = await put(app, 'programs/ac1', fromBook, { code: 'anonymous = True', page: 'ch1/intro' });
   const anonCookie = String(first.headers['set-cookie']).split(';')[0]!;

@@ -35,6 +35,7 @@ t.test('a fresh database gets every migration once; a second run applies nothing
     'courses',
     'enrolments',
     'events',
+    'handoff_codes',
     'lti_keys',
     'lti_platforms',
     'page_completions',

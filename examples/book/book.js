@@ -1,7 +1,8 @@
 /**
  * The demo book's page glue: restores the student's work when the page loads, saves programs and answers with the
  * Folio client, logs research events, shows what the client says (saved, will retry, please log in), and offers the
- * course a `?course=CODE` link names (the client takes `course` out of the address bar once it is joined).
+ * course a `?course=CODE` link names (the client takes `course` out of the address bar once it is joined). A login
+ * completed on Folio's own pages arrives as `#folio-handoff=CODE`: the client exchanges it by itself.
  * Each page calls bindPage(folio, pageId) once; activities and questions are found by their data-* attributes.
  */
 
@@ -60,6 +61,11 @@ export function bindPage(folio, page) {
   }
 
   folio.on('auth', (e) => {
+    if (e.type === 'handoff_failed') {
+      // A sign-in link (from a course or a sign-in page) that was used or expired: the page stays as it was.
+      accountError.textContent = e.error.message;
+      return;
+    }
     banner.hidden = e.type !== 'required';
     if (e.type === 'required') {
       form.hidden = false;

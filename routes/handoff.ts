@@ -1,0 +1,56 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { createHandoff, redeemHandoff } from '../db/handoffs.js';
+import { findUserById, mergeUsers, publicUser } from '../db/users.js';
+import { HttpError } from '../lib/errors.js';
+import { startSession } from '../plugins/auth.js';
+import { HandoffBody, HandoffReply } from '../schemas/auth.js';
+import { errorReplies } from '../schemas/common.js';
+
+/**
+ * Hand-off codes (db/handoffs.ts): a login completed on Folio's own pages reaches the book page as
+ * `#folio-handoff=CODE`; the page's client exchanges the code here for a session, as at a password login. In cookie
+ * mode the reply carries a fresh code (`fallbackCode`) the client exchanges in token mode when the browser did not keep
+ * the cookie, as it logs in again with the password after a login.
+ */
+const handoffRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { db, books } = app;
+
+  app.post(
+    '/api/auth/handoff',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['auth'],
+        summary: "Log in with a hand-off code (once, within 60 s, from a page of the code's book); work saved anonymously in this session moves to the account",
+        body: HandoffBody,
+        response: { 200: HandoffReply, ...errorReplies(400, 403, 415, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { book, code, mode = 'cookie' } = request.body;
+      await app.limitHandoffAttempt(request);
+      const origin = request.headers.origin;
+      // A code is redeemed by a page of its book only (with or without a cookie; the CSRF check has run already).
+      if (typeof origin !== 'string' || !books.allows(origin, book)) {
+        request.log.warn({ event: 'handoff_refused', reason: 'origin', book, origin, client: request.ip }, 'hand-off code refused');
+        throw new HttpError(403, 'origin_not_allowed', `a hand-off code of book "${book}" is redeemed by a page of that book only: origin ${origin ?? '(none)'} is not one of its origins`);
+      }
+      const userId = await redeemHandoff(db, code, book);
+      const user = userId === undefined ? undefined : await findUserById(db, userId);
+      if (!user) {
+        request.log.warn({ event: 'handoff_refused', reason: 'code', book, client: request.ip }, 'hand-off code refused');
+        throw new HttpError(400, 'invalid_handoff', 'this sign-in link is unknown, used or expired: start the login again (from your course or the sign-in page)');
+      }
+      const previous = request.user;
+      if (previous?.anonymous && previous.id !== user.id) await mergeUsers(db, previous.id, user.id);
+      const token = await startSession(request, reply, user, mode);
+      request.log.info({ event: 'handoff_redeemed', userId: user.id, username: user.username, book, mode, merged: previous?.anonymous === true, client: request.ip }, 'logged in with a hand-off code');
+      if (token) return { user: publicUser(user), token };
+      // The code is used up, and whether the browser keeps the cookie is only known after this reply (a login would try
+      // again with the password in token mode): a new code lets the client do the same.
+      return { user: publicUser(user), fallbackCode: await createHandoff(db, user.id, book) };
+    },
+  );
+};
+
+export default handoffRoutes;
