@@ -14,6 +14,9 @@ import { buildLogged, folio, root, testDatabaseUrl, testDialect } from './helper
  */
 
 const migration = coursesMigration[testDialect];
+/** The shipped migrations from the courses migration on: what `folio migrate` applies to a database just before it. */
+const shipped = (JSON.parse(readFileSync(join(root, `db/migrations/${testDialect}/meta/_journal.json`), 'utf8')) as { entries: { tag: string }[] }).entries.map((e) => e.tag);
+const fromCourses = shipped.slice(shipped.indexOf(migration));
 
 /** Migrates a new database up to (not including) the courses migration, with drizzle's migrator over a copy of the folder without it. */
 async function databaseBeforeCourses(t: Test): Promise<{ url: string; db: Database }> {
@@ -93,7 +96,7 @@ t.test(`folio migrate applies ${migration} and prints each default course with i
   t.match(code, /^[0-9A-Z]{8,}$/);
   t.equal(
     res.stdout,
-    `${url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')}: applied 1 migration(s):\n  ${migration}\n` +
+    `${url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')}: applied ${fromCourses.length} migration(s):\n${fromCourses.map((m) => `  ${m}\n`).join('')}` +
       `migration ${migration} retired the server-wide instructor role (instructors are staff of courses now): a default course per book with work\n` +
       `  course b1 (book b1): join code ${code}; staff: prof; 1 student(s) enrolled\n` +
       '  (see "folio courses list"; add staff with "folio courses staff add COURSE USER --role instructor|ta")\n',
@@ -125,7 +128,7 @@ t.test(`on a database without work, ${migration} makes no course and folio migra
   t.match(
     res.stdout,
     new RegExp(
-      `  ${migration}\\nmigration ${migration} retired the server-wide instructor role \\(instructors are staff of courses now\\):\\n` +
+      `  ${fromCourses.at(-1)}\\nmigration ${migration} retired the server-wide instructor role \\(instructors are staff of courses now\\):\\n` +
         '  no book had work, so no default course was made; former instructors are students now\\n$',
     ),
   );
