@@ -1,5 +1,6 @@
 import { and, asc, count, eq, gt, inArray } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
+import { cursorOf } from '../lib/cursor.js';
 import { CsvSyntaxError, parseCsv } from '../lib/csv.js';
 import type { Database, Queries } from './index.js';
 import { createPasswordLink } from './password-links.js';
@@ -197,15 +198,6 @@ export interface RosterStudent {
   enrolledAt: number;
 }
 
-/** The cursor of a roster page: the last student's id, opaque to the caller. */
-export const rosterCursor = (userId: string) => Buffer.from(userId, 'utf8').toString('base64url');
-/** The user id a cursor holds, or undefined for something that is not a cursor. */
-export function fromRosterCursor(cursor: string): string | undefined {
-  if (!/^[A-Za-z0-9_-]{1,700}$/.test(cursor)) return undefined;
-  const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  return id.length > 0 && rosterCursor(id) === cursor ? id : undefined;
-}
-
 /** A page of a course's enrolled students, by user id after `after` (exclusive), and the cursor of the next page or null. */
 export async function rosterPage(db: Queries, courseId: string, limit: number, after?: string): Promise<{ students: RosterStudent[]; next: string | null }> {
   const found = await rows(
@@ -218,7 +210,7 @@ export async function rosterPage(db: Queries, courseId: string, limit: number, a
       .limit(limit + 1),
   );
   const students = found.slice(0, limit);
-  return { students, next: found.length > limit ? rosterCursor(students.at(-1)!.id) : null };
+  return { students, next: found.length > limit ? cursorOf(students.at(-1)!.id) : null };
 }
 
 /** How many staff and students each course has, by course id (courses without either are left out). */

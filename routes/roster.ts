@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { unenrol } from '../db/courses.js';
 import { passwordLinkUrl } from '../db/password-links.js';
-import { enrolUsernames, fromRosterCursor, importRoster, parseRoster, rosterPage } from '../db/roster.js';
+import { enrolUsernames, importRoster, parseRoster, rosterPage } from '../db/roster.js';
 import { UsernameTakenError } from '../db/users.js';
+import { afterCursor } from '../lib/cursor.js';
 import { HttpError } from '../lib/errors.js';
 import { courseOf } from '../plugins/access.js';
 import { errorReplies } from '../schemas/common.js';
@@ -31,9 +32,7 @@ const rosterRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { course } = courseOf(request);
       const { limit, after } = request.query;
-      const from = after === undefined ? undefined : fromRosterCursor(after);
-      if (after !== undefined && from === undefined) throw new HttpError(400, 'invalid_request', 'querystring/after is not a cursor: pass the `next` of the previous page as it is');
-      const page = await rosterPage(db, course.id, limit, from);
+      const page = await rosterPage(db, course.id, limit, after === undefined ? undefined : afterCursor(after));
       return { course: course.id, students: page.students.map((s) => ({ ...s, enrolledAt: new Date(s.enrolledAt).toISOString() })), next: page.next };
     },
   );
