@@ -7,7 +7,7 @@ import { applyMigrations, coursesMigration, pendingMigrations, retiredInstructor
 import { roles, staffRoles, type Role, type StaffRole } from '../db/schema.js';
 import { addStaff, CourseExistsError, createCourse, findCourse, listCourses, migratedCourses, removeStaff, rotateJoinCode, setCourseOpen, staffRole, unenrol } from '../db/courses.js';
 import { newPasswordLink, passwordLinkUrl } from '../db/password-links.js';
-import { courseCounts, enrolUsernames, importRoster, parseRoster } from '../db/roster.js';
+import { countsByCourse, enrolUsernames, importRoster, parseRoster } from '../db/roster.js';
 import { createAccount, deleteUser, endSessionsOfUser, findUserByUsername, listAccounts, publicUser, updateUser, UsernameTakenError } from '../db/users.js';
 import { hashPassword } from '../lib/passwords.js';
 import { isBookId, normalizeOrigin, OriginError } from '../lib/origin.js';
@@ -468,7 +468,7 @@ courses
   .option('--json', 'print a JSON array instead of a table')
   .action(async (opts: { book?: string; json?: boolean }, command: Command) => {
     await withDatabase(command, async (db) => {
-      const [found, counts] = await Promise.all([listCourses(db, opts.book), courseCounts(db)]);
+      const [found, counts] = await Promise.all([listCourses(db, opts.book), countsByCourse(db)]);
       const listed = found.map((c) => listedCourse(c, counts.get(c.id)));
       if (opts.json) return console.log(JSON.stringify(listed, null, 2));
       if (listed.length === 0) return console.log(`no courses${opts.book ? ` of book ${opts.book}` : ''} yet: add one with "folio courses add ID --book B --title T"`);

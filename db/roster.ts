@@ -214,7 +214,7 @@ export async function rosterPage(db: Queries, courseId: string, limit: number, a
 }
 
 /** How many staff and students each course has, by course id (courses without either are left out). */
-export async function courseCounts(db: Queries): Promise<Map<string, { staff: number; students: number }>> {
+export async function countsByCourse(db: Queries): Promise<Map<string, { staff: number; students: number }>> {
   const [staff, students] = await Promise.all([
     rows(db, select({ courseId: courseStaff.courseId, n: count() }).from(courseStaff).groupBy(courseStaff.courseId)),
     rows(db, select({ courseId: enrolments.courseId, n: count() }).from(enrolments).groupBy(enrolments.courseId)),
