@@ -103,6 +103,7 @@ export interface LtiContext {
 export function courseIdFor(context: Pick<LtiContext, 'title' | 'label'>): string {
   const base = (context.label ?? context.title ?? '')
     .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
