@@ -56,6 +56,7 @@ const filledCounts = [
   // 'origins' (the book registry's version) and 'auth' (SQLite's triggers count session and user changes: migration 0006).
   ['change_counters', 2],
   ['courses', 1],
+  ['lti_contexts', 1],
   ['lti_keys', 2],
   ['lti_platforms', 1],
   ['lti_states', 1],
@@ -67,7 +68,6 @@ const filledCounts = [
   ['enrolments', 1],
   ['events', 3],
   ['handoff_codes', 1],
-  ['lti_contexts', 1],
   ['lti_users', 1],
   ['page_completions', 3],
   ['password_links', 1],
