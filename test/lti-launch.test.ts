@@ -287,6 +287,16 @@ t.test('an expired state (over 5 minutes) is refused: 400 lti_state', async (t) 
   t.equal(res.json().error, 'lti_state');
 });
 
+t.test('the periodic sweep removes expired login states and keeps live ones', async (t) => {
+  const { app, platform } = await setup(t);
+  await login(app, platform);
+  await login(app, platform);
+  await app.db.run(sql`UPDATE lti_states SET expires_at = 1 WHERE id = (SELECT MIN(id) FROM lti_states)`);
+  const { sweepSessions } = await import('../plugins/auth.js');
+  await sweepSessions(app);
+  t.equal(await count(app, 'lti_states'), 1);
+});
+
 t.test('a refused launch shows a page (HTML, no stack) to a browser, which the LMS may frame', async (t) => {
   const { app, platform } = await setup(t);
   const { state, nonce } = await login(app, platform);
