@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { addPlatform } from '../db/lti.js';
 import { courseIdFor } from '../db/lti-launch.js';
 import { mappedRoles } from '../lib/lti-launch.js';
-import { bookOrigin, buildLogged, fromBook } from './helper.js';
+import { bookOrigin, buildLogged, fromBook, register } from './helper.js';
 
 /** LTI 1.3 login and launch (SPEC §9 "LTI 1.3"), against a platform fixture built with jose: real RSA keys, its JWKS served on 127.0.0.1. */
 
@@ -72,8 +72,8 @@ function claims(platform: Platform, nonce: string, overrides: Record<string, unk
 
 const sign = (payload: JWTPayload, key: KeyPair['privateKey'], kid = 'k1') => new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(key);
 
-const launch = (app: FastifyInstance, form: Record<string, string>, accept = 'application/json') =>
-  app.inject({ method: 'POST', url: '/lti/launch', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://lms.example.edu', accept }, payload: new URLSearchParams(form).toString() });
+const launch = (app: FastifyInstance, form: Record<string, string>, accept = 'application/json', extra: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url: '/lti/launch', headers: { ...extra, 'content-type': 'application/x-www-form-urlencoded', origin: 'https://lms.example.edu', 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'cross-site', accept }, payload: new URLSearchParams(form).toString() });
 
 async function setup(t: Test) {
   const { app, events } = await buildLogged(t);
@@ -175,6 +175,21 @@ t.test('a launch creates the user, the course and the staff place, and redirects
   t.equal(redeemed.statusCode, 200);
   t.equal(redeemed.json().user.id, link!.user_id);
   t.match(events('lti_launch'), [{ issuer: platform.issuer, clientId, deploymentId: 'd1', userId: link!.user_id, newUser: true, book: 'book', course: context!.course_id, staff: 'instructor', learner: false }]);
+});
+
+t.test('a launch is a cross-site form post that may carry a Folio cookie: the CSRF check does not stop it, and it neither uses nor changes that session', async (t) => {
+  const { app, platform } = await setup(t);
+  const { cookie } = await register(app, 'bob');
+  const { state, nonce } = await login(app, platform);
+  const res = await launch(app, { id_token: await sign(claims(platform, nonce), platform.key.privateKey), state }, 'text/html', { cookie });
+  t.equal(res.statusCode, 302);
+  t.equal(res.headers['set-cookie'], undefined);
+  const code = String(res.headers.location).split('#folio-handoff=')[1]!;
+  const redeemed = await app.inject({ method: 'POST', url: '/api/auth/handoff', headers: fromBook, payload: { book: 'book', code, mode: 'token' } });
+  t.not(redeemed.json().user.username, 'bob');
+  t.match(redeemed.json().user.username, /^lti-[a-z0-9]{12}$/);
+  const me = await app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...fromBook, cookie } });
+  t.equal(me.json().user.username, 'bob', "bob's session is as it was");
 });
 
 t.test('a learner\'s launch in the same context enrols them in the same course (via lti); their second launch finds the same user', async (t) => {
