@@ -87,6 +87,7 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (deployment !== undefined && !platform.deployments.includes(deployment)) {
         throw new LtiRefusal('deployment_id', `the deployment "${deployment}" is not registered for this platform: add it with "folio lti platforms add … --deployment ID"`);
       }
+      await app.limitLtiLogin(request);
       const { state, nonce } = await startLtiLogin(db, { issuer: platform.issuer, clientId: platform.clientId, targetLinkUri: target });
       const auth = new URL(platform.authUrl);
       const query: Record<string, string | undefined> = {

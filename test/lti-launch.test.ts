@@ -141,6 +141,20 @@ t.test('a login from an unknown platform is refused: 400 naming it (JSON when Ac
   t.equal(await count(app, 'lti_states'), 0);
 });
 
+t.test('login initiations past FOLIO_LOGIN_RATE_PER_IP a minute from one client get 429 with Retry-After, logged as lti_login_throttled', async (t) => {
+  const { app, events } = await buildLogged(t, { loginRatePerIp: 2 });
+  const platform = await platformFixture(t, app);
+  t.equal((await login(app, platform)).res.statusCode, 302);
+  t.equal((await login(app, platform)).res.statusCode, 302);
+  const query = new URLSearchParams({ iss: platform.issuer, login_hint: 'h', target_link_uri: target, client_id: clientId });
+  const res = await app.inject({ method: 'GET', url: `/lti/login?${query}` });
+  t.equal(res.statusCode, 429);
+  t.ok(Number(res.headers['retry-after']) > 0);
+  t.equal(res.json().error, 'rate_limited');
+  t.match(events('lti_login_throttled'), [{ client: '127.0.0.1' }]);
+  t.equal(await count(app, 'lti_states'), 2);
+});
+
 t.test('a login without login_hint or target_link_uri is refused with 400 naming the parameter', async (t) => {
   const { app, platform } = await setup(t);
   const res = await app.inject({ method: 'GET', url: `/lti/login?${new URLSearchParams({ iss: platform.issuer, target_link_uri: target })}`, headers: { accept: 'application/json' } });
