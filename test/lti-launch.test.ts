@@ -34,7 +34,8 @@ async function platformFixture(t: Test, app: FastifyInstance) {
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   await addPlatform(app.db, { issuer, clientId, authUrl: `${issuer}/auth`, tokenUrl: `${issuer}/token`, jwksUrl: `${issuer}/jwks`, deployments: ['d1'] });
-  return { issuer, key, other, jwksFetches: () => jwksFetches };
+  const stop = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return { issuer, key, other, jwksFetches: () => jwksFetches, stop };
 }
 type Platform = Awaited<ReturnType<typeof platformFixture>>;
 
@@ -344,6 +345,15 @@ t.test('a launch without state or id_token is refused with 400 naming it; JSON b
   t.equal(res.json().error, 'lti_state');
   const form = await app.inject({ method: 'POST', url: '/api/auth/login', headers: { ...fromBook, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'username=a&password=b' });
   t.equal(form.statusCode, 415);
+});
+
+t.test("a launch when the platform's JWKS cannot be fetched is refused: 400 lti_jwks naming the URL", async (t) => {
+  const { app, platform } = await setup(t);
+  const { state, nonce } = await login(app, platform);
+  await platform.stop();
+  const res = await launch(app, { id_token: await sign(claims(platform, nonce), platform.key.privateKey), state });
+  t.equal(res.statusCode, 400);
+  t.same(res.json(), { statusCode: 400, error: 'lti_jwks', message: `the platform's keys could not be fetched from ${platform.issuer}/jwks: try again, or ask the LMS administrator` });
 });
 
 t.test("the platform's JWKS is fetched once and cached across launches", async (t) => {
