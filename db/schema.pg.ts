@@ -356,3 +356,51 @@ export const ltiKeys = pgTable('lti_keys', {
   createdAt: time('created_at').notNull(),
   retiredAt: time('retired_at'),
 });
+
+/**
+ * LTI 1.3 login initiations awaiting their launch (routes/lti.ts): keyed by the SHA-256 of the `state` sent to the
+ * platform, with the `nonce` the id_token must carry. Single use (deleted by the launch), 5 minutes.
+ */
+export const ltiStates = pgTable(
+  'lti_states',
+  {
+    id: text('id').primaryKey(),
+    nonce: text('nonce').notNull(),
+    issuer: text('issuer').notNull(),
+    clientId: text('client_id').notNull(),
+    targetLinkUri: text('target_link_uri').notNull(),
+    expiresAt: time('expires_at').notNull(),
+    createdAt: time('created_at').notNull(),
+  },
+  (t) => [index('lti_states_expires_idx').on(t.expiresAt)],
+);
+
+/** Who a platform's user (its issuer and `sub`) is in Folio. */
+export const ltiUsers = pgTable(
+  'lti_users',
+  {
+    issuer: text('issuer').notNull(),
+    sub: text('sub').notNull(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: time('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.issuer, t.sub] }), index('lti_users_user_idx').on(t.userId)],
+);
+
+/** Which Folio course an LMS context (issuer, deployment, context id) launching a book is. */
+export const ltiContexts = pgTable(
+  'lti_contexts',
+  {
+    issuer: text('issuer').notNull(),
+    deploymentId: text('deployment_id').notNull(),
+    contextId: text('context_id').notNull(),
+    bookId: text('book_id').notNull(),
+    courseId: text('course_id')
+      .notNull()
+      .references(() => courses.id, { onDelete: 'cascade' }),
+    createdAt: time('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.issuer, t.deploymentId, t.contextId, t.bookId] }), index('lti_contexts_course_idx').on(t.courseId)],
+);

@@ -393,6 +393,54 @@ export const ltiKeys = sqliteTable('lti_keys', {
   retiredAt: integer('retired_at'),
 });
 
+/**
+ * LTI 1.3 login initiations awaiting their launch (routes/lti.ts): keyed by the SHA-256 of the `state` sent to the
+ * platform, with the `nonce` the id_token must carry. Single use (deleted by the launch), 5 minutes.
+ */
+export const ltiStates = sqliteTable(
+  'lti_states',
+  {
+    id: text('id').primaryKey(),
+    nonce: text('nonce').notNull(),
+    issuer: text('issuer').notNull(),
+    clientId: text('client_id').notNull(),
+    targetLinkUri: text('target_link_uri').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('lti_states_expires_idx').on(t.expiresAt)],
+);
+
+/** Who a platform's user (its issuer and `sub`) is in Folio. */
+export const ltiUsers = sqliteTable(
+  'lti_users',
+  {
+    issuer: text('issuer').notNull(),
+    sub: text('sub').notNull(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.issuer, t.sub] }), index('lti_users_user_idx').on(t.userId)],
+);
+
+/** Which Folio course an LMS context (issuer, deployment, context id) launching a book is. */
+export const ltiContexts = sqliteTable(
+  'lti_contexts',
+  {
+    issuer: text('issuer').notNull(),
+    deploymentId: text('deployment_id').notNull(),
+    contextId: text('context_id').notNull(),
+    bookId: text('book_id').notNull(),
+    courseId: text('course_id')
+      .notNull()
+      .references(() => courses.id, { onDelete: 'cascade' }),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.issuer, t.deploymentId, t.contextId, t.bookId] }), index('lti_contexts_course_idx').on(t.courseId)],
+);
+
 /** A property name as its column's: `usernameKey` → `username_key`. */
 export type Snake<S extends string> = S extends `${infer Head}${infer Rest}` ? `${Head extends Lowercase<Head> ? Head : `_${Lowercase<Head>}`}${Snake<Rest>}` : S;
 /**

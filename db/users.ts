@@ -184,7 +184,7 @@ export async function listAccounts(db: Database): Promise<UserRow[]> {
 
 /**
  * The tables of a student's work: every table with a user_id but sessions and user_usage (bookkeeping), and the
- * memberships (enrolments, course_staff, password_links, handoff_codes), which are not work (test/abuse.test.ts checks the schema).
+ * memberships (enrolments, course_staff, password_links, handoff_codes, lti_users), which are not work (test/abuse.test.ts checks the schema).
  */
 const work = [programs, answers, events, positions, pageCompletions] as const;
 /** Their names. */

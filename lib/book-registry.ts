@@ -68,6 +68,14 @@ export class BookRegistry {
     return this.books.get(book)?.toc;
   }
 
+  /** The books (as of the last refresh) whose allowed origins include `origin`, by id. */
+  booksAt(origin: string): RegisteredBook[] {
+    return [...this.books.values()]
+      .filter((b) => b.allowed.has(origin))
+      .map((b) => ({ id: b.id, title: b.title, origins: b.origins }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
   /** Whether `origin` (the raw header, compared exactly) may call the book's API, or any non-book API when `book` is undefined. */
   allows(origin: string, book: string | undefined): boolean {
     const set = book === undefined ? this.union : this.books.get(book)?.allowed;

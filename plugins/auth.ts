@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { DatabaseSessionStore, sessionId } from '../db/session-store.js';
 import { deleteExpiredHandoffs } from '../db/handoffs.js';
+import { deleteExpiredLtiStates } from '../db/lti-launch.js';
 import { deleteExpiredSessions, newToken, sessionKey } from '../db/sessions.js';
 import { createAnonymousUser, purgeIdleAnonymousUsers, type UserRow } from '../db/users.js';
 import { faultOf } from '../db/faults.js';
@@ -137,7 +138,7 @@ export function currentSessionKey(request: FastifyRequest): string | undefined {
 }
 
 /**
- * The periodic clean-up: sessions past their expiry or their maximum age, expired hand-off codes, and anonymous students who saved nothing and
+ * The periodic clean-up: sessions past their expiry or their maximum age, expired hand-off codes and LTI login states, and anonymous students who saved nothing and
  * have not been seen for FOLIO_ANONYMOUS_IDLE_DAYS (a session in use is renewed at least every `renewEvery`, so one
  * expiring later than the idle cut-off + its lifetime - `renewEvery` may have been used since: its user stays).
  */
@@ -148,6 +149,8 @@ export async function sweepSessions(app: FastifyInstance, now = Date.now()): Pro
   if (sessions > 0) app.log.info({ sessions }, 'removed expired sessions');
   const handoffs = await deleteExpiredHandoffs(app.db, now);
   if (handoffs > 0) app.log.info({ handoffs }, 'removed expired hand-off codes');
+  const ltiStates = await deleteExpiredLtiStates(app.db, now);
+  if (ltiStates > 0) app.log.info({ ltiStates }, 'removed expired LTI login states');
   const idleSince = now - anonymousIdleDays * DAY;
   const users = await purgeIdleAnonymousUsers(app.db, { idleSince, sessionsExpiringAfter: idleSince + ttl - ttl / 30 });
   if (users > 0) app.log.info({ event: 'anonymous_purged', users, idleDays: anonymousIdleDays }, `removed ${users} anonymous students who saved nothing and were idle`);

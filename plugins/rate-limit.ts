@@ -27,6 +27,11 @@ declare module 'fastify' {
      * throws 429 (with Retry-After) past FOLIO_LOGIN_RATE_PER_IP a minute, and logs it.
      */
     limitHandoffAttempt(request: FastifyRequest): Promise<void>;
+    /**
+     * Counts an LTI login initiation (GET|POST /lti/login, which stores a state) against its client; throws 429 (with
+     * Retry-After) past FOLIO_LOGIN_RATE_PER_IP a minute, and logs it.
+     */
+    limitLtiLogin(request: FastifyRequest): Promise<void>;
   }
 }
 
@@ -154,6 +159,15 @@ export default fp(
       if (result.isAllowed || !result.isExceeded) return;
       request.log.warn({ event: 'handoff_throttled', client: request.ip }, 'hand-off code redemptions throttled');
       throw tooMany(`too many hand-off attempts from your network: try again in ${result.ttlInSeconds} s`, result.ttlInSeconds);
+    });
+
+    // Each login initiation stores a state for 5 minutes: bounded per client like a hand-off (a class launching at once shares one address).
+    const ltiLogins = app.createRateLimit({ max: app.config.loginRatePerIp, timeWindow: minute, keyGenerator: (request) => `lti-login-ip:${clientKey(request)}` });
+    app.decorate('limitLtiLogin', async (request: FastifyRequest) => {
+      const result = await ltiLogins(request);
+      if (result.isAllowed || !result.isExceeded) return;
+      request.log.warn({ event: 'lti_login_throttled', client: request.ip }, 'LTI login initiations throttled');
+      throw tooMany(`too many LTI logins from your network: try again in ${result.ttlInSeconds} s`, result.ttlInSeconds);
     });
 
     const anonymous = app.createRateLimit({ max: app.config.anonymousPerHour, timeWindow: 60 * minute, keyGenerator: (request) => `anon-ip:${clientKey(request)}` });

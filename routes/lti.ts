@@ -1,12 +1,172 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { createHandoff } from '../db/handoffs.js';
+import { findPlatform, listPlatforms, type LtiPlatform } from '../db/lti.js';
+import { ltiCourse, ltiUser, placeInCourse, startLtiLogin, takeLtiState } from '../db/lti-launch.js';
+import { publicOriginOf } from '../lib/config.js';
+import { handoffTarget, LtiRefusal, verifyLaunch } from '../lib/lti-launch.js';
 import { jwks } from '../lib/lti-keys.js';
-import { LtiJwks } from '../schemas/lti.js';
+import { headerPolicies, bodyLimit } from '../plugins/security.js';
+import { LtiJwks, LtiLaunchBody, LtiLoginParams } from '../schemas/lti.js';
 
 /** How long platforms and proxies may keep the JWKS: short, so a rotated key is seen within minutes. */
 const jwksMaxAgeSeconds = 300;
 
-/** LTI 1.3 (SPEC §9): so far Folio's public keys; the login and launch come later. */
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** Whether the caller prefers JSON to HTML (a script, a test); a browser's navigation asks for text/html first. */
+function prefersJson(request: FastifyRequest): boolean {
+  const accept = request.headers.accept ?? '';
+  const json = accept.indexOf('application/json');
+  if (json < 0) return false;
+  const html = accept.indexOf('text/html');
+  return html < 0 || json < html;
+}
+
+/** A refused login or launch: 400, a small page (or JSON) saying what was wrong, logged with the platform. */
+function refuse(request: FastifyRequest, reply: FastifyReply, event: string, refusal: LtiRefusal, platform: { issuer?: string | undefined; clientId?: string | undefined }) {
+  request.log.warn({ event, reason: refusal.reason, issuer: platform.issuer, clientId: platform.clientId, client: request.ip }, refusal.message);
+  reply.code(400).header('cache-control', 'no-store');
+  if (prefersJson(request)) return reply.send({ statusCode: 400, error: `lti_${refusal.reason}`, message: refusal.message });
+  return reply
+    .type('text/html; charset=utf-8')
+    .send(
+      `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Folio: launch refused</title></head>` +
+        `<body><h1>This launch from your course was refused</h1><p>${escapeHtml(refusal.message)}</p>` +
+        `<p>Go back to your course and open the link again; if this keeps happening, tell your instructor or the LMS administrator.</p></body></html>\n`,
+    );
+}
+
+/** The parameters of a request (the query of a GET, the form of a POST), as strings. */
+const paramsOf = (request: FastifyRequest): Record<string, unknown> => ({ ...(request.query as object), ...(request.body as object | undefined) });
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+
+/**
+ * LTI 1.3 (SPEC §9): Folio's public keys, the third-party initiated login and the launch. The state of the OIDC round
+ * trip is bound server-side (db/lti-launch.ts), not in a cookie, so a launch works with every third-party cookie
+ * blocked; the launch logs the person in on the book page with a hand-off code (db/handoffs.ts) in the fragment.
+ *
+ * Neither route is under /api, so the CSRF Origin check and the refusal of cross-site navigations (plugins/security.ts,
+ * which guard the API's cookie-authenticated writes) do not apply, as they must not: the platform's form_post comes
+ * from the LMS's origin by design. The launch authenticates by the platform's signed id_token and the single-use
+ * state; it never reads or sets a session cookie.
+ */
 const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { db, books, config } = app;
+  // The platform's form_post (and a POSTed login initiation) is a form: parsed here only, the rest of the app stays JSON-only.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit }, (_request, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+  // The refusal pages may be shown inside the LMS's iframe (they offer nothing to click): framing allowed, scripts not.
+  const { pagePolicy } = headerPolicies(config);
+  const framed = {
+    ...pagePolicy,
+    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ['*'], upgradeInsecureRequests: null } },
+    xFrameOptions: false,
+  } as const;
+
+  async function login(request: FastifyRequest, reply: FastifyReply) {
+    const params = paramsOf(request);
+    const issuer = str(params['iss']);
+    const clientId = str(params['client_id']);
+    try {
+      const loginHint = str(params['login_hint']);
+      const target = str(params['target_link_uri']);
+      if (!issuer) throw new LtiRefusal('iss', 'the login initiation names no platform (iss)');
+      if (!loginHint) throw new LtiRefusal('login_hint', 'the login initiation has no login_hint');
+      if (!target) throw new LtiRefusal('target_link_uri', 'the login initiation has no target_link_uri');
+      let platform: LtiPlatform | undefined;
+      if (clientId) platform = await findPlatform(db, issuer, clientId);
+      else {
+        const candidates = (await listPlatforms(db)).filter((p) => p.issuer === issuer);
+        if (candidates.length > 1) throw new LtiRefusal('client_id', `several registrations of ${issuer} exist: the platform must send client_id`);
+        platform = candidates[0];
+      }
+      if (!platform) throw new LtiRefusal('platform', `no LTI platform ${issuer}${clientId ? ` with client id ${clientId}` : ''} is registered: an administrator adds it with "folio lti platforms add"`);
+      const deployment = str(params['lti_deployment_id']);
+      if (deployment !== undefined && !platform.deployments.includes(deployment)) {
+        throw new LtiRefusal('deployment_id', `the deployment "${deployment}" is not registered for this platform: add it with "folio lti platforms add … --deployment ID"`);
+      }
+      await app.limitLtiLogin(request);
+      const { state, nonce } = await startLtiLogin(db, { issuer: platform.issuer, clientId: platform.clientId, targetLinkUri: target });
+      const auth = new URL(platform.authUrl);
+      const query: Record<string, string | undefined> = {
+        scope: 'openid',
+        response_type: 'id_token',
+        response_mode: 'form_post',
+        prompt: 'none',
+        client_id: platform.clientId,
+        redirect_uri: `${publicOriginOf(config)}/lti/launch`,
+        login_hint: loginHint,
+        lti_message_hint: str(params['lti_message_hint']),
+        state,
+        nonce,
+      };
+      for (const [k, v] of Object.entries(query)) if (v !== undefined) auth.searchParams.set(k, v);
+      request.log.info({ event: 'lti_login', issuer: platform.issuer, clientId: platform.clientId, client: request.ip }, 'LTI login initiated');
+      return reply.header('cache-control', 'no-store').redirect(auth.href, 302);
+    } catch (err) {
+      if (err instanceof LtiRefusal) return refuse(request, reply, 'lti_login_refused', err, { issuer, clientId });
+      throw err;
+    }
+  }
+
+  const loginSchema = {
+    tags: ['lti'],
+    summary: 'LTI 1.3 third-party initiated login: redirects to the platform\'s authorization endpoint with a new single-use state and nonce',
+    description:
+      'The platform sends iss, login_hint, target_link_uri and optionally lti_message_hint, client_id and lti_deployment_id (as the query of a GET or the form of a POST). Unknown platform or missing parameter: 400, a page (or JSON when Accept prefers it) saying what was wrong.',
+  };
+  app.get('/lti/login', { config: { access: 'public' }, helmet: framed, schema: { ...loginSchema, querystring: LtiLoginParams } }, login);
+  app.post('/lti/login', { config: { access: 'public' }, helmet: framed, schema: { ...loginSchema, body: LtiLoginParams } }, login);
+
+  app.post(
+    '/lti/launch',
+    {
+      config: { access: 'public' },
+      helmet: framed,
+      schema: {
+        tags: ['lti'],
+        summary: "LTI 1.3 launch: the platform's form_post of id_token and state; redirects to the book page with a hand-off code",
+        description:
+          "Verifies the state (single use, 5 minutes) and the id_token (RS256 against the platform's JWKS; iss, aud, azp, exp/iat with 60 s skew, nonce, deployment_id, version 1.3.0, LtiResourceLinkRequest, target_link_uri on an allowed origin of a book), finds or creates the user and the course, maps the roles, and redirects (302) to the target_link_uri with #folio-handoff=CODE. Refusals: 400, a page (or JSON when Accept prefers it) saying what was wrong.",
+        body: LtiLaunchBody,
+      },
+    },
+    async (request, reply) => {
+      const params = paramsOf(request);
+      let platform: { issuer?: string | undefined; clientId?: string | undefined } = {};
+      try {
+        const idToken = str(params['id_token']);
+        const state = str(params['state']);
+        if (str(params['error'])) throw new LtiRefusal('platform_error', `the platform refused the login: ${String(params['error'])}${str(params['error_description']) ? ` (${String(params['error_description'])})` : ''}`);
+        if (!state) throw new LtiRefusal('state', 'the launch has no state');
+        if (!idToken) throw new LtiRefusal('id_token', 'the launch has no id_token');
+        const login = await takeLtiState(db, state);
+        if (!login) throw new LtiRefusal('state', 'the launch\'s state is unknown, used or expired (more than 5 minutes): launch again from the LMS');
+        platform = { issuer: login.issuer, clientId: login.clientId };
+        const registered = await findPlatform(db, login.issuer, login.clientId);
+        if (!registered) throw new LtiRefusal('platform', `the platform ${login.issuer} is no longer registered`);
+        const launch = await verifyLaunch(idToken, registered, login.nonce, books);
+        const { user, created } = await ltiUser(db, registered.issuer, launch.sub, { name: launch.name, email: launch.email });
+        let courseId: string | undefined;
+        if (launch.context) {
+          courseId = (await ltiCourse(db, { issuer: registered.issuer, deploymentId: launch.deploymentId, contextId: launch.context.id, bookId: launch.book.id, title: launch.context.title, label: launch.context.label })).courseId;
+          if (launch.staff || launch.learner) await placeInCourse(db, courseId, user.id, launch.staff);
+        }
+        const code = await createHandoff(db, user.id, launch.book.id);
+        request.log.info(
+          { event: 'lti_launch', issuer: registered.issuer, clientId: registered.clientId, deploymentId: launch.deploymentId, userId: user.id, newUser: created, book: launch.book.id, course: courseId, staff: launch.staff ?? null, learner: launch.learner, client: request.ip },
+          'LTI launch',
+        );
+        return reply.header('cache-control', 'no-store').redirect(handoffTarget(launch.targetLinkUri, code), 302);
+      } catch (err) {
+        if (err instanceof LtiRefusal) return refuse(request, reply, 'lti_launch_refused', err, platform);
+        throw err;
+      }
+    },
+  );
+
   app.get(
     '/lti/jwks',
     {

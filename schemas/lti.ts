@@ -21,3 +21,27 @@ export const LtiJwks = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const param = (description: string) => Type.Optional(Type.String({ maxLength: 4096, description }));
+
+/** A login initiation's parameters (SPEC §9; LTI 1.3 Core 5.1.1): checked by the route, which answers a page naming what is missing. */
+export const LtiLoginParams = Type.Object(
+  {
+    iss: param("the platform's issuer"),
+    login_hint: param('opaque to Folio, sent back to the platform'),
+    target_link_uri: param('the page the launch is for'),
+    lti_message_hint: param('opaque to Folio, sent back to the platform'),
+    client_id: param('the client id the platform gave Folio (needed when it registered several)'),
+    lti_deployment_id: param('the deployment the launch comes from'),
+  },
+  { additionalProperties: true, examples: [{ iss: 'https://canvas.instructure.com', login_hint: '42', target_link_uri: 'https://book.example.edu/ch1/intro.html', client_id: '10000000000001' }] },
+);
+
+/** The platform's form_post to /lti/launch. */
+export const LtiLaunchBody = Type.Object(
+  {
+    id_token: Type.Optional(Type.String({ maxLength: 65536, description: "the platform's signed id_token (RS256)" })),
+    state: param('the state Folio sent with the login'),
+  },
+  { additionalProperties: true, examples: [{ id_token: 'eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ…', state: 'q1w2e3…' }] },
+);

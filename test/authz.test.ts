@@ -311,20 +311,28 @@ t.test('every route outside /api is public: health, docs and the browser client 
 });
 
 /** Samples of routes outside /api (each public, as the test above checks), called by every kind of caller. */
-const outsideApi: Record<string, { url: string; ok: number }> = {
-  'GET /lti/jwks': { url: '/lti/jwks', ok: 200 },
+const unknownPlatform = new URLSearchParams({ iss: 'https://unknown.example', login_hint: 'h', target_link_uri: 'https://book.example/ch1/intro.html' }).toString();
+const outsideApi: Record<string, { method: 'GET' | 'POST'; url: string; ok: number; form?: string }> = {
+  'GET /lti/jwks': { method: 'GET', url: '/lti/jwks', ok: 200 },
+  // An unknown platform: refused alike whoever calls (a session changes nothing).
+  'GET /lti/login': { method: 'GET', url: `/lti/login?${unknownPlatform}`, ok: 400 },
+  'POST /lti/login': { method: 'POST', url: '/lti/login', ok: 400, form: unknownPlatform },
+  // An unknown state: refused alike whoever calls (test/lti-launch.test.ts plays whole launches).
+  'POST /lti/launch': { method: 'POST', url: '/lti/launch', ok: 400, form: 'state=unknown&id_token=x' },
 };
 
-t.test("GET /lti/jwks answers every kind of caller alike: the same public keys, whatever the session", async (t) => {
+t.test('the LTI routes answer every kind of caller alike (GET /lti/jwks: the same public keys; login and launch: the same refusal), whatever the session', async (t) => {
   const { app, routes } = await appWithRoutes(t);
+  for (const r of routes.filter((r) => r.url.startsWith('/lti/') && r.method !== 'HEAD')) t.ok(outsideApi[`${r.method} ${r.url}`], `${r.method} ${r.url} has a sample`);
   for (const key of Object.keys(outsideApi)) t.ok(routes.some((r) => `${r.method} ${r.url}` === key && r.access === 'public'), `${key} is a public route of the app`);
   for (const [key, sample] of Object.entries(outsideApi)) {
     let body: string | undefined;
     for (const caller of callers) {
-      const res = await app.inject({ method: 'GET', url: sample.url, headers: await headersOf(app, caller) });
+      const headers = { ...(await headersOf(app, caller)), ...(sample.form ? { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://lms.example.edu' } : {}) };
+      const res = await app.inject({ method: sample.method, url: sample.url, headers, ...(sample.form ? { payload: sample.form } : {}) });
       t.equal(res.statusCode, sample.ok, `${key} as ${caller}`);
       body ??= res.body;
-      t.equal(res.body, body, `${key} as ${caller}: the same keys`);
+      t.equal(res.body, body, `${key} as ${caller}: the same reply`);
     }
   }
 });

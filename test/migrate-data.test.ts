@@ -30,8 +30,11 @@ const primaryKeys: Record<string, string[]> = {
   enrolments: ['course_id', 'user_id'],
   events: ['id'],
   handoff_codes: ['id'],
+  lti_contexts: ['issuer', 'deployment_id', 'context_id', 'book_id'],
   lti_keys: ['kid'],
   lti_platforms: ['issuer', 'client_id'],
+  lti_states: ['id'],
+  lti_users: ['issuer', 'sub'],
   page_completions: ['user_id', 'book_id', 'page'],
   password_links: ['id'],
   positions: ['user_id', 'book_id'],
@@ -53,8 +56,10 @@ const filledCounts = [
   // 'origins' (the book registry's version) and 'auth' (SQLite's triggers count session and user changes: migration 0006).
   ['change_counters', 2],
   ['courses', 1],
+  ['lti_contexts', 1],
   ['lti_keys', 2],
   ['lti_platforms', 1],
+  ['lti_states', 1],
   // ada's password attempts per client, per username from that client and per username; one anonymous start.
   ['rate_limits', 4],
   ['users', 2],
@@ -63,6 +68,7 @@ const filledCounts = [
   ['enrolments', 1],
   ['events', 3],
   ['handoff_codes', 1],
+  ['lti_users', 1],
   ['page_completions', 3],
   ['password_links', 1],
   ['positions', 2],
@@ -130,6 +136,9 @@ async function filledSqlite(t: Test): Promise<Filled> {
   await rotateKeys(app.db, testSecret);
   await app.db.run(sql`INSERT INTO password_links (id, user_id, expires_at, created_at) VALUES ('link-hash', ${adaId}, 1790000000000, 1780000000000)`);
   await app.db.run(sql`INSERT INTO handoff_codes (id, user_id, book_id, expires_at, created_at) VALUES ('handoff-hash', ${adaId}, 'book', 1790000000000, 1789999940000)`);
+  await app.db.run(sql`INSERT INTO lti_states (id, nonce, issuer, client_id, target_link_uri, expires_at, created_at) VALUES ('state-hash', 'n1', 'https://lms.example.edu', 'folio', 'https://book.example/ch1/intro.html', 1790000300000, 1790000000000)`);
+  await app.db.run(sql`INSERT INTO lti_users (issuer, sub, user_id, created_at) VALUES ('https://lms.example.edu', 'sub-ada', ${adaId}, 1790000000000)`);
+  await app.db.run(sql`INSERT INTO lti_contexts (issuer, deployment_id, context_id, book_id, course_id, created_at) VALUES ('https://lms.example.edu', 'd1', 'ctx1', 'book', 'c1', 1790000000000)`);
 
   const first = await put(app, 'programs/ac1', fromBook, { code: 'anonymous = True', page: 'ch1/intro' });
   const anonCookie = String(first.headers['set-cookie']).split(';')[0]!;
