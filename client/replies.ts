@@ -115,6 +115,24 @@ export interface PersonalData {
     /** server time, ISO 8601 */
     expiresAt: string;
   }[];
+  /** the courses studied (enrolments) and taught (staff), one entry per role */
+  courses: {
+    course: string;
+    /** the book id */
+    book: string;
+    title: string;
+    term: string | null;
+    as: 'student' | 'instructor' | 'ta';
+    /** server time, ISO 8601 */
+    since: string;
+  }[];
+  /** the LMS accounts (LTI issuer and `sub`) that log in as this account */
+  lmsAccounts: {
+    issuer: string;
+    subject: string;
+    /** server time, ISO 8601 */
+    linkedAt: string;
+  }[];
   /** every saved version of every program */
   programs: {
     /** the book id */

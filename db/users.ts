@@ -6,7 +6,7 @@ import { ExportUnavailableError } from './exports.js';
 import type { User as UserSchema } from '../schemas/auth.js';
 import type { Database, Queries, Snapshot } from './index.js';
 import { first, named, qb, rows, select, storedColumns } from './query.js';
-import { answers, events, pageCompletions, positions, programs, rateLimits, sessions, users, type Role, type Stored, type User } from './schema.js';
+import { answers, courses, courseStaff, enrolments, events, ltiUsers, pageCompletions, positions, programs, rateLimits, sessions, users, type Role, type Stored, type User } from './schema.js';
 import { moveEnrolments } from './courses.js';
 import { moveWork, workLock } from './work.js';
 
@@ -292,16 +292,36 @@ function isoTime(ms: unknown): string | number {
   return Number.isNaN(date.getTime()) ? (ms as number) : date.toISOString();
 }
 
+// The courses and LMS accounts of a personal export (small: read whole, before the work tables' cursors).
+const courseOfRow = { course: courses.id, book: courses.bookId, title: courses.title, term: courses.term };
+const studiedCourses = select({ ...courseOfRow, since: enrolments.enrolledAt })
+  .from(enrolments)
+  .innerJoin(courses, eq(courses.id, enrolments.courseId))
+  .where(eq(enrolments.userId, p('user')));
+const taughtCourses = select({ ...courseOfRow, as: courseStaff.role, since: courseStaff.addedAt })
+  .from(courseStaff)
+  .innerJoin(courses, eq(courses.id, courseStaff.courseId))
+  .where(eq(courseStaff.userId, p('user')));
+const lmsAccountsOf = select({ issuer: ltiUsers.issuer, subject: ltiUsers.sub, linkedAt: ltiUsers.createdAt }).from(ltiUsers).where(eq(ltiUsers.userId, p('user'))).orderBy(asc(ltiUsers.issuer), asc(ltiUsers.sub));
+
 /** The JSON text of everything about one user, a chunk at a time, read from one snapshot. */
 async function* personalDocument(snapshot: Snapshot, user: UserRow): AsyncGenerator<string> {
   const found = await rows(
     snapshot,
     select({ kind: sessions.kind, createdAt: sessions.createdAt, expiresAt: sessions.expiresAt }).from(sessions).where(eq(sessions.userId, user.id)).orderBy(asc(sessions.createdAt)),
   );
+  const [studied, taught, lms] = await Promise.all([
+    rows(snapshot, studiedCourses, { user: user.id }),
+    rows(snapshot, taughtCourses, { user: user.id }),
+    rows(snapshot, lmsAccountsOf, { user: user.id }),
+  ]);
+  const courseList = [...studied.map((c) => ({ ...c, as: 'student' as const })), ...taught]
+    .sort((a, b) => (a.course < b.course ? -1 : a.course > b.course ? 1 : 0))
+    .map((c) => ({ course: c.course, book: c.book, title: c.title, term: c.term, as: c.as, since: isoTime(c.since) }));
   const account = { ...publicUser(user), createdAt: isoTime(user.createdAt), updatedAt: isoTime(user.updatedAt) };
   yield `{"exportedAt":${JSON.stringify(new Date().toISOString())},"account":${JSON.stringify(account)},"sessions":${JSON.stringify(
     found.map((s) => ({ kind: s.kind, createdAt: isoTime(s.createdAt), expiresAt: isoTime(s.expiresAt) })),
-  )}`;
+  )},"courses":${JSON.stringify(courseList)},"lmsAccounts":${JSON.stringify(lms.map((a) => ({ issuer: a.issuer, subject: a.subject, linkedAt: isoTime(a.linkedAt) })))}`;
   for (const table of personalTables) {
     yield `,${JSON.stringify(table.name)}:[`;
     const next = snapshot.cursor(table.query, { user: user.id }, 500);
@@ -321,7 +341,7 @@ async function* personalDocument(snapshot: Snapshot, user: UserRow): AsyncGenera
 
 /**
  * Everything Folio holds about a user, as one JSON document: the account (without the password hash), the
- * sessions (kind and times, not the keys), every program version, every answer attempt, every event, positions and
+ * sessions (kind and times, not the keys), the courses they study or teach, the LMS accounts that log in as them, every program version, every answer attempt, every event, positions and
  * completed pages, of every book. Streamed from one snapshot a cursor chunk at a time, so memory stays flat however
  * much work there is. Undefined for an unknown user. Needs a database file (ExportUnavailableError otherwise).
  */

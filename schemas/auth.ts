@@ -72,6 +72,16 @@ export const PersonalData = Type.Object(
       Type.Object({ kind: Type.Union([Type.Literal('cookie'), Type.Literal('token')]), createdAt: When, expiresAt: When }, { additionalProperties: false }),
       { description: 'live and expired sessions not yet removed (their keys are not shown)' },
     ),
+    courses: Type.Array(
+      Type.Object(
+        { course: Type.String(), book: Book, title: Type.String(), term: Nullable(Type.String()), as: Type.Union([Type.Literal('student'), Type.Literal('instructor'), Type.Literal('ta')]), since: When },
+        { additionalProperties: false },
+      ),
+      { description: 'the courses studied (enrolments) and taught (staff), one entry per role' },
+    ),
+    lmsAccounts: Type.Array(Type.Object({ issuer: Type.String(), subject: Type.String(), linkedAt: When }, { additionalProperties: false }), {
+      description: 'the LMS accounts (LTI issuer and `sub`) that log in as this account',
+    }),
     programs: Type.Array(
       Type.Object(
         { book: Book, activity: Type.String(), version: Type.Integer(), language: Nullable(Type.String()), page: Nullable(Type.String()), code: Type.String(), savedAt: When },
