@@ -758,28 +758,35 @@ export class Folio {
 
   async #signInHeld(action: 'login' | 'register', body: Credentials | Registration): Promise<User> {
     const wasAnonymous = this.#who === anonymous;
-    const path = `/api/auth/${action}`;
-    let user: User;
-    let token: string | null = null;
-    if (this.#mode === 'token' || this.#auth === 'token') {
-      ({ user, token = null } = await this.#authCall(path, { ...body, mode: 'token' }, this.#token));
-    } else {
-      // The anonymous student's token (if any) goes along, so the server moves their work to the account.
-      ({ user } = await this.#authCall(path, body, this.#token));
-      this.#clearToken();
-      if (this.#auth === 'auto') {
-        const check = await this.#call({ method: 'GET', path: '/api/auth/me' });
-        if (check.kind === 'ok' && (check.body as { user: User }).user.id === user.id) {
-          this.#setMode('cookie');
-        } else if (check.kind === 'retry') {
-          throw check.error;
-        } else {
-          ({ token = null } = await this.#authCall('/api/auth/login', { username: body.username, password: body.password, mode: 'token' }, null));
-          this.#setMode('token');
-        }
-      }
-    }
+    const { user, token } = await this.#startSession(`/api/auth/${action}`, body, () =>
+      this.#authCall('/api/auth/login', { username: body.username, password: body.password, mode: 'token' }, null),
+    );
     return this.#signedIn(user, token, wasAnonymous);
+  }
+
+  /**
+   * Starts a session through `path` (login, register, hand-off) with `body`: in token mode when the page is in it;
+   * else with the cookie (the anonymous student's token, if any, goes along, so the server moves their work to the
+   * account), then, in `auto` mode, asks `me` whether the browser sent the cookie back, and if not starts it again in
+   * token mode with `again` (given the first reply).
+   */
+  async #startSession<R extends { user: User; token?: string }>(path: string, body: object, again: (reply: R) => Promise<{ token?: string }>): Promise<{ user: User; token: string | null }> {
+    if (this.#mode === 'token' || this.#auth === 'token') {
+      const { user, token = null } = await this.#authCall(path, { ...body, mode: 'token' }, this.#token);
+      return { user, token };
+    }
+    const reply = (await this.#authCall(path, body, this.#token)) as R;
+    this.#clearToken();
+    if (this.#auth !== 'auto') return { user: reply.user, token: null };
+    const check = await this.#call({ method: 'GET', path: '/api/auth/me' });
+    if (check.kind === 'ok' && (check.body as { user: User }).user.id === reply.user.id) {
+      this.#setMode('cookie');
+      return { user: reply.user, token: null };
+    }
+    if (check.kind === 'retry') throw check.error;
+    const { token = null } = await again(reply);
+    this.#setMode('token');
+    return { user: reply.user, token };
   }
 
   /** After a login, a register or a hand-off: the page's student is `user`, their kept writes go out. */
@@ -806,27 +813,10 @@ export class Folio {
     try {
       const wasAnonymous = this.#who === anonymous;
       const path = '/api/auth/handoff';
-      let user: User;
-      let token: string | null = null;
-      if (this.#mode === 'token' || this.#auth === 'token') {
-        ({ user, token = null } = await this.#authCall(path, { book: this.book, code, mode: 'token' }, this.#token));
-      } else {
-        const reply = (await this.#authCall(path, { book: this.book, code }, this.#token)) as { user: User; fallbackCode?: string };
-        user = reply.user;
-        this.#clearToken();
-        if (this.#auth === 'auto') {
-          const check = await this.#call({ method: 'GET', path: '/api/auth/me' });
-          if (check.kind === 'ok' && (check.body as { user: User }).user.id === user.id) {
-            this.#setMode('cookie');
-          } else if (check.kind === 'retry') {
-            throw check.error;
-          } else {
-            if (reply.fallbackCode === undefined) throw new FolioError(400, 'invalid_handoff', 'Folio sent no code for token mode: start the login again');
-            ({ token = null } = await this.#authCall(path, { book: this.book, code: reply.fallbackCode, mode: 'token' }, null));
-            this.#setMode('token');
-          }
-        }
-      }
+      const { user, token } = await this.#startSession<{ user: User; fallbackCode?: string }>(path, { book: this.book, code }, (reply) => {
+        if (reply.fallbackCode === undefined) throw new FolioError(400, 'invalid_handoff', 'Folio sent no code for token mode: start the login again');
+        return this.#authCall(path, { book: this.book, code: reply.fallbackCode, mode: 'token' }, null);
+      });
       return this.#signedIn(user, token, wasAnonymous);
     } catch (err) {
       const error = err instanceof FolioError ? err : new FolioError(0, 'offline', err instanceof Error ? err.message : String(err));
