@@ -310,11 +310,10 @@ async function* personalDocument(snapshot: Snapshot, user: UserRow): AsyncGenera
     snapshot,
     select({ kind: sessions.kind, createdAt: sessions.createdAt, expiresAt: sessions.expiresAt }).from(sessions).where(eq(sessions.userId, user.id)).orderBy(asc(sessions.createdAt)),
   );
-  const [studied, taught, lms] = await Promise.all([
-    rows(snapshot, studiedCourses, { user: user.id }),
-    rows(snapshot, taughtCourses, { user: user.id }),
-    rows(snapshot, lmsAccountsOf, { user: user.id }),
-  ]);
+  // One after another: a PostgreSQL snapshot is one connection, which runs one query at a time.
+  const studied = await rows(snapshot, studiedCourses, { user: user.id });
+  const taught = await rows(snapshot, taughtCourses, { user: user.id });
+  const lms = await rows(snapshot, lmsAccountsOf, { user: user.id });
   const courseList = [...studied.map((c) => ({ ...c, as: 'student' as const })), ...taught]
     .sort((a, b) => (a.course < b.course ? -1 : a.course > b.course ? 1 : 0))
     .map((c) => ({ course: c.course, book: c.book, title: c.title, term: c.term, as: c.as, since: isoTime(c.since) }));
