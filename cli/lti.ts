@@ -4,16 +4,8 @@ import { table } from './courses.js';
 
 /** `folio lti …`: what the commands print. */
 
-/** A platform as `folio lti platforms list --json` gives it. */
-export interface ListedPlatform {
-  issuer: string;
-  clientId: string;
-  authUrl: string;
-  tokenUrl: string;
-  jwksUrl: string;
-  deployments: string[];
-  createdAt: string;
-}
+/** A platform as `folio lti platforms list --json` gives it: as stored, its time in ISO 8601. */
+export type ListedPlatform = Omit<LtiPlatform, 'createdAt'> & { createdAt: string };
 
 export function listedPlatform(platform: LtiPlatform): ListedPlatform {
   const { createdAt, ...rest } = platform;
