@@ -1,5 +1,6 @@
 import type { LtiPlatform } from '../db/lti.js';
 import type { PublicJwk, Rotation } from '../lib/lti-keys.js';
+import { ltiScopes } from '../lib/lti-services.js';
 import { table } from './courses.js';
 
 /** `folio lti …`: what the commands print. */
@@ -20,13 +21,8 @@ export function platformTable(platforms: readonly ListedPlatform[]): string {
   ]);
 }
 
-/** The scopes Folio will ask platforms for: Assignment and Grade Services, and Names and Role Provisioning Services. */
-export const ltiScopes = [
-  'https://purl.imsglobal.org/spec/lti-ags/scope/lineitem',
-  'https://purl.imsglobal.org/spec/lti-ags/scope/score',
-  'https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly',
-  'https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly',
-] as const;
+/** The scopes Folio may ask platforms for: Assignment and Grade Services, and Names and Role Provisioning Services. */
+export const requestedScopes = [ltiScopes.lineitem, ltiScopes.score, ltiScopes.resultReadonly, ltiScopes.memberships] as const;
 
 /** What an LMS administrator pastes in when registering Folio as an LTI 1.3 tool (`folio lti tool-info --json`). */
 export interface ToolInfo {
@@ -41,7 +37,7 @@ export interface ToolInfo {
 
 export function toolInfo(origin: string, publicJwk: PublicJwk): ToolInfo {
   const launch = `${origin}/lti/launch`;
-  return { loginUrl: `${origin}/lti/login`, redirectUrl: launch, targetLinkUrl: launch, deepLinkingUrl: launch, jwksUrl: `${origin}/lti/jwks`, scopes: [...ltiScopes], publicJwk };
+  return { loginUrl: `${origin}/lti/login`, redirectUrl: launch, targetLinkUrl: launch, deepLinkingUrl: launch, jwksUrl: `${origin}/lti/jwks`, scopes: [...requestedScopes], publicJwk };
 }
 
 /** The text `folio lti tool-info` prints. */

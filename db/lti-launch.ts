@@ -97,6 +97,8 @@ export interface LtiContext {
   /** The context's title and label (claims), for the new course's title and id. */
   title?: string | undefined;
   label?: string | undefined;
+  /** The context's NRPS memberships URL from the launch, kept (the latest wins) for roster syncs. */
+  membershipsUrl?: string | undefined;
 }
 
 /** A course id made from a context's label or title: a slug of it (at most 40 characters) and a short random suffix. */
@@ -116,9 +118,14 @@ export function courseIdFor(context: Pick<LtiContext, 'title' | 'label'>): strin
 /** The course of an LMS context for a book: found, or created (titled from the context). Of concurrent first launches, one course stays. */
 export async function ltiCourse(db: Database, context: LtiContext): Promise<{ courseId: string; created: boolean }> {
   const key = and(eq(ltiContexts.issuer, context.issuer), eq(ltiContexts.deploymentId, context.deploymentId), eq(ltiContexts.contextId, context.contextId), eq(ltiContexts.bookId, context.bookId));
-  const known = async () => (await first(db, select({ courseId: ltiContexts.courseId }).from(ltiContexts).where(key)))?.courseId;
+  const known = async () => first(db, select({ courseId: ltiContexts.courseId, membershipsUrl: ltiContexts.membershipsUrl }).from(ltiContexts).where(key));
   const found = await known();
-  if (found) return { courseId: found, created: false };
+  if (found) {
+    if (context.membershipsUrl !== undefined && context.membershipsUrl !== found.membershipsUrl) {
+      await db.run(qb.update(ltiContexts).set({ membershipsUrl: context.membershipsUrl }).where(key));
+    }
+    return { courseId: found.courseId, created: false };
+  }
   let courseId: string | undefined;
   for (let attempt = 0; !courseId; attempt++) {
     try {
@@ -132,14 +139,14 @@ export async function ltiCourse(db: Database, context: LtiContext): Promise<{ co
   const linked = await db.run(
     qb
       .insert(ltiContexts)
-      .values({ issuer: context.issuer, deploymentId: context.deploymentId, contextId: context.contextId, bookId: context.bookId, courseId, createdAt: Date.now() })
+      .values({ issuer: context.issuer, deploymentId: context.deploymentId, contextId: context.contextId, bookId: context.bookId, courseId, membershipsUrl: context.membershipsUrl ?? null, createdAt: Date.now() })
       .onConflictDoNothing(),
   );
   if (linked > 0) return { courseId, created: true };
   await db.run(qb.delete(courses).where(eq(courses.id, courseId)));
   const winner = await known();
   if (!winner) throw new Error(`the course of LTI context ${context.contextId} vanished`);
-  return { courseId: winner, created: false };
+  return { courseId: winner.courseId, created: false };
 }
 
 /** Gives a user their place in a course: staff in `staff`'s role, else an enrolled student (via 'lti'). */

@@ -436,9 +436,57 @@ export const ltiContexts = sqliteTable(
     courseId: text('course_id')
       .notNull()
       .references(() => courses.id, { onDelete: 'cascade' }),
+    /** The context's Names and Role Provisioning Services memberships URL (from the latest launch with the NRPS claim), or null. */
+    membershipsUrl: text('memberships_url'),
     createdAt: integer('created_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.issuer, t.deploymentId, t.contextId, t.bookId] }), index('lti_contexts_course_idx').on(t.courseId)],
+);
+
+/**
+ * The scores Folio owes an LMS gradebook (Assignment and Grade Services): one row per student and line item, made by a
+ * launch with the AGS claim, holding where to post (the line item, the platform, the student's `sub`), which book
+ * page is graded, the latest score computed from the student's work, and whether the platform has it yet (`pending`,
+ * retried with backoff at `next_attempt_at`; `last_error` says why the last try failed).
+ */
+export const ltiScores = sqliteTable(
+  'lti_scores',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    lineitem: text('lineitem').notNull(),
+    issuer: text('issuer').notNull(),
+    clientId: text('client_id').notNull(),
+    deploymentId: text('deployment_id').notNull(),
+    /** The platform's id of the student (the launch's `sub`): the score's `userId`. */
+    sub: text('sub').notNull(),
+    resourceLinkId: text('resource_link_id').notNull(),
+    /** The AGS scopes the platform granted for this link, space-separated. */
+    scopes: text('scopes').notNull(),
+    bookId: text('book_id').notNull(),
+    /** The TOC page the link launches (its questions' points are the score). */
+    page: text('page').notNull(),
+    courseId: text('course_id').references(() => courses.id, { onDelete: 'cascade' }),
+    scoreGiven: real('score_given').notNull(),
+    scoreMaximum: real('score_maximum').notNull(),
+    activityProgress: text('activity_progress').notNull(),
+    gradingProgress: text('grading_progress').notNull(),
+    /** When the score last changed (the score's `timestamp`). */
+    changedAt: integer('changed_at').notNull(),
+    pending: integer('pending').notNull().$type<0 | 1>(),
+    attempts: integer('attempts').notNull(),
+    nextAttemptAt: integer('next_attempt_at'),
+    lastError: text('last_error'),
+    sentAt: integer('sent_at'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.lineitem] }),
+    index('lti_scores_owner_idx').on(t.userId, t.bookId),
+    index('lti_scores_pending_idx').on(t.pending, t.nextAttemptAt),
+    index('lti_scores_course_idx').on(t.courseId),
+  ],
 );
 
 /** A property name as its column's: `usernameKey` → `username_key`. */

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
-import type { LtiPlatform } from '../db/lti.js';
+import { platformUrl, type LtiPlatform } from '../db/lti.js';
 import type { StaffRole } from '../db/schema.js';
 import type { BookRegistry, RegisteredBook } from './book-registry.js';
 
@@ -29,7 +29,16 @@ export const ltiClaims = {
   roles: claim('roles'),
   context: claim('context'),
   custom: claim('custom'),
+  /** Assignment and Grade Services: the line item(s) of the link and the scopes granted. */
+  ags: 'https://purl.imsglobal.org/spec/lti-ags/claim/endpoint',
+  /** Names and Role Provisioning Services: the context's memberships URL. */
+  nrps: 'https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice',
+  deepLinkingSettings: 'https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings',
 } as const;
+
+/** The message types Folio takes: a student's or instructor's launch of a link, and an instructor picking pages (Deep Linking). */
+export const messageTypes = ['LtiResourceLinkRequest', 'LtiDeepLinkingRequest'] as const;
+export type MessageType = (typeof messageTypes)[number];
 
 /** The clock skew allowed on `exp` and `iat`, in seconds. */
 export const clockSkewSeconds = 60;
@@ -85,21 +94,104 @@ async function verifiedPayload(idToken: string, platform: LtiPlatform): Promise<
   }
 }
 
-export interface Launch {
+/** The Assignment and Grade Services a launch offers: the scopes granted, the link's line item and the context's line items (URLs). */
+export interface AgsEndpoint {
+  scopes: string[];
+  lineitem: string | undefined;
+  lineitems: string | undefined;
+}
+
+/** What a Deep Linking request asks for (its deep_linking_settings claim). */
+export interface DeepLinkingSettings {
+  /** Where the signed LtiDeepLinkingResponse is posted (by the browser). */
+  returnUrl: string;
+  acceptTypes: string[];
+  acceptMultiple: boolean;
+  acceptLineItem: boolean;
+  acceptPresentationDocumentTargets: string[];
+  /** Opaque data the response must return as it came. */
+  data: string | undefined;
+  title: string | undefined;
+}
+
+interface LaunchCommon {
   sub: string;
   name: string | undefined;
   email: string | undefined;
   deploymentId: string;
   targetLinkUri: string;
-  book: RegisteredBook;
   context: { id: string; title: string | undefined; label: string | undefined } | undefined;
   /** The course staff role the roles claim gives, or undefined for a learner (or none). */
   staff: StaffRole | undefined;
   learner: boolean;
   roles: string[];
+  /** The Names and Role Provisioning Services memberships URL of the context, when the platform offers it. */
+  membershipsUrl: string | undefined;
+  /** Service claims Folio ignored (a URL that is not https off loopback), each saying why: the route logs them. */
+  warnings: string[];
+}
+
+/** A launch of a resource link: a page of a book. */
+export interface Launch extends LaunchCommon {
+  messageType: 'LtiResourceLinkRequest';
+  book: RegisteredBook;
+  resourceLink: { id: string; title: string | undefined };
+  ags: AgsEndpoint | undefined;
+}
+
+/** A Deep Linking request: an instructor choosing what to link. `book` when the custom parameter `book` names one. */
+export interface DeepLinkingLaunch extends LaunchCommon {
+  messageType: 'LtiDeepLinkingRequest';
+  book: RegisteredBook | undefined;
+  settings: DeepLinkingSettings;
 }
 
 const text = (value: unknown): string | undefined => (typeof value === 'string' && value.length > 0 ? value : undefined);
+const record = (value: unknown): Record<string, unknown> | undefined => (value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined);
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+
+/** A service URL from a claim, if it is one Folio would call (https, or http on loopback); else undefined, with a warning. */
+function serviceUrl(claimName: string, value: unknown, warnings: string[]): string | undefined {
+  const url = text(value);
+  if (url === undefined) return undefined;
+  try {
+    return platformUrl(claimName, url);
+  } catch (err) {
+    warnings.push((err as Error).message);
+    return undefined;
+  }
+}
+
+/** The AGS claim: undefined when absent or when it offers no usable line item URL. */
+function agsOf(value: unknown, warnings: string[]): AgsEndpoint | undefined {
+  const endpoint = record(value);
+  if (!endpoint) return undefined;
+  const lineitem = serviceUrl('the AGS lineitem', endpoint['lineitem'], warnings);
+  const lineitems = serviceUrl('the AGS lineitems', endpoint['lineitems'], warnings);
+  if (!lineitem && !lineitems) return undefined;
+  return { scopes: strings(endpoint['scope']), lineitem, lineitems };
+}
+
+/** The deep_linking_settings claim, which a Deep Linking request must carry with its return URL. */
+function deepLinkingSettingsOf(value: unknown): DeepLinkingSettings {
+  const settings = record(value);
+  const returnUrl = text(settings?.['deep_link_return_url']);
+  if (!settings || !returnUrl) throw new LtiRefusal('deep_linking_settings', 'the Deep Linking request has no deep_linking_settings with a deep_link_return_url');
+  try {
+    platformUrl('deep_link_return_url', returnUrl);
+  } catch (err) {
+    throw new LtiRefusal('deep_linking_settings', (err as Error).message);
+  }
+  return {
+    returnUrl,
+    acceptTypes: strings(settings['accept_types']),
+    acceptMultiple: settings['accept_multiple'] !== false,
+    acceptLineItem: settings['accept_lineitem'] !== false,
+    acceptPresentationDocumentTargets: strings(settings['accept_presentation_document_targets']),
+    data: text(settings['data']),
+    title: text(settings['title']),
+  };
+}
 
 /** The book a launch's target is a page of: the custom parameter `book` among the books on its origin, else the only one. */
 function bookOf(targetLinkUri: string, custom: unknown, books: BookRegistry): RegisteredBook {
@@ -139,8 +231,17 @@ export function mappedRoles(roles: readonly string[]): { staff: StaffRole | unde
   return { staff, learner: names.includes('Learner') };
 }
 
+/** The book the custom parameter `book` names (a Deep Linking request's target is Folio's own URL, not a book page). */
+function namedBook(custom: unknown, books: BookRegistry): RegisteredBook | undefined {
+  const wanted = text(record(custom)?.['book']);
+  if (wanted === undefined) return undefined;
+  const book = books.get(wanted);
+  if (!book) throw new LtiRefusal('book', `the custom parameter book="${wanted}" names no book on this Folio`);
+  return book;
+}
+
 /** Verifies a launch's id_token for `platform`, with the nonce its login stored; the launch, or an LtiRefusal. */
-export async function verifyLaunch(idToken: string, platform: LtiPlatform, nonce: string, books: BookRegistry): Promise<Launch> {
+export async function verifyLaunch(idToken: string, platform: LtiPlatform, nonce: string, books: BookRegistry): Promise<Launch | DeepLinkingLaunch> {
   const payload = await verifiedPayload(idToken, platform);
   const aud = payload.aud;
   if (Array.isArray(aud) && aud.length > 1 && payload['azp'] !== platform.clientId) {
@@ -155,19 +256,29 @@ export async function verifyLaunch(idToken: string, platform: LtiPlatform, nonce
   const version = payload[ltiClaims.version];
   if (version !== '1.3.0') throw new LtiRefusal('version', `the LTI version is ${JSON.stringify(version ?? null)}: Folio speaks 1.3.0`);
   const messageType = payload[ltiClaims.messageType];
-  if (messageType !== 'LtiResourceLinkRequest') throw new LtiRefusal('message_type', `the message type ${JSON.stringify(messageType ?? null)} is not one Folio takes (LtiResourceLinkRequest)`);
+  if (!messageTypes.includes(messageType as MessageType)) {
+    throw new LtiRefusal('message_type', `the message type ${JSON.stringify(messageType ?? null)} is not one Folio takes (${messageTypes.join(' or ')})`);
+  }
   const targetLinkUri = text(payload[ltiClaims.targetLinkUri]);
   if (!targetLinkUri) throw new LtiRefusal('target_link_uri', 'the id_token has no target_link_uri');
-  const book = bookOf(targetLinkUri, payload[ltiClaims.custom], books);
   const sub = text(payload.sub);
   if (!sub) throw new LtiRefusal('sub', 'the launch names no user (sub): anonymous launches are not supported');
-  const rolesClaim = payload[ltiClaims.roles];
-  const roles = Array.isArray(rolesClaim) ? rolesClaim.filter((r): r is string => typeof r === 'string') : [];
-  const contextClaim = payload[ltiClaims.context] as Record<string, unknown> | undefined;
-  const contextId = contextClaim && typeof contextClaim === 'object' ? text(contextClaim['id']) : undefined;
+  const roles = strings(payload[ltiClaims.roles]);
+  const contextClaim = record(payload[ltiClaims.context]);
+  const contextId = text(contextClaim?.['id']);
   const context = contextId === undefined ? undefined : { id: contextId, title: text(contextClaim!['title']), label: text(contextClaim!['label']) };
   const name = text(payload['name']) ?? ([text(payload['given_name']), text(payload['family_name'])].filter(Boolean).join(' ') || undefined);
-  return { sub, name: name?.slice(0, 200), email: text(payload['email'])?.slice(0, 254), deploymentId, targetLinkUri, book, context, roles, ...mappedRoles(roles) };
+  const warnings: string[] = [];
+  const membershipsUrl = serviceUrl('the NRPS context_memberships_url', record(payload[ltiClaims.nrps])?.['context_memberships_url'], warnings);
+  const common: LaunchCommon = { sub, name: name?.slice(0, 200), email: text(payload['email'])?.slice(0, 254), deploymentId, targetLinkUri, context, roles, ...mappedRoles(roles), membershipsUrl, warnings };
+  if (messageType === 'LtiDeepLinkingRequest') {
+    return { ...common, messageType, book: namedBook(payload[ltiClaims.custom], books), settings: deepLinkingSettingsOf(payload[ltiClaims.deepLinkingSettings]) };
+  }
+  const book = bookOf(targetLinkUri, payload[ltiClaims.custom], books);
+  const link = record(payload[ltiClaims.resourceLink]);
+  const linkId = text(link?.['id']);
+  if (!linkId) throw new LtiRefusal('resource_link', 'the launch has no resource_link id');
+  return { ...common, messageType: 'LtiResourceLinkRequest', book, resourceLink: { id: linkId, title: text(link!['title']) }, ags: agsOf(payload[ltiClaims.ags], warnings) };
 }
 
 /** The target page with the hand-off code as its fragment (replacing any fragment it had). */

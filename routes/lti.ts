@@ -148,10 +148,12 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const registered = await findPlatform(db, login.issuer, login.clientId);
         if (!registered) throw new LtiRefusal('platform', `the platform ${login.issuer} is no longer registered`);
         const launch = await verifyLaunch(idToken, registered, login.nonce, books);
+        for (const warning of launch.warnings) request.log.warn({ event: 'lti_claim_ignored', issuer: registered.issuer, clientId: registered.clientId }, warning);
+        if (launch.messageType === 'LtiDeepLinkingRequest') throw new LtiRefusal('message_type', 'Deep Linking is not offered by this Folio yet');
         const { user, created } = await ltiUser(db, registered.issuer, launch.sub, { name: launch.name, email: launch.email });
         let courseId: string | undefined;
         if (launch.context) {
-          courseId = (await ltiCourse(db, { issuer: registered.issuer, deploymentId: launch.deploymentId, contextId: launch.context.id, bookId: launch.book.id, title: launch.context.title, label: launch.context.label })).courseId;
+          courseId = (await ltiCourse(db, { issuer: registered.issuer, deploymentId: launch.deploymentId, contextId: launch.context.id, bookId: launch.book.id, title: launch.context.title, label: launch.context.label, membershipsUrl: launch.membershipsUrl })).courseId;
           if (launch.staff || launch.learner) await placeInCourse(db, courseId, user.id, launch.staff);
         }
         const code = await createHandoff(db, user.id, launch.book.id);

@@ -262,7 +262,8 @@ const refusals: Array<[string, string, (p: Platform, nonce: string) => Promise<s
   ['an expired id_token (beyond the 60 s skew)', 'lti_expired', (p, n) => sign(claims(p, n, { exp: Math.floor(Date.now() / 1000) - 61, iat: Math.floor(Date.now() / 1000) - 600 }), p.key.privateKey)],
   ['an unknown deployment', 'lti_deployment_id', (p, n) => sign(claims(p, n, { [claim('deployment_id')]: 'd9' }), p.key.privateKey)],
   ['a wrong version', 'lti_version', (p, n) => sign(claims(p, n, { [claim('version')]: '1.1' }), p.key.privateKey)],
-  ['a wrong message_type', 'lti_message_type', (p, n) => sign(claims(p, n, { [claim('message_type')]: 'LtiDeepLinkingRequest' }), p.key.privateKey)],
+  ['a wrong message_type', 'lti_message_type', (p, n) => sign(claims(p, n, { [claim('message_type')]: 'LtiSubmissionReviewRequest' }), p.key.privateKey)],
+  ['no resource_link id', 'lti_resource_link', (p, n) => sign(claims(p, n, { [claim('resource_link')]: undefined }), p.key.privateKey)],
   ['a target_link_uri on no book\'s origin', 'lti_target_link_uri', (p, n) => sign(claims(p, n, { [claim('target_link_uri')]: 'https://nowhere.example/page.html' }), p.key.privateKey)],
   [
     'alg none',

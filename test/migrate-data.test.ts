@@ -33,6 +33,7 @@ const primaryKeys: Record<string, string[]> = {
   lti_contexts: ['issuer', 'deployment_id', 'context_id', 'book_id'],
   lti_keys: ['kid'],
   lti_platforms: ['issuer', 'client_id'],
+  lti_scores: ['user_id', 'lineitem'],
   lti_states: ['id'],
   lti_users: ['issuer', 'sub'],
   page_completions: ['user_id', 'book_id', 'page'],
@@ -68,6 +69,7 @@ const filledCounts = [
   ['enrolments', 1],
   ['events', 3],
   ['handoff_codes', 1],
+  ['lti_scores', 1],
   ['lti_users', 1],
   ['page_completions', 3],
   ['password_links', 1],
@@ -139,6 +141,7 @@ async function filledSqlite(t: Test): Promise<Filled> {
   await app.db.run(sql`INSERT INTO lti_states (id, nonce, issuer, client_id, target_link_uri, expires_at, created_at) VALUES ('state-hash', 'n1', 'https://lms.example.edu', 'folio', 'https://book.example/ch1/intro.html', 1790000300000, 1790000000000)`);
   await app.db.run(sql`INSERT INTO lti_users (issuer, sub, user_id, created_at) VALUES ('https://lms.example.edu', 'sub-ada', ${adaId}, 1790000000000)`);
   await app.db.run(sql`INSERT INTO lti_contexts (issuer, deployment_id, context_id, book_id, course_id, created_at) VALUES ('https://lms.example.edu', 'd1', 'ctx1', 'book', 'c1', 1790000000000)`);
+  await app.db.run(sql`INSERT INTO lti_scores (user_id, lineitem, issuer, client_id, deployment_id, sub, resource_link_id, scopes, book_id, page, course_id, score_given, score_maximum, activity_progress, grading_progress, changed_at, pending, attempts, next_attempt_at, last_error, sent_at, created_at) VALUES (${adaId}, 'https://lms.example.edu/lineitems/7', 'https://lms.example.edu', 'folio', 'd1', 'sub-ada', 'rl1', 'https://purl.imsglobal.org/spec/lti-ags/scope/score', 'book', 'ch1/intro', 'c1', 1.5, 2, 'Started', 'FullyGraded', 1790000000000, 1, 2, 1790000060000, 'the platform answered 503', NULL, 1789999000000)`);
 
   const first = await put(app, 'programs/ac1', fromBook, { code: 'anonymous = True', page: 'ch1/intro' });
   const anonCookie = String(first.headers['set-cookie']).split(';')[0]!;

@@ -39,6 +39,7 @@ t.test('a fresh database gets every migration once; a second run applies nothing
     'lti_contexts',
     'lti_keys',
     'lti_platforms',
+    'lti_scores',
     'lti_states',
     'lti_users',
     'page_completions',
