@@ -25,6 +25,7 @@ import handoffRoutes from './routes/handoff.js';
 import healthRoutes from './routes/health.js';
 import instructorRoutes from './routes/instructor.js';
 import ltiRoutes from './routes/lti.js';
+import ltiDeepLinkingRoutes from './routes/lti-deep-linking.js';
 import { buildSerializer, validatorCompiler } from './lib/validation.js';
 import pageRoutes from './routes/pages.js';
 import programRoutes from './routes/programs.js';
@@ -80,6 +81,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(handoffRoutes);
   await app.register(courseReportRoutes);
   await app.register(ltiRoutes);
+  await app.register(ltiDeepLinkingRoutes);
   await app.register(clientRoutes, { dir: opts.clientDir });
 }, { name: 'folio', fastify: '5.x' });
 

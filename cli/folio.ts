@@ -215,7 +215,8 @@ toc
     `
 The file: {"chapters": [{"id", "title", "pages": [{"id", "title", "questions": [{"id", "kind", "points"}],
 "activities": [{"id"}]}]}]} — page ids as the book's \`page\` values (e.g. ch1/intro), question and activity ids
-as the book saves its answers and programs under, kind one of the answer kinds. Other properties are allowed and
+as the book saves its answers and programs under, kind one of the answer kinds; a page may give its "url", its path
+on the book's origins, when it is not /ID.html (LTI links use it). Other properties are allowed and
 not stored. Its JSON Schema is docs/toc.schema.json in Folio's repository; README "Table of contents".
 A file with mistakes changes nothing: every one is listed with its place (chapters[0].pages[2].id). Students'
 work is kept as it is, also on pages and questions the new table no longer lists.`,

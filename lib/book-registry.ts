@@ -63,6 +63,11 @@ export class BookRegistry {
     return found;
   }
 
+  /** Every book (as of the last refresh), by id. */
+  list(): RegisteredBook[] {
+    return [...this.books.values()].map((b) => ({ id: b.id, title: b.title, origins: b.origins })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
   /** The book's table of contents (as of the last refresh), or undefined when it has none or does not exist. */
   toc(book: string): RegisteredToc | undefined {
     return this.books.get(book)?.toc;

@@ -10,6 +10,8 @@ export const keyPurposes = {
   pseudonyms: 'folio pseudonyms v1 book:',
   /** Encrypts Folio's LTI private keys at rest (AES-256-GCM, lib/lti-keys.ts). */
   ltiKeys: 'folio lti private keys v1',
+  /** Signs the token a Deep Linking page carries between the launch and the instructor's choice (HS256, lib/lti-deep-linking.ts). */
+  ltiDeepLinking: 'folio lti deep linking v1',
 } as const;
 
 /** A 32-byte key for `purpose` (a label of keyPurposes, with its context appended). */

@@ -53,6 +53,7 @@ export function checkToc(file: unknown): { toc: StoredToc } | { problems: string
           return {
             id: page.id,
             title: page.title,
+            ...(page.url !== undefined ? { url: page.url } : {}),
             questions: (page.questions ?? []).map((q, i) => (once('question', q.id, `${at}.questions[${i}].id`), { id: q.id, kind: q.kind, points: q.points })),
             activities: (page.activities ?? []).map((a, i) => (once('activity', a.id, `${at}.activities[${i}].id`), { id: a.id })),
           };

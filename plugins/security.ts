@@ -83,6 +83,19 @@ export function headerPolicies(config: Config): { pagePolicy: FastifyHelmetOptio
 }
 
 /**
+ * The page policy for Folio's LTI pages, which the LMS shows in its iframe: framing allowed from anywhere (an LMS's
+ * pages need not be on its issuer's origin), and a CSP allowing nothing, which a page with a form or a script
+ * replaces with its own.
+ */
+export function framedPagePolicy(config: Config) {
+  return {
+    ...headerPolicies(config).pagePolicy,
+    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ['*'], upgradeInsecureRequests: null } },
+    xFrameOptions: false,
+  } as const;
+}
+
+/**
  * Security headers (@fastify/helmet), JSON-only bodies of at most 1 MiB, the CSRF origin check for
  * cookie-authenticated writes, and no cross-site navigation into the API.
  */

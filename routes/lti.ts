@@ -4,24 +4,15 @@ import { createHandoff } from '../db/handoffs.js';
 import { findPlatform, listPlatforms, type LtiPlatform } from '../db/lti.js';
 import { ltiCourse, ltiUser, placeInCourse, startLtiLogin, takeLtiState } from '../db/lti-launch.js';
 import { publicOriginOf } from '../lib/config.js';
+import { escapeHtml, prefersJson } from '../lib/html.js';
 import { handoffTarget, LtiRefusal, verifyLaunch } from '../lib/lti-launch.js';
 import { jwks } from '../lib/lti-keys.js';
 import { headerPolicies, bodyLimit } from '../plugins/security.js';
 import { LtiJwks, LtiLaunchBody, LtiLoginParams } from '../schemas/lti.js';
+import { showDeepLinkingPicker } from './lti-deep-linking.js';
 
 /** How long platforms and proxies may keep the JWKS: short, so a rotated key is seen within minutes. */
 const jwksMaxAgeSeconds = 300;
-
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-/** Whether the caller prefers JSON to HTML (a script, a test); a browser's navigation asks for text/html first. */
-function prefersJson(request: FastifyRequest): boolean {
-  const accept = request.headers.accept ?? '';
-  const json = accept.indexOf('application/json');
-  if (json < 0) return false;
-  const html = accept.indexOf('text/html');
-  return html < 0 || json < html;
-}
 
 /** A refused login or launch: 400, a small page (or JSON) saying what was wrong, logged with the platform. */
 function refuse(request: FastifyRequest, reply: FastifyReply, event: string, refusal: LtiRefusal, platform: { issuer?: string | undefined; clientId?: string | undefined }) {
@@ -127,9 +118,9 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
       helmet: framed,
       schema: {
         tags: ['lti'],
-        summary: "LTI 1.3 launch: the platform's form_post of id_token and state; redirects to the book page with a hand-off code",
+        summary: "LTI 1.3 launch: the platform's form_post of id_token and state; redirects to the book page with a hand-off code (Deep Linking: shows the page picker)",
         description:
-          "Verifies the state (single use, 5 minutes) and the id_token (RS256 against the platform's JWKS; iss, aud, azp, exp/iat with 60 s skew, nonce, deployment_id, version 1.3.0, LtiResourceLinkRequest, target_link_uri on an allowed origin of a book), finds or creates the user and the course, maps the roles, and redirects (302) to the target_link_uri with #folio-handoff=CODE. Refusals: 400, a page (or JSON when Accept prefers it) saying what was wrong.",
+          "Verifies the state (single use, 5 minutes) and the id_token (RS256 against the platform's JWKS; iss, aud, azp, exp/iat with 60 s skew, nonce, deployment_id, version 1.3.0, LtiResourceLinkRequest, target_link_uri on an allowed origin of a book), finds or creates the user and the course, maps the roles, and redirects (302) to the target_link_uri with #folio-handoff=CODE. An LtiDeepLinkingRequest from course staff gets the Deep Linking page instead (200, HTML: the book's table of contents to pick pages from, posted to /lti/deep-linking); from a learner, a refusal. Refusals: 400, a page (or JSON when Accept prefers it) saying what was wrong.",
         body: LtiLaunchBody,
       },
     },
@@ -149,7 +140,7 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         if (!registered) throw new LtiRefusal('platform', `the platform ${login.issuer} is no longer registered`);
         const launch = await verifyLaunch(idToken, registered, login.nonce, books);
         for (const warning of launch.warnings) request.log.warn({ event: 'lti_claim_ignored', issuer: registered.issuer, clientId: registered.clientId }, warning);
-        if (launch.messageType === 'LtiDeepLinkingRequest') throw new LtiRefusal('message_type', 'Deep Linking is not offered by this Folio yet');
+        if (launch.messageType === 'LtiDeepLinkingRequest') return await showDeepLinkingPicker(app, request, reply, launch, registered);
         const { user, created } = await ltiUser(db, registered.issuer, launch.sub, { name: launch.name, email: launch.email });
         let courseId: string | undefined;
         if (launch.context) {

@@ -45,3 +45,17 @@ export const LtiLaunchBody = Type.Object(
   },
   { additionalProperties: true, examples: [{ id_token: 'eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ…', state: 'q1w2e3…' }] },
 );
+
+const picks = (description: string) =>
+  Type.Optional(Type.Union([Type.String({ maxLength: 300 }), Type.Array(Type.String({ maxLength: 300 }), { maxItems: 10_000 })], { description }));
+
+/** The Deep Linking page's form, posted back to Folio: its token and what the instructor ticked. */
+export const LtiDeepLinkingBody = Type.Object(
+  {
+    token: Type.Optional(Type.String({ maxLength: 16384, description: 'the signed token of the Deep Linking page (valid for an hour)' })),
+    page: picks('the pages chosen, each BOOK:PAGE'),
+    chapter: picks('the chapters chosen (all their pages), each BOOK:CHAPTER'),
+    action: Type.Optional(Type.Union([Type.Literal('link'), Type.Literal('cancel')], { description: 'cancel: return nothing to the LMS (an empty list of content items)' })),
+  },
+  { additionalProperties: false, examples: [{ token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…', page: ['book:ch1/intro', 'book:ch1/lists'], chapter: 'book:ch2', action: 'link' }] },
+);

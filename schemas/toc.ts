@@ -19,6 +19,14 @@ export const TocPage = Type.Object(
   {
     id: Id("page id, as the book's `page` values", 'ch1/intro'),
     title: Title,
+    url: Type.Optional(
+      Type.String({
+        pattern: '^/(?!/)\\S*$',
+        maxLength: 2048,
+        description: "the page's path on the book's origins, when it is not /ID.html (LTI links and launches use it)",
+        examples: ['/ch1/intro/'],
+      }),
+    ),
     questions: Type.Optional(Type.Array(TocQuestion, { maxItems: 10_000 })),
     activities: Type.Optional(Type.Array(TocActivity, { maxItems: 10_000 })),
   },
@@ -56,6 +64,7 @@ export const StoredChapters = Type.Array(
           {
             id: Type.String(),
             title: Type.String(),
+            url: Type.Optional(Type.String()),
             questions: Type.Array(Type.Object({ id: Type.String(), kind: Type.String(), points: Type.Number() }, { additionalProperties: false })),
             activities: Type.Array(Type.Object({ id: Type.String() }, { additionalProperties: false })),
           },

@@ -69,7 +69,7 @@ export interface LaunchPlan {
   nrps?: boolean;
   custom?: Record<string, string>;
   /** A Deep Linking request instead of a resource link launch. */
-  deepLinking?: { data?: string; acceptMultiple?: boolean };
+  deepLinking?: { data?: string; acceptMultiple?: boolean; acceptLineItem?: boolean };
   /** Claims to set or (undefined) remove, last. */
   overrides?: Record<string, unknown>;
 }
@@ -173,7 +173,7 @@ export async function startPlatform(options: PlatformOptions) {
         accept_types: ['ltiResourceLink'],
         accept_presentation_document_targets: ['iframe', 'window'],
         accept_multiple: plan.deepLinking.acceptMultiple ?? true,
-        accept_lineitem: true,
+        accept_lineitem: plan.deepLinking.acceptLineItem ?? true,
         data: plan.deepLinking.data,
       };
     } else {

@@ -319,6 +319,8 @@ const outsideApi: Record<string, { method: 'GET' | 'POST'; url: string; ok: numb
   'POST /lti/login': { method: 'POST', url: '/lti/login', ok: 400, form: unknownPlatform },
   // An unknown state: refused alike whoever calls (test/lti-launch.test.ts plays whole launches).
   'POST /lti/launch': { method: 'POST', url: '/lti/launch', ok: 400, form: 'state=unknown&id_token=x' },
+  // A token Folio did not make: refused alike whoever calls (test/lti-deep-linking.test.ts plays whole choices).
+  'POST /lti/deep-linking': { method: 'POST', url: '/lti/deep-linking', ok: 400, form: 'token=x&page=book:ch1' },
 };
 
 t.test('the LTI routes answer every kind of caller alike (GET /lti/jwks: the same public keys; login and launch: the same refusal), whatever the session', async (t) => {
