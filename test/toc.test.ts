@@ -46,6 +46,14 @@ t.test('a table of contents keeps what it names: lists default to empty, propert
   t.same(checked, { toc: { chapters: [{ id: 'c', title: 'C', pages: [{ id: 'p', title: 'P', questions: [{ id: 'q', kind: 'poll', points: 0 }], activities: [] }] }] } });
 });
 
+t.test("a page's url (its path on the book's origins) is kept; one that is not a path there is refused", async (t) => {
+  const withUrl = (url: string) => checkToc({ chapters: [{ id: 'c', title: 'C', pages: [{ id: 'c/p', title: 'P', url }] }] });
+  t.same(withUrl('/c/p/'), { toc: { chapters: [{ id: 'c', title: 'C', pages: [{ id: 'c/p', title: 'P', url: '/c/p/', questions: [], activities: [] }] }] } });
+  for (const url of ['https://elsewhere.example/p.html', '//elsewhere.example/p.html', 'p.html', '/a page.html']) {
+    t.same(withUrl(url), { problems: ['chapters[0].pages[0].url: must match pattern "^/(?!/)\\S*$"'] }, url);
+  }
+});
+
 t.test('a bad table of contents gets every problem at once, each at its place', async (t) => {
   const cases: [string, unknown, string[]][] = [
     ['not an object', [], ['the file: must be object']],
