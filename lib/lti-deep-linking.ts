@@ -87,8 +87,8 @@ export async function readChoiceToken(secret: string, token: string): Promise<De
   try {
     const { payload } = await jwtVerify(token, tokenKey(secret), { algorithms: ['HS256'], requiredClaims: ['exp', 'iat'] });
     const choice = payload['choice'] as DeepLinkingChoice | undefined;
-    if (typeof choice?.issuer !== 'string' || typeof choice.returnUrl !== 'string') throw new LtiRefusal('token', 'the Deep Linking page\'s token holds no choice');
-    return { ...choice, data: choice.data ?? undefined, book: choice.book ?? undefined };
+    if (typeof choice?.issuer !== 'string' || typeof choice.returnUrl !== 'string') throw new LtiRefusal('token', "the Deep Linking page's token holds no choice");
+    return choice;
   } catch (err) {
     if (err instanceof LtiRefusal) throw err;
     if (err instanceof errors.JWTExpired) throw new LtiRefusal('expired', `this page is more than ${choiceTokenLifetimeSeconds / 60} minutes old: open the Folio link again from the LMS to choose pages`);
@@ -190,13 +190,17 @@ export interface ResourceLinkItem {
   custom: { book: string };
 }
 
-/** The content items for the chosen pages: each a resource link with the book as its custom parameter, and a line item when the LMS accepts one. */
+/**
+ * The content items for the chosen pages: each a resource link with the book as its custom parameter, and a line item
+ * when the LMS accepts one and the page is worth points (a line item's scoreMaximum must be above 0: a page whose
+ * questions are worth nothing, polls say, gets no gradebook column).
+ */
 export function contentItems(pages: readonly PickablePage[], acceptLineItem: boolean): ResourceLinkItem[] {
   return pages.map((page) => ({
     type: resourceLink,
     title: page.title,
     url: page.url,
-    ...(acceptLineItem ? { lineItem: { scoreMaximum: page.points, label: page.title, resourceId: page.id, tag: 'folio' } } : {}),
+    ...(acceptLineItem && page.points > 0 ? { lineItem: { scoreMaximum: page.points, label: page.title, resourceId: page.id, tag: 'folio' } } : {}),
     custom: { book: page.book },
   }));
 }

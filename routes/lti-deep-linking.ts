@@ -66,7 +66,7 @@ function bookPart(picked: PickableBook, choice: DeepLinkingChoice, grouped: bool
         const legend = choice.acceptMultiple ? `<label><input type="checkbox" name="chapter" value="${value}" data-chapter> ${escapeHtml(chapter.title)}</label>` : escapeHtml(chapter.title);
         const pages = chapter.pages.map((page) => {
           const input = `<input type="${choice.acceptMultiple ? 'checkbox' : 'radio'}" name="page" value="${escapeHtml(pickValue(book.id, page.id))}" data-in="${value}"${!choice.acceptMultiple && !grouped ? ' required' : ''}>`;
-          const worth = `${plural(page.points, 'point')}${page.questions === 0 ? ' (completion)' : ''}`;
+          const worth = `${plural(page.points, 'point')}${page.questions === 0 ? ' (completion)' : page.points === 0 ? ' (not graded)' : ''}`;
           return `<li><label>${input} ${escapeHtml(page.title)}</label> <span class="points">${worth}</span></li>`;
         });
         return `<fieldset><legend>${legend}</legend><ul>${pages.join('')}</ul></fieldset>`;
@@ -82,7 +82,7 @@ function pickerPage(choice: DeepLinkingChoice, token: string, books: readonly Pi
   const offered = books.some((b) => b.chapters.some((c) => c.pages.length > 0));
   const heading = books.length === 1 ? `Link pages of <cite>${escapeHtml(books[0]!.book.title)}</cite>` : books.length === 0 ? 'This Folio has no books yet' : 'Link pages of a Folio book';
   const how = choice.acceptMultiple ? 'Tick the pages to link in your course; a chapter ticks all its pages.' : 'Choose the page to link in your course (the LMS takes one link here).';
-  const grades = choice.acceptLineItem ? " Each link gets a gradebook column worth the page's points: its questions' points, or 1 for a page without questions (graded by its completion)." : '';
+  const grades = choice.acceptLineItem ? " Each link gets a gradebook column worth the page's points: its questions' points, or 1 for a page without questions (graded by its completion); a page worth 0 points gets none." : '';
   const link = offered ? `<button name="action" value="link">${choice.acceptMultiple ? 'Link the chosen pages' : 'Link the chosen page'}</button>` : '';
   return htmlPage(
     'Folio: choose pages to link',

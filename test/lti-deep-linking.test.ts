@@ -26,7 +26,14 @@ const toc: StoredToc = {
         { id: 'ch1/lists', title: 'Lists', url: '/ch1/lists/', questions: [], activities: [] },
       ],
     },
-    { id: 'ch2', title: 'Loops', pages: [{ id: 'ch2/for', title: 'For loops', questions: [{ id: 'q3', kind: 'mchoice', points: 1 }], activities: [] }] },
+    {
+      id: 'ch2',
+      title: 'Loops',
+      pages: [
+        { id: 'ch2/for', title: 'For loops', questions: [{ id: 'q3', kind: 'mchoice', points: 1 }], activities: [] },
+        { id: 'ch2/survey', title: 'Survey', questions: [{ id: 'q4', kind: 'poll', points: 0 }], activities: [] },
+      ],
+    },
   ],
 };
 
@@ -117,7 +124,8 @@ t.test("an instructor's Deep Linking launch shows the book's chapters and pages,
       '<li><label><input type="checkbox" name="page" value="book:ch1/intro" data-in="book:ch1"> Introduction</label> <span class="points">5 points</span></li>' +
       '<li><label><input type="checkbox" name="page" value="book:ch1/lists" data-in="book:ch1"> Lists</label> <span class="points">1 point (completion)</span></li></ul></fieldset>' +
       '<fieldset><legend><label><input type="checkbox" name="chapter" value="book:ch2" data-chapter> Loops</label></legend><ul>' +
-      '<li><label><input type="checkbox" name="page" value="book:ch2/for" data-in="book:ch2"> For loops</label> <span class="points">1 point</span></li></ul></fieldset>',
+      '<li><label><input type="checkbox" name="page" value="book:ch2/for" data-in="book:ch2"> For loops</label> <span class="points">1 point</span></li>' +
+      '<li><label><input type="checkbox" name="page" value="book:ch2/survey" data-in="book:ch2"> Survey</label> <span class="points">0 points (not graded)</span></li></ul></fieldset>',
   );
   t.match(res.body, '<button name="action" value="link">Link the chosen pages</button><button name="action" value="cancel" formnovalidate>Cancel</button>');
   t.match(tokenOf(res.body), /^[\w-]+\.[\w-]+\.[\w-]+$/);
@@ -152,7 +160,7 @@ t.test('a Deep Linking request that does not accept resource links is refused: 4
   t.same(res.json(), { statusCode: 400, error: 'lti_accept_types', message: 'the LMS accepts file, html here, and Folio links pages as ltiResourceLink' });
 });
 
-t.test("the chosen pages and chapters come back as resource links in an LtiDeepLinkingResponse signed with Folio's key, posted to the platform's return URL", async (t) => {
+t.test("the chosen pages and chapters come back as resource links in an LtiDeepLinkingResponse signed with Folio's key, posted to the platform's return URL; a page worth 0 points has no line item", async (t) => {
   const { app, events, platform } = await setup(t);
   const token = tokenOf((await launch(app, platform, plan())).body);
   const res = await choose(app, [['token', token], ['page', 'book:ch1/intro'], ['page', 'book:ch1/lists'], ['chapter', 'book:ch2'], ['page', 'book:ch2/for'], ['action', 'link']]);
@@ -162,7 +170,7 @@ t.test("the chosen pages and chapters come back as resource links in an LtiDeepL
   const { script, style } = inlineHashes(res.body);
   t.equal(res.headers['content-security-policy'], `default-src 'none'; script-src ${script}; style-src ${style}; form-action ${platform.issuer}; frame-ancestors *; base-uri 'none'`);
   t.match(res.body, '<script>document.forms[0].submit()</script>');
-  t.match(res.body, '<p>Returning to your course with 3 links…</p><noscript><button>Continue to your course</button></noscript>');
+  t.match(res.body, '<p>Returning to your course with 4 links…</p><noscript><button>Continue to your course</button></noscript>');
   const { action, jwt } = returnForm(res.body);
   t.equal(action, `${platform.issuer}/deep-link-return`);
 
@@ -186,9 +194,10 @@ t.test("the chosen pages and chapters come back as resource links in an LtiDeepL
       { type: 'ltiResourceLink', title: 'Introduction', url: `${bookOrigin}/ch1/intro.html`, lineItem: { scoreMaximum: 5, label: 'Introduction', resourceId: 'ch1/intro', tag: 'folio' }, custom: { book: 'book' } },
       { type: 'ltiResourceLink', title: 'Lists', url: `${bookOrigin}/ch1/lists/`, lineItem: { scoreMaximum: 1, label: 'Lists', resourceId: 'ch1/lists', tag: 'folio' }, custom: { book: 'book' } },
       { type: 'ltiResourceLink', title: 'For loops', url: `${bookOrigin}/ch2/for.html`, lineItem: { scoreMaximum: 1, label: 'For loops', resourceId: 'ch2/for', tag: 'folio' }, custom: { book: 'book' } },
+      { type: 'ltiResourceLink', title: 'Survey', url: `${bookOrigin}/ch2/survey.html`, custom: { book: 'book' } },
     ],
   });
-  t.match(events('lti_deep_linking_response'), [{ issuer: platform.issuer, clientId: 'folio', deploymentId: 'd1', sub: 'teacher-1', cancelled: false, pages: ['book:ch1/intro', 'book:ch1/lists', 'book:ch2/for'] }]);
+  t.match(events('lti_deep_linking_response'), [{ issuer: platform.issuer, clientId: 'folio', deploymentId: 'd1', sub: 'teacher-1', cancelled: false, pages: ['book:ch1/intro', 'book:ch1/lists', 'book:ch2/for', 'book:ch2/survey'] }]);
 
   // The browser's post of the form: the platform verifies it against /lti/jwks and takes the links.
   const returned = await fetch(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ JWT: jwt }) });
