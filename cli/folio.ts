@@ -618,7 +618,7 @@ not registered, or the LMS does not give the roster (nothing was changed in that
         if (err instanceof RosterSyncError || err instanceof LtiKeyError) throw new CliError(err.message, 1);
         throw err;
       }
-      logSecurityEvent(config, { event: 'lti_roster_synced', by: whoRuns(), course: course.id, enrolled: summary.enrolled, unenrolled: summary.unenrolled }, 'LTI roster synced');
+      logSecurityEvent(config, { event: 'lti_roster_synced', by: whoRuns(), course: course.id, ...summary }, 'LTI roster synced');
       console.log(describeRosterSync(course.id, summary));
       if (!summary.complete) console.error(`${course.id}: the LMS listed more than ${maxRosterPages} pages (or its pages loop): the members read were synced, the rest were not`);
     });

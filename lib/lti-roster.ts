@@ -104,12 +104,13 @@ async function platformsFor(db: Database, context: RosterContext): Promise<LtiPl
 }
 
 /** What a refused or failed read tells the person running the sync. */
-function serviceFailure(context: RosterContext, err: LtiServiceError): RosterSyncError {
+function serviceFailure(context: RosterContext, err: LtiServiceError, clientIds: readonly string[] = []): RosterSyncError {
   const advice =
     err.status === undefined || err.status === 408 || err.status === 429 || err.status >= 500
       ? 'the LMS may be down or busy: try again later'
       : `check that Folio's registration in the LMS offers Names and Role Provisioning Services (scope ${ltiScopes.memberships}) and has Folio's keys ("folio lti tool-info")`;
-  return new RosterSyncError('platform', `the LMS ${context.issuer} did not give the roster of context ${context.contextId}: ${err.message}; ${advice}`);
+  const tried = clientIds.length > 1 ? ` (each of its registrations was tried, client ids ${clientIds.join(', ')}; the last answer is shown)` : '';
+  return new RosterSyncError('platform', `the LMS ${context.issuer} did not give the roster of context ${context.contextId}${tried}: ${err.message}; ${advice}`);
 }
 
 /** Reads every page of a context's memberships (at most maxRosterPages), with the first registration the platform answers. */
@@ -131,7 +132,7 @@ async function readMemberships(db: Database, secret: string, context: RosterCont
       failures.push(err);
     }
   }
-  if (!platform || !res) throw serviceFailure(context, failures.at(-1)!);
+  if (!platform || !res) throw serviceFailure(context, failures.at(-1)!, candidates.map((c) => c.clientId));
 
   const origin = new URL(context.membershipsUrl).origin;
   const seen = new Set<string>();

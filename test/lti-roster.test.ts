@@ -167,6 +167,21 @@ t.test('every page of a paged roster is read (Link rel="next"), with the token t
   t.equal(platform.record.tokenRequests.length, 1);
 });
 
+t.test('a next page that loops back, or is on another origin than the memberships URL (the token goes with it), is not read: the summary says the roster is incomplete', async (t) => {
+  const { app, platform } = await setup(t);
+  const courseId = await courseOfContext(app, platform);
+  platform.members.set(context.id, [{ user_id: 's1', roles: ['Learner'] }]);
+  const withNext = (next: (url: string) => string): typeof fetch => async (input, init) => {
+    const res = await fetch(input, init);
+    const url = String(input);
+    if (!url.includes('/memberships/')) return res;
+    return new Response(await res.text(), { status: res.status, headers: { 'content-type': res.headers.get('content-type')!, link: `<${next(url)}>; rel="next"` } });
+  };
+  t.same(await syncRoster(app.db, testSecret, courseId, { fetchImpl: withNext((url) => url) }), { contexts: 1, pages: 1, members: 1, enrolled: 1, alreadyEnrolled: 0, unenrolled: 0, skipped: 0, complete: false });
+  t.match(await syncRoster(app.db, testSecret, courseId, { fetchImpl: withNext(() => 'https://elsewhere.example/memberships?page=2') }), { pages: 1, complete: false });
+  t.equal(platform.record.membershipRequests.length, 2);
+});
+
 t.test('a sync again changes nothing: the learners are counted as already enrolled and keep their accounts', async (t) => {
   const { app, platform } = await setup(t);
   const courseId = await courseOfContext(app, platform);
