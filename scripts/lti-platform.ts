@@ -144,6 +144,8 @@ export async function startPlatform(options: PlatformOptions) {
   };
   /** Replies the score endpoint gives before accepting (a platform down): statuses, used up one per score. */
   const scoreFailures: number[] = [];
+  /** Scopes the token endpoint refuses (a registration without that service). */
+  const withheldScopes = new Set<string>();
   let membersPageSize = 50;
   let tokenLifetimeSeconds = 3600;
 
@@ -252,6 +254,10 @@ export async function startPlatform(options: PlatformOptions) {
       usedJtis.add(payload.jti);
       const asked = scope.split(' ').filter(Boolean);
       if (asked.length === 0 || asked.some((s) => !Object.values(scopes).includes(s))) return refuse('scope');
+      if (asked.some((s) => withheldScopes.has(s))) {
+        record.tokenRequests.push({ ok: false, scope, error: 'invalid_scope' });
+        return json(res, 400, { error: 'invalid_scope', error_description: 'this registration does not offer the service' });
+      }
       const token = randomBytes(16).toString('hex');
       tokens.set(token, { scopes: asked, expiresAt: Date.now() + tokenLifetimeSeconds * 1000 });
       record.tokenRequests.push({ ok: true, scope });
@@ -376,6 +382,10 @@ export async function startPlatform(options: PlatformOptions) {
     /** The next `statuses.length` scores are answered with these statuses (e.g. 503) instead of being taken. */
     failScores(...statuses: number[]) {
       scoreFailures.push(...statuses);
+    },
+    /** The token endpoint refuses these scopes from now on (a registration without the service), e.g. NRPS's. */
+    withholdScopes(...refused: string[]) {
+      for (const scope of refused) withheldScopes.add(scope);
     },
     setMembersPageSize(size: number) {
       membersPageSize = size;
