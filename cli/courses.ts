@@ -1,4 +1,5 @@
 import type { CourseRow, RetiredRoleCourse } from '../db/courses.js';
+import type { RosterSummary } from '../lib/lti-roster.js';
 
 /** `folio courses …`: what the commands print. */
 
@@ -68,4 +69,13 @@ export function describeRetiredRole(migration: string, courses: readonly Retired
     ),
     '  (see "folio courses list"; add staff with "folio courses staff add COURSE USER --role instructor|ta")',
   ].join('\n');
+}
+
+/** What `folio courses sync-roster` prints when the sync is done. */
+export function describeRosterSync(courseId: string, s: RosterSummary): string {
+  const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+  return (
+    `${courseId}: enrolled ${s.enrolled} student(s) from the LMS; ${s.alreadyEnrolled} already enrolled, ${s.unenrolled} unenrolled, ` +
+    `${s.skipped} member(s) left as they were (${plural(s.contexts, 'context', 'contexts')}, ${plural(s.pages, 'page', 'pages')})`
+  );
 }

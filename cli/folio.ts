@@ -21,12 +21,13 @@ import { runBackup, runRestore, WrongDatabaseError } from './backup.js';
 import { logSecurityEvent, whoRuns } from './audit.js';
 import { runExport } from './export.js';
 import { confirmByTyping, workCounts, writePersonalExport } from './users.js';
-import { courseTable, describeCourse, describeRetiredRole, listedCourse } from './courses.js';
+import { courseTable, describeCourse, describeRetiredRole, describeRosterSync, listedCourse } from './courses.js';
 import { describeRotation, describeToolInfo, listedPlatform, platformTable, toolInfo } from './lti.js';
 import { version } from './version.js';
 import { addPlatform, listPlatforms, LtiPlatformError, LtiPlatformExistsError, removePlatform } from '../db/lti.js';
 import { LtiKeyError, rotateKeys, signingKey } from '../lib/lti-keys.js';
 import { resolveSecret } from '../lib/secret.js';
+import { maxRosterPages, RosterSyncError, syncRoster } from '../lib/lti-roster.js';
 
 /** An error the user can fix, with the exit code it ends the command with (2: bad usage or value, 1: the operation failed). */
 class CliError extends Error {
@@ -584,6 +585,43 @@ FOLIO_PASSWORD_LINK_DAYS days; "folio users password-link NAME" makes a new one)
       for (const made of result.created) console.log(`${made.username}\t${passwordLinkUrl(origin, made.token)}`);
       logSecurityEvent(config, { event: 'roster_imported', by: whoRuns(), course: course.id, created: result.created.length, enrolled: result.enrolled }, 'course roster imported');
       console.error(`${course.id}: created ${result.created.length} account(s), enrolled ${result.enrolled}, already enrolled ${result.alreadyEnrolled}`);
+    });
+  });
+
+courses
+  .command('sync-roster')
+  .description("enrol the students of a course's LMS context now (LTI Names and Role Provisioning Services), as an instructor's launch does")
+  .argument('<id>', 'course id (of a course made by a launch from the LMS)', courseId)
+  .addHelpText(
+    'after',
+    `
+Reads the memberships of the course's LMS context(s) (their URL came with an instructor's launch that offered Names
+and Role Provisioning Services) and enrols every active learner (via lti), making an account for one who never
+launched Folio (named as the LMS lists them). Members the LMS lists as Inactive or Deleted lose an enrolment an LMS
+made; enrolments made with the join code, by staff or from a roster file stay. Instructors and TAs are not added:
+they become staff when they open Folio from the LMS. An instructor's launch runs the same sync in the background (at
+most every 10 minutes per course). The summary goes to stdout, progress of a roster of several pages to stderr (at
+most ${maxRosterPages} pages a context). Exit 1 when the course has no LMS context with the service, its platform is
+not registered, or the LMS does not give the roster (nothing was changed in that context).`,
+  )
+  .action(async (id: string, _opts, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const course = await requireCourse(db, id);
+      const config = configOf(command);
+      let summary;
+      try {
+        summary = await syncRoster(db, resolveSecret(config), course.id, {
+          onPage: (p) => {
+            if (p.pages > 1 || p.more) console.error(`${course.id}: read page ${p.pages} of context ${p.context} (${p.members} members so far)`);
+          },
+        });
+      } catch (err) {
+        if (err instanceof RosterSyncError || err instanceof LtiKeyError) throw new CliError(err.message, 1);
+        throw err;
+      }
+      logSecurityEvent(config, { event: 'lti_roster_synced', by: whoRuns(), course: course.id, ...summary }, 'LTI roster synced');
+      console.log(describeRosterSync(course.id, summary));
+      if (!summary.complete) console.error(`${course.id}: the LMS listed more than ${maxRosterPages} pages (or its pages loop): the members read were synced, the rest were not`);
     });
   });
 

@@ -7,6 +7,7 @@ import { publicOriginOf } from '../lib/config.js';
 import { escapeHtml, prefersJson } from '../lib/html.js';
 import { handoffTarget, LtiRefusal, verifyLaunch } from '../lib/lti-launch.js';
 import { jwks } from '../lib/lti-keys.js';
+import { LaunchRosterSyncs } from '../lib/lti-roster.js';
 import { headerPolicies, bodyLimit } from '../plugins/security.js';
 import { LtiJwks, LtiLaunchBody, LtiLoginParams } from '../schemas/lti.js';
 import { showDeepLinkingPicker } from './lti-deep-linking.js';
@@ -44,6 +45,8 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v.leng
  */
 const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, books, config } = app;
+  const rosterSyncs = new LaunchRosterSyncs(db, app.secret);
+  app.addHook('onClose', () => rosterSyncs.settled());
   // The platform's form_post (and a POSTed login initiation) is a form: parsed here only, the rest of the app stays JSON-only.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit }, (_request, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
@@ -146,6 +149,7 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         if (launch.context) {
           courseId = (await ltiCourse(db, { issuer: registered.issuer, deploymentId: launch.deploymentId, contextId: launch.context.id, bookId: launch.book.id, title: launch.context.title, label: launch.context.label, membershipsUrl: launch.membershipsUrl })).courseId;
           if (launch.staff || launch.learner) await placeInCourse(db, courseId, user.id, launch.staff);
+          if (launch.staff && launch.membershipsUrl) rosterSyncs.afterReply(reply, courseId);
         }
         const code = await createHandoff(db, user.id, launch.book.id);
         request.log.info(

@@ -2,6 +2,10 @@
  * `npm run demo`: Folio on http://localhost:3000 (FOLIO_PORT) and the demo book (examples/book/) on
  * http://localhost:8080 (DEMO_PORT), with the book `demo` allowing the pages' origins. `localhost:8080` and
  * `localhost:3000` are the same site, so the plain-HTTP SameSite=Lax cookie works. Ctrl-C stops both.
+ *
+ * `npm run demo -- --lti` adds an LTI 1.3 platform (scripts/lti-platform.ts, the tests' fixture) on
+ * http://127.0.0.1:8090 (DEMO_LMS_PORT), registered with Folio: its course pages launch the demo book in an iframe
+ * as a student or an instructor, so a person can watch a launch happen, and the scores it receives are printed.
  */
 import type { FastifyInstance } from 'fastify';
 import { createServer, type Server } from 'node:http';
@@ -14,6 +18,9 @@ import { checkToc } from '../lib/toc.js';
 import { demoBook } from '../plugins/db.js';
 import { ConfigError, loadConfig } from '../plugins/config.js';
 import { startServer } from '../server.js';
+import { findPlatform, removePlatform, addPlatform } from '../db/lti.js';
+import { publicOriginOf } from '../lib/config.js';
+import { lis, startPlatform, type Platform } from './lti-platform.js';
 
 export const pagesFolder = join(import.meta.dirname, '..', 'examples', 'book');
 /** The Folio URL written in the demo pages; replaced by the real one when they are served. */
@@ -87,15 +94,46 @@ async function main(): Promise<void> {
   const pagesPort = Number(process.env.DEMO_PORT ?? 8080);
   await ensureDemoBook(app, [`http://localhost:${pagesPort}`, `http://127.0.0.1:${pagesPort}`]);
   await servePages({ folioUrl, port: pagesPort });
-  console.log(
-    [
-      '',
-      'Folio demo is running (Ctrl-C stops it):',
-      `  demo book   http://localhost:${pagesPort}/          (pages from examples/book/)`,
-      `  Folio       ${folioUrl}             (API docs at ${folioUrl}/docs, client at ${folioUrl}/client/folio.js)`,
-      '',
-    ].join('\n'),
-  );
+  const lines = [
+    '',
+    'Folio demo is running (Ctrl-C stops it):',
+    `  demo book   http://localhost:${pagesPort}/          (pages from examples/book/)`,
+    `  Folio       ${folioUrl}             (API docs at ${folioUrl}/docs, client at ${folioUrl}/client/folio.js)`,
+  ];
+  if (process.argv.includes('--lti')) lines.push(...(await startDemoPlatform(app, Number(process.env.DEMO_LMS_PORT ?? 8090), `http://localhost:${pagesPort}`)).lines);
+  console.log([...lines, ''].join('\n'));
+}
+
+/**
+ * The LTI platform of `npm run demo -- --lti`: registered with Folio (replacing an earlier run's registration, whose
+ * keys are gone), with two launches of the demo book's first page: a student's and an instructor's, in one course.
+ * Returns the platform and the lines to print.
+ */
+export async function startDemoPlatform(app: FastifyInstance, port: number, pagesOrigin: string): Promise<{ platform: Platform; lines: string[] }> {
+  const platform = await startPlatform({ toolOrigin: publicOriginOf(app.config), port, clientId: 'folio-demo', deploymentId: 'demo-deployment' });
+  const registration = platform.registration();
+  if (await findPlatform(app.db, registration.issuer, registration.clientId)) await removePlatform(app.db, registration.issuer, registration.clientId);
+  await addPlatform(app.db, registration);
+  const course = { context: { id: 'demo-course', label: 'DEMO 101', title: 'Demo course in the LMS' }, resourceLink: { id: 'demo-link-ch1', title: '1. Values and lists' }, targetLinkUri: `${pagesOrigin}/index.html` };
+  const lineItem = { id: 'demo-ch1', label: '1. Values and lists', scoreMaximum: 2 };
+  platform.plan('student', { ...course, sub: 'demo-student', name: 'Sam Student', email: 'sam@example.edu', roles: [`${lis}Learner`], lineItem });
+  platform.plan('instructor', { ...course, sub: 'demo-instructor', name: 'Ivy Instructor', email: 'ivy@example.edu', roles: [`${lis}Instructor`], lineItem, nrps: true });
+  platform.members.set('demo-course', [
+    { user_id: 'demo-student', name: 'Sam Student', email: 'sam@example.edu', roles: [`${lis}Learner`] },
+    { user_id: 'demo-student-2', name: 'Robin Reader', email: 'robin@example.edu', roles: [`${lis}Learner`] },
+  ]);
+  let reported = 0;
+  setInterval(() => {
+    for (const score of platform.record.scores.slice(reported)) console.log(`LMS gradebook: ${JSON.stringify(score.body)}`);
+    reported = platform.record.scores.length;
+  }, 1000).unref();
+  const lines = [
+    `  LMS         ${platform.issuer}      (an LTI 1.3 platform, registered as ${registration.issuer} / ${registration.clientId})`,
+    `    launch as a student      ${platform.coursePage('student')}`,
+    `    launch as an instructor  ${platform.coursePage('instructor')}`,
+    `    (add ?window=new to launch in a new window; scores the LMS receives are printed here)`,
+  ];
+  return { platform, lines };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -37,7 +37,11 @@ export interface PlatformOptions {
   /** Listen here (default 127.0.0.1, port 0: any free port). */
   host?: string;
   port?: number;
-  /** Serve HTTPS with this key and certificate (PEM). */
+  /**
+   * Serve HTTPS with this key and certificate (PEM) for the browser's side (auth, course pages, deep linking return);
+   * the back channel the tool calls itself (JWKS, token, services) is then plain HTTP on 127.0.0.1, as the tool's
+   * server neither resolves the browser's mapped names nor trusts a self-signed certificate.
+   */
   tls?: { key: string; cert: string };
   /** The origin the platform is reached at, when not its listen address (a name mapped by the browser). */
   publicOrigin?: (port: number) => string;
@@ -140,12 +144,16 @@ export async function startPlatform(options: PlatformOptions) {
   };
   /** Replies the score endpoint gives before accepting (a platform down): statuses, used up one per score. */
   const scoreFailures: number[] = [];
+  /** Scopes the token endpoint refuses (a registration without that service). */
+  const withheldScopes = new Set<string>();
   let membersPageSize = 50;
   let tokenLifetimeSeconds = 3600;
 
+  /** The origin browsers reach (and the issuer), and the one the tool's server calls. */
   let origin = '';
-  const registration = () => ({ issuer: origin, clientId, authUrl: `${origin}/auth`, tokenUrl: `${origin}/token`, jwksUrl: `${origin}/jwks`, deployments: [deploymentId] });
-  const lineItemUrl = (id: string) => `${origin}/lineitems/${encodeURIComponent(id)}`;
+  let serviceOrigin = '';
+  const registration = () => ({ issuer: origin, clientId, authUrl: `${origin}/auth`, tokenUrl: `${serviceOrigin}/token`, jwksUrl: `${serviceOrigin}/jwks`, deployments: [deploymentId] });
+  const lineItemUrl = (id: string) => `${serviceOrigin}/lineitems/${encodeURIComponent(id)}`;
 
   /** The id_token claims of a plan, for `nonce`. */
   function claimsOf(plan: LaunchPlan, nonce: string): JWTPayload {
@@ -183,13 +191,13 @@ export async function startPlatform(options: PlatformOptions) {
         if (!lineItems.has(plan.lineItem.id)) lineItems.set(plan.lineItem.id, { ...plan.lineItem, resourceLinkId: plan.resourceLink?.id ?? 'link-1' });
         all['https://purl.imsglobal.org/spec/lti-ags/claim/endpoint'] = {
           scope: [scopes.lineitem, scopes.resultReadonly, scopes.score],
-          lineitems: `${origin}/lineitems`,
+          lineitems: `${serviceOrigin}/lineitems`,
           lineitem: lineItemUrl(plan.lineItem.id),
         };
       }
     }
     if (plan.nrps && plan.context) {
-      all['https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice'] = { context_memberships_url: `${origin}/memberships/${encodeURIComponent(plan.context.id)}`, service_versions: ['2.0'] };
+      all['https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice'] = { context_memberships_url: `${serviceOrigin}/memberships/${encodeURIComponent(plan.context.id)}`, service_versions: ['2.0'] };
     }
     Object.assign(all, plan.overrides ?? {});
     return Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined)) as JWTPayload;
@@ -237,7 +245,7 @@ export async function startPlatform(options: PlatformOptions) {
       if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return refuse('client_assertion_type');
       let payload: JWTPayload;
       try {
-        ({ payload } = await verifyWithToolKeys(form.get('client_assertion') ?? '', `${origin}/token`));
+        ({ payload } = await verifyWithToolKeys(form.get('client_assertion') ?? '', `${serviceOrigin}/token`));
       } catch (err) {
         return refuse(`client_assertion: ${(err as Error).message}`);
       }
@@ -246,6 +254,10 @@ export async function startPlatform(options: PlatformOptions) {
       usedJtis.add(payload.jti);
       const asked = scope.split(' ').filter(Boolean);
       if (asked.length === 0 || asked.some((s) => !Object.values(scopes).includes(s))) return refuse('scope');
+      if (asked.some((s) => withheldScopes.has(s))) {
+        record.tokenRequests.push({ ok: false, scope, error: 'invalid_scope' });
+        return json(res, 400, { error: 'invalid_scope', error_description: 'this registration does not offer the service' });
+      }
       const token = randomBytes(16).toString('hex');
       tokens.set(token, { scopes: asked, expiresAt: Date.now() + tokenLifetimeSeconds * 1000 });
       record.tokenRequests.push({ ok: true, scope });
@@ -295,8 +307,8 @@ export async function startPlatform(options: PlatformOptions) {
       const from = Number(url.searchParams.get('from') ?? 0);
       const page = all.slice(from, from + membersPageSize);
       const headers: Record<string, string> = { 'content-type': 'application/vnd.ims.lti-nrps.v2.membershipcontainer+json' };
-      if (from + membersPageSize < all.length) headers['link'] = `<${origin}/memberships/${encodeURIComponent(context)}?from=${from + membersPageSize}>; rel="next"`;
-      return res.writeHead(200, headers).end(JSON.stringify({ id: `${origin}${path}`, context: { id: context }, members: page }));
+      if (from + membersPageSize < all.length) headers['link'] = `<${serviceOrigin}/memberships/${encodeURIComponent(context)}?from=${from + membersPageSize}>; rel="next"`;
+      return res.writeHead(200, headers).end(JSON.stringify({ id: `${serviceOrigin}${path}`, context: { id: context }, members: page }));
     }
 
     const courseMatch = /^\/course\/([^/]+)$/.exec(path);
@@ -335,10 +347,16 @@ export async function startPlatform(options: PlatformOptions) {
       else res.end();
     });
   };
+  const listen = async (server: Server, port: number) => {
+    await new Promise<void>((resolve) => server.listen(port, options.host ?? '127.0.0.1', resolve));
+    return (server.address() as AddressInfo).port;
+  };
   const server: Server = options.tls ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, listener) : createHttpServer(listener);
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, options.port ?? 0);
   origin = options.publicOrigin ? options.publicOrigin(port) : `${options.tls ? 'https' : 'http'}://${options.host ?? '127.0.0.1'}:${port}`;
+  const backChannel = options.tls ? createHttpServer(listener) : undefined;
+  serviceOrigin = backChannel ? `http://127.0.0.1:${await listen(backChannel, 0)}` : origin;
+  const servers = backChannel ? [server, backChannel] : [server];
 
   return {
     get issuer() {
@@ -365,6 +383,10 @@ export async function startPlatform(options: PlatformOptions) {
     failScores(...statuses: number[]) {
       scoreFailures.push(...statuses);
     },
+    /** The token endpoint refuses these scopes from now on (a registration without the service), e.g. NRPS's. */
+    withholdScopes(...refused: string[]) {
+      for (const scope of refused) withheldScopes.add(scope);
+    },
     setMembersPageSize(size: number) {
       membersPageSize = size;
     },
@@ -378,9 +400,14 @@ export async function startPlatform(options: PlatformOptions) {
     /** The course page that launches `hint` in an iframe (or `?window=new`). */
     coursePage: (hint: string) => `${origin}/course/${encodeURIComponent(hint)}`,
     close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve());
-      }),
+      Promise.all(
+        servers.map(
+          (each) =>
+            new Promise<void>((resolve) => {
+              each.close(() => resolve());
+              each.closeAllConnections();
+            }),
+        ),
+      ).then(() => undefined),
   };
 }

@@ -54,7 +54,7 @@ export function bindPage(folio, page) {
     account.dataset.user = named?.username ?? '';
     account.dataset.mode = folio.mode ?? '';
     $('#who').textContent = named
-      ? `Logged in as ${named.username}${folio.mode === 'token' ? ' (this browser refuses Folio’s cookie, so a token is used)' : ''}`
+      ? `Logged in as ${named.name || named.username}${folio.mode === 'token' ? ' (this browser refuses Folio’s cookie, so a token is used)' : ''}`
       : 'Not logged in: your work is saved anonymously. Register or log in to find it on any device.';
     form.hidden = Boolean(named) && banner.hidden;
     logoutButton.hidden = !named;
