@@ -60,7 +60,7 @@ export function describeToolInfo(info: ToolInfo): string {
     JSON.stringify(info.publicJwk),
     '',
     'Then register the LMS here with the values it shows: folio lti platforms add --issuer … --client-id … --auth-url … --token-url … --jwks-url … --deployment …',
-    'Note: launches are not possible yet (this version has the registry and keys only).',
+    "Then add links in the LMS: its content selection (Deep Linking) button opens Folio's page picker, or link a book page's URL by hand.",
   ].join('\n');
 }
 

@@ -153,7 +153,7 @@ t.test('folio lti keys rotate retires the signing key and prints what it did; fo
   t.equal(text.code, 0);
   t.match(text.stdout, /^Register Folio in the LMS as an LTI 1\.3 tool with these values:\n\nOIDC login initiation URL {2}https:\/\/folio\.example\.edu\/lti\/login\n/);
   t.ok(text.stdout.includes(`${JSON.stringify(before)}\n`), 'the public key as JWK');
-  t.match(text.stdout, /launches are not possible yet/);
+  t.match(text.stdout, /Then add links in the LMS: its content selection \(Deep Linking\) button opens Folio's page picker, or link a book page's URL by hand\.\n$/);
 
   const rotated = await folio(['lti', 'keys', 'rotate'], env);
   t.equal(rotated.code, 0, rotated.stderr);
