@@ -11,6 +11,7 @@ import corsPlugin from './plugins/cors.js';
 import dbPlugin from './plugins/db.js';
 import docsPlugin from './plugins/docs.js';
 import errorsPlugin from './plugins/errors.js';
+import ltiScoresPlugin from './plugins/lti-scores.js';
 import rateLimitPlugin from './plugins/rate-limit.js';
 import securityPlugin, { bodyLimit } from './plugins/security.js';
 import answerRoutes from './routes/answers.js';
@@ -42,7 +43,7 @@ export interface AppOptions {
   clientDir?: string;
 }
 
-/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, the serving lock and backups, storage, errors, the book registry, CORS, rate limits, protections, authentication, the OpenAPI docs, authorisation (which every route after it declares), then the routes. */
+/** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, the serving lock and backups, storage, errors, the book registry, LTI score passback, CORS, rate limits, protections, authentication, the OpenAPI docs, authorisation (which every route after it declares), then the routes. */
 export const folio = fp(async function folio(app: FastifyInstance, opts: AppOptions): Promise<void> {
   // Replies sent while the server shuts down close their connection: a keep-alive client then cannot hold up the exit.
   let closing = false;
@@ -58,6 +59,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(dbPlugin, { migrate: opts.migrate ?? false });
   await app.register(errorsPlugin);
   await app.register(booksPlugin);
+  await app.register(ltiScoresPlugin);
   await app.register(corsPlugin);
   await app.register(rateLimitPlugin);
   await app.register(securityPlugin);

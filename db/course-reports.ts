@@ -45,7 +45,7 @@ export const windowReply = (course: Pick<CourseRow, 'startsAt' | 'endsAt'>): Sta
 });
 
 /** A table of contents as the reports grade with it: each page's place and worth, each question's page, points and kind. */
-interface TocIndex {
+export interface TocIndex {
   toc: Static<typeof ReportToc>;
   pageAt: Map<string, number>;
   questions: Map<string, { page: number; points: number; kind: string }>;
@@ -86,6 +86,49 @@ export function tocIndex(registered: RegisteredToc | undefined): TocIndex {
 const fraction = (correct: number | null, score: number | null): number => (score !== null ? Math.min(1, Math.max(0, score)) : correct === 1 ? 1 : 0);
 /** Points summed from fractions, without the float noise (0.1 + 0.2). */
 const rounded = (points: number): number => Math.round(points * 1e6) / 1e6;
+
+/** A student's latest attempt at a question, as a page's grade reads it. */
+export interface GradedAttempt {
+  question: string;
+  correct: 0 | 1 | null;
+  score: number | null;
+}
+
+/** One page's grade for one student, by the rules of the progress grid (LTI score passback sends it: db/lti-scores.ts). */
+export interface PageGrade {
+  /** Whether the table of contents lists the page (else it is worth its completion). */
+  listed: boolean;
+  earned: number;
+  possible: number;
+  completed: boolean;
+  /** The page's questions attempted, and of them those without a correctness or a score (for a person to grade). */
+  attempted: number;
+  ungraded: number;
+}
+
+/**
+ * A page's grade from the student's latest attempts at its questions (`attempts`: the page's listed questions, or for
+ * a page the table of contents does not list, the attempts saved with that page) and its completion: the progress
+ * grid's rules (a listed question earns its points times its fraction; a page without questions, listed or not, is
+ * worth its completion).
+ */
+export function pageGrade(index: TocIndex, page: string, attempts: readonly GradedAttempt[], completed: boolean): PageGrade {
+  const at = index.pageAt.get(page);
+  const listed = at !== undefined ? index.toc.pages[at]! : undefined;
+  let earned = 0;
+  let attempted = 0;
+  let ungraded = 0;
+  for (const a of attempts) {
+    const question = index.questions.get(a.question);
+    if (listed ? question?.page !== at : question !== undefined) continue;
+    attempted++;
+    // An attempt at an unlisted question (on a page graded by its completion) weighs nothing, so leaves no grading to do.
+    if (question && a.correct === null && a.score === null) ungraded++;
+    if (question) earned += question.points * fraction(a.correct, a.score);
+  }
+  const byQuestions = listed !== undefined && listed.questions > 0;
+  return { listed: listed !== undefined, earned: byQuestions ? rounded(earned) : completed ? 1 : 0, possible: listed?.points ?? 1, completed, attempted, ungraded };
+}
 
 const p = sql.placeholder;
 /** SQLite: CROSS JOIN keeps the enrolments outermost, so each student is one probe of the work table's per-user index. */

@@ -20,7 +20,9 @@ const answerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const owner = await writerOf(request, reply);
-      return reply.code(201).send(await saveAnswer(app.db, owner, request.params.question, request.body, app.config));
+      const saved = await saveAnswer(app.db, owner, request.params.question, request.body, app.config);
+      await app.ltiScores.workChanged(owner, { question: request.params.question, page: request.body.page });
+      return reply.code(201).send(saved);
     },
   );
 

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { courseProgress, courseQuestionSummary, courseStudentWork, windowReply } from '../db/course-reports.js';
+import { pendingScores } from '../db/lti-scores.js';
+import { iso } from '../db/work.js';
 import { isEnrolled } from '../db/courses.js';
 import { afterCursor, cursorOf } from '../lib/cursor.js';
 import { HttpError } from '../lib/errors.js';
@@ -7,7 +9,7 @@ import { courseOf } from '../plugins/access.js';
 import { errorReplies } from '../schemas/common.js';
 import { ExportQuery, ExportReply } from '../schemas/instructor.js';
 import { CourseParams } from '../schemas/course.js';
-import { CourseProgressReply, CourseQuestionParams, CourseQuestionSummaryReply, CourseStudentParams, CourseStudentWorkReply, PageQuery } from '../schemas/reports.js';
+import { CourseLtiScoresReply, CourseProgressReply, CourseQuestionParams, CourseQuestionSummaryReply, CourseStudentParams, CourseStudentWorkReply, PageQuery } from '../schemas/reports.js';
 import { sendExport } from './export.js';
 
 /**
@@ -92,6 +94,38 @@ const courseReportRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { course } = courseOf(request);
       return sendExport(app, request, reply, request.query, { book: course.bookId, course });
+    },
+  );
+
+  app.get(
+    '/api/courses/:course/lti-scores',
+    {
+      config: { access: 'course-staff' },
+      schema: {
+        tags: ['course reports'],
+        summary: 'The LMS gradebook scores (LTI Assignment and Grade Services) not delivered yet: student, page, score, attempts, next attempt, last error',
+        description: 'Folio sends a score when it changes and retries one it could not send (30 s, doubling, at most hourly); a score stays listed here until the platform took it.',
+        params: CourseParams,
+        response: { 200: CourseLtiScoresReply, ...errorReplies(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { course } = courseOf(request);
+      const pending = (await pendingScores(app.db, course.id)).map((r) => ({
+        user: { id: r.userId, username: r.username, name: r.name },
+        page: r.page,
+        lineitem: r.lineitem,
+        scoreGiven: r.scoreGiven,
+        scoreMaximum: r.scoreMaximum,
+        activityProgress: r.activityProgress,
+        gradingProgress: r.gradingProgress,
+        changedAt: iso(r.changedAt),
+        attempts: r.attempts,
+        nextAttemptAt: r.nextAttemptAt === null ? null : iso(r.nextAttemptAt),
+        lastError: r.lastError,
+        lastSentAt: r.sentAt === null ? null : iso(r.sentAt),
+      }));
+      return { course: course.id, pending };
     },
   );
 };

@@ -151,6 +151,7 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
           if (launch.staff || launch.learner) await placeInCourse(db, courseId, user.id, launch.staff);
           if (launch.staff && launch.membershipsUrl) rosterSyncs.afterReply(reply, courseId);
         }
+        await app.ltiScores.launched(launch, registered, user.id, courseId, request.log);
         const code = await createHandoff(db, user.id, launch.book.id);
         request.log.info(
           { event: 'lti_launch', issuer: registered.issuer, clientId: registered.clientId, deploymentId: launch.deploymentId, userId: user.id, newUser: created, book: launch.book.id, course: courseId, staff: launch.staff ?? null, learner: launch.learner, client: request.ip },

@@ -58,7 +58,9 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      await setPageComplete(app.db, await writerOf(request, reply), request.body.page, request.body.complete);
+      const owner = await writerOf(request, reply);
+      await setPageComplete(app.db, owner, request.body.page, request.body.complete);
+      await app.ltiScores.workChanged(owner, { page: request.body.page });
       return request.body;
     },
   );

@@ -192,3 +192,30 @@ export const CourseStudentWorkReply = Type.Object(
   },
   { additionalProperties: false, description: 'within the course\'s dates; ids the table of contents does not list are marked unlisted' },
 );
+
+/** GET /api/courses/:course/lti-scores: the LMS gradebook scores of a course's students not delivered yet. */
+export const CourseLtiScoresReply = Type.Object(
+  {
+    course: CourseId,
+    pending: Type.Array(
+      Type.Object(
+        {
+          user: Type.Object({ id: Type.String(), username: Nullable(Type.String()), name: Nullable(Type.String()) }, { additionalProperties: false }),
+          page: Type.String({ description: 'the page graded (the link\'s target)' }),
+          lineitem: Type.String({ description: "the platform's line item URL" }),
+          scoreGiven: Points,
+          scoreMaximum: Points,
+          activityProgress: Type.String({ examples: ['InProgress'] }),
+          gradingProgress: Type.String({ examples: ['FullyGraded'] }),
+          changedAt: When,
+          attempts: Type.Integer({ minimum: 0, description: 'tries so far that failed' }),
+          nextAttemptAt: Nullable(When),
+          lastError: Nullable(Type.String({ description: "why the last try failed (the platform's status and reply)" })),
+          lastSentAt: Nullable(When),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false, description: 'The scores waiting to reach the LMS gradebook (platform down, line item gone…), by student and page: Folio retries them with backoff' },
+);
