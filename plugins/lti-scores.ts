@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import fp from 'fastify-plugin';
 import { tocIndex } from '../db/course-reports.js';
 import { faultOf } from '../db/faults.js';
+import { startupReads } from '../db/index.js';
 import type { LtiPlatform } from '../db/lti.js';
 import { anyScoreRows, recordScoreTarget, rescoreAfterWork, type WorkChange } from '../db/lti-scores.js';
 import type { Owner } from '../db/work.js';
@@ -14,7 +15,7 @@ export const scoreSenderEveryMs = 5000;
 
 export interface LtiScores {
   /**
-   * After a resource link launch: with the AGS claim (a line item, the score scope), the student's score row for the
+   * After a resource link launch: for a learner, with the AGS claim (a line item, the score scope), their score row for the
    * line item and the launch's target page, and its score sent when there is one. Logs what it skipped and why.
    */
   launched(launch: Launch, platform: Pick<LtiPlatform, 'issuer' | 'clientId'>, userId: string, courseId: string | undefined, log: FastifyBaseLogger): Promise<void>;
@@ -43,7 +44,7 @@ export default fp(
     const { db } = app;
     // SQLite has one serving process (db/serving-lock.ts), which makes every score row: until one exists, a save skips
     // even the look-up. On PostgreSQL another process may have made one: always look.
-    let anyRows = db.dialect === 'postgres' || (await anyScoreRows(db));
+    let anyRows = db.dialect === 'postgres' || (await anyScoreRows(startupReads(db)));
     let running: Promise<void> | undefined;
     let again = false;
     let closed = false;
@@ -76,7 +77,8 @@ export default fp(
     const ltiScores: LtiScores = {
       async launched(launch, platform, userId, courseId, log) {
         const ags = launch.ags;
-        if (!ags) return;
+        // Gradebooks take learners' scores: staff trying a link get none.
+        if (!ags || !launch.learner) return;
         const about = { event: 'lti_score_skipped', issuer: platform.issuer, resourceLink: launch.resourceLink.id, userId };
         if (!ags.lineitem) return log.info(about, 'no score passback: the link has no line item (Folio does not create line items)');
         if (!ags.scopes.includes(ltiScopes.score)) return log.info({ ...about, lineitem: ags.lineitem }, 'no score passback: the platform did not grant the score scope');

@@ -228,10 +228,12 @@ t.test('targetPage and scoresUrl: a TOC url first, else the path less its slash 
   t.equal(scoresUrl('https://lms.example/lineitems/7/'), 'https://lms.example/lineitems/7/scores');
 });
 
-t.test('a launch without the AGS claim, or without the score scope, makes no score row', async (t) => {
+t.test('a launch without the AGS claim, without the score scope, or by staff, makes no score row', async (t) => {
   const { app, events, platform } = await setup(t);
   await launchAs(app, platform, 'lms-ada', '/ch1/intro.html', { lineItem: undefined });
   t.same(await scoreRows(app), []);
+  await launchAs(app, platform, 'lms-ines', '/ch1/intro.html', { roles: [`${lis}Instructor`] });
+  t.same(await scoreRows(app), [], 'gradebooks take learners\' scores');
   const ags = 'https://purl.imsglobal.org/spec/lti-ags/claim/endpoint';
   await launchAs(app, platform, 'lms-bob', '/ch1/intro.html', { overrides: { [ags]: { scope: [ltiScopes.lineitem], lineitem: platform.lineItemUrl('item-x') } } });
   t.same(await scoreRows(app), []);
