@@ -158,7 +158,7 @@ const ownerRowsSql = select({ lineitem: ltiScores.lineitem, page: ltiScores.page
   .from(ltiScores)
   .where(and(eq(ltiScores.userId, sql.placeholder('user')), eq(ltiScores.bookId, sql.placeholder('book'))));
 
-/** What a save changed: the page it was saved with, and the question for an answer. */
+/** What a save changed: the page it was saved with, and the question for an answer; undefined, any page (work moved). */
 export interface WorkChange {
   page?: string | undefined;
   question?: string | undefined;
@@ -169,12 +169,12 @@ export interface WorkChange {
  * and, when they changed, stored pending. For a student without LTI rows (nearly all) this is one look-up of the
  * (user, book) index. How many became pending.
  */
-export async function rescoreAfterWork(db: Database, index: TocIndex, userId: string, bookId: string, change: WorkChange, now = Date.now()): Promise<number> {
+export async function rescoreAfterWork(db: Database, index: TocIndex, userId: string, bookId: string, change: WorkChange | undefined, now = Date.now()): Promise<number> {
   const owned = await rows(db, ownerRowsSql, { user: userId, book: bookId });
   if (owned.length === 0) return 0;
-  const listed = change.question === undefined ? undefined : index.questions.get(change.question);
-  const page = listed ? index.toc.pages[listed.page]!.id : change.page;
-  const lineitems = owned.filter((r) => r.page === page).map((r) => r.lineitem);
+  const listed = change?.question === undefined ? undefined : index.questions.get(change.question);
+  const page = listed ? index.toc.pages[listed.page]!.id : change?.page;
+  const lineitems = owned.filter((r) => change === undefined || r.page === page).map((r) => r.lineitem);
   if (lineitems.length === 0) return 0;
   return db.write(async (tx) => {
     let pending = 0;

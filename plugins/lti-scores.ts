@@ -19,8 +19,11 @@ export interface LtiScores {
    * line item and the launch's target page, and its score sent when there is one. Logs what it skipped and why.
    */
   launched(launch: Launch, platform: Pick<LtiPlatform, 'issuer' | 'clientId'>, userId: string, courseId: string | undefined, log: FastifyBaseLogger): Promise<void>;
-  /** After a student's work changed (before the reply: a 2xx means a changed score is stored pending): their scores on that page, computed again; sent at once when changed. */
-  workChanged(owner: Owner, change: WorkChange): Promise<void>;
+  /**
+   * After a student's work changed (before the reply: a 2xx means a changed score is stored pending): their scores on
+   * that page (without `change`, every page of the book: work moved to them), computed again; sent at once when changed.
+   */
+  workChanged(owner: Owner, change?: WorkChange): Promise<void>;
   /** Sends the due scores now (what the loop does every few seconds); `now` for tests. */
   sendDue(now?: number): Promise<{ sent: number; failed: number }>;
   /** Resolves once no send started by this process is under way. */

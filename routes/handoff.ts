@@ -42,7 +42,11 @@ const handoffRoutes: FastifyPluginAsyncTypebox = async (app) => {
         throw new HttpError(400, 'invalid_handoff', 'this sign-in link is unknown, used or expired: start the login again (from your course or the sign-in page)');
       }
       const previous = request.user;
-      if (previous?.anonymous && previous.id !== user.id) await mergeUsers(db, previous.id, user.id);
+      if (previous?.anonymous && previous.id !== user.id) {
+        await mergeUsers(db, previous.id, user.id);
+        // The work done before an LMS launch now counts for its gradebook.
+        await app.ltiScores.workChanged({ userId: user.id, bookId: book });
+      }
       const token = await startSession(request, reply, user, mode);
       request.log.info({ event: 'handoff_redeemed', userId: user.id, username: user.username, book, mode, merged: previous?.anonymous === true, client: request.ip }, 'logged in with a hand-off code');
       if (token) return { user: publicUser(user), token };

@@ -9,7 +9,7 @@ import { scoresUrl, targetPage } from '../lib/lti-scores.js';
 import { checkToc, type StoredToc } from '../lib/toc.js';
 import { forgetServiceTokens, ltiScopes } from '../lib/lti-services.js';
 import { lis, startPlatform, type LaunchPlan, type Platform } from '../scripts/lti-platform.js';
-import { bookOrigin, buildLogged, fromBook } from './helper.js';
+import { bookOrigin, buildLogged, cookieOf, fromBook } from './helper.js';
 import { expectStatus, student } from './staff.js';
 
 /** LTI Assignment and Grade Services score passback (SPEC §9 "LTI 1.3", issue #21), against the jose platform fixture. */
@@ -47,7 +47,7 @@ async function setup(t: Test) {
 
 let hints = 0;
 /** A learner's launch of `page` (a path of the book) with a line item, as the platform plays it; the student's id and bearer headers. */
-async function launchAs(app: FastifyInstance, platform: Platform, sub: string, path = '/ch1/intro.html', extra: Partial<LaunchPlan> = {}) {
+async function launchAs(app: FastifyInstance, platform: Platform, sub: string, path = '/ch1/intro.html', extra: Partial<LaunchPlan> = {}, session: Record<string, string> = {}) {
   const hint = `hint-${++hints}`;
   const plan: LaunchPlan = {
     sub,
@@ -70,7 +70,7 @@ async function launchAs(app: FastifyInstance, platform: Platform, sub: string, p
   });
   if (res.statusCode !== 302) throw new Error(`launch: ${res.statusCode} ${res.body}`);
   const code = String(res.headers.location).split('#folio-handoff=')[1]!;
-  const redeemed = await app.inject({ method: 'POST', url: '/api/auth/handoff', headers: fromBook, payload: { book: 'book', code, mode: 'token' } });
+  const redeemed = await app.inject({ method: 'POST', url: '/api/auth/handoff', headers: { ...fromBook, ...session }, payload: { book: 'book', code, mode: 'token' } });
   const body = redeemed.json() as { token: string; user: { id: string } };
   return { id: body.user.id, headers: { ...fromBook, authorization: `Bearer ${body.token}` }, lineitem: platform.lineItemUrl(plan.lineItem?.id ?? '') };
 }
@@ -194,6 +194,15 @@ t.test('a student who did the page before their launch gets their score sent at 
   await launchAs(app, platform, 'lms-ada');
   await app.ltiScores.idle();
   t.same(received(platform), [{ lineItem: 'item-ch1introhtml', userId: 'lms-ada', scoreGiven: 2, scoreMaximum: 5, activityProgress: 'Completed', gradingProgress: 'FullyGraded', timestamp: undefined }]);
+});
+
+t.test('work done anonymously before the launch, moved to the LMS account by the hand-off, is scored and sent', async (t) => {
+  const { app, platform } = await setup(t);
+  const first = await app.inject({ method: 'POST', url: '/api/books/book/answers/q1', headers: fromBook, payload: { kind: 'mchoice', answer: ['a'], correct: true, page: 'ch1/intro' } });
+  t.equal(first.statusCode, 201, first.body);
+  await launchAs(app, platform, 'lms-ada', '/ch1/intro.html', {}, { cookie: cookieOf(first) });
+  await app.ltiScores.idle();
+  t.same(received(platform), [{ lineItem: 'item-ch1introhtml', userId: 'lms-ada', scoreGiven: 2, scoreMaximum: 5, activityProgress: 'InProgress', gradingProgress: 'FullyGraded', timestamp: undefined }]);
 });
 
 t.test('the target page is the TOC page whose url is the target\'s path, else the path as a page id; a page the TOC does not list is graded by its completion', async (t) => {
