@@ -165,11 +165,13 @@ function cellContent(cell: Cell): Child[] {
   ];
 }
 
-const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+export const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 export interface GridActions {
   sortBy(key: SortKey): void;
   toggle(chapter: string): void;
+  /** The address of a student's own screen. */
+  studentHref(row: Row): string;
 }
 
 /** The legend of the cells' scale: each step's colour swatch, symbol and words. */
@@ -214,7 +216,7 @@ export function renderGrid(grid: Grid, view: View, actions: GridActions): HTMLTa
 
   const body = visibleRows(grid, view).map((row) => {
     const cells: Child[] = [
-      h('th', { scope: 'row', class: 'student' }, h('span', { class: 'name' }, row.label), row.username && row.username !== row.label ? h('span', { class: 'username' }, row.username) : null),
+      h('th', { scope: 'row', class: 'student' }, h('a', { class: 'name', href: actions.studentHref(row) }, row.label), row.username && row.username !== row.label ? h('span', { class: 'username' }, row.username) : null),
       h('td', { class: 'total' }, `${Math.round(row.progress * 100)}%`, h('span', { class: 'done' }, `${row.totals.pagesCompleted}/${row.totals.pages} pages`)),
       h('td', { class: 'activity' }, row.lastActivity === null ? 'never' : h('time', { datetime: new Date(row.lastActivity).toISOString() }, dateFormat.format(row.lastActivity))),
     ];

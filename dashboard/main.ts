@@ -5,8 +5,8 @@
  */
 import { allPages, api, ApiError } from './api.js';
 import { byId, h, replace, type Child } from './dom.js';
-import { buildGrid, renderGrid, renderLegend, type Grid, type SortKey, type View } from './grid.js';
-import type { CourseDetail, CourseRole, CourseSummary, MyCourse, ProgressPage, RosterChange, RosterPage, RosterStudent, Toc, User } from './types.js';
+import { buildGrid, dateFormat, renderGrid, renderLegend, type Grid, type SortKey, type View } from './grid.js';
+import type { CourseDetail, CourseRole, CourseSummary, MyCourse, ProgressPage, RosterChange, RosterPage, RosterStudent, StudentWork, Toc, User } from './types.js';
 
 const main = byId('main');
 const account = byId('account');
@@ -140,7 +140,9 @@ interface CourseState {
 async function loadCourse(id: string, role: CourseRole, view?: View): Promise<CourseState> {
   const path = `/api/courses/${encodeURIComponent(id)}`;
   const detail = await api<CourseDetail>('GET', path);
-  const roster = (await allPages<RosterPage>(`${path}/roster`, 500)).flatMap((p) => p.students);
+  const label = (s: RosterStudent) => s.name ?? s.username ?? s.id;
+  // The API lists the roster by user id; people read it by name.
+  const roster = (await allPages<RosterPage>(`${path}/roster`, 500)).flatMap((p) => p.students).sort((a, b) => label(a).localeCompare(label(b)));
   const report = await allPages<ProgressPage>(`${path}/progress`, 200);
   // Chapter titles; a book without a table of contents (404) shows its chapters by id.
   const toc = await api<Toc>('GET', `/api/books/${encodeURIComponent(detail.book)}/toc`).catch((err: unknown) => {
@@ -243,6 +245,7 @@ function progressSection(state: CourseState): HTMLElement {
         if (!view.expanded.delete(chapter)) view.expanded.add(chapter);
         draw(`chapter-${chapter}`);
       },
+      studentHref: (row) => `#/courses/${encodeURIComponent(state.detail.id)}/students/${encodeURIComponent(row.id)}`,
     });
     replace(holder, table);
     const shown = table.tBodies[0]?.rows.length ?? 0;
@@ -264,7 +267,7 @@ function progressSection(state: CourseState): HTMLElement {
       : [
           h('div', { class: 'tools' }, h('label', { for: 'grid-filter' }, 'Filter students'), filter, count),
           holder,
-          h('p', { class: 'note' }, 'Sort by a column with its button; open a chapter to see its pages. Opening a student\'s own work comes next.'),
+          h('p', { class: 'note' }, 'Sort by a column with its button; open a chapter to see its pages; a student\'s name opens their work.'),
           renderLegend(),
         ],
   );
@@ -365,6 +368,87 @@ function rosterSection(state: CourseState): HTMLElement {
   );
 }
 
+const when = (iso: string) => h('time', { datetime: iso }, dateFormat.format(Date.parse(iso)));
+const notListed = (item: { unlisted?: true }) => (item.unlisted ? h('span', { class: 'muted' }, ' (not in the table of contents)') : null);
+
+/** One student's work, as the course's staff see it: where they are, pages completed, latest answers and programs. */
+async function studentScreen(courseId: string, userId: string): Promise<void> {
+  const course = courses.find((c) => c.id === courseId);
+  const back = h('a', { href: `#/courses/${encodeURIComponent(courseId)}` }, course?.title ?? courseId);
+  let work: StudentWork;
+  try {
+    work = await api<StudentWork>('GET', `/api/courses/${encodeURIComponent(courseId)}/students/${encodeURIComponent(userId)}/work`);
+  } catch (err) {
+    show('No such student', h('h1', {}, 'No such student'), h('p', {}, err instanceof ApiError ? err.message : String(err)), h('p', {}, back));
+    return;
+  }
+  const { user } = work;
+  const name = user.name ?? user.username ?? user.id;
+  const correctness = (c: boolean | null) => (c === null ? 'not marked' : c ? 'correct' : 'not correct');
+  show(
+    `${name} · ${course?.title ?? courseId}`,
+    h('nav', { 'aria-label': 'Breadcrumb', class: 'crumbs' }, h('a', { href: '#/' }, me?.role === 'admin' ? 'All courses' : 'Your courses'), ' › ', back),
+    h('h1', {}, name),
+    h('p', { class: 'muted' }, [user.username, user.email].filter(Boolean).join(' · ')),
+    h(
+      'section',
+      { 'aria-labelledby': 'position-heading' },
+      h('h2', { id: 'position-heading' }, 'Where they are'),
+      h('p', {}, work.position ? ['On page ', h('code', {}, work.position.page), ' (', when(work.position.updatedAt), ')'] : 'No position saved yet.'),
+      h('h3', {}, 'Pages completed'),
+      work.completed.length === 0 ? h('p', {}, 'None yet.') : h('ul', { id: 'completed-pages' }, work.completed.map((c) => h('li', {}, h('code', {}, c.page), ' — ', when(c.completedAt), notListed(c)))),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'answers-heading' },
+      h('h2', { id: 'answers-heading' }, `Answers (${work.answers.length})`),
+      work.answers.length === 0
+        ? h('p', {}, 'No answer yet.')
+        : h(
+            'div',
+            { class: 'scroll' },
+            h(
+              'table',
+              { class: 'answers' },
+              h('caption', { class: 'visually-hidden' }, 'The latest attempt at each question'),
+              h('thead', {}, h('tr', {}, ['Question', 'Attempts', 'Latest attempt', 'Answer', 'Saved'].map((c) => h('th', { scope: 'col' }, c)))),
+              h(
+                'tbody',
+                {},
+                work.answers.map(({ latest, attempts, unlisted }) =>
+                  h(
+                    'tr',
+                    {},
+                    h('th', { scope: 'row' }, h('code', {}, latest.question), notListed({ unlisted })),
+                    h('td', {}, String(attempts)),
+                    h('td', {}, correctness(latest.correct), latest.score === null ? null : ` (score ${latest.score})`),
+                    h('td', {}, h('code', {}, JSON.stringify(latest.answer))),
+                    h('td', {}, when(latest.savedAt)),
+                  ),
+                ),
+              ),
+            ),
+          ),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'programs-heading' },
+      h('h2', { id: 'programs-heading' }, `Programs (${work.programs.length})`),
+      work.programs.length === 0
+        ? h('p', {}, 'No program saved yet.')
+        : work.programs.map((p) =>
+            h(
+              'article',
+              { class: 'program' },
+              h('h3', {}, h('code', {}, p.activity), ` — version ${p.version}, `, when(p.savedAt), notListed(p)),
+              h('pre', { tabindex: 0, 'aria-label': `Program ${p.activity}, version ${p.version}` }, h('code', {}, p.code)),
+            ),
+          ),
+      h('p', { class: 'note' }, 'Earlier versions and the differences between them come next.'),
+    ),
+  );
+}
+
 /** Shows the screen the address names, for the user logged in (or the login form). */
 async function route(): Promise<void> {
   try {
@@ -387,6 +471,8 @@ async function route(): Promise<void> {
   renderAccount();
   if (!me) return loginScreen();
   if (courses.length === 0 && me.role !== 'admin') return notForStudents();
+  const student = /^#\/courses\/([^/]+)\/students\/([^/]+)$/.exec(location.hash);
+  if (student) return studentScreen(decodeURIComponent(student[1]!), decodeURIComponent(student[2]!));
   const match = /^#\/courses\/([^/]+)$/.exec(location.hash);
   if (match) return courseScreen(decodeURIComponent(match[1]!));
   coursesScreen();

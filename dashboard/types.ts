@@ -96,3 +96,15 @@ export interface ProgressPage {
 export interface Toc {
   chapters: { id: string; title: string }[];
 }
+
+export interface StudentWork {
+  user: { id: string; username: string | null; name: string | null; email: string | null };
+  programs: { activity: string; version: number; code: string; language: string | null; page: string | null; savedAt: string; unlisted?: true }[];
+  answers: {
+    latest: { question: string; attempt: number; kind: string; answer: unknown; correct: boolean | null; score: number | null; page: string | null; savedAt: string };
+    attempts: number;
+    unlisted?: true;
+  }[];
+  completed: { page: string; completedAt: string; unlisted?: true }[];
+  position: { page: string; updatedAt: string } | null;
+}

@@ -11,7 +11,7 @@ import t, { type Test } from 'tap';
 import { createBook, importToc } from '../../db/books.js';
 import { addStaff, createCourse, enrol, findCourse, isEnrolled } from '../../db/courses.js';
 import { createAccount } from '../../db/users.js';
-import { saveAnswer, setPageComplete } from '../../db/work.js';
+import { saveAnswer, saveProgram, setPageComplete } from '../../db/work.js';
 import type { Role } from '../../db/schema.js';
 import { checkToc } from '../../lib/toc.js';
 import { hashPassword } from '../../lib/passwords.js';
@@ -54,6 +54,7 @@ await answer(cara.id, 'q1-1', 'ch1', true);
 await answer(cara.id, 'q1-2', 'ch1', true);
 await setPageComplete(db, { userId: cara.id, bookId: 'demo' }, 'ch1', true);
 await answer(cara.id, 'q2-1', 'ch2', true);
+await saveProgram(db, { userId: cara.id, bookId: 'demo' }, 'ac1-1', { code: 'print("cara")', language: 'python', page: 'ch1' });
 
 const dashboard = `${folio.origin}/dashboard/`;
 
@@ -146,6 +147,30 @@ t.test('an instructor logs in, sees her course, and its grid lists its students 
   t.strictSame(await page.$$eval('table.grid thead th.page', (ths) => ths.map((th) => th.textContent)), ['1. Values and lists'], 'the chapter\'s page gets a column');
   await checkScreen(t, page, 'course-expanded');
   t.strictSame(problems, [], 'no CSP refusal, no failed request, no error');
+});
+
+t.test('a student\'s name in the grid opens their work: where they are, pages completed, latest answers and programs', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.click('table.grid a:text("Cara Costa")');
+  await page.waitForSelector('#answers-heading');
+  t.equal(new URL(page.url()).hash, `#/courses/cs101/students/${cara.id}`, 'an address of its own');
+  t.equal(await page.textContent('h1'), 'Cara Costa');
+  t.strictSame(await page.$$eval('#completed-pages li code', (codes) => codes.map((c) => c.textContent)), ['ch1']);
+  t.strictSame(
+    await page.$$eval('table.answers tbody tr', (rows) => rows.map((r) => [...r.children].slice(0, 4).map((c) => c.textContent))),
+    [
+      ['q1-1', '1', 'correct', '"b"'],
+      ['q1-2', '1', 'correct', '"b"'],
+      ['q2-1', '1', 'correct', '"b"'],
+    ],
+  );
+  t.equal(await page.textContent('article.program pre'), 'print("cara")');
+  await checkScreen(t, page, 'student');
+  await page.click('nav.crumbs a:text("Programming 101")');
+  await page.waitForSelector('table.grid');
+  t.strictSame(problems, []);
 });
 
 t.test('on a phone (375 px) the grid scrolls sideways in its own region while the page does not', async (t) => {
