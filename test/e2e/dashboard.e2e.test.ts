@@ -239,6 +239,47 @@ t.test('the instructor adds a student by username and removes them again (after 
   t.strictSame(problems.filter((p) => !p.startsWith('400 ')), [], 'nothing but the refused username');
 });
 
+t.test('the Copy button puts the join code on the clipboard', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: folio.origin });
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.waitForSelector('#copy-code');
+  await page.click('#copy-code');
+  const code = (await findCourse(db, 'cs101'))!.joinCode;
+  await page.waitForFunction(() => document.getElementById('status')?.textContent?.endsWith('copied.'));
+  t.equal(await page.evaluate(() => navigator.clipboard.readText()), code);
+  t.equal(await page.textContent('#status'), `Join code ${code} copied.`);
+  t.strictSame(problems, []);
+});
+
+t.test('the instructor imports a roster CSV: new usernames become enrolled accounts, and the page lists their set-password links', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.waitForSelector('#roster-file');
+  const csv = 'username,name,email\nana,Ana Alves,\nerin,Erin Evans,erin@example.edu\n';
+  await page.setInputFiles('#roster-file', { name: 'roster.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.click('form.inline:has(#roster-file) button');
+  await page.waitForSelector('#created-accounts li');
+  t.equal(await page.textContent('#status'), 'Roster imported: 1 enrolled, 1 already enrolled, 1 new account.');
+  const links = await page.$$eval('#created-accounts li', (items) => items.map((li) => li.textContent ?? ''));
+  t.equal(links.length, 1);
+  t.match(links[0], new RegExp(`^erin: ${folio.origin.replace(/[.]/g, '\\.')}/account/set-password#token=`), 'Erin\'s set-password link');
+  t.ok(await page.$('table.roster th:text("Erin Evans")'), 'Erin is on the roster');
+  const erin = await page.getAttribute('table.roster tr:has(th:text("Erin Evans"))', 'data-student');
+  t.equal(await isEnrolled(db, 'cs101', erin!), true);
+  // Out again, so that the other tests see the course as seeded.
+  t.equal((await folio.app.inject({ method: 'DELETE', url: `/api/courses/cs101/roster/${erin}`, headers: { authorization: `Bearer ${await adminToken()}` } })).statusCode, 204);
+  t.strictSame(problems, []);
+});
+
+/** A bearer token of the admin, for changes made outside the browser. */
+async function adminToken(): Promise<string> {
+  const res = await folio.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'adam', password, mode: 'token' } });
+  return (res.json() as { token: string }).token;
+}
+
 t.test('a TA sees the course they assist and not another; the roster and the code are read-only for them', async (t) => {
   const { page, problems } = await openDashboard(t);
   await logIn(page, 'tomas');
