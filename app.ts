@@ -20,6 +20,7 @@ import booksRoutes from './routes/books.js';
 import clientRoutes from './routes/client.js';
 import courseRoutes from './routes/courses.js';
 import courseReportRoutes from './routes/course-reports.js';
+import dashboardRoutes from './routes/dashboard.js';
 import eventRoutes from './routes/events.js';
 import exportRoutes from './routes/export.js';
 import handoffRoutes from './routes/handoff.js';
@@ -41,6 +42,8 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Where the built browser client is (routes/client.ts); by default dist/client. */
   clientDir?: string;
+  /** Where the built dashboard is (routes/dashboard.ts); by default dist/dashboard. */
+  dashboardDir?: string;
 }
 
 /** The whole system (not encapsulated, so tests and the CLI see its decorators), in order: configuration, the serving lock and backups, storage, errors, the book registry, LTI score passback, CORS, rate limits, protections, authentication, the OpenAPI docs, authorisation (which every route after it declares), then the routes. */
@@ -85,6 +88,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(ltiRoutes);
   await app.register(ltiDeepLinkingRoutes);
   await app.register(clientRoutes, { dir: opts.clientDir });
+  await app.register(dashboardRoutes, { dir: opts.dashboardDir });
 }, { name: 'folio', fastify: '5.x' });
 
 export function serverOptions(opts: AppOptions): FastifyServerOptions & { https?: object; http?: object } {

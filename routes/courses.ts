@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { courseCounts, coursesOf, enrol, findCourseByCode, isEnrolled, rotateJoinCode, staffRole, updateCourse, type CourseRow } from '../db/courses.js';
+import { courseCounts, coursesOf, enrol, findCourseByCode, isEnrolled, listCourses, rotateJoinCode, staffRole, updateCourse, type CourseRow } from '../db/courses.js';
 import type { Queries } from '../db/index.js';
 import { HttpError } from '../lib/errors.js';
 import { normaliseJoinCode } from '../lib/join-code.js';
@@ -7,7 +7,7 @@ import { parseInstant } from '../lib/time.js';
 import { courseOf, unknownCourse } from '../plugins/access.js';
 import { requireUser } from '../plugins/auth.js';
 import { errorReplies } from '../schemas/common.js';
-import { CourseDetail, CourseParams, JoinBody, JoinCodeReply, JoinReply, MyCoursesReply, PatchCourseBody } from '../schemas/course.js';
+import { AllCoursesReply, CourseDetail, CourseParams, JoinBody, JoinCodeReply, JoinReply, MyCoursesReply, PatchCourseBody } from '../schemas/course.js';
 import type { Static } from 'typebox';
 
 /** A course as a student sees it. */
@@ -97,6 +97,19 @@ const courseRoutes: FastifyPluginAsyncTypebox = async (app) => {
         courses: mine.map(({ course, as }) => ({ ...publicCourse(course), as, open: course.open, ...(as === 'student' ? {} : { joinCode: course.joinCode }) })),
       };
     },
+  );
+
+  app.get(
+    '/api/courses',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['courses'],
+        summary: 'Every course, by id: title, term, book, whether it is open (admins; the dashboard lists them)',
+        response: { 200: AllCoursesReply, ...errorReplies(401, 403) },
+      },
+    },
+    async () => ({ courses: (await listCourses(db)).map((course) => ({ ...publicCourse(course), open: course.open })) }),
   );
 
   app.get(

@@ -57,6 +57,16 @@ export const MyCourse = Type.Object(
 
 export const MyCoursesReply = Type.Object({ courses: Type.Array(MyCourse) }, { additionalProperties: false, description: 'The courses the caller studies or teaches' });
 
+export const AllCoursesReply = Type.Object(
+  {
+    courses: Type.Array(
+      Type.Object({ ...Course.properties, open: Type.Boolean({ description: 'whether its join code is accepted' }) }, { additionalProperties: false }),
+      { description: 'every course, by id' },
+    ),
+  },
+  { additionalProperties: false, description: 'Every course of this Folio (for admins; staff see theirs in GET /api/courses/mine)' },
+);
+
 /** A course as its staff see it: its settings, its join code, how many are in it. */
 export const CourseDetail = Type.Object(
   {

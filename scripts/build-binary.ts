@@ -1,6 +1,6 @@
 /**
  * Builds dist/folio: one executable (Node's single-executable application) that carries Folio bundled as
- * CommonJS, its migrations, the built browser client, swagger-ui's files and the SQLite addon as assets.
+ * CommonJS, its migrations, the built browser client and dashboard, swagger-ui's files and the SQLite addon as assets.
  * Run after `npm run build` (which builds the client):  npm run build:binary
  */
 import { build } from 'esbuild';
@@ -49,6 +49,9 @@ for (const file of filesUnder(join(root, 'db/migrations'))) assets[relative(root
 const client = join(root, 'dist/client');
 if (!existsSync(client)) throw new Error('dist/client is missing: run "npm run build" first');
 for (const file of filesUnder(client)) assets[relative(root, file)] = file;
+const dashboard = join(root, 'dist/dashboard');
+if (!existsSync(dashboard)) throw new Error('dist/dashboard is missing: run "npm run build" first');
+for (const file of filesUnder(dashboard)) assets[relative(root, file)] = file;
 const swaggerStatic = join(dirname(require.resolve('@fastify/swagger-ui/package.json')), 'static');
 for (const file of filesUnder(swaggerStatic)) assets[join('swagger-ui', relative(swaggerStatic, file))] = file;
 assets[sqliteReaderAsset] = join(out, 'sqlite-reader.cjs');

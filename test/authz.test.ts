@@ -99,6 +99,7 @@ const samples: Record<string, Sample> = {
   // Staff of c1 joining with its code get 200 too (not enrolled: routes/courses.ts).
   'POST /api/courses/join': { ok: 200, prepare: async ({ app }) => ({ payload: { code: (await findCourse(app.db, 'c1'))!.joinCode.toLowerCase() } }) },
   'GET /api/courses/mine': { ok: 200 },
+  'GET /api/courses': { ok: 200 },
   'GET /api/courses/:course': { ok: 200 },
   'PATCH /api/courses/:course': { ok: 200, prepare: async () => ({ payload: { title: `Course c1, take ${++usernames}` } }) },
   'POST /api/courses/:course/code': { ok: 200, prepare: async () => ({}) },

@@ -53,6 +53,15 @@ t.test('the single binary runs alone: no node, no node_modules, only itself in a
   t.equal(client.status, 200);
   t.match(client.headers.get('content-type'), /^text\/javascript/);
   t.match(await client.text(), /export/);
+  // The dashboard's page, and its script from the binary's assets.
+  const dashboard = await fetch(`${url}/dashboard/`);
+  t.equal(dashboard.status, 200);
+  t.match(dashboard.headers.get('content-security-policy'), /^default-src 'self';script-src 'self';style-src 'self'/);
+  const dashboardScript = await fetch(`${url}/dashboard/dashboard.js`);
+  t.equal(dashboardScript.status, 200);
+  t.equal(dashboardScript.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  t.match(await dashboardScript.text(), /Folio dashboard/);
+  t.equal((await fetch(`${url}/dashboard/dashboard.css`)).status, 200);
   t.equal((await fetch(`${url}/docs/json`)).status, 200);
   t.equal((await fetch(`${url}/docs/static/index.html`)).status, 200);
   // swagger-ui's files are written from the binary's assets on the first request for the docs, not at start.

@@ -288,6 +288,21 @@ t.test('GET /api/courses/mine lists the courses an instructor or a ta teaches wi
   t.strictSame((await mine(app, ta.headers)).json(), { courses: [{ id: 'c2', title: 'Second', term: null, book: 'book', as: 'ta', open: true, joinCode: await codeOf(app, 'c2') }] });
 });
 
+t.test('GET /api/courses lists every course by id for an admin, with the fields a student sees and whether it is open; staff and students get 403', async (t) => {
+  const app = await withCourse(t);
+  await courseOf(app, 'a0', 'other', { title: 'First by id' });
+  await setCourseOpen(app.db, 'a0', false);
+  const admin = await loginAs(app, 'root', 'admin');
+  const res = await app.inject({ method: 'GET', url: '/api/courses', headers: admin.headers });
+  t.equal(res.statusCode, 200);
+  t.strictSame(res.json(), { courses: [{ id: 'a0', title: 'First by id', term: null, book: 'other', open: false }, { ...c1, open: true }] });
+  const teach = await staffOf(app, 'teach', 'c1', 'instructor');
+  for (const caller of [teach, await student(app, 'ada')]) {
+    const refused = await app.inject({ method: 'GET', url: '/api/courses', headers: caller.headers });
+    t.strictSame([refused.statusCode, refused.json().error], [403, 'forbidden']);
+  }
+});
+
 t.test('GET /api/courses/mine: someone both studying and teaching a course has it once per role; nobody\'s courses is an empty list; no session is 401', async (t) => {
   const app = await withCourse(t);
   const teach = await staffOf(app, 'teach', 'c1', 'ta');

@@ -1,0 +1,243 @@
+/**
+ * The progress grid: students × chapters (a chapter expands into its pages), from every page of
+ * GET /api/courses/:course/progress and the book's chapter titles. The model is plain data (sorted and filtered here);
+ * renderGrid draws it as one table whose header row and first column stay in view while it scrolls.
+ */
+import { h, type Child } from './dom.js';
+import type { PageProgress, ProgressPage, StudentProgress, Toc } from './types.js';
+
+/** What a cell sums up: one page, or a chapter's pages. */
+export interface Cell {
+  earned: number;
+  possible: number;
+  completed: number;
+  pages: number;
+  /** Whether the student has any work there (a page the report lists for them). */
+  touched: boolean;
+}
+
+export interface GridPage {
+  id: string;
+  title: string;
+  possible: number;
+}
+
+export interface Chapter {
+  id: string;
+  title: string;
+  pages: GridPage[];
+}
+
+export interface Row {
+  id: string;
+  /** The student's name, else their username, else their id. */
+  label: string;
+  username: string | null;
+  search: string;
+  chapters: Map<string, Cell>;
+  pages: Map<string, Cell>;
+  /** Points earned out of possible (pages completed out of pages when nothing is worth points), 0 to 1. */
+  progress: number;
+  totals: StudentProgress['totals'];
+  lastActivity: number | null;
+}
+
+export interface Grid {
+  chapters: Chapter[];
+  rows: Row[];
+}
+
+/** The chapter that gathers pages with work which the table of contents does not list. */
+export const unlistedChapter = '(unlisted)';
+
+const cellOf = (page: PageProgress | undefined, possible: number): Cell =>
+  page
+    ? { earned: page.earned, possible: page.possible, completed: page.completed ? 1 : 0, pages: 1, touched: true }
+    : { earned: 0, possible, completed: 0, pages: 1, touched: false };
+
+function sum(cells: Cell[]): Cell {
+  const total: Cell = { earned: 0, possible: 0, completed: 0, pages: 0, touched: false };
+  for (const c of cells) {
+    total.earned += c.earned;
+    total.possible += c.possible;
+    total.completed += c.completed;
+    total.pages += c.pages;
+    total.touched ||= c.touched;
+  }
+  return total;
+}
+
+/** The grid of a course's progress report (all its pages) with the chapter titles of its book's table of contents, if any. */
+export function buildGrid(report: ProgressPage[], toc: Toc | undefined): Grid {
+  const titles = new Map(toc?.chapters.map((c) => [c.id, c.title]));
+  const chapters: Chapter[] = [];
+  const byId = new Map<string, Chapter>();
+  for (const page of report[0]?.toc.pages ?? []) {
+    let chapter = byId.get(page.chapter);
+    if (!chapter) {
+      chapter = { id: page.chapter, title: titles.get(page.chapter) ?? page.chapter, pages: [] };
+      byId.set(page.chapter, chapter);
+      chapters.push(chapter);
+    }
+    chapter.pages.push({ id: page.id, title: page.title, possible: page.points });
+  }
+  const students = report.flatMap((p) => p.students);
+  const unlisted = [...new Set(students.flatMap((s) => s.unlisted?.pages.map((p) => p.page) ?? []))].sort();
+  if (unlisted.length > 0) chapters.push({ id: unlistedChapter, title: 'Not in the table of contents', pages: unlisted.map((id) => ({ id, title: id, possible: 1 })) });
+
+  const rows = students.map((student): Row => {
+    const done = new Map([...student.pages, ...(student.unlisted?.pages ?? [])].map((p) => [p.page, p]));
+    const pages = new Map<string, Cell>();
+    const chapterCells = new Map<string, Cell>();
+    for (const chapter of chapters) {
+      const cells = chapter.pages.map((page) => cellOf(done.get(page.id), page.possible));
+      chapter.pages.forEach((page, i) => pages.set(page.id, cells[i]!));
+      chapterCells.set(chapter.id, sum(cells));
+    }
+    const { user, totals } = student;
+    const progress = totals.possible > 0 ? totals.earned / totals.possible : totals.pages > 0 ? totals.pagesCompleted / totals.pages : 0;
+    return {
+      id: user.id,
+      label: user.name ?? user.username ?? user.id,
+      username: user.username,
+      search: [user.name, user.username, user.email].filter(Boolean).join(' ').toLowerCase(),
+      chapters: chapterCells,
+      pages,
+      progress,
+      totals,
+      lastActivity: student.lastActivity === null ? null : Date.parse(student.lastActivity),
+    };
+  });
+  return { chapters, rows };
+}
+
+export type SortKey = 'name' | 'progress' | 'activity';
+
+export interface View {
+  sort: SortKey;
+  descending: boolean;
+  filter: string;
+  expanded: Set<string>;
+}
+
+/** The rows shown: those whose name, username or email contains the filter, in the view's order (ties by name). */
+export function visibleRows(grid: Grid, view: View): Row[] {
+  const needle = view.filter.trim().toLowerCase();
+  const rows = needle === '' ? [...grid.rows] : grid.rows.filter((r) => r.search.includes(needle));
+  const byName = (a: Row, b: Row) => a.label.localeCompare(b.label) || a.id.localeCompare(b.id);
+  const sign = view.descending ? -1 : 1;
+  const compare: Record<SortKey, (a: Row, b: Row) => number> = {
+    name: (a, b) => sign * byName(a, b),
+    progress: (a, b) => sign * (a.progress - b.progress) || byName(a, b),
+    // Students never active come last, whichever the direction.
+    activity: (a, b) => (a.lastActivity === null ? (b.lastActivity === null ? 0 : 1) : b.lastActivity === null ? -1 : sign * (a.lastActivity - b.lastActivity)) || byName(a, b),
+  };
+  return rows.sort(compare[view.sort]);
+}
+
+/** The five steps of the scale, each with a colour (in dashboard.css), a symbol and words, so that colour is never needed. */
+export const levels = [
+  { name: 'none', symbol: '·', words: 'not started' },
+  { name: 'low', symbol: '○', words: 'started, under a third' },
+  { name: 'mid', symbol: '◑', words: 'a third to two thirds' },
+  { name: 'high', symbol: '◕', words: 'two thirds or more' },
+  { name: 'full', symbol: '●', words: 'everything' },
+] as const;
+
+/** A cell's step: its share of points (of pages completed when it is worth no points). */
+export function levelOf(cell: Cell): (typeof levels)[number] {
+  if (!cell.touched) return levels[0];
+  const share = cell.possible > 0 ? cell.earned / cell.possible : cell.completed / Math.max(cell.pages, 1);
+  if (share >= 1) return levels[4];
+  if (share >= 2 / 3) return levels[3];
+  if (share >= 1 / 3) return levels[2];
+  return levels[1];
+}
+
+const number = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
+
+function cellContent(cell: Cell): Child[] {
+  const level = levelOf(cell);
+  return [
+    h('span', { class: 'symbol', 'aria-hidden': 'true' }, level.symbol),
+    h('span', { class: 'points' }, `${number(cell.earned)}/${number(cell.possible)} pts`),
+    h('span', { class: 'done' }, `${cell.completed}/${cell.pages} done`),
+  ];
+}
+
+export const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+export interface GridActions {
+  sortBy(key: SortKey): void;
+  toggle(chapter: string): void;
+  /** The address of a student's own screen. */
+  studentHref(row: Row): string;
+}
+
+/** The legend of the cells' scale: each step's colour swatch, symbol and words. */
+export function renderLegend(): HTMLElement {
+  return h(
+    'div',
+    { class: 'legend' },
+    h('h3', {}, 'Legend'),
+    h('p', {}, 'Each cell: points earned out of possible, and pages marked complete out of pages. The symbol and colour give the share of points:'),
+    h('ul', {}, levels.map((l) => h('li', {}, h('span', { class: `swatch level-${l.name}`, 'aria-hidden': 'true' }, l.symbol), ` ${l.words}`))),
+  );
+}
+
+/** The grid as a table: sort buttons in the header (with aria-sort), a button per chapter to show or hide its pages. */
+export function renderGrid(grid: Grid, view: View, actions: GridActions): HTMLTableElement {
+  const sortHeader = (key: SortKey, text: string, extra: Record<string, string> = {}) => {
+    const active = view.sort === key;
+    return h(
+      'th',
+      { scope: 'col', 'aria-sort': active ? (view.descending ? 'descending' : 'ascending') : 'none', ...extra },
+      h('button', { type: 'button', class: 'sort', 'data-focus': `sort-${key}`, onclick: () => actions.sortBy(key) }, text, h('span', { 'aria-hidden': 'true' }, active ? (view.descending ? ' ▼' : ' ▲') : ' ↕')),
+    );
+  };
+  const head: Child[] = [sortHeader('name', 'Student', { class: 'student' }), sortHeader('progress', 'Progress'), sortHeader('activity', 'Last activity')];
+  for (const chapter of grid.chapters) {
+    const open = view.expanded.has(chapter.id);
+    head.push(
+      h(
+        'th',
+        { scope: 'col', class: 'chapter' },
+        h(
+          'button',
+          { type: 'button', class: 'expand', 'aria-expanded': String(open), 'data-focus': `chapter-${chapter.id}`, onclick: () => actions.toggle(chapter.id) },
+          h('span', { 'aria-hidden': 'true' }, open ? '▾ ' : '▸ '),
+          chapter.title,
+          h('span', { class: 'visually-hidden' }, open ? ' (hide its pages)' : ` (show its ${chapter.pages.length} pages)`),
+        ),
+      ),
+    );
+    if (open) for (const page of chapter.pages) head.push(h('th', { scope: 'col', class: 'page' }, page.title));
+  }
+
+  const body = visibleRows(grid, view).map((row) => {
+    const cells: Child[] = [
+      h('th', { scope: 'row', class: 'student' }, h('a', { class: 'name', href: actions.studentHref(row) }, row.label), row.username && row.username !== row.label ? h('span', { class: 'username' }, row.username) : null),
+      h('td', { class: 'total' }, `${Math.round(row.progress * 100)}%`, h('span', { class: 'done' }, `${row.totals.pagesCompleted}/${row.totals.pages} pages`)),
+      h('td', { class: 'activity' }, row.lastActivity === null ? 'never' : h('time', { datetime: new Date(row.lastActivity).toISOString() }, dateFormat.format(row.lastActivity))),
+    ];
+    for (const chapter of grid.chapters) {
+      const cell = row.chapters.get(chapter.id)!;
+      cells.push(h('td', { class: `cell level-${levelOf(cell).name}` }, cellContent(cell)));
+      if (view.expanded.has(chapter.id)) {
+        for (const page of chapter.pages) {
+          const pageCell = row.pages.get(page.id)!;
+          cells.push(h('td', { class: `cell page level-${levelOf(pageCell).name}` }, cellContent(pageCell)));
+        }
+      }
+    }
+    return h('tr', { 'data-student': row.id }, cells);
+  });
+
+  return h(
+    'table',
+    { class: 'grid' },
+    h('caption', { class: 'visually-hidden' }, 'Progress of each student by chapter'),
+    h('thead', {}, h('tr', {}, head)),
+    h('tbody', {}, body),
+  );
+}

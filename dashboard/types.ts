@@ -1,0 +1,110 @@
+/** The API's replies the dashboard reads (schemas/auth.ts, course.ts, roster.ts, reports.ts, toc.ts), as far as it reads them. */
+
+export interface User {
+  id: string;
+  username: string | null;
+  name: string | null;
+  email: string | null;
+  role: 'student' | 'instructor' | 'admin' | 'researcher';
+  anonymous: boolean;
+}
+
+/** What the caller is to a course on the dashboard: its staff role, or admin. */
+export type CourseRole = 'instructor' | 'ta' | 'admin';
+
+export interface CourseSummary {
+  id: string;
+  title: string;
+  term: string | null;
+  book: string;
+  open: boolean;
+  as: CourseRole;
+}
+
+export interface MyCourse {
+  id: string;
+  title: string;
+  term: string | null;
+  book: string;
+  open: boolean;
+  as: 'student' | 'instructor' | 'ta';
+}
+
+export interface CourseDetail {
+  id: string;
+  title: string;
+  term: string | null;
+  book: string;
+  open: boolean;
+  joinCode: string;
+  students: number;
+  instructors: number;
+  tas: number;
+}
+
+export interface RosterStudent {
+  id: string;
+  username: string | null;
+  name: string | null;
+  email: string | null;
+  via: string;
+  enrolledAt: string;
+}
+
+export interface RosterPage {
+  students: RosterStudent[];
+  next: string | null;
+}
+
+export interface RosterChange {
+  enrolled: number;
+  alreadyEnrolled: number;
+  created: { username: string; link: string }[];
+}
+
+export interface TocPage {
+  id: string;
+  title: string;
+  chapter: string;
+  questions: number;
+  points: number;
+}
+
+export interface PageProgress {
+  page: string;
+  completed: boolean;
+  attempted: number;
+  correct: number;
+  earned: number;
+  possible: number;
+}
+
+export interface StudentProgress {
+  user: { id: string; username: string | null; name: string | null; email: string | null };
+  pages: PageProgress[];
+  unlisted?: { pages: (PageProgress & { unlisted: true })[] };
+  totals: { pagesCompleted: number; pages: number; earned: number; possible: number };
+  lastActivity: string | null;
+}
+
+export interface ProgressPage {
+  toc: { pages: TocPage[] };
+  students: StudentProgress[];
+  next: string | null;
+}
+
+export interface Toc {
+  chapters: { id: string; title: string }[];
+}
+
+export interface StudentWork {
+  user: { id: string; username: string | null; name: string | null; email: string | null };
+  programs: { activity: string; version: number; code: string; language: string | null; page: string | null; savedAt: string; unlisted?: true }[];
+  answers: {
+    latest: { question: string; attempt: number; kind: string; answer: unknown; correct: boolean | null; score: number | null; page: string | null; savedAt: string };
+    attempts: number;
+    unlisted?: true;
+  }[];
+  completed: { page: string; completedAt: string; unlisted?: true }[];
+  position: { page: string; updatedAt: string } | null;
+}

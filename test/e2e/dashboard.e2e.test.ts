@@ -1,0 +1,329 @@
+/**
+ * The instructors' dashboard in a real Chromium, on Folio's own origin (https://api.test:PORT/dashboard/, a first-party
+ * cookie): who sees what (instructor, TA, student, admin), the progress grid against the book's table of contents
+ * (cells, sorting, filtering, chapters opened into pages), the join code, and the roster. axe-core checks every screen
+ * (no serious or critical violation) and each screen is saved under test-results/dashboard-*.png.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import t, { type Test } from 'tap';
+import { createBook, importToc } from '../../db/books.js';
+import { addStaff, createCourse, enrol, findCourse, isEnrolled } from '../../db/courses.js';
+import { createAccount } from '../../db/users.js';
+import { saveAnswer, saveProgram, setPageComplete } from '../../db/work.js';
+import type { Role } from '../../db/schema.js';
+import { checkToc } from '../../lib/toc.js';
+import { hashPassword } from '../../lib/passwords.js';
+import { root } from '../helper.js';
+import { launchBrowser, makeCertificate, startFolio } from './harness.js';
+
+const password = 'correct horse battery';
+const certificate = await makeCertificate(t);
+const folio = await startFolio(t, { ...certificate, configOverrides: { passwordCost: 10 } });
+const browser: Browser = (await launchBrowser(t)).browser()!;
+const axe = await readFile(join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
+const shots = join(root, 'test-results');
+await mkdir(shots, { recursive: true });
+
+// The world: the demo book's table of contents (ch1 and ch2, one page each, two 1-point questions a page), course
+// cs101 (instructor irene, TA tomas, students Ana, Ben and Cara) and cs102 (instructor olga), student sam, admin adam.
+const { db } = folio.app;
+const checked = checkToc(JSON.parse(await readFile(join(root, 'examples/book/toc.json'), 'utf8')));
+if (!('toc' in checked)) throw new Error(`examples/book/toc.json: ${checked.problems.join('; ')}`);
+await createBook(db, { id: 'demo', title: 'Demo book', origins: [] });
+await importToc(db, 'demo', checked.toc);
+await folio.app.books.refresh();
+await createCourse(db, { id: 'cs101', bookId: 'demo', title: 'Programming 101', term: 'Fall 2026' });
+await createCourse(db, { id: 'cs102', bookId: 'demo', title: 'Programming 102' });
+const passwordHash = await hashPassword(password, 10);
+const account = (username: string, name: string, role: Role = 'student') => createAccount(db, { username, name, passwordHash, role });
+await addStaff(db, 'cs101', (await account('irene', 'Irene Instructor')).id, 'instructor');
+await addStaff(db, 'cs101', (await account('tomas', 'Tomas TA')).id, 'ta');
+await addStaff(db, 'cs102', (await account('olga', 'Olga Other')).id, 'instructor');
+await account('sam', 'Sam Student');
+await account('adam', 'Adam Admin', 'admin');
+await account('dan', 'Dan Newcomer');
+const [ana, ben, cara] = [await account('ana', 'Ana Alves'), await account('ben', 'Ben Brown'), await account('cara', 'Cara Costa')];
+await enrol(db, 'cs101', [ana.id, ben.id, cara.id], 'staff');
+const answer = (userId: string, question: string, page: string, correct: boolean) => saveAnswer(db, { userId, bookId: 'demo' }, question, { kind: 'mchoice', answer: 'b', correct, page });
+// Ben: one of ch1's two points. Cara: ch1 whole (both points, page completed) and one of ch2's points. Ana: nothing.
+await answer(ben.id, 'q1-1', 'ch1', true);
+await answer(ben.id, 'q1-2', 'ch1', false);
+await answer(cara.id, 'q1-1', 'ch1', true);
+await answer(cara.id, 'q1-2', 'ch1', true);
+await setPageComplete(db, { userId: cara.id, bookId: 'demo' }, 'ch1', true);
+await answer(cara.id, 'q2-1', 'ch2', true);
+await saveProgram(db, { userId: cara.id, bookId: 'demo' }, 'ac1-1', { code: 'print("cara")', language: 'python', page: 'ch1' });
+
+const dashboard = `${folio.origin}/dashboard/`;
+
+/** A page in a fresh browser context (no cookie yet), recording console errors, failed requests and page errors. */
+async function openDashboard(t: Test, viewport = { width: 1280, height: 900 }): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport });
+  t.teardown(() => context.close());
+  // An init script (through the DevTools protocol): the page's CSP rightly refuses an injected <script> tag.
+  await context.addInitScript({ content: axe });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`);
+  });
+  // 401 is GET /api/auth/me before logging in: the page shows the login form for it.
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !r.url().endsWith('/favicon.ico') && !(r.status() === 401 && r.url().endsWith('/api/auth/me'))) problems.push(`${r.status()} ${r.url()}`);
+  });
+  page.on('pageerror', (err) => void problems.push(`pageerror: ${err.message}`));
+  await page.goto(dashboard);
+  return { page, problems };
+}
+
+async function logIn(page: Page, username: string): Promise<void> {
+  await page.waitForSelector('form.login');
+  await page.fill('#username', username);
+  await page.fill('#password', password);
+  await page.click('form.login button[type=submit]');
+  await page.waitForSelector('form.login', { state: 'detached' });
+}
+
+/** axe-core on the screen as it is: no serious or critical violation; then its screenshot. */
+async function checkScreen(t: Test, page: Page, name: string): Promise<void> {
+  const violations = await page.evaluate(async () => {
+    const result = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe.run();
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }));
+  });
+  t.strictSame(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'), [], `${name}: no serious or critical axe-core violation`);
+  await page.screenshot({ path: join(shots, `dashboard-${name}.png`), fullPage: true });
+}
+
+/** The grid's rows as text: the student's name, then each chapter's cell (symbol, points, pages done). */
+const gridRows = (page: Page) =>
+  page.$$eval('table.grid tbody tr', (rows) => rows.map((r) => [...r.querySelectorAll('th .name, td.cell')].map((c) => (c.textContent ?? '').trim())));
+
+const courseLinks = (page: Page) => page.$$eval('table.courses tbody a', (links) => links.map((a) => [a.textContent, a.getAttribute('href')]));
+
+t.test('an instructor logs in, sees her course, and its grid lists its students with their points and pages; sorting and filtering work', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await checkScreen(t, page, 'login');
+  await logIn(page, 'irene');
+  await page.waitForSelector('table.courses');
+  t.equal(await page.textContent('h1'), 'Your courses');
+  t.strictSame(await courseLinks(page), [['Programming 101', '#/courses/cs101']], 'her course only');
+  t.match(await page.textContent('#account'), 'Logged in as Irene Instructor');
+  await checkScreen(t, page, 'courses');
+
+  await page.click('text=Programming 101');
+  await page.waitForSelector('table.grid');
+  t.equal(await page.textContent('h1'), 'Programming 101');
+  t.equal(await page.textContent('#enrolled'), '3');
+  t.strictSame(
+    await gridRows(page),
+    [
+      ['Ana Alves', '·0/2 pts0/1 done', '·0/2 pts0/1 done'],
+      ['Ben Brown', '◑1/2 pts0/1 done', '·0/2 pts0/1 done'],
+      ['Cara Costa', '●2/2 pts1/1 done', '◑1/2 pts0/1 done'],
+    ],
+    'by name, with each chapter\'s points and pages done; chapters nobody did are there',
+  );
+  t.strictSame(await page.$$eval('table.grid thead th', (ths) => ths.map((th) => th.getAttribute('aria-sort'))), ['ascending', 'none', 'none', null, null]);
+  await checkScreen(t, page, 'course');
+
+  await page.click('button[data-focus="sort-progress"]');
+  t.strictSame((await gridRows(page)).map((r) => r[0]), ['Cara Costa', 'Ben Brown', 'Ana Alves'], 'most progress first');
+  t.equal(await page.getAttribute('table.grid thead th:nth-child(2)', 'aria-sort'), 'descending');
+  t.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-focus')), 'sort-progress', 'the focus stays on the sort button');
+  await page.click('button[data-focus="sort-progress"]');
+  t.strictSame((await gridRows(page)).map((r) => r[0]), ['Ana Alves', 'Ben Brown', 'Cara Costa'], 'least progress first');
+  await page.click('button[data-focus="sort-activity"]');
+  t.strictSame((await gridRows(page)).map((r) => r[0]), ['Cara Costa', 'Ben Brown', 'Ana Alves'], 'latest activity first, never active last');
+
+  await page.fill('#grid-filter', 'BEN');
+  t.strictSame((await gridRows(page)).map((r) => r[0]), ['Ben Brown'], 'the filter matches names and usernames, in any case');
+  t.equal(await page.textContent('#grid-count'), '1 of 3 students match');
+  await page.fill('#grid-filter', '');
+
+  await page.click('button[data-focus="chapter-ch1"]');
+  t.equal(await page.getAttribute('button[data-focus="chapter-ch1"]', 'aria-expanded'), 'true');
+  t.strictSame(await page.$$eval('table.grid thead th.page', (ths) => ths.map((th) => th.textContent)), ['1. Values and lists'], 'the chapter\'s page gets a column');
+  await checkScreen(t, page, 'course-expanded');
+  t.strictSame(problems, [], 'no CSP refusal, no failed request, no error');
+});
+
+t.test('a student\'s name in the grid opens their work: where they are, pages completed, latest answers and programs', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.click('table.grid a:text("Cara Costa")');
+  await page.waitForSelector('#answers-heading');
+  t.equal(new URL(page.url()).hash, `#/courses/cs101/students/${cara.id}`, 'an address of its own');
+  t.equal(await page.textContent('h1'), 'Cara Costa');
+  t.strictSame(await page.$$eval('#completed-pages li code', (codes) => codes.map((c) => c.textContent)), ['ch1']);
+  t.strictSame(
+    await page.$$eval('table.answers tbody tr', (rows) => rows.map((r) => [...r.children].slice(0, 4).map((c) => c.textContent))),
+    [
+      ['q1-1', '1', 'correct', '"b"'],
+      ['q1-2', '1', 'correct', '"b"'],
+      ['q2-1', '1', 'correct', '"b"'],
+    ],
+  );
+  t.equal(await page.textContent('article.program pre'), 'print("cara")');
+  await checkScreen(t, page, 'student');
+  await page.click('nav.crumbs a:text("Programming 101")');
+  await page.waitForSelector('table.grid');
+  t.strictSame(problems, []);
+});
+
+t.test('on a phone (375 px) the grid scrolls sideways in its own region while the page does not', async (t) => {
+  const { page, problems } = await openDashboard(t, { width: 375, height: 812 });
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.waitForSelector('table.grid');
+  await page.click('button[data-focus="chapter-ch1"]');
+  await page.click('button[data-focus="chapter-ch2"]');
+  const sizes = await page.evaluate(() => {
+    const region = document.querySelector('.grid-scroll')!;
+    return { region: region.scrollWidth > region.clientWidth, page: document.documentElement.scrollWidth };
+  });
+  t.equal(sizes.region, true, 'the grid is wider than its region, which scrolls');
+  t.ok(sizes.page <= 375, `the page itself is ${sizes.page} px wide`);
+  await checkScreen(t, page, 'course-phone');
+  t.strictSame(problems, []);
+});
+
+t.test('the instructor rotates the join code: the page shows the new one, which is the stored one', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.waitForSelector('#join-code');
+  const before = await page.textContent('#join-code');
+  t.equal(before, (await findCourse(db, 'cs101'))!.joinCode);
+  page.once('dialog', (dialog) => void dialog.accept());
+  await page.click('#rotate-code');
+  await page.waitForFunction((old) => document.getElementById('join-code')?.textContent !== old, before);
+  const after = await page.textContent('#join-code');
+  t.not(after, before);
+  t.equal(after, (await findCourse(db, 'cs101'))!.joinCode, 'the code shown is the course\'s new code');
+  t.match(await page.textContent('#status'), `New join code: ${after}`);
+  t.strictSame(problems, []);
+});
+
+t.test('the instructor adds a student by username and removes them again (after confirming); an unknown username is told in the live region', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.waitForSelector('#add-usernames');
+  await page.fill('#add-usernames', 'dan');
+  await page.click('form.inline:has(#add-usernames) button');
+  await page.waitForSelector('table.roster th:text("Dan Newcomer")');
+  t.equal(await page.textContent('#enrolled'), '4');
+  t.equal(await page.textContent('#status'), '1 student added.');
+  t.match(await page.textContent('#roster-heading'), 'Roster (4 students)');
+  t.strictSame((await gridRows(page)).map((r) => r[0]), ['Ana Alves', 'Ben Brown', 'Cara Costa', 'Dan Newcomer'], 'the grid has him too');
+  const danId = await page.getAttribute('table.roster tr:has(th:text("Dan Newcomer"))', 'data-student');
+  t.equal(await isEnrolled(db, 'cs101', danId!), true);
+  await checkScreen(t, page, 'roster');
+
+  page.once('dialog', (dialog) => {
+    t.match(dialog.message(), 'Take Dan Newcomer out of "Programming 101"?');
+    void dialog.accept();
+  });
+  await page.click('table.roster tr:has(th:text("Dan Newcomer")) button.remove');
+  await page.waitForSelector('table.roster th:text("Dan Newcomer")', { state: 'detached' });
+  t.equal(await isEnrolled(db, 'cs101', danId!), false);
+  t.equal(await page.textContent('#enrolled'), '3');
+
+  await page.fill('#add-usernames', 'nobody-here');
+  await page.click('form.inline:has(#add-usernames) button');
+  await page.waitForSelector('#status.error');
+  t.match(await page.textContent('#status'), 'no account has the username(s) nobody-here');
+  t.strictSame(problems.filter((p) => !p.startsWith('400 ')), [], 'nothing but the refused username');
+});
+
+t.test('the Copy button puts the join code on the clipboard', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: folio.origin });
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.waitForSelector('#copy-code');
+  await page.click('#copy-code');
+  const code = (await findCourse(db, 'cs101'))!.joinCode;
+  await page.waitForFunction(() => document.getElementById('status')?.textContent?.endsWith('copied.'));
+  t.equal(await page.evaluate(() => navigator.clipboard.readText()), code);
+  t.equal(await page.textContent('#status'), `Join code ${code} copied.`);
+  t.strictSame(problems, []);
+});
+
+t.test('the instructor imports a roster CSV: new usernames become enrolled accounts, and the page lists their set-password links', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.waitForSelector('#roster-file');
+  const csv = 'username,name,email\nana,Ana Alves,\nerin,Erin Evans,erin@example.edu\n';
+  await page.setInputFiles('#roster-file', { name: 'roster.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.click('form.inline:has(#roster-file) button');
+  await page.waitForSelector('#created-accounts li');
+  t.equal(await page.textContent('#status'), 'Roster imported: 1 enrolled, 1 already enrolled, 1 new account.');
+  const links = await page.$$eval('#created-accounts li', (items) => items.map((li) => li.textContent ?? ''));
+  t.equal(links.length, 1);
+  t.match(links[0], new RegExp(`^erin: ${folio.origin.replace(/[.]/g, '\\.')}/account/set-password#token=`), 'Erin\'s set-password link');
+  t.ok(await page.$('table.roster th:text("Erin Evans")'), 'Erin is on the roster');
+  const erin = await page.getAttribute('table.roster tr:has(th:text("Erin Evans"))', 'data-student');
+  t.equal(await isEnrolled(db, 'cs101', erin!), true);
+  // Out again, so that the other tests see the course as seeded.
+  t.equal((await folio.app.inject({ method: 'DELETE', url: `/api/courses/cs101/roster/${erin}`, headers: { authorization: `Bearer ${await adminToken()}` } })).statusCode, 204);
+  t.strictSame(problems, []);
+});
+
+/** A bearer token of the admin, for changes made outside the browser. */
+async function adminToken(): Promise<string> {
+  const res = await folio.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'adam', password, mode: 'token' } });
+  return (res.json() as { token: string }).token;
+}
+
+t.test('a TA sees the course they assist and not another; the roster and the code are read-only for them', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'tomas');
+  await page.waitForSelector('table.courses');
+  t.strictSame(await courseLinks(page), [['Programming 101', '#/courses/cs101']]);
+  await page.click('text=Programming 101');
+  await page.waitForSelector('table.grid');
+  t.equal(await page.$('#rotate-code'), null, 'no Rotate');
+  t.equal(await page.$('#add-usernames'), null, 'no roster changes');
+  t.equal((await gridRows(page)).length, 3);
+  await checkScreen(t, page, 'course-ta');
+  await page.goto(`${dashboard}#/courses/cs102`);
+  await page.waitForSelector('h1:text("No such course")');
+  const api = await page.evaluate(async () => (await fetch('/api/courses/cs102/progress', { credentials: 'same-origin' })).status);
+  t.equal(api, 403, 'and the API refuses him the other course');
+  t.strictSame(problems.filter((p) => !p.includes('/api/courses/cs102/progress')), []);
+});
+
+t.test('a student who opens the dashboard sees that it is not for students, with a link back', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'sam');
+  await page.waitForSelector('h1:text("not for students")');
+  t.equal(await page.textContent('h1'), 'The dashboard is for instructors and TAs — not for students');
+  t.ok(await page.$('main a[href]'), 'a link back');
+  await checkScreen(t, page, 'not-for-students');
+  t.strictSame(problems, []);
+});
+
+t.test('an admin sees every course, and opens one they do not teach', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'adam');
+  await page.waitForSelector('table.courses');
+  t.equal(await page.textContent('h1'), 'All courses');
+  t.strictSame(await courseLinks(page), [
+    ['Programming 101', '#/courses/cs101'],
+    ['Programming 102', '#/courses/cs102'],
+  ]);
+  await checkScreen(t, page, 'admin');
+  await page.click('text=Programming 102');
+  await page.waitForSelector('h2#progress-heading');
+  t.match(await page.textContent('main'), 'No student is enrolled yet');
+  t.ok(await page.$('#rotate-code'), 'an admin may rotate its code');
+  await page.click('#account button');
+  await page.waitForSelector('form.login');
+  t.equal(await page.textContent('#status'), 'Logged out.');
+  t.strictSame(problems, []);
+});
