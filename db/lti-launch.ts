@@ -23,31 +23,59 @@ export interface LtiLogin {
   targetLinkUri: string;
 }
 
-/** Records a login initiation: the new `state` and `nonce` to send the platform (expired ones are removed with it). */
-export async function startLtiLogin(db: Database, login: LtiLogin, now = Date.now()): Promise<{ state: string; nonce: string }> {
+/** A login initiation awaiting its launch, as stored. */
+export interface PendingLtiLogin extends LtiLogin {
+  nonce: string;
+  /**
+   * The platform's `lti_storage_target` when the login kept the state in the platform's storage (lib/lti-storage.ts):
+   * the launch then also needs the browser to read it back from there. Undefined: the state is bound server-side only.
+   */
+  storageTarget: string | undefined;
+}
+
+/*
+ * The storage target is carried in the nonce, which Folio makes and keeps (`lti_states.nonce`): random base64url, then
+ * `.` and the target in base64url (base64url has no `.`). The platform sees the nonce, and the target is its own frame's name.
+ */
+const storageTargetOf = (nonce: string): string | undefined => {
+  const dot = nonce.indexOf('.');
+  return dot < 0 ? undefined : Buffer.from(nonce.slice(dot + 1), 'base64url').toString('utf8');
+};
+
+/**
+ * Records a login initiation: the new `state` and `nonce` to send the platform (expired ones are removed with it);
+ * `storageTarget` when the platform offers its storage for them (`lti_storage_target`).
+ */
+export async function startLtiLogin(db: Database, login: LtiLogin & { storageTarget?: string | undefined }, now = Date.now()): Promise<{ state: string; nonce: string }> {
+  const { storageTarget, ...stored } = login;
   const state = randomBytes(32).toString('base64url');
-  const nonce = randomBytes(32).toString('base64url');
+  const random = randomBytes(32).toString('base64url');
+  const nonce = storageTarget === undefined ? random : `${random}.${Buffer.from(storageTarget, 'utf8').toString('base64url')}`;
   await db.write(async (tx) => {
     await tx.run(qb.delete(ltiStates).where(lte(ltiStates.expiresAt, now)));
-    await tx.run(qb.insert(ltiStates).values({ id: keyOf(state), nonce, ...login, expiresAt: now + ltiStateLifetime, createdAt: now }));
+    await tx.run(qb.insert(ltiStates).values({ id: keyOf(state), nonce, ...stored, expiresAt: now + ltiStateLifetime, createdAt: now }));
   });
   return { state, nonce };
 }
 
+const pendingColumns = { nonce: ltiStates.nonce, issuer: ltiStates.issuer, clientId: ltiStates.clientId, targetLinkUri: ltiStates.targetLinkUri };
+const pending = (row: { nonce: string; issuer: string; clientId: string; targetLinkUri: string }): PendingLtiLogin => ({ ...row, storageTarget: storageTargetOf(row.nonce) });
+
+/** A `state`'s login, without using it (undefined when unknown, used or expired). */
+export async function findLtiState(db: Database, state: string, now = Date.now()): Promise<PendingLtiLogin | undefined> {
+  const found = await first(db, select(pendingColumns).from(ltiStates).where(and(eq(ltiStates.id, keyOf(state)), gt(ltiStates.expiresAt, now))));
+  return found && pending(found);
+}
+
 /** Uses a `state`, once: its login (with the nonce), or undefined when it is unknown, used or expired. Of concurrent uses, one wins. */
-export async function takeLtiState(db: Database, state: string, now = Date.now()): Promise<(LtiLogin & { nonce: string }) | undefined> {
+export async function takeLtiState(db: Database, state: string, now = Date.now()): Promise<PendingLtiLogin | undefined> {
   const id = keyOf(state);
   return db.write(
     async (tx) => {
-      const found = await first(
-        tx,
-        select({ nonce: ltiStates.nonce, issuer: ltiStates.issuer, clientId: ltiStates.clientId, targetLinkUri: ltiStates.targetLinkUri })
-          .from(ltiStates)
-          .where(and(eq(ltiStates.id, id), gt(ltiStates.expiresAt, now))),
-      );
+      const found = await first(tx, select(pendingColumns).from(ltiStates).where(and(eq(ltiStates.id, id), gt(ltiStates.expiresAt, now))));
       if (!found) return undefined;
       const deleted = await tx.run(qb.delete(ltiStates).where(eq(ltiStates.id, id)));
-      return deleted === 0 ? undefined : found;
+      return deleted === 0 ? undefined : pending(found);
     },
     [`lti-state:${id}`],
   );

@@ -12,6 +12,8 @@ export const keyPurposes = {
   ltiKeys: 'folio lti private keys v1',
   /** Signs the token a Deep Linking page carries between the launch and the instructor's choice (HS256, lib/lti-deep-linking.ts). */
   ltiDeepLinking: 'folio lti deep linking v1',
+  /** Marks a launch's second step as coming from Folio's page that read the platform's storage (lib/lti-storage.ts). */
+  ltiContinuations: 'folio lti launch continuations v1',
 } as const;
 
 /** A 32-byte key for `purpose` (a label of keyPurposes, with its context appended). */

@@ -2,12 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createHandoff } from '../db/handoffs.js';
 import { findPlatform, listPlatforms, type LtiPlatform } from '../db/lti.js';
-import { ltiCourse, ltiUser, placeInCourse, startLtiLogin, takeLtiState } from '../db/lti-launch.js';
+import { findLtiState, ltiCourse, ltiUser, placeInCourse, startLtiLogin, takeLtiState } from '../db/lti-launch.js';
 import { publicOriginOf } from '../lib/config.js';
 import { escapeHtml, prefersJson } from '../lib/html.js';
 import { handoffTarget, LtiRefusal, verifyLaunch } from '../lib/lti-launch.js';
 import { jwks } from '../lib/lti-keys.js';
 import { LaunchRosterSyncs } from '../lib/lti-roster.js';
+import { continuationFor, maxStorageTargetLength, storageFields, storageLaunchPage, storageLoginPage, storageScriptSource, storedStateRefusal } from '../lib/lti-storage.js';
 import { headerPolicies, bodyLimit } from '../plugins/security.js';
 import { LtiJwks, LtiLaunchBody, LtiLoginParams } from '../schemas/lti.js';
 import { showDeepLinkingPicker } from './lti-deep-linking.js';
@@ -41,7 +42,8 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v.leng
  * Neither route is under /api, so the CSRF Origin check and the refusal of cross-site navigations (plugins/security.ts,
  * which guard the API's cookie-authenticated writes) do not apply, as they must not: the platform's form_post comes
  * from the LMS's origin by design. The launch authenticates by the platform's signed id_token and the single-use
- * state; it never reads or sets a session cookie.
+ * state; it never reads or sets a session cookie. When the platform offers its storage (`lti_storage_target`), the login
+ * and the launch answer small pages that keep the state there and read it back (lib/lti-storage.ts) instead of 302s.
  */
 const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, books, config } = app;
@@ -58,6 +60,18 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
     contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ['*'], upgradeInsecureRequests: null } },
     xFrameOptions: false,
   } as const;
+  // The platform-storage pages change two of those headers: their one script allowed by its hash, and COOP unsafe-none,
+  // or a launch in a new window would lose window.opener, the LMS's page that holds the storage. No form-action:
+  // Chromium applies it to the redirect after the form too, which goes to the book's origin.
+  const storagePolicy = `default-src 'none'; script-src ${storageScriptSource}; base-uri 'none'; frame-ancestors *`;
+  const sendStoragePage = (reply: FastifyReply, html: string) =>
+    reply
+      .code(200)
+      .header('content-security-policy', storagePolicy)
+      .header('cross-origin-opener-policy', 'unsafe-none')
+      .header('cache-control', 'no-store')
+      .type('text/html; charset=utf-8')
+      .send(html);
 
   async function login(request: FastifyRequest, reply: FastifyReply) {
     const params = paramsOf(request);
@@ -77,12 +91,16 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         platform = candidates[0];
       }
       if (!platform) throw new LtiRefusal('platform', `no LTI platform ${issuer}${clientId ? ` with client id ${clientId}` : ''} is registered: an administrator adds it with "folio lti platforms add"`);
+      const storageTarget = str(params['lti_storage_target']);
+      if (storageTarget !== undefined && storageTarget.length > maxStorageTargetLength) {
+        throw new LtiRefusal('lti_storage_target', `the lti_storage_target is longer than ${maxStorageTargetLength} characters`);
+      }
       const deployment = str(params['lti_deployment_id']);
       if (deployment !== undefined && !platform.deployments.includes(deployment)) {
         throw new LtiRefusal('deployment_id', `the deployment "${deployment}" is not registered for this platform: add it with "folio lti platforms add … --deployment ID"`);
       }
       await app.limitLtiLogin(request);
-      const { state, nonce } = await startLtiLogin(db, { issuer: platform.issuer, clientId: platform.clientId, targetLinkUri: target });
+      const { state, nonce } = await startLtiLogin(db, { issuer: platform.issuer, clientId: platform.clientId, targetLinkUri: target, storageTarget });
       const auth = new URL(platform.authUrl);
       const query: Record<string, string | undefined> = {
         scope: 'openid',
@@ -97,7 +115,8 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         nonce,
       };
       for (const [k, v] of Object.entries(query)) if (v !== undefined) auth.searchParams.set(k, v);
-      request.log.info({ event: 'lti_login', issuer: platform.issuer, clientId: platform.clientId, client: request.ip }, 'LTI login initiated');
+      request.log.info({ event: 'lti_login', issuer: platform.issuer, clientId: platform.clientId, storageTarget, client: request.ip }, 'LTI login initiated');
+      if (storageTarget !== undefined) return sendStoragePage(reply, storageLoginPage({ authUrl: auth.href, target: storageTarget, state, nonce }));
       return reply.header('cache-control', 'no-store').redirect(auth.href, 302);
     } catch (err) {
       if (err instanceof LtiRefusal) return refuse(request, reply, 'lti_login_refused', err, { issuer, clientId });
@@ -109,7 +128,7 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
     tags: ['lti'],
     summary: 'LTI 1.3 third-party initiated login: redirects to the platform\'s authorization endpoint with a new single-use state and nonce',
     description:
-      'The platform sends iss, login_hint, target_link_uri and optionally lti_message_hint, client_id and lti_deployment_id (as the query of a GET or the form of a POST). Unknown platform or missing parameter: 400, a page (or JSON when Accept prefers it) saying what was wrong.',
+      'The platform sends iss, login_hint, target_link_uri and optionally lti_message_hint, client_id, lti_deployment_id and lti_storage_target (as the query of a GET or the form of a POST). With lti_storage_target, the answer is instead a page (200) whose script stores the state and nonce in the platform\'s frame (lti.put_data) and then goes to the authorization endpoint. Unknown platform or missing parameter: 400, a page (or JSON when Accept prefers it) saying what was wrong.',
   };
   app.get('/lti/login', { config: { access: 'public' }, helmet: framed, schema: { ...loginSchema, querystring: LtiLoginParams } }, login);
   app.post('/lti/login', { config: { access: 'public' }, helmet: framed, schema: { ...loginSchema, body: LtiLoginParams } }, login);
@@ -123,7 +142,7 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['lti'],
         summary: "LTI 1.3 launch: the platform's form_post of id_token and state; redirects to the book page with a hand-off code (Deep Linking: shows the page picker)",
         description:
-          "Verifies the state (single use, 5 minutes) and the id_token (RS256 against the platform's JWKS; iss, aud, azp, exp/iat with 60 s skew, nonce, deployment_id, version 1.3.0, LtiResourceLinkRequest, target_link_uri on an allowed origin of a book), finds or creates the user and the course, maps the roles, and redirects (302) to the target_link_uri with #folio-handoff=CODE. An LtiDeepLinkingRequest from course staff gets the Deep Linking page instead (200, HTML: the book's table of contents to pick pages from, posted to /lti/deep-linking); from a learner, a refusal. Refusals: 400, a page (or JSON when Accept prefers it) saying what was wrong.",
+          "When the login kept the state in the platform's storage (lti_storage_target), the first post answers a page (200) whose script reads the state and nonce back from the platform's frame (lti.get_data) and posts them here again as lti_storage_state and lti_storage_nonce, with the folio_continuation that page was given; missing or wrong values are refused (400), and the state is used up either way. Then: verifies the state (single use, 5 minutes) and the id_token (RS256 against the platform's JWKS; iss, aud, azp, exp/iat with 60 s skew, nonce, deployment_id, version 1.3.0, LtiResourceLinkRequest, target_link_uri on an allowed origin of a book), finds or creates the user and the course, maps the roles, and redirects (302) to the target_link_uri with #folio-handoff=CODE. An LtiDeepLinkingRequest from course staff gets the Deep Linking page instead (200, HTML: the book's table of contents to pick pages from, posted to /lti/deep-linking); from a learner, a refusal. Refusals: 400, a page (or JSON when Accept prefers it) saying what was wrong.",
         body: LtiLaunchBody,
       },
     },
@@ -136,9 +155,22 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         if (str(params['error'])) throw new LtiRefusal('platform_error', `the platform refused the login: ${String(params['error'])}${str(params['error_description']) ? ` (${String(params['error_description'])})` : ''}`);
         if (!state) throw new LtiRefusal('state', 'the launch has no state');
         if (!idToken) throw new LtiRefusal('id_token', 'the launch has no id_token');
+        // A login kept in the platform's storage: first a page that reads it back there, which posts here again.
+        const pending = params[storageFields.continuation] === undefined ? await findLtiState(db, state) : undefined;
+        if (pending?.storageTarget !== undefined) {
+          const registered = await findPlatform(db, pending.issuer, pending.clientId);
+          if (registered) {
+            request.log.info({ event: 'lti_launch_storage_read', issuer: registered.issuer, clientId: registered.clientId, client: request.ip }, 'LTI launch: reading the state from the platform\'s storage');
+            return sendStoragePage(reply, storageLaunchPage({ authUrl: registered.authUrl, target: pending.storageTarget, idToken, state, nonce: pending.nonce, continuation: continuationFor(app.secret, state) }));
+          }
+        }
         const login = await takeLtiState(db, state);
         if (!login) throw new LtiRefusal('state', 'the launch\'s state is unknown, used or expired (more than 5 minutes): launch again from the LMS');
         platform = { issuer: login.issuer, clientId: login.clientId };
+        if (login.storageTarget !== undefined) {
+          const refusal = storedStateRefusal(params, { state, nonce: login.nonce }, app.secret);
+          if (refusal) throw refusal;
+        }
         const registered = await findPlatform(db, login.issuer, login.clientId);
         if (!registered) throw new LtiRefusal('platform', `the platform ${login.issuer} is no longer registered`);
         const launch = await verifyLaunch(idToken, registered, login.nonce, books);

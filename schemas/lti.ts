@@ -33,6 +33,7 @@ export const LtiLoginParams = Type.Object(
     lti_message_hint: param('opaque to Folio, sent back to the platform'),
     client_id: param('the client id the platform gave Folio (needed when it registered several)'),
     lti_deployment_id: param('the deployment the launch comes from'),
+    lti_storage_target: param("the platform's frame that keeps the state and nonce (LTI Client Side postMessages): `_parent`, or a frame's name"),
   },
   { additionalProperties: true, examples: [{ iss: 'https://canvas.instructure.com', login_hint: '42', target_link_uri: 'https://book.example.edu/ch1/intro.html', client_id: '10000000000001' }] },
 );
@@ -42,6 +43,9 @@ export const LtiLaunchBody = Type.Object(
   {
     id_token: Type.Optional(Type.String({ maxLength: 65536, description: "the platform's signed id_token (RS256)" })),
     state: param('the state Folio sent with the login'),
+    lti_storage_state: param("the state as read back from the platform's storage (the second post of a launch whose login used it)"),
+    lti_storage_nonce: param("the nonce as read back from the platform's storage"),
+    folio_continuation: param("what Folio's launch page was given for this state, sent back with the values it read"),
   },
   { additionalProperties: true, examples: [{ id_token: 'eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ…', state: 'q1w2e3…' }] },
 );
