@@ -12,7 +12,8 @@ import type { AddressInfo } from 'node:net';
  * - `/token` (client-credentials grant: verifies the tool's client assertion against the tool's real JWKS),
  * - `/lineitems…` (Assignment and Grade Services: line items and scores, recorded),
  * - `/memberships/:context` (Names and Role Provisioning Services, paged),
- * - `/course/:hint` (a course page embedding the tool's launch in an iframe, or opening it in a new window),
+ * - `/course/:hint` (a course page embedding the tool's launch in an iframe, or opening it in a new window; with the
+ *   plan's `storage`, it offers its storage to the tool: `lti_storage_target=_parent` and LTI Client Side postMessages),
  * - `/deep-link-return` (where a Deep Linking response is posted: verified, recorded, shown).
  * Everything the tool sends is recorded for tests to read.
  */
@@ -76,6 +77,11 @@ export interface LaunchPlan {
   deepLinking?: { data?: string; acceptMultiple?: boolean; acceptLineItem?: boolean };
   /** Claims to set or (undefined) remove, last. */
   overrides?: Record<string, unknown>;
+  /**
+   * The course page offers its storage (1EdTech "LTI Client Side postMessages"): the login names `lti_storage_target`
+   * `_parent`, and the page answers lti.capabilities, lti.put_data and lti.get_data from the tool's origin.
+   */
+  storage?: boolean;
 }
 
 export interface ReceivedScore {
@@ -105,11 +111,35 @@ export type Platform = Awaited<ReturnType<typeof startPlatform>>;
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** An HTML page with a form posted (to `target`, when given) as soon as it loads. */
-function autoPost(action: string, fields: Record<string, string>, target?: string, before = ''): string {
+function autoPost(action: string, fields: Record<string, string>, target?: string, before = '', formAttributes = ''): string {
   const inputs = Object.entries(fields)
     .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
     .join('');
-  return `<!doctype html><html><head><meta charset="utf-8"><title>LMS</title></head><body>${before}<form id="post" method="post" action="${escapeHtml(action)}"${target ? ` target="${escapeHtml(target)}"` : ''}>${inputs}<noscript><button>Continue</button></noscript></form><script>document.getElementById('post').submit()</script></body></html>`;
+  return `<!doctype html><html><head><meta charset="utf-8"><title>LMS</title></head><body>${before}<form id="post" method="post" action="${escapeHtml(action)}"${target ? ` target="${escapeHtml(target)}"` : ''}${formAttributes}>${inputs}<noscript><button>Continue</button></noscript></form><script>document.getElementById('post').submit()</script></body></html>`;
+}
+
+/**
+ * The platform's storage on a course page (LTI postMessage Storage): a store per sending origin, answering only the
+ * tool's origin, kept in `window.ltiStorage` (origin → key → value) for tests to read.
+ */
+function storageResponder(toolOrigin: string): string {
+  return `<script>
+window.ltiStorage = {};
+window.addEventListener('message', function (event) {
+  var m = event.data;
+  if (event.origin !== ${JSON.stringify(toolOrigin)} || !m || typeof m !== 'object' || typeof m.subject !== 'string') return;
+  var store = window.ltiStorage[event.origin] = window.ltiStorage[event.origin] || {};
+  var reply = { subject: m.subject + '.response', message_id: m.message_id };
+  if (m.subject === 'lti.capabilities') reply.supported_messages = [{ subject: 'lti.capabilities' }, { subject: 'lti.put_data' }, { subject: 'lti.get_data' }];
+  else if (m.subject === 'lti.put_data') { store[m.key] = m.value; reply.key = m.key; reply.value = m.value; }
+  else if (m.subject === 'lti.get_data') {
+    reply.key = m.key;
+    if (Object.prototype.hasOwnProperty.call(store, m.key)) reply.value = store[m.key];
+    else reply.error = { code: 'not_found', message: 'no value for ' + m.key };
+  } else reply.error = { code: 'unsupported_subject', message: 'not supported: ' + m.subject };
+  event.source.postMessage(reply, event.origin);
+});
+</script>`;
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -316,14 +346,18 @@ export async function startPlatform(options: PlatformOptions) {
       const hint = decodeURIComponent(courseMatch[1]!);
       const plan = plans.get(hint);
       if (!plan) return html(res, 404, '<p>no such launch</p>');
-      const login = { iss: origin, login_hint: hint, target_link_uri: plan.targetLinkUri, lti_message_hint: `message-${hint}`, client_id: clientId, lti_deployment_id: deploymentId };
+      const login: Record<string, string> = { iss: origin, login_hint: hint, target_link_uri: plan.targetLinkUri, lti_message_hint: `message-${hint}`, client_id: clientId, lti_deployment_id: deploymentId };
+      if (plan.storage) login['lti_storage_target'] = '_parent';
+      const storage = plan.storage ? storageResponder(options.toolOrigin) : '';
+      const heading = `<h1>${escapeHtml(plan.context?.title ?? 'Course')}</h1>`;
       if (url.searchParams.get('window') === 'new') {
-        return html(res, 200, autoPost(`${options.toolOrigin}/lti/login`, login, '_blank', `<h1>${escapeHtml(plan.context?.title ?? 'Course')}</h1><p>The tool opens in a new window.</p>`));
+        // A form to _blank is noopener by default; the tool's window reaches the storage through window.opener.
+        return html(res, 200, autoPost(`${options.toolOrigin}/lti/login`, login, '_blank', `${storage}${heading}<p>The tool opens in a new window.</p>`, plan.storage ? ' rel="opener"' : ''));
       }
       return html(
         res,
         200,
-        autoPost(`${options.toolOrigin}/lti/login`, login, 'tool', `<h1>${escapeHtml(plan.context?.title ?? 'Course')}</h1><iframe name="tool" title="Folio" style="width:100%;height:80vh;border:1px solid #999" allow="clipboard-write"></iframe>`),
+        autoPost(`${options.toolOrigin}/lti/login`, login, 'tool', `${storage}${heading}<iframe name="tool" title="Folio" style="width:100%;height:80vh;border:1px solid #999" allow="clipboard-write"></iframe>`),
       );
     }
 
