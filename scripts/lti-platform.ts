@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
  * - `/lineitems…` (Assignment and Grade Services: line items and scores, recorded),
  * - `/memberships/:context` (Names and Role Provisioning Services, paged),
  * - `/course/:hint` (a course page embedding the tool's launch in an iframe, or opening it in a new window; with the
- *   plan's `storage`, it offers its storage to the tool: `lti_storage_target=_parent` and LTI Client Side postMessages),
+ *   plan's `storage`, it offers its storage to the tool: `lti_storage_target` and LTI Client Side postMessages),
+ * - `/storage-frame` (the storage as a page of its own, framed by a course page),
  * - `/deep-link-return` (where a Deep Linking response is posted: verified, recorded, shown).
  * Everything the tool sends is recorded for tests to read.
  */
@@ -78,10 +79,11 @@ export interface LaunchPlan {
   /** Claims to set or (undefined) remove, last. */
   overrides?: Record<string, unknown>;
   /**
-   * The course page offers its storage (1EdTech "LTI Client Side postMessages"): the login names `lti_storage_target`
-   * `_parent`, and the page answers lti.capabilities, lti.put_data and lti.get_data from the tool's origin.
+   * The course page offers its storage (1EdTech "LTI Client Side postMessages"), answering lti.capabilities,
+   * lti.put_data and lti.get_data from the tool's origin: `true`, the page itself (`lti_storage_target=_parent`);
+   * `'frame'`, a hidden frame of it at /storage-frame named `lti_storage_frame` (as Blackboard Learn names its own).
    */
-  storage?: boolean;
+  storage?: boolean | 'frame';
 }
 
 export interface ReceivedScore {
@@ -110,13 +112,26 @@ export type Platform = Awaited<ReturnType<typeof startPlatform>>;
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** An HTML page with a form posted (to `target`, when given) as soon as it loads. */
-function autoPost(action: string, fields: Record<string, string>, target?: string, before = '', formAttributes = ''): string {
+interface AutoPostOptions {
+  /** The form's target (a frame's name, `_blank`). */
+  target?: string;
+  /** HTML before the form. */
+  before?: string;
+  /** More attributes of the form, e.g. ` rel="opener"`. */
+  formAttributes?: string;
+  /** Post once the page and its frames have loaded, not as soon as the form is parsed. */
+  afterLoad?: boolean;
+}
+
+/** An HTML page with a form posted as soon as it is parsed (or loaded). */
+function autoPost(action: string, fields: Record<string, string>, { target, before = '', formAttributes = '', afterLoad = false }: AutoPostOptions = {}): string {
   const inputs = Object.entries(fields)
     .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
     .join('');
-  return `<!doctype html><html><head><meta charset="utf-8"><title>LMS</title></head><body>${before}<form id="post" method="post" action="${escapeHtml(action)}"${target ? ` target="${escapeHtml(target)}"` : ''}${formAttributes}>${inputs}<noscript><button>Continue</button></noscript></form><script>document.getElementById('post').submit()</script></body></html>`;
+  return `<!doctype html><html><head><meta charset="utf-8"><title>LMS</title></head><body>${before}<form id="post" method="post" action="${escapeHtml(action)}"${target ? ` target="${escapeHtml(target)}"` : ''}${formAttributes}>${inputs}<noscript><button>Continue</button></noscript></form><script>${afterLoad ? "window.addEventListener('load', function () { document.getElementById('post').submit(); })" : "document.getElementById('post').submit()"}</script></body></html>`;
 }
+
+const storageFrameName = 'lti_storage_frame';
 
 /**
  * The platform's storage on a course page (LTI postMessage Storage): a store per sending origin, answering only the
@@ -341,23 +356,33 @@ export async function startPlatform(options: PlatformOptions) {
       return res.writeHead(200, headers).end(JSON.stringify({ id: `${serviceOrigin}${path}`, context: { id: context }, members: page }));
     }
 
+    if (path === '/storage-frame') return html(res, 200, `<!doctype html><html><head><meta charset="utf-8"><title>LMS storage</title></head><body>${storageResponder(options.toolOrigin)}</body></html>`);
+
     const courseMatch = /^\/course\/([^/]+)$/.exec(path);
     if (courseMatch) {
       const hint = decodeURIComponent(courseMatch[1]!);
       const plan = plans.get(hint);
       if (!plan) return html(res, 404, '<p>no such launch</p>');
       const login: Record<string, string> = { iss: origin, login_hint: hint, target_link_uri: plan.targetLinkUri, lti_message_hint: `message-${hint}`, client_id: clientId, lti_deployment_id: deploymentId };
-      if (plan.storage) login['lti_storage_target'] = '_parent';
-      const storage = plan.storage ? storageResponder(options.toolOrigin) : '';
+      if (plan.storage) login['lti_storage_target'] = plan.storage === 'frame' ? storageFrameName : '_parent';
+      const storage = plan.storage === 'frame' ? `<iframe name="${storageFrameName}" src="/storage-frame" hidden></iframe>` : plan.storage ? storageResponder(options.toolOrigin) : '';
       const heading = `<h1>${escapeHtml(plan.context?.title ?? 'Course')}</h1>`;
       if (url.searchParams.get('window') === 'new') {
         // A form to _blank is noopener by default; the tool's window reaches the storage through window.opener.
-        return html(res, 200, autoPost(`${options.toolOrigin}/lti/login`, login, '_blank', `${storage}${heading}<p>The tool opens in a new window.</p>`, plan.storage ? ' rel="opener"' : ''));
+        return html(
+          res,
+          200,
+          autoPost(`${options.toolOrigin}/lti/login`, login, { target: '_blank', before: `${storage}${heading}<p>The tool opens in a new window.</p>`, formAttributes: plan.storage ? ' rel="opener"' : '', afterLoad: plan.storage === 'frame' }),
+        );
       }
       return html(
         res,
         200,
-        autoPost(`${options.toolOrigin}/lti/login`, login, 'tool', `${storage}${heading}<iframe name="tool" title="Folio" style="width:100%;height:80vh;border:1px solid #999" allow="clipboard-write"></iframe>`),
+        autoPost(`${options.toolOrigin}/lti/login`, login, {
+          target: 'tool',
+          before: `${storage}${heading}<iframe name="tool" title="Folio" style="width:100%;height:80vh;border:1px solid #999" allow="clipboard-write"></iframe>`,
+          afterLoad: plan.storage === 'frame',
+        }),
       );
     }
 

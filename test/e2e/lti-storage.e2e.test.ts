@@ -1,13 +1,13 @@
 /**
  * LTI launches with the platform's storage (1EdTech "LTI Client Side postMessages") in a real Chromium that refuses
  * every cookie of Folio (https://api.test): the platform fixture's course page (http://127.0.0.1, a site of its own)
- * offers its storage with `lti_storage_target=_parent`; Folio's login page keeps the state there, its launch page reads
+ * offers its storage (`lti_storage_target`: a frame of it, or the page itself); Folio's login page keeps the state there, its launch page reads
  * it back, and the book page (https://book.test) ends up logged in — in the LMS's iframe and in a window the LMS
  * opened. A launch forced on a browser whose LMS page never kept the state is refused.
  */
 import { sql } from 'drizzle-orm';
 import { createServer } from 'node:net';
-import type { FrameLocator, Page } from 'playwright-core';
+import type { Frame, FrameLocator, Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { createBook } from '../../db/books.js';
 import { addPlatform } from '../../db/lti.js';
@@ -37,13 +37,20 @@ await addPlatform(folio.app.db, platform.registration());
 
 const context = await launchBrowser(t, { stockCookies: true, blockCookiesFor: ['api.test'] });
 
-const plan = (sub: string): LaunchPlan => ({ sub, name: `Student ${sub}`, roles: ['http://purl.imsglobal.org/vocab/lis/v2/membership#Learner'], targetLinkUri: `${site.origin}/index.html`, context: { id: 'ctx-1', title: 'CS 101' }, storage: true });
+const plan = (sub: string, storage: LaunchPlan['storage'] = true): LaunchPlan => ({
+  sub,
+  name: `Student ${sub}`,
+  roles: ['http://purl.imsglobal.org/vocab/lis/v2/membership#Learner'],
+  targetLinkUri: `${site.origin}/index.html`,
+  context: { id: 'ctx-1', title: 'CS 101' },
+  storage,
+});
 
 /** The LTI user made for `sub`'s launch, with the username the book page shows. */
 const userOf = async (sub: string) => (await folio.app.db.all<{ username: string }>(sql`SELECT u.username FROM lti_users l JOIN users u ON u.id = l.user_id WHERE l.sub = ${sub}`))[0];
 
-/** What the course page keeps for Folio's origin, and the storage keys Folio's pages used. */
-const storedFor = (page: Page) => page.evaluate((origin) => (window as unknown as { ltiStorage: Record<string, Record<string, string>> }).ltiStorage[origin] ?? {}, folio.origin);
+/** What the platform's storage (the course page, or its storage frame) keeps for Folio's origin. */
+const storedFor = (where: Page | Frame) => where.evaluate((origin) => (window as unknown as { ltiStorage: Record<string, Record<string, string>> }).ltiStorage[origin] ?? {}, folio.origin);
 
 /** Waits for the book page (in a frame or a window) to show someone logged in; checks that it is `sub`'s LTI user. */
 async function loggedInBookPage(t: Test, scope: Page | FrameLocator, sub: string): Promise<void> {
@@ -53,8 +60,8 @@ async function loggedInBookPage(t: Test, scope: Page | FrameLocator, sub: string
   t.equal(await account.getAttribute('data-mode'), 'token', 'token mode: no cookie of Folio');
 }
 
-t.test("in the LMS's iframe: the state goes through the course page's storage and the book page in the frame is logged in (token mode, no cookie)", async (t) => {
-  platform.plan('frame', plan('frame-student'));
+t.test("in the LMS's iframe, with the storage in a frame of the LMS's page named by lti_storage_target: the book page in the iframe is logged in (token mode, no cookie)", async (t) => {
+  platform.plan('frame', plan('frame-student', 'frame'));
   const page = await context.newPage();
   t.teardown(() => page.close());
   const errors: string[] = [];
@@ -62,7 +69,7 @@ t.test("in the LMS's iframe: the state goes through the course page's storage an
   await page.goto(platform.coursePage('frame'));
   await loggedInBookPage(t, page.frameLocator('iframe[name="tool"]'), 'frame-student');
   t.equal(page.frame({ name: 'tool' })?.url(), `${site.origin}/index.html`, 'the fragment with the code is gone');
-  const stored = await storedFor(page);
+  const stored = await storedFor(page.frame({ name: 'lti_storage_frame' })!);
   const [stateKey] = Object.keys(stored).filter((k) => k.startsWith('state_'));
   t.equal(stored[stateKey!], stateKey!.slice('state_'.length), 'the state was kept under state_<state>');
   t.equal(Object.keys(stored).filter((k) => k.startsWith('nonce_')).length, 1, 'and the nonce under nonce_<nonce>');
@@ -71,7 +78,7 @@ t.test("in the LMS's iframe: the state goes through the course page's storage an
   t.strictSame(errors, []);
 });
 
-t.test('in a window the LMS opened: the storage is reached through window.opener, and the book page there is logged in', async (t) => {
+t.test('in a window the LMS opened, with the storage in the LMS\'s page itself (_parent): reached through window.opener, and the book page there is logged in', async (t) => {
   platform.plan('window', plan('window-student'));
   const page = await context.newPage();
   t.teardown(() => page.close());
