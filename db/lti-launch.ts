@@ -33,15 +33,6 @@ export interface PendingLtiLogin extends LtiLogin {
   storageTarget: string | undefined;
 }
 
-/*
- * The storage target is carried in the nonce, which Folio makes and keeps (`lti_states.nonce`): random base64url, then
- * `.` and the target in base64url (base64url has no `.`). The platform sees the nonce, and the target is its own frame's name.
- */
-const storageTargetOf = (nonce: string): string | undefined => {
-  const dot = nonce.indexOf('.');
-  return dot < 0 ? undefined : Buffer.from(nonce.slice(dot + 1), 'base64url').toString('utf8');
-};
-
 /**
  * Records a login initiation: the new `state` and `nonce` to send the platform (expired ones are removed with it);
  * `storageTarget` when the platform offers its storage for them (`lti_storage_target`).
@@ -49,17 +40,16 @@ const storageTargetOf = (nonce: string): string | undefined => {
 export async function startLtiLogin(db: Database, login: LtiLogin & { storageTarget?: string | undefined }, now = Date.now()): Promise<{ state: string; nonce: string }> {
   const { storageTarget, ...stored } = login;
   const state = randomBytes(32).toString('base64url');
-  const random = randomBytes(32).toString('base64url');
-  const nonce = storageTarget === undefined ? random : `${random}.${Buffer.from(storageTarget, 'utf8').toString('base64url')}`;
+  const nonce = randomBytes(32).toString('base64url');
   await db.write(async (tx) => {
     await tx.run(qb.delete(ltiStates).where(lte(ltiStates.expiresAt, now)));
-    await tx.run(qb.insert(ltiStates).values({ id: keyOf(state), nonce, ...stored, expiresAt: now + ltiStateLifetime, createdAt: now }));
+    await tx.run(qb.insert(ltiStates).values({ id: keyOf(state), nonce, ...stored, storageTarget: storageTarget ?? null, expiresAt: now + ltiStateLifetime, createdAt: now }));
   });
   return { state, nonce };
 }
 
-const pendingColumns = { nonce: ltiStates.nonce, issuer: ltiStates.issuer, clientId: ltiStates.clientId, targetLinkUri: ltiStates.targetLinkUri };
-const pending = (row: { nonce: string; issuer: string; clientId: string; targetLinkUri: string }): PendingLtiLogin => ({ ...row, storageTarget: storageTargetOf(row.nonce) });
+const pendingColumns = { nonce: ltiStates.nonce, issuer: ltiStates.issuer, clientId: ltiStates.clientId, targetLinkUri: ltiStates.targetLinkUri, storageTarget: ltiStates.storageTarget };
+const pending = ({ storageTarget, ...row }: { nonce: string; issuer: string; clientId: string; targetLinkUri: string; storageTarget: string | null }): PendingLtiLogin => ({ ...row, storageTarget: storageTarget ?? undefined });
 
 /** A `state`'s login, without using it (undefined when unknown, used or expired). */
 export async function findLtiState(db: Database, state: string, now = Date.now()): Promise<PendingLtiLogin | undefined> {

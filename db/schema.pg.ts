@@ -369,6 +369,8 @@ export const ltiStates = pgTable(
     issuer: text('issuer').notNull(),
     clientId: text('client_id').notNull(),
     targetLinkUri: text('target_link_uri').notNull(),
+    /** The platform's `lti_storage_target` when the login kept state and nonce in the platform's storage too; null: bound here only. */
+    storageTarget: text('storage_target'),
     expiresAt: time('expires_at').notNull(),
     createdAt: time('created_at').notNull(),
   },

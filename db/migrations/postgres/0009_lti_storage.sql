@@ -1,0 +1,1 @@
+ALTER TABLE "lti_states" ADD COLUMN "storage_target" text;

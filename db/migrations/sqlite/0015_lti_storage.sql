@@ -1,0 +1,1 @@
+ALTER TABLE `lti_states` ADD `storage_target` text;
