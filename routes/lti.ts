@@ -9,7 +9,7 @@ import { handoffTarget, LtiRefusal, verifyLaunch } from '../lib/lti-launch.js';
 import { jwks } from '../lib/lti-keys.js';
 import { LaunchRosterSyncs } from '../lib/lti-roster.js';
 import { continuationFor, maxStorageTargetLength, storageFields, storageLaunchPage, storageLoginPage, storageScriptSource, storedStateRefusal } from '../lib/lti-storage.js';
-import { headerPolicies, bodyLimit } from '../plugins/security.js';
+import { bodyLimit, framedPagePolicy } from '../plugins/security.js';
 import { LtiJwks, LtiLaunchBody, LtiLoginParams } from '../schemas/lti.js';
 import { showDeepLinkingPicker } from './lti-deep-linking.js';
 
@@ -54,12 +54,7 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
   // The refusal pages may be shown inside the LMS's iframe (they offer nothing to click): framing allowed, scripts not.
-  const { pagePolicy } = headerPolicies(config);
-  const framed = {
-    ...pagePolicy,
-    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ['*'], upgradeInsecureRequests: null } },
-    xFrameOptions: false,
-  } as const;
+  const framed = framedPagePolicy(config);
   // The platform-storage pages change two of those headers: their one script allowed by its hash, and COOP unsafe-none,
   // or a launch in a new window would lose window.opener, the LMS's page that holds the storage. No form-action:
   // Chromium applies it to the redirect after the form too, which goes to the book's origin.
