@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -104,9 +104,24 @@ export interface RunningFolio {
   origin: string;
 }
 
-/** The real Folio app listening over HTTPS on a free port of 127.0.0.1, reached as https://api.test:PORT; closed on teardown. */
-export async function startFolio(t: Test, opts: Certificate & { configOverrides?: Partial<Config> }): Promise<RunningFolio> {
-  const config = testConfig(t, { tlsCert: opts.cert, tlsKey: opts.key, host: '127.0.0.1', port: 0, ...opts.configOverrides });
+/** A port of 127.0.0.1 free now. */
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * The real Folio app listening over HTTPS on a free port of 127.0.0.1, reached as https://api.test:PORT; closed on
+ * teardown. `publicOrigin`: FOLIO_PUBLIC_ORIGIN is that origin (the port chosen before listening), as Folio's LTI
+ * redirect URI and tool URLs must name it.
+ */
+export async function startFolio(t: Test, opts: Certificate & { configOverrides?: Partial<Config>; publicOrigin?: boolean }): Promise<RunningFolio> {
+  const chosen = opts.publicOrigin ? await freePort() : 0;
+  const origin = opts.publicOrigin ? { publicOrigin: `https://api.test:${chosen}` } : {};
+  const config = testConfig(t, { tlsCert: opts.cert, tlsKey: opts.key, host: '127.0.0.1', port: chosen, ...origin, ...opts.configOverrides });
   const app = await buildApp({ config, migrate: true, logger: false });
   t.teardown(() => app.close());
   await app.listen({ host: config.host, port: config.port });

@@ -5,25 +5,14 @@
  * violation on the way.
  */
 import type { JSONWebKeySet } from 'jose';
-import { createServer } from 'node:net';
 import t from 'tap';
 import { createBook, importToc } from '../../db/books.js';
 import { addPlatform } from '../../db/lti.js';
 import { lis, startPlatform } from '../../scripts/lti-platform.js';
 import { launchBrowser, makeCertificate, startFolio } from './harness.js';
 
-/** A free port of 127.0.0.1: Folio's public origin (the redirect URI the platform checks) must be known before it listens. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 const certificate = await makeCertificate(t);
-const port = await freePort();
-const folio = await startFolio(t, { ...certificate, configOverrides: { port, publicOrigin: `https://api.test:${port}` } });
+const folio = await startFolio(t, { ...certificate, publicOrigin: true });
 // On loopback over plain http, so that Folio (not the browser) can fetch its JWKS without trusting the test certificate.
 const platform = await startPlatform({ toolOrigin: folio.origin, toolJwks: async () => (await folio.app.inject({ method: 'GET', url: '/lti/jwks' })).json() as JSONWebKeySet });
 t.teardown(platform.close);

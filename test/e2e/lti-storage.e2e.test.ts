@@ -6,7 +6,6 @@
  * opened. A launch forced on a browser whose LMS page never kept the state is refused.
  */
 import { sql } from 'drizzle-orm';
-import { createServer } from 'node:net';
 import type { Frame, FrameLocator, Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { createBook } from '../../db/books.js';
@@ -15,18 +14,8 @@ import { demoPageFiles } from '../../scripts/demo.js';
 import { startPlatform, type LaunchPlan } from '../../scripts/lti-platform.js';
 import { launchBrowser, makeCertificate, startBookSite, startFolio } from './harness.js';
 
-/** A port free now: Folio's public origin (its redirect_uri) must name it before it listens. */
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-
 const certificate = await makeCertificate(t);
-const port = await freePort();
-const folio = await startFolio(t, { ...certificate, configOverrides: { port, publicOrigin: `https://api.test:${port}` } });
+const folio = await startFolio(t, { ...certificate, publicOrigin: true });
 const site = await startBookSite({ ...certificate, files: await demoPageFiles(folio.origin) });
 t.teardown(() => site.close());
 await createBook(folio.app.db, { id: 'demo', title: 'Folio demo book', origins: [site.origin] });

@@ -9,7 +9,6 @@
 import { sql } from 'drizzle-orm';
 import type { JSONWebKeySet } from 'jose';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import t from 'tap';
@@ -21,18 +20,8 @@ import { lis, startPlatform } from '../../scripts/lti-platform.js';
 import { root } from '../helper.js';
 import { launchBrowser, makeCertificate, startBookSite, startFolio } from './harness.js';
 
-/** A free port of 127.0.0.1: Folio's public origin (its redirect_uri) must name its port before it listens. */
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-
 const certificate = await makeCertificate(t);
-const folioPort = await freePort();
-const folio = await startFolio(t, { ...certificate, configOverrides: { port: folioPort, publicOrigin: `https://api.test:${folioPort}` } });
+const folio = await startFolio(t, { ...certificate, publicOrigin: true });
 const site = await startBookSite({ ...certificate, files: await demoPageFiles(folio.origin) });
 t.teardown(() => site.close());
 await createBook(folio.app.db, { id: 'demo', title: 'Folio demo book', origins: [site.origin] });
