@@ -108,3 +108,37 @@ t.test('the same launch in a new window (the LMS opens the tool with target=_bla
   t.equal(await tool.getAttribute('#account', 'data-mode'), 'token');
   t.ok(await userOf('lms-robin'));
 });
+
+t.test('in a browser that refuses the framed book page its storage (no storage partitioning), the launched student still saves: the client does without localStorage and locks', async (t) => {
+  lms.plan('kim', { ...course, sub: 'lms-kim', name: 'Kim Keen', roles: [`${lis}Learner`], lineItem });
+  const unpartitioned = await launchBrowser(t);
+  const page = await unpartitioned.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(lms.coursePage('kim'));
+  const frame = await eventually(
+    () => page.frames().find((f) => f.url().startsWith(site.origin)),
+    (f) => f !== undefined,
+  );
+  await loggedIn(frame!, 'Kim Keen');
+  t.equal(
+    await frame!.evaluate(() => {
+      try {
+        return typeof localStorage.length;
+      } catch (err) {
+        return (err as Error).name;
+      }
+    }),
+    'SecurityError',
+    'the browser refuses the frame its storage',
+  );
+  await frame!.check('input[name="q1-1"][value="b"]');
+  await frame!.click('section[data-question="q1-1"] .check');
+  await frame!.locator('section[data-question="q1-1"] .feedback', { hasText: 'Correct!' }).waitFor();
+  const scores = await eventually(
+    () => lms.record.scores.filter((s) => s.body['userId'] === 'lms-kim'),
+    (s) => s.length > 0,
+  );
+  t.match(scores, [{ lineItem: 'li-ch1', body: { scoreGiven: 1, scoreMaximum: 2 } }]);
+  t.strictSame(errors, []);
+});
