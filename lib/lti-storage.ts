@@ -1,4 +1,5 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { cspHash, escapeHtml } from './html.js';
 import { deriveKey, keyPurposes } from './keys.js';
 import { LtiRefusal } from './lti-launch.js';
 
@@ -91,9 +92,8 @@ const script = `(function () {
 `;
 
 /** The CSP source that allows the pages' script. */
-export const storageScriptSource = `'sha256-${createHash('sha256').update(script).digest('base64')}'`;
+export const storageScriptSource = cspHash(script);
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 /** JSON inside a <script> data block: `<` escaped, so no `</script>` or `<!--` can end it. */
 const jsonBlock = (data: unknown) => JSON.stringify(data).replace(/</g, '\\u003c');
 

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { escapeHtml } from '../lib/html.js';
 
 /**
  * An LTI 1.3 platform (an LMS) for tests and the demo: no LTI platform installs locally, so this plays one with jose
@@ -109,8 +110,6 @@ export interface LineItem {
 }
 
 export type Platform = Awaited<ReturnType<typeof startPlatform>>;
-
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 interface AutoPostOptions {
   /** The form's target (a frame's name, `_blank`). */
