@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import t from 'tap';
 import { importToc } from '../db/books.js';
 import { enrol } from '../db/courses.js';
-import { build, buildLogged } from './helper.js';
+import { courseStudentStatements } from '../db/course-reports.js';
+import { build, buildLogged, testDialect } from './helper.js';
 import { courseOf, enrolled, expectStatus, staffOf } from './staff.js';
 
 /**
@@ -213,4 +214,15 @@ t.test("reading a student's versions, a version and attempts is logged as studen
   );
   await expectStatus(app, 404, 'GET', '/api/courses/c1/students/nobody/programs/ac1/versions', ta.headers);
   t.equal(events('student_work_read').length, 3, 'a student not enrolled is no read');
+});
+
+t.test("one student's reports read their work by index: no scan of the work tables, never the book's rows by time", { skip: testDialect !== 'sqlite' && 'SQLite query plans' }, async (t) => {
+  const app = await build(t);
+  const values = { course: 'c1', book: 'book', user: 'u', since: 0, until: 1, activity: 'ac1', before: 10, version: 1, question: 'q1', after: 0, limit: 5, maxBytes: 1000 };
+  for (const [name, query] of Object.entries(courseStudentStatements('sqlite'))) {
+    const plan = (await app.db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${query}`, values)).map((p) => p.detail);
+    t.notOk(plan.some((d) => /^SCAN (a|c|w|v|s|e|answers|programs|page_completions|positions|events)\b/.test(d) || /_book_time_idx/.test(d)), `${name}:\n${plan.join('\n')}`);
+  }
+  const versions = (await app.db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${courseStudentStatements('sqlite').versions}`, values)).map((p) => p.detail);
+  t.ok(versions.some((d) => d.includes('programs_version_idx (user_id=? AND book_id=? AND activity=? AND version<?)')), `versions by the version index:\n${versions.join('\n')}`);
 });
