@@ -403,5 +403,10 @@ t.test("the instructor opens a student from the grid: progress by chapter, a pro
     ['−', '    print(i)'],
     ['+', '    print(i * 2)'],
   ]);
+
+  // On a phone the page reflows; the tables and the diff scroll in their own regions.
+  await page.setViewportSize({ width: 390, height: 844 });
+  t.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 390, 'the page is no wider than the phone');
+  await checkScreen(t, page, 'student-phone');
   t.strictSame(problems, []);
 });
