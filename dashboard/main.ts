@@ -107,6 +107,8 @@ function coursesScreen(): void {
 
 /** The screens by address (the fragment); the ids in it are the patterns' groups. Anything else shows the courses. */
 const screens: [RegExp, (...ids: string[]) => Promise<void>][] = [
+  [/^#\/courses\/([^/]+)\/students\/([^/]+)\/programs\/([^/]+)\/(\d+)\.\.(\d+)$/, studentScreen],
+  [/^#\/courses\/([^/]+)\/students\/([^/]+)\/programs\/([^/]+)$/, studentScreen],
   [/^#\/courses\/([^/]+)\/students\/([^/]+)$/, studentScreen],
   [/^#\/courses\/([^/]+)$/, (id) => courseScreen(id)],
 ];

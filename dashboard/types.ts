@@ -108,3 +108,43 @@ export interface StudentWork {
   completed: { page: string; completedAt: string; unlisted?: true }[];
   position: { page: string; updatedAt: string } | null;
 }
+
+/** GET /api/courses/:course/students/:user/progress: the student's row of the grid, with the table of contents. */
+export interface StudentProgressReply {
+  course: string;
+  book: string;
+  toc: { pages: TocPage[] };
+  student: StudentProgress;
+}
+
+/** A page of GET …/students/:user/programs/:activity/versions (newest first, no code). */
+export interface VersionsPage {
+  versions: { version: number; savedAt: string; language: string | null; page: string | null; size: number }[];
+  next: string | null;
+}
+
+/** GET …/students/:user/programs/:activity/versions/:version: one version with its code. */
+export interface ProgramVersion {
+  activity: string;
+  version: number;
+  code: string;
+  savedAt: string;
+}
+
+/** One attempt at a question. */
+export interface Attempt {
+  question: string;
+  attempt: number;
+  kind: string;
+  answer: unknown;
+  correct: boolean | null;
+  score: number | null;
+  page: string | null;
+  savedAt: string;
+}
+
+/** A page of GET …/students/:user/answers/:question/attempts (in order). */
+export interface AttemptsPage {
+  attempts: Attempt[];
+  next: string | null;
+}

@@ -7,7 +7,8 @@ import type { Database, Dialect } from './index.js';
 import { choiceDistribution, studentWork, type StudentIdentity, type StudentWork } from './reports.js';
 import { findUserById } from './users.js';
 import type { User } from './schema.js';
-import { answerFromRow, iso, programFromRow, type AnswerRow, type ProgramRow } from './work.js';
+import { answerFromRow, iso, programFromRow, type Answer, type AnswerRow, type Program, type ProgramRow } from './work.js';
+import { maxInt32 } from '../schemas/work.js';
 
 /**
  * What a course's staff see of its enrolled students (routes/course-reports.ts): the progress grid against the book's
@@ -169,7 +170,7 @@ interface GridAnswer {
  * Without a window the attempts are the rows marked latest (the partial index of page states); within one, the
  * newest attempt saved in it (SQLite: MAX's row of each group; PostgreSQL: DISTINCT ON).
  */
-function gridSql(dialect: Dialect, windowed: boolean): SQL {
+function gridSql(dialect: Dialect, windowed: boolean, students: SQL = pageOfStudents): SQL {
   const text = (column: string) => (dialect === 'postgres' ? `${column}::text` : column);
   const [us, rs] = dialect === 'postgres' ? ['chr(31)', 'chr(30)'] : ['char(31)', 'char(30)'];
   const concat = (items: string) => (dialect === 'postgres' ? `string_agg(${items}, ${rs})` : `group_concat(${items}, ${rs})`);
@@ -187,11 +188,15 @@ function gridSql(dialect: Dialect, windowed: boolean): SQL {
     (SELECT MAX(+w.saved_at) FROM programs w WHERE ${mine('w')} AND ${inWindow('w.saved_at')}) AS programs,
     (SELECT MAX(v.server_time) FROM events v WHERE ${mine('v')} AND ${inWindow('v.server_time', true)}) AS events,
     (SELECT s.updated_at FROM positions s WHERE ${mine('s')} AND ${inWindow('s.updated_at')}) AS position
-  FROM enrolments e WHERE ${pageOfStudents}`;
+  FROM enrolments e WHERE ${students}`;
 }
+/** One student's row of the grid (GET /api/courses/:course/students/:user/progress). */
+const oneStudent = sql`e.course_id = ${p('course')} AND e.user_id = ${p('user')}`;
 const gridQueries = {
   all: { sqlite: gridSql('sqlite', false), postgres: gridSql('postgres', false) },
   window: { sqlite: gridSql('sqlite', true), postgres: gridSql('postgres', true) },
+  studentAll: { sqlite: gridSql('sqlite', false, oneStudent), postgres: gridSql('postgres', false, oneStudent) },
+  studentWindow: { sqlite: gridSql('sqlite', true, oneStudent), postgres: gridSql('postgres', true, oneStudent) },
 };
 
 interface GridRow {
@@ -248,7 +253,11 @@ export async function courseProgress(
   const window = windowOf(course);
   const values = { course: course.id, book: course.bookId, after: page.after, last: enrolled.at(-1)!.id, ...(window ?? always) };
   const rows = await db.all<GridRow>((window ? gridQueries.window : gridQueries.all)[db.dialect], values);
+  return { toc: index.toc, students: gradeStudents(index, enrolled, rows), next: more ? enrolled.at(-1)!.id : null };
+}
 
+/** The grid's rows graded against the table of contents, one a student of `enrolled` (in its order). */
+function gradeStudents(index: TocIndex, enrolled: IdentityRow[], rows: GridRow[]): StudentProgress[] {
   interface Work {
     pages: Map<number, PageTally>;
     unlistedPages: Map<string, PageTally>;
@@ -288,7 +297,7 @@ export async function courseProgress(
     }
   }
 
-  const students = enrolled.map((user): StudentProgress => {
+  return enrolled.map((user): StudentProgress => {
     const w = work.get(user.id)!;
     const totals = { pagesCompleted: 0, pages: index.toc.pages.length, attempted: 0, correct: 0, questions: index.toc.questions, earned: 0, possible: index.toc.points };
     const pages = [...w.pages]
@@ -321,7 +330,105 @@ export async function courseProgress(
     totals.possible = rounded(totals.possible);
     return student;
   });
-  return { toc: index.toc, students, next: more ? enrolled.at(-1)!.id : null };
+}
+
+const enrolledStudentSql = sql`SELECT u.id, u.username, u.name, u.email, u.role, u.anonymous FROM enrolments e JOIN users u ON u.id = e.user_id
+  WHERE e.course_id = ${p('course')} AND e.user_id = ${p('user')}`;
+
+/**
+ * One enrolled student's row of the progress grid (the same grading and last activity), with the table of contents it
+ * is graded against; undefined when the user is not a student of the course.
+ */
+export async function courseStudentProgress(
+  db: Database,
+  course: CourseRow,
+  registered: RegisteredToc | undefined,
+  userId: string,
+): Promise<{ toc: Static<typeof ReportToc>; student: StudentProgress } | undefined> {
+  const index = tocIndex(registered);
+  const user = await db.get<IdentityRow>(enrolledStudentSql, { course: course.id, user: userId });
+  if (!user) return undefined;
+  const window = windowOf(course);
+  const values = { course: course.id, book: course.bookId, user: userId, ...(window ?? always) };
+  const rows = await db.all<GridRow>((window ? gridQueries.studentWindow : gridQueries.studentAll)[db.dialect], values);
+  return { toc: index.toc, student: gradeStudents(index, [user], rows)[0]! };
+}
+
+/** A version of a program as its history lists it: no code, its size. */
+export interface VersionSummary {
+  version: number;
+  savedAt: string;
+  language: string | null;
+  page: string | null;
+  size: number;
+}
+
+/** A student's versions of a program within the window, newest first, before a version: no code is read, only its length. */
+const versionsSql = sql`SELECT version, language, page, saved_at, octet_length(code) AS size FROM programs
+  WHERE user_id = ${p('user')} AND book_id = ${p('book')} AND activity = ${p('activity')} AND version < ${p('before')} AND ${inWindow('saved_at')}
+  ORDER BY version DESC LIMIT ${p('limit')}`;
+
+/**
+ * A page of an enrolled student's versions of a program, newest first, saved within the course's window: at most
+ * `limit` versions older than `before` (undefined: from the newest). `next` is the last version listed when older
+ * ones follow (the route encodes it).
+ */
+export async function courseProgramVersions(
+  db: Database,
+  course: CourseRow,
+  userId: string,
+  activity: string,
+  page: { limit: number; before: number | undefined },
+): Promise<{ versions: VersionSummary[]; next: number | null }> {
+  const values = { user: userId, book: course.bookId, activity, before: page.before ?? maxInt32, limit: page.limit + 1, ...(windowOf(course) ?? always) };
+  const rows = await db.all<{ version: number; language: string | null; page: string | null; saved_at: number; size: number }>(versionsSql, values);
+  const more = rows.length > page.limit;
+  if (more) rows.pop();
+  return {
+    versions: rows.map((r) => ({ version: r.version, savedAt: iso(r.saved_at), language: r.language, page: r.page, size: Number(r.size) })),
+    next: more ? rows.at(-1)!.version : null,
+  };
+}
+
+const versionSql = sql`SELECT activity, version, code, language, page, saved_at FROM programs
+  WHERE user_id = ${p('user')} AND book_id = ${p('book')} AND activity = ${p('activity')} AND version = ${p('version')} AND ${inWindow('saved_at')}`;
+
+/** One version of an enrolled student's program, with its code, when it was saved within the course's window. */
+export async function courseProgramVersion(db: Database, course: CourseRow, userId: string, activity: string, version: number): Promise<Program | undefined> {
+  const row = await db.get<ProgramRow>(versionSql, { user: userId, book: course.bookId, activity, version, ...(windowOf(course) ?? always) });
+  return row && programFromRow(row);
+}
+
+/**
+ * A student's attempts at a question within the window, in order, after an attempt: at most `limit`, and no more than
+ * fit in `maxBytes` of answers (at least one). The sizes are summed first from the rows' lengths, as a program's
+ * history does (db/work.ts), so a page never holds more answers in memory than its budget.
+ */
+const attemptsSql = sql`WITH following AS (
+     SELECT attempt, octet_length(answer) AS size FROM answers
+     WHERE user_id = ${p('user')} AND book_id = ${p('book')} AND question = ${p('question')} AND attempt > ${p('after')} AND ${inWindow('saved_at')}
+     ORDER BY attempt LIMIT ${p('limit')}),
+   sized AS (SELECT attempt, SUM(size) OVER (ORDER BY attempt) AS running, ROW_NUMBER() OVER (ORDER BY attempt) AS n FROM following),
+   page AS (SELECT attempt FROM sized WHERE (running <= ${p('maxBytes')} OR n = 1) AND n < ${p('limit')})
+   SELECT question, attempt, kind, answer, correct, score, page, saved_at, (SELECT COUNT(*) FROM following) - (SELECT COUNT(*) FROM page) AS more FROM answers
+   WHERE user_id = ${p('user')} AND book_id = ${p('book')} AND question = ${p('question')} AND attempt IN (SELECT attempt FROM page) ORDER BY attempt`;
+
+/**
+ * A page of an enrolled student's attempts at a question, oldest first, saved within the course's window: at most
+ * `limit` after attempt `after` (0: from the first), within `maxBytes` of answers. `next` is the last attempt listed
+ * when more follow.
+ */
+export async function courseAttempts(
+  db: Database,
+  course: CourseRow,
+  userId: string,
+  question: string,
+  page: { limit: number; after: number; maxBytes: number },
+): Promise<{ attempts: Answer[]; next: number | null }> {
+  const values = { user: userId, book: course.bookId, question, after: page.after, limit: page.limit + 1, maxBytes: page.maxBytes, ...(windowOf(course) ?? always) };
+  const rows = await db.all<AnswerRow & { more: number }>(attemptsSql, values);
+  const last = rows.at(-1);
+  return { attempts: rows.map(answerFromRow), next: last !== undefined && Number(last.more) > 0 ? last.attempt : null };
 }
 
 const bothDialects = (build: (d: Dialect) => SQL) => ({ sqlite: build('sqlite'), postgres: build('postgres') }) as Record<Dialect, SQL>;
@@ -444,5 +551,16 @@ export function courseReportStatements(dialect: Dialect): Record<string, SQL> {
     'work: answers': windowAnswersSql[dialect],
     'work: completed': windowCompletedSql,
     'work: position': windowPositionSql,
+  };
+}
+
+/** The statements of one student's reports (their grid row, versions, attempts) in a dialect, by name (for EXPLAIN in the tests). */
+export function courseStudentStatements(dialect: Dialect): Record<string, SQL> {
+  return {
+    'grid row': gridQueries.studentAll[dialect],
+    'grid row, with dates': gridQueries.studentWindow[dialect],
+    versions: versionsSql,
+    'one version': versionSql,
+    attempts: attemptsSql,
   };
 }

@@ -1,16 +1,50 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { courseProgress, courseQuestionSummary, courseStudentWork, windowReply } from '../db/course-reports.js';
+import type { FastifyRequest } from 'fastify';
+import { courseAttempts, courseProgramVersion, courseProgramVersions, courseProgress, courseQuestionSummary, courseStudentProgress, courseStudentWork, windowReply } from '../db/course-reports.js';
 import { pendingScores } from '../db/lti-scores.js';
 import { iso } from '../db/work.js';
 import { isEnrolled } from '../db/courses.js';
-import { afterCursor, cursorOf } from '../lib/cursor.js';
+import { afterCursor, afterNumber, cursorOf, numberCursorOf } from '../lib/cursor.js';
 import { HttpError } from '../lib/errors.js';
 import { courseOf } from '../plugins/access.js';
 import { errorReplies } from '../schemas/common.js';
 import { ExportQuery, ExportReply } from '../schemas/instructor.js';
 import { CourseParams } from '../schemas/course.js';
-import { CourseLtiScoresReply, CourseProgressReply, CourseQuestionParams, CourseQuestionSummaryReply, CourseStudentParams, CourseStudentWorkReply, PageQuery } from '../schemas/reports.js';
+import {
+  AttemptsQuery,
+  CourseAnswerParams,
+  CourseAttemptsReply,
+  CourseLtiScoresReply,
+  CourseProgramParams,
+  CourseProgramVersionReply,
+  CourseProgramVersionsReply,
+  CourseProgressReply,
+  CourseQuestionParams,
+  CourseQuestionSummaryReply,
+  CourseStudentParams,
+  CourseStudentProgressReply,
+  CourseStudentWorkReply,
+  CourseVersionParams,
+  PageQuery,
+  VersionsQuery,
+} from '../schemas/reports.js';
 import { sendExport } from './export.js';
+
+/** The 404 for a user who is not a student of the course. */
+const notEnrolled = (courseId: string, userId: string) =>
+  new HttpError(404, 'not_enrolled', `user "${userId}" is not a student of course "${courseId}" (its students are in GET /api/courses/${courseId}/progress)`);
+
+/**
+ * Logs that a member of the course's staff read an enrolled student's work (`what`: which of it), as an audit trail:
+ * who, in which role, whose work, in which course.
+ */
+function logWorkRead(request: FastifyRequest, student: string, what: Record<string, string | number>): void {
+  const { course, role, user: reader } = courseOf(request);
+  request.log.info(
+    { event: 'student_work_read', by: reader.username, userId: reader.id, role: reader.role, courseRole: role, course: course.id, book: course.bookId, student, ...what },
+    'student work read',
+  );
+}
 
 /**
  * A course's reports, for its staff (instructors and teaching assistants) and admins: its enrolled students only, within
@@ -66,16 +100,105 @@ const courseReportRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const { course, role, user: reader } = courseOf(request);
-      const notEnrolled = () => new HttpError(404, 'not_enrolled', `user "${request.params.user}" is not a student of course "${course.id}" (its students are in GET /api/courses/${course.id}/progress)`);
-      if (!(await isEnrolled(app.db, course.id, request.params.user))) throw notEnrolled();
+      const { course } = courseOf(request);
+      if (!(await isEnrolled(app.db, course.id, request.params.user))) throw notEnrolled(course.id, request.params.user);
       const work = await courseStudentWork(app.db, course, app.books.toc(course.bookId), request.params.user);
-      if (!work) throw notEnrolled();
-      request.log.info(
-        { event: 'student_work_read', by: reader.username, userId: reader.id, role: reader.role, courseRole: role, course: course.id, book: course.bookId, student: work.user.id },
-        'student work read',
-      );
+      if (!work) throw notEnrolled(course.id, request.params.user);
+      logWorkRead(request, work.user.id, { what: 'work' });
       return work;
+    },
+  );
+
+  app.get(
+    '/api/courses/:course/students/:user/progress',
+    {
+      config: { access: 'course-staff' },
+      schema: {
+        tags: ['course reports'],
+        summary: 'One enrolled student\'s row of the progress grid (pages completed, questions attempted and correct, points, last activity) with the table of contents it is graded against',
+        description: '404 not_enrolled: the user is not a student of this course. Progress by chapter: group toc.pages by their chapter.',
+        params: CourseStudentParams,
+        response: { 200: CourseStudentProgressReply, ...errorReplies(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { course } = courseOf(request);
+      const progress = await courseStudentProgress(app.db, course, app.books.toc(course.bookId), request.params.user);
+      if (!progress) throw notEnrolled(course.id, request.params.user);
+      return { course: course.id, book: course.bookId, window: windowReply(course), ...progress };
+    },
+  );
+
+  app.get(
+    '/api/courses/:course/students/:user/programs/:activity/versions',
+    {
+      config: { access: 'course-staff' },
+      schema: {
+        tags: ['course reports'],
+        summary: 'An enrolled student\'s versions of a program, newest first, without their code (its size instead), a page at a time',
+        description: '404 not_enrolled: the user is not a student of this course. Only versions saved within the course\'s dates are listed.',
+        params: CourseProgramParams,
+        querystring: VersionsQuery,
+        response: { 200: CourseProgramVersionsReply, ...errorReplies(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { course } = courseOf(request);
+      const { user, activity } = request.params;
+      const before = afterNumber(request.query.after);
+      if (!(await isEnrolled(app.db, course.id, user))) throw notEnrolled(course.id, user);
+      const page = await courseProgramVersions(app.db, course, user, activity, { limit: request.query.limit, before });
+      logWorkRead(request, user, { what: 'versions', activity });
+      return { course: course.id, activity, versions: page.versions, next: page.next === null ? null : numberCursorOf(page.next) };
+    },
+  );
+
+  app.get(
+    '/api/courses/:course/students/:user/programs/:activity/versions/:version',
+    {
+      config: { access: 'course-staff' },
+      schema: {
+        tags: ['course reports'],
+        summary: 'One version of an enrolled student\'s program, with its code',
+        description: '404 not_enrolled: the user is not a student of this course; 404 no_version: no such version saved within the course\'s dates.',
+        params: CourseVersionParams,
+        response: { 200: CourseProgramVersionReply, ...errorReplies(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { course } = courseOf(request);
+      const { user, activity, version } = request.params;
+      if (!(await isEnrolled(app.db, course.id, user))) throw notEnrolled(course.id, user);
+      const program = await courseProgramVersion(app.db, course, user, activity, version);
+      if (!program) {
+        throw new HttpError(404, 'no_version', `the student saved no version ${version} of activity "${activity}" within the course's dates (their versions are in GET /api/courses/${course.id}/students/${user}/programs/${activity}/versions)`);
+      }
+      logWorkRead(request, user, { what: 'version', activity, version });
+      return { course: course.id, ...program };
+    },
+  );
+
+  app.get(
+    '/api/courses/:course/students/:user/answers/:question/attempts',
+    {
+      config: { access: 'course-staff' },
+      schema: {
+        tags: ['course reports'],
+        summary: 'An enrolled student\'s attempts at a question in order, first attempt first, a page at a time (at most `limit`, and at most FOLIO_HISTORY_PAGE_MAX_BYTES of answers)',
+        description: '404 not_enrolled: the user is not a student of this course. Only attempts saved within the course\'s dates are listed.',
+        params: CourseAnswerParams,
+        querystring: AttemptsQuery,
+        response: { 200: CourseAttemptsReply, ...errorReplies(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { course } = courseOf(request);
+      const { user, question } = request.params;
+      const after = afterNumber(request.query.after) ?? 0;
+      if (!(await isEnrolled(app.db, course.id, user))) throw notEnrolled(course.id, user);
+      const page = await courseAttempts(app.db, course, user, question, { limit: request.query.limit, after, maxBytes: app.config.historyPageMaxBytes });
+      logWorkRead(request, user, { what: 'attempts', question });
+      return { course: course.id, question, attempts: page.attempts, next: page.next === null ? null : numberCursorOf(page.next) };
     },
   );
 

@@ -2,7 +2,7 @@ import Type from 'typebox';
 import { BookId, Nullable, When } from './common.js';
 import { CourseId } from './course.js';
 import { Student, StudentWorkReply } from './instructor.js';
-import { Id, LatestAnswer, Program } from './work.js';
+import { Answer, Id, LatestAnswer, maxInt32, Program } from './work.js';
 
 /**
  * The course reports (routes/course-reports.ts): what a course's staff see of its enrolled students — the progress
@@ -191,6 +191,73 @@ export const CourseStudentWorkReply = Type.Object(
     position: work.position,
   },
   { additionalProperties: false, description: 'within the course\'s dates; ids the table of contents does not list are marked unlisted' },
+);
+
+/** GET /api/courses/:course/students/:user/progress: the student's row of the progress grid, with what it is graded against. */
+export const CourseStudentProgressReply = Type.Object(
+  {
+    course: CourseId,
+    book: BookId,
+    window: CourseWindow,
+    toc: ReportToc,
+    student: CourseStudentProgress,
+  },
+  { additionalProperties: false, description: 'as the progress grid grades the student (GET /api/courses/:course/progress); group toc.pages by chapter for progress by chapter' },
+);
+
+export const CourseProgramParams = Type.Object({ ...CourseStudentParams.properties, activity: Id('activity id', 'ac1-2') });
+export const CourseVersionParams = Type.Object({
+  ...CourseProgramParams.properties,
+  version: Type.Integer({ minimum: 1, maximum: maxInt32, description: 'the version number (as the versions list gives it)', examples: [3] }),
+});
+export const CourseAnswerParams = Type.Object({ ...CourseStudentParams.properties, question: Id('question id', 'q1') });
+
+/** `?limit=&after=` for a list by number (versions, attempts). */
+const NumberPageQuery = (what: string) =>
+  Type.Object(
+    {
+      limit: Type.Integer({ minimum: 1, maximum: maxPageSize, default: defaultPageSize, description: `${what} per page (default ${defaultPageSize}, at most ${maxPageSize})` }),
+      after: Type.Optional(
+        Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$', description: 'the `next` of the previous page (opaque); leave it out for the first page' }),
+      ),
+    },
+    { additionalProperties: false },
+  );
+export const VersionsQuery = NumberPageQuery('versions');
+export const AttemptsQuery = NumberPageQuery('attempts');
+
+export const CourseProgramVersionsReply = Type.Object(
+  {
+    course: CourseId,
+    activity: Type.String(),
+    versions: Type.Array(
+      Type.Object(
+        {
+          version: Type.Integer({ minimum: 1 }),
+          savedAt: When,
+          language: Nullable(Type.String()),
+          page: Nullable(Type.String()),
+          size: Type.Integer({ minimum: 0, description: 'bytes of code (the code itself: GET …/versions/:version)' }),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'newest first; empty when the student saved none within the course\'s dates' },
+    ),
+    next: Next,
+  },
+  { additionalProperties: false, description: 'A page of a student\'s versions of a program, without their code, within the course\'s dates' },
+);
+
+export const CourseProgramVersionReply = Type.Object({ course: CourseId, ...Program.properties }, { additionalProperties: false, description: 'One version of a student\'s program, with its code' });
+
+export const CourseAttemptsReply = Type.Object(
+  {
+    course: CourseId,
+    question: Type.String(),
+    attempts: Type.Array(Answer, { description: 'in order, first attempt first; empty when the student made none within the course\'s dates' }),
+    next: Next,
+  },
+  { additionalProperties: false, description: 'A page of a student\'s attempts at a question, within the course\'s dates' },
 );
 
 /** GET /api/courses/:course/lti-scores: the LMS gradebook scores of a course's students not delivered yet. */

@@ -137,6 +137,10 @@ const samples: Record<string, Sample> = {
   'GET /api/courses/:course/progress': { ok: 200, url: '/api/courses/c1/progress?limit=2' },
   'GET /api/courses/:course/questions/:question/summary': { ok: 200, url: '/api/courses/c1/questions/q1/summary' },
   'GET /api/courses/:course/students/:user/work': { ok: 200 },
+  'GET /api/courses/:course/students/:user/progress': { ok: 200 },
+  'GET /api/courses/:course/students/:user/programs/:activity/versions': { ok: 200, url: '/api/courses/c1/students/:user/programs/ac1/versions?limit=1' },
+  'GET /api/courses/:course/students/:user/programs/:activity/versions/:version': { ok: 200, url: '/api/courses/c1/students/:user/programs/ac1/versions/1' },
+  'GET /api/courses/:course/students/:user/answers/:question/attempts': { ok: 200, url: '/api/courses/c1/students/:user/answers/q1/attempts' },
   'GET /api/courses/:course/lti-scores': { ok: 200 },
   'GET /api/courses/:course/export': { ok: 200, url: '/api/courses/c1/export?kind=answers&format=csv' },
 };

@@ -327,3 +327,86 @@ t.test('an admin sees every course, and opens one they do not teach', async (t) 
   t.equal(await page.textContent('#status'), 'Logged out.');
   t.strictSame(problems, []);
 });
+
+t.test("the instructor opens a student from the grid: progress by chapter, a program's history with two versions compared, a question's attempts in order", async (t) => {
+  // Ben's ac2-1, saved three times, and three attempts at q2-2 (the last correct).
+  const ben2 = { userId: ben.id, bookId: 'demo' };
+  for (const code of ['for i in range(3):\n    print(i)\n', 'for i in range(3):\n    print(i * 2)\n', 'for i in range(5):\n    print(i * 2)\nprint("done")\n']) {
+    await saveProgram(db, ben2, 'ac2-1', { code, language: 'python', page: 'ch2' });
+  }
+  for (const [text, correct] of [['x', false], ['y', false], ['z', true]] as const) await saveAnswer(db, ben2, 'q2-2', { kind: 'fitb', answer: [text], correct, page: 'ch2' });
+
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.click('table.grid a:text("Ben Brown")');
+  await page.waitForSelector('#answers-heading');
+  t.equal(await page.textContent('h1'), 'Ben Brown');
+  t.strictSame(
+    await page.$$eval('table.chapters:not(.pages) tbody tr', (rows) => rows.map((r) => [...r.children].map((c) => c.textContent))),
+    [
+      ['Values and lists', '◑1 of 2', '0 of 1', '50%'],
+      ['Loops', '◑1 of 2', '0 of 1', '50%'],
+    ],
+    'points, pages completed and share by chapter',
+  );
+  t.match(await page.textContent('#student-facts'), /Last activity\w/);
+  t.match(await page.textContent('#student-facts'), '2 of 4 points · 0 of 2 pages completed');
+
+  // The history: the previous version and the latest compared by default, the changed lines marked by symbol.
+  await page.click('article.program:has(code:text("ac2-1")) button:text("Versions and differences")');
+  await page.waitForSelector('table.diff');
+  t.equal(new URL(page.url()).hash, `#/courses/cs101/students/${ben.id}/programs/ac2-1/2..3`, 'the comparison has an address of its own');
+  t.strictSame([await page.inputValue('#history-0-from'), await page.inputValue('#history-0-to')], ['2', '3']);
+  const diffRows = () => page.$$eval('table.diff tbody tr', (rows) => rows.map((r) => [r.querySelector('.sign [aria-hidden]')?.textContent ?? '', r.querySelector('.text')?.textContent ?? '']));
+  t.equal(await page.textContent('table.diff caption'), 'From version 2 to version 3: 2 lines added, 1 line removed');
+  t.strictSame(await diffRows(), [
+    ['−', 'for i in range(3):'],
+    ['+', 'for i in range(5):'],
+    ['', '    print(i * 2)'],
+    ['+', 'print("done")'],
+  ]);
+  await checkScreen(t, page, 'student-diff');
+
+  // Another pair, picked with the keyboard.
+  await page.focus('#history-0-from');
+  await page.keyboard.press('ArrowDown');
+  await page.waitForSelector('table.diff caption:text("From version 1 to version 3")');
+  t.strictSame(await diffRows(), [
+    ['−', 'for i in range(3):'],
+    ['−', '    print(i)'],
+    ['+', 'for i in range(5):'],
+    ['+', '    print(i * 2)'],
+    ['+', 'print("done")'],
+  ]);
+  t.equal(new URL(page.url()).hash, `#/courses/cs101/students/${ben.id}/programs/ac2-1/1..3`);
+
+  // A question's attempts, in order.
+  await page.click('table.answers tr:has(code:text("q2-2")) button');
+  await page.waitForSelector('table.attempts tbody tr');
+  t.strictSame(
+    await page.$$eval('table.attempts tbody tr', (rows) => rows.map((r) => [...r.children].slice(0, 3).map((c) => c.textContent))),
+    [
+      ['1', 'not correct', '["x"]'],
+      ['2', 'not correct', '["y"]'],
+      ['3', 'correct', '["z"]'],
+    ],
+  );
+  t.equal(await page.getAttribute('table.answers tr:has(code:text("q2-2")) button', 'aria-expanded'), 'true');
+  await checkScreen(t, page, 'student-attempts');
+
+  // The address of a comparison opens it.
+  await page.goto(`${dashboard}#/courses/cs101/students/${ben.id}/programs/ac2-1/1..2`);
+  await page.waitForSelector('table.diff caption:text("From version 1 to version 2")');
+  t.strictSame(await diffRows(), [
+    ['', 'for i in range(3):'],
+    ['−', '    print(i)'],
+    ['+', '    print(i * 2)'],
+  ]);
+
+  // On a phone the page reflows; the tables and the diff scroll in their own regions.
+  await page.setViewportSize({ width: 390, height: 844 });
+  t.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 390, 'the page is no wider than the phone');
+  await checkScreen(t, page, 'student-phone');
+  t.strictSame(problems, []);
+});
