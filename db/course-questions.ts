@@ -38,11 +38,24 @@ const unlistedOf = (d: Dialect): SQL => sql`SELECT a.kind, a.page FROM enrolment
     ON a.user_id = e.user_id AND a.book_id = ${p('book')} AND a.question = ${p('question')}
   WHERE e.course_id = ${p('course')} AND ${inWindow('a.saved_at')} ORDER BY a.saved_at DESC, a.id DESC LIMIT 1`;
 const unlistedSql: Record<Dialect, SQL> = { sqlite: unlistedOf('sqlite'), postgres: unlistedOf('postgres') };
+/**
+ * Every question's kind and page, those of its newest attempt in the window, in one pass over the course's attempts
+ * (SQLite: MAX's row of each group; PostgreSQL: DISTINCT ON): for many unlisted questions (a book without a table of
+ * contents), where a probe each would cost more.
+ */
+const allNewestSql: Record<Dialect, SQL> = {
+  sqlite: sql`SELECT a.question, a.kind, a.page, MAX(a.saved_at) AS saved_at FROM enrolments e CROSS JOIN answers a ON a.user_id = e.user_id AND a.book_id = ${p('book')}
+    WHERE e.course_id = ${p('course')} AND ${inWindow('a.saved_at')} GROUP BY a.question`,
+  postgres: sql`SELECT DISTINCT ON (a.question) a.question, a.kind, a.page FROM enrolments e JOIN answers a ON a.user_id = e.user_id AND a.book_id = ${p('book')}
+    WHERE e.course_id = ${p('course')} AND ${inWindow('a.saved_at')} ORDER BY a.question, a.saved_at DESC, a.id DESC`,
+};
+/** Up to this many unlisted questions, a probe each; past it, one pass over the course's attempts. */
+const probesAtMost = 20;
 const enrolledSql = sql`SELECT COUNT(*) AS enrolled FROM enrolments WHERE course_id = ${p('course')}`;
 
 /** The statements of this module in a dialect, by name (for EXPLAIN in the tests). */
 export function courseQuestionStatements(dialect: Dialect): Record<string, SQL> {
-  return { 'questions: stats': questionStatsSql[dialect], 'questions: unlisted': unlistedSql[dialect] };
+  return { 'questions: stats': questionStatsSql[dialect], 'questions: unlisted': unlistedSql[dialect], 'questions: unlisted, all': allNewestSql[dialect] };
 }
 
 interface StatsRow {
@@ -117,11 +130,20 @@ export async function courseQuestions(db: Database, course: CourseRow, registere
     if (pages.length > 0) chapters.push({ id: chapter.id, title: chapter.title, pages });
   }
   const listed = tocIndex(registered).questions;
-  const unlisted: QuestionStats[] = [];
-  for (const [id, t] of [...tallies].filter(([id]) => !listed.has(id)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  const ids = [...tallies.keys()].filter((id) => !listed.has(id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const newest = new Map<string, { kind: string; page: string | null }>();
+  if (ids.length > probesAtMost) {
+    for (const r of await db.all<{ question: string; kind: string; page: string | null }>(allNewestSql[db.dialect], values)) newest.set(r.question, r);
+  } else {
     // One after the other: PostgreSQL reads on one connection.
-    const newest = await db.get<{ kind: string; page: string | null }>(unlistedSql[db.dialect], { ...values, question: id });
-    unlisted.push({ id, unlisted: true, kind: newest?.kind ?? 'unknown', points: null, page: newest?.page ?? null, ...stats(t) });
+    for (const id of ids) {
+      const row = await db.get<{ kind: string; page: string | null }>(unlistedSql[db.dialect], { ...values, question: id });
+      if (row) newest.set(id, row);
+    }
   }
+  const unlisted = ids.map((id): QuestionStats => {
+    const row = newest.get(id);
+    return { id, unlisted: true, kind: row?.kind ?? 'unknown', points: null, page: row?.page ?? null, ...stats(tallies.get(id)) };
+  });
   return { course: course.id, book: course.bookId, window: windowReply(course), enrolled, chapters, unlisted };
 }

@@ -135,6 +135,21 @@ t.test('a book without a table of contents: no chapters, every answered question
   ]);
 });
 
+t.test('many unlisted questions (more than 20) take their kind and page from one pass over the course\'s attempts: the newest attempt\'s', async (t) => {
+  const app = await build(t);
+  await courseOf(app, 'c1', 'book');
+  const ines = await staffOf(app, 'ines', 'c1', 'instructor');
+  const ada = await enrolled(app, 'ada', 'c1');
+  const bob = await enrolled(app, 'bob', 'c1');
+  const ids = Array.from({ length: 21 }, (_, i) => `u${String(i).padStart(2, '0')}`);
+  for (const id of ids) await post(app, ada.headers, id, { kind: 'poll', answer: 'a', page: `page-${id}` });
+  await post(app, bob.headers, 'u00', { kind: 'shortanswer', answer: 'newer', page: 'newer-page' });
+  const body = (await get(app, '/api/courses/c1/questions', ines.headers)).json();
+  t.same(body.unlisted.map((q: { id: string }) => q.id), ids);
+  t.same(body.unlisted[0], { id: 'u00', unlisted: true, kind: 'shortanswer', points: null, page: 'newer-page', attempts: 2, students: 2, correctFirstTry: 0, eventuallyCorrect: 0, medianAttempts: 1 });
+  t.same(body.unlisted[20], { id: 'u20', unlisted: true, kind: 'poll', points: null, page: 'page-u20', attempts: 1, students: 1, correctFirstTry: 0, eventuallyCorrect: 0, medianAttempts: 1 });
+});
+
 t.test('the questions report is for the course\'s staff: a teaching assistant reads it, another course\'s instructor gets a 403, a student too', async (t) => {
   const app = await build(t);
   const { ada } = await seeded(app);
