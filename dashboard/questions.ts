@@ -72,6 +72,9 @@ const columns: { key: SortKey; label: string }[] = [
 /** The order the screen opens with: the lowest share of first-try correct first (the hardest), as the issue asks. */
 const hardestFirst: View = { sort: 'firstTry', descending: false };
 
+/** The columns whose first click sorts from the most down (the others from the least up). */
+const firstDescending = new Set<SortKey>(['attempts', 'students', 'median']);
+
 /** Kept while the user moves between the list and a question, so that coming back keeps their order. */
 let lastView: View = { ...hardestFirst };
 
@@ -147,7 +150,8 @@ export async function questionsScreen(courseId: string, keep?: { focus?: string 
   if (reply.unlisted.length > 0) tables.push({ id: '(unlisted)', title: 'Not in the table of contents', rows: reply.unlisted.map((q, order) => ({ ...q, pageTitle: null, order })) });
 
   const sortBy = (key: SortKey, table: number) => {
-    view.descending = view.sort === key ? !view.descending : false;
+    // A column's first click puts the hardest first: the fewest right (or the first in the book), the most attempts.
+    view.descending = view.sort === key ? !view.descending : firstDescending.has(key);
     view.sort = key;
     void questionsScreen(courseId, { focus: `sort-${table}-${key}` }).then(() => say(`Questions sorted ${orderWords[key][view.descending ? 1 : 0]}.`));
   };
