@@ -19,6 +19,7 @@ import authRoutes from './routes/auth.js';
 import booksRoutes from './routes/books.js';
 import clientRoutes from './routes/client.js';
 import courseRoutes from './routes/courses.js';
+import courseQuestionRoutes from './routes/course-questions.js';
 import courseReportRoutes from './routes/course-reports.js';
 import dashboardRoutes from './routes/dashboard.js';
 import eventRoutes from './routes/events.js';
@@ -85,6 +86,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(passwordLinkRoutes);
   await app.register(handoffRoutes);
   await app.register(courseReportRoutes);
+  await app.register(courseQuestionRoutes);
   await app.register(ltiRoutes);
   await app.register(ltiDeepLinkingRoutes);
   await app.register(clientRoutes, { dir: opts.clientDir });

@@ -7,6 +7,7 @@
  * - the first page of the progress grid at the default limit (50 students);
  * - the whole grid walked with the cursor (every page, 1,000 students);
  * - a question's summary (a different question each run);
+ * - every question's numbers (GET /api/courses/:course/questions, the dashboard's Questions screen);
  * each for the course without dates and for the same students in a course with dates (the window's queries).
  *
  *   npm run bench:courses [-- --students 1000 --others 500 --runs 20] [-- --keep FILE]
@@ -251,6 +252,8 @@ async function main(): Promise<void> {
           bytes = res.rawPayload.length;
         });
         console.log(`| ${course} | question summary | ${runs} | ${median(summary).toFixed(1)} ms | ${p95(summary).toFixed(1)} ms | ${bytes} B |`);
+        const questions = await time(Math.max(3, Math.round(runs / 4)), async () => (bytes = (await get(`/api/courses/${course}/questions`)).rawPayload.length));
+        console.log(`| ${course} | every question (${chapters * pagesPerChapter * questionsPerPage}) | ${questions.length} | ${median(questions).toFixed(1)} ms | ${p95(questions).toFixed(1)} ms | ${(bytes / 1024).toFixed(0)} KiB |`);
       }
     } finally {
       await app.close();

@@ -6,6 +6,7 @@
 import { api, ApiError } from './api.js';
 import { courseScreen } from './course.js';
 import { byId, h, replace } from './dom.js';
+import { questionScreen, questionsScreen } from './questions.js';
 import { describe, say, sayError, session, show } from './shell.js';
 import { studentScreen } from './student.js';
 import type { CourseRole, CourseSummary, MyCourse, User } from './types.js';
@@ -110,6 +111,8 @@ const screens: [RegExp, (...ids: string[]) => Promise<void>][] = [
   [/^#\/courses\/([^/]+)\/students\/([^/]+)\/programs\/([^/]+)\/(\d+)\.\.(\d+)$/, studentScreen],
   [/^#\/courses\/([^/]+)\/students\/([^/]+)\/programs\/([^/]+)$/, studentScreen],
   [/^#\/courses\/([^/]+)\/students\/([^/]+)$/, studentScreen],
+  [/^#\/courses\/([^/]+)\/questions$/, (id) => questionsScreen(id)],
+  [/^#\/courses\/([^/]+)\/questions\/([^/]+)$/, questionScreen],
   [/^#\/courses\/([^/]+)$/, (id) => courseScreen(id)],
 ];
 

@@ -1,5 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Static } from 'typebox';
+import { commonAnswers, markChoices } from '../lib/answer-counts.js';
 import type { RegisteredToc } from '../lib/book-registry.js';
 import type { CourseProgressReply, CourseQuestionSummaryReply, CourseStudentProgress, CourseStudentWorkReply, CourseWindow, ReportToc } from '../schemas/reports.js';
 import type { CourseRow } from './courses.js';
@@ -31,7 +32,7 @@ export interface Window {
 }
 
 /** No bound: every time Folio stores (ms since the epoch, which both databases hold as 64-bit integers). */
-const always: Window = { since: 0, until: Number.MAX_SAFE_INTEGER };
+export const always: Window = { since: 0, until: Number.MAX_SAFE_INTEGER };
 
 /** A course's window, or undefined when it has no dates (then nothing is left out). */
 export function windowOf(course: Pick<CourseRow, 'startsAt' | 'endsAt'>): Window | undefined {
@@ -133,7 +134,7 @@ export function pageGrade(index: TocIndex, page: string, attempts: readonly Grad
 
 const p = sql.placeholder;
 /** SQLite: CROSS JOIN keeps the enrolments outermost, so each student is one probe of the work table's per-user index. */
-const joinOf: Record<Dialect, SQL> = { sqlite: sql.raw('CROSS JOIN'), postgres: sql.raw('JOIN') };
+export const joinOf: Record<Dialect, SQL> = { sqlite: sql.raw('CROSS JOIN'), postgres: sql.raw('JOIN') };
 /** The course's students of one page of the grid: user ids after the cursor, up to the page's last. */
 const pageOfStudents = sql`e.course_id = ${p('course')} AND e.user_id > ${p('after')} AND e.user_id <= ${p('last')}`;
 /**
@@ -142,7 +143,7 @@ const pageOfStudents = sql`e.course_id = ${p('course')} AND e.user_id > ${p('aft
  * better one and which reads every reader of the book in the window. `MAX(+time)` and `ORDER BY +time` likewise.
  * `indexed`: the index has the time after the student (events), use it.
  */
-const inWindow = (column: string, indexed = false) => {
+export const inWindow = (column: string, indexed = false) => {
   const value = sql.raw(indexed ? column : `+${column}`);
   return sql`${value} >= ${p('since')} AND ${value} < ${p('until')}`;
 };
@@ -445,21 +446,22 @@ const questionTotalsSql = bothDialects(
 );
 /** Each student's newest attempt within the window (SQLite: MAX's row of each group; PostgreSQL: DISTINCT ON). */
 const questionLatestSql = {
-  sqlite: sql`SELECT a.kind, a.answer, a.saved_at, MAX(a.attempt) AS attempt ${questionAttempts('sqlite')} GROUP BY a.user_id`,
-  postgres: sql`SELECT DISTINCT ON (a.user_id) a.kind, a.answer, a.saved_at, a.attempt ${questionAttempts('postgres')} ORDER BY a.user_id, a.attempt DESC`,
+  sqlite: sql`SELECT a.kind, a.answer, a.correct, a.saved_at, MAX(a.attempt) AS attempt ${questionAttempts('sqlite')} GROUP BY a.user_id`,
+  postgres: sql`SELECT DISTINCT ON (a.user_id) a.kind, a.answer, a.correct, a.saved_at, a.attempt ${questionAttempts('postgres')} ORDER BY a.user_id, a.attempt DESC`,
 };
 
 
 /**
  * How a course's enrolled students did on a question, within its window: attempts, students, those whose first attempt
- * is correct and those correct at some attempt, and for choice kinds how often each choice is in their latest answers.
+ * is correct and those correct at some attempt, for choice kinds how often each choice is in their latest answers
+ * (marked correct when the attempts tell), for text kinds their most common latest answers (lib/answer-counts.ts).
  */
 export async function courseQuestionSummary(db: Database, course: CourseRow, registered: RegisteredToc | undefined, question: string): Promise<CourseQuestionSummary> {
   const index = tocIndex(registered);
   const values = { course: course.id, book: course.bookId, question, ...(windowOf(course) ?? always) };
   const [totals, latest] = await Promise.all([
     db.get<{ attempts: number; students: number; graded: number; correct: number; first_try: number; eventually: number; enrolled: number }>(questionTotalsSql[db.dialect], values),
-    db.all<{ kind: string; answer: string; saved_at: number }>(questionLatestSql[db.dialect], values),
+    db.all<{ kind: string; answer: string; correct: 0 | 1 | null; saved_at: number }>(questionLatestSql[db.dialect], values),
   ]);
   const listed = index.questions.get(question);
   const { kind, distribution } = choiceDistribution(
@@ -480,9 +482,12 @@ export async function courseQuestionSummary(db: Database, course: CourseRow, reg
     correctFirstTry: t.first_try,
     eventuallyCorrect: t.eventually,
     correctRate: t.graded > 0 ? t.correct / t.graded : null,
-    distribution,
+    distribution: markChoices(distribution, latest),
+    ...commonOrNull(commonAnswers(kind, latest)),
   };
 }
+
+const commonOrNull = (common: ReturnType<typeof commonAnswers>) => ({ commonAnswers: common?.answers ?? null, distinctAnswers: common?.distinct ?? null });
 
 /** One student's newest version per key (activity or question) within the window, as db/work.ts's rows. */
 const latestInWindow = (table: 'programs' | 'answers', key: string, counter: string, columns: string[]) => {

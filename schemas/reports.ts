@@ -152,6 +152,16 @@ export const CourseProgressReply = Type.Object(
   },
 );
 
+/** One of a question's most common answers (text kinds). */
+export const CommonAnswer = Type.Object(
+  {
+    answer: Type.String({ description: 'as most students spelled it (spaces collapsed, at most 200 characters); a fill-in-the-blank\'s blanks separated by " | "' }),
+    count: Type.Integer({ minimum: 1, description: 'students whose latest answer it is' }),
+    correct: Type.Optional(Type.Boolean({ description: 'whether the attempts marked it correct (left out when none was marked, or they disagree)' })),
+  },
+  { additionalProperties: false },
+);
+
 export const CourseQuestionSummaryReply = Type.Object(
   {
     course: CourseId,
@@ -167,10 +177,26 @@ export const CourseQuestionSummaryReply = Type.Object(
     eventuallyCorrect: Type.Integer({ minimum: 0, description: 'students with at least one correct attempt' }),
     correctRate: Nullable(Type.Number({ minimum: 0, maximum: 1, description: 'correct attempts / attempts marked correct or not' })),
     distribution: Nullable(
-      Type.Array(Type.Object({ choice: Type.String(), count: Count }, { additionalProperties: false }), {
-        description: 'choice kinds only: how often each choice is in the students\' latest answers, most chosen first',
+      Type.Array(
+        Type.Object(
+          {
+            choice: Type.String(),
+            count: Count,
+            correct: Type.Optional(
+              Type.Boolean({ description: 'whether the choice is a correct one, as the latest answers marked correct tell (left out when none is marked correct)' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        { description: 'choice kinds only: how often each choice is in the students\' latest answers, most chosen first' },
+      ),
+    ),
+    commonAnswers: Nullable(
+      Type.Array(CommonAnswer, {
+        description: 'text kinds only (fitb, shortanswer, codelens): the students\' latest answers, counted once trimmed and case-folded, most given first, at most 10',
       }),
     ),
+    distinctAnswers: Nullable(Type.Integer({ minimum: 0, description: 'text kinds only: how many different answers (as counted) there are in all' })),
   },
   { additionalProperties: false, description: 'over the course\'s enrolled students, within its dates' },
 );

@@ -226,9 +226,11 @@ t.test('the question summary counts the students whose first attempt is correct,
     eventuallyCorrect: 2,
     correctRate: 2 / 3,
     distribution: [
-      { choice: 'a', count: 2 },
-      { choice: 'c', count: 1 },
+      { choice: 'a', count: 2, correct: true },
+      { choice: 'c', count: 1, correct: true },
     ],
+    commonAnswers: null,
+    distinctAnswers: null,
   });
 });
 

@@ -1,0 +1,30 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { courseQuestions } from '../db/course-questions.js';
+import { courseOf } from '../plugins/access.js';
+import { errorReplies } from '../schemas/common.js';
+import { CourseParams } from '../schemas/course.js';
+import { CourseQuestionsReply } from '../schemas/course-questions.js';
+
+/** How a course's enrolled students did on each question of the book, for its staff and admins (db/course-questions.ts). */
+const courseQuestionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/api/courses/:course/questions',
+    {
+      config: { access: 'course-staff' },
+      schema: {
+        tags: ['course reports'],
+        summary:
+          'Every question of the book by chapter and page, in the table of contents\' order, with the enrolled students\' attempts, students, correct on the first try, eventually correct and median attempts; then the questions it does not list',
+        description: 'Within the course\'s dates. A question nobody attempted has zeros (its median null). A question\'s choices and common answers are in GET /api/courses/:course/questions/:question/summary.',
+        params: CourseParams,
+        response: { 200: CourseQuestionsReply, ...errorReplies(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { course } = courseOf(request);
+      return courseQuestions(app.db, course, app.books.toc(course.bookId));
+    },
+  );
+};
+
+export default courseQuestionRoutes;
