@@ -408,6 +408,9 @@ t.test("the instructor opens a student from the grid: progress by chapter, a pro
   await page.setViewportSize({ width: 390, height: 844 });
   t.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 390, 'the page is no wider than the phone');
   await checkScreen(t, page, 'student-phone');
+  t.strictSame(problems, []);
+});
+
 /** The Questions screen's tables: each chapter's title and its rows as text (question, kind, the numbers). */
 const questionTables = (page: Page) =>
   page.$$eval('main section', (sections) =>
