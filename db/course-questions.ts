@@ -25,15 +25,42 @@ const p = sql.placeholder;
  * last. Nothing else (kind, page): every column more is carried through the outer GROUP BY's sort of a row per
  * student and question (SQLite sorts to group), which measured some 1.5 times slower with the kind and page in.
  */
-const statsSql = (d: Dialect): SQL => sql`SELECT s.question, s.n, COUNT(*) AS students, SUM(s.first_try) AS first_try, SUM(s.eventually) AS eventually
+const statsSql = (d: Dialect, only: SQL = sql``): SQL => sql`SELECT s.question, s.n, COUNT(*) AS students, SUM(s.first_try) AS first_try, SUM(s.eventually) AS eventually
   FROM (SELECT a.question, COUNT(*) AS n,
       MAX(CASE WHEN a.attempt = 1 AND a.correct = 1 THEN 1 ELSE 0 END) AS first_try,
       MAX(CASE WHEN a.correct = 1 THEN 1 ELSE 0 END) AS eventually
-    FROM enrolments e ${joinOf[d]} answers a ON a.user_id = e.user_id AND a.book_id = ${p('book')}
+    FROM enrolments e ${joinOf[d]} answers a ON a.user_id = e.user_id AND a.book_id = ${p('book')}${only}
     WHERE e.course_id = ${p('course')} AND ${inWindow('a.saved_at')}
     GROUP BY e.user_id, a.question) s
   GROUP BY s.question, s.n`;
 const questionStatsSql: Record<Dialect, SQL> = { sqlite: statsSql('sqlite'), postgres: statsSql('postgres') };
+/**
+ * The same over a chapter's questions (`questions`: their ids, SQLite a JSON array, PostgreSQL an array): each
+ * student's index is probed once a question (user_id, book_id, question), so the cost is that of the chapter's
+ * attempts alone. On PostgreSQL the enrolled students are a MATERIALIZED CTE, the outer side of a nested loop over
+ * the index (the planner otherwise takes the window's filter for very selective and hashes or sorts the book's
+ * attempts), and the window's terms are written plainly (PostgreSQL has no index on the time to be kept away from).
+ */
+const chapterStatsSql: Record<Dialect, SQL> = {
+  sqlite: statsSql('sqlite', sql` AND a.question IN (SELECT value FROM json_each(${p('questions')}))`),
+  postgres: sql`WITH e AS MATERIALIZED (SELECT user_id FROM enrolments WHERE course_id = ${p('course')})
+  SELECT s.question, s.n, COUNT(*) AS students, SUM(s.first_try) AS first_try, SUM(s.eventually) AS eventually
+  FROM (SELECT a.question, COUNT(*) AS n,
+      MAX(CASE WHEN a.attempt = 1 AND a.correct = 1 THEN 1 ELSE 0 END) AS first_try,
+      MAX(CASE WHEN a.correct = 1 THEN 1 ELSE 0 END) AS eventually
+    FROM e JOIN answers a ON a.user_id = e.user_id AND a.book_id = ${p('book')} AND a.question = ANY(CAST(${p('questions')} AS text[]))
+    WHERE a.saved_at >= ${p('since')} AND a.saved_at < ${p('until')}
+    GROUP BY e.user_id, a.question) s
+  GROUP BY s.question, s.n`,
+};
+/**
+ * The same over the questions the table of contents does not list (`listed`: its ids, as `questions` above): every
+ * attempt is still read, but only the unlisted ones are grouped.
+ */
+const unlistedStatsSql: Record<Dialect, SQL> = {
+  sqlite: statsSql('sqlite', sql` AND a.question NOT IN (SELECT value FROM json_each(${p('listed')}))`),
+  postgres: statsSql('postgres', sql` AND NOT (a.question = ANY(CAST(${p('listed')} AS text[])))`),
+};
 /** An unlisted question's kind and page: those of the newest attempt by an enrolled student in the window (a probe of each student's index). */
 const unlistedOf = (d: Dialect): SQL => sql`SELECT a.kind, a.page FROM enrolments e ${joinOf[d]} answers a
     ON a.user_id = e.user_id AND a.book_id = ${p('book')} AND a.question = ${p('question')}
@@ -56,7 +83,13 @@ const enrolledSql = sql`SELECT COUNT(*) AS enrolled FROM enrolments WHERE course
 
 /** The statements of this module in a dialect, by name (for EXPLAIN in the tests). */
 export function courseQuestionStatements(dialect: Dialect): Record<string, SQL> {
-  return { 'questions: stats': questionStatsSql[dialect], 'questions: unlisted': unlistedSql[dialect], 'questions: unlisted, all': allNewestSql[dialect] };
+  return {
+    'questions: stats': questionStatsSql[dialect],
+    'questions: stats, a chapter': chapterStatsSql[dialect],
+    'questions: stats, unlisted': unlistedStatsSql[dialect],
+    'questions: unlisted': unlistedSql[dialect],
+    'questions: unlisted, all': allNewestSql[dialect],
+  };
 }
 
 interface StatsRow {
@@ -92,14 +125,36 @@ export function medianOf(counts: readonly [n: number, students: number][]): numb
   return total % 2 === 1 ? nth((total - 1) / 2) : (nth(total / 2 - 1) + nth(total / 2)) / 2;
 }
 
+/** What of the report to compute: the whole book, one chapter of the table of contents (by id), or the unlisted questions. */
+export type QuestionsPart = { chapter: string } | { unlisted: true } | undefined;
+
+/** A SQL list of ids as the dialect's statements take it (SQLite a JSON array, PostgreSQL an array). */
+const idList = (dialect: Dialect, ids: string[]) => (dialect === 'sqlite' ? JSON.stringify(ids) : ids);
+
 /**
  * Every question of the course's book, in the table of contents' order by chapter and page (those nobody answered
  * with zeros), then the questions the students answered that it does not list (by id, marked unlisted): over the
- * course's enrolled students, within its dates.
+ * course's enrolled students, within its dates. `part` narrows it to one chapter (no unlisted questions; undefined
+ * when the table of contents has no such chapter) or to the unlisted questions (no chapters), each computed over those
+ * questions' attempts alone.
  */
-export async function courseQuestions(db: Database, course: CourseRow, registered: RegisteredToc | undefined): Promise<CourseQuestions> {
-  const values = { course: course.id, book: course.bookId, ...(windowOf(course) ?? always) };
-  const rows = await db.all<StatsRow>(questionStatsSql[db.dialect], values);
+export async function courseQuestions(db: Database, course: CourseRow, registered: RegisteredToc | undefined, part?: QuestionsPart): Promise<CourseQuestions | undefined> {
+  const values: Record<string, unknown> = { course: course.id, book: course.bookId, ...(windowOf(course) ?? always) };
+  const tocChapters = registered?.chapters ?? [];
+  let chosen = tocChapters;
+  let query = questionStatsSql[db.dialect];
+  if (part && 'chapter' in part) {
+    const chapter = tocChapters.find((c) => c.id === part.chapter);
+    if (!chapter) return undefined;
+    chosen = [chapter];
+    query = chapterStatsSql[db.dialect];
+    values.questions = idList(db.dialect, chapter.pages.flatMap((page) => page.questions.map((q) => q.id)));
+  } else if (part) {
+    chosen = [];
+    query = unlistedStatsSql[db.dialect];
+    values.listed = idList(db.dialect, [...tocIndex(registered).questions.keys()]);
+  }
+  const rows = await db.all<StatsRow>(query, values);
   const { enrolled } = (await db.get<{ enrolled: number }>(enrolledSql, values))!;
   const tallies = new Map<string, Tally>();
   for (const r of rows) {
@@ -120,7 +175,7 @@ export async function courseQuestions(db: Database, course: CourseRow, registere
   });
 
   const chapters: CourseQuestions['chapters'] = [];
-  for (const chapter of registered?.chapters ?? []) {
+  for (const chapter of chosen) {
     const pages = chapter.pages
       .filter((page) => page.questions.length > 0)
       .map((page) => ({
@@ -131,7 +186,7 @@ export async function courseQuestions(db: Database, course: CourseRow, registere
     if (pages.length > 0) chapters.push({ id: chapter.id, title: chapter.title, pages });
   }
   const listed = tocIndex(registered).questions;
-  const ids = [...tallies.keys()].filter((id) => !listed.has(id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const ids = (part && 'chapter' in part ? [] : [...tallies.keys()]).filter((id) => !listed.has(id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const newest = new Map<string, { kind: string; page: string | null }>();
   if (ids.length > probesAtMost) {
     for (const r of await db.all<{ question: string; kind: string; page: string | null }>(allNewestSql[db.dialect], values)) newest.set(r.question, r);

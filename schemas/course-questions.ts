@@ -51,3 +51,18 @@ export const CourseQuestionsReply = Type.Object(
   },
   { additionalProperties: false, description: 'over the course\'s enrolled students, within its dates' },
 );
+
+export const CourseQuestionsQuery = Type.Object(
+  {
+    chapter: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'a chapter id of the table of contents: only that chapter (its numbers over its questions\' attempts alone) and no unlisted questions; an unknown id is a 400',
+        examples: ['ch1'],
+      }),
+    ),
+    unlisted: Type.Optional(Type.Boolean({ default: false, description: 'true: only the questions the table of contents does not list (`chapters` empty); not with `chapter`' })),
+  },
+  { additionalProperties: false },
+);

@@ -99,6 +99,41 @@ t.test('the questions report lists every question of the table of contents by ch
   });
 });
 
+t.test('a chapter\'s questions report (?chapter=) has exactly the whole book\'s rows for that chapter and no unlisted question; ?unlisted=true only those', async (t) => {
+  const app = await build(t);
+  await seeded(app);
+  const { headers } = await staffOf(app, 'ian', 'c1', 'instructor');
+  const whole = (await get(app, '/api/courses/c1/questions', headers)).json();
+  for (const [i, id] of ['ch1', 'ch2'].entries()) {
+    const res = await get(app, `/api/courses/c1/questions?chapter=${id}`, headers);
+    t.equal(res.statusCode, 200);
+    t.same(res.json(), { ...whole, chapters: [whole.chapters[i]], unlisted: [] }, id);
+  }
+  t.equal(whole.chapters[0].pages[0].questions[0].attempts, 7);
+  const unlisted = await get(app, '/api/courses/c1/questions?unlisted=true', headers);
+  t.equal(unlisted.statusCode, 200);
+  t.same(unlisted.json(), { ...whole, chapters: [] });
+  t.equal(whole.unlisted.length, 1);
+  t.same((await get(app, '/api/courses/c1/questions?unlisted=false', headers)).json(), whole);
+});
+
+t.test('an unknown chapter is a 400 that names it, and a chapter with unlisted=true a 400 too', async (t) => {
+  const app = await build(t);
+  await seeded(app);
+  const { headers } = await staffOf(app, 'ian', 'c1', 'instructor');
+  const unknown = await get(app, '/api/courses/c1/questions?chapter=ch9', headers);
+  t.equal(unknown.statusCode, 400);
+  t.match(unknown.headers['content-type'], /^application\/json/);
+  t.same(unknown.json(), {
+    statusCode: 400,
+    error: 'unknown_chapter',
+    message: 'the table of contents of book "book" has no chapter "ch9": use a chapter id of GET /api/books/book/toc, or leave out `chapter`',
+  });
+  const both = await get(app, '/api/courses/c1/questions?chapter=ch1&unlisted=true', headers);
+  t.equal(both.statusCode, 400);
+  t.same(both.json(), { statusCode: 400, error: 'invalid_request', message: 'ask for a chapter or for the unlisted questions, not both: leave out `chapter` or `unlisted`' });
+});
+
 t.test('the questions report counts only work saved within the course\'s dates: the first try is attempt 1, wherever it falls', async (t) => {
   const app = await build(t);
   await withToc(app);
@@ -118,6 +153,7 @@ t.test('the questions report counts only work saved within the course\'s dates: 
   t.same(body.chapters[0].pages[0].questions[0], { id: 'q1', kind: 'mchoice', points: 2, page: 'p1', attempts: 2, students: 1, correctFirstTry: 0, eventuallyCorrect: 1, medianAttempts: 2 });
   t.same(body.chapters[1].pages[0].questions[0], { id: 'q3', kind: 'shortanswer', points: 4, page: 'p3', ...zeros });
   t.same(body.unlisted, []);
+  t.same((await get(app, '/api/courses/c1/questions?chapter=ch1', ines.headers)).json().chapters, [body.chapters[0]], 'a chapter keeps to the dates too');
 });
 
 t.test('a book without a table of contents: no chapters, every answered question unlisted', async (t) => {
@@ -203,7 +239,7 @@ t.test('a choice question\'s summary marks the correct choices the attempts tell
 
 t.test('the questions report reads each student\'s attempts by index, from the course\'s enrolments', { skip: testDialect !== 'sqlite' && 'SQLite query plans' }, async (t) => {
   const app = await build(t);
-  const values = { course: 'c1', book: 'book', since: 0, until: 1, question: 'q1' };
+  const values = { course: 'c1', book: 'book', since: 0, until: 1, question: 'q1', questions: '["q1","q2"]', listed: '["q1","q2"]' };
   for (const [name, query] of Object.entries(courseQuestionStatements('sqlite'))) {
     const plan = (await app.db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${query}`, values)).map((p) => p.detail);
     t.notOk(plan.some((d) => /^SCAN (a|e|answers|enrolments)\b/.test(d) || /_book_time_idx/.test(d)), `${name}:\n${plan.join('\n')}`);
