@@ -235,7 +235,7 @@ async function main(): Promise<void> {
     if (args.postgres !== undefined) await copyToPostgres(file, args.postgres);
     console.log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, load average before: ${loadavg().map((l) => l.toFixed(2)).join(', ')}\n`);
 
-    const app = await buildApp({ config: { ...loadConfig({}), databaseUrl: args.postgres ?? file, demo: false, logLevel: 'silent', passwordCost: 10 }, migrate: false, logger: false });
+    const app = await buildApp({ config: { ...loadConfig({}), databaseUrl: args.postgres ?? file, ...(args.postgres === undefined ? {} : { secret: 'bench-only secret, at least 32 characters long' }), demo: false, logLevel: 'silent', passwordCost: 10 }, migrate: false, logger: false });
     try {
       const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: { origin: 'https://book.example' }, payload: { username: 'teacher', password: 'correct horse battery', mode: 'token' } });
       if (login.statusCode !== 200) throw new Error(`login: ${login.statusCode} ${login.body}`);
@@ -259,8 +259,6 @@ async function main(): Promise<void> {
       console.log('| --- | --- | ---: | ---: | ---: | ---: |');
       if (args.only === 'questions') {
         // The whole book, then the chapters one after another and the unlisted questions, as the Questions screen reads them.
-        console.log('| course | measure | runs | median | p95 | reply |');
-        console.log('| --- | --- | ---: | ---: | ---: | ---: |');
         for (const course of ['c1', 'c1-dated']) {
           let bytes = 0;
           const whole = await time(Math.max(1, Math.round(runs / 4)), async () => (bytes = (await get(`/api/courses/${course}/questions`)).rawPayload.length));
