@@ -5,7 +5,7 @@
  */
 import { api, ApiError } from './api.js';
 import { h, type Child } from './dom.js';
-import { courseHref, courseNav, crumbs, redraw, say, sayError, session, show } from './shell.js';
+import { courseHref, courseNav, crumbs, say, sayError, session, show } from './shell.js';
 
 /** One question's numbers (schemas/course-questions.ts, CourseQuestionStats). */
 interface QuestionStats {
@@ -76,7 +76,7 @@ const hardestFirst: View = { sort: 'firstTry', descending: false };
 const firstDescending = new Set<SortKey>(['attempts', 'students', 'median']);
 
 /** Kept while the user moves between the list and a question, so that coming back keeps their order. */
-let lastView: View = { ...hardestFirst };
+const lastView: View = { ...hardestFirst };
 
 const share = (part: number, whole: number): number | null => (whole > 0 ? part / whole : null);
 const percent = (part: number, whole: number) => {
@@ -126,68 +126,137 @@ const orderWords: Record<SortKey, [string, string]> = {
   median: ['the fewest median attempts first', 'the most median attempts first'],
 };
 
-/** The course's questions, a table per chapter (then one of the questions the table of contents does not list). */
-export async function questionsScreen(courseId: string, keep?: { focus?: string }): Promise<void> {
+/** A table of the screen: a chapter's questions, or those the table of contents does not list. */
+interface Table {
+  id: string;
+  title: string;
+  rows: Row[];
+}
+
+/** The book's table of contents (GET /api/books/:book/toc), as far as the screen reads it. */
+interface BookToc {
+  chapters: { id: string; title: string; pages: { questions?: unknown[] }[] }[];
+}
+
+/** Counts the screens shown: a chapter's reply that arrives after the screen was left (or drawn again) is dropped. */
+let shown = 0;
+
+const tablesOf = (reply: QuestionsReply): Table[] =>
+  reply.chapters.map((chapter) => {
+    let order = 0;
+    const rows = chapter.pages.flatMap((page) => page.questions.map((q): Row => ({ ...q, pageTitle: page.title, order: order++ })));
+    return { id: chapter.id, title: chapter.title, rows };
+  });
+
+/**
+ * The course's questions, a table per chapter (then one of the questions the table of contents does not list). The
+ * chapters are read one after another (GET …/questions?chapter=ID, each over its own questions' attempts: a large
+ * course's whole book at once takes seconds), each table drawn as it arrives, the live region telling which chapter
+ * is loading; then the unlisted questions (?unlisted=true). Sorting orders the tables loaded and those to come.
+ */
+export async function questionsScreen(courseId: string): Promise<void> {
   const course = session.courses.find((c) => c.id === courseId);
   if (!course) {
     show('No such course', h('h1', {}, 'No such course'), h('p', {}, `You teach no course "${courseId}".`), h('p', {}, h('a', { href: '#/' }, 'Back to your courses')));
     return;
   }
-  let reply: QuestionsReply;
+  const screen = ++shown;
+  const base = `/api/courses/${encodeURIComponent(courseId)}/questions`;
+  let chapters: BookToc['chapters'];
   try {
-    reply = await api<QuestionsReply>('GET', `/api/courses/${encodeURIComponent(courseId)}/questions`);
+    // A book without a table of contents (404) has unlisted questions only.
+    const toc = await api<BookToc>('GET', `/api/books/${encodeURIComponent(course.book)}/toc`).catch((err: unknown) => {
+      if (err instanceof ApiError && err.status === 404) return { chapters: [] };
+      throw err;
+    });
+    chapters = toc.chapters.filter((c) => c.pages.some((p) => (p.questions?.length ?? 0) > 0));
   } catch (err) {
     sayError(err);
     return;
   }
+  if (screen !== shown) return;
   const view = lastView;
   const title = `Questions · ${course.title}`;
-  const tables: { id: string; title: string; rows: Row[] }[] = reply.chapters.map((chapter) => {
-    let order = 0;
-    const rows = chapter.pages.flatMap((page) => page.questions.map((q): Row => ({ ...q, pageTitle: page.title, order: order++ })));
-    return { id: chapter.id, title: chapter.title, rows };
-  });
-  if (reply.unlisted.length > 0) tables.push({ id: '(unlisted)', title: 'Not in the table of contents', rows: reply.unlisted.map((q, order) => ({ ...q, pageTitle: null, order })) });
+  const tables: Table[] = [];
+  const order = h('p', { id: 'questions-order' });
+  const again = h('p', {});
+  const list = h('div', { id: 'question-tables' });
+  const empty = h('p', { class: 'note' });
+  let lead = '';
 
+  /** The words that say the order, and the button back to the hardest first when another order is on. */
+  const drawOrder = () => {
+    order.replaceChildren(
+      lead,
+      h('strong', {}, orderWords[view.sort][view.descending ? 1 : 0]),
+      view.sort === 'question' ? '.' : '; questions nobody attempted come last.',
+      ' Sort by a column with its button; a question opens its answers.',
+    );
+    order.hidden = tables.length === 0;
+    const hardest = view.sort === hardestFirst.sort && view.descending === hardestFirst.descending;
+    again.replaceChildren(hardest ? '' : h('button', { type: 'button', id: 'hardest-first', onclick: () => (Object.assign(view, hardestFirst), draw('hardest-first-done')) }, 'Hardest first again'));
+    again.hidden = hardest;
+  };
+  /** Every table loaded in the view's order; the focus back on the control used (`focus`). */
+  const draw = (focus: string) => {
+    drawOrder();
+    list.replaceChildren(...tables.map((table, i) => chapterSection(courseId, table, i, view, sortBy)));
+    // After "Hardest first again" (gone once used) the focus goes to the heading; after a sort, to the same button.
+    const target = focus === 'hardest-first-done' ? document.querySelector('main h1') : document.querySelector(`[data-focus="${CSS.escape(focus)}"]`);
+    (target as HTMLElement | null)?.focus();
+  };
   const sortBy = (key: SortKey, table: number) => {
     // A column's first click puts the hardest first: the fewest right (or the first in the book), the most attempts.
     view.descending = view.sort === key ? !view.descending : firstDescending.has(key);
     view.sort = key;
-    void questionsScreen(courseId, { focus: `sort-${table}-${key}` }).then(() => say(`Questions sorted ${orderWords[key][view.descending ? 1 : 0]}.`));
+    draw(`sort-${table}-${key}`);
+    say(`Questions sorted ${orderWords[key][view.descending ? 1 : 0]}.`);
   };
-  const answered = reply.chapters.some((c) => c.pages.some((p) => p.questions.some((q) => q.students > 0))) || reply.unlisted.length > 0;
-  const content: (Child | Child[])[] = [
-    crumbs(h('a', { href: courseHref(courseId) }, course.title)),
-    h('h1', {}, 'Questions'),
-    courseNav(courseId, '/questions'),
-  ];
+  let answered = false;
+  /** Adds a reply's tables after those shown (in the view's order), the focus left where it is. */
+  const add = (reply: QuestionsReply, more: Table[]) => {
+    if (more.length === 0) return;
+    if (tables.length === 0) {
+      lead = `Over the ${reply.enrolled} student${reply.enrolled === 1 ? '' : 's'} enrolled${reply.window.startsAt || reply.window.endsAt ? ', within the course\'s dates' : ''}. Each chapter's questions are listed `;
+    }
+    for (const table of more) list.append(chapterSection(courseId, table, tables.push(table) - 1, view, sortBy));
+    answered ||= more.some((t) => t.rows.some((q) => q.students > 0));
+    drawOrder();
+  };
+
+  show(title, crumbs(h('a', { href: courseHref(courseId) }, course.title)), h('h1', {}, 'Questions'), courseNav(courseId, '/questions'), order, again, empty, list);
+  empty.hidden = true;
+  drawOrder();
+  /** Still on this screen: not left for another, nor shown again. */
+  const live = () => screen === shown && list.isConnected;
+  try {
+    for (const [i, chapter] of chapters.entries()) {
+      say(`Loading chapter ${i + 1} of ${chapters.length}…`);
+      const reply = await api<QuestionsReply>('GET', `${base}?chapter=${encodeURIComponent(chapter.id)}`);
+      if (!live()) return;
+      add(reply, tablesOf(reply));
+    }
+    if (chapters.length > 0) say(`Loading the questions the table of contents does not list…`);
+    const reply = await api<QuestionsReply>('GET', `${base}?unlisted=true`);
+    if (!live()) return;
+    add(reply, reply.unlisted.length > 0 ? [{ id: '(unlisted)', title: 'Not in the table of contents', rows: reply.unlisted.map((q, order) => ({ ...q, pageTitle: null, order })) }] : []);
+  } catch (err) {
+    if (live()) sayError(err);
+    return;
+  } finally {
+    // Every table is there (the end-to-end tests wait for it).
+    if (live()) list.dataset.loaded = 'true';
+  }
   if (tables.length === 0) {
-    content.push(h('p', {}, 'The book\'s table of contents lists no question, and no student of the course has answered one yet.'));
-  } else {
-    content.push(
-      h(
-        'p',
-        { id: 'questions-order' },
-        `Over the ${reply.enrolled} student${reply.enrolled === 1 ? '' : 's'} enrolled${reply.window.startsAt || reply.window.endsAt ? ', within the course\'s dates' : ''}. Each chapter's questions are listed `,
-        h('strong', {}, orderWords[view.sort][view.descending ? 1 : 0]),
-        view.sort === 'question' ? '.' : '; questions nobody attempted come last.',
-        ' Sort by a column with its button; a question opens its answers.',
-      ),
-      view.sort === hardestFirst.sort && view.descending === hardestFirst.descending
-        ? null
-        : h('p', {}, h('button', { type: 'button', id: 'hardest-first', onclick: () => ((lastView = { ...hardestFirst }), void questionsScreen(courseId, { focus: 'hardest-first-done' })) }, 'Hardest first again')),
-      answered ? null : h('p', { class: 'note' }, 'No student of the course has answered a question yet: every count below is 0.'),
-      tables.map((table, i) => chapterSection(courseId, table, i, view, sortBy)),
-    );
+    order.hidden = true;
+    empty.textContent = 'The book\'s table of contents lists no question, and no student of the course has answered one yet.';
+    empty.className = '';
+    empty.hidden = false;
+  } else if (!answered) {
+    empty.textContent = 'No student of the course has answered a question yet: every count below is 0.';
+    empty.hidden = false;
   }
-  if (keep) {
-    redraw(title, undefined, ...content);
-    // After "Hardest first again" (gone once used) the focus goes to the heading; after a sort, to the same button.
-    const target = keep.focus === 'hardest-first-done' ? document.querySelector('main h1') : keep.focus ? document.querySelector(`[data-focus="${CSS.escape(keep.focus)}"]`) : null;
-    (target as HTMLElement | null)?.focus();
-  } else {
-    show(title, ...content);
-  }
+  say(tables.length === 0 ? '' : `Questions loaded: ${tables.length} table${tables.length === 1 ? '' : 's'}.`);
 }
 
 function chapterSection(courseId: string, table: { id: string; title: string; rows: Row[] }, index: number, view: View, sortBy: (key: SortKey, table: number) => void): HTMLElement {

@@ -346,11 +346,12 @@ t.test('the instructor opens Questions: a table per chapter with attempts, stude
   await page.goto(`${dashboard}#/courses/cs101`);
   await page.waitForSelector('table.grid');
   await page.click('nav.course-nav a:text("Questions")');
-  await page.waitForSelector('table.questions');
+  await page.waitForSelector('#question-tables[data-loaded] table.questions');
   t.equal(new URL(page.url()).hash, '#/courses/cs101/questions');
   t.equal(await page.textContent('h1'), 'Questions');
   t.equal(await page.getAttribute('nav.course-nav a[aria-current="page"]', 'href'), '#/courses/cs101/questions');
   t.match(await page.textContent('#questions-order'), /the hardest first: the lowest share of students right on their first try/);
+  t.equal(await page.textContent('#status'), 'Questions loaded: 2 tables.', 'the chapters were loaded one after another, the live region said so');
   // Ben and Cara, one attempt each: q1-1 right at once by both, q1-2 by Cara only; q2-1 Cara; q2-2 nobody (last).
   t.strictSame(await questionTables(page), [
     [
@@ -400,7 +401,7 @@ t.test('the instructor opens Questions: a table per chapter with attempts, stude
   await page.goto(`${dashboard}#/courses/cs101/questions/q2-2`);
   await page.waitForSelector('text=No student of the course has answered this question yet.');
   await page.click('nav.crumbs a:text("Questions")');
-  await page.waitForSelector('table.questions');
+  await page.waitForSelector('#question-tables[data-loaded] table.questions');
   t.strictSame(problems, [], 'no CSP refusal, no failed request, no error');
 });
 
@@ -505,7 +506,7 @@ t.test('a question opens its distribution of choices as bars (the correct one ma
   const { page, problems } = await openDashboard(t);
   await logIn(page, 'quinn');
   await page.goto(`${dashboard}#/courses/cs103/questions`);
-  await page.waitForSelector('table.questions');
+  await page.waitForSelector('#question-tables[data-loaded] table.questions');
   t.strictSame((await questionTables(page))[0], [
     'Values and lists',
     [
@@ -537,7 +538,7 @@ t.test('a question opens its distribution of choices as bars (the correct one ma
 
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${dashboard}#/courses/cs103/questions`);
-  await page.waitForSelector('table.questions');
+  await page.waitForSelector('#question-tables[data-loaded] table.questions');
   t.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'the page does not scroll sideways on a phone (the tables scroll in their regions)');
   await checkScreen(t, page, 'questions-phone');
   t.strictSame(problems, []);
