@@ -37,20 +37,21 @@ const questionStatsSql: Record<Dialect, SQL> = { sqlite: statsSql('sqlite'), pos
 /**
  * The same over a chapter's questions (`questions`: their ids, SQLite a JSON array, PostgreSQL an array): each
  * student's index is probed once a question (user_id, book_id, question), so the cost is that of the chapter's
- * attempts alone. On PostgreSQL the enrolled students are a MATERIALIZED CTE, the outer side of a nested loop over
- * the index (the planner otherwise takes the window's filter for very selective and hashes or sorts the book's
- * attempts), and the window's terms are written plainly (PostgreSQL has no index on the time to be kept away from).
+ * attempts alone. On PostgreSQL a LATERAL subquery a student (grouped by question there, a few dozen rows each)
+ * keeps the plan on that index whatever the statistics, and the window's terms keep their `+`: written plainly, the
+ * generic plan of the prepared statement (PostgreSQL's after five runs) takes a range on parameters for very
+ * selective and reads the book's attempts by the (book_id, saved_at) index instead, 5-8 s a chapter on the bench's
+ * course (bench/RESULTS.md).
  */
 const chapterStatsSql: Record<Dialect, SQL> = {
   sqlite: statsSql('sqlite', sql` AND a.question IN (SELECT value FROM json_each(${p('questions')}))`),
-  postgres: sql`WITH e AS MATERIALIZED (SELECT user_id FROM enrolments WHERE course_id = ${p('course')})
-  SELECT s.question, s.n, COUNT(*) AS students, SUM(s.first_try) AS first_try, SUM(s.eventually) AS eventually
-  FROM (SELECT a.question, COUNT(*) AS n,
+  postgres: sql`SELECT s.question, s.n, COUNT(*) AS students, SUM(s.first_try) AS first_try, SUM(s.eventually) AS eventually
+  FROM enrolments e CROSS JOIN LATERAL (SELECT a.question, COUNT(*) AS n,
       MAX(CASE WHEN a.attempt = 1 AND a.correct = 1 THEN 1 ELSE 0 END) AS first_try,
       MAX(CASE WHEN a.correct = 1 THEN 1 ELSE 0 END) AS eventually
-    FROM e JOIN answers a ON a.user_id = e.user_id AND a.book_id = ${p('book')} AND a.question = ANY(CAST(${p('questions')} AS text[]))
-    WHERE a.saved_at >= ${p('since')} AND a.saved_at < ${p('until')}
-    GROUP BY e.user_id, a.question) s
+    FROM answers a WHERE a.user_id = e.user_id AND a.book_id = ${p('book')} AND a.question = ANY(CAST(${p('questions')} AS text[])) AND ${inWindow('a.saved_at')}
+    GROUP BY a.question) s
+  WHERE e.course_id = ${p('course')}
   GROUP BY s.question, s.n`,
 };
 /**

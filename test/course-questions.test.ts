@@ -247,3 +247,12 @@ t.test('the questions report reads each student\'s attempts by index, from the c
     t.ok(plan.some((d) => d.startsWith('SEARCH a USING INDEX answers_attempt_idx (user_id=? AND book_id=?')), `${name}: each student's attempts by index`);
   }
 });
+
+t.test('a chapter\'s questions report reads each enrolled student\'s attempts at its questions by index on PostgreSQL, never the book\'s by time', { skip: testDialect !== 'postgres' && 'PostgreSQL query plans' }, async (t) => {
+  const app = await build(t);
+  const values = { course: 'c1', book: 'book', since: 0, until: 1, questions: ['q1', 'q2'] };
+  const query = courseQuestionStatements('postgres')['questions: stats, a chapter']!;
+  const plan = (await app.db.all<{ 'QUERY PLAN': string }>(sql`EXPLAIN ${query}`, values)).map((r) => r['QUERY PLAN']).join('\n');
+  t.match(plan, /Nested Loop[\s\S]*Index (Only )?Scan using answers_attempt_idx on answers a .*\n\s+Index Cond: \(\(user_id = e\.user_id\) AND \(book_id = /, plan);
+  t.notMatch(plan, /answers_book_time_idx|Seq Scan on answers/, plan);
+});
