@@ -328,6 +328,82 @@ t.test('an admin sees every course, and opens one they do not teach', async (t) 
   t.strictSame(problems, []);
 });
 
+/** The Questions screen's tables: each chapter's title and its rows as text (question, kind, the numbers). */
+const questionTables = (page: Page) =>
+  page.$$eval('main section', (sections) =>
+    sections
+      .filter((s) => s.querySelector('table.questions'))
+      .map((s) => [
+        s.querySelector('h2')?.textContent,
+        [...s.querySelectorAll('table.questions tbody tr')].map((r) => [...r.children].map((c) => [...c.childNodes].map((n) => (n.textContent ?? '').trim()).filter(Boolean).join(' '))),
+      ]),
+  );
+
+// Before the student test below, which gives Ben more work in cs101.
+t.test('the instructor opens Questions: a table per chapter with attempts, students, first try, eventually correct and median, the hardest first; sorting by a column reorders them', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.waitForSelector('table.grid');
+  await page.click('nav.course-nav a:text("Questions")');
+  await page.waitForSelector('table.questions');
+  t.equal(new URL(page.url()).hash, '#/courses/cs101/questions');
+  t.equal(await page.textContent('h1'), 'Questions');
+  t.equal(await page.getAttribute('nav.course-nav a[aria-current="page"]', 'href'), '#/courses/cs101/questions');
+  t.match(await page.textContent('#questions-order'), /the hardest first: the lowest share of students right on their first try/);
+  // Ben and Cara, one attempt each: q1-1 right at once by both, q1-2 by Cara only; q2-1 Cara; q2-2 nobody (last).
+  t.strictSame(await questionTables(page), [
+    [
+      'Values and lists',
+      [
+        ['q1-2 1. Values and lists', 'fitb', '2', '2', '1 50%', '1 50%', '1'],
+        ['q1-1 1. Values and lists', 'mchoice', '2', '2', '2 100%', '2 100%', '1'],
+      ],
+    ],
+    [
+      'Loops',
+      [
+        ['q2-1 2. Loops', 'mchoice', '1', '1', '1 100%', '1 100%', '1'],
+        ['q2-2 2. Loops', 'fitb', '0', '0', '0 —', '0 —', '—'],
+      ],
+    ],
+  ]);
+  t.strictSame(await page.$eval('table.questions', (table) => [...table.querySelectorAll('thead th')].map((th) => th.getAttribute('aria-sort'))), ['none', 'none', 'none', 'none', 'ascending', 'none', 'none']);
+  await checkScreen(t, page, 'questions');
+
+  await page.click('button[data-focus="sort-0-question"]');
+  await page.waitForFunction(() => document.querySelector('table.questions thead th')?.getAttribute('aria-sort') === 'ascending');
+  t.strictSame((await questionTables(page)).map(([title, rows]) => [title, (rows as string[][]).map((r) => r[0]!.split(' ')[0])]), [
+    ['Values and lists', ['q1-1', 'q1-2']],
+    ['Loops', ['q2-1', 'q2-2']],
+  ], 'in the book\'s order, every table');
+  t.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-focus')), 'sort-0-question', 'the focus stays on the sort button');
+  t.match(await page.textContent('#status'), 'Questions sorted in the book\'s order.');
+  await page.click('button[data-focus="sort-1-attempts"]');
+  await page.waitForFunction(() => document.querySelectorAll('table.questions')[1]?.querySelectorAll('thead th')[2]?.getAttribute('aria-sort') === 'descending');
+  t.strictSame((await questionTables(page)).map(([, rows]) => (rows as string[][]).map((r) => r[0]!.split(' ')[0])), [['q1-1', 'q1-2'], ['q2-1', 'q2-2']], 'most attempts first (ties in the book\'s order)');
+  t.match(await page.textContent('#questions-order'), /most attempts first/);
+  await page.click('button[data-focus="sort-0-attempts"]');
+  await page.waitForFunction(() => document.querySelector('table.questions thead th:nth-child(3)')?.getAttribute('aria-sort') === 'ascending');
+  t.strictSame((await questionTables(page)).map(([, rows]) => (rows as string[][]).map((r) => r[0]!.split(' ')[0])), [['q1-1', 'q1-2'], ['q2-2', 'q2-1']], 'a second click: fewest attempts first');
+  await page.click('#hardest-first');
+  await page.waitForSelector('#hardest-first', { state: 'detached' });
+  t.strictSame((await questionTables(page)).map(([, rows]) => (rows as string[][]).map((r) => r[0]!.split(' ')[0])), [['q1-2', 'q1-1'], ['q2-1', 'q2-2']], 'the hardest first again');
+
+  await page.click('table.questions a[href$="/questions/q1-1"]');
+  await page.waitForSelector('#choices');
+  t.equal(new URL(page.url()).hash, '#/courses/cs101/questions/q1-1');
+  t.strictSame(await page.$$eval('#choices tbody tr', (rows) => rows.map((r) => [r.querySelector('th')?.textContent, r.querySelector('td.num')?.firstChild?.textContent, (r.querySelector('.fill') as HTMLElement).style.width])), [['b ✓ correct', '2', '100%']]);
+  t.match(await page.textContent('#question-facts'), /Students who answered2 of 3 enrolled/);
+  await checkScreen(t, page, 'question');
+
+  await page.goto(`${dashboard}#/courses/cs101/questions/q2-2`);
+  await page.waitForSelector('text=No student of the course has answered this question yet.');
+  await page.click('nav.crumbs a:text("Questions")');
+  await page.waitForSelector('table.questions');
+  t.strictSame(problems, [], 'no CSP refusal, no failed request, no error');
+});
+
 t.test("the instructor opens a student from the grid: progress by chapter, a program's history with two versions compared, a question's attempts in order", async (t) => {
   // Ben's ac2-1, saved three times, and three attempts at q2-2 (the last correct).
   const ben2 = { userId: ben.id, bookId: 'demo' };
@@ -409,81 +485,6 @@ t.test("the instructor opens a student from the grid: progress by chapter, a pro
   t.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 390, 'the page is no wider than the phone');
   await checkScreen(t, page, 'student-phone');
   t.strictSame(problems, []);
-});
-
-/** The Questions screen's tables: each chapter's title and its rows as text (question, kind, the numbers). */
-const questionTables = (page: Page) =>
-  page.$$eval('main section', (sections) =>
-    sections
-      .filter((s) => s.querySelector('table.questions'))
-      .map((s) => [
-        s.querySelector('h2')?.textContent,
-        [...s.querySelectorAll('table.questions tbody tr')].map((r) => [...r.children].map((c) => [...c.childNodes].map((n) => (n.textContent ?? '').trim()).filter(Boolean).join(' '))),
-      ]),
-  );
-
-t.test('the instructor opens Questions: a table per chapter with attempts, students, first try, eventually correct and median, the hardest first; sorting by a column reorders them', async (t) => {
-  const { page, problems } = await openDashboard(t);
-  await logIn(page, 'irene');
-  await page.goto(`${dashboard}#/courses/cs101`);
-  await page.waitForSelector('table.grid');
-  await page.click('nav.course-nav a:text("Questions")');
-  await page.waitForSelector('table.questions');
-  t.equal(new URL(page.url()).hash, '#/courses/cs101/questions');
-  t.equal(await page.textContent('h1'), 'Questions');
-  t.equal(await page.getAttribute('nav.course-nav a[aria-current="page"]', 'href'), '#/courses/cs101/questions');
-  t.match(await page.textContent('#questions-order'), /the hardest first: the lowest share of students right on their first try/);
-  // Ben and Cara, one attempt each: q1-1 right at once by both, q1-2 by Cara only; q2-1 Cara; q2-2 nobody (last).
-  t.strictSame(await questionTables(page), [
-    [
-      'Values and lists',
-      [
-        ['q1-2 1. Values and lists', 'fitb', '2', '2', '1 50%', '1 50%', '1'],
-        ['q1-1 1. Values and lists', 'mchoice', '2', '2', '2 100%', '2 100%', '1'],
-      ],
-    ],
-    [
-      'Loops',
-      [
-        ['q2-1 2. Loops', 'mchoice', '1', '1', '1 100%', '1 100%', '1'],
-        ['q2-2 2. Loops', 'fitb', '0', '0', '0 —', '0 —', '—'],
-      ],
-    ],
-  ]);
-  t.strictSame(await page.$eval('table.questions', (table) => [...table.querySelectorAll('thead th')].map((th) => th.getAttribute('aria-sort'))), ['none', 'none', 'none', 'none', 'ascending', 'none', 'none']);
-  await checkScreen(t, page, 'questions');
-
-  await page.click('button[data-focus="sort-0-question"]');
-  await page.waitForFunction(() => document.querySelector('table.questions thead th')?.getAttribute('aria-sort') === 'ascending');
-  t.strictSame((await questionTables(page)).map(([title, rows]) => [title, (rows as string[][]).map((r) => r[0]!.split(' ')[0])]), [
-    ['Values and lists', ['q1-1', 'q1-2']],
-    ['Loops', ['q2-1', 'q2-2']],
-  ], 'in the book\'s order, every table');
-  t.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-focus')), 'sort-0-question', 'the focus stays on the sort button');
-  t.match(await page.textContent('#status'), 'Questions sorted in the book\'s order.');
-  await page.click('button[data-focus="sort-1-attempts"]');
-  await page.waitForFunction(() => document.querySelectorAll('table.questions')[1]?.querySelectorAll('thead th')[2]?.getAttribute('aria-sort') === 'descending');
-  t.strictSame((await questionTables(page)).map(([, rows]) => (rows as string[][]).map((r) => r[0]!.split(' ')[0])), [['q1-1', 'q1-2'], ['q2-1', 'q2-2']], 'most attempts first (ties in the book\'s order)');
-  t.match(await page.textContent('#questions-order'), /most attempts first/);
-  await page.click('button[data-focus="sort-0-attempts"]');
-  await page.waitForFunction(() => document.querySelector('table.questions thead th:nth-child(3)')?.getAttribute('aria-sort') === 'ascending');
-  t.strictSame((await questionTables(page)).map(([, rows]) => (rows as string[][]).map((r) => r[0]!.split(' ')[0])), [['q1-1', 'q1-2'], ['q2-2', 'q2-1']], 'a second click: fewest attempts first');
-  await page.click('#hardest-first');
-  await page.waitForSelector('#hardest-first', { state: 'detached' });
-  t.strictSame((await questionTables(page)).map(([, rows]) => (rows as string[][]).map((r) => r[0]!.split(' ')[0])), [['q1-2', 'q1-1'], ['q2-1', 'q2-2']], 'the hardest first again');
-
-  await page.click('table.questions a[href$="/questions/q1-1"]');
-  await page.waitForSelector('#choices');
-  t.equal(new URL(page.url()).hash, '#/courses/cs101/questions/q1-1');
-  t.strictSame(await page.$$eval('#choices tbody tr', (rows) => rows.map((r) => [r.querySelector('th')?.textContent, r.querySelector('td.num')?.firstChild?.textContent, (r.querySelector('.fill') as HTMLElement).style.width])), [['b ✓ correct', '2', '100%']]);
-  t.match(await page.textContent('#question-facts'), /Students who answered2 of 3 enrolled/);
-  await checkScreen(t, page, 'question');
-
-  await page.goto(`${dashboard}#/courses/cs101/questions/q2-2`);
-  await page.waitForSelector('text=No student of the course has answered this question yet.');
-  await page.click('nav.crumbs a:text("Questions")');
-  await page.waitForSelector('table.questions');
-  t.strictSame(problems, [], 'no CSP refusal, no failed request, no error');
 });
 
 t.test('a question opens its distribution of choices as bars (the correct one marked) and a fill-in-the-blank its most common answers; on a phone too', async (t) => {
