@@ -227,8 +227,9 @@ async function seedWork(db: Database, owner: Owner, toc: StoredToc, profile: Pro
       await saveAnswer(db, owner, question.id, { kind: question.kind, answer: right, correct: true, score: question.points, page: page.id }, undefined, Math.round(next()));
       counts.answers += 1;
     }
-    // The last page reached may still be open; the others are marked complete, most of the time.
-    if ((i < reached - 1 || profile.reach === 1) && (finished || rand() < 0.6) && rand() < 0.92) {
+    // The last page reached may still be open; the others are marked complete, most of the time (always by those who finished the book).
+    const marks = profile.reach === 1 ? finished || rand() < 0.8 : i < reached - 1 && (finished || rand() < 0.6) && rand() < 0.92;
+    if (marks) {
       await setPageComplete(db, owner, page.id, true, Math.round(next()));
       counts.completions += 1;
     }
