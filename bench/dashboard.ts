@@ -223,7 +223,6 @@ async function main(): Promise<number> {
           }),
         );
         log(timeline.join('\n'));
-        log(`    marks: ${JSON.stringify(await tab.evaluate(() => performance.getEntriesByType('mark').map((m) => [m.name, Math.round(m.startTime)])))}`);
       }
       await context.close();
       figures.push(shown);
