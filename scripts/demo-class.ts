@@ -187,7 +187,9 @@ async function seedWork(db: Database, owner: Owner, toc: StoredToc, profile: Pro
   const step = Math.max(0, (last - at) / reached);
   for (let i = 0; i < reached; i++) {
     const page = pages[i]!;
-    at += step * (0.5 + rand() * 0.5);
+    // The last page reached is where the student stopped (its work, of at most some 2.5 hours, ends before `now`); the
+    // others are spread out before it.
+    at = i === reached - 1 ? Math.max(at, last - 3 * 60 * minute) : at + step * (0.5 + rand() * 0.5);
     let t = at;
     const next = () => (t += (1 + rand() * 6) * minute);
     const events: NewEvent[] = [{ type: 'page:view', page: page.id, clientTime: Math.round(t) }];
