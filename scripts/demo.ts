@@ -3,6 +3,10 @@
  * http://localhost:8080 (DEMO_PORT), with the book `demo` allowing the pages' origins. `localhost:8080` and
  * `localhost:3000` are the same site, so the plain-HTTP SameSite=Lax cookie works. Ctrl-C stops both.
  *
+ * It also seeds, on its first start, a class to look at in the instructors' dashboard (http://localhost:3000/dashboard/):
+ * the course `demo-101` with an instructor, a teaching assistant and 28 students with three weeks of work
+ * (scripts/demo-class.ts); the logins are printed.
+ *
  * `npm run demo -- --lti` adds an LTI 1.3 platform (scripts/lti-platform.ts, the tests' fixture) on
  * http://127.0.0.1:8090 (DEMO_LMS_PORT), registered with Folio: its course pages launch the demo book in an iframe
  * as a student or an instructor, so a person can watch a launch happen, and the scores it receives are printed.
@@ -20,6 +24,7 @@ import { ConfigError, loadConfig } from '../plugins/config.js';
 import { startServer } from '../server.js';
 import { findPlatform, removePlatform, addPlatform } from '../db/lti.js';
 import { publicOriginOf } from '../lib/config.js';
+import { demoCourse, demoStaff, demoStudents, seedClass, type StaffAccount } from './demo-class.js';
 import { lis, startPlatform, type Platform } from './lti-platform.js';
 
 export const pagesFolder = join(import.meta.dirname, '..', 'examples', 'book');
@@ -75,6 +80,23 @@ export async function ensureDemoBook(app: FastifyInstance, origins: string[]): P
   }
 }
 
+/**
+ * Seeds the demo's class (scripts/demo-class.ts) on the demo book, once: a database that has the course keeps it as it
+ * is. Returns the lines to print: where the dashboard is and who logs in to it.
+ */
+export async function ensureDemoClass(app: FastifyInstance, folioUrl: string): Promise<string[]> {
+  const toc = app.books.toc(demoBook.id);
+  if (!toc) throw new Error('the demo book has no table of contents');
+  const seeded = await seedClass(app.db, { course: demoCourse, bookId: demoBook.id, toc, students: demoStudents, staff: demoStaff, passwordCost: app.config.passwordCost });
+  const [instructor, ta] = demoStaff as [StaffAccount, StaffAccount];
+  return [
+    `  Dashboard: ${folioUrl}/dashboard/ — log in as ${instructor.username} / ${instructor.password} (instructor) or ${ta.username} / ${ta.password} (teaching assistant)`,
+    seeded.created
+      ? `    (seeded the course ${demoCourse.id} "${demoCourse.title}": ${seeded.students} students, ${seeded.answers} answers, ${seeded.programs} program versions, ${seeded.completions} completed pages, work of the past 3 weeks)`
+      : `    (the course ${demoCourse.id} "${demoCourse.title}" was seeded on an earlier start)`,
+  ];
+}
+
 async function main(): Promise<void> {
   let config;
   try {
@@ -99,6 +121,7 @@ async function main(): Promise<void> {
     'Folio demo is running (Ctrl-C stops it):',
     `  demo book   http://localhost:${pagesPort}/          (pages from examples/book/)`,
     `  Folio       ${folioUrl}             (API docs at ${folioUrl}/docs, client at ${folioUrl}/client/folio.js)`,
+    ...(await ensureDemoClass(app, folioUrl)),
   ];
   if (process.argv.includes('--lti')) lines.push(...(await startDemoPlatform(app, Number(process.env.DEMO_LMS_PORT ?? 8090), `http://localhost:${pagesPort}`)).lines);
   console.log([...lines, ''].join('\n'));
