@@ -1,0 +1,248 @@
+/**
+ * A course's main screen (#/courses/ID): its overview with the join code, the progress grid of its students, and its
+ * roster, which instructors and admins change (teaching assistants read it).
+ */
+import { allPages, api, ApiError } from './api.js';
+import { byId, h, replace, type Child } from './dom.js';
+import { buildGrid, renderGrid, renderLegend, type Grid, type SortKey, type View } from './grid.js';
+import { courseHref, courseNav, crumbs, redraw, say, sayError, session, show } from './shell.js';
+import type { CourseDetail, CourseRole, ProgressPage, RosterChange, RosterPage, RosterStudent, Toc } from './types.js';
+
+/** What one course's screen shows and keeps between its redraws. */
+interface CourseState {
+  role: CourseRole;
+  detail: CourseDetail;
+  roster: RosterStudent[];
+  grid: Grid;
+  view: View;
+}
+
+async function loadCourse(id: string, role: CourseRole, view?: View): Promise<CourseState> {
+  const path = `/api/courses/${encodeURIComponent(id)}`;
+  const detail = await api<CourseDetail>('GET', path);
+  const label = (s: RosterStudent) => s.name ?? s.username ?? s.id;
+  // The API lists the roster by user id; people read it by name.
+  const roster = (await allPages<RosterPage>(`${path}/roster`, 500)).flatMap((p) => p.students).sort((a, b) => label(a).localeCompare(label(b)));
+  const report = await allPages<ProgressPage>(`${path}/progress`, 200);
+  // Chapter titles; a book without a table of contents (404) shows its chapters by id.
+  const toc = await api<Toc>('GET', `/api/books/${encodeURIComponent(detail.book)}/toc`).catch((err: unknown) => {
+    if (err instanceof ApiError && err.status === 404) return undefined;
+    throw err;
+  });
+  return { role, detail, roster, grid: buildGrid(report, toc), view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() } };
+}
+
+export async function courseScreen(id: string, keep?: { view: View; focus?: string }): Promise<void> {
+  const course = session.courses.find((c) => c.id === id);
+  if (!course) {
+    show('No such course', h('h1', {}, 'No such course'), h('p', {}, `You teach no course "${id}".`), h('p', {}, h('a', { href: '#/' }, 'Back to your courses')));
+    return;
+  }
+  let state: CourseState;
+  try {
+    state = await loadCourse(id, course.as, keep?.view);
+  } catch (err) {
+    sayError(err);
+    return;
+  }
+  const { detail } = state;
+  const content = [
+    crumbs(),
+    h('h1', {}, detail.title),
+    courseNav(detail.id, ''),
+    overviewSection(state),
+    progressSection(state),
+    rosterSection(state),
+  ];
+  if (keep) {
+    redraw(detail.title, keep.focus, ...content);
+  } else {
+    show(detail.title, ...content);
+  }
+}
+
+const reload = (state: CourseState, focus: string) => courseScreen(state.detail.id, { view: state.view, focus });
+const canChange = (state: CourseState) => state.role !== 'ta';
+
+function overviewSection(state: CourseState): HTMLElement {
+  const { detail } = state;
+  const item = (term: string, ...value: Child[]) => [h('dt', {}, term), h('dd', {}, ...value)];
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(detail.joinCode);
+      say(`Join code ${detail.joinCode} copied.`);
+    } catch {
+      say('The browser did not let the dashboard copy: select the code and copy it yourself.', true);
+    }
+  };
+  const rotate = async () => {
+    if (!confirm(`Give "${detail.title}" a new join code? ${detail.joinCode} stops working at once (students already in the course stay).`)) return;
+    try {
+      const { joinCode } = await api<{ joinCode: string }>('POST', `/api/courses/${encodeURIComponent(detail.id)}/code`);
+      await reload(state, 'rotate-code');
+      say(`New join code: ${joinCode}. The old one no longer works.`);
+    } catch (err) {
+      sayError(err);
+    }
+  };
+  return h(
+    'section',
+    { 'aria-labelledby': 'overview-heading' },
+    h('h2', { id: 'overview-heading' }, 'Overview'),
+    h(
+      'dl',
+      { class: 'facts' },
+      item('Book', detail.book),
+      item('Term', detail.term ?? '—'),
+      item('Students enrolled', h('span', { id: 'enrolled' }, String(detail.students))),
+      item('Staff', `${detail.instructors} instructor${detail.instructors === 1 ? '' : 's'}, ${detail.tas} teaching assistant${detail.tas === 1 ? '' : 's'}`),
+      item('Joining with the code', detail.open ? 'open' : 'closed'),
+      item(
+        'Join code',
+        h('code', { id: 'join-code' }, detail.joinCode),
+        ' ',
+        h('button', { type: 'button', id: 'copy-code', onclick: () => void copy() }, 'Copy'),
+        ' ',
+        canChange(state) ? h('button', { type: 'button', id: 'rotate-code', onclick: () => void rotate() }, 'Rotate') : null,
+      ),
+    ),
+  );
+}
+
+function progressSection(state: CourseState): HTMLElement {
+  const { grid, view } = state;
+  const holder = h('div', { class: 'grid-scroll', role: 'region', 'aria-labelledby': 'progress-heading', tabindex: 0 });
+  const count = h('p', { id: 'grid-count', class: 'count' });
+  const draw = (focus?: string) => {
+    const table = renderGrid(grid, view, {
+      sortBy(key: SortKey) {
+        view.descending = view.sort === key ? !view.descending : key !== 'name';
+        view.sort = key;
+        draw(`sort-${key}`);
+      },
+      toggle(chapter: string) {
+        if (!view.expanded.delete(chapter)) view.expanded.add(chapter);
+        draw(`chapter-${chapter}`);
+      },
+      studentHref: (row) => courseHref(state.detail.id, `/students/${encodeURIComponent(row.id)}`),
+    });
+    replace(holder, table);
+    const shown = table.tBodies[0]?.rows.length ?? 0;
+    count.textContent = shown === grid.rows.length ? `${shown} student${shown === 1 ? '' : 's'}` : `${shown} of ${grid.rows.length} students match`;
+    if (focus) (holder.querySelector(`[data-focus="${CSS.escape(focus)}"]`) as HTMLElement | null)?.focus();
+  };
+  const filter = h('input', { id: 'grid-filter', type: 'search', value: view.filter, autocomplete: 'off', 'aria-describedby': 'grid-count' });
+  filter.addEventListener('input', () => {
+    view.filter = filter.value;
+    draw();
+  });
+  draw();
+  return h(
+    'section',
+    { 'aria-labelledby': 'progress-heading' },
+    h('h2', { id: 'progress-heading' }, 'Progress'),
+    grid.rows.length === 0
+      ? h('p', {}, 'No student is enrolled yet: share the join code, or add students in the roster below.')
+      : [
+          h('div', { class: 'tools' }, h('label', { for: 'grid-filter' }, 'Filter students'), filter, count),
+          holder,
+          h('p', { class: 'note' }, 'Sort by a column with its button; open a chapter to see its pages; a student\'s name opens their work.'),
+          renderLegend(),
+        ],
+  );
+}
+
+function rosterSection(state: CourseState): HTMLElement {
+  const { detail, roster } = state;
+  const path = `/api/courses/${encodeURIComponent(detail.id)}/roster`;
+  const created = h('div', { id: 'created-accounts' });
+  const change = async (body: unknown, focus: string): Promise<RosterChange | undefined> => {
+    try {
+      const result = await api<RosterChange>('POST', path, body);
+      await reload(state, focus);
+      return result;
+    } catch (err) {
+      sayError(err);
+      return undefined;
+    }
+  };
+  const addForm = h(
+    'form',
+    {
+      class: 'inline',
+      onsubmit: async (event: Event) => {
+        event.preventDefault();
+        const usernames = (byId('add-usernames') as HTMLInputElement).value.split(/[\s,]+/).filter(Boolean);
+        if (usernames.length === 0) return say('Type one username or more.', true);
+        const result = await change({ usernames }, 'add-usernames');
+        if (result) say(`${result.enrolled} student${result.enrolled === 1 ? '' : 's'} added${result.alreadyEnrolled ? `, ${result.alreadyEnrolled} already enrolled` : ''}.`);
+      },
+    },
+    h('label', { for: 'add-usernames' }, 'Add students by username (separate several with spaces or commas)'),
+    h('input', { id: 'add-usernames', autocomplete: 'off', required: true }),
+    h('button', { type: 'submit' }, 'Add'),
+  );
+  const importForm = h(
+    'form',
+    {
+      class: 'inline',
+      onsubmit: async (event: Event) => {
+        event.preventDefault();
+        const file = (byId('roster-file') as HTMLInputElement).files?.[0];
+        if (!file) return say('Choose a CSV file first.', true);
+        const result = await change({ csv: await file.text() }, 'roster-file');
+        if (!result) return;
+        say(`Roster imported: ${result.enrolled} enrolled, ${result.alreadyEnrolled} already enrolled, ${result.created.length} new account${result.created.length === 1 ? '' : 's'}.`);
+        if (result.created.length > 0) {
+          replace(
+            byId('created-accounts'),
+            h('h3', {}, 'New accounts: send each student their set-password link'),
+            h('ul', {}, result.created.map((c) => h('li', {}, `${c.username}: `, h('code', {}, c.link)))),
+          );
+        }
+      },
+    },
+    h('label', { for: 'roster-file' }, 'Import a roster CSV (columns username, name, email; new usernames become accounts)'),
+    h('input', { id: 'roster-file', type: 'file', accept: '.csv,text/csv' }),
+    h('button', { type: 'submit' }, 'Import'),
+  );
+  const remove = async (student: RosterStudent) => {
+    const who = student.name ?? student.username ?? student.id;
+    if (!confirm(`Take ${who} out of "${detail.title}"? Their work stays theirs.`)) return;
+    try {
+      await api('DELETE', `${path}/${encodeURIComponent(student.id)}`);
+      await reload(state, 'add-usernames');
+      say(`${who} is no longer in the course.`);
+    } catch (err) {
+      sayError(err);
+    }
+  };
+  const table = h(
+    'table',
+    { class: 'roster' },
+    h('caption', { class: 'visually-hidden' }, 'Enrolled students'),
+    h('thead', {}, h('tr', {}, ['Name', 'Username', 'Email', 'Enrolled by', canChange(state) ? 'Remove' : null].filter((c) => c !== null).map((c) => h('th', { scope: 'col' }, c)))),
+    h(
+      'tbody',
+      {},
+      roster.map((s) =>
+        h(
+          'tr',
+          { 'data-student': s.id },
+          h('th', { scope: 'row' }, s.name ?? '—'),
+          h('td', {}, s.username ?? '—'),
+          h('td', {}, s.email ?? '—'),
+          h('td', {}, s.via),
+          canChange(state) ? h('td', {}, h('button', { type: 'button', class: 'remove', onclick: () => void remove(s) }, 'Remove', h('span', { class: 'visually-hidden' }, ` ${s.name ?? s.username ?? s.id}`))) : null,
+        ),
+      ),
+    ),
+  );
+  return h(
+    'section',
+    { 'aria-labelledby': 'roster-heading' },
+    h('h2', { id: 'roster-heading' }, `Roster (${roster.length} student${roster.length === 1 ? '' : 's'})`),
+    canChange(state) ? [addForm, importForm, created] : h('p', {}, 'The course\'s instructors change its roster.'),
+    roster.length === 0 ? h('p', {}, 'Nobody is enrolled yet.') : h('div', { class: 'scroll' }, table),
+  );
+}
