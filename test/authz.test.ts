@@ -138,6 +138,8 @@ const samples: Record<string, Sample> = {
   'GET /api/courses/:course/questions/:question/summary': { ok: 200, url: '/api/courses/c1/questions/q1/summary' },
   'GET /api/courses/:course/students/:user/work': { ok: 200 },
   'GET /api/courses/:course/lti-scores': { ok: 200 },
+  'GET /api/courses/:course/activity': { ok: 200, url: '/api/courses/c1/activity?days=7' },
+  'GET /api/courses/:course/consent': { ok: 200 },
   'GET /api/courses/:course/export': { ok: 200, url: '/api/courses/c1/export?kind=answers&format=csv' },
 };
 const identifyExport: Sample = { ok: 200, url: '/api/books/book/export?kind=answers&identify=true' };
