@@ -7,6 +7,7 @@
  * - the first page of the progress grid at the default limit (50 students);
  * - the whole grid walked with the cursor (every page, 1,000 students);
  * - a question's summary (a different question each run);
+ * - the overview's activity per day (GET …/activity) over the last 30 days and over 366 (every row of the book);
  * each for the course without dates and for the same students in a course with dates (the window's queries).
  *
  *   npm run bench:courses [-- --students 1000 --others 500 --runs 20] [-- --keep FILE]
@@ -251,6 +252,10 @@ async function main(): Promise<void> {
           bytes = res.rawPayload.length;
         });
         console.log(`| ${course} | question summary | ${runs} | ${median(summary).toFixed(1)} ms | ${p95(summary).toFixed(1)} ms | ${bytes} B |`);
+        for (const days of [30, 366]) {
+          const activity = await time(runs, async () => (bytes = (await get(`/api/courses/${course}/activity?days=${days}`)).rawPayload.length));
+          console.log(`| ${course} | activity per day, ${days} days | ${runs} | ${median(activity).toFixed(1)} ms | ${p95(activity).toFixed(1)} ms | ${bytes} B |`);
+        }
       }
     } finally {
       await app.close();

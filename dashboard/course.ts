@@ -2,11 +2,13 @@
  * A course's main screen (#/courses/ID): its overview with the join code, the progress grid of its students, and its
  * roster, which instructors and admins change (teaching assistants read it).
  */
+import { activityDays, activitySection } from './activity.js';
 import { allPages, api, ApiError } from './api.js';
 import { byId, h, replace, type Child } from './dom.js';
 import { buildGrid, renderGrid, renderLegend, type Grid, type SortKey, type View } from './grid.js';
+import { lmsScoresSection } from './lms-scores.js';
 import { courseHref, courseNav, crumbs, redraw, say, sayError, session, show } from './shell.js';
-import type { CourseDetail, CourseRole, ProgressPage, RosterChange, RosterPage, RosterStudent, Toc } from './types.js';
+import type { CourseActivity, CourseDetail, CourseRole, LtiScores, ProgressPage, RosterChange, RosterPage, RosterStudent, Toc } from './types.js';
 
 /** What one course's screen shows and keeps between its redraws. */
 interface CourseState {
@@ -15,6 +17,8 @@ interface CourseState {
   roster: RosterStudent[];
   grid: Grid;
   view: View;
+  activity: CourseActivity;
+  scores: LtiScores;
 }
 
 async function loadCourse(id: string, role: CourseRole, view?: View): Promise<CourseState> {
@@ -29,7 +33,8 @@ async function loadCourse(id: string, role: CourseRole, view?: View): Promise<Co
     if (err instanceof ApiError && err.status === 404) return undefined;
     throw err;
   });
-  return { role, detail, roster, grid: buildGrid(report, toc), view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() } };
+  const [activity, scores] = await Promise.all([api<CourseActivity>('GET', `${path}/activity?days=${activityDays}`), api<LtiScores>('GET', `${path}/lti-scores`)]);
+  return { role, detail, roster, grid: buildGrid(report, toc), view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() }, activity, scores };
 }
 
 export async function courseScreen(id: string, keep?: { view: View; focus?: string }): Promise<void> {
@@ -51,6 +56,7 @@ export async function courseScreen(id: string, keep?: { view: View; focus?: stri
     h('h1', {}, detail.title),
     courseNav(detail.id, ''),
     overviewSection(state),
+    lmsScoresSection(state.scores),
     progressSection(state),
     rosterSection(state),
   ];
@@ -106,6 +112,7 @@ function overviewSection(state: CourseState): HTMLElement {
         canChange(state) ? h('button', { type: 'button', id: 'rotate-code', onclick: () => void rotate() }, 'Rotate') : null,
       ),
     ),
+    activitySection(state.activity),
   );
 }
 

@@ -6,6 +6,7 @@
 import { api, ApiError } from './api.js';
 import { courseScreen } from './course.js';
 import { byId, h, replace } from './dom.js';
+import { exportsScreen } from './exports.js';
 import { describe, say, sayError, session, show } from './shell.js';
 import { studentScreen } from './student.js';
 import type { CourseRole, CourseSummary, MyCourse, User } from './types.js';
@@ -108,6 +109,7 @@ function coursesScreen(): void {
 /** The screens by address (the fragment); the ids in it are the patterns' groups. Anything else shows the courses. */
 const screens: [RegExp, (...ids: string[]) => Promise<void>][] = [
   [/^#\/courses\/([^/]+)\/students\/([^/]+)$/, studentScreen],
+  [/^#\/courses\/([^/]+)\/exports$/, exportsScreen],
   [/^#\/courses\/([^/]+)$/, (id) => courseScreen(id)],
 ];
 

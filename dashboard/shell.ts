@@ -55,7 +55,10 @@ export function crumbs(...links: HTMLAnchorElement[]): HTMLElement {
 }
 
 /** A course's screens, in the order its navigation lists them: `screen` is the address after #/courses/ID. */
-export const courseScreens: { screen: string; label: string }[] = [{ screen: '', label: 'Overview and progress' }];
+export const courseScreens: { screen: string; label: string }[] = [
+  { screen: '', label: 'Overview and progress' },
+  { screen: '/exports', label: 'Exports' },
+];
 
 /** The navigation between a course's screens, the current one marked for assistive technology. */
 export function courseNav(courseId: string, current: string): HTMLElement | null {

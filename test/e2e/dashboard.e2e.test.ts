@@ -4,6 +4,7 @@
  * (cells, sorting, filtering, chapters opened into pages), the join code, and the roster. axe-core checks every screen
  * (no serious or critical violation) and each screen is saved under test-results/dashboard-*.png.
  */
+import { sql } from 'drizzle-orm';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -13,6 +14,7 @@ import { addStaff, createCourse, enrol, findCourse, isEnrolled } from '../../db/
 import { createAccount } from '../../db/users.js';
 import { saveAnswer, saveProgram, setPageComplete } from '../../db/work.js';
 import type { Role } from '../../db/schema.js';
+import { parseCsv } from '../../lib/csv.js';
 import { checkToc } from '../../lib/toc.js';
 import { hashPassword } from '../../lib/passwords.js';
 import { root } from '../helper.js';
@@ -325,5 +327,109 @@ t.test('an admin sees every course, and opens one they do not teach', async (t) 
   await page.click('#account button');
   await page.waitForSelector('form.login');
   t.equal(await page.textContent('#status'), 'Logged out.');
+  t.strictSame(problems, []);
+});
+
+// The course overview's activity and the exports screen. The world above has, today, Ben's 2 answers and Cara's 3
+// answers, her program and her completed page; these tests add page views: Ben's today, Ana's 10 days ago.
+const dayMs = 86_400_000;
+const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const pageView = (userId: string, at: number) =>
+  db.run(sql`INSERT INTO events (user_id, book_id, type, page, server_time) VALUES (${userId}, 'demo', 'page:view', 'ch1', CAST(${at} AS BIGINT))`);
+let viewsAdded = false;
+async function addPageViews(): Promise<void> {
+  if (viewsAdded) return;
+  viewsAdded = true;
+  await pageView(ben.id, Date.now());
+  await pageView(ana.id, Date.now() - 10 * dayMs);
+}
+
+t.test('the overview shows who was active this week and a chart of activity per day, with its numbers as a table, under the CSP', async (t) => {
+  await addPageViews();
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.waitForSelector('#activity-chart canvas');
+  t.equal(await page.textContent('#active-week'), '2 of 3', 'Ben and Cara this week; Ana 10 days ago');
+  t.match(await page.getAttribute('#activity-chart', 'aria-label'), '5 answers, 1 program save, 2 page views', 'the chart\'s summary for assistive technology');
+  t.match(await page.getAttribute('#activity-chart', 'role'), 'img');
+  t.strictSame(await page.$$eval('#activity-chart .u-legend .u-label', (labels) => labels.map((l) => l.textContent)), ['Day (UTC)', 'Answers', 'Program saves', 'Page views'], 'a legend of the three series');
+  t.ok(await page.$eval('#activity-chart canvas', (c) => (c as HTMLCanvasElement).width > 200), 'the canvas is drawn');
+  const rows = await page.$$eval('#activity-table tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-day'), ...[...tr.querySelectorAll('td')].map((td) => td.textContent)]));
+  t.equal(rows.length, 30, 'every day of the last 30, zeros included');
+  t.strictSame(
+    rows.filter((r) => r.slice(1).some((n) => n !== '0')),
+    [
+      [utcDay(Date.now() - 10 * dayMs), '0', '0', '1', '1'],
+      [utcDay(Date.now()), '5', '1', '1', '2'],
+    ],
+    'the seeded numbers: answers, program saves, page views, students',
+  );
+  t.equal(await page.$('#lms-scores'), null, 'no LMS section: the course has no LMS link and no score waiting');
+  await page.click('.activity-numbers summary');
+  await checkScreen(t, page, 'overview-activity');
+  t.strictSame(problems, [], 'no CSP refusal (uPlot sets styles from script only), no failed request, no error');
+});
+
+t.test('on a phone the chart fits the screen', async (t) => {
+  const { page, problems } = await openDashboard(t, { width: 390, height: 844 });
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.waitForSelector('#activity-chart canvas');
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  t.ok(width <= 390, `the page is ${width} px wide`);
+  await checkScreen(t, page, 'overview-phone');
+  t.strictSame(problems, []);
+});
+
+t.test('the instructor opens Exports: the consent counts, and a CSV download with the server\'s file name that parses', async (t) => {
+  await addPageViews();
+  await db.run(sql`UPDATE users SET research_consent = 1 WHERE id IN (${ben.id}, ${cara.id})`);
+  t.teardown(() => db.run(sql`UPDATE users SET research_consent = 0 WHERE id IN (${ben.id}, ${cara.id})`));
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.click('nav.course-nav a:text("Exports")');
+  await page.waitForSelector('#consent-counts');
+  t.equal(new URL(page.url()).hash, '#/courses/cs101/exports');
+  t.equal(await page.getAttribute('nav.course-nav a[aria-current="page"]', 'href'), '#/courses/cs101/exports');
+  t.equal(await page.textContent('#consent-counts'), '2 of 3 enrolled students consented to research; 1 did not.');
+  t.match(await page.textContent('main'), 'Only students who consented appear in the exports, and pseudonymised');
+  t.strictSame(
+    await page.$$eval('table.exports tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-kind'), ...[...tr.querySelectorAll('a')].map((a) => a.getAttribute('href'))])),
+    ['answers', 'programs', 'events', 'completions'].map((kind) => [kind, ...['csv', 'jsonl', 'xapi'].map((format) => `/api/courses/cs101/export?kind=${kind}&format=${format}`)]),
+    'every kind in every format, as links to the course\'s export',
+  );
+  await checkScreen(t, page, 'exports');
+
+  const headers: Record<string, string>[] = [];
+  page.on('response', (r) => {
+    if (r.url().includes('/api/courses/cs101/export')) headers.push(r.headers());
+  });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('tr[data-kind="answers"] a[data-format="csv"]')]);
+  const name = download.suggestedFilename();
+  t.match(name, /^cs101-answers-\d{8}T\d{6}Z\.csv$/, 'the course, the kind, the time it ends');
+  t.equal(headers.length, 1, 'one request: the browser downloads the link itself');
+  t.equal(headers[0]?.['content-disposition'], `attachment; filename="${name}"`, 'the file name is the server\'s Content-Disposition');
+  t.equal(headers[0]?.['content-type'], 'text/csv; charset=utf-8');
+  const file = await download.path();
+  const records = parseCsv(await readFile(file, 'utf8')).map((r) => r.fields);
+  t.strictSame(records[0], ['id', 'user', 'question', 'attempt', 'kind', 'answer', 'correct', 'score', 'page', 'savedAt'], 'the header');
+  const body = records.slice(1);
+  t.equal(body.length, 5, 'Ben\'s 2 answers and Cara\'s 3; Ana did not consent');
+  t.strictSame(body.map((r) => r[2]).sort(), ['q1-1', 'q1-1', 'q1-2', 'q1-2', 'q2-1']);
+  t.equal(new Set(body.map((r) => r[1])).size, 2, 'two students, pseudonymised');
+  t.notOk(body.some((r) => r.includes(ben.id) || r.includes(cara.id) || r.includes('ben') || r.includes('cara')), 'no user id or username');
+  t.strictSame(problems, []);
+});
+
+t.test('a TA opens Exports too; the date fields narrow every link', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'tomas');
+  await page.goto(`${dashboard}#/courses/cs101/exports`);
+  await page.waitForSelector('#consent-counts');
+  await page.fill('#export-since', '2026-09-01');
+  await page.dispatchEvent('#export-since', 'change');
+  t.equal(await page.getAttribute('tr[data-kind="events"] a[data-format="jsonl"]', 'href'), '/api/courses/cs101/export?kind=events&format=jsonl&since=2026-09-01');
   t.strictSame(problems, []);
 });
