@@ -17,7 +17,8 @@ interface CourseState {
   roster: RosterStudent[];
   grid: Grid;
   view: View;
-  activity: CourseActivity;
+  /** Loaded while the screen shows (it reads every row of the days: slower than the rest on a large course). */
+  activity: Promise<CourseActivity>;
   scores: LtiScores;
 }
 
@@ -33,7 +34,10 @@ async function loadCourse(id: string, role: CourseRole, view?: View): Promise<Co
     if (err instanceof ApiError && err.status === 404) return undefined;
     throw err;
   });
-  const [activity, scores] = await Promise.all([api<CourseActivity>('GET', `${path}/activity?days=${activityDays}`), api<LtiScores>('GET', `${path}/lti-scores`)]);
+  const scores = await api<LtiScores>('GET', `${path}/lti-scores`);
+  // Asked last, so that on SQLite (one read thread) the grid's reads do not queue behind it; shown when it comes.
+  const activity = api<CourseActivity>('GET', `${path}/activity?days=${activityDays}`);
+  activity.catch(() => {}); // handled where the overview shows it
   return { role, detail, roster, grid: buildGrid(report, toc), view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() }, activity, scores };
 }
 
@@ -112,8 +116,24 @@ function overviewSection(state: CourseState): HTMLElement {
         canChange(state) ? h('button', { type: 'button', id: 'rotate-code', onclick: () => void rotate() }, 'Rotate') : null,
       ),
     ),
-    activitySection(state.activity),
+    activityHolder(state),
   );
+}
+
+/** Where the activity goes once loaded (the rest of the screen does not wait for it). */
+function activityHolder(state: CourseState): HTMLElement {
+  const holder = h('div', { id: 'activity', 'aria-busy': 'true' }, h('p', { class: 'note' }, 'Loading the activity of the last days…'));
+  state.activity.then(
+    (activity) => {
+      replace(holder, activitySection(activity));
+      holder.removeAttribute('aria-busy');
+    },
+    (err: unknown) => {
+      replace(holder, h('p', { class: 'error' }, `The activity could not be loaded: ${err instanceof ApiError ? err.message : String(err)}`));
+      holder.removeAttribute('aria-busy');
+    },
+  );
+  return holder;
 }
 
 function progressSection(state: CourseState): HTMLElement {

@@ -29,41 +29,49 @@ const p = sql.placeholder;
 /** SQLite: CROSS JOIN keeps the book's rows by time outermost (the planner, without statistics, would start from the enrolments). */
 const joinOf: Record<Dialect, SQL> = { sqlite: sql.raw('CROSS JOIN'), postgres: sql.raw('JOIN') };
 
-/** The four kinds of work, as (table alias, table, time column, what the row counts as). */
+/** The four kinds of work: table alias, table, time column, and what a row counts as (answers, saves, page views). */
 const tables = [
-  { alias: 'a', table: 'answers', time: 'saved_at', counts: ['1', '0', '0'] },
-  { alias: 'w', table: 'programs', time: 'saved_at', counts: ['0', '1', '0'] },
-  { alias: 'v', table: 'events', time: 'server_time', counts: ['0', '0', `CASE WHEN v.type = '${pageViewEvent}' THEN 1 ELSE 0 END`] },
+  { alias: 'a', table: 'answers', time: 'saved_at', counts: ['COUNT(*)', '0', '0'] },
+  { alias: 'w', table: 'programs', time: 'saved_at', counts: ['0', 'COUNT(*)', '0'] },
+  { alias: 'v', table: 'events', time: 'server_time', counts: ['0', '0', `SUM(CASE WHEN v.type = '${pageViewEvent}' THEN 1 ELSE 0 END)`] },
   { alias: 'c', table: 'page_completions', time: 'completed_at', counts: ['0', '0', '0'] },
 ] as const;
 
-/** Each enrolled student's rows of the book between `since` and `until` (by the table's (book_id, time) index), all four tables. */
-function courseRows(d: Dialect, columns: (t: (typeof tables)[number]) => string, since: string, until: string): SQL {
+/**
+ * Each enrolled student's rows of the book between `since` and `until` (by the table's (book_id, time) index), all four
+ * tables: `columns` what each gives, `tail` after each (a GROUP BY).
+ */
+function courseRows(d: Dialect, columns: (t: (typeof tables)[number]) => string, since: string, until: string, tail: (t: (typeof tables)[number]) => string = () => ''): SQL {
   const parts = tables.map((t) => {
     const time = `${t.alias}.${t.time}`;
     return sql`SELECT ${sql.raw(columns(t))} FROM ${sql.raw(t.table)} ${sql.raw(t.alias)} ${joinOf[d]} enrolments e ON e.course_id = ${p('course')} AND e.user_id = ${sql.raw(t.alias)}.user_id
-      WHERE ${sql.raw(t.alias)}.book_id = ${p('book')} AND ${sql.raw(time)} >= ${p(since)} AND ${sql.raw(time)} < ${p(until)}`;
+      WHERE ${sql.raw(t.alias)}.book_id = ${p('book')} AND ${sql.raw(time)} >= ${p(since)} AND ${sql.raw(time)} < ${p(until)}${sql.raw(tail(t))}`;
   });
   return sql.join(parts, sql.raw(' UNION ALL '));
 }
 
 /**
  * One row per day with work (none: one row of NULLs), each with the course's enrolled count and active students:
- * the day is the time's whole days since the epoch (UTC), which both databases compute as an integer division.
+ * the day is the time's whole days since the epoch (UTC), which both databases compute as an integer division. Each
+ * table's rows are first counted per student and day (a hash of a few thousand groups), so that the distinct
+ * students of a day are counted over those groups, not over every row. CAST: PostgreSQL sums BIGINTs as NUMERIC.
  */
 function activitySql(d: Dialect): SQL {
-  const perDay = courseRows(
+  const day = (t: (typeof tables)[number]) => `${t.alias}.${t.time} / ${dayMs}`;
+  const perStudentDay = courseRows(
     d,
-    (t) => `${t.alias}.user_id AS user_id, ${t.alias}.${t.time} / ${dayMs} AS day, ${t.counts[0]} AS answers, ${t.counts[1]} AS saves, ${t.counts[2]} AS page_views`,
+    (t) => `${t.alias}.user_id AS user_id, ${day(t)} AS day, ${t.counts[0]} AS answers, ${t.counts[1]} AS saves, ${t.counts[2]} AS page_views`,
     'since',
     'until',
+    (t) => ` GROUP BY ${t.alias}.user_id, ${day(t)}`,
   );
-  const recent = courseRows(d, (t) => `${t.alias}.user_id AS user_id`, 'recent', 'recentUntil');
+  const recent = courseRows(d, (t) => `DISTINCT ${t.alias}.user_id AS user_id`, 'recent', 'recentUntil');
   return sql`SELECT k.enrolled, k.active, d.day, d.answers, d.saves, d.page_views, d.students FROM
     (SELECT (SELECT COUNT(*) FROM enrolments n WHERE n.course_id = ${p('course')}) AS enrolled,
       (SELECT COUNT(DISTINCT r.user_id) FROM (${recent}) r) AS active) k
-    LEFT JOIN (SELECT x.day, SUM(x.answers) AS answers, SUM(x.saves) AS saves, SUM(x.page_views) AS page_views, COUNT(DISTINCT x.user_id) AS students
-      FROM (${perDay}) x GROUP BY x.day) d ON 1 = 1
+    LEFT JOIN (SELECT x.day, CAST(SUM(x.answers) AS BIGINT) AS answers, CAST(SUM(x.saves) AS BIGINT) AS saves, CAST(SUM(x.page_views) AS BIGINT) AS page_views,
+      COUNT(DISTINCT x.user_id) AS students
+      FROM (${perStudentDay}) x GROUP BY x.day) d ON 1 = 1
     ORDER BY d.day`;
 }
 const activityQueries: Record<Dialect, SQL> = { sqlite: activitySql('sqlite'), postgres: activitySql('postgres') };
