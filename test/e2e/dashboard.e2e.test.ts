@@ -436,3 +436,33 @@ t.test('a TA opens Exports too; the date fields narrow every link', async (t) =>
   t.equal(await page.getAttribute('tr[data-kind="events"] a[data-format="jsonl"]', 'href'), '/api/courses/cs101/export?kind=events&format=jsonl&since=2026-09-01');
   t.strictSame(problems, []);
 });
+
+t.test('a course an LMS links lists the scores waiting for its gradebook: student, page, score, attempts, next attempt, last error', async (t) => {
+  const now = Date.now();
+  const next = now + 3_600_000; // not due while the test runs: the sender leaves it alone
+  await db.run(sql`INSERT INTO lti_contexts (issuer, deployment_id, context_id, book_id, course_id, created_at) VALUES ('https://lms.example', 'd1', 'ctx1', 'demo', 'cs102', CAST(${now} AS BIGINT))`);
+  await db.run(sql`INSERT INTO lti_scores (user_id, lineitem, issuer, client_id, deployment_id, sub, resource_link_id, scopes, book_id, page, course_id,
+    score_given, score_maximum, activity_progress, grading_progress, changed_at, pending, attempts, next_attempt_at, last_error, created_at)
+    VALUES (${ben.id}, 'https://lms.example/lineitems/1', 'https://lms.example', 'client', 'd1', 'lms-ben', 'link1', 'score', 'demo', 'ch1', 'cs102',
+    1, 2, 'InProgress', 'FullyGraded', CAST(${now} AS BIGINT), 1, 3, CAST(${next} AS BIGINT), 'https://lms.example/lineitems/1/scores answered 503', CAST(${now} AS BIGINT))`);
+  t.teardown(async () => {
+    await db.run(sql`DELETE FROM lti_scores WHERE course_id = 'cs102'`);
+    await db.run(sql`DELETE FROM lti_contexts WHERE course_id = 'cs102'`);
+  });
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'olga');
+  await page.goto(`${dashboard}#/courses/cs102`);
+  await page.waitForSelector('#lms-scores table');
+  t.equal(await page.textContent('#lms-heading'), 'Scores waiting for the LMS (1)');
+  const rows = await page.$$eval('#lms-scores tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+  t.equal(rows.length, 1);
+  t.strictSame(rows[0]!.slice(0, 4), ['Ben Brown', 'ch1', '1 / 2', '3']);
+  t.equal(await page.getAttribute('#lms-scores tbody tr td:nth-child(5) time', 'datetime'), new Date(next).toISOString(), 'the next attempt');
+  t.equal(rows[0]![5], 'https://lms.example/lineitems/1/scores answered 503');
+  await checkScreen(t, page, 'lms-scores');
+  await db.run(sql`DELETE FROM lti_scores WHERE course_id = 'cs102'`);
+  await page.reload();
+  await page.waitForSelector('#lms-heading');
+  t.equal(await page.textContent('#lms-scores'), 'LMS gradebookEvery score has reached the LMS gradebook.', 'linked, none waiting');
+  t.strictSame(problems, []);
+});
