@@ -2,11 +2,13 @@
  * A course's main screen (#/courses/ID): its overview with the join code, the progress grid of its students, and its
  * roster, which instructors and admins change (teaching assistants read it).
  */
+import { activityDays, activitySection } from './activity.js';
 import { allPages, api, ApiError } from './api.js';
 import { byId, h, replace, type Child } from './dom.js';
 import { buildGrid, renderGrid, renderLegend, renderRows, visibleRows, windowedFrom, type Grid, type GridActions, type Row, type RowWindow, type SortKey, type View } from './grid.js';
+import { lmsScoresSection } from './lms-scores.js';
 import { courseHref, courseNav, crumbs, redraw, say, sayError, session, show } from './shell.js';
-import type { CourseDetail, CourseRole, ProgressPage, RosterChange, RosterPage, RosterStudent, Toc } from './types.js';
+import type { CourseActivity, CourseDetail, CourseRole, LtiScores, ProgressPage, RosterChange, RosterPage, RosterStudent, Toc } from './types.js';
 
 /** What one course's screen shows and keeps between its redraws. */
 interface CourseState {
@@ -15,6 +17,9 @@ interface CourseState {
   roster: RosterStudent[];
   grid: Grid;
   view: View;
+  /** Loaded while the screen shows (it reads every row of the days: slower than the rest on a large course). */
+  activity: Promise<CourseActivity>;
+  scores: LtiScores;
 }
 
 async function loadCourse(id: string, role: CourseRole, view?: View): Promise<CourseState> {
@@ -23,7 +28,7 @@ async function loadCourse(id: string, role: CourseRole, view?: View): Promise<Co
   // All at once (a course of 1,000 students shows in under a second: bench/dashboard.ts): the course, its roster and
   // grid, and the book's chapter titles, which a book without a table of contents (404) lacks: its chapters show by id.
   const detailed = api<CourseDetail>('GET', path);
-  const [detail, rosterPages, report, toc] = await Promise.all([
+  const [detail, rosterPages, report, toc, scores] = await Promise.all([
     detailed,
     allPages<RosterPage>(`${path}/roster`, 500),
     allPages<ProgressPage>(`${path}/progress`, 200),
@@ -33,10 +38,14 @@ async function loadCourse(id: string, role: CourseRole, view?: View): Promise<Co
         throw err;
       }),
     ),
+    api<LtiScores>('GET', `${path}/lti-scores`),
   ]);
+  // Asked last, so that on SQLite (one read thread) the grid's reads do not queue behind it; shown when it comes.
+  const activity = api<CourseActivity>('GET', `${path}/activity?days=${activityDays}`);
+  activity.catch(() => {}); // handled where the overview shows it
   // The API lists the roster by user id; people read it by name.
   const roster = rosterPages.flatMap((p) => p.students).sort((a, b) => label(a).localeCompare(label(b)));
-  return { role, detail, roster, grid: buildGrid(report, toc), view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() } };
+  return { role, detail, roster, grid: buildGrid(report, toc), view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() }, activity, scores };
 }
 
 export async function courseScreen(id: string, keep?: { view: View; focus?: string }): Promise<void> {
@@ -58,6 +67,7 @@ export async function courseScreen(id: string, keep?: { view: View; focus?: stri
     h('h1', {}, detail.title),
     courseNav(detail.id, ''),
     overviewSection(state),
+    lmsScoresSection(state.scores),
     progressSection(state),
     rosterSection(state),
   ];
@@ -113,7 +123,24 @@ function overviewSection(state: CourseState): HTMLElement {
         canChange(state) ? h('button', { type: 'button', id: 'rotate-code', onclick: () => void rotate() }, 'Rotate') : null,
       ),
     ),
+    activityHolder(state),
   );
+}
+
+/** Where the activity goes once loaded (the rest of the screen does not wait for it). */
+function activityHolder(state: CourseState): HTMLElement {
+  const holder = h('div', { id: 'activity', 'aria-busy': 'true' }, h('p', { class: 'note' }, 'Loading the activity of the last days…'));
+  state.activity.then(
+    (activity) => {
+      replace(holder, activitySection(activity));
+      holder.removeAttribute('aria-busy');
+    },
+    (err: unknown) => {
+      replace(holder, h('p', { class: 'error' }, `The activity could not be loaded: ${err instanceof ApiError ? err.message : String(err)}`));
+      holder.removeAttribute('aria-busy');
+    },
+  );
+  return holder;
 }
 
 function progressSection(state: CourseState): HTMLElement {

@@ -143,6 +143,8 @@ const samples: Record<string, Sample> = {
   'GET /api/courses/:course/students/:user/programs/:activity/versions/:version': { ok: 200, url: '/api/courses/c1/students/:user/programs/ac1/versions/1' },
   'GET /api/courses/:course/students/:user/answers/:question/attempts': { ok: 200, url: '/api/courses/c1/students/:user/answers/q1/attempts' },
   'GET /api/courses/:course/lti-scores': { ok: 200 },
+  'GET /api/courses/:course/activity': { ok: 200, url: '/api/courses/c1/activity?days=7' },
+  'GET /api/courses/:course/consent': { ok: 200 },
   'GET /api/courses/:course/export': { ok: 200, url: '/api/courses/c1/export?kind=answers&format=csv' },
 };
 const identifyExport: Sample = { ok: 200, url: '/api/books/book/export?kind=answers&identify=true' };
