@@ -1,5 +1,5 @@
 import { and, asc, eq, getTableName, gt, gte, lt, ne, notExists, or, sql, type SQLWrapper } from 'drizzle-orm';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Static } from 'typebox';
 import { ExportUnavailableError } from './exports.js';
@@ -123,6 +123,21 @@ export async function createAccount(db: Database, account: NewAccount): Promise<
   } catch (err) {
     if (isUniqueViolation(err)) throw new UsernameTakenError(`the username "${account.username}" is taken`);
     throw err;
+  }
+}
+
+/**
+ * An account made by a sign-in elsewhere (an LMS launch, an identity provider): no password, role student, name and
+ * email as given, and a username of `prefix`, "-" and 12 random characters (the person never types it).
+ */
+export async function createPasswordlessAccount(db: Database, prefix: string, claims: { name?: string | undefined; email?: string | undefined }): Promise<UserRow> {
+  for (let attempt = 0; ; attempt++) {
+    const username = `${prefix}-${randomBytes(9).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x').toLowerCase()}`;
+    try {
+      return await createAccount(db, { username, passwordHash: null, name: claims.name, email: claims.email });
+    } catch (err) {
+      if (!(err instanceof UsernameTakenError) || attempt > 3) throw err;
+    }
   }
 }
 
