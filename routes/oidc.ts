@@ -125,6 +125,7 @@ const oidcRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const user = requireUser(request);
+      if (!(await findProvider(db, request.params.provider))) throw new HttpError(404, 'oidc_provider', `there is no identity provider "${request.params.provider}" on this Folio (see GET /api/auth/providers)`);
       if (user.anonymous) throw new HttpError(400, 'no_account', 'an anonymous session has no account to link: sign in with the provider instead (its button on the login form)');
       try {
         const returnUrl = returnPage(books, request.body.book, request.body.return);
