@@ -54,6 +54,8 @@ export async function startIdentityProvider(options: IdpOptions) {
     // The claims of the scopes asked go in the ID token too (as Google's and Entra ID's do).
     conformIdTokenClaims: false,
     features: { devInteractions: { enabled: true } },
+    // Short lives, as a test or a demo needs (said, so that oidc-provider does not remind of its defaults).
+    ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
     findAccount: (_ctx: unknown, id: string) => {
       const account = accounts[id] ?? {};
       const email = 'email' in account ? account.email : `${id}@example.edu`;
