@@ -58,9 +58,10 @@ const oidcRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const publicOrigin = publicOriginOf(config);
 
   /** Records a sign-in and gives the provider's authorization URL for it. */
-  async function authorizationUrl(providerId: string, login: Omit<OidcLogin, 'providerId'>): Promise<string> {
+  async function authorizationUrl(request: FastifyRequest, providerId: string, login: Omit<OidcLogin, 'providerId'>): Promise<string> {
     const provider = await findProvider(db, providerId);
     if (!provider) throw new OidcError('provider', `there is no identity provider "${providerId}" on this Folio (see GET /api/auth/providers)`);
+    await app.limitOidcStart(request);
     const { state, nonce, codeVerifier } = await startOidcLogin(db, { ...login, providerId });
     const url = client.buildAuthorizationUrl(configurationOf(provider, app.secret), {
       redirect_uri: callbackUrlOf(publicOrigin, provider.id),
@@ -99,7 +100,7 @@ const oidcRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { provider } = request.params;
       try {
         const returnUrl = returnPage(books, request.query.book, request.query.return);
-        const url = await authorizationUrl(provider, { bookId: request.query.book, returnUrl, mode: 'signin', userId: null });
+        const url = await authorizationUrl(request, provider, { bookId: request.query.book, returnUrl, mode: 'signin', userId: null });
         request.log.info({ event: 'oidc_start', provider, book: request.query.book, client: request.ip }, 'sign-in with an identity provider started');
         return reply.header('cache-control', 'no-store').redirect(url, 302);
       } catch (err) {
@@ -120,7 +121,7 @@ const oidcRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'For a logged-in account (an anonymous session is refused: sign in or register instead). The page opens the URL in a popup or the whole page; after the provider, the callback links the identity to this account (refused when it already signs in to another account) and returns to `return` with a hand-off code for this account.',
         params: ProviderParams,
         body: OidcLinkBody,
-        response: { 200: OidcLinkReply, ...errorReplies(400, 401, 403, 404, 415) },
+        response: { 200: OidcLinkReply, ...errorReplies(400, 401, 403, 404, 415, 429) },
       },
     },
     async (request) => {
@@ -129,7 +130,7 @@ const oidcRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (user.anonymous) throw new HttpError(400, 'no_account', 'an anonymous session has no account to link: sign in with the provider instead (its button on the login form)');
       try {
         const returnUrl = returnPage(books, request.body.book, request.body.return);
-        return { url: await authorizationUrl(request.params.provider, { bookId: request.body.book, returnUrl, mode: 'link', userId: user.id }) };
+        return { url: await authorizationUrl(request, request.params.provider, { bookId: request.body.book, returnUrl, mode: 'link', userId: user.id }) };
       } catch (err) {
         if (err instanceof OidcError) throw new HttpError(err.reason === 'provider' ? 404 : 400, `oidc_${err.reason}`, err.message);
         throw err;
