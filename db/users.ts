@@ -6,7 +6,7 @@ import { ExportUnavailableError } from './exports.js';
 import type { User as UserSchema } from '../schemas/auth.js';
 import type { Database, Queries, Snapshot } from './index.js';
 import { first, named, qb, rows, select, storedColumns } from './query.js';
-import { answers, courses, courseStaff, enrolments, events, ltiUsers, pageCompletions, positions, programs, rateLimits, sessions, users, type Role, type Stored, type User } from './schema.js';
+import { answers, courses, courseStaff, enrolments, events, ltiUsers, oidcIdentities, pageCompletions, positions, programs, rateLimits, sessions, users, type Role, type Stored, type User } from './schema.js';
 import { moveEnrolments } from './courses.js';
 import { moveWork, workLock } from './work.js';
 
@@ -317,6 +317,10 @@ const taughtCourses = select({ ...courseOfRow, as: courseStaff.role, since: cour
   .from(courseStaff)
   .innerJoin(courses, eq(courses.id, courseStaff.courseId))
   .where(eq(courseStaff.userId, p('user')));
+const identitiesOf = select({ provider: oidcIdentities.providerId, issuer: oidcIdentities.issuer, subject: oidcIdentities.sub, email: oidcIdentities.email, emailVerified: oidcIdentities.emailVerified, linkedAt: oidcIdentities.linkedAt })
+  .from(oidcIdentities)
+  .where(eq(oidcIdentities.userId, p('user')))
+  .orderBy(asc(oidcIdentities.issuer), asc(oidcIdentities.sub));
 const lmsAccountsOf = select({ issuer: ltiUsers.issuer, subject: ltiUsers.sub, linkedAt: ltiUsers.createdAt }).from(ltiUsers).where(eq(ltiUsers.userId, p('user'))).orderBy(asc(ltiUsers.issuer), asc(ltiUsers.sub));
 
 /** The JSON text of everything about one user, a chunk at a time, read from one snapshot. */
@@ -329,13 +333,16 @@ async function* personalDocument(snapshot: Snapshot, user: UserRow): AsyncGenera
   const studied = await rows(snapshot, studiedCourses, { user: user.id });
   const taught = await rows(snapshot, taughtCourses, { user: user.id });
   const lms = await rows(snapshot, lmsAccountsOf, { user: user.id });
+  const identities = await rows(snapshot, identitiesOf, { user: user.id });
   const courseList = [...studied.map((c) => ({ ...c, as: 'student' as const })), ...taught]
     .sort((a, b) => (a.course < b.course ? -1 : a.course > b.course ? 1 : 0))
     .map((c) => ({ course: c.course, book: c.book, title: c.title, term: c.term, as: c.as, since: isoTime(c.since) }));
   const account = { ...publicUser(user), createdAt: isoTime(user.createdAt), updatedAt: isoTime(user.updatedAt) };
   yield `{"exportedAt":${JSON.stringify(new Date().toISOString())},"account":${JSON.stringify(account)},"sessions":${JSON.stringify(
     found.map((s) => ({ kind: s.kind, createdAt: isoTime(s.createdAt), expiresAt: isoTime(s.expiresAt) })),
-  )},"courses":${JSON.stringify(courseList)},"lmsAccounts":${JSON.stringify(lms.map((a) => ({ issuer: a.issuer, subject: a.subject, linkedAt: isoTime(a.linkedAt) })))}`;
+  )},"courses":${JSON.stringify(courseList)},"lmsAccounts":${JSON.stringify(lms.map((a) => ({ issuer: a.issuer, subject: a.subject, linkedAt: isoTime(a.linkedAt) })))},"identityProviders":${JSON.stringify(
+    identities.map((i) => ({ provider: i.provider, issuer: i.issuer, subject: i.subject, email: i.email, emailVerified: Boolean(i.emailVerified), linkedAt: isoTime(i.linkedAt) })),
+  )}`;
   for (const table of personalTables) {
     yield `,${JSON.stringify(table.name)}:[`;
     const next = snapshot.cursor(table.query, { user: user.id }, 500);
