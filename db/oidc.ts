@@ -156,6 +156,9 @@ export class IdentityRefusal extends Error {
   }
 }
 
+/** The user an identity (issuer, sub) is linked to, if any. */
+export const identityOwner = async (db: Queries, issuer: string, sub: string) => ownerOf(db, issuer, sub);
+
 const ownerOf = async (db: Queries, issuer: string, sub: string) =>
   (await first(db, select({ userId: oidcIdentities.userId }).from(oidcIdentities).where(and(eq(oidcIdentities.issuer, issuer), eq(oidcIdentities.sub, sub)))))?.userId;
 

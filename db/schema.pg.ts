@@ -155,6 +155,11 @@ export const handoffCodes = pgTable(
     bookId: text('book_id')
       .notNull()
       .references(() => books.id, { onDelete: 'cascade' }),
+    /**
+     * A provider identity (JSON: issuer, sub, provider, email…) to link to the user when the code is redeemed by that
+     * user's own session (routes/oidc.ts, routes/handoff.ts); null for a plain login.
+     */
+    link: text('link'),
     expiresAt: time('expires_at').notNull(),
     createdAt: time('created_at').notNull(),
   },

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as client from 'openid-client';
 import { createHandoff } from '../db/handoffs.js';
-import { findProvider, identitiesOf, IdentityRefusal, linkIdentity, listProviders, signInIdentity, startOidcLogin, takeOidcState, unlinkIdentity, type OidcLogin, type PendingOidcLogin } from '../db/oidc.js';
+import { findProvider, identitiesOf, identityOwner, IdentityRefusal, listProviders, signInIdentity, startOidcLogin, takeOidcState, unlinkIdentity, type OidcLogin, type PendingOidcLogin } from '../db/oidc.js';
 import { findUserById } from '../db/users.js';
 import type { BookRegistry } from '../lib/book-registry.js';
 import { publicOriginOf } from '../lib/config.js';
@@ -146,7 +146,7 @@ const oidcRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'Where the identity provider sends the browser back: signs in (or links) and redirects (302) to the book page with #folio-handoff=CODE',
         description:
-          "The redirect URI registered at the provider. Uses the state once (unknown, used, expired after 10 minutes or another provider's: refused), exchanges the code with the PKCE verifier, and checks the ID token (signature with the provider's JWKS, iss, aud, exp, nonce). With allowed email domains, the email must be verified by the provider and in one of them. A sign-in finds the account linked to (issuer, sub), or makes one when the provider may create accounts (an email address never links accounts by itself); a link attaches the identity to the account that started it. Then redirects to the return page with a hand-off code in the fragment (POST /api/auth/handoff logs in; it moves the page's anonymous work to the account). Refusals: 400, a small page saying what went wrong with a link back to the page (JSON when Accept prefers it).",
+          "The redirect URI registered at the provider. Uses the state once (unknown, used, expired after 10 minutes or another provider's: refused), exchanges the code with the PKCE verifier, and checks the ID token (signature with the provider's JWKS, iss, aud, exp, nonce). With allowed email domains, the email must be verified by the provider and in one of them. A sign-in finds the account linked to (issuer, sub), or makes one when the provider may create accounts (an email address never links accounts by itself); a link is verified here and completed when the page redeems the hand-off code in the session of the account that started it (POST /api/auth/handoff: 403 link_refused from any other session, 409 linked_elsewhere). Then redirects to the return page with a hand-off code in the fragment (POST /api/auth/handoff logs in; it moves the page's anonymous work to the account). Refusals: 400, a small page saying what went wrong with a link back to the page (JSON when Accept prefers it).",
         params: ProviderParams,
         querystring: OidcCallbackQuery,
       },
@@ -191,9 +191,13 @@ const oidcRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const identity = { issuer: provider.metadata.issuer, sub: claims.sub, providerId, name: claims.name, email: claims.email, emailVerified: claims.emailVerified };
         let userId: string;
         let created = false;
+        let link: string | null = null;
         if (pending.mode === 'link' && pending.userId) {
-          await linkIdentity(db, identity, pending.userId);
+          // Linked when the page redeems the hand-off code in the session of the account that started (routes/handoff.ts).
+          const owner = await identityOwner(db, identity.issuer, identity.sub);
+          if (owner !== undefined && owner !== pending.userId) throw new IdentityRefusal('linked_elsewhere', 'this account of the identity provider already signs in to another Folio account: log in to that one, or unlink it there first');
           userId = pending.userId;
+          link = JSON.stringify(identity);
         } else {
           const signedIn = await signInIdentity(db, identity, provider.createAccounts);
           userId = signedIn.user.id;
@@ -201,8 +205,8 @@ const oidcRoutes: FastifyPluginAsyncTypebox = async (app) => {
         }
         const user = await findUserById(db, userId);
         if (!user) throw new OidcError('account', 'the account of this sign-in no longer exists');
-        const code = await createHandoff(db, user.id, pending.bookId);
-        request.log.info({ event: pending.mode === 'link' ? 'oidc_linked' : 'oidc_signin', provider: providerId, userId: user.id, newUser: created, book: pending.bookId, client: request.ip }, 'signed in with an identity provider');
+        const code = await createHandoff(db, user.id, pending.bookId, Date.now(), link);
+        request.log.info({ event: pending.mode === 'link' ? 'oidc_link_verified' : 'oidc_signin', provider: providerId, userId: user.id, newUser: created, book: pending.bookId, client: request.ip }, 'signed in with an identity provider');
         return reply.header('cache-control', 'no-store').redirect(handoffTarget(pending.returnUrl, code), 302);
       } catch (err) {
         if (err instanceof OidcError || err instanceof IdentityRefusal) return refuse(request, reply, 'oidc_callback_refused', err, { provider: providerId, back: pending?.returnUrl });

@@ -219,11 +219,17 @@ t.test('linking: a logged-in password account links the provider, then signs in 
   const s = await setup(t, { provider: { createAccounts: false } });
   const { cookie, res: registered } = await register(s.app, 'ada');
   const user = registered.json().user as { id: string };
-  const withCookie = { ...fromBook, cookie };
+  let withCookie = { ...fromBook, cookie };
   const link = await s.app.inject({ method: 'POST', url: '/api/auth/oidc/uni/link', headers: withCookie, payload: { book: 'book', return: page } });
   t.equal(link.statusCode, 200, link.body);
   const linked = await callback(s.app, await throughProvider(s, 'ada-at-uni', link.json().url));
   t.equal(linked.statusCode, 302, linked.body);
+  t.same(await identities(s.app), [], 'linked only when the page redeems the code in the account\'s session');
+  const linkCode = /#folio-handoff=([A-Za-z0-9_-]+)$/.exec(String(linked.headers.location))![1]!;
+  const redeemed = await s.app.inject({ method: 'POST', url: '/api/auth/handoff', headers: withCookie, payload: { book: 'book', code: linkCode } });
+  t.equal(redeemed.statusCode, 200, redeemed.body);
+  t.equal(redeemed.json().user.id, user.id);
+  withCookie = { ...fromBook, cookie: cookieOf(redeemed) }; // the redemption started a new session
   t.same(await identities(s.app), [{ issuer: s.idp.issuer, sub: 'ada-at-uni', user_id: user.id, provider_id: 'uni', email: 'ada-at-uni@example.edu', email_verified: 1 }]);
   const listed = await s.app.inject({ method: 'GET', url: '/api/auth/identities', headers: withCookie });
   t.match(listed.json(), [{ provider: 'uni', email: 'ada-at-uni@example.edu', emailVerified: true }]);
@@ -247,6 +253,23 @@ t.test('linking: a logged-in password account links the provider, then signs in 
   t.equal(done.statusCode, 204, done.body);
   t.equal((await identities(s.app)).length, 0);
   t.equal((await s.app.inject({ method: 'DELETE', url: '/api/auth/identities/uni', headers: withCookie })).statusCode, 404);
+});
+
+t.test("a link started by one account and completed by another person's page (a link sent to a victim) links nothing: 403 link_refused", async (t) => {
+  const s = await setup(t);
+  const mallory = await register(s.app, 'mallory');
+  const link = await s.app.inject({ method: 'POST', url: '/api/auth/oidc/uni/link', headers: { ...fromBook, cookie: mallory.cookie }, payload: { book: 'book', return: page } });
+  // The victim opens mallory's link and signs in at the provider with her own account.
+  const landed = await callback(s.app, await throughProvider(s, 'victim', link.json().url));
+  t.equal(landed.statusCode, 302);
+  const code = /#folio-handoff=([A-Za-z0-9_-]+)$/.exec(String(landed.headers.location))![1]!;
+  // Her page (anonymous, or logged in as herself) redeems the code.
+  const victim = await register(s.app, 'victim');
+  const res = await redeem(s.app, code, { cookie: victim.cookie });
+  t.equal(res.statusCode, 403, res.body);
+  t.equal(res.json().error, 'link_refused');
+  t.same(await identities(s.app), []);
+  t.equal((await redeem(s.app, code, { cookie: mallory.cookie })).statusCode, 400, 'the code is used up');
 });
 
 t.test('an anonymous session cannot link (it signs in instead)', async (t) => {

@@ -38,4 +38,5 @@ CREATE TABLE `oidc_states` (
 	FOREIGN KEY (`user_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE INDEX `oidc_states_expires_idx` ON `oidc_states` (`expires_at`);
+CREATE INDEX `oidc_states_expires_idx` ON `oidc_states` (`expires_at`);--> statement-breakpoint
+ALTER TABLE `handoff_codes` ADD `link` text;
