@@ -167,6 +167,16 @@ function takeHandoffCode(runtime: Runtime): { code: string | null; signin: strin
   return { code: handoffPattern.test(code) ? code : null, signin: signin !== null && signinPattern.test(signin) ? signin : null };
 }
 
+/** A new sign-in's id (16 hex digits): marks its popup's return page. */
+const newSigninId = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** The page with the sign-in marker `?folio-signin=ID`. */
+function withSignin(page: URL, id: string): URL {
+  const url = new URL(page);
+  url.searchParams.set(signinParameter, id);
+  return url;
+}
+
 /** The channel a sign-in popup hands its code over (same origin, so the page that opened it hears it). */
 const signinChannelName = (server: string, book: string) => `folio-signin|${server}|${book}`;
 
@@ -323,16 +333,42 @@ export class Folio {
    */
   signIn(provider: string): Promise<User> {
     if (typeof provider !== 'string' || !bookPattern.test(provider)) return Promise.reject(new FolioError(400, 'invalid_request', `a provider id is one of providers() (got ${JSON.stringify(provider)})`));
-    const { location, openWindow, navigate, channel: openChannel } = this.#runtime;
-    if (!location) return Promise.reject(new FolioError(400, 'invalid_request', 'signIn needs the page\'s address (to come back to)'));
-    const id = Array.from(globalThis.crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('');
+    const start = (back: URL) => `${this.server}/api/auth/oidc/${encodeURIComponent(provider)}/start?${new URLSearchParams({ book: this.book, return: back.href }).toString()}`;
+    return this.#throughProvider(start);
+  }
+
+  /**
+   * Links an identity provider to the logged-in account (so that it signs in to this account from then on): as
+   * `signIn`, through a popup (or the whole page), and resolves to the user once the link is made. The link completes
+   * only in this account's session. Rejects with a FolioError: `no_account` for an anonymous session, `linked_elsewhere`
+   * when that provider account signs in to another account, `unauthenticated` without a session.
+   */
+  async linkProvider(provider: string): Promise<User> {
+    if (typeof provider !== 'string' || !bookPattern.test(provider)) throw new FolioError(400, 'invalid_request', `a provider id is one of providers() (got ${JSON.stringify(provider)})`);
+    const { location } = this.#runtime;
+    if (!location) throw new FolioError(400, 'invalid_request', 'linkProvider needs the page\'s address (to come back to)');
+    const id = newSigninId();
     const here = new URL(location.href);
     here.hash = '';
-    const start = (back: URL) => `${this.server}/api/auth/oidc/${encodeURIComponent(provider)}/start?${new URLSearchParams({ book: this.book, return: back.href }).toString()}`;
-    const popupReturn = new URL(here);
-    popupReturn.searchParams.set(signinParameter, id);
+    // Folio answers the provider's URL for this account; the popup opens then (browsers allow it for a few seconds after the click).
+    const out = await this.#call({ method: 'POST', path: `/api/auth/oidc/${encodeURIComponent(provider)}/link`, body: { book: this.book, return: withSignin(here, id).href }, token: this.#token });
+    if (out.kind !== 'ok') throw out.error;
+    const { url } = out.body as { url: string };
+    return this.#throughProvider(() => url, id);
+  }
+
+  /**
+   * Sends the person to a provider (`start(returnPage)`): in a popup when the browser allows one, whose return page
+   * hands the hand-off code back over the channel; else the whole page goes (and redeems the code when it returns).
+   */
+  #throughProvider(start: (back: URL) => string, knownId?: string): Promise<User> {
+    const { location, openWindow, navigate, channel: openChannel } = this.#runtime;
+    if (!location) return Promise.reject(new FolioError(400, 'invalid_request', 'signing in with a provider needs the page\'s address (to come back to)'));
+    const id = knownId ?? newSigninId();
+    const here = new URL(location.href);
+    here.hash = '';
     const channel = openChannel?.(signinChannelName(this.server, this.book)) ?? null;
-    const popup = channel ? (openWindow?.(start(popupReturn), `folio-signin-${id}`) ?? null) : null;
+    const popup = channel ? (openWindow?.(start(withSignin(here, id)), `folio-signin-${id}`) ?? null) : null;
     if (!channel || !popup) {
       channel?.close();
       if (!navigate) return Promise.reject(new FolioError(400, 'popup_blocked', 'the browser blocked the sign-in window: allow popups for this page, or try again from a click'));

@@ -3,6 +3,7 @@
  * in a popup, whose return page hands the hand-off code back over a BroadcastChannel; where popups are blocked the
  * whole page goes. In Node against the real app and a real OpenID Provider (scripts/oidc-provider.ts).
  */
+import { sql } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import t, { type Test } from 'tap';
 import { addProvider } from '../db/oidc.js';
@@ -101,6 +102,32 @@ t.test('a popup whose opener is gone exchanges the code itself after 3 s', async
   await popup.clock.advance(3000);
   t.match(await folio.handoff, { name: 'Ada' });
   t.notOk(popup.closedWindow);
+});
+
+t.test('linkProvider links the provider to the logged-in account through a popup (the provider\'s URL from Folio), completed in this account\'s session', async (t) => {
+  const { app, idp } = await setup(t);
+  const browser = new FakeBrowser(app);
+  const { folio } = browser.open(t);
+  const ada = await folio.register({ username: 'ada', password: 'correct horse battery' });
+  const linking = folio.linkProvider('uni');
+  await new Promise((r) => setTimeout(r, 50));
+  await browser.idle();
+  t.equal(browser.opened.length, 1);
+  const [authUrl, name] = browser.opened[0]!;
+  t.ok(authUrl.startsWith(`${idp.issuer}/auth?`), 'the popup goes straight to the provider');
+  const id = name.slice('folio-signin-'.length);
+  const back = new URL(await idp.signIn(authUrl, 'ada-at-uni'));
+  const landing = await app.inject({ method: 'GET', url: `${back.pathname}${back.search}`, headers: navigation });
+  t.match(String(landing.headers.location), new RegExp(`^${bookOrigin}/ch1\\.html\\?folio-signin=${id}#folio-handoff=`));
+  const popup = new FakeBrowser(app);
+  popup.channels = browser.channels;
+  popup.address.href = String(landing.headers.location);
+  popup.open(t);
+  const user = await linking;
+  t.equal(user.id, ada.id);
+  t.match(await folio.me(), { id: ada.id, username: 'ada' });
+  const rows = await app.db.all<{ user_id: string; sub: string }>(sql`SELECT user_id, sub FROM oidc_identities`);
+  t.same(rows, [{ user_id: ada.id, sub: 'ada-at-uni' }]);
 });
 
 t.test('signIn refuses a provider id that cannot be one', async (t) => {
