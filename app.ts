@@ -25,6 +25,7 @@ import dashboardRoutes from './routes/dashboard.js';
 import eventRoutes from './routes/events.js';
 import exportRoutes from './routes/export.js';
 import handoffRoutes from './routes/handoff.js';
+import oidcRoutes from './routes/oidc.js';
 import healthRoutes from './routes/health.js';
 import instructorRoutes from './routes/instructor.js';
 import ltiRoutes from './routes/lti.js';
@@ -85,6 +86,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(rosterRoutes);
   await app.register(passwordLinkRoutes);
   await app.register(handoffRoutes);
+  await app.register(oidcRoutes);
   await app.register(courseReportRoutes);
   await app.register(courseQuestionRoutes);
   await app.register(ltiRoutes);

@@ -8,6 +8,7 @@
  * - the whole grid walked with the cursor (every page, 1,000 students);
  * - a question's summary (a different question each run);
  * - every question's numbers (GET /api/courses/:course/questions, the dashboard's Questions screen);
+ * - the overview's activity per day (GET …/activity) over the last 30 days and over 366 (every row of the book);
  * each for the course without dates and for the same students in a course with dates (the window's queries).
  *
  *   npm run bench:courses [-- --students 1000 --others 500 --runs 20] [-- --keep FILE]
@@ -320,6 +321,10 @@ async function main(): Promise<void> {
         console.log(`| ${course} | question summary | ${runs} | ${median(summary).toFixed(1)} ms | ${p95(summary).toFixed(1)} ms | ${bytes} B |`);
         const questions = await time(Math.max(3, Math.round(runs / 4)), async () => (bytes = (await get(`/api/courses/${course}/questions`)).rawPayload.length));
         console.log(`| ${course} | every question (${chapters * pagesPerChapter * questionsPerPage}) | ${questions.length} | ${median(questions).toFixed(1)} ms | ${p95(questions).toFixed(1)} ms | ${(bytes / 1024).toFixed(0)} KiB |`);
+        for (const days of [30, 366]) {
+          const activity = await time(runs, async () => (bytes = (await get(`/api/courses/${course}/activity?days=${days}`)).rawPayload.length));
+          console.log(`| ${course} | activity per day, ${days} days | ${runs} | ${median(activity).toFixed(1)} ms | ${p95(activity).toFixed(1)} ms | ${bytes} B |`);
+        }
       }
     } finally {
       await app.close();

@@ -21,13 +21,15 @@ import { runBackup, runRestore, WrongDatabaseError } from './backup.js';
 import { logSecurityEvent, whoRuns } from './audit.js';
 import { runExport } from './export.js';
 import { confirmByTyping, workCounts, writePersonalExport } from './users.js';
-import { courseTable, describeCourse, describeRetiredRole, describeRosterSync, listedCourse } from './courses.js';
+import { courseTable, describeCourse, describeRetiredRole, describeRosterSync, listedCourse, table } from './courses.js';
 import { describeRotation, describeToolInfo, listedPlatform, platformTable, toolInfo } from './lti.js';
 import { version } from './version.js';
 import { addPlatform, listPlatforms, LtiPlatformError, LtiPlatformExistsError, removePlatform } from '../db/lti.js';
 import { LtiKeyError, rotateKeys, signingKey } from '../lib/lti-keys.js';
 import { resolveSecret } from '../lib/secret.js';
 import { maxRosterPages, RosterSyncError, syncRoster } from '../lib/lti-roster.js';
+import { addProvider, findProvider, isProviderId, listProviders, OidcProviderExistsError, removeProvider } from '../db/oidc.js';
+import { callbackUrlOf, discoverProvider, emailDomain, OidcError, sealClientSecret } from '../lib/oidc.js';
 
 /** An error the user can fix, with the exit code it ends the command with (2: bad usage or value, 1: the operation failed). */
 class CliError extends Error {
@@ -763,6 +765,108 @@ lti
       }
       const info = toolInfo(publicOriginOf(config), key.publicJwk);
       console.log(opts.json ? JSON.stringify(info, null, 2) : describeToolInfo(info));
+    });
+  });
+
+const auth = program.command('auth').description('how people sign in: the identity providers (OpenID Connect) besides passwords');
+const providers = auth.command('providers').description('identity providers (OpenID Connect: a university, Google, Microsoft Entra ID, Keycloak…) people sign in with');
+
+async function secretFromStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('client secret (then Enter, Ctrl-D): ');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (secret.length === 0 || secret.length > 4096) throw new CliError('the client secret on stdin must be 1-4096 characters', 2);
+  return secret;
+}
+
+function providerId(value: string): string {
+  if (!isProviderId(value)) throw new InvalidArgumentError('a provider id is 1-64 characters: lower-case letters, digits, "-" and "_", starting with a letter or digit');
+  return value;
+}
+
+function allowedDomain(value: string, previous: string[] = []): string[] {
+  const domain = emailDomain(value);
+  if (!domain) throw new InvalidArgumentError(`"${value}" is not an email domain (e.g. university.edu)`);
+  return [...new Set([...previous, domain])];
+}
+
+providers
+  .command('add')
+  .description("register an identity provider: reads its OpenID configuration from the issuer, the client secret from stdin")
+  .argument('<id>', 'Folio\'s name for it (in the redirect URI and on the button): lower-case letters, digits, "-" and "_"', providerId)
+  .requiredOption('--issuer <url>', "the provider's issuer, e.g. https://accounts.google.com, https://login.microsoftonline.com/TENANT/v2.0 or https://keycloak.example.edu/realms/REALM")
+  .requiredOption('--client-id <id>', 'the client id the provider gave Folio')
+  .requiredOption('--client-secret-stdin', 'read the client secret from standard input (required: secrets never go on the command line)')
+  .option('--title <text>', 'what the sign-in button says (default: the id)')
+  .option('--allowed-domain <domain>', 'only people whose verified email is in this domain may sign in, e.g. university.edu (repeatable; default: anyone)', allowedDomain, [])
+  .option('--link-only', 'a sign-in never creates an account: only people who linked this provider to their account may sign in with it')
+  .option('--public-origin <url>', 'the origin browsers reach Folio at, for the redirect URI printed (FOLIO_PUBLIC_ORIGIN)')
+  .addHelpText(
+    'after',
+    '\nFolio reads ISSUER/.well-known/openid-configuration now (https; plain http only on 127.0.0.1, ::1 or localhost, for\n' +
+      'development) and fails if it cannot. Register Folio at the provider first with the redirect URI\n' +
+      'FOLIO_PUBLIC_ORIGIN/api/auth/oidc/ID/callback and the scopes openid profile email; this command prints it.\n' +
+      'The secret is stored encrypted with a key derived from FOLIO_SECRET and never printed. Exit 2 for a bad value,\n' +
+      '1 if the id is taken or the issuer cannot be read.\n\n' +
+      'Example: printf %s "$SECRET" | folio auth providers add uni --issuer https://login.uni.edu --client-id folio \\\n' +
+      '           --client-secret-stdin --title "University login" --allowed-domain uni.edu',
+  )
+  .action(async (id: string, opts: { issuer: string; clientId: string; title?: string; allowedDomain: string[]; linkOnly?: boolean }, command: Command) => {
+    const clientSecret = await secretFromStdin();
+    await withDatabase(command, async (db) => {
+      const config = configOf(command);
+      const title = opts.title?.trim() || id;
+      if (title.length > 100) throw new CliError('--title must be at most 100 characters', 2);
+      if (opts.clientId.length === 0 || opts.clientId.length > 255) throw new CliError('--client-id must be 1-255 characters', 2);
+      if (await findProvider(db, id)) throw new CliError(`an identity provider "${id}" is already registered (see "folio auth providers list"; remove it first to change it)`, 1);
+      process.stderr.write(`reading ${opts.issuer}'s OpenID configuration…\n`);
+      let metadata;
+      try {
+        metadata = await discoverProvider(opts.issuer, opts.clientId);
+      } catch (err) {
+        if (err instanceof OidcError) throw new CliError(err.message, err.reason === 'issuer' ? 2 : 1);
+        throw err;
+      }
+      try {
+        await addProvider(db, { id, issuer: metadata.issuer, clientId: opts.clientId, clientSecret: sealClientSecret(resolveSecret(config), id, clientSecret), title, metadata, allowedDomains: opts.allowedDomain, createAccounts: !opts.linkOnly });
+      } catch (err) {
+        if (err instanceof OidcProviderExistsError) throw new CliError(`${err.message} (see "folio auth providers list")`, 1);
+        throw err;
+      }
+      logSecurityEvent(config, { event: 'oidc_provider_added', by: whoRuns(), provider: id, issuer: metadata.issuer, clientId: opts.clientId, allowedDomains: opts.allowedDomain, createAccounts: !opts.linkOnly }, 'identity provider added');
+      console.log(`added identity provider ${id} (${metadata.issuer}, client id ${opts.clientId})`);
+      console.log(`its redirect URI, to register at the provider: ${callbackUrlOf(publicOriginOf(config), id)}`);
+    });
+  });
+
+providers
+  .command('list')
+  .description('list the identity providers: id, title, issuer, client id, allowed domains (never the secret)')
+  .option('--json', 'print a JSON array instead of a table')
+  .action(async (opts: { json?: boolean }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const listed = (await listProviders(db)).map((p) => ({ id: p.id, title: p.title, issuer: p.issuer, clientId: p.clientId, allowedDomains: p.allowedDomains, createAccounts: p.createAccounts, createdAt: new Date(p.createdAt).toISOString() }));
+      if (opts.json) return console.log(JSON.stringify(listed, null, 2));
+      if (listed.length === 0) return console.log('no identity providers yet: register one with "folio auth providers add" (see its --help)');
+      console.log(
+        table([
+          ['ID', 'TITLE', 'ISSUER', 'CLIENT ID', 'ALLOWED DOMAINS', 'NEW ACCOUNTS'],
+          ...listed.map((p) => [p.id, p.title, p.issuer, p.clientId, p.allowedDomains.join(',') || '(any)', p.createAccounts ? 'yes' : 'link only']),
+        ]),
+      );
+    });
+  });
+
+providers
+  .command('remove')
+  .description('remove an identity provider: nobody signs in with it any more (accounts linked to it keep their other ways to log in)')
+  .argument('<id>', "the provider's id, as listed")
+  .action(async (id: string, _opts, command: Command) => {
+    await withDatabase(command, async (db) => {
+      if (!(await removeProvider(db, id))) throw new CliError(`there is no identity provider "${id}" (see "folio auth providers list")`, 1);
+      logSecurityEvent(configOf(command), { event: 'oidc_provider_removed', by: whoRuns(), provider: id }, 'identity provider removed');
+      console.log(`removed identity provider ${id}`);
     });
   });
 

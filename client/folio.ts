@@ -24,6 +24,7 @@ import type {
   Credentials,
   FolioEvents,
   PersonalData,
+  Provider,
   FolioOptions,
   JoinedCourse,
   LatestAnswer,
@@ -56,6 +57,13 @@ const courseParameter = 'course';
 /** The fragment parameter a hand-off code arrives in (a login completed on Folio's own pages: `#folio-handoff=CODE`). */
 const handoffParameter = 'folio-handoff';
 const handoffPattern = /^[A-Za-z0-9_-]{1,200}$/;
+/** The query parameter that marks a sign-in popup's return page (`?folio-signin=ID`): it hands its code to the opener. */
+const signinParameter = 'folio-signin';
+const signinPattern = /^[A-Za-z0-9]{8,32}$/;
+/** How long a sign-in waits for the provider (the server keeps its state as long). */
+const signinLifetimeMs = 10 * 60_000;
+/** How long a sign-in popup waits for its opener to take the code before using it itself. */
+const openerWaitMs = 3000;
 /** The outbox key of a student who has not logged in. */
 const anonymous = 'anon';
 
@@ -124,22 +132,26 @@ function courseOfferIn(location: { readonly href: string } | null): CourseOffer 
 
 /**
  * The hand-off code in the page's address (`#folio-handoff=CODE`), taken out of the address bar at once
- * (history.replaceState, the rest of the address kept), or null when there is none.
+ * (history.replaceState, the rest of the address kept), or null when there is none; with it, the sign-in id of a
+ * popup's return page (`?folio-signin=ID`, taken out too).
  */
-function takeHandoffCode(runtime: Runtime): string | null {
+function takeHandoffCode(runtime: Runtime): { code: string | null; signin: string | null } {
+  const none = { code: null, signin: null };
   const { location, history } = runtime;
-  if (!location) return null;
+  if (!location) return none;
   let url: URL;
   try {
     url = new URL(location.href);
   } catch {
-    return null;
+    return none;
   }
   // The fragment's other parts (`#top`, another script's parameters) stay as they are.
   const parts = url.hash.slice(1).split('&');
   const prefix = `${handoffParameter}=`;
   const found = parts.find((part) => part.startsWith(prefix));
-  if (found === undefined) return null;
+  if (found === undefined) return none;
+  const signin = url.searchParams.get(signinParameter);
+  url.searchParams.delete(signinParameter);
   let code: string;
   try {
     code = decodeURIComponent(found.slice(prefix.length));
@@ -152,8 +164,29 @@ function takeHandoffCode(runtime: Runtime): string | null {
   } catch {
     // an address the page may not rewrite (a sandboxed frame): the code is used once all the same
   }
-  return handoffPattern.test(code) ? code : null;
+  return { code: handoffPattern.test(code) ? code : null, signin: signin !== null && signinPattern.test(signin) ? signin : null };
 }
+
+/** A new sign-in's id (16 hex digits): marks its popup's return page. */
+const newSigninId = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** The page with the sign-in marker `?folio-signin=ID`. */
+function withSignin(page: URL, id: string): URL {
+  const url = new URL(page);
+  url.searchParams.set(signinParameter, id);
+  return url;
+}
+
+/** The channel a sign-in popup hands its code over (same origin, so the page that opened it hears it). */
+const signinChannelName = (server: string, book: string) => `folio-signin|${server}|${book}`;
+
+interface SigninMessage {
+  type: 'folio-handoff' | 'folio-handoff-taken';
+  id: string;
+  code?: string;
+}
+const isSigninMessage = (data: unknown): data is SigninMessage =>
+  typeof data === 'object' && data !== null && typeof (data as SigninMessage).id === 'string' && ((data as SigninMessage).type === 'folio-handoff' || (data as SigninMessage).type === 'folio-handoff-taken');
 
 export class Folio {
   /** Folio's origin. */
@@ -227,8 +260,9 @@ export class Folio {
     });
     // A login completed on Folio's own pages (an LMS launch, an identity provider): exchanged once the page has had a
     // moment to listen for events, before the kept writes go out (they wait for it).
-    const code = takeHandoffCode(runtime);
-    this.#handoff = code === null ? Promise.resolve(null) : Promise.resolve().then(() => this.#exchangeHandoff(code));
+    const { code, signin } = takeHandoffCode(runtime);
+    this.#handoff =
+      code === null ? Promise.resolve(null) : signin !== null ? this.#handToOpener(code, signin) : Promise.resolve().then(() => this.#exchangeHandoff(code));
     // Writes kept by an earlier visit go out once the page has had a moment to listen for events.
     if (this.#outbox.count(this.#who) > 0) {
       const timer = runtime.setTimeout(() => void this.#handoff.then(() => this.#sync.flush()), 0);
@@ -280,6 +314,81 @@ export class Folio {
   /** Logs in; work saved before (anonymously) moves to the account, and writes kept for this account are sent. */
   login(credentials: Credentials): Promise<User> {
     return this.#signIn('login', credentials);
+  }
+
+  /** The identity providers people may sign in with (`{id, title}` for each button), from the server. */
+  async providers(): Promise<Provider[]> {
+    const out = await this.#call({ method: 'GET', path: '/api/auth/providers', token: null });
+    if (out.kind !== 'ok') throw out.error;
+    return out.body as Provider[];
+  }
+
+  /**
+   * Signs in with an identity provider (`providers()` lists them): opens the provider in a popup, and resolves to the
+   * user, like `login()`, once the person signed in there (work saved anonymously moves to the account). The popup
+   * comes back to this page's address with a hand-off code, which it hands to this page and closes. Where the browser
+   * blocks popups (call this from a click), the whole page goes to the provider instead and comes back signed in:
+   * then this promise never settles, and `handoff` resolves to the user on the page's return. Rejects with a
+   * FolioError `signin_timeout` after 10 minutes without an answer, `invalid_handoff` when the code is refused.
+   */
+  signIn(provider: string): Promise<User> {
+    if (typeof provider !== 'string' || !bookPattern.test(provider)) return Promise.reject(new FolioError(400, 'invalid_request', `a provider id is one of providers() (got ${JSON.stringify(provider)})`));
+    const start = (back: URL) => `${this.server}/api/auth/oidc/${encodeURIComponent(provider)}/start?${new URLSearchParams({ book: this.book, return: back.href }).toString()}`;
+    return this.#throughProvider(start);
+  }
+
+  /**
+   * Links an identity provider to the logged-in account (so that it signs in to this account from then on): as
+   * `signIn`, through a popup (or the whole page), and resolves to the user once the link is made. The link completes
+   * only in this account's session. Rejects with a FolioError: `no_account` for an anonymous session, `linked_elsewhere`
+   * when that provider account signs in to another account, `unauthenticated` without a session.
+   */
+  async linkProvider(provider: string): Promise<User> {
+    if (typeof provider !== 'string' || !bookPattern.test(provider)) throw new FolioError(400, 'invalid_request', `a provider id is one of providers() (got ${JSON.stringify(provider)})`);
+    const { location } = this.#runtime;
+    if (!location) throw new FolioError(400, 'invalid_request', 'linkProvider needs the page\'s address (to come back to)');
+    const id = newSigninId();
+    const here = new URL(location.href);
+    here.hash = '';
+    // Folio answers the provider's URL for this account; the popup opens then (browsers allow it for a few seconds after the click).
+    const out = await this.#call({ method: 'POST', path: `/api/auth/oidc/${encodeURIComponent(provider)}/link`, body: { book: this.book, return: withSignin(here, id).href }, token: this.#token });
+    if (out.kind !== 'ok') throw out.error;
+    const { url } = out.body as { url: string };
+    return this.#throughProvider(() => url, id);
+  }
+
+  /**
+   * Sends the person to a provider (`start(returnPage)`): in a popup when the browser allows one, whose return page
+   * hands the hand-off code back over the channel; else the whole page goes (and redeems the code when it returns).
+   */
+  #throughProvider(start: (back: URL) => string, knownId?: string): Promise<User> {
+    const { location, openWindow, navigate, channel: openChannel } = this.#runtime;
+    if (!location) return Promise.reject(new FolioError(400, 'invalid_request', 'signing in with a provider needs the page\'s address (to come back to)'));
+    const id = knownId ?? newSigninId();
+    const here = new URL(location.href);
+    here.hash = '';
+    const channel = openChannel?.(signinChannelName(this.server, this.book)) ?? null;
+    const popup = channel ? (openWindow?.(start(withSignin(here, id)), `folio-signin-${id}`) ?? null) : null;
+    if (!channel || !popup) {
+      channel?.close();
+      if (!navigate) return Promise.reject(new FolioError(400, 'popup_blocked', 'the browser blocked the sign-in window: allow popups for this page, or try again from a click'));
+      navigate(start(here));
+      return new Promise<User>(() => {});
+    }
+    return new Promise<User>((resolve, reject) => {
+      const timer = this.#runtime.setTimeout(() => {
+        channel.close();
+        reject(new FolioError(0, 'signin_timeout', 'the sign-in did not finish within 10 minutes: try again'));
+      }, signinLifetimeMs);
+      channel.onmessage = (event) => {
+        const message = event.data;
+        if (!isSigninMessage(message) || message.type !== 'folio-handoff' || message.id !== id || typeof message.code !== 'string') return;
+        channel.postMessage({ type: 'folio-handoff-taken', id });
+        channel.close();
+        this.#runtime.clearTimeout(timer);
+        this.#redeemHandoff(message.code).then(resolve, reject);
+      };
+    });
   }
 
   /**
@@ -808,6 +917,17 @@ export class Folio {
    * in this browser. A refusal is an `auth` event of type `handoff_failed`; the page stays as it was.
    */
   async #exchangeHandoff(code: string): Promise<User | null> {
+    try {
+      return await this.#redeemHandoff(code);
+    } catch (err) {
+      const error = err as FolioError;
+      this.#emit('auth', { type: 'handoff_failed', error: { statusCode: error.statusCode, error: error.error, message: error.message } });
+      return null;
+    }
+  }
+
+  /** The exchange of a hand-off code: the user it logged in, or a FolioError. */
+  async #redeemHandoff(code: string): Promise<User> {
     this.#events.drain();
     await this.#sync.hold();
     try {
@@ -819,13 +939,36 @@ export class Folio {
       });
       return this.#signedIn(user, token, wasAnonymous);
     } catch (err) {
-      const error = err instanceof FolioError ? err : new FolioError(0, 'offline', err instanceof Error ? err.message : String(err));
-      this.#emit('auth', { type: 'handoff_failed', error: { statusCode: error.statusCode, error: error.error, message: error.message } });
-      return null;
+      throw err instanceof FolioError ? err : new FolioError(0, 'offline', err instanceof Error ? err.message : String(err));
     } finally {
       this.#sync.release();
       void this.#sync.flush();
     }
+  }
+
+  /**
+   * This page is a sign-in popup's return (`?folio-signin=ID#folio-handoff=CODE`): hands the code to the page that
+   * opened it (over a BroadcastChannel of the origin) and closes; if no page takes it within 3 s (it was closed),
+   * exchanges the code itself, as a page opened with a hand-off code does.
+   */
+  #handToOpener(code: string, id: string): Promise<User | null> {
+    const channel = this.#runtime.channel?.(signinChannelName(this.server, this.book)) ?? null;
+    if (!channel) return Promise.resolve().then(() => this.#exchangeHandoff(code));
+    return new Promise<User | null>((resolve) => {
+      const timer = this.#runtime.setTimeout(() => {
+        channel.close();
+        resolve(this.#exchangeHandoff(code));
+      }, openerWaitMs);
+      channel.onmessage = (event) => {
+        const message = event.data;
+        if (!isSigninMessage(message) || message.type !== 'folio-handoff-taken' || message.id !== id) return;
+        this.#runtime.clearTimeout(timer);
+        channel.close();
+        resolve(null);
+        this.#runtime.closeWindow?.();
+      };
+      channel.postMessage({ type: 'folio-handoff', id, code });
+    });
   }
 
   async #authCall(path: string, body: object, token: string | null): Promise<{ user: User; token?: string }> {

@@ -133,6 +133,16 @@ export interface PersonalData {
     /** server time, ISO 8601 */
     linkedAt: string;
   }[];
+  /** the identity provider accounts (OpenID Connect issuer and `sub`) that sign in as this account, with the email each gave at its last sign-in */
+  identityProviders: {
+    provider: string;
+    issuer: string;
+    subject: string;
+    email: string | null;
+    emailVerified: boolean;
+    /** server time, ISO 8601 */
+    linkedAt: string;
+  }[];
   /** every saved version of every program */
   programs: {
     /** the book id */

@@ -1,4 +1,4 @@
-import type { HistoryLike, LocksLike, Runtime, StorageLike } from './types.js';
+import type { ChannelLike, HistoryLike, LocksLike, Runtime, StorageLike } from './types.js';
 
 /** Reading localStorage throws when the browser blocks storage for the page: then there is none. */
 function storage(read: () => StorageLike | undefined): StorageLike | null {
@@ -11,7 +11,14 @@ function storage(read: () => StorageLike | undefined): StorageLike | null {
 
 /** The browser's own environment. */
 export function browserRuntime(): Runtime {
-  const g = globalThis as typeof globalThis & { navigator?: { locks?: LocksLike }; location?: { href: string }; history?: HistoryLike };
+  const g = globalThis as Omit<typeof globalThis, 'BroadcastChannel'> & {
+    navigator?: { locks?: LocksLike };
+    location?: { href: string; assign?(url: string): void };
+    history?: HistoryLike;
+    open?(url: string, name: string): { closed: boolean } | null;
+    close?(): void;
+    BroadcastChannel?: new (name: string) => ChannelLike;
+  };
   const localStorage = storage(() => g.localStorage);
   return {
     fetch: (input, init) => g.fetch(input, init),
@@ -28,5 +35,9 @@ export function browserRuntime(): Runtime {
     locks: localStorage ? (g.navigator?.locks ?? null) : null,
     location: g.location ?? null,
     history: g.history ?? null,
+    openWindow: typeof g.open === 'function' ? (url, name) => g.open!(url, name) : null,
+    navigate: typeof g.location?.assign === 'function' ? (url) => g.location!.assign!(url) : null,
+    closeWindow: typeof g.close === 'function' ? () => g.close!() : null,
+    channel: typeof g.BroadcastChannel === 'function' ? (name) => new g.BroadcastChannel!(name) as ChannelLike : null,
   };
 }

@@ -130,6 +130,19 @@ export interface LocksLike {
   request<T>(name: string, options: { ifAvailable: boolean }, callback: (lock: unknown) => Promise<T>): Promise<T>;
 }
 
+/** The part of a BroadcastChannel the client uses: a sign-in popup hands its code to the page that opened it. */
+export interface ChannelLike {
+  postMessage(message: unknown): void;
+  close(): void;
+  onmessage: ((event: { data: unknown }) => void) | null;
+}
+
+/** An identity provider people may sign in with (`providers()`): its id for `signIn(id)` and the button's title. */
+export interface Provider {
+  id: string;
+  title: string;
+}
+
 /** What the client takes from its surroundings; a browser provides all of it. Tests and other runtimes pass their own. */
 export interface Runtime {
   fetch: typeof fetch;
@@ -149,6 +162,14 @@ export interface Runtime {
   location: { readonly href: string } | null;
   /** Where the offer's `course` parameter is taken out of the address once it is joined or dismissed. */
   history: HistoryLike | null;
+  /** Opens a popup (window.open): the window, or null when the browser blocked it. */
+  openWindow: ((url: string, name: string) => { closed: boolean } | null) | null;
+  /** Sends this page elsewhere (location.assign): the full-page sign-in where popups are blocked. */
+  navigate: ((url: string) => void) | null;
+  /** Closes this window (a sign-in popup, once the page that opened it took the code). */
+  closeWindow: (() => void) | null;
+  /** A BroadcastChannel of this origin. */
+  channel: ((name: string) => ChannelLike | null) | null;
 }
 
 export interface FolioOptions {

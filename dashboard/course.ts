@@ -2,11 +2,13 @@
  * A course's main screen (#/courses/ID): its overview with the join code, the progress grid of its students, and its
  * roster, which instructors and admins change (teaching assistants read it).
  */
+import { activityDays, activitySection } from './activity.js';
 import { allPages, api, ApiError } from './api.js';
 import { byId, h, replace, type Child } from './dom.js';
-import { buildGrid, renderGrid, renderLegend, type Grid, type SortKey, type View } from './grid.js';
+import { buildGrid, renderGrid, renderLegend, renderRows, visibleRows, windowedFrom, type Grid, type GridActions, type Row, type RowWindow, type SortKey, type View } from './grid.js';
+import { lmsScoresSection } from './lms-scores.js';
 import { courseHref, courseNav, crumbs, redraw, say, sayError, session, show } from './shell.js';
-import type { CourseDetail, CourseRole, ProgressPage, RosterChange, RosterPage, RosterStudent, Toc } from './types.js';
+import type { CourseActivity, CourseDetail, CourseRole, LtiScores, ProgressPage, RosterChange, RosterPage, RosterStudent, Toc } from './types.js';
 
 /** What one course's screen shows and keeps between its redraws. */
 interface CourseState {
@@ -15,21 +17,35 @@ interface CourseState {
   roster: RosterStudent[];
   grid: Grid;
   view: View;
+  /** Loaded while the screen shows (it reads every row of the days: slower than the rest on a large course). */
+  activity: Promise<CourseActivity>;
+  scores: LtiScores;
 }
 
 async function loadCourse(id: string, role: CourseRole, view?: View): Promise<CourseState> {
   const path = `/api/courses/${encodeURIComponent(id)}`;
-  const detail = await api<CourseDetail>('GET', path);
   const label = (s: RosterStudent) => s.name ?? s.username ?? s.id;
+  // All at once (a course of 1,000 students shows in under a second: bench/dashboard.ts): the course, its roster and
+  // grid, and the book's chapter titles, which a book without a table of contents (404) lacks: its chapters show by id.
+  const detailed = api<CourseDetail>('GET', path);
+  const [detail, rosterPages, report, toc, scores] = await Promise.all([
+    detailed,
+    allPages<RosterPage>(`${path}/roster`, 500),
+    allPages<ProgressPage>(`${path}/progress`, 200),
+    detailed.then((d) =>
+      api<Toc>('GET', `/api/books/${encodeURIComponent(d.book)}/toc`).catch((err: unknown) => {
+        if (err instanceof ApiError && err.status === 404) return undefined;
+        throw err;
+      }),
+    ),
+    api<LtiScores>('GET', `${path}/lti-scores`),
+  ]);
+  // Asked last, so that on SQLite (one read thread) the grid's reads do not queue behind it; shown when it comes.
+  const activity = api<CourseActivity>('GET', `${path}/activity?days=${activityDays}`);
+  activity.catch(() => {}); // handled where the overview shows it
   // The API lists the roster by user id; people read it by name.
-  const roster = (await allPages<RosterPage>(`${path}/roster`, 500)).flatMap((p) => p.students).sort((a, b) => label(a).localeCompare(label(b)));
-  const report = await allPages<ProgressPage>(`${path}/progress`, 200);
-  // Chapter titles; a book without a table of contents (404) shows its chapters by id.
-  const toc = await api<Toc>('GET', `/api/books/${encodeURIComponent(detail.book)}/toc`).catch((err: unknown) => {
-    if (err instanceof ApiError && err.status === 404) return undefined;
-    throw err;
-  });
-  return { role, detail, roster, grid: buildGrid(report, toc), view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() } };
+  const roster = rosterPages.flatMap((p) => p.students).sort((a, b) => label(a).localeCompare(label(b)));
+  return { role, detail, roster, grid: buildGrid(report, toc), view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() }, activity, scores };
 }
 
 export async function courseScreen(id: string, keep?: { view: View; focus?: string }): Promise<void> {
@@ -51,6 +67,7 @@ export async function courseScreen(id: string, keep?: { view: View; focus?: stri
     h('h1', {}, detail.title),
     courseNav(detail.id, ''),
     overviewSection(state),
+    lmsScoresSection(state.scores),
     progressSection(state),
     rosterSection(state),
   ];
@@ -106,30 +123,89 @@ function overviewSection(state: CourseState): HTMLElement {
         canChange(state) ? h('button', { type: 'button', id: 'rotate-code', onclick: () => void rotate() }, 'Rotate') : null,
       ),
     ),
+    activityHolder(state),
   );
+}
+
+/** Where the activity goes once loaded (the rest of the screen does not wait for it). */
+function activityHolder(state: CourseState): HTMLElement {
+  const holder = h('div', { id: 'activity', 'aria-busy': 'true' }, h('p', { class: 'note' }, 'Loading the activity of the last days…'));
+  state.activity.then(
+    (activity) => {
+      replace(holder, activitySection(activity));
+      holder.removeAttribute('aria-busy');
+    },
+    (err: unknown) => {
+      replace(holder, h('p', { class: 'error' }, `The activity could not be loaded: ${err instanceof ApiError ? err.message : String(err)}`));
+      holder.removeAttribute('aria-busy');
+    },
+  );
+  return holder;
 }
 
 function progressSection(state: CourseState): HTMLElement {
   const { grid, view } = state;
   const holder = h('div', { class: 'grid-scroll', role: 'region', 'aria-labelledby': 'progress-heading', tabindex: 0 });
   const count = h('p', { id: 'grid-count', class: 'count' });
-  const draw = (focus?: string) => {
-    const table = renderGrid(grid, view, {
-      sortBy(key: SortKey) {
-        view.descending = view.sort === key ? !view.descending : key !== 'name';
-        view.sort = key;
-        draw(`sort-${key}`);
-      },
-      toggle(chapter: string) {
-        if (!view.expanded.delete(chapter)) view.expanded.add(chapter);
-        draw(`chapter-${chapter}`);
-      },
-      studentHref: (row) => courseHref(state.detail.id, `/students/${encodeURIComponent(row.id)}`),
+  const actions: GridActions = {
+    sortBy(key: SortKey) {
+      view.descending = view.sort === key ? !view.descending : key !== 'name';
+      view.sort = key;
+      draw(`sort-${key}`);
+    },
+    toggle(chapter: string) {
+      if (!view.expanded.delete(chapter)) view.expanded.add(chapter);
+      draw(`chapter-${chapter}`);
+    },
+    studentHref: (row) => courseHref(state.detail.id, `/students/${encodeURIComponent(row.id)}`),
+  };
+  // A large class draws the rows in view and a screenful above and below them (grid.ts, windowedFrom); a row's height
+  // is measured once drawn.
+  let rows: Row[] = [];
+  let rowHeight = 40;
+  let drawn: RowWindow | undefined;
+  const windowAt = (): RowWindow | undefined => {
+    if (rows.length <= windowedFrom) return undefined;
+    const screen = Math.ceil((holder.clientHeight || window.innerHeight) / rowHeight);
+    const start = Math.max(0, Math.floor(holder.scrollTop / rowHeight) - screen);
+    return { start, end: Math.min(rows.length, start + 3 * screen), rowHeight };
+  };
+  const measure = () => {
+    const row = holder.querySelector<HTMLElement>('tbody tr[data-student]');
+    if (row && row.offsetHeight > 0 && Math.abs(row.offsetHeight - rowHeight) > 1) {
+      rowHeight = row.offsetHeight;
+      redrawRows(true);
+    }
+  };
+  const redrawRows = (always = false) => {
+    const next = windowAt();
+    const body = holder.querySelector('tbody');
+    if (!next || !drawn || !body) return;
+    if (!always && Math.abs(next.start - drawn.start) < (drawn.end - drawn.start) / 6) return;
+    // The focus stays on the student link it was on, when that row is still drawn.
+    const focused = (document.activeElement as HTMLElement | null)?.closest('tr')?.getAttribute('data-student');
+    body.replaceChildren(...renderRows(grid, view, actions, rows, next));
+    drawn = next;
+    if (focused) (body.querySelector(`tr[data-student="${CSS.escape(focused)}"] a`) as HTMLElement | null)?.focus();
+  };
+  let scrolling = false;
+  holder.addEventListener('scroll', () => {
+    if (scrolling) return;
+    scrolling = true;
+    requestAnimationFrame(() => {
+      scrolling = false;
+      redrawRows();
     });
+  });
+  const draw = (focus?: string) => {
+    rows = visibleRows(grid, view);
+    drawn = windowAt();
+    const table = renderGrid(grid, view, actions, rows, drawn);
     replace(holder, table);
-    const shown = table.tBodies[0]?.rows.length ?? 0;
+    const shown = rows.length;
     count.textContent = shown === grid.rows.length ? `${shown} student${shown === 1 ? '' : 's'}` : `${shown} of ${grid.rows.length} students match`;
     if (focus) (holder.querySelector(`[data-focus="${CSS.escape(focus)}"]`) as HTMLElement | null)?.focus();
+    if (drawn) requestAnimationFrame(measure);
   };
   const filter = h('input', { id: 'grid-filter', type: 'search', value: view.filter, autocomplete: 'off', 'aria-describedby': 'grid-count' });
   filter.addEventListener('input', () => {

@@ -185,8 +185,57 @@ export function renderLegend(): HTMLElement {
   );
 }
 
-/** The grid as a table: sort buttons in the header (with aria-sort), a button per chapter to show or hide its pages. */
-export function renderGrid(grid: Grid, view: View, actions: GridActions): HTMLTableElement {
+/**
+ * A class of more students than this draws only the rows in view and a screenful around them (`RowWindow`), the rest
+ * standing in as two empty rows of their height: a table of 1,000 rows × 30 chapters took Chromium seconds to lay out
+ * (bench/dashboard.ts). Scrolling the grid's region draws the rows it brings into view.
+ */
+export const windowedFrom = 150;
+
+/** The rows drawn, from `start` to before `end`, of `rows` (the visible rows in order), each about `rowHeight` pixels. */
+export interface RowWindow {
+  start: number;
+  end: number;
+  rowHeight: number;
+}
+
+/** The rows of the table's body: all of `rows`, or a window of them between two spacers. */
+export function renderRows(grid: Grid, view: View, actions: GridActions, rows: Row[], window?: RowWindow): HTMLTableRowElement[] {
+  const drawn = window ? rows.slice(window.start, window.end) : rows;
+  const offset = window?.start ?? 0;
+  const body = drawn.map((row, i) => {
+    const cells: Child[] = [
+      h('th', { scope: 'row', class: 'student' }, h('a', { class: 'name', href: actions.studentHref(row) }, row.label), row.username && row.username !== row.label ? h('span', { class: 'username' }, row.username) : null),
+      h('td', { class: 'total' }, `${Math.round(row.progress * 100)}%`, h('span', { class: 'done' }, `${row.totals.pagesCompleted}/${row.totals.pages} pages`)),
+      h('td', { class: 'activity' }, row.lastActivity === null ? 'never' : h('time', { datetime: new Date(row.lastActivity).toISOString() }, dateFormat.format(row.lastActivity))),
+    ];
+    for (const chapter of grid.chapters) {
+      const cell = row.chapters.get(chapter.id)!;
+      cells.push(h('td', { class: `cell level-${levelOf(cell).name}` }, cellContent(cell)));
+      if (view.expanded.has(chapter.id)) {
+        for (const page of chapter.pages) {
+          const pageCell = row.pages.get(page.id)!;
+          cells.push(h('td', { class: `cell page level-${levelOf(pageCell).name}` }, cellContent(pageCell)));
+        }
+      }
+    }
+    return h('tr', { 'data-student': row.id, 'aria-rowindex': window ? offset + i + 2 : null }, cells);
+  });
+  if (!window) return body;
+  const columns = 3 + grid.chapters.reduce((n, c) => n + 1 + (view.expanded.has(c.id) ? c.pages.length : 0), 0);
+  const spacer = (rowsLeft: number, which: string) => {
+    const td = h('td', { colspan: columns });
+    td.style.height = `${rowsLeft * window.rowHeight}px`;
+    return h('tr', { class: 'spacer', 'data-spacer': which, 'aria-hidden': 'true' }, td);
+  };
+  return [spacer(window.start, 'above'), ...body, spacer(rows.length - Math.min(window.end, rows.length), 'below')];
+}
+
+/**
+ * The grid as a table: sort buttons in the header (with aria-sort), a button per chapter to show or hide its pages.
+ * `rows` are the visible rows (visibleRows); with a `window`, only those rows are drawn (windowedFrom).
+ */
+export function renderGrid(grid: Grid, view: View, actions: GridActions, rows: Row[] = visibleRows(grid, view), window?: RowWindow): HTMLTableElement {
   const sortHeader = (key: SortKey, text: string, extra: Record<string, string> = {}) => {
     const active = view.sort === key;
     return h(
@@ -214,30 +263,12 @@ export function renderGrid(grid: Grid, view: View, actions: GridActions): HTMLTa
     if (open) for (const page of chapter.pages) head.push(h('th', { scope: 'col', class: 'page' }, page.title));
   }
 
-  const body = visibleRows(grid, view).map((row) => {
-    const cells: Child[] = [
-      h('th', { scope: 'row', class: 'student' }, h('a', { class: 'name', href: actions.studentHref(row) }, row.label), row.username && row.username !== row.label ? h('span', { class: 'username' }, row.username) : null),
-      h('td', { class: 'total' }, `${Math.round(row.progress * 100)}%`, h('span', { class: 'done' }, `${row.totals.pagesCompleted}/${row.totals.pages} pages`)),
-      h('td', { class: 'activity' }, row.lastActivity === null ? 'never' : h('time', { datetime: new Date(row.lastActivity).toISOString() }, dateFormat.format(row.lastActivity))),
-    ];
-    for (const chapter of grid.chapters) {
-      const cell = row.chapters.get(chapter.id)!;
-      cells.push(h('td', { class: `cell level-${levelOf(cell).name}` }, cellContent(cell)));
-      if (view.expanded.has(chapter.id)) {
-        for (const page of chapter.pages) {
-          const pageCell = row.pages.get(page.id)!;
-          cells.push(h('td', { class: `cell page level-${levelOf(pageCell).name}` }, cellContent(pageCell)));
-        }
-      }
-    }
-    return h('tr', { 'data-student': row.id }, cells);
-  });
-
+  // data-students: how many rows the table stands for (drawn or not), which the bench waits for.
   return h(
     'table',
-    { class: 'grid' },
+    { class: 'grid', 'data-students': rows.length, 'aria-rowcount': window ? rows.length + 1 : null },
     h('caption', { class: 'visually-hidden' }, 'Progress of each student by chapter'),
-    h('thead', {}, h('tr', {}, head)),
-    h('tbody', {}, body),
+    h('thead', {}, h('tr', { 'aria-rowindex': window ? 1 : null }, head)),
+    h('tbody', {}, renderRows(grid, view, actions, rows, window)),
   );
 }

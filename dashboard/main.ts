@@ -7,6 +7,7 @@ import { api, ApiError } from './api.js';
 import { courseScreen } from './course.js';
 import { byId, h, replace } from './dom.js';
 import { questionScreen, questionsScreen } from './questions.js';
+import { exportsScreen } from './exports.js';
 import { describe, say, sayError, session, show } from './shell.js';
 import { studentScreen } from './student.js';
 import type { CourseRole, CourseSummary, MyCourse, User } from './types.js';
@@ -113,6 +114,7 @@ const screens: [RegExp, (...ids: string[]) => Promise<void>][] = [
   [/^#\/courses\/([^/]+)\/students\/([^/]+)$/, studentScreen],
   [/^#\/courses\/([^/]+)\/questions$/, (id) => questionsScreen(id)],
   [/^#\/courses\/([^/]+)\/questions\/([^/]+)$/, questionScreen],
+  [/^#\/courses\/([^/]+)\/exports$/, exportsScreen],
   [/^#\/courses\/([^/]+)$/, (id) => courseScreen(id)],
 ];
 

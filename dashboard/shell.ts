@@ -58,6 +58,7 @@ export function crumbs(...links: HTMLAnchorElement[]): HTMLElement {
 export const courseScreens: { screen: string; label: string }[] = [
   { screen: '', label: 'Overview and progress' },
   { screen: '/questions', label: 'Questions' },
+  { screen: '/exports', label: 'Exports' },
 ];
 
 /** The navigation between a course's screens, the current one marked for assistive technology. */

@@ -148,3 +148,37 @@ export interface AttemptsPage {
   attempts: Attempt[];
   next: string | null;
 }
+
+/** GET /api/courses/:course/activity (schemas/reports.ts CourseActivityReply). */
+export interface CourseActivity {
+  course: string;
+  enrolled: number;
+  activeThisWeek: number;
+  days: { day: string; answers: number; saves: number; pageViews: number; students: number }[];
+}
+
+/** GET /api/courses/:course/consent. */
+export interface CourseConsent {
+  course: string;
+  enrolled: number;
+  consented: number;
+  notConsented: number;
+}
+
+/** GET /api/courses/:course/lti-scores. */
+export interface LtiScores {
+  course: string;
+  linked: boolean;
+  pending: {
+    user: { id: string; username: string | null; name: string | null };
+    page: string;
+    lineitem: string;
+    scoreGiven: number;
+    scoreMaximum: number;
+    changedAt: string;
+    attempts: number;
+    nextAttemptAt: string | null;
+    lastError: string | null;
+    lastSentAt: string | null;
+  }[];
+}

@@ -152,9 +152,8 @@ export async function isEnrolled(db: Queries, courseId: string, userId: string):
 }
 
 /** Enrols users in a course (those already enrolled stay as they were); how many were enrolled now. */
-export async function enrol(db: Database, courseId: string, userIds: readonly string[], via: EnrolmentSource): Promise<number> {
+export async function enrol(db: Database, courseId: string, userIds: readonly string[], via: EnrolmentSource, now = Date.now()): Promise<number> {
   if (userIds.length === 0) return 0;
-  const now = Date.now();
   return db.run(
     qb
       .insert(enrolments)

@@ -17,12 +17,16 @@ export const handoffLifetime = 60_000;
 /** The stored key of a code. */
 const keyOf = (code: string) => createHash('sha256').update(code).digest('hex');
 
-/** Makes a code that logs `userId` in on a page of `bookId` within 60 s of `now`; expired codes are removed with it. */
-export async function createHandoff(db: Database, userId: string, bookId: string, now = Date.now()): Promise<string> {
+/**
+ * Makes a code that logs `userId` in on a page of `bookId` within 60 s of `now`; expired codes are removed with it.
+ * `link`: an identity provider's identity (JSON, db/oidc.ts) that the redemption links to the user, only when the
+ * page redeeming it is that user's own session (routes/handoff.ts).
+ */
+export async function createHandoff(db: Database, userId: string, bookId: string, now = Date.now(), link: string | null = null): Promise<string> {
   const code = randomBytes(32).toString('base64url');
   await db.write(async (tx) => {
     await tx.run(qb.delete(handoffCodes).where(lte(handoffCodes.expiresAt, now)));
-    await tx.run(qb.insert(handoffCodes).values({ id: keyOf(code), userId, bookId, expiresAt: now + handoffLifetime, createdAt: now }));
+    await tx.run(qb.insert(handoffCodes).values({ id: keyOf(code), userId, bookId, link, expiresAt: now + handoffLifetime, createdAt: now }));
   });
   return code;
 }
@@ -32,19 +36,24 @@ export async function createHandoff(db: Database, userId: string, bookId: string
  * used, expired or another book's (then nothing changes). Of concurrent uses, in one process or several, one wins.
  */
 export async function redeemHandoff(db: Database, code: string, bookId: string, now = Date.now()): Promise<string | undefined> {
+  return (await takeHandoff(db, code, bookId, now))?.userId;
+}
+
+/** As redeemHandoff, with the identity the code links (null for a plain login). */
+export async function takeHandoff(db: Database, code: string, bookId: string, now = Date.now()): Promise<{ userId: string; link: string | null } | undefined> {
   const id = keyOf(code);
   return db.write(
     async (tx) => {
       const live = await first(
         tx,
-        select({ userId: handoffCodes.userId })
+        select({ userId: handoffCodes.userId, link: handoffCodes.link })
           .from(handoffCodes)
           .where(and(eq(handoffCodes.id, id), eq(handoffCodes.bookId, bookId), gt(handoffCodes.expiresAt, now))),
       );
       if (!live) return undefined;
       // A concurrent use took it first (the lock makes this unlikely on PostgreSQL; the count makes it certain).
       const deleted = await tx.run(qb.delete(handoffCodes).where(eq(handoffCodes.id, id)));
-      return deleted === 0 ? undefined : live.userId;
+      return deleted === 0 ? undefined : live;
     },
     [`handoff:${id}`],
   );

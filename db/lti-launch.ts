@@ -4,7 +4,7 @@ import type { Database } from './index.js';
 import { addStaff, createCourse, CourseExistsError, enrol } from './courses.js';
 import { first, qb, select } from './query.js';
 import { courses, ltiContexts, ltiStates, ltiUsers, type StaffRole } from './schema.js';
-import { createAccount, deleteUser, findUserById, UsernameTakenError, type UserRow } from './users.js';
+import { createPasswordlessAccount, deleteUser, findUserById, type UserRow } from './users.js';
 
 /**
  * What an LTI 1.3 launch keeps (routes/lti.ts, lib/lti-launch.ts): the login initiations awaiting their launch
@@ -76,9 +76,6 @@ export async function deleteExpiredLtiStates(db: Database, now = Date.now()): Pr
   return db.write((tx) => tx.run(qb.delete(ltiStates).where(lte(ltiStates.expiresAt, now))));
 }
 
-/** A username for a new account made by a launch: `lti-` and 12 random characters (the person never types it). */
-const ltiUsername = () => `lti-${randomBytes(9).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x').toLowerCase()}`;
-
 /**
  * The user a platform's user (issuer, `sub`) is: found, or created (an account without a password, role student,
  * name and email from the claims). Of concurrent first launches, one account stays.
@@ -90,14 +87,7 @@ export async function ltiUser(db: Database, issuer: string, sub: string, claims:
   };
   const found = await known();
   if (found) return { user: found, created: false };
-  let user: UserRow | undefined;
-  for (let attempt = 0; !user; attempt++) {
-    try {
-      user = await createAccount(db, { username: ltiUsername(), passwordHash: null, name: claims.name, email: claims.email });
-    } catch (err) {
-      if (!(err instanceof UsernameTakenError) || attempt > 3) throw err;
-    }
-  }
+  const user = await createPasswordlessAccount(db, 'lti', claims);
   const linked = await db.run(qb.insert(ltiUsers).values({ issuer, sub, userId: user.id, createdAt: Date.now() }).onConflictDoNothing());
   if (linked > 0) return { user, created: true };
   // Another launch of the same person linked theirs first: that one stays.

@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { Database, Queries } from './index.js';
 import { pageGrade, type GradedAttempt, type TocIndex } from './course-reports.js';
 import { first, qb, rows, select } from './query.js';
-import { answers, ltiScores, pageCompletions, users } from './schema.js';
+import { answers, ltiContexts, ltiScores, pageCompletions, users } from './schema.js';
 import { workLock } from './work.js';
 
 /**
@@ -253,6 +253,11 @@ export async function markScoreFailed(db: Database, score: ClaimedScore, error: 
 /** Whether any score row exists (a server whose students never came from an LMS skips the look-up after each save). */
 export async function anyScoreRows(db: Queries): Promise<boolean> {
   return (await first(db, select({ userId: ltiScores.userId }).from(ltiScores).limit(1))) !== undefined;
+}
+
+/** Whether an LMS context is linked to the course (an LTI launch made or found it): its scores may then wait here. */
+export async function linkedToLms(db: Queries, courseId: string): Promise<boolean> {
+  return (await first(db, select({ courseId: ltiContexts.courseId }).from(ltiContexts).where(eq(ltiContexts.courseId, courseId)).limit(1))) !== undefined;
 }
 
 /** A course's scores still to be sent, for its staff: whose, which page and line item, what, and how sending went. */

@@ -155,6 +155,11 @@ export const handoffCodes = pgTable(
     bookId: text('book_id')
       .notNull()
       .references(() => books.id, { onDelete: 'cascade' }),
+    /**
+     * A provider identity (JSON: issuer, sub, provider, email…) to link to the user when the code is redeemed by that
+     * user's own session (routes/oidc.ts, routes/handoff.ts); null for a plain login.
+     */
+    link: text('link'),
     expiresAt: time('expires_at').notNull(),
     createdAt: time('created_at').notNull(),
   },
@@ -453,4 +458,54 @@ export const ltiScores = pgTable(
     index('lti_scores_pending_idx').on(t.pending, t.nextAttemptAt),
     index('lti_scores_course_idx').on(t.courseId),
   ],
+);
+
+/** Identity providers (OpenID Connect) people sign in with (see db/schema.ts). */
+export const oidcProviders = pgTable('oidc_providers', {
+  id: text('id').primaryKey(),
+  issuer: text('issuer').notNull(),
+  clientId: text('client_id').notNull(),
+  clientSecret: text('client_secret').notNull(),
+  title: text('title').notNull(),
+  metadata: text('metadata').notNull(),
+  allowedDomains: text('allowed_domains').notNull(),
+  createAccounts: flag('create_accounts').notNull().default(1),
+  createdAt: time('created_at').notNull(),
+});
+
+/** Who a provider's user (its issuer and `sub`) is in Folio (see db/schema.ts). */
+export const oidcIdentities = pgTable(
+  'oidc_identities',
+  {
+    issuer: text('issuer').notNull(),
+    sub: text('sub').notNull(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    providerId: text('provider_id').notNull(),
+    email: text('email'),
+    emailVerified: flag('email_verified').notNull().default(0),
+    linkedAt: time('linked_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.issuer, t.sub] }), index('oidc_identities_user_idx').on(t.userId)],
+);
+
+/** Sign-ins with a provider awaiting their callback (see db/schema.ts). */
+export const oidcStates = pgTable(
+  'oidc_states',
+  {
+    id: text('id').primaryKey(),
+    providerId: text('provider_id').notNull(),
+    nonce: text('nonce').notNull(),
+    codeVerifier: text('code_verifier').notNull(),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    returnUrl: text('return_url').notNull(),
+    mode: text('mode', { enum: ['signin', 'link'] }).notNull(),
+    userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    expiresAt: time('expires_at').notNull(),
+    createdAt: time('created_at').notNull(),
+  },
+  (t) => [index('oidc_states_expires_idx').on(t.expiresAt)],
 );

@@ -183,6 +183,11 @@ export const handoffCodes = sqliteTable(
     bookId: text('book_id')
       .notNull()
       .references(() => books.id, { onDelete: 'cascade' }),
+    /**
+     * A provider identity (JSON: issuer, sub, provider, email…) to link to the user when the code is redeemed by that
+     * user's own session (routes/oidc.ts, routes/handoff.ts); null for a plain login.
+     */
+    link: text('link'),
     expiresAt: integer('expires_at').notNull(),
     createdAt: integer('created_at').notNull(),
   },
@@ -489,6 +494,67 @@ export const ltiScores = sqliteTable(
     index('lti_scores_pending_idx').on(t.pending, t.nextAttemptAt),
     index('lti_scores_course_idx').on(t.courseId),
   ],
+);
+
+/**
+ * Identity providers (OpenID Connect) people sign in with (`folio auth providers add`): an id of Folio's choosing (in
+ * the callback URL), the issuer and its metadata as discovered at add time (JSON), Folio's client id and secret there
+ * (the secret encrypted with a key derived from the server secret, lib/oidc.ts), the email domains allowed (a JSON
+ * array; empty: any) and whether a sign-in may create an account (0: it only signs in people who linked it).
+ */
+export const oidcProviders = sqliteTable('oidc_providers', {
+  id: text('id').primaryKey(),
+  issuer: text('issuer').notNull(),
+  clientId: text('client_id').notNull(),
+  clientSecret: text('client_secret').notNull(),
+  title: text('title').notNull(),
+  metadata: text('metadata').notNull(),
+  allowedDomains: text('allowed_domains').notNull(),
+  createAccounts: flag('create_accounts').notNull().default(on),
+  createdAt: integer('created_at').notNull(),
+});
+
+/** Who a provider's user (its issuer and `sub`) is in Folio; email as the provider said at the last sign-in (never used to link). */
+export const oidcIdentities = sqliteTable(
+  'oidc_identities',
+  {
+    issuer: text('issuer').notNull(),
+    sub: text('sub').notNull(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The provider it was linked through (what the person unlinks); kept when the provider is removed. */
+    providerId: text('provider_id').notNull(),
+    email: text('email'),
+    emailVerified: flag('email_verified').notNull().default(off),
+    linkedAt: integer('linked_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.issuer, t.sub] }), index('oidc_identities_user_idx').on(t.userId)],
+);
+
+/**
+ * Sign-ins with a provider awaiting their callback (routes/oidc.ts): keyed by the SHA-256 of the `state` sent to the
+ * provider, with the `nonce` and the PKCE verifier, the book and page to return to, and, for a link, the user linking.
+ * Single use (deleted by the callback), 10 minutes.
+ */
+export const oidcStates = sqliteTable(
+  'oidc_states',
+  {
+    id: text('id').primaryKey(),
+    providerId: text('provider_id').notNull(),
+    nonce: text('nonce').notNull(),
+    codeVerifier: text('code_verifier').notNull(),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    returnUrl: text('return_url').notNull(),
+    mode: text('mode', { enum: ['signin', 'link'] }).notNull(),
+    /** The user linking the identity (mode link); null for a sign-in. */
+    userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    expiresAt: integer('expires_at').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('oidc_states_expires_idx').on(t.expiresAt)],
 );
 
 /** A property name as its column's: `usernameKey` → `username_key`. */

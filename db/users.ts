@@ -1,12 +1,12 @@
 import { and, asc, eq, getTableName, gt, gte, lt, ne, notExists, or, sql, type SQLWrapper } from 'drizzle-orm';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Static } from 'typebox';
 import { ExportUnavailableError } from './exports.js';
 import type { User as UserSchema } from '../schemas/auth.js';
 import type { Database, Queries, Snapshot } from './index.js';
 import { first, named, qb, rows, select, storedColumns } from './query.js';
-import { answers, courses, courseStaff, enrolments, events, ltiUsers, pageCompletions, positions, programs, rateLimits, sessions, users, type Role, type Stored, type User } from './schema.js';
+import { answers, courses, courseStaff, enrolments, events, ltiUsers, oidcIdentities, pageCompletions, positions, programs, rateLimits, sessions, users, type Role, type Stored, type User } from './schema.js';
 import { moveEnrolments } from './courses.js';
 import { moveWork, workLock } from './work.js';
 
@@ -123,6 +123,21 @@ export async function createAccount(db: Database, account: NewAccount): Promise<
   } catch (err) {
     if (isUniqueViolation(err)) throw new UsernameTakenError(`the username "${account.username}" is taken`);
     throw err;
+  }
+}
+
+/**
+ * An account made by a sign-in elsewhere (an LMS launch, an identity provider): no password, role student, name and
+ * email as given, and a username of `prefix`, "-" and 12 random characters (the person never types it).
+ */
+export async function createPasswordlessAccount(db: Database, prefix: string, claims: { name?: string | undefined; email?: string | undefined }): Promise<UserRow> {
+  for (let attempt = 0; ; attempt++) {
+    const username = `${prefix}-${randomBytes(9).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x').toLowerCase()}`;
+    try {
+      return await createAccount(db, { username, passwordHash: null, name: claims.name, email: claims.email });
+    } catch (err) {
+      if (!(err instanceof UsernameTakenError) || attempt > 3) throw err;
+    }
   }
 }
 
@@ -302,6 +317,10 @@ const taughtCourses = select({ ...courseOfRow, as: courseStaff.role, since: cour
   .from(courseStaff)
   .innerJoin(courses, eq(courses.id, courseStaff.courseId))
   .where(eq(courseStaff.userId, p('user')));
+const identitiesOf = select({ provider: oidcIdentities.providerId, issuer: oidcIdentities.issuer, subject: oidcIdentities.sub, email: oidcIdentities.email, emailVerified: oidcIdentities.emailVerified, linkedAt: oidcIdentities.linkedAt })
+  .from(oidcIdentities)
+  .where(eq(oidcIdentities.userId, p('user')))
+  .orderBy(asc(oidcIdentities.issuer), asc(oidcIdentities.sub));
 const lmsAccountsOf = select({ issuer: ltiUsers.issuer, subject: ltiUsers.sub, linkedAt: ltiUsers.createdAt }).from(ltiUsers).where(eq(ltiUsers.userId, p('user'))).orderBy(asc(ltiUsers.issuer), asc(ltiUsers.sub));
 
 /** The JSON text of everything about one user, a chunk at a time, read from one snapshot. */
@@ -314,13 +333,16 @@ async function* personalDocument(snapshot: Snapshot, user: UserRow): AsyncGenera
   const studied = await rows(snapshot, studiedCourses, { user: user.id });
   const taught = await rows(snapshot, taughtCourses, { user: user.id });
   const lms = await rows(snapshot, lmsAccountsOf, { user: user.id });
+  const identities = await rows(snapshot, identitiesOf, { user: user.id });
   const courseList = [...studied.map((c) => ({ ...c, as: 'student' as const })), ...taught]
     .sort((a, b) => (a.course < b.course ? -1 : a.course > b.course ? 1 : 0))
     .map((c) => ({ course: c.course, book: c.book, title: c.title, term: c.term, as: c.as, since: isoTime(c.since) }));
   const account = { ...publicUser(user), createdAt: isoTime(user.createdAt), updatedAt: isoTime(user.updatedAt) };
   yield `{"exportedAt":${JSON.stringify(new Date().toISOString())},"account":${JSON.stringify(account)},"sessions":${JSON.stringify(
     found.map((s) => ({ kind: s.kind, createdAt: isoTime(s.createdAt), expiresAt: isoTime(s.expiresAt) })),
-  )},"courses":${JSON.stringify(courseList)},"lmsAccounts":${JSON.stringify(lms.map((a) => ({ issuer: a.issuer, subject: a.subject, linkedAt: isoTime(a.linkedAt) })))}`;
+  )},"courses":${JSON.stringify(courseList)},"lmsAccounts":${JSON.stringify(lms.map((a) => ({ issuer: a.issuer, subject: a.subject, linkedAt: isoTime(a.linkedAt) })))},"identityProviders":${JSON.stringify(
+    identities.map((i) => ({ provider: i.provider, issuer: i.issuer, subject: i.subject, email: i.email, emailVerified: Boolean(i.emailVerified), linkedAt: isoTime(i.linkedAt) })),
+  )}`;
   for (const table of personalTables) {
     yield `,${JSON.stringify(table.name)}:[`;
     const next = snapshot.cursor(table.query, { user: user.id }, 500);

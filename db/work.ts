@@ -282,7 +282,8 @@ export interface Owner {
 
 /**
  * Saves a new version of a program; returns its number and time. Refused (413) when it would pass the user's quotas or
- * its page's cap (`limits`): checked by the INSERT itself, no read before the write.
+ * its page's cap (`limits`): checked by the INSERT itself, no read before the write. `savedAt` is now, except for work
+ * of the past that the demo's class (scripts/demo-class.ts) seeds; the same holds for the other writes' times below.
  */
 export async function saveProgram(
   db: Database,
@@ -290,8 +291,8 @@ export async function saveProgram(
   activity: string,
   p: { code: string; language?: string | undefined; page?: string | undefined },
   limits: WorkLimits = defaultWorkLimits,
+  savedAt = Date.now(),
 ) {
-  const savedAt = Date.now();
   const page = p.page ?? null;
   const params = Object.assign(limitParams(userId, bookId, limits), {
     key: activity,
@@ -352,8 +353,7 @@ export interface NewAnswer {
 }
 
 /** Records one more attempt at a question; returns its number and time. Refused (413) like a program (saveProgram). */
-export async function saveAnswer(db: Database, { userId, bookId }: Owner, question: string, a: NewAnswer, limits: WorkLimits = defaultWorkLimits) {
-  const savedAt = Date.now();
+export async function saveAnswer(db: Database, { userId, bookId }: Owner, question: string, a: NewAnswer, limits: WorkLimits = defaultWorkLimits, savedAt = Date.now()) {
   const at = iso(savedAt);
   const correct = a.correct === undefined ? null : a.correct ? 1 : 0;
   const answer = JSON.stringify(a.answer);
@@ -400,8 +400,7 @@ export async function pageStateJson(db: Database, { userId, bookId }: Owner, pag
 const setPositionSql = sql`INSERT INTO positions (user_id, book_id, page, scroll, updated_at) VALUES (${p.user}, ${p.book}, ${p.page}, ${p.scroll}, ${p.updatedAt})
   ON CONFLICT (user_id, book_id) DO UPDATE SET page = excluded.page, scroll = excluded.scroll, updated_at = excluded.updated_at`;
 
-export async function setPosition(db: Database, { userId, bookId }: Owner, page: string, scroll: number | undefined) {
-  const updatedAt = Date.now();
+export async function setPosition(db: Database, { userId, bookId }: Owner, page: string, scroll: number | undefined, updatedAt = Date.now()) {
   await db.writeSteps([['run', setPositionSql, { user: userId, book: bookId, page, scroll: scroll ?? null, updatedAt }]]);
   return { page, scroll: scroll ?? null, updatedAt: iso(updatedAt) };
 }
@@ -416,8 +415,8 @@ export async function position(db: Queries, { userId, bookId }: Owner) {
 const completePageSql = sql`INSERT INTO page_completions (user_id, book_id, page, completed_at) VALUES (${p.user}, ${p.book}, ${p.page}, ${p.completedAt}) ON CONFLICT DO NOTHING`;
 const uncompletePageSql = sql`DELETE FROM page_completions WHERE user_id = ${p.user} AND book_id = ${p.book} AND page = ${p.page}`;
 
-export async function setPageComplete(db: Database, { userId, bookId }: Owner, page: string, complete: boolean): Promise<void> {
-  await db.writeSteps([['run', complete ? completePageSql : uncompletePageSql, { user: userId, book: bookId, page, completedAt: Date.now() }]]);
+export async function setPageComplete(db: Database, { userId, bookId }: Owner, page: string, complete: boolean, completedAt = Date.now()): Promise<void> {
+  await db.writeSteps([['run', complete ? completePageSql : uncompletePageSql, { user: userId, book: bookId, page, completedAt }]]);
 }
 
 // `+completed_at`: ordered by the time, SQLite without statistics would read the book's (book_id, completed_at) index for it, every reader's completions.
@@ -456,8 +455,7 @@ const insertEvents = {
 };
 
 /** Stores a batch of events, all or none, stamped with the server's time; refused (413) past the user's quotas. */
-export async function saveEvents(db: Database, { userId, bookId }: Owner, batch: NewEvent[], limits: WorkLimits = defaultWorkLimits): Promise<number> {
-  const serverTime = Date.now();
+export async function saveEvents(db: Database, { userId, bookId }: Owner, batch: NewEvent[], limits: WorkLimits = defaultWorkLimits, serverTime = Date.now()): Promise<number> {
   const rows = batch.map((e) => [e.type, e.target ?? null, e.page ?? null, e.data ?? null, e.clientTime ?? null] as const);
   const columns =
     db.dialect === 'postgres'

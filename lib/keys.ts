@@ -14,6 +14,8 @@ export const keyPurposes = {
   ltiDeepLinking: 'folio lti deep linking v1',
   /** Marks a launch's second step as coming from Folio's page that read the platform's storage (lib/lti-storage.ts). */
   ltiContinuations: 'folio lti launch continuations v1',
+  /** Encrypts the client secrets of identity providers at rest (AES-256-GCM, lib/oidc.ts). */
+  oidcSecrets: 'folio oidc client secrets v1',
 } as const;
 
 /** A 32-byte key for `purpose` (a label of keyPurposes, with its context appended). */

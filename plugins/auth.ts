@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import { DatabaseSessionStore, sessionId } from '../db/session-store.js';
 import { deleteExpiredHandoffs } from '../db/handoffs.js';
 import { deleteExpiredLtiStates } from '../db/lti-launch.js';
+import { deleteExpiredOidcStates } from '../db/oidc.js';
 import { deleteExpiredSessions, newToken, sessionKey } from '../db/sessions.js';
 import { createAnonymousUser, purgeIdleAnonymousUsers, type UserRow } from '../db/users.js';
 import { faultOf } from '../db/faults.js';
@@ -151,6 +152,8 @@ export async function sweepSessions(app: FastifyInstance, now = Date.now()): Pro
   if (handoffs > 0) app.log.info({ handoffs }, 'removed expired hand-off codes');
   const ltiStates = await deleteExpiredLtiStates(app.db, now);
   if (ltiStates > 0) app.log.info({ ltiStates }, 'removed expired LTI login states');
+  const oidcStates = await deleteExpiredOidcStates(app.db, now);
+  if (oidcStates > 0) app.log.info({ oidcStates }, 'removed expired identity-provider sign-in states');
   const idleSince = now - anonymousIdleDays * DAY;
   const users = await purgeIdleAnonymousUsers(app.db, { idleSince, sessionsExpiringAfter: idleSince + ttl - ttl / 30 });
   if (users > 0) app.log.info({ event: 'anonymous_purged', users, idleDays: anonymousIdleDays }, `removed ${users} anonymous students who saved nothing and were idle`);

@@ -32,6 +32,11 @@ declare module 'fastify' {
      * Retry-After) past FOLIO_LOGIN_RATE_PER_IP a minute, and logs it.
      */
     limitLtiLogin(request: FastifyRequest): Promise<void>;
+    /**
+     * Counts a sign-in started with an identity provider (its start or link, which store a state) against its client;
+     * throws 429 (with Retry-After) past FOLIO_LOGIN_RATE_PER_IP a minute, and logs it.
+     */
+    limitOidcStart(request: FastifyRequest): Promise<void>;
   }
 }
 
@@ -168,6 +173,15 @@ export default fp(
       if (result.isAllowed || !result.isExceeded) return;
       request.log.warn({ event: 'lti_login_throttled', client: request.ip }, 'LTI login initiations throttled');
       throw tooMany(`too many LTI logins from your network: try again in ${result.ttlInSeconds} s`, result.ttlInSeconds);
+    });
+
+    // Each sign-in with an identity provider stores a state for 10 minutes: bounded per client like an LTI login.
+    const oidcStarts = app.createRateLimit({ max: app.config.loginRatePerIp, timeWindow: minute, keyGenerator: (request) => `oidc-start-ip:${clientKey(request)}` });
+    app.decorate('limitOidcStart', async (request: FastifyRequest) => {
+      const result = await oidcStarts(request);
+      if (result.isAllowed || !result.isExceeded) return;
+      request.log.warn({ event: 'oidc_start_throttled', client: request.ip }, 'sign-ins with an identity provider throttled');
+      throw tooMany(`too many sign-ins from your network: try again in ${result.ttlInSeconds} s`, result.ttlInSeconds);
     });
 
     const anonymous = app.createRateLimit({ max: app.config.anonymousPerHour, timeWindow: 60 * minute, keyGenerator: (request) => `anon-ip:${clientKey(request)}` });

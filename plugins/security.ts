@@ -9,6 +9,16 @@ import { originAllowed } from './cors.js';
 
 export const bodyLimit = 1024 * 1024;
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route is a navigation from other sites by nature (an identity provider's start and callback, routes/oidc.ts):
+     * exempt from the refusal of cross-site navigations into the API. A GET that changes nothing by a cookie.
+     */
+    crossSiteNavigation?: true;
+  }
+}
+
 const stateChanging = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 function ownOrigin(request: FastifyRequest): string {
@@ -22,7 +32,8 @@ function ownOrigin(request: FastifyRequest): string {
 function refusal(request: FastifyRequest, books: BookRegistry): HttpError | undefined {
   const mode = request.headers['sec-fetch-mode'];
   const site = request.headers['sec-fetch-site'];
-  if (mode === 'navigate' && site !== undefined && site !== 'none' && site !== 'same-origin') {
+  // Only the identity provider's start and callback are navigations from other sites by nature (SPEC §9).
+  if (mode === 'navigate' && site !== undefined && site !== 'none' && site !== 'same-origin' && request.routeOptions.config.crossSiteNavigation !== true) {
     return new HttpError(403, 'navigation_refused', 'the API cannot be opened from a link on another site; book pages call it with fetch');
   }
   if (!stateChanging.has(request.method) || request.headers.cookie === undefined) return undefined;

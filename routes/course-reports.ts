@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { courseAttempts, courseProgramVersion, courseProgramVersions, courseProgress, courseQuestionSummary, courseStudentProgress, courseStudentWork, windowReply } from '../db/course-reports.js';
-import { pendingScores } from '../db/lti-scores.js';
+import { courseActivity, courseConsent } from '../db/course-activity.js';
+import { linkedToLms, pendingScores } from '../db/lti-scores.js';
 import { iso } from '../db/work.js';
 import { isEnrolled } from '../db/courses.js';
 import { afterCursor, afterNumber, cursorOf, numberCursorOf } from '../lib/cursor.js';
@@ -12,8 +13,11 @@ import { ExportQuery, ExportReply } from '../schemas/instructor.js';
 import { CourseParams } from '../schemas/course.js';
 import {
   AttemptsQuery,
+  CourseActivityQuery,
+  CourseActivityReply,
   CourseAnswerParams,
   CourseAttemptsReply,
+  CourseConsentReply,
   CourseLtiScoresReply,
   CourseProgramParams,
   CourseProgramVersionReply,
@@ -248,8 +252,41 @@ const courseReportRoutes: FastifyPluginAsyncTypebox = async (app) => {
         lastError: r.lastError,
         lastSentAt: r.sentAt === null ? null : iso(r.sentAt),
       }));
-      return { course: course.id, pending };
+      return { course: course.id, linked: await linkedToLms(app.db, course.id), pending };
     },
+  );
+
+  app.get(
+    '/api/courses/:course/activity',
+    {
+      config: { access: 'course-staff' },
+      schema: {
+        tags: ['course reports'],
+        summary: 'The enrolled students\' activity per UTC day (answers, program saves, page views, active students), every day of the range, and how many were active in the last 7 days',
+        description: 'Within the course\'s dates: the range ends today, or on the course\'s last day when it has ended; work outside the dates counts nowhere.',
+        params: CourseParams,
+        querystring: CourseActivityQuery,
+        response: { 200: CourseActivityReply, ...errorReplies(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { course } = courseOf(request);
+      return courseActivity(app.db, course, request.query.days, Date.now());
+    },
+  );
+
+  app.get(
+    '/api/courses/:course/consent',
+    {
+      config: { access: 'course-staff' },
+      schema: {
+        tags: ['course reports'],
+        summary: 'How many enrolled students consented to research (only they appear, pseudonymised, in the course\'s exports) and how many did not',
+        params: CourseParams,
+        response: { 200: CourseConsentReply, ...errorReplies(400, 401, 403, 404) },
+      },
+    },
+    async (request) => courseConsent(app.db, courseOf(request).course.id),
   );
 };
 

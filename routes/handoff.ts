@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { createHandoff, redeemHandoff } from '../db/handoffs.js';
+import { createHandoff, takeHandoff } from '../db/handoffs.js';
+import { IdentityRefusal, linkIdentity, type Identity } from '../db/oidc.js';
 import { findUserById, mergeUsers, publicUser } from '../db/users.js';
 import { HttpError } from '../lib/errors.js';
 import { startSession } from '../plugins/auth.js';
@@ -23,7 +24,7 @@ const handoffRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: "Log in with a hand-off code (once, within 60 s, from a page of the code's book); work saved anonymously in this session moves to the account",
         body: HandoffBody,
-        response: { 200: HandoffReply, ...errorReplies(400, 403, 415, 429, 503) },
+        response: { 200: HandoffReply, ...errorReplies(400, 403, 409, 415, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -35,13 +36,29 @@ const handoffRoutes: FastifyPluginAsyncTypebox = async (app) => {
         request.log.warn({ event: 'handoff_refused', reason: 'origin', book, origin, client: request.ip }, 'hand-off code refused');
         throw new HttpError(403, 'origin_not_allowed', `a hand-off code of book "${book}" is redeemed by a page of that book only: origin ${origin ?? '(none)'} is not one of its origins`);
       }
-      const userId = await redeemHandoff(db, code, book);
-      const user = userId === undefined ? undefined : await findUserById(db, userId);
+      const taken = await takeHandoff(db, code, book);
+      const user = taken === undefined ? undefined : await findUserById(db, taken.userId);
       if (!user) {
         request.log.warn({ event: 'handoff_refused', reason: 'code', book, client: request.ip }, 'hand-off code refused');
         throw new HttpError(400, 'invalid_handoff', 'this sign-in link is unknown, used or expired: start the login again (from your course or the sign-in page)');
       }
       const previous = request.user;
+      // A link to an identity provider completes here, in the session of the account that started it: a page of
+      // someone else (who was sent the provider's link) cannot attach their provider account to it.
+      if (taken?.link) {
+        const identity = JSON.parse(taken.link) as Identity;
+        if (previous?.id !== user.id) {
+          request.log.warn({ event: 'oidc_link_refused', reason: 'session', provider: identity.providerId, userId: user.id, client: request.ip }, 'identity link refused');
+          throw new HttpError(403, 'link_refused', 'this link to an identity provider was started by another account: log in to your own account and link it from there');
+        }
+        try {
+          await linkIdentity(db, identity, user.id);
+        } catch (err) {
+          if (err instanceof IdentityRefusal) throw new HttpError(409, 'linked_elsewhere', err.message);
+          throw err;
+        }
+        request.log.info({ event: 'oidc_linked', provider: identity.providerId, userId: user.id, book, client: request.ip }, 'identity provider linked');
+      }
       if (previous?.anonymous && previous.id !== user.id) {
         await mergeUsers(db, previous.id, user.id);
         // The work done before an LMS launch now counts for its gradebook.

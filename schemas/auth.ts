@@ -82,6 +82,13 @@ export const PersonalData = Type.Object(
     lmsAccounts: Type.Array(Type.Object({ issuer: Type.String(), subject: Type.String(), linkedAt: When }, { additionalProperties: false }), {
       description: 'the LMS accounts (LTI issuer and `sub`) that log in as this account',
     }),
+    identityProviders: Type.Array(
+      Type.Object(
+        { provider: Type.String(), issuer: Type.String(), subject: Type.String(), email: Nullable(Type.String()), emailVerified: Type.Boolean(), linkedAt: When },
+        { additionalProperties: false },
+      ),
+      { description: 'the identity provider accounts (OpenID Connect issuer and `sub`) that sign in as this account, with the email each gave at its last sign-in' },
+    ),
     programs: Type.Array(
       Type.Object(
         { book: Book, activity: Type.String(), version: Type.Integer(), language: Nullable(Type.String()), page: Nullable(Type.String()), code: Type.String(), savedAt: When },

@@ -290,6 +290,7 @@ export const CourseAttemptsReply = Type.Object(
 export const CourseLtiScoresReply = Type.Object(
   {
     course: CourseId,
+    linked: Type.Boolean({ description: 'whether an LMS course (an LTI context) is linked to this course: without one, no score is ever sent' }),
     pending: Type.Array(
       Type.Object(
         {
@@ -311,4 +312,46 @@ export const CourseLtiScoresReply = Type.Object(
     ),
   },
   { additionalProperties: false, description: 'The scores waiting to reach the LMS gradebook (platform down, line item gone…), by student and page: Folio retries them with backoff' },
+);
+
+/** `?days=`: how many days GET /api/courses/:course/activity covers. */
+export const CourseActivityQuery = Type.Object(
+  {
+    days: Type.Integer({ minimum: 1, maximum: 366, default: 30, description: 'how many UTC days, ending today (or on the course\'s last day when it has ended): 30 by default, at most 366' }),
+  },
+  { additionalProperties: false },
+);
+
+/** GET /api/courses/:course/activity: what the enrolled students did, day by day. */
+export const CourseActivityReply = Type.Object(
+  {
+    course: CourseId,
+    enrolled: Type.Integer({ minimum: 0, description: 'students enrolled now' }),
+    activeThisWeek: Type.Integer({ minimum: 0, description: 'enrolled students with an answer, a program save, an event or a page completed in the last 7 days (7 × 24 h before now), within the course\'s dates' }),
+    days: Type.Array(
+      Type.Object(
+        {
+          day: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'a day in UTC (00:00 to 24:00 UTC)', examples: ['2026-09-01'] }),
+          answers: Type.Integer({ minimum: 0, description: 'answers saved (every attempt)' }),
+          saves: Type.Integer({ minimum: 0, description: 'program versions saved' }),
+          pageViews: Type.Integer({ minimum: 0, description: 'events of type page:view (what the book\'s page logs when it opens)' }),
+          students: Type.Integer({ minimum: 0, description: 'students with any answer, save, event or page completed that day' }),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'every day of the range, oldest first, zeros included' },
+    ),
+  },
+  { additionalProperties: false, description: 'The enrolled students\' activity per UTC day, within the course\'s dates, and how many were active this week' },
+);
+
+/** GET /api/courses/:course/consent: who of the enrolled students are in the course's research exports. */
+export const CourseConsentReply = Type.Object(
+  {
+    course: CourseId,
+    enrolled: Type.Integer({ minimum: 0, description: 'students enrolled' }),
+    consented: Type.Integer({ minimum: 0, description: 'of them, those who consented to research: only they appear in the exports, pseudonymised' }),
+    notConsented: Type.Integer({ minimum: 0, description: 'of them, those who did not: left out of the exports' }),
+  },
+  { additionalProperties: false, description: 'How many enrolled students consented to research (and so appear, pseudonymised, in the course\'s exports) and how many did not' },
 );

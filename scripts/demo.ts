@@ -3,11 +3,20 @@
  * http://localhost:8080 (DEMO_PORT), with the book `demo` allowing the pages' origins. `localhost:8080` and
  * `localhost:3000` are the same site, so the plain-HTTP SameSite=Lax cookie works. Ctrl-C stops both.
  *
+ * It also seeds, on its first start, a class to look at in the instructors' dashboard (http://localhost:3000/dashboard/):
+ * the course `demo-101` with an instructor, a teaching assistant and 28 students with three weeks of work
+ * (scripts/demo-class.ts); the logins are printed.
+ *
  * `npm run demo -- --lti` adds an LTI 1.3 platform (scripts/lti-platform.ts, the tests' fixture) on
  * http://127.0.0.1:8090 (DEMO_LMS_PORT), registered with Folio: its course pages launch the demo book in an iframe
  * as a student or an instructor, so a person can watch a launch happen, and the scores it receives are printed.
+ *
+ * `npm run demo -- --oidc` adds an OpenID Provider (scripts/oidc-provider.ts, the tests' fixture: oidc-provider with
+ * its development login form) on http://127.0.0.1:8091 (DEMO_IDP_PORT), registered with Folio as the provider
+ * `demo-idp`: the demo book's login form shows "Sign in with Demo university", any login name and password sign in.
  */
 import type { FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { readdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -20,7 +29,11 @@ import { ConfigError, loadConfig } from '../plugins/config.js';
 import { startServer } from '../server.js';
 import { findPlatform, removePlatform, addPlatform } from '../db/lti.js';
 import { publicOriginOf } from '../lib/config.js';
+import { demoCourse, demoStaff, demoStudents, seedClass, type StaffAccount } from './demo-class.js';
 import { lis, startPlatform, type Platform } from './lti-platform.js';
+import { addProvider, findProvider, removeProvider } from '../db/oidc.js';
+import { callbackUrlOf, discoverProvider, sealClientSecret } from '../lib/oidc.js';
+import { startIdentityProvider, type IdentityProvider } from './oidc-provider.js';
 
 export const pagesFolder = join(import.meta.dirname, '..', 'examples', 'book');
 /** The Folio URL written in the demo pages; replaced by the real one when they are served. */
@@ -75,6 +88,23 @@ export async function ensureDemoBook(app: FastifyInstance, origins: string[]): P
   }
 }
 
+/**
+ * Seeds the demo's class (scripts/demo-class.ts) on the demo book, once: a database that has the course keeps it as it
+ * is. Returns the lines to print: where the dashboard is and who logs in to it.
+ */
+export async function ensureDemoClass(app: FastifyInstance, folioUrl: string): Promise<string[]> {
+  const toc = app.books.toc(demoBook.id);
+  if (!toc) throw new Error('the demo book has no table of contents');
+  const seeded = await seedClass(app.db, { course: demoCourse, bookId: demoBook.id, toc, students: demoStudents, staff: demoStaff, passwordCost: app.config.passwordCost });
+  const [instructor, ta] = demoStaff as [StaffAccount, StaffAccount];
+  return [
+    `  Dashboard: ${folioUrl}/dashboard/ — log in as ${instructor.username} / ${instructor.password} (instructor) or ${ta.username} / ${ta.password} (teaching assistant)`,
+    seeded.created
+      ? `    (seeded the course ${demoCourse.id} "${demoCourse.title}": ${seeded.students} students, ${seeded.answers} answers, ${seeded.programs} program versions, ${seeded.completions} completed pages, work of the past 3 weeks)`
+      : `    (the course ${demoCourse.id} "${demoCourse.title}" was seeded on an earlier start)`,
+  ];
+}
+
 async function main(): Promise<void> {
   let config;
   try {
@@ -99,9 +129,30 @@ async function main(): Promise<void> {
     'Folio demo is running (Ctrl-C stops it):',
     `  demo book   http://localhost:${pagesPort}/          (pages from examples/book/)`,
     `  Folio       ${folioUrl}             (API docs at ${folioUrl}/docs, client at ${folioUrl}/client/folio.js)`,
+    ...(await ensureDemoClass(app, folioUrl)),
   ];
   if (process.argv.includes('--lti')) lines.push(...(await startDemoPlatform(app, Number(process.env.DEMO_LMS_PORT ?? 8090), `http://localhost:${pagesPort}`)).lines);
+  if (process.argv.includes('--oidc')) lines.push(...(await startDemoIdentityProvider(app, Number(process.env.DEMO_IDP_PORT ?? 8091))).lines);
   console.log([...lines, ''].join('\n'));
+}
+
+/**
+ * The identity provider of `npm run demo -- --oidc`: oidc-provider on 127.0.0.1:`port`, registered with Folio as
+ * `demo-idp` (replacing an earlier run's registration: its keys and secret are new). Returns the lines to print.
+ */
+export async function startDemoIdentityProvider(app: FastifyInstance, port: number): Promise<{ idp: IdentityProvider; lines: string[] }> {
+  const id = 'demo-idp';
+  const clientSecret = randomBytes(24).toString('base64url');
+  const redirectUri = callbackUrlOf(publicOriginOf(app.config), id);
+  const idp = await startIdentityProvider({ port, clients: [{ clientId: 'folio-demo', clientSecret, redirectUris: [redirectUri] }] });
+  const metadata = await discoverProvider(idp.issuer, 'folio-demo');
+  if (await findProvider(app.db, id)) await removeProvider(app.db, id);
+  await addProvider(app.db, { id, issuer: metadata.issuer, clientId: 'folio-demo', clientSecret: sealClientSecret(app.secret, id, clientSecret), title: 'Demo university', metadata, allowedDomains: [], createAccounts: true });
+  const lines = [
+    `  identity    ${idp.issuer}      (an OpenID Provider, registered as "${id}"; redirect URI ${redirectUri})`,
+    '    the demo book\'s "Sign in with Demo university" opens its login form: any login name and password sign in',
+  ];
+  return { idp, lines };
 }
 
 /**

@@ -117,6 +117,15 @@ const samples: Record<string, Sample> = {
       return { payload: { book: 'book', code: await createHandoff(app.db, user.id, 'book') } };
     },
   },
+  'GET /api/auth/providers': { ok: 200 },
+  // Navigations from other sites (test/oidc.test.ts plays whole sign-ins): an unknown provider and an unknown state are refused alike.
+  'GET /api/auth/oidc/:provider/start': { ok: 404, url: `/api/auth/oidc/none/start?book=book&return=${encodeURIComponent(`${bookOrigin}/p.html`)}` },
+  'GET /api/auth/oidc/:provider/callback': { ok: 400, url: '/api/auth/oidc/none/callback?state=unknown&code=x' },
+  // An unknown provider: 404 to everyone with a session (test/oidc.test.ts links for real).
+  'POST /api/auth/oidc/:provider/link': { ok: 404, url: '/api/auth/oidc/none/link', payload: () => ({ book: 'book', return: `${bookOrigin}/p.html` }) },
+  'GET /api/auth/identities': { ok: 200 },
+  // Nothing linked: 404 to everyone with a session.
+  'DELETE /api/auth/identities/:provider': { ok: 404, url: '/api/auth/identities/uni' },
   'GET /api/courses/:course/roster': { ok: 200 },
   'POST /api/courses/:course/roster': {
     ok: 200,
@@ -143,6 +152,8 @@ const samples: Record<string, Sample> = {
   'GET /api/courses/:course/students/:user/programs/:activity/versions/:version': { ok: 200, url: '/api/courses/c1/students/:user/programs/ac1/versions/1' },
   'GET /api/courses/:course/students/:user/answers/:question/attempts': { ok: 200, url: '/api/courses/c1/students/:user/answers/q1/attempts' },
   'GET /api/courses/:course/lti-scores': { ok: 200 },
+  'GET /api/courses/:course/activity': { ok: 200, url: '/api/courses/c1/activity?days=7' },
+  'GET /api/courses/:course/consent': { ok: 200 },
   'GET /api/courses/:course/export': { ok: 200, url: '/api/courses/c1/export?kind=answers&format=csv' },
 };
 const identifyExport: Sample = { ok: 200, url: '/api/books/book/export?kind=answers&identify=true' };

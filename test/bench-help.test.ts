@@ -15,6 +15,7 @@ const commands: [script: string, usage: RegExp][] = [
   ['bench/startup.ts', /^npm run build:binary && npx tsx bench\/startup\.ts/],
   ['bench/queries.ts', /^npx tsx bench\/queries\.ts \[--calls N\] \[--rounds N\]/],
   ['bench/courses.ts', /^npm run bench:courses \[-- --students 1000 --others 500 --runs 20\][\s\S]*Goal: the grid under 300 ms/],
+  ['bench/dashboard.ts', /^npm run bench:dashboard \[-- --students 1000 --runs 5 --keep FILE --assert\][\s\S]*npm run build[\s\S]*--assert exits 1 when the\nmedian is over 1 s/],
   ['scripts/test.ts', /^npx tsx scripts\/test\.ts \[--sqlite-only \| --postgres-only\][\s\S]*FOLIO_TEST_REQUIRE_POSTGRES/],
 ];
 

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Test } from 'tap';
 import { Folio } from '../client/folio.js';
-import type { FolioEvents, FolioOptions, Runtime, StorageLike } from '../client/types.js';
+import type { ChannelLike, FolioEvents, FolioOptions, Runtime, StorageLike } from '../client/types.js';
 import { bookOrigin } from './helper.js';
 
 export const server = 'https://folio.test';
@@ -208,6 +208,27 @@ export class FakeAddress {
   };
 }
 
+/** BroadcastChannels of one origin in one browser profile: a message reaches every other open channel of its name, asynchronously. */
+export class FakeChannels {
+  readonly #open = new Set<{ name: string; channel: ChannelLike }>();
+  readonly posted: { name: string; message: unknown }[] = [];
+
+  create(name: string): ChannelLike {
+    const entry = { name, channel: undefined as unknown as ChannelLike };
+    const channel: ChannelLike = {
+      onmessage: null,
+      postMessage: (message) => {
+        this.posted.push({ name, message });
+        for (const other of this.#open) if (other !== entry && other.name === name) setTimeout(() => other.channel.onmessage?.({ data: structuredClone(message) }), 0);
+      },
+      close: () => void this.#open.delete(entry),
+    };
+    entry.channel = channel;
+    this.#open.add(entry);
+    return channel;
+  }
+}
+
 /** One browser profile: shared localStorage, a tab's sessionStorage, a clock, window and document, the page's address, and the network. */
 export class FakeBrowser {
   readonly localStorage = new MemoryStorage();
@@ -217,6 +238,15 @@ export class FakeBrowser {
   readonly document = Object.assign(new EventTarget(), { visibilityState: 'visible' });
   readonly network: FakeNetwork;
   readonly address = new FakeAddress();
+  /** The profile's BroadcastChannels (shared by its pages). */
+  channels = new FakeChannels();
+  /** Popups the page opened ([url, name]), or null when `blockPopups` (then openWindow returns null). */
+  readonly opened: [string, string][] = [];
+  blockPopups = false;
+  /** Where the page sent itself (location.assign). */
+  readonly navigated: string[] = [];
+  /** Whether the page closed its window (window.close). */
+  closedWindow = false;
 
   constructor(app: FastifyInstance) {
     this.network = new FakeNetwork(app);
@@ -242,6 +272,14 @@ export class FakeBrowser {
       locks: null,
       location: this.address,
       history: this.address,
+      openWindow: (url, name) => {
+        if (this.blockPopups) return null;
+        this.opened.push([url, name]);
+        return { closed: false };
+      },
+      navigate: (url) => void this.navigated.push(url),
+      closeWindow: () => void (this.closedWindow = true),
+      channel: (name) => this.channels.create(name),
     };
   }
 

@@ -329,6 +329,7 @@ t.test('GET /api/courses/:course/lti-scores lists the course\'s scores not deliv
   t.equal(res.statusCode, 200);
   t.same(res.json(), {
     course,
+    linked: true,
     pending: [
       {
         user: { id: ada.id, username: user.username, name: null },
@@ -347,7 +348,7 @@ t.test('GET /api/courses/:course/lti-scores lists the course\'s scores not deliv
     ],
   });
   await app.ltiScores.sendDue(row!.next_attempt_at!);
-  t.same((await app.inject({ method: 'GET', url: `/api/courses/${course}/lti-scores`, headers: teacher.headers })).json(), { course, pending: [] });
+  t.same((await app.inject({ method: 'GET', url: `/api/courses/${course}/lti-scores`, headers: teacher.headers })).json(), { course, linked: true, pending: [] });
   const outsider = await student(app, 'eve');
   t.equal((await app.inject({ method: 'GET', url: `/api/courses/${course}/lti-scores`, headers: outsider.headers })).statusCode, 403);
 });

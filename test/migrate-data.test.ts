@@ -36,6 +36,9 @@ const primaryKeys: Record<string, string[]> = {
   lti_scores: ['user_id', 'lineitem'],
   lti_states: ['id'],
   lti_users: ['issuer', 'sub'],
+  oidc_identities: ['issuer', 'sub'],
+  oidc_providers: ['id'],
+  oidc_states: ['id'],
   page_completions: ['user_id', 'book_id', 'page'],
   password_links: ['id'],
   positions: ['user_id', 'book_id'],
@@ -61,6 +64,7 @@ const filledCounts = [
   ['lti_keys', 2],
   ['lti_platforms', 1],
   ['lti_states', 1],
+  ['oidc_providers', 1],
   // ada's password attempts per client, per username from that client and per username; one anonymous start.
   ['rate_limits', 4],
   ['users', 2],
@@ -71,6 +75,8 @@ const filledCounts = [
   ['handoff_codes', 1],
   ['lti_scores', 1],
   ['lti_users', 1],
+  ['oidc_identities', 1],
+  ['oidc_states', 1],
   ['page_completions', 3],
   ['password_links', 1],
   ['positions', 2],
@@ -140,6 +146,9 @@ async function filledSqlite(t: Test): Promise<Filled> {
   await app.db.run(sql`INSERT INTO handoff_codes (id, user_id, book_id, expires_at, created_at) VALUES ('handoff-hash', ${adaId}, 'book', 1790000000000, 1789999940000)`);
   await app.db.run(sql`INSERT INTO lti_states (id, nonce, issuer, client_id, target_link_uri, storage_target, expires_at, created_at) VALUES ('state-hash', 'n1', 'https://lms.example.edu', 'folio', 'https://book.example/ch1/intro.html', '_parent', 1790000300000, 1790000000000)`);
   await app.db.run(sql`INSERT INTO lti_users (issuer, sub, user_id, created_at) VALUES ('https://lms.example.edu', 'sub-ada', ${adaId}, 1790000000000)`);
+  await app.db.run(sql`INSERT INTO oidc_providers (id, issuer, client_id, client_secret, title, metadata, allowed_domains, create_accounts, created_at) VALUES ('uni', 'https://idp.example.edu', 'folio', 'v1.sealed', 'University login', '{"issuer":"https://idp.example.edu"}', '["example.edu"]', 0, 1790000000000)`);
+  await app.db.run(sql`INSERT INTO oidc_identities (issuer, sub, user_id, provider_id, email, email_verified, linked_at) VALUES ('https://idp.example.edu', 'sub-ada', ${adaId}, 'uni', 'ada@example.edu', 1, 1790000000000)`);
+  await app.db.run(sql`INSERT INTO oidc_states (id, provider_id, nonce, code_verifier, book_id, return_url, mode, user_id, expires_at, created_at) VALUES ('oidc-state-hash', 'uni', 'n2', 'verifier', 'book', 'https://book.example/ch1/intro.html', 'link', ${adaId}, 1790000600000, 1790000000000)`);
   await app.db.run(sql`INSERT INTO lti_contexts (issuer, deployment_id, context_id, book_id, course_id, created_at) VALUES ('https://lms.example.edu', 'd1', 'ctx1', 'book', 'c1', 1790000000000)`);
   await app.db.run(sql`INSERT INTO lti_scores (user_id, lineitem, issuer, client_id, deployment_id, sub, resource_link_id, scopes, book_id, page, course_id, score_given, score_maximum, activity_progress, grading_progress, changed_at, pending, attempts, next_attempt_at, last_error, sent_at, created_at) VALUES (${adaId}, 'https://lms.example.edu/lineitems/7', 'https://lms.example.edu', 'folio', 'd1', 'sub-ada', 'rl1', 'https://purl.imsglobal.org/spec/lti-ags/scope/score', 'book', 'ch1/intro', 'c1', 1.5, 2, 'Started', 'FullyGraded', 1790000000000, 1, 2, 1790000060000, 'the platform answered 503', NULL, 1789999000000)`);
 

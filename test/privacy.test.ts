@@ -114,6 +114,7 @@ t.test('GET /api/auth/me/export is a JSON download of everything about the stude
   await enrol(app.db, 'c1', [ada.id, bob.id], 'code');
   await addStaff(app.db, 'c2', ada.id, 'ta');
   await app.db.run(sql`INSERT INTO lti_users (issuer, sub, user_id, created_at) VALUES ('https://lms.example.edu', 'sub-ada', ${ada.id}, 1790000000000)`);
+  await app.db.run(sql`INSERT INTO oidc_identities (issuer, sub, user_id, provider_id, email, email_verified, linked_at) VALUES ('https://idp.example.edu', 'sub-ada', ${ada.id}, 'uni', 'ada@uni.edu', 1, 1790000000000)`);
 
   const res = await app.inject({ method: 'GET', url: '/api/auth/me/export', headers: ada.headers });
   t.equal(res.statusCode, 200);
@@ -121,13 +122,14 @@ t.test('GET /api/auth/me/export is a JSON download of everything about the stude
   t.match(res.headers['content-disposition'], /^attachment; filename="folio-ada-\d{8}T\d{6}Z\.json"$/);
   t.equal(res.headers['cache-control'], 'no-store');
   const data = res.json();
-  t.same(Object.keys(data), ['exportedAt', 'account', 'sessions', 'courses', 'lmsAccounts', 'programs', 'answers', 'events', 'positions', 'completions']);
+  t.same(Object.keys(data), ['exportedAt', 'account', 'sessions', 'courses', 'lmsAccounts', 'identityProviders', 'programs', 'answers', 'events', 'positions', 'completions']);
   t.match(data.courses, [
     { course: 'c1', book: 'book', title: 'Course one', term: 'Autumn', as: 'student', since: /Z$/ },
     { course: 'c2', book: 'book', title: 'Course two', term: null, as: 'ta', since: /Z$/ },
   ]);
   t.equal(data.courses.length, 2);
   t.same(data.lmsAccounts, [{ issuer: 'https://lms.example.edu', subject: 'sub-ada', linkedAt: '2026-09-21T14:13:20.000Z' }]);
+  t.same(data.identityProviders, [{ provider: 'uni', issuer: 'https://idp.example.edu', subject: 'sub-ada', email: 'ada@uni.edu', emailVerified: true, linkedAt: '2026-09-21T14:13:20.000Z' }]);
   t.match(data.account, { id: ada.id, username: 'ada', name: 'Ada Lovelace', email: 'ada@example.org', role: 'student', researchConsent: true, anonymous: false, createdAt: /Z$/ });
   t.notOk(res.body.includes('scrypt'), 'no password hash');
   t.notOk('passwordHash' in data.account);
@@ -157,7 +159,7 @@ t.test('an anonymous student downloads their work too, and a request without a s
   const res = await app.inject({ method: 'GET', url: '/api/auth/me/export', headers });
   t.equal(res.statusCode, 200);
   t.match(res.headers['content-disposition'], /filename="folio-anonymous-/);
-  t.match(res.json(), { account: { username: null, anonymous: true }, courses: [], lmsAccounts: [], programs: [{ code: 'x = 1' }], answers: [], events: [], positions: [], completions: [] });
+  t.match(res.json(), { account: { username: null, anonymous: true }, courses: [], lmsAccounts: [], identityProviders: [], programs: [{ code: 'x = 1' }], answers: [], events: [], positions: [], completions: [] });
   const none = await app.inject({ method: 'GET', url: '/api/auth/me/export', headers: fromBook });
   t.equal(none.statusCode, 401);
   t.equal(none.json().error, 'unauthenticated');

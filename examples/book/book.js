@@ -2,7 +2,8 @@
  * The demo book's page glue: restores the student's work when the page loads, saves programs and answers with the
  * Folio client, logs research events, shows what the client says (saved, will retry, please log in), and offers the
  * course a `?course=CODE` link names (the client takes `course` out of the address bar once it is joined). A login
- * completed on Folio's own pages arrives as `#folio-handoff=CODE`: the client exchanges it by itself.
+ * completed on Folio's own pages arrives as `#folio-handoff=CODE`: the client exchanges it by itself. The identity
+ * providers Folio knows (`folio auth providers add`) get a "Sign in with …" button each.
  * Each page calls bindPage(folio, pageId) once; activities and questions are found by their data-* attributes.
  */
 
@@ -29,6 +30,7 @@ export function bindPage(folio, page) {
   const form = $('#login');
   const accountError = $('#account-error');
   const logoutButton = $('#logout');
+  const providerButtons = $('#providers');
   const complete = $('#complete');
   const activities = [...document.querySelectorAll('[data-activity]')];
   const questions = [...document.querySelectorAll('[data-question]')];
@@ -57,6 +59,7 @@ export function bindPage(folio, page) {
       ? `Logged in as ${named.name || named.username}${folio.mode === 'token' ? ' (this browser refuses Folio’s cookie, so a token is used)' : ''}`
       : 'Not logged in: your work is saved anonymously. Register or log in to find it on any device.';
     form.hidden = Boolean(named) && banner.hidden;
+    providerButtons.hidden = form.hidden || providerButtons.childElementCount === 0;
     logoutButton.hidden = !named;
   }
 
@@ -92,6 +95,26 @@ export function bindPage(folio, page) {
   $('#do-register').addEventListener('click', () => {
     if (form.reportValidity()) void signIn('register');
   });
+  // One button per identity provider; the client opens it in a popup (or the whole page where popups are blocked).
+  folio
+    .providers()
+    .then((providers) => {
+      for (const provider of providers) {
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.dataset.provider = provider.id;
+        button.textContent = `Sign in with ${provider.title}`;
+        button.addEventListener('click', () => {
+          accountError.textContent = '';
+          folio.signIn(provider.id).catch((err) => (accountError.textContent = err.message));
+        });
+        providerButtons.append(button, ' ');
+      }
+      providerButtons.hidden = form.hidden || providers.length === 0;
+    })
+    .catch(() => {
+      // no buttons: the sync indicator already says when Folio cannot be reached
+    });
   logoutButton.addEventListener('click', () => folio.logout().catch((err) => (accountError.textContent = err.message)));
 
   // ---- courses: the one the address offers (?course=CODE), and the student's ------------------------------------

@@ -4,6 +4,7 @@
  * (cells, sorting, filtering, chapters opened into pages), the join code, and the roster. axe-core checks every screen
  * (no serious or critical violation) and each screen is saved under test-results/dashboard-*.png.
  */
+import { sql } from 'drizzle-orm';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -13,6 +14,7 @@ import { addStaff, createCourse, enrol, findCourse, isEnrolled } from '../../db/
 import { createAccount } from '../../db/users.js';
 import { saveAnswer, saveProgram, setPageComplete } from '../../db/work.js';
 import type { Role } from '../../db/schema.js';
+import { parseCsv } from '../../lib/csv.js';
 import { checkToc } from '../../lib/toc.js';
 import { hashPassword } from '../../lib/passwords.js';
 import { root } from '../helper.js';
@@ -20,7 +22,8 @@ import { launchBrowser, makeCertificate, startFolio } from './harness.js';
 
 const password = 'correct horse battery';
 const certificate = await makeCertificate(t);
-const folio = await startFolio(t, { ...certificate, configOverrides: { passwordCost: 10 } });
+// Irene logs in more than ten times a minute here (a new browser context each test): the per-user login limit is not under test.
+const folio = await startFolio(t, { ...certificate, configOverrides: { passwordCost: 10, loginRatePerUser: 1000 } });
 const browser: Browser = (await launchBrowser(t)).browser()!;
 const axe = await readFile(join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
 const shots = join(root, 'test-results');
@@ -403,6 +406,143 @@ t.test('the instructor opens Questions: a table per chapter with attempts, stude
   await page.click('nav.crumbs a:text("Questions")');
   await page.waitForSelector('#question-tables[data-loaded] table.questions');
   t.strictSame(problems, [], 'no CSP refusal, no failed request, no error');
+});
+
+// The course overview's activity and the exports screen. The world above has, today, Ben's 2 answers and Cara's 3
+// answers, her program and her completed page; these tests add page views: Ben's today, Ana's 10 days ago.
+const dayMs = 86_400_000;
+const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const pageView = (userId: string, at: number) =>
+  db.run(sql`INSERT INTO events (user_id, book_id, type, page, server_time) VALUES (${userId}, 'demo', 'page:view', 'ch1', CAST(${at} AS BIGINT))`);
+let viewsAdded = false;
+async function addPageViews(): Promise<void> {
+  if (viewsAdded) return;
+  viewsAdded = true;
+  await pageView(ben.id, Date.now());
+  await pageView(ana.id, Date.now() - 10 * dayMs);
+}
+
+t.test('the overview shows who was active this week and a chart of activity per day, with its numbers as a table, under the CSP', async (t) => {
+  await addPageViews();
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.waitForSelector('#activity-chart canvas');
+  t.equal(await page.textContent('#active-week'), '2 of 3', 'Ben and Cara this week; Ana 10 days ago');
+  t.match(await page.getAttribute('#activity-chart', 'aria-label'), '5 answers, 1 program save, 2 page views', 'the chart\'s summary for assistive technology');
+  t.match(await page.getAttribute('#activity-chart', 'role'), 'img');
+  t.strictSame(await page.$$eval('#activity-chart .u-legend .u-label', (labels) => labels.map((l) => l.textContent)), ['Day (UTC)', 'Answers', 'Program saves', 'Page views'], 'a legend of the three series');
+  t.ok(await page.$eval('#activity-chart canvas', (c) => (c as HTMLCanvasElement).width > 200), 'the canvas is drawn');
+  const rows = await page.$$eval('#activity-table tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-day'), ...[...tr.querySelectorAll('td')].map((td) => td.textContent)]));
+  t.equal(rows.length, 30, 'every day of the last 30, zeros included');
+  t.strictSame(
+    rows.filter((r) => r.slice(1).some((n) => n !== '0')),
+    [
+      [utcDay(Date.now() - 10 * dayMs), '0', '0', '1', '1'],
+      [utcDay(Date.now()), '5', '1', '1', '2'],
+    ],
+    'the seeded numbers: answers, program saves, page views, students',
+  );
+  t.equal(await page.$('#lms-scores'), null, 'no LMS section: the course has no LMS link and no score waiting');
+  await page.click('.activity-numbers summary');
+  await checkScreen(t, page, 'overview-activity');
+  t.strictSame(problems, [], 'no CSP refusal (uPlot sets styles from script only), no failed request, no error');
+});
+
+t.test('on a phone the chart fits the screen', async (t) => {
+  const { page, problems } = await openDashboard(t, { width: 390, height: 844 });
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.waitForSelector('#activity-chart canvas');
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  t.ok(width <= 390, `the page is ${width} px wide`);
+  await checkScreen(t, page, 'overview-phone');
+  t.strictSame(problems, []);
+});
+
+t.test('the instructor opens Exports: the consent counts, and a CSV download with the server\'s file name that parses', async (t) => {
+  await addPageViews();
+  await db.run(sql`UPDATE users SET research_consent = 1 WHERE id IN (${ben.id}, ${cara.id})`);
+  t.teardown(() => db.run(sql`UPDATE users SET research_consent = 0 WHERE id IN (${ben.id}, ${cara.id})`));
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'irene');
+  await page.goto(`${dashboard}#/courses/cs101`);
+  await page.click('nav.course-nav a:text("Exports")');
+  await page.waitForSelector('#consent-counts');
+  t.equal(new URL(page.url()).hash, '#/courses/cs101/exports');
+  t.equal(await page.getAttribute('nav.course-nav a[aria-current="page"]', 'href'), '#/courses/cs101/exports');
+  t.equal(await page.textContent('#consent-counts'), '2 of 3 enrolled students consented to research; 1 did not.');
+  t.match(await page.textContent('main'), 'Only students who consented appear in the exports, and pseudonymised');
+  t.strictSame(
+    await page.$$eval('table.exports tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-kind'), ...[...tr.querySelectorAll('a')].map((a) => a.getAttribute('href'))])),
+    ['answers', 'programs', 'events', 'completions'].map((kind) => [kind, ...['csv', 'jsonl', 'xapi'].map((format) => `/api/courses/cs101/export?kind=${kind}&format=${format}`)]),
+    'every kind in every format, as links to the course\'s export',
+  );
+  await checkScreen(t, page, 'exports');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('tr[data-kind="answers"] a[data-format="csv"]')]);
+  const name = download.suggestedFilename();
+  // The URL's last segment is "export": a name like this can only come from the server's Content-Disposition.
+  t.match(name, /^cs101-answers-\d{8}T\d{6}Z\.csv$/, 'the course, the kind, the time it ends');
+  t.equal(download.url(), `${folio.origin}/api/courses/cs101/export?kind=answers&format=csv`);
+  // The same address from the page (Playwright's download gives no headers): the server names the file so.
+  const again = await page.evaluate(async (url) => {
+    const res = await fetch(url, { method: 'HEAD', credentials: 'same-origin' });
+    return { status: res.status, disposition: res.headers.get('content-disposition'), type: res.headers.get('content-type') };
+  }, download.url());
+  t.equal(again.status, 200);
+  t.match(again.disposition, /^attachment; filename="cs101-answers-\d{8}T\d{6}Z\.csv"$/);
+  t.equal(again.type, 'text/csv; charset=utf-8');
+  const file = await download.path();
+  const records = parseCsv(await readFile(file, 'utf8')).map((r) => r.fields);
+  t.strictSame(records[0], ['id', 'user', 'question', 'attempt', 'kind', 'answer', 'correct', 'score', 'page', 'savedAt'], 'the header');
+  const body = records.slice(1);
+  t.equal(body.length, 5, 'Ben\'s 2 answers and Cara\'s 3; Ana did not consent');
+  t.strictSame(body.map((r) => r[2]).sort(), ['q1-1', 'q1-1', 'q1-2', 'q1-2', 'q2-1']);
+  t.equal(new Set(body.map((r) => r[1])).size, 2, 'two students, pseudonymised');
+  t.notOk(body.some((r) => r.includes(ben.id) || r.includes(cara.id) || r.includes('ben') || r.includes('cara')), 'no user id or username');
+  t.strictSame(problems, []);
+});
+
+t.test('a TA opens Exports too; the date fields narrow every link', async (t) => {
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'tomas');
+  await page.goto(`${dashboard}#/courses/cs101/exports`);
+  await page.waitForSelector('#consent-counts');
+  await page.fill('#export-since', '2026-09-01');
+  await page.dispatchEvent('#export-since', 'change');
+  t.equal(await page.getAttribute('tr[data-kind="events"] a[data-format="jsonl"]', 'href'), '/api/courses/cs101/export?kind=events&format=jsonl&since=2026-09-01');
+  t.strictSame(problems, []);
+});
+
+t.test('a course an LMS links lists the scores waiting for its gradebook: student, page, score, attempts, next attempt, last error', async (t) => {
+  const now = Date.now();
+  const next = now + 3_600_000; // not due while the test runs: the sender leaves it alone
+  await db.run(sql`INSERT INTO lti_contexts (issuer, deployment_id, context_id, book_id, course_id, created_at) VALUES ('https://lms.example', 'd1', 'ctx1', 'demo', 'cs102', CAST(${now} AS BIGINT))`);
+  await db.run(sql`INSERT INTO lti_scores (user_id, lineitem, issuer, client_id, deployment_id, sub, resource_link_id, scopes, book_id, page, course_id,
+    score_given, score_maximum, activity_progress, grading_progress, changed_at, pending, attempts, next_attempt_at, last_error, created_at)
+    VALUES (${ben.id}, 'https://lms.example/lineitems/1', 'https://lms.example', 'client', 'd1', 'lms-ben', 'link1', 'score', 'demo', 'ch1', 'cs102',
+    1, 2, 'InProgress', 'FullyGraded', CAST(${now} AS BIGINT), 1, 3, CAST(${next} AS BIGINT), 'https://lms.example/lineitems/1/scores answered 503', CAST(${now} AS BIGINT))`);
+  t.teardown(async () => {
+    await db.run(sql`DELETE FROM lti_scores WHERE course_id = 'cs102'`);
+    await db.run(sql`DELETE FROM lti_contexts WHERE course_id = 'cs102'`);
+  });
+  const { page, problems } = await openDashboard(t);
+  await logIn(page, 'olga');
+  await page.goto(`${dashboard}#/courses/cs102`);
+  await page.waitForSelector('#lms-scores table');
+  t.equal(await page.textContent('#lms-heading'), 'Scores waiting for the LMS (1)');
+  const rows = await page.$$eval('#lms-scores tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+  t.equal(rows.length, 1);
+  t.strictSame(rows[0]!.slice(0, 4), ['Ben Brown', 'ch1', '1 / 2', '3']);
+  t.equal(await page.getAttribute('#lms-scores tbody tr td:nth-child(5) time', 'datetime'), new Date(next).toISOString(), 'the next attempt');
+  t.equal(rows[0]![5], 'https://lms.example/lineitems/1/scores answered 503');
+  await checkScreen(t, page, 'lms-scores');
+  await db.run(sql`DELETE FROM lti_scores WHERE course_id = 'cs102'`);
+  await page.reload();
+  await page.waitForSelector('#lms-heading');
+  t.equal(await page.textContent('#lms-scores'), 'LMS gradebookEvery score has reached the LMS gradebook.', 'linked, none waiting');
+  t.strictSame(problems, []);
 });
 
 t.test("the instructor opens a student from the grid: progress by chapter, a program's history with two versions compared, a question's attempts in order", async (t) => {
