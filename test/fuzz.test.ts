@@ -68,7 +68,7 @@ const bodies: fc.Arbitrary<string | Buffer | undefined> = fc.oneof(
     ),
 );
 
-t.test('5,000 malformed requests across every route: never a 5xx, always a JSON error, stored data unchanged unless 2xx', async (t) => {
+t.test('2,500 malformed requests across every route: never a 5xx, always a JSON error, stored data unchanged unless 2xx', async (t) => {
   const app = await build(t, { loginRatePerIp: 100_000, loginRatePerUser: 100_000 });
   const { cookie } = await register(app, 'fuzzer');
   // Some stored work, so that a wrongly accepted write would show in the checksum.
@@ -116,9 +116,9 @@ t.test('5,000 malformed requests across every route: never a 5xx, always a JSON 
       if (res.statusCode >= 300 && after !== before) throw new Error(`${r.method} ${url.slice(0, 200)} → ${res.statusCode} changed stored data`);
       before = after;
     }),
-    { numRuns: 5000, seed: Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31) },
+    { numRuns: 2500, seed: Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31) },
   );
-  t.equal(served, 5000);
+  t.equal(served, 2500);
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200, 'the process is alive and still serves');
   t.same((await app.db.get(sql`SELECT code FROM programs WHERE activity = 'ac1' AND version = 1`)), { code: 'kept' }, 'earlier work is intact');
 });
