@@ -64,6 +64,12 @@ const signinPattern = /^[A-Za-z0-9]{8,32}$/;
 const signinLifetimeMs = 10 * 60_000;
 /** How long a sign-in popup waits for its opener to take the code before using it itself. */
 const openerWaitMs = 3000;
+
+/**
+ * The sessionStorage key under which a page that went to a provider itself (popups blocked) keeps its sign-in id: its
+ * return page, marked `?folio-signin=ID` like a popup's, is then the same tab and uses the code at once.
+ */
+const ownSigninKey = 'folio-signin-self';
 /** The outbox key of a student who has not logged in. */
 const anonymous = 'anon';
 
@@ -261,8 +267,14 @@ export class Folio {
     // A login completed on Folio's own pages (an LMS launch, an identity provider): exchanged once the page has had a
     // moment to listen for events, before the kept writes go out (they wait for it).
     const { code, signin } = takeHandoffCode(runtime);
+    const ownSignin = readJson<string>(runtime.sessionStorage, ownSigninKey);
+    if (ownSignin !== null) writeJson(runtime.sessionStorage, ownSigninKey, null);
     this.#handoff =
-      code === null ? Promise.resolve(null) : signin !== null ? this.#handToOpener(code, signin) : Promise.resolve().then(() => this.#exchangeHandoff(code));
+      code === null
+        ? Promise.resolve(null)
+        : signin !== null && signin !== ownSignin
+          ? this.#handToOpener(code, signin)
+          : Promise.resolve().then(() => this.#exchangeHandoff(code));
     // Writes kept by an earlier visit go out once the page has had a moment to listen for events.
     if (this.#outbox.count(this.#who) > 0) {
       const timer = runtime.setTimeout(() => void this.#handoff.then(() => this.#sync.flush()), 0);
@@ -372,6 +384,8 @@ export class Folio {
     if (!channel || !popup) {
       channel?.close();
       if (!navigate) return Promise.reject(new FolioError(400, 'popup_blocked', 'the browser blocked the sign-in window: allow popups for this page, or try again from a click'));
+      // A start made before (linkProvider's, from Folio) returns to the marked page: this tab is that page then.
+      if (knownId !== undefined) writeJson(this.#runtime.sessionStorage, ownSigninKey, knownId);
       navigate(start(here));
       return new Promise<User>(() => {});
     }

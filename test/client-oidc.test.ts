@@ -130,6 +130,31 @@ t.test('linkProvider links the provider to the logged-in account through a popup
   t.same(rows, [{ user_id: ada.id, sub: 'ada-at-uni' }]);
 });
 
+t.test('where popups are blocked, linkProvider sends the whole tab to the provider; coming back, the tab completes the link at once (it waits for no opener)', async (t) => {
+  const { app, idp } = await setup(t);
+  const browser = new FakeBrowser(app);
+  browser.blockPopups = true;
+  const { folio } = browser.open(t);
+  const ada = await folio.register({ username: 'ada', password: 'correct horse battery' });
+  void folio.linkProvider('uni');
+  await new Promise((r) => setTimeout(r, 50));
+  await browser.idle();
+  t.equal(browser.opened.length, 0);
+  t.equal(browser.navigated.length, 1);
+  t.ok(browser.navigated[0]!.startsWith(`${idp.issuer}/auth?`), 'the tab goes straight to the provider');
+  const back = new URL(await idp.signIn(browser.navigated[0]!, 'ada-at-uni'));
+  const landing = await app.inject({ method: 'GET', url: `${back.pathname}${back.search}`, headers: navigation });
+  t.match(String(landing.headers.location), new RegExp(`^${bookOrigin}/ch1\\.html\\?folio-signin=[0-9a-f]{16}#folio-handoff=`));
+  // The same tab (its sessionStorage: the token and the sign-in it started) loads the return page; no clock advances.
+  browser.address.href = String(landing.headers.location);
+  const { folio: returned } = browser.open(t);
+  t.match(await returned.handoff, { id: ada.id, username: 'ada' });
+  t.notOk(browser.closedWindow, 'the tab stays open');
+  t.equal(browser.sessionStorage.getItem('folio-signin-self'), null, 'the marker is used once');
+  const rows = await app.db.all<{ user_id: string; sub: string }>(sql`SELECT user_id, sub FROM oidc_identities`);
+  t.same(rows, [{ user_id: ada.id, sub: 'ada-at-uni' }]);
+});
+
 t.test('signIn refuses a provider id that cannot be one', async (t) => {
   const { app } = await setup(t);
   const { folio } = new FakeBrowser(app).open(t);
