@@ -8,7 +8,7 @@ import { createAccount, createAnonymousUser, workTables } from '../db/users.js';
 import { PasswordWork } from '../lib/passwords.js';
 import { sweepSessions } from '../plugins/auth.js';
 import { loadConfig, type Config } from '../lib/config.js';
-import { bookOrigin, build, cookieOf, fromBook, register, tableNames, testConfig } from './helper.js';
+import { bookOrigin, build, cookieOf, fromBook, migratedDatabaseUrl, register, tableNames, testConfig } from './helper.js';
 import { sql } from 'drizzle-orm';
 
 const password = 'correct horse battery';
@@ -18,7 +18,7 @@ const DAY = 86400_000;
 async function buildLogged(t: Test, overrides: Partial<Config> = {}) {
   const lines: string[] = [];
   const app = await buildApp({
-    config: testConfig(t, overrides),
+    config: testConfig(t, { ...overrides, databaseUrl: overrides.databaseUrl ?? (await migratedDatabaseUrl(t)) }),
     migrate: true,
     logger: { level: 'info', stream: { write: (line: string) => void lines.push(line) } },
   });

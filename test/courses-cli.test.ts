@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { createBook } from '../db/books.js';
 import { openDatabase, type Database } from '../db/index.js';
 import { createAccount } from '../db/users.js';
-import { folio, testDatabaseUrl } from './helper.js';
+import { folio, migratedDatabaseUrl } from './helper.js';
 
 /** `folio courses …` and `folio users password-link` against a database of the test's own. */
 
@@ -21,11 +21,9 @@ interface Setup {
 
 /** A migrated database with the book `b` and the course `c1` on it. */
 async function setUp(t: Test, { course = true } = {}): Promise<Setup> {
-  const env = { FOLIO_DATABASE_URL: testDatabaseUrl(t) };
-  // The test's folder, for its files (on SQLite testDatabaseUrl made it already, with the database in it).
+  const env = { FOLIO_DATABASE_URL: await migratedDatabaseUrl(t) };
+  // The test's folder, for its files (on SQLite migratedDatabaseUrl made it already, with the database in it).
   mkdirSync(t.testdirName, { recursive: true });
-  const migrated = await folio(['migrate'], env);
-  t.equal(migrated.code, 0, migrated.stderr);
   const db = await openDatabase(env.FOLIO_DATABASE_URL);
   t.teardown(() => db.close());
   await createBook(db, { id: 'b', title: 'B', origins: [] });

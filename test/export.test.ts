@@ -18,7 +18,7 @@ import { nameBasedUuid } from '../lib/xapi.js';
 import type { Config } from '../lib/config.js';
 import type { PostgresDatabase } from '../db/postgres.js';
 import type { SqliteDatabase } from '../db/sqlite.js';
-import { bookOrigin, build, folio, fromBook, otherBookOrigin, testConfig, testDialect } from './helper.js';
+import { bookOrigin, build, folio, fromBook, migratedDatabaseUrl, otherBookOrigin, testConfig, testDialect } from './helper.js';
 import { expectStatus, loginAs, student } from './staff.js';
 
 const secret = 'a-test-secret-of-at-least-32-characters';
@@ -63,7 +63,7 @@ async function classroom(app: FastifyInstance) {
 /** The app with a known secret, its log lines kept for reading. */
 async function buildLogged(t: Test, overrides: Partial<Config> = {}) {
   const lines: string[] = [];
-  const app = await buildApp({ config: testConfig(t, { secret, ...overrides }), migrate: true, logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } } });
+  const app = await buildApp({ config: testConfig(t, { secret, ...overrides, databaseUrl: overrides.databaseUrl ?? (await migratedDatabaseUrl(t)) }), migrate: true, logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } } });
   t.teardown(() => app.close());
   await createBook(app.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
   await createBook(app.db, { id: 'other', title: 'Another book', origins: [otherBookOrigin] });

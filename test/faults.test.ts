@@ -6,7 +6,7 @@ import { buildApp } from '../app.js';
 import { createBook } from '../db/books.js';
 import { faultOf } from '../db/faults.js';
 import type { Config } from '../lib/config.js';
-import { bookOrigin, postgresSchemaUrl, testConfig, testDialect } from './helper.js';
+import { bookOrigin, migratedDatabaseUrl, postgresSchemaUrl, testConfig, testDialect } from './helper.js';
 import { sql } from 'drizzle-orm';
 
 interface LogLine {
@@ -22,7 +22,7 @@ interface LogLine {
 async function buildLogged(t: Test, overrides: Partial<Config> = {}): Promise<{ app: FastifyInstance; logs: LogLine[] }> {
   const logs: LogLine[] = [];
   const stream = { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) };
-  const app = await buildApp({ config: testConfig(t, overrides), migrate: true, logger: { level: 'info', stream } });
+  const app = await buildApp({ config: testConfig(t, { ...overrides, databaseUrl: overrides.databaseUrl ?? (await migratedDatabaseUrl(t)) }), migrate: true, logger: { level: 'info', stream } });
   t.teardown(() => app.close());
   await createBook(app.db, { id: 'book', title: 'A book', origins: [bookOrigin] });
   await app.books.refresh();
