@@ -2,6 +2,8 @@
  * The instructors' dashboard (served at /dashboard/ by routes/dashboard.ts): log in, the courses the user teaches (all
  * of them for an admin), and one course's overview, roster and progress grid. Screens are chosen by the address's
  * fragment (#/ the courses, #/courses/ID a course, #/courses/ID/students/USER a student: `screens` below), so the browser's back button and bookmarks work.
+ * Logging in: a password, an identity provider (the whole page goes there and comes back logged in, at the screen it
+ * asked for), or a dashboard code from an LTI launch (#folio-handoff=CODE, exchanged for the session, then that course).
  */
 import { api, ApiError } from './api.js';
 import { courseScreen } from './course.js';
@@ -10,7 +12,7 @@ import { questionScreen, questionsScreen } from './questions.js';
 import { exportsScreen } from './exports.js';
 import { describe, say, sayError, session, show } from './shell.js';
 import { studentScreen } from './student.js';
-import type { CourseRole, CourseSummary, MyCourse, User } from './types.js';
+import type { CourseRole, CourseSummary, MyCourse, Provider, User } from './types.js';
 
 const account = byId('account');
 
@@ -32,7 +34,23 @@ async function logout(): Promise<void> {
   await route();
 }
 
-function loginScreen(): void {
+/** The identity providers' buttons: each sends the whole page through its provider and back here, at this screen. */
+async function providerButtons(): Promise<HTMLElement | null> {
+  const providers = await api<Provider[]>('GET', '/api/auth/providers').catch(() => [] as Provider[]);
+  if (providers.length === 0) return null;
+  const start = (id: string) => () => {
+    say('Going to the sign-in page…');
+    location.assign(`/api/auth/oidc/${encodeURIComponent(id)}/start?return=${encodeURIComponent(location.href)}`);
+  };
+  return h(
+    'div',
+    { class: 'providers' },
+    h('p', {}, 'Or sign in with:'),
+    providers.map((p) => h('button', { type: 'button', onclick: start(p.id) }, p.title)),
+  );
+}
+
+async function loginScreen(): Promise<void> {
   const form = h(
     'form',
     { class: 'login', onsubmit: (event: Event) => void login(event) },
@@ -42,7 +60,30 @@ function loginScreen(): void {
     h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true, maxlength: 1024 }),
     h('button', { type: 'submit' }, 'Log in'),
   );
-  show('Log in', h('h1', {}, 'Log in to the dashboard'), h('p', {}, 'For course instructors, teaching assistants and admins: log in with your Folio account.'), form);
+  show(
+    'Log in',
+    h('h1', {}, 'Log in to the dashboard'),
+    h('p', {}, 'For course instructors, teaching assistants and admins: log in with your Folio account. From your LMS, the course\'s dashboard link logs you in here.'),
+    form,
+    await providerButtons(),
+  );
+}
+
+/** A dashboard code from an LTI launch in the address: exchanged for the session (once), then the course's screen. */
+async function redeemHandoff(): Promise<void> {
+  const code = /^#folio-handoff=([A-Za-z0-9_-]+)$/.exec(location.hash)?.[1];
+  if (!code) return;
+  // Out of the address bar and the history at once: the code is single use.
+  history.replaceState(null, '', '#/');
+  say('Logging in…');
+  try {
+    const reply = await api<{ user: User; course: string }>('POST', '/api/auth/handoff/dashboard', { code });
+    session.me = reply.user;
+    history.replaceState(null, '', `#/courses/${encodeURIComponent(reply.course)}`);
+    say('');
+  } catch (err) {
+    sayError(err);
+  }
 }
 
 async function login(event: Event): Promise<void> {
@@ -138,7 +179,7 @@ async function route(): Promise<void> {
     return;
   }
   renderAccount();
-  if (!session.me) return loginScreen();
+  if (!session.me) return await loginScreen();
   if (session.courses.length === 0 && session.me.role !== 'admin') return notForStudents();
   for (const [pattern, screen] of screens) {
     const match = pattern.exec(location.hash);
@@ -148,4 +189,4 @@ async function route(): Promise<void> {
 }
 
 window.addEventListener('hashchange', () => void route());
-void route();
+void redeemHandoff().then(route);

@@ -9,6 +9,12 @@ export interface User {
   anonymous: boolean;
 }
 
+/** An identity provider people may sign in with (GET /api/auth/providers). */
+export interface Provider {
+  id: string;
+  title: string;
+}
+
 /** What the caller is to a course on the dashboard: its staff role, or admin. */
 export type CourseRole = 'instructor' | 'ta' | 'admin';
 

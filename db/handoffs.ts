@@ -1,4 +1,4 @@
-import { and, eq, gt, lte } from 'drizzle-orm';
+import { and, eq, gt, isNotNull, isNull, lte } from 'drizzle-orm';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Database } from './index.js';
 import { first, qb, select } from './query.js';
@@ -9,10 +9,17 @@ import { handoffCodes } from './schema.js';
  * the book page. Folio redirects to the page with `#folio-handoff=CODE` (a fragment: never sent to a server by
  * itself); the page's client exchanges the code for a session (POST /api/auth/handoff). A code is random (32 bytes,
  * base64url), works once, for one book, within 60 s; the database keeps only its SHA-256.
+ *
+ * A dashboard code (`courseId` set) is the other kind: it logs course staff in on Folio's own dashboard, at that course
+ * (an LTI launch of the dashboard, routes/handoff.ts). It lives 5 minutes (the instructor may read the launch page
+ * before opening the dashboard) and is redeemed only there, as a book page's code is only on a page of its book.
  */
 
 /** How long a code lives. */
 export const handoffLifetime = 60_000;
+
+/** How long a dashboard code lives. */
+export const dashboardHandoffLifetime = 5 * 60_000;
 
 /** The stored key of a code. */
 const keyOf = (code: string) => createHash('sha256').update(code).digest('hex');
@@ -48,12 +55,41 @@ export async function takeHandoff(db: Database, code: string, bookId: string, no
         tx,
         select({ userId: handoffCodes.userId, link: handoffCodes.link })
           .from(handoffCodes)
-          .where(and(eq(handoffCodes.id, id), eq(handoffCodes.bookId, bookId), gt(handoffCodes.expiresAt, now))),
+          .where(and(eq(handoffCodes.id, id), eq(handoffCodes.bookId, bookId), isNull(handoffCodes.courseId), gt(handoffCodes.expiresAt, now))),
       );
       if (!live) return undefined;
       // A concurrent use took it first (the lock makes this unlikely on PostgreSQL; the count makes it certain).
       const deleted = await tx.run(qb.delete(handoffCodes).where(eq(handoffCodes.id, id)));
       return deleted === 0 ? undefined : live;
+    },
+    [`handoff:${id}`],
+  );
+}
+
+/** Makes a dashboard code: it logs `userId` in on the dashboard, at course `courseId` (of book `bookId`), once, within 5 minutes. */
+export async function createDashboardHandoff(db: Database, userId: string, course: { id: string; bookId: string }, now = Date.now()): Promise<string> {
+  const code = randomBytes(32).toString('base64url');
+  await db.write(async (tx) => {
+    await tx.run(qb.delete(handoffCodes).where(lte(handoffCodes.expiresAt, now)));
+    await tx.run(qb.insert(handoffCodes).values({ id: keyOf(code), userId, bookId: course.bookId, courseId: course.id, expiresAt: now + dashboardHandoffLifetime, createdAt: now }));
+  });
+  return code;
+}
+
+/** Uses a dashboard code, once: its user and course, or undefined when it is unknown, used, expired or a book page's. */
+export async function takeDashboardHandoff(db: Database, code: string, now = Date.now()): Promise<{ userId: string; courseId: string } | undefined> {
+  const id = keyOf(code);
+  return db.write(
+    async (tx) => {
+      const live = await first(
+        tx,
+        select({ userId: handoffCodes.userId, courseId: handoffCodes.courseId })
+          .from(handoffCodes)
+          .where(and(eq(handoffCodes.id, id), isNotNull(handoffCodes.courseId), gt(handoffCodes.expiresAt, now))),
+      );
+      if (!live?.courseId) return undefined;
+      const deleted = await tx.run(qb.delete(handoffCodes).where(eq(handoffCodes.id, id)));
+      return deleted === 0 ? undefined : { userId: live.userId, courseId: live.courseId };
     },
     [`handoff:${id}`],
   );

@@ -86,10 +86,12 @@ const keyOf = (state: string) => createHash('sha256').update(state).digest('hex'
 
 export interface OidcLogin {
   providerId: string;
-  bookId: string;
-  /** The book page to return to (on an allowed origin of the book). */
+  /** The book whose page started it; null for a sign-in on the dashboard. */
+  bookId: string | null;
+  /** The page to return to: a book page (on an allowed origin of the book), or the dashboard (mode dashboard). */
   returnUrl: string;
-  mode: 'signin' | 'link';
+  /** signin and link: from a book page (a hand-off code back); dashboard: a sign-in on Folio's own dashboard (its cookie session). */
+  mode: 'signin' | 'link' | 'dashboard';
   /** The user linking (mode link). */
   userId: string | null;
 }

@@ -160,6 +160,11 @@ export const handoffCodes = pgTable(
      * user's own session (routes/oidc.ts, routes/handoff.ts); null for a plain login.
      */
     link: text('link'),
+    /**
+     * A code for the dashboard (Folio's own page, not the book's): it logs course staff in there, at this course
+     * (routes/dashboard-signin.ts); null for a book page's code. Each kind is redeemed only where it belongs.
+     */
+    courseId: text('course_id').references(() => courses.id, { onDelete: 'cascade' }),
     expiresAt: time('expires_at').notNull(),
     createdAt: time('created_at').notNull(),
   },
@@ -498,11 +503,10 @@ export const oidcStates = pgTable(
     providerId: text('provider_id').notNull(),
     nonce: text('nonce').notNull(),
     codeVerifier: text('code_verifier').notNull(),
-    bookId: text('book_id')
-      .notNull()
-      .references(() => books.id, { onDelete: 'cascade' }),
+    /** The book whose page started it; null for a sign-in on the dashboard (mode dashboard). */
+    bookId: text('book_id').references(() => books.id, { onDelete: 'cascade' }),
     returnUrl: text('return_url').notNull(),
-    mode: text('mode', { enum: ['signin', 'link'] }).notNull(),
+    mode: text('mode', { enum: ['signin', 'link', 'dashboard'] }).notNull(),
     userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
     expiresAt: time('expires_at').notNull(),
     createdAt: time('created_at').notNull(),

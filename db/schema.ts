@@ -188,6 +188,11 @@ export const handoffCodes = sqliteTable(
      * user's own session (routes/oidc.ts, routes/handoff.ts); null for a plain login.
      */
     link: text('link'),
+    /**
+     * A code for the dashboard (Folio's own page, not the book's): it logs course staff in there, at this course
+     * (routes/dashboard-signin.ts); null for a book page's code. Each kind is redeemed only where it belongs.
+     */
+    courseId: text('course_id').references(() => courses.id, { onDelete: 'cascade' }),
     expiresAt: integer('expires_at').notNull(),
     createdAt: integer('created_at').notNull(),
   },
@@ -544,11 +549,10 @@ export const oidcStates = sqliteTable(
     providerId: text('provider_id').notNull(),
     nonce: text('nonce').notNull(),
     codeVerifier: text('code_verifier').notNull(),
-    bookId: text('book_id')
-      .notNull()
-      .references(() => books.id, { onDelete: 'cascade' }),
+    /** The book whose page started it; null for a sign-in on the dashboard (mode dashboard). */
+    bookId: text('book_id').references(() => books.id, { onDelete: 'cascade' }),
     returnUrl: text('return_url').notNull(),
-    mode: text('mode', { enum: ['signin', 'link'] }).notNull(),
+    mode: text('mode', { enum: ['signin', 'link', 'dashboard'] }).notNull(),
     /** The user linking the identity (mode link); null for a sign-in. */
     userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
     expiresAt: integer('expires_at').notNull(),

@@ -2,6 +2,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTP
 import { platformUrl, type LtiPlatform } from '../db/lti.js';
 import type { StaffRole } from '../db/schema.js';
 import type { BookRegistry, RegisteredBook } from './book-registry.js';
+import { escapeHtml } from './html.js';
 
 /**
  * Checking an LTI 1.3 launch (1EdTech LTI 1.3 Core and Security Framework): the platform's id_token verified against
@@ -131,9 +132,11 @@ interface LaunchCommon {
   warnings: string[];
 }
 
-/** A launch of a resource link: a page of a book. */
+/** A launch of a resource link: a page of a book, or Folio's dashboard (for course staff). */
 export interface Launch extends LaunchCommon {
   messageType: 'LtiResourceLinkRequest';
+  /** The target is Folio's dashboard (its `book`: the custom parameter `book`, else the only book on this Folio). */
+  dashboard: boolean;
   book: RegisteredBook;
   resourceLink: { id: string; title: string | undefined };
   ags: AgsEndpoint | undefined;
@@ -240,8 +243,31 @@ function namedBook(custom: unknown, books: BookRegistry): RegisteredBook | undef
   return book;
 }
 
-/** Verifies a launch's id_token for `platform`, with the nonce its login stored; the launch, or an LtiRefusal. */
-export async function verifyLaunch(idToken: string, platform: LtiPlatform, nonce: string, books: BookRegistry): Promise<Launch | DeepLinkingLaunch> {
+/** Whether a target_link_uri is Folio's dashboard (`dashboardUrl`: its address on Folio's public origin). */
+export function isDashboardTarget(targetLinkUri: string, dashboardUrl: string): boolean {
+  try {
+    const url = new URL(targetLinkUri);
+    const dashboard = new URL(dashboardUrl);
+    return url.origin === dashboard.origin && (url.pathname === dashboard.pathname || `${url.pathname}/` === dashboard.pathname);
+  } catch {
+    return false;
+  }
+}
+
+/** The book of a dashboard link's course: the custom parameter `book`, else the only book on this Folio. */
+function dashboardBook(custom: unknown, books: BookRegistry): RegisteredBook {
+  const named = namedBook(custom, books);
+  if (named) return named;
+  const all = books.list();
+  if (all.length !== 1) throw new LtiRefusal('book', `${all.length === 0 ? 'no book is' : `several books are (${all.map((b) => b.id).join(', ')})`} on this Folio: set the custom parameter book=ID on the LMS link to the dashboard`);
+  return all[0]!;
+}
+
+/**
+ * Verifies a launch's id_token for `platform`, with the nonce its login stored; the launch, or an LtiRefusal.
+ * `dashboardUrl`: Folio's dashboard, which a resource link may target too (for course staff).
+ */
+export async function verifyLaunch(idToken: string, platform: LtiPlatform, nonce: string, books: BookRegistry, dashboardUrl?: string): Promise<Launch | DeepLinkingLaunch> {
   const payload = await verifiedPayload(idToken, platform);
   const aud = payload.aud;
   if (Array.isArray(aud) && aud.length > 1 && payload['azp'] !== platform.clientId) {
@@ -274,11 +300,12 @@ export async function verifyLaunch(idToken: string, platform: LtiPlatform, nonce
   if (messageType === 'LtiDeepLinkingRequest') {
     return { ...common, messageType, book: namedBook(payload[ltiClaims.custom], books), settings: deepLinkingSettingsOf(payload[ltiClaims.deepLinkingSettings]) };
   }
-  const book = bookOf(targetLinkUri, payload[ltiClaims.custom], books);
+  const dashboard = dashboardUrl !== undefined && isDashboardTarget(targetLinkUri, dashboardUrl);
+  const book = dashboard ? dashboardBook(payload[ltiClaims.custom], books) : bookOf(targetLinkUri, payload[ltiClaims.custom], books);
   const link = record(payload[ltiClaims.resourceLink]);
   const linkId = text(link?.['id']);
   if (!linkId) throw new LtiRefusal('resource_link', 'the launch has no resource_link id');
-  return { ...common, messageType: 'LtiResourceLinkRequest', book, resourceLink: { id: linkId, title: text(link!['title']) }, ags: agsOf(payload[ltiClaims.ags], warnings) };
+  return { ...common, messageType: 'LtiResourceLinkRequest', dashboard, book, resourceLink: { id: linkId, title: text(link!['title']) }, ags: agsOf(payload[ltiClaims.ags], warnings) };
 }
 
 /** The target page with the hand-off code as its fragment (replacing any fragment it had). */
@@ -286,4 +313,19 @@ export function handoffTarget(targetLinkUri: string, code: string): string {
   const url = new URL(targetLinkUri);
   url.hash = `folio-handoff=${code}`;
   return url.href;
+}
+
+/**
+ * The page a dashboard launch shows inside the LMS's frame (a framed page cannot hold the dashboard's first-party
+ * session: the browser keeps no cookie for it there, and the dashboard refuses framing): a link that opens the
+ * dashboard in a window of its own, carrying the single-use dashboard code in its fragment.
+ */
+export function dashboardLaunchPage(open: string, courseTitle: string): string {
+  return (
+    `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Folio: the course dashboard</title></head><body>` +
+    `<h1>The dashboard of ${escapeHtml(courseTitle)}</h1>` +
+    `<p>The dashboard opens in a window of its own, where you stay logged in.</p>` +
+    `<p><a href="${escapeHtml(open)}" target="_blank" rel="noopener">Open the dashboard</a></p>` +
+    `<p>The link works once, within 5 minutes: after that, open the dashboard's link in your course again.</p></body></html>\n`
+  );
 }

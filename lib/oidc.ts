@@ -133,3 +133,25 @@ export function emailDomain(value: string): string | undefined {
   const domain = value.replace(/^@/, '').toLowerCase();
   return /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(domain) ? domain : undefined;
 }
+
+/** The dashboard's path on Folio's origin (routes/dashboard.ts). */
+export const dashboardPath = '/dashboard/';
+
+/**
+ * The dashboard page a sign-in started there returns to, checked: Folio's own origin and the dashboard's path, nothing
+ * else (never an open redirect). Its fragment (the screen asked for, #/courses/ID…) is kept when it is one of the
+ * dashboard's addresses.
+ */
+export function dashboardReturnPage(publicOrigin: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new OidcError('return', `the return page "${value}" is not an absolute URL`);
+  }
+  if (url.origin !== publicOrigin || url.pathname !== dashboardPath || url.username || url.password || url.search) {
+    throw new OidcError('return', `without a book, the return page must be this Folio's dashboard (${publicOrigin}${dashboardPath}), not ${url.origin}${url.pathname}: sign in from the dashboard, or name the book of the page`);
+  }
+  if (!/^#\/[A-Za-z0-9._~%/-]*$/.test(url.hash)) url.hash = '';
+  return url.href;
+}

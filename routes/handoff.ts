@@ -1,20 +1,24 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { createHandoff, takeHandoff } from '../db/handoffs.js';
+import { staffRole } from '../db/courses.js';
+import { createHandoff, takeDashboardHandoff, takeHandoff } from '../db/handoffs.js';
 import { IdentityRefusal, linkIdentity, type Identity } from '../db/oidc.js';
 import { findUserById, mergeUsers, publicUser } from '../db/users.js';
 import { HttpError } from '../lib/errors.js';
 import { startSession } from '../plugins/auth.js';
-import { HandoffBody, HandoffReply } from '../schemas/auth.js';
+import { publicOriginOf } from '../lib/config.js';
+import { DashboardHandoffBody, DashboardHandoffReply, HandoffBody, HandoffReply } from '../schemas/auth.js';
 import { errorReplies } from '../schemas/common.js';
 
 /**
  * Hand-off codes (db/handoffs.ts): a login completed on Folio's own pages reaches the book page as
  * `#folio-handoff=CODE`; the page's client exchanges the code here for a session, as at a password login. In cookie
  * mode the reply carries a fresh code (`fallbackCode`) the client exchanges in token mode when the browser did not keep
- * the cookie, as it logs in again with the password after a login.
+ * the cookie, as it logs in again with the password after a login. A dashboard code (an LTI launch of the dashboard by
+ * course staff) reaches Folio's own dashboard the same way and is exchanged there for its first-party cookie session.
  */
 const handoffRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, books } = app;
+  const publicOrigin = publicOriginOf(app.config);
 
   app.post(
     '/api/auth/handoff',
@@ -70,6 +74,45 @@ const handoffRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // The code is used up, and whether the browser keeps the cookie is only known after this reply (a login would try
       // again with the password in token mode): a new code lets the client do the same.
       return { user: publicUser(user), fallbackCode: await createHandoff(db, user.id, book) };
+    },
+  );
+
+  app.post(
+    '/api/auth/handoff/dashboard',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['auth'],
+        summary: "Log in on the dashboard with a dashboard's hand-off code (an LTI launch of the dashboard by course staff): once, within 5 minutes, from Folio's own origin; starts the dashboard's cookie session",
+        description:
+          "The dashboard's page sends the code it found after #folio-handoff= in its URL. Refused: from any other origin (403 origin_not_allowed); a code unknown, used, expired or a book page's (400 invalid_handoff); an account no longer on the course's staff (403 not_course_staff). The reply names the course the dashboard then shows.",
+        body: DashboardHandoffBody,
+        response: { 200: DashboardHandoffReply, ...errorReplies(400, 403, 415, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      await app.limitHandoffAttempt(request);
+      const origin = request.headers.origin;
+      if (origin !== publicOrigin && origin !== `${request.protocol}://${request.host}`) {
+        request.log.warn({ event: 'handoff_refused', reason: 'origin', dashboard: true, origin, client: request.ip }, 'dashboard hand-off code refused');
+        throw new HttpError(403, 'origin_not_allowed', `a dashboard's hand-off code is redeemed by Folio's dashboard only (${publicOrigin}/dashboard/): origin ${origin ?? '(none)'} is not it`);
+      }
+      const taken = await takeDashboardHandoff(db, request.body.code);
+      const user = taken === undefined ? undefined : await findUserById(db, taken.userId);
+      if (!taken || !user) {
+        request.log.warn({ event: 'handoff_refused', reason: 'code', dashboard: true, client: request.ip }, 'dashboard hand-off code refused');
+        throw new HttpError(400, 'invalid_handoff', 'this link to the dashboard is unknown, used or expired (5 minutes): open the dashboard again from your course in the LMS');
+      }
+      // The launch made them staff; the roster may have changed since.
+      if (user.role !== 'admin' && (await staffRole(db, taken.courseId, user.id)) === undefined) {
+        request.log.warn({ event: 'handoff_refused', reason: 'not_staff', dashboard: true, userId: user.id, course: taken.courseId, client: request.ip }, 'dashboard hand-off code refused');
+        throw new HttpError(403, 'not_course_staff', `you no longer teach course "${taken.courseId}": the dashboard is for its instructors and teaching assistants`);
+      }
+      const previous = request.user;
+      if (previous?.anonymous && previous.id !== user.id) await mergeUsers(db, previous.id, user.id);
+      await startSession(request, reply, user, 'cookie');
+      request.log.info({ event: 'handoff_redeemed', userId: user.id, username: user.username, dashboard: true, course: taken.courseId, client: request.ip }, 'logged in on the dashboard with a hand-off code');
+      return { user: publicUser(user), course: taken.courseId };
     },
   );
 };

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { createHandoff } from '../db/handoffs.js';
+import { createDashboardHandoff, createHandoff } from '../db/handoffs.js';
 import { findPlatform, listPlatforms, type LtiPlatform } from '../db/lti.js';
 import { findLtiState, ltiCourse, ltiUser, placeInCourse, startLtiLogin, takeLtiState } from '../db/lti-launch.js';
 import { publicOriginOf } from '../lib/config.js';
 import { escapeHtml, prefersJson } from '../lib/html.js';
-import { handoffTarget, LtiRefusal, verifyLaunch } from '../lib/lti-launch.js';
+import { dashboardLaunchPage, handoffTarget, LtiRefusal, verifyLaunch } from '../lib/lti-launch.js';
+import { dashboardPath } from '../lib/oidc.js';
 import { jwks } from '../lib/lti-keys.js';
 import { LaunchRosterSyncs } from '../lib/lti-roster.js';
 import { continuationFor, maxStorageTargetLength, storageFields, storageLaunchPage, storageLoginPage, storageScriptSource, storedStateRefusal } from '../lib/lti-storage.js';
@@ -42,11 +43,14 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v.leng
  * Neither route is under /api, so the CSRF Origin check and the refusal of cross-site navigations (plugins/security.ts,
  * which guard the API's cookie-authenticated writes) do not apply, as they must not: the platform's form_post comes
  * from the LMS's origin by design. The launch authenticates by the platform's signed id_token and the single-use
- * state; it never reads or sets a session cookie. When the platform offers its storage (`lti_storage_target`), the login
+ * state; it never reads or sets a session cookie. A link whose target is Folio's dashboard opens it for course staff
+ * with a single-use dashboard code: at once when the launch is a whole window, else from a page in the LMS's frame
+ * whose link opens a window of its own (the dashboard's session is a first-party cookie, which no frame can hold). When the platform offers its storage (`lti_storage_target`), the login
  * and the launch answer small pages that keep the state there and read it back (lib/lti-storage.ts) instead of 302s.
  */
 const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, books, config } = app;
+  const dashboardUrl = `${publicOriginOf(config)}${dashboardPath}`;
   const rosterSyncs = new LaunchRosterSyncs(db, app.secret);
   app.addHook('onClose', () => rosterSyncs.settled());
   // The platform's form_post (and a POSTed login initiation) is a form: parsed here only, the rest of the app stays JSON-only.
@@ -137,7 +141,7 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['lti'],
         summary: "LTI 1.3 launch: the platform's form_post of id_token and state; redirects to the book page with a hand-off code (Deep Linking: shows the page picker)",
         description:
-          "When the login kept the state in the platform's storage (lti_storage_target), the first post answers a page (200) whose script reads the state and nonce back from the platform's frame (lti.get_data) and posts them here again as lti_storage_state and lti_storage_nonce, with the folio_continuation that page was given; missing or wrong values are refused (400), and the state is used up either way. Then: verifies the state (single use, 5 minutes) and the id_token (RS256 against the platform's JWKS; iss, aud, azp, exp/iat with 60 s skew, nonce, deployment_id, version 1.3.0, LtiResourceLinkRequest, target_link_uri on an allowed origin of a book), finds or creates the user and the course, maps the roles, and redirects (302) to the target_link_uri with #folio-handoff=CODE. An LtiDeepLinkingRequest from course staff gets the Deep Linking page instead (200, HTML: the book's table of contents to pick pages from, posted to /lti/deep-linking); from a learner, a refusal. Refusals: 400, a page (or JSON when Accept prefers it) saying what was wrong.",
+          "When the login kept the state in the platform's storage (lti_storage_target), the first post answers a page (200) whose script reads the state and nonce back from the platform's frame (lti.get_data) and posts them here again as lti_storage_state and lti_storage_nonce, with the folio_continuation that page was given; missing or wrong values are refused (400), and the state is used up either way. Then: verifies the state (single use, 5 minutes) and the id_token (RS256 against the platform's JWKS; iss, aud, azp, exp/iat with 60 s skew, nonce, deployment_id, version 1.3.0, LtiResourceLinkRequest, target_link_uri on an allowed origin of a book, or Folio's dashboard), finds or creates the user and the course, maps the roles, and redirects (302) to the target_link_uri with #folio-handoff=CODE. A target_link_uri of Folio's dashboard (its public origin and /dashboard/; the course's book by the custom parameter book, else the only book) is for course staff (LMS roles Instructor, TeachingAssistant…; a learner is refused, 400, before any account is made): Folio makes a dashboard code (once, 5 minutes; POST /api/auth/handoff/dashboard) and, for a launch in a whole window (Sec-Fetch-Dest: document), redirects (302) to the dashboard with #folio-handoff=CODE; in the LMS's frame, it answers a page (200) whose link opens the dashboard with the code in a window of its own. An LtiDeepLinkingRequest from course staff gets the Deep Linking page instead (200, HTML: the book's table of contents to pick pages from, posted to /lti/deep-linking); from a learner, a refusal. Refusals: 400, a page (or JSON when Accept prefers it) saying what was wrong.",
         body: LtiLaunchBody,
       },
     },
@@ -168,15 +172,31 @@ const ltiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         }
         const registered = await findPlatform(db, login.issuer, login.clientId);
         if (!registered) throw new LtiRefusal('platform', `the platform ${login.issuer} is no longer registered`);
-        const launch = await verifyLaunch(idToken, registered, login.nonce, books);
+        const launch = await verifyLaunch(idToken, registered, login.nonce, books, dashboardUrl);
         for (const warning of launch.warnings) request.log.warn({ event: 'lti_claim_ignored', issuer: registered.issuer, clientId: registered.clientId }, warning);
         if (launch.messageType === 'LtiDeepLinkingRequest') return await showDeepLinkingPicker(app, request, reply, launch, registered);
+        // Students never get a dashboard session: refused before any account or course is touched.
+        if (launch.dashboard && !launch.staff) throw new LtiRefusal('dashboard', "the course dashboard is for the course's instructors and teaching assistants, and your role in the LMS is not one: open the book from its own link in your course");
+        if (launch.dashboard && !launch.context) throw new LtiRefusal('context', 'a link to the dashboard must be in a course (the launch names no context)');
         const { user, created } = await ltiUser(db, registered.issuer, launch.sub, { name: launch.name, email: launch.email });
         let courseId: string | undefined;
         if (launch.context) {
           courseId = (await ltiCourse(db, { issuer: registered.issuer, deploymentId: launch.deploymentId, contextId: launch.context.id, bookId: launch.book.id, title: launch.context.title, label: launch.context.label, membershipsUrl: launch.membershipsUrl })).courseId;
           if (launch.staff || launch.learner) await placeInCourse(db, courseId, user.id, launch.staff);
           if (launch.staff && launch.membershipsUrl) rosterSyncs.afterReply(reply, courseId);
+        }
+        if (launch.dashboard && courseId !== undefined) {
+          const code = await createDashboardHandoff(db, user.id, { id: courseId, bookId: launch.book.id });
+          const open = `${dashboardUrl}#folio-handoff=${code}`;
+          // A whole window (Sec-Fetch-Dest: document) goes straight there; in the LMS's frame, or unknown, a link opens one.
+          const topLevel = request.headers['sec-fetch-dest'] === 'document';
+          request.log.info(
+            { event: 'lti_launch', issuer: registered.issuer, clientId: registered.clientId, deploymentId: launch.deploymentId, userId: user.id, newUser: created, book: launch.book.id, course: courseId, staff: launch.staff ?? null, dashboard: topLevel ? 'redirect' : 'page', client: request.ip },
+            'LTI launch of the dashboard',
+          );
+          reply.header('cache-control', 'no-store');
+          if (topLevel) return reply.redirect(open, 302);
+          return reply.type('text/html; charset=utf-8').send(dashboardLaunchPage(open, launch.context?.title ?? launch.context?.label ?? courseId));
         }
         await app.ltiScores.launched(launch, registered, user.id, courseId, request.log);
         const code = await createHandoff(db, user.id, launch.book.id);

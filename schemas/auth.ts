@@ -162,6 +162,19 @@ export const HandoffBody = Type.Object(
   { additionalProperties: false },
 );
 
+export const DashboardHandoffBody = Type.Object(
+  { code: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_-]+$', description: "the dashboard's hand-off code (after #folio-handoff= in the dashboard's URL)" }) },
+  { additionalProperties: false },
+);
+
+export const DashboardHandoffReply = Type.Object(
+  {
+    user: User,
+    course: Type.String({ description: 'the course the code opens (the dashboard shows #/courses/ID)', examples: ['cs101'] }),
+  },
+  { additionalProperties: false },
+);
+
 export const HandoffReply = Type.Object(
   {
     ...AuthReply.properties,

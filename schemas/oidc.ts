@@ -15,8 +15,13 @@ const ReturnUrl = Type.String({ minLength: 1, maxLength: 2048, description: 'the
 
 export const OidcStartQuery = Type.Object(
   {
-    book: { ...BookId, description: 'the book whose page starts the sign-in' },
-    return: ReturnUrl,
+    book: Type.Optional({ ...BookId, description: "the book whose page starts the sign-in; without it, a sign-in on Folio's dashboard" }),
+    return: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description: "the page to come back to: with `book`, an http(s) URL on an allowed origin of the book; without, Folio's dashboard (its public origin and /dashboard/, the screen in the fragment kept)",
+      examples: ['https://books.example.edu/ch1/intro.html', 'https://folio.example.edu/dashboard/#/courses/cs101'],
+    }),
   },
   { additionalProperties: false },
 );

@@ -6,8 +6,8 @@ import { saveAnswer, saveEvents, saveProgram, setPageComplete, setPosition } fro
 import { validatorCompiler } from '../lib/validation.js';
 import { bookOrigin, cookieOf, fromBook, otherBookOrigin, register, testConfig } from './helper.js';
 import { courseOf, enrolled, loginAs, staffOf } from './staff.js';
-import { enrol, findCourse } from '../db/courses.js';
-import { createHandoff } from '../db/handoffs.js';
+import { addStaff, enrol, findCourse } from '../db/courses.js';
+import { createDashboardHandoff, createHandoff } from '../db/handoffs.js';
 import { newPasswordLink } from '../db/password-links.js';
 import { createAccount } from '../db/users.js';
 import { accessLevels, type Access } from '../plugins/access.js';
@@ -63,6 +63,8 @@ interface Sample {
   /** The URL to call when the route has parameters or a query (`:book` is `book`, `:course` is `c1`, `:user` the target student). */
   url?: string;
   payload?: () => unknown;
+  /** Headers over the caller's (a page of Folio's own: its origin, which `inject` calls http://localhost:80). */
+  headers?: Record<string, string>;
   /** For a request that changes what the next would find: prepares the state and gives the URL and payload for one call. */
   prepare?: (world: World) => Promise<{ url?: string; payload?: unknown }>;
 }
@@ -115,6 +117,16 @@ const samples: Record<string, Sample> = {
     prepare: async ({ app }) => {
       const user = await createAccount(app.db, { username: `handed${++usernames}`, passwordHash: null });
       return { payload: { book: 'book', code: await createHandoff(app.db, user.id, 'book') } };
+    },
+  },
+  // From the dashboard (Folio's own origin); test/dashboard-signin.test.ts plays whole launches.
+  'POST /api/auth/handoff/dashboard': {
+    ok: 200,
+    headers: { origin: 'http://localhost:80' },
+    prepare: async ({ app }) => {
+      const user = await createAccount(app.db, { username: `launched${++usernames}`, passwordHash: null });
+      await addStaff(app.db, 'c1', user.id, 'ta');
+      return { payload: { code: await createDashboardHandoff(app.db, user.id, { id: 'c1', bookId: 'book' }) } };
     },
   },
   'GET /api/auth/providers': { ok: 200 },
@@ -283,7 +295,7 @@ t.test('every API route declares who may call it, and answers every kind of call
       const prepared = sample.prepare ? await sample.prepare(world) : {};
       const url = (prepared.url ?? sample.url ?? label.replace(':book', 'book').replace(':course', 'c1')).replace(':user', targetId);
       const payload = prepared.payload ?? sample.payload?.();
-      const res = await app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload: payload as object }) });
+      const res = await app.inject({ method: method as 'GET', url, headers: { ...headers, ...sample.headers }, ...(payload === undefined ? {} : { payload: payload as object }) });
       const want = expected(access!, caller, sample.ok);
       const name = `${method} ${label} (${access}) as ${caller}`;
       t.equal(res.statusCode, want.status, name);

@@ -68,3 +68,22 @@ t.test('the browsable docs are served at /docs', async (t) => {
   t.match(res.headers['content-type'], /text\/html/);
   t.match(res.body, /swagger-ui/i);
 });
+
+t.test("the identity provider's start documents its dashboard variant (book optional), and the dashboard's hand-off its refusals", async (t) => {
+  const app = await build(t);
+  const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json() as {
+    paths: Record<string, Record<string, { description?: string; parameters?: { name: string; in: string; required?: boolean }[]; responses: Record<string, unknown> }>>;
+  };
+  const start = doc.paths['/api/auth/oidc/{provider}/start']!['get']!;
+  t.same(
+    start.parameters!.filter((p) => p.in === 'query').map((p) => [p.name, p.required ?? false]),
+    [
+      ['book', false],
+      ['return', true],
+    ],
+  );
+  t.match(start.description, /Without `book`, a sign-in on Folio's dashboard/);
+  const handoff = doc.paths['/api/auth/handoff/dashboard']!['post']!;
+  t.match(handoff.description, /^Who may call: anyone, without a session\.[\s\S]*from any other origin \(403 origin_not_allowed\)/);
+  t.same(Object.keys(handoff.responses).sort(), ['200', '400', '403', '415', '429', '503']);
+});

@@ -2,7 +2,8 @@
  * The instructors' dashboard in a real Chromium, on Folio's own origin (https://api.test:PORT/dashboard/, a first-party
  * cookie): who sees what (instructor, TA, student, admin), the progress grid against the book's table of contents
  * (cells, sorting, filtering, chapters opened into pages), the join code, and the roster. axe-core checks every screen
- * (no serious or critical violation) and each screen is saved under test-results/dashboard-*.png.
+ * (no serious or critical violation) and each screen is saved under test-results/dashboard-*.png. Signing in there with
+ * an identity provider (a real OpenID Provider, oidc-provider, on its own origin) goes through the whole page.
  */
 import { sql } from 'drizzle-orm';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -11,19 +12,23 @@ import type { Browser, Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { createBook, importToc } from '../../db/books.js';
 import { addStaff, createCourse, enrol, findCourse, isEnrolled } from '../../db/courses.js';
+import { addProvider, linkIdentity, removeProvider } from '../../db/oidc.js';
 import { createAccount } from '../../db/users.js';
 import { saveAnswer, saveProgram, setPageComplete } from '../../db/work.js';
 import type { Role } from '../../db/schema.js';
 import { parseCsv } from '../../lib/csv.js';
 import { checkToc } from '../../lib/toc.js';
+import { discoverProvider, sealClientSecret } from '../../lib/oidc.js';
 import { hashPassword } from '../../lib/passwords.js';
+import { startIdentityProvider } from '../../scripts/oidc-provider.js';
 import { root } from '../helper.js';
 import { launchBrowser, makeCertificate, startFolio } from './harness.js';
 
 const password = 'correct horse battery';
 const certificate = await makeCertificate(t);
 // Irene logs in more than ten times a minute here (a new browser context each test): the per-user login limit is not under test.
-const folio = await startFolio(t, { ...certificate, configOverrides: { passwordCost: 10, loginRatePerUser: 1000 } });
+// Its public origin is where the browser reaches it: an identity provider's callback must name it.
+const folio = await startFolio(t, { ...certificate, publicOrigin: true, configOverrides: { passwordCost: 10, loginRatePerUser: 1000 } });
 const browser: Browser = (await launchBrowser(t)).browser()!;
 const axe = await readFile(join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
 const shots = join(root, 'test-results');
@@ -41,7 +46,8 @@ await createCourse(db, { id: 'cs101', bookId: 'demo', title: 'Programming 101', 
 await createCourse(db, { id: 'cs102', bookId: 'demo', title: 'Programming 102' });
 const passwordHash = await hashPassword(password, 10);
 const account = (username: string, name: string, role: Role = 'student') => createAccount(db, { username, name, passwordHash, role });
-await addStaff(db, 'cs101', (await account('irene', 'Irene Instructor')).id, 'instructor');
+const irene = await account('irene', 'Irene Instructor');
+await addStaff(db, 'cs101', irene.id, 'instructor');
 await addStaff(db, 'cs101', (await account('tomas', 'Tomas TA')).id, 'ta');
 await addStaff(db, 'cs102', (await account('olga', 'Olga Other')).id, 'instructor');
 await account('sam', 'Sam Student');
@@ -299,6 +305,35 @@ t.test('a TA sees the course they assist and not another; the roster and the cod
   const api = await page.evaluate(async () => (await fetch('/api/courses/cs102/progress', { credentials: 'same-origin' })).status);
   t.equal(api, 403, 'and the API refuses him the other course');
   t.strictSame(problems.filter((p) => !p.includes('/api/courses/cs102/progress')), []);
+});
+
+t.test("an instructor asks for her course, clicks the identity provider's button, signs in there, and is back at her course, logged in (a first-party cookie)", async (t) => {
+  const idp = await startIdentityProvider({ clients: [{ clientId: 'folio', clientSecret: 'folio-client-secret', redirectUris: [`${folio.origin}/api/auth/oidc/uni/callback`] }] });
+  t.teardown(idp.close);
+  const metadata = await discoverProvider(idp.issuer, 'folio');
+  await addProvider(db, { id: 'uni', issuer: metadata.issuer, clientId: 'folio', clientSecret: sealClientSecret(folio.app.secret, 'uni', 'folio-client-secret'), title: 'University login', metadata, allowedDomains: [], createAccounts: false });
+  t.teardown(() => removeProvider(db, 'uni'));
+  await linkIdentity(db, { issuer: idp.issuer, sub: 'irene-at-uni', providerId: 'uni', name: undefined, email: undefined, emailVerified: false }, irene.id);
+  const { page, problems } = await openDashboard(t);
+  await page.goto(`${dashboard}#/courses/cs101`);
+  const button = page.locator('.providers button:text("University login")');
+  await button.waitFor();
+  await checkScreen(t, page, 'login-providers');
+  await button.click();
+  await page.waitForSelector('input[name="login"]');
+  t.equal(new URL(page.url()).origin, idp.issuer, "the whole page shows the provider's login form");
+  await page.fill('input[name="login"]', 'irene-at-uni');
+  await page.fill('input[name="password"]', 'any password');
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('button[type="submit"]:has-text("Continue")');
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('table.grid');
+  t.equal(page.url(), `${dashboard}#/courses/cs101`, 'the screen she asked for');
+  t.match(await page.textContent('#account'), /Logged in as Irene Instructor/);
+  t.match(await page.textContent('h1'), /Programming 101/);
+  const cookies = await page.context().cookies(folio.origin);
+  t.strictSame(cookies.map((c) => [c.name, c.httpOnly, c.secure]), [['__Host-folio', true, true]], "the dashboard's session cookie, and the sign-in's binding cookie is gone");
+  t.strictSame(problems, []);
 });
 
 t.test('a student who opens the dashboard sees that it is not for students, with a link back', async (t) => {
