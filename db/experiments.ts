@@ -1,5 +1,5 @@
 import { and, asc, eq, getTableColumns, inArray, sql } from 'drizzle-orm';
-import { checkVariants, chooseVariant, newSalt, type Variant } from '../lib/experiments.js';
+import { checkVariants, chooseVariant, newSalt, twoProportionZTest, welchTTest, type Variant } from '../lib/experiments.js';
 import type { Database, Queries } from './index.js';
 import { conflictOn, first, qb, rows, select } from './query.js';
 import { answers, courses, enrolments, experimentAssignments, experiments, pageCompletions, users, type Experiment } from './schema.js';
@@ -318,4 +318,53 @@ export async function experimentReportData(db: Database, e: ExperimentRow, pages
     return { variant: name, students: mine.length, scores, completed: pages.length === 0 ? 0 : mine.filter((s) => completedOf.get(s.userId) === pages.length).length };
   });
   return { experiment: e, pages, groups, excluded: assigned.length - students.length };
+}
+
+export interface TestOutcome {
+  test: 'welch-t' | 'two-proportion-z';
+  statistic: number;
+  df: number | null;
+  p: number;
+}
+
+/** The report as `GET …/experiments/:experiment/report` gives it and `folio experiments report` prints it. */
+export interface ExperimentReport {
+  experiment: string;
+  book: string;
+  pages: string[];
+  excluded: number;
+  variants: { variant: string; students: number; scored: number; meanScore: number | null; completed: number; completion: number | null }[];
+  comparisons: { variant: string; against: string; score: (TestOutcome & { test: 'welch-t' }) | null; completion: (TestOutcome & { test: 'two-proportion-z' }) | null }[];
+}
+
+const mean = (xs: number[]) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** Per variant the figures, and each variant against the first: Welch's t-test of mean scores, the two-proportion z-test of completion. */
+export async function experimentReport(db: Database, e: ExperimentRow, pages?: string[]): Promise<ExperimentReport> {
+  const data = await experimentReportData(db, e, pages);
+  const [control, ...others] = data.groups;
+  return {
+    experiment: e.id,
+    book: e.bookId,
+    pages: data.pages,
+    excluded: data.excluded,
+    variants: data.groups.map((g) => ({
+      variant: g.variant,
+      students: g.students,
+      scored: g.scores.length,
+      meanScore: mean(g.scores),
+      completed: g.completed,
+      completion: g.students === 0 ? null : g.completed / g.students,
+    })),
+    comparisons: others.map((g) => {
+      const score = welchTTest(g.scores, control!.scores);
+      const completion = data.pages.length === 0 ? null : twoProportionZTest(g.completed, g.students, control!.completed, control!.students);
+      return {
+        variant: g.variant,
+        against: control!.variant,
+        score: score && { test: 'welch-t' as const, ...score },
+        completion: completion && { test: 'two-proportion-z' as const, ...completion },
+      };
+    }),
+  };
 }
