@@ -207,7 +207,8 @@ async function allPostgresRows(url: string): Promise<Record<string, Record<strin
 }
 
 function countTable(counts: readonly (readonly [string, number])[]): string {
-  return `TABLE             SOURCE  TARGET\n${counts.map(([table, n]) => `${table.padEnd(16)}  ${String(n).padStart(6)}  ${String(n).padStart(6)}\n`).join('')}`;
+  const width = Math.max(5, ...counts.map(([table]) => table.length));
+  return `${'TABLE'.padEnd(width)}  SOURCE  TARGET\n${counts.map(([table, n]) => `${table.padEnd(width)}  ${String(n).padStart(6)}  ${String(n).padStart(6)}\n`).join('')}`;
 }
 
 /** A Folio app on the PostgreSQL database the data was moved to, with the secret the SQLite server had. */
