@@ -23,6 +23,7 @@ import courseQuestionRoutes from './routes/course-questions.js';
 import courseReportRoutes from './routes/course-reports.js';
 import dashboardRoutes from './routes/dashboard.js';
 import eventRoutes from './routes/events.js';
+import experimentRoutes from './routes/experiments.js';
 import exportRoutes from './routes/export.js';
 import handoffRoutes from './routes/handoff.js';
 import oidcRoutes from './routes/oidc.js';
@@ -83,6 +84,7 @@ export const folio = fp(async function folio(app: FastifyInstance, opts: AppOpti
   await app.register(instructorRoutes);
   await app.register(courseRoutes);
   await app.register(exportRoutes);
+  await app.register(experimentRoutes);
   await app.register(rosterRoutes);
   await app.register(passwordLinkRoutes);
   await app.register(handoffRoutes);

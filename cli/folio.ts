@@ -24,6 +24,9 @@ import { confirmByTyping, workCounts, writePersonalExport } from './users.js';
 import { courseTable, describeCourse, describeRetiredRole, describeRosterSync, listedCourse, table } from './courses.js';
 import { describeRotation, describeToolInfo, listedPlatform, platformTable, toolInfo } from './lti.js';
 import { version } from './version.js';
+import { createExperiment, ExperimentCourseError, ExperimentExistsError, experimentReport, findExperiment, listExperiments, stopExperiment } from '../db/experiments.js';
+import { experimentIdPattern, parseVariants, type Variant } from '../lib/experiments.js';
+import { describeExperiment, experimentTable, listedExperiment, reportText } from './experiments.js';
 import { addPlatform, listPlatforms, LtiPlatformError, LtiPlatformExistsError, removePlatform } from '../db/lti.js';
 import { LtiKeyError, rotateKeys, signingKey } from '../lib/lti-keys.js';
 import { resolveSecret } from '../lib/secret.js';
@@ -867,6 +870,110 @@ providers
       if (!(await removeProvider(db, id))) throw new CliError(`there is no identity provider "${id}" (see "folio auth providers list")`, 1);
       logSecurityEvent(configOf(command), { event: 'oidc_provider_removed', by: whoRuns(), provider: id }, 'identity provider removed');
       console.log(`removed identity provider ${id}`);
+    });
+  });
+
+// Research experiments: `folio experiments add|list|stop|report` (the same as /api/books/:book/experiments).
+const experimentsCommand = program.command('experiments').description("research experiments: A/B variants of a book's pages, assigned once per student, recorded with every export row");
+
+function experimentId(value: string): string {
+  if (!experimentIdPattern.test(value)) throw new InvalidArgumentError('an experiment id is 1-64 characters: lower-case letters, digits, "-" and "_", starting with a letter or digit');
+  return value;
+}
+
+function variantList(value: string): Variant[] {
+  try {
+    return parseVariants(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function repeated<T>(parse: (value: string) => T): (value: string, previous?: T[]) => T[] {
+  return (value, previous = []) => [...previous, parse(value)];
+}
+
+async function summaryOf(db: Database, id: string) {
+  const found = (await listExperiments(db)).find((e) => e.id === id);
+  if (!found) throw new CliError(`there is no experiment "${id}" (see "folio experiments list")`, 1);
+  return found;
+}
+
+experimentsCommand
+  .command('add')
+  .description('define an experiment of a book: its variants (the first is what students outside it see), who takes part and when')
+  .argument('<id>', 'experiment id, unique on the server: lower-case letters, digits, "-", "_" (e.g. hint-policy)', experimentId)
+  .requiredOption('--book <book>', 'the book whose pages run it (see "folio books list")', bookId)
+  .requiredOption('--variants <list>', 'variants as name[:weight],… e.g. control,hint:2 (weights 1-1000, default 1)', variantList)
+  .option('--course <course>', "only this course's enrolled students take part (again for several courses)", repeated(courseId))
+  .option('--start <time>', 'assign nobody before this time: 2026-09-01 or 2026-09-01T08:00:00Z', instant)
+  .option('--end <time>', 'assign nobody new from this time on (the assigned keep their variant)', instant)
+  .option('--consent-only', 'only students who gave research consent take part; the others get the first variant, never recorded')
+  .addHelpText(
+    'after',
+    '\nA student gets a variant at their first exposure (the book page calling variant(ID)): HMAC-SHA256 of the student with the\n' +
+      "experiment's own random salt, split by the weights. It is stored then, with the time and the page, and is the same on\n" +
+      'every device and after an anonymous student logs in. Students outside the experiment (another course, no consent for a\n' +
+      'consent-only one, before --start or after --end) get the first variant and are not recorded. Exit 1 for a taken id, an\n' +
+      "unknown book or a course of another book; 2 for bad variants or times.",
+  )
+  .action(async (id: string, opts: { book: string; variants: Variant[]; course?: string[]; start?: number; end?: number; consentOnly?: boolean }, command: Command) => {
+    if (opts.start !== undefined && opts.end !== undefined && opts.end <= opts.start) throw new CliError('--end must be after --start', 2);
+    await withDatabase(command, async (db) => {
+      if (!(await findBook(db, opts.book))) throw unknownBook(opts.book);
+      try {
+        await createExperiment(db, { id, bookId: opts.book, variants: opts.variants, courses: opts.course, startsAt: opts.start, endsAt: opts.end, consentOnly: opts.consentOnly });
+      } catch (err) {
+        if (err instanceof ExperimentExistsError || err instanceof ExperimentCourseError) throw new CliError(err.message, 1);
+        throw err;
+      }
+      console.log(describeExperiment(await summaryOf(db, id)));
+    });
+  });
+
+experimentsCommand
+  .command('list')
+  .description('list experiments: book, status, variants and weights, who takes part, students exposed per variant')
+  .option('--book <book>', "only this book's experiments", bookId)
+  .option('--json', 'print a JSON array instead of a table (exposed and consenting students per variant)')
+  .action(async (opts: { book?: string; json?: boolean }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const found = await listExperiments(db, opts.book);
+      if (opts.json) return console.log(JSON.stringify(found.map(listedExperiment), null, 2));
+      if (found.length === 0) return console.log(`no experiments${opts.book ? ` of book ${opts.book}` : ''} yet: add one with "folio experiments add ID --book B --variants control,treatment"`);
+      console.log(experimentTable(found));
+    });
+  });
+
+experimentsCommand
+  .command('stop')
+  .description('stop an experiment: nobody new is assigned; the assigned keep their variant, and their rows in exports')
+  .argument('<id>', 'experiment id', experimentId)
+  .action(async (id: string, _opts, command: Command) => {
+    await withDatabase(command, async (db) => {
+      if (!(await stopExperiment(db, id))) throw new CliError(`there is no experiment "${id}" (see "folio experiments list")`, 1);
+      console.log(describeExperiment(await summaryOf(db, id)));
+    });
+  });
+
+experimentsCommand
+  .command('report')
+  .description("per variant: consenting students exposed, their mean score and completion on the experiment's pages, and two-sided tests")
+  .argument('<id>', 'experiment id', experimentId)
+  .option('--page <page>', 'a page of the experiment (again for several; default: every page an exposure was recorded on)', repeated((v: string) => v))
+  .option('--json', 'print the report as JSON (as GET /api/books/:book/experiments/:experiment/report)')
+  .addHelpText(
+    'after',
+    "\nScore: each student's mean over the pages' questions of their latest attempt (its score, else 1 if marked correct, 0 if\n" +
+      "not). Completion: the student marked every one of the pages complete. Each variant is compared with the first: Welch's\n" +
+      "t-test for the mean score, the two-proportion z-test for completion, both two-sided; the output names their assumptions.",
+  )
+  .action(async (id: string, opts: { page?: string[]; json?: boolean }, command: Command) => {
+    await withDatabase(command, async (db) => {
+      const experiment = await findExperiment(db, id);
+      if (!experiment) throw new CliError(`there is no experiment "${id}" (see "folio experiments list")`, 1);
+      const report = await experimentReport(db, experiment, opts.page);
+      console.log(opts.json ? JSON.stringify(report, null, 2) : reportText(report));
     });
   });
 

@@ -38,6 +38,8 @@ import type {
   Registration,
   Runtime,
   Saved,
+  StateExperiments,
+  VariantReply,
   StorageLike,
   User,
   WriteResult,
@@ -215,6 +217,8 @@ export class Folio {
   /** Whose outbox this page writes to and sends: the account's id, or `anon`. */
   #who: string;
   #checked: Promise<Failure | null> | null = null;
+  /** The page of the last pageState(): where a first exposure is recorded when variant() names none. */
+  #page: string | null = null;
   #courseOffer: CourseOffer | null;
   /** The exchange of the address's hand-off code: its user, or null (none, or refused). */
   readonly #handoff: Promise<User | null>;
@@ -579,7 +583,9 @@ export class Folio {
   /** Everything the student has on a page in one request: `{programs: {activity: …}, answers: {question: {latest, attempts}}}`. */
   async pageState(page: string): Promise<PageState> {
     checkId('page', page);
+    this.#page = page;
     return this.#readKept<PageState, PageState>(this.#bookPath(`/state?page=${encodeURIComponent(page)}`), (saved) => {
+      if (saved?.experiments) this.#keepVariants(saved.experiments);
       const state = saved ?? { programs: {}, answers: {} };
       for (const entry of this.#outbox.list(this.#who)) {
         if (entry.page !== page || entry.target === null) continue;
@@ -590,6 +596,46 @@ export class Folio {
       }
       return state;
     });
+  }
+
+  /**
+   * The student's variant of a research experiment of the book (its name), or null when the book has no such
+   * experiment or it cannot be known (no session yet, or offline before any page state named it): show the default
+   * then. A variant the page state gave (already recorded, or outside the experiment) comes without a request; the
+   * first exposure asks the server, which records it with the page (`page`, else the last `pageState` page).
+   * Offline, it is the variant the last page state showed (the server's deterministic choice for this student),
+   * kept in this browser, and the next call made online records it.
+   */
+  async variant(experiment: string, page?: string): Promise<string | null> {
+    if (typeof experiment !== 'string' || !bookPattern.test(experiment)) throw new FolioError(400, 'invalid_request', `experiment must be an experiment id such as "hint-policy" (got ${JSON.stringify(experiment)})`);
+    if (page !== undefined) checkId('page', page);
+    const known = this.#variants()[experiment];
+    if (known && known.exposure !== 'pending') return known.variant;
+    const where = page ?? this.#page;
+    let reply: VariantReply | null;
+    try {
+      reply = await this.#read<VariantReply>(this.#bookPath(`/experiments/${encodeURIComponent(experiment)}${where === null ? '' : `?page=${encodeURIComponent(where)}`}`));
+    } catch (err) {
+      // Offline (or no answer): what this browser knows, else nothing.
+      if (err instanceof FolioError && err.statusCode === 0) return known?.variant ?? null;
+      throw err;
+    }
+    if (reply === null) return known?.variant ?? null;
+    this.#keepVariants({ [experiment]: reply });
+    return reply.variant;
+  }
+
+  /** The variants this browser knows for the current student (localStorage, per server, book and student). */
+  #variants(): StateExperiments {
+    return readJson<StateExperiments>(this.#runtime.localStorage, this.#variantsKey) ?? {};
+  }
+
+  #keepVariants(found: StateExperiments): void {
+    writeJson(this.#runtime.localStorage, this.#variantsKey, { ...this.#variants(), ...found });
+  }
+
+  get #variantsKey(): string {
+    return `folio|experiments|${this.server}|${this.book}|${this.#who}`;
   }
 
   /** Remembers where the student is (only the newest position is kept while waiting to be sent). */

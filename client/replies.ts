@@ -143,6 +143,16 @@ export interface PersonalData {
     /** server time, ISO 8601 */
     linkedAt: string;
   }[];
+  /** the research experiments this account was assigned to: the variant, and the page and time of the first exposure */
+  experiments: {
+    experiment: string;
+    /** the book id */
+    book: string;
+    variant: string;
+    page: string | null;
+    /** server time, ISO 8601 */
+    exposedAt: string;
+  }[];
   /** every saved version of every program */
   programs: {
     /** the book id */
@@ -235,4 +245,19 @@ export interface MyCourse {
   open: boolean;
   /** only for its staff */
   joinCode?: string;
+}
+
+/** the book's experiments (only when it has any): the student's variant of each, so that the client asks only at a first exposure */
+export type StateExperiments = Record<string, {
+  variant: string;
+  /** `recorded`: assigned; `pending`: this is the variant the first `variant()` call assigns and records; `none`: the first variant, never recorded */
+  exposure: 'recorded' | 'pending' | 'none';
+}>;
+
+/** The student's variant of the experiment */
+export interface VariantReply {
+  /** a variant name */
+  variant: string;
+  /** `recorded`: the student is in the experiment (assigned now or before); `none`: they take no part (not consenting to a consent-only experiment, not in its courses, or it is not running and never assigned them) and get the first variant, unrecorded */
+  exposure: 'recorded' | 'none';
 }

@@ -3,7 +3,7 @@
  * (schemas/*.ts) by scripts/client-types.ts; here are the client's own: what it is given, and the replies with what
  * it adds (`pending`: kept in this browser, not yet on the server).
  */
-import type { AnswerKind, AnswerReply, PositionReply, ProgramReply, User } from './replies.js';
+import type { AnswerKind, AnswerReply, PositionReply, ProgramReply, StateExperiments, User } from './replies.js';
 
 export type * from './replies.js';
 
@@ -42,10 +42,14 @@ export interface LatestAnswer {
   attempts: number;
 }
 
-/** Everything the student has on one page: the latest program per activity and the latest answer per question. */
+/**
+ * Everything the student has on one page: the latest program per activity and the latest answer per question, and,
+ * when the book has experiments, the student's variant of each (what `variant()` then gives without asking).
+ */
 export interface PageState {
   programs: Record<string, Program>;
   answers: Record<string, LatestAnswer>;
+  experiments?: StateExperiments;
 }
 
 /** Where the student left off. `pending` marks a position kept in this browser and not yet on the server. */

@@ -103,6 +103,7 @@ type EventRow = [id: number, type: string, target: string | null, page: string |
 type AnswerRow = [id: number, question: string, attempt: number, kind: string, answer: string, correct: number | null, score: number | null, page: string | null];
 type ProgramRow = [id: number, activity: string, version: number, language: string | null, page: string | null, code: string];
 type CompletionRow = [page: string];
+type AssignmentRow = [experiment: string, variant: string, page: string | null, replacedVariant: string | null];
 
 const events: Kind<EventRow> = {
   table: 'events',
@@ -171,7 +172,23 @@ const completions: Kind<CompletionRow> = {
   statement: (writer, actor, [page], at) => writer.completion(actor, { page, at }),
 };
 
-const kinds = { events, answers, programs, completions } as unknown as Record<ExportKind, Kind<unknown[]>>;
+const assignments: Kind<AssignmentRow> = {
+  table: 'experiment_assignments',
+  tieBreak: 'r.experiment_id, r.user_id',
+  time: 'exposed_at',
+  columns: ['experiment_id', 'variant', 'page', 'replaced_variant'],
+  before: [],
+  after: [
+    ['experiment', 'experiment_id', 'value'],
+    ['variant', 'variant', 'value'],
+    ['page', 'page', 'value'],
+    ['replacedVariant', 'replaced_variant', 'value'],
+    ['exposedAt', 'at', 'time'],
+  ],
+  statement: (writer, actor, [experiment, variant, page, replacedVariant], at) => writer.assignment(actor, { experiment, variant, page, replacedVariant, at }),
+};
+
+const kinds = { events, answers, programs, completions, assignments } as unknown as Record<ExportKind, Kind<unknown[]>>;
 
 const userFields: readonly Field[] = [['user', 'user_id', 'pseudonym']];
 const identityFields: readonly Field[] = [
@@ -308,15 +325,50 @@ interface Formatter {
 }
 
 /**
- * The lines of an export. JSON Lines and CSV write each field of the record straight from the row's array (stored
- * JSON is spliced in as it is); xAPI builds a statement object per row.
+ * The experiments of the export's book (by id) and each assigned user's variants, as of the export's `until`: every
+ * row of the user carries them. Null when the book has no experiment (the records then have no `experiments`).
  */
-function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: string): Formatter {
+interface Conditions {
+  ids: string[];
+  of: Map<string, Record<string, string>>;
+}
+
+const bookExperimentIds = sql`SELECT id FROM experiments WHERE book_id = ${sql.placeholder('book')} ORDER BY id`;
+const bookAssignments = sql`SELECT user_id, experiment_id, variant FROM experiment_assignments WHERE book_id = ${sql.placeholder('book')} AND exposed_at < ${sql.placeholder('until')}`;
+
+/** The book's experiments and who was assigned what (read whole: one small row per assigned student and experiment). */
+async function conditionsOf(snapshot: Snapshot, book: string, until: number): Promise<Conditions | null> {
+  const ids = (await snapshot.all<{ id: string }>(bookExperimentIds, { book })).map((r) => r.id);
+  if (ids.length === 0) return null;
+  const of = new Map<string, Record<string, string>>();
+  for (const a of await snapshot.all<{ user_id: string; experiment_id: string; variant: string }>(bookAssignments, { book, until })) {
+    const mine = of.get(a.user_id) ?? {};
+    mine[a.experiment_id] = a.variant;
+    of.set(a.user_id, mine);
+  }
+  return { ids, of };
+}
+
+/**
+ * The lines of an export. JSON Lines and CSV write each field of the record straight from the row's array (stored
+ * JSON is spliced in as it is); xAPI builds a statement object per row. With experiments, each record ends with the
+ * user's variants: `experiments: {id: variant}` (JSON Lines), a column `experiments.ID` per experiment (CSV), a
+ * `context.extensions` entry `<home page>/xapi/experiments` (xAPI, only for users with an assignment).
+ */
+function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: string, conditions: Conditions | null): Formatter {
   const userOf = pseudonymizer(request.secret, request.book);
   const fields = [...kind.before, ...(request.identify ? identityFields : userFields), ...kind.after];
   const columns = selected(kind, request.identify);
   const from = fields.map(([, column]) => columns.indexOf(column));
   const iso = fields.map(() => isoTimes());
+  const userAt = columns.indexOf('user_id');
+  const conditionsJson = new Map<string, string>();
+  /** The user's variants as JSON text, `{}` when none (remembered per user). */
+  const variantsJson = (user: string): string => {
+    let text = conditionsJson.get(user);
+    if (text === undefined) conditionsJson.set(user, (text = JSON.stringify(conditions?.of.get(user) ?? {})));
+    return text;
+  };
 
   switch (request.format) {
     case 'jsonl': {
@@ -342,7 +394,7 @@ function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: st
         line: (row) => {
           let line = '';
           for (let i = 0; i < fields.length; i++) line += keys[i]! + encode(fields[i]![2], row[from[i]!], i);
-          return `${line}}\n`;
+          return conditions ? `${line},"experiments":${variantsJson(row[userAt] as string)}}\n` : `${line}}\n`;
         },
       };
     }
@@ -364,10 +416,14 @@ function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: st
         }
       };
       return {
-        head: () => csvRecord(fields.map(([name]) => name)),
+        head: () => csvRecord([...fields.map(([name]) => name), ...(conditions?.ids.map((id) => `experiments.${id}`) ?? [])]),
         line: (row) => {
           let line = '';
           for (let i = 0; i < fields.length; i++) line += (i === 0 ? '' : ',') + csvField(encode(fields[i]![2], row[from[i]!], i), formulas);
+          if (conditions) {
+            const mine = conditions.of.get(row[userAt] as string);
+            for (const id of conditions.ids) line += `,${csvField(mine?.[id] ?? null, formulas)}`;
+          }
           return `${line}\r\n`;
         },
       };
@@ -378,7 +434,14 @@ function formatter(kind: Kind<unknown[]>, request: ExportRequest, bookOrigin: st
       const actorOf = request.identify
         ? (r: unknown[]): XapiActor => ({ account: (r[username] ?? r[user]) as string, name: r[name] as string | null })
         : (r: unknown[]): XapiActor => ({ account: userOf(r[user] as string) });
-      return { head: () => '', line: (row) => `${kind.statement(writer, actorOf(row), row, row[time] as number)}\n` };
+      return {
+        head: () => '',
+        line: (row) => {
+          const statement = kind.statement(writer, actorOf(row), row, row[time] as number);
+          const id = row[user] as string;
+          return `${conditions?.of.has(id) ? writer.withExtension(statement, 'experiments', variantsJson(id)) : statement}\n`;
+        },
+      };
     }
   }
 }
@@ -418,7 +481,7 @@ export async function openExport(db: Database, request: ExportRequest): Promise<
       excludedUsers: byConsent.find((c) => c.consent !== 1)?.n ?? 0,
       generatedAt: new Date(now).toISOString(),
     };
-    const format = formatter(kind, request, bookOrigin);
+    const format = formatter(kind, request, bookOrigin, await conditionsOf(snapshot, request.book, params.until));
     const rows = rowsSql(kind, request.identify, snapshot.dialect, course);
     const stream = new ExportStream(snapshot, () => snapshot.cursor(rows, params, 500), format.line, format.head(meta), format.tail);
     return { meta, stream, countRows: async () => (await snapshot.all<{ n: number }>(countSql(kind, course), params))[0]!.n };

@@ -513,3 +513,48 @@ export const oidcStates = pgTable(
   },
   (t) => [index('oidc_states_expires_idx').on(t.expiresAt)],
 );
+
+/** A research experiment of one book (see db/schema.ts). */
+export const experiments = pgTable(
+  'experiments',
+  {
+    id: text('id').primaryKey(),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    variants: text('variants').notNull(),
+    salt: text('salt').notNull(),
+    courses: text('courses'),
+    startsAt: time('starts_at'),
+    endsAt: time('ends_at'),
+    consentOnly: flag('consent_only').notNull().default(0),
+    stoppedAt: time('stopped_at'),
+    createdAt: time('created_at').notNull(),
+  },
+  (t) => [index('experiments_book_idx').on(t.bookId)],
+);
+
+/** Who got which variant of an experiment, and when and where they first met it (see db/schema.ts). */
+export const experimentAssignments = pgTable(
+  'experiment_assignments',
+  {
+    experimentId: text('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    variant: text('variant').notNull(),
+    page: text('page'),
+    exposedAt: time('exposed_at').notNull(),
+    replacedVariant: text('replaced_variant'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.experimentId, t.userId] }),
+    index('experiment_assignments_user_idx').on(t.userId),
+    index('experiment_assignments_book_time_idx').on(t.bookId, t.exposedAt),
+  ],
+);

@@ -561,6 +561,65 @@ export const oidcStates = sqliteTable(
   (t) => [index('oidc_states_expires_idx').on(t.expiresAt)],
 );
 
+/**
+ * A research experiment of one book (`folio experiments add`): variants with weights (JSON `[{name, weight}]`, the
+ * first is what students outside it see), the salt their deterministic choice is keyed with, and who it is for.
+ */
+export const experiments = sqliteTable(
+  'experiments',
+  {
+    /** A slug, as book ids are; unique on the server. */
+    id: text('id').primaryKey(),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    /** `[{"name": "control", "weight": 1}, …]`: at least two, names unique. */
+    variants: text('variants').notNull(),
+    /** 32 hex digits, random: keys the choice of a variant (lib/experiments.ts). */
+    salt: text('salt').notNull(),
+    /** JSON array of course ids: only their enrolled students take part; null: every student of the book. */
+    courses: text('courses'),
+    /** When assignment starts and ends; null: no bound. */
+    startsAt: integer('starts_at'),
+    endsAt: integer('ends_at'),
+    /** 1: only students who gave research consent take part. */
+    consentOnly: flag('consent_only').notNull().default(off),
+    /** When it was stopped (`folio experiments stop`): nobody new is assigned, assignments stay; null: not stopped. */
+    stoppedAt: integer('stopped_at'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('experiments_book_idx').on(t.bookId)],
+);
+
+/**
+ * Who got which variant of an experiment, and when and where they first met it (the exposure), once per student.
+ * `replacedVariant`: the variant an account had before a login moved an anonymous student's other one onto it.
+ */
+export const experimentAssignments = sqliteTable(
+  'experiment_assignments',
+  {
+    experimentId: text('experiment_id')
+      .notNull()
+      .references(() => experiments.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The experiment's book (exports read a book's assignments by exposure time). */
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    variant: text('variant').notNull(),
+    page: text('page'),
+    exposedAt: integer('exposed_at').notNull(),
+    replacedVariant: text('replaced_variant'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.experimentId, t.userId] }),
+    index('experiment_assignments_user_idx').on(t.userId),
+    index('experiment_assignments_book_time_idx').on(t.bookId, t.exposedAt),
+  ],
+);
+
 /** A property name as its column's: `usernameKey` → `username_key`. */
 export type Snake<S extends string> = S extends `${infer Head}${infer Rest}` ? `${Head extends Lowercase<Head> ? Head : `_${Lowercase<Head>}`}${Snake<Rest>}` : S;
 /**
@@ -577,3 +636,5 @@ export type AnswerAttempt = typeof answers.$inferSelect;
 export type Event = typeof events.$inferSelect;
 export type Position = typeof positions.$inferSelect;
 export type Course = typeof courses.$inferSelect;
+export type Experiment = typeof experiments.$inferSelect;
+export type ExperimentAssignment = typeof experimentAssignments.$inferSelect;

@@ -6,8 +6,9 @@ import { ExportUnavailableError } from './exports.js';
 import type { User as UserSchema } from '../schemas/auth.js';
 import type { Database, Queries, Snapshot } from './index.js';
 import { first, named, qb, rows, select, storedColumns } from './query.js';
-import { answers, courses, courseStaff, enrolments, events, ltiUsers, oidcIdentities, pageCompletions, positions, programs, rateLimits, sessions, users, type Role, type Stored, type User } from './schema.js';
+import { answers, courses, courseStaff, enrolments, events, experimentAssignments, ltiUsers, oidcIdentities, pageCompletions, positions, programs, rateLimits, sessions, users, type Role, type Stored, type User } from './schema.js';
 import { moveEnrolments } from './courses.js';
+import { moveAssignments } from './experiments.js';
 import { moveWork, workLock } from './work.js';
 
 /** A users row as the API code sees it: the table's row, its flags as booleans. */
@@ -161,12 +162,14 @@ export async function claimAnonymousUser(db: Database, id: string, account: NewA
 
 /**
  * Moves every row of `from` (an anonymous user) to `into`, then deletes `from` and its sessions, in one transaction:
- * its work, and the courses it joined (an anonymous student who joined with a code, then logged in, stays enrolled).
+ * its work, the courses it joined (an anonymous student who joined with a code, then logged in, stays enrolled) and its
+ * experiment assignments (which win over the account's: db/experiments.ts).
  */
 export async function mergeUsers(db: Database, from: string, into: string): Promise<void> {
   await db.write(async (tx) => {
     await moveWork(tx, from, into);
     await moveEnrolments(tx, from, into);
+    await moveAssignments(tx, from, into);
     await tx.run(qb.delete(users).where(eq(users.id, from)));
   }, [workLock(from), workLock(into)]);
 }
@@ -321,6 +324,10 @@ const identitiesOf = select({ provider: oidcIdentities.providerId, issuer: oidcI
   .from(oidcIdentities)
   .where(eq(oidcIdentities.userId, p('user')))
   .orderBy(asc(oidcIdentities.issuer), asc(oidcIdentities.sub));
+const experimentsOf = select({ experiment: experimentAssignments.experimentId, book: experimentAssignments.bookId, variant: experimentAssignments.variant, page: experimentAssignments.page, exposedAt: experimentAssignments.exposedAt })
+  .from(experimentAssignments)
+  .where(eq(experimentAssignments.userId, p('user')))
+  .orderBy(asc(experimentAssignments.bookId), asc(experimentAssignments.experimentId));
 const lmsAccountsOf = select({ issuer: ltiUsers.issuer, subject: ltiUsers.sub, linkedAt: ltiUsers.createdAt }).from(ltiUsers).where(eq(ltiUsers.userId, p('user'))).orderBy(asc(ltiUsers.issuer), asc(ltiUsers.sub));
 
 /** The JSON text of everything about one user, a chunk at a time, read from one snapshot. */
@@ -334,6 +341,7 @@ async function* personalDocument(snapshot: Snapshot, user: UserRow): AsyncGenera
   const taught = await rows(snapshot, taughtCourses, { user: user.id });
   const lms = await rows(snapshot, lmsAccountsOf, { user: user.id });
   const identities = await rows(snapshot, identitiesOf, { user: user.id });
+  const assigned = await rows(snapshot, experimentsOf, { user: user.id });
   const courseList = [...studied.map((c) => ({ ...c, as: 'student' as const })), ...taught]
     .sort((a, b) => (a.course < b.course ? -1 : a.course > b.course ? 1 : 0))
     .map((c) => ({ course: c.course, book: c.book, title: c.title, term: c.term, as: c.as, since: isoTime(c.since) }));
@@ -342,7 +350,7 @@ async function* personalDocument(snapshot: Snapshot, user: UserRow): AsyncGenera
     found.map((s) => ({ kind: s.kind, createdAt: isoTime(s.createdAt), expiresAt: isoTime(s.expiresAt) })),
   )},"courses":${JSON.stringify(courseList)},"lmsAccounts":${JSON.stringify(lms.map((a) => ({ issuer: a.issuer, subject: a.subject, linkedAt: isoTime(a.linkedAt) })))},"identityProviders":${JSON.stringify(
     identities.map((i) => ({ provider: i.provider, issuer: i.issuer, subject: i.subject, email: i.email, emailVerified: Boolean(i.emailVerified), linkedAt: isoTime(i.linkedAt) })),
-  )}`;
+  )},"experiments":${JSON.stringify(assigned.map((a) => ({ ...a, exposedAt: isoTime(a.exposedAt) })))}`;
   for (const table of personalTables) {
     yield `,${JSON.stringify(table.name)}:[`;
     const next = snapshot.cursor(table.query, { user: user.id }, 500);

@@ -12,6 +12,7 @@ export const verbs = {
   attempted: 'http://adlnet.gov/expapi/verbs/attempted',
   experienced: 'http://adlnet.gov/expapi/verbs/experienced',
   completed: 'http://adlnet.gov/expapi/verbs/completed',
+  registered: 'http://adlnet.gov/expapi/verbs/registered',
 } as const;
 
 const activityTypes = {
@@ -106,6 +107,14 @@ export interface EventFacts {
   at: number;
 }
 
+export interface AssignmentFacts {
+  experiment: string;
+  variant: string;
+  page: string | null;
+  replacedVariant: string | null;
+  at: number;
+}
+
 export interface CompletionFacts {
   page: string;
   at: number;
@@ -186,6 +195,25 @@ export class StatementWriter {
     // The data is stored as JSON.stringify wrote it: JSON text of one line, spliced in as it is.
     const extensions: [string, string | null][] = [['event-type', json(e.type)], ['data', e.dataJson === 'null' ? null : e.dataJson], ['client-time', clientTime]];
     return this.statement(actor, `events/${e.id}`, 'experienced', this.activity(e.page, e.target), e.at, extensions);
+  }
+
+  /**
+   * An experiment's assignment: `registered` in the experiment (an activity under the home page,
+   * `<home page>/xapi/experiments/<book>/<experiment>`), the variant, page and replaced variant as extensions.
+   */
+  assignment(actor: XapiActor, a: AssignmentFacts): string {
+    const id = `${this.source.homePage}/xapi/experiments/${encodeURIComponent(this.source.book)}/${encodeURIComponent(a.experiment)}`;
+    const object = `{"objectType":"Activity","id":${json(id)},"definition":{"name":{"en-US":${json(`experiment ${a.experiment}`)}}}}`;
+    const extensions: [string, string | null][] = [['variant', json(a.variant)], ['page', a.page === null ? null : json(a.page)], ['replaced-variant', a.replacedVariant === null ? null : json(a.replacedVariant)]];
+    return this.statement(actor, `assignments/${a.experiment}`, 'registered', object, a.at, extensions);
+  }
+
+  /**
+   * A statement with one more `context.extensions` entry (JSON text): a statement ends with the extensions' object,
+   * the context's and its own closing braces.
+   */
+  withExtension(statement: string, name: string, value: string): string {
+    return `${statement.slice(0, -3)},${json(extensionKey(this.source, name))}:${value}}}}`;
   }
 
   /** A page marked complete: `completed`. Unmarked and marked again is another completion, so the time is part of the row's key. */

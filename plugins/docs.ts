@@ -28,6 +28,7 @@ export default fp(
           { name: 'course reports', description: 'a course\'s progress grid, question statistics, a student\'s work, its research export (the course\'s staff and admins)' },
           { name: 'instructors', description: 'book-wide progress and work of every student of a book (admins; course staff use the course reports)' },
           { name: 'research', description: 'consent-aware, pseudonymised exports' },
+          { name: 'experiments', description: 'research experiments: a student\'s variant (assigned once, the same on every device); defining, stopping and reporting them (researchers and admins)' },
           { name: 'books', description: 'books' },
           { name: 'health', description: 'liveness and readiness' },
           { name: 'lti', description: 'LTI 1.3: Folio as a tool of an LMS (so far: its public keys)' },

@@ -16,6 +16,11 @@ declare module 'fastify' {
      * exempt from the refusal of cross-site navigations into the API. A GET that changes nothing by a cookie.
      */
     crossSiteNavigation?: true;
+    /**
+     * A GET that records something (an experiment's first exposure, routes/experiments.ts): with a cookie, it must come
+     * from an origin of the book, as writes must.
+     */
+    recordsOnRead?: true;
   }
 }
 
@@ -36,7 +41,8 @@ function refusal(request: FastifyRequest, books: BookRegistry): HttpError | unde
   if (mode === 'navigate' && site !== undefined && site !== 'none' && site !== 'same-origin' && request.routeOptions.config.crossSiteNavigation !== true) {
     return new HttpError(403, 'navigation_refused', 'the API cannot be opened from a link on another site; book pages call it with fetch');
   }
-  if (!stateChanging.has(request.method) || request.headers.cookie === undefined) return undefined;
+  const changes = stateChanging.has(request.method) || request.routeOptions.config.recordsOnRead === true;
+  if (!changes || request.headers.cookie === undefined) return undefined;
   // A bearer token cannot be sent by another site without knowing it, and then the cookie is not used.
   if (/^bearer /i.test(request.headers.authorization ?? '')) return undefined;
   const origin = request.headers.origin;

@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { experimentsForState } from '../db/experiments.js';
 import { completedPages, pageStateJson, position, setPageComplete, setPosition } from '../db/work.js';
 import { HttpError } from '../lib/errors.js';
 import { BookParams, errorReplies } from '../schemas/common.js';
 import { CompleteBody, Completion, PageState, Position, PositionBody, Progress, StateQuery } from '../schemas/work.js';
 import { ownerOf, writerOf } from '../plugins/access.js';
+import { requireUser } from '../plugins/auth.js';
 
 const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -12,7 +14,7 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { access: 'user' },
       schema: {
         tags: ['work'],
-        summary: 'Everything the student has on a page, in one reply: latest program per activity, latest answer per question',
+        summary: "Everything the student has on a page, in one reply: latest program per activity, latest answer per question, and the student's variant of each of the book's experiments",
         params: BookParams,
         querystring: StateQuery,
         response: { 200: PageState, ...errorReplies(400, 401, 404) },
@@ -20,9 +22,13 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     // Already JSON (see pageStateJson): sent as it is, its shape is the PageState schema above.
     async (request, reply) => {
-      const json = await pageStateJson(app.db, ownerOf(request), request.query.page);
-      // Fastify sends the bytes as they are; the type provider only knows the object form.
-      return reply.type('application/json; charset=utf-8').send(json as never);
+      const owner = ownerOf(request);
+      const json = await pageStateJson(app.db, owner, request.query.page);
+      const experiments = await experimentsForState(app.db, { ...owner, consent: requireUser(request).researchConsent });
+      // Fastify sends the bytes as they are; the type provider only knows the object form. The book's experiments,
+      // when it has any, are spliced in before the closing brace.
+      const body = experiments ? Buffer.concat([json.subarray(0, json.lastIndexOf('}')), Buffer.from(`,"experiments":${JSON.stringify(experiments)}}`)]) : json;
+      return reply.type('application/json; charset=utf-8').send(body as never);
     },
   );
 

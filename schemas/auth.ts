@@ -89,6 +89,10 @@ export const PersonalData = Type.Object(
       ),
       { description: 'the identity provider accounts (OpenID Connect issuer and `sub`) that sign in as this account, with the email each gave at its last sign-in' },
     ),
+    experiments: Type.Array(
+      Type.Object({ experiment: Type.String(), book: Book, variant: Type.String(), page: Nullable(Type.String()), exposedAt: When }, { additionalProperties: false }),
+      { description: 'the research experiments this account was assigned to: the variant, and the page and time of the first exposure' },
+    ),
     programs: Type.Array(
       Type.Object(
         { book: Book, activity: Type.String(), version: Type.Integer(), language: Nullable(Type.String()), page: Nullable(Type.String()), code: Type.String(), savedAt: When },

@@ -107,8 +107,23 @@ export const Answer = Type.Object(
 export const LatestAnswer = Type.Object({ latest: Answer, attempts: Type.Integer() }, { additionalProperties: false });
 
 export const StateQuery = Type.Object({ page: Page }, { additionalProperties: false });
+/** What a page's state tells the client of each experiment of the book (schemas/work.ts PageState). */
+export const StateExperiments = Type.Record(
+  Type.String(),
+  Type.Object(
+    {
+      variant: Type.String(),
+      exposure: Type.Union([Type.Literal('recorded'), Type.Literal('pending'), Type.Literal('none')], {
+        description: '`recorded`: assigned; `pending`: this is the variant the first `variant()` call assigns and records; `none`: the first variant, never recorded',
+      }),
+    },
+    { additionalProperties: false },
+  ),
+  { description: "the book's experiments (only when it has any): the student's variant of each, so that the client asks only at a first exposure" },
+);
+
 export const PageState = Type.Object(
-  { programs: Type.Record(Type.String(), Program), answers: Type.Record(Type.String(), LatestAnswer) },
+  { programs: Type.Record(Type.String(), Program), answers: Type.Record(Type.String(), LatestAnswer), experiments: Type.Optional(StateExperiments) },
   { additionalProperties: false },
 );
 

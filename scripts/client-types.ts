@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import type { TSchema } from 'typebox';
 import * as Auth from '../schemas/auth.js';
 import * as Courses from '../schemas/course.js';
+import * as Experiments from '../schemas/experiments.js';
 import * as Work from '../schemas/work.js';
 
 /** The reply types of the client, by the name it gives them. A schema met inside another is written as its name. */
@@ -28,6 +29,8 @@ export const replyTypes: Readonly<Record<string, TSchema>> = {
   Course: Courses.Course,
   JoinedCourse: Courses.JoinReply,
   MyCourse: Courses.MyCourse,
+  StateExperiments: Work.StateExperiments,
+  VariantReply: Experiments.VariantReply,
 };
 
 /** Literal unions that are not a schema of their own. */

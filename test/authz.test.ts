@@ -7,6 +7,7 @@ import { validatorCompiler } from '../lib/validation.js';
 import { bookOrigin, cookieOf, fromBook, otherBookOrigin, register, testConfig } from './helper.js';
 import { courseOf, enrolled, loginAs, staffOf } from './staff.js';
 import { addStaff, enrol, findCourse } from '../db/courses.js';
+import { createExperiment } from '../db/experiments.js';
 import { createDashboardHandoff, createHandoff } from '../db/handoffs.js';
 import { newPasswordLink } from '../db/password-links.js';
 import { createAccount } from '../db/users.js';
@@ -167,6 +168,11 @@ const samples: Record<string, Sample> = {
   'GET /api/courses/:course/activity': { ok: 200, url: '/api/courses/c1/activity?days=7' },
   'GET /api/courses/:course/consent': { ok: 200 },
   'GET /api/courses/:course/export': { ok: 200, url: '/api/courses/c1/export?kind=answers&format=csv' },
+  'GET /api/books/:book/experiments/:experiment': { ok: 200, url: '/api/books/book/experiments/e1?page=p' },
+  'GET /api/books/:book/experiments': { ok: 200 },
+  'POST /api/books/:book/experiments': { ok: 201, payload: () => ({ id: `e-new-${++usernames}`, variants: [{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }] }) },
+  'POST /api/books/:book/experiments/:experiment/stop': { ok: 200, url: '/api/books/book/experiments/e2/stop' },
+  'GET /api/books/:book/experiments/:experiment/report': { ok: 200, url: '/api/books/book/experiments/e1/report' },
 };
 const identifyExport: Sample = { ok: 200, url: '/api/books/book/export?kind=answers&identify=true' };
 const identifyCourseExport: Sample = { ok: 200, url: '/api/courses/c1/export?kind=answers&identify=true' };
@@ -178,6 +184,7 @@ const identifyCourseExport: Sample = { ok: 200, url: '/api/courses/c1/export?kin
 const floors: [RegExp, readonly Access[]][] = [
   [/^\/api\/books\/:book\/(progress|students|questions)(\/|$)/, ['admin']],
   [/^\/api\/books\/:book\/export$/, ['research', 'admin']],
+  [/^\/api\/books\/:book\/experiments(\/:experiment\/(stop|report))?$/, ['research', 'admin']],
   [/^\/api\/courses\/:course(\/|$)/, ['course-staff', 'course-instructor']],
 ];
 
@@ -206,6 +213,7 @@ async function appWithRoutes(t: Test) {
   await app.books.refresh();
   await courseOf(app, 'c1', 'book');
   await courseOf(app, 'c2', 'book');
+  for (const id of ['e1', 'e2']) await createExperiment(app.db, { id, bookId: 'book', variants: [{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }] });
   return { app, routes };
 }
 

@@ -29,6 +29,8 @@ const primaryKeys: Record<string, string[]> = {
   courses: ['id'],
   enrolments: ['course_id', 'user_id'],
   events: ['id'],
+  experiment_assignments: ['experiment_id', 'user_id'],
+  experiments: ['id'],
   handoff_codes: ['id'],
   lti_contexts: ['issuer', 'deployment_id', 'context_id', 'book_id'],
   lti_keys: ['kid'],
@@ -60,6 +62,7 @@ const filledCounts = [
   // 'origins' (the book registry's version) and 'auth' (SQLite's triggers count session and user changes: migration 0006).
   ['change_counters', 2],
   ['courses', 1],
+  ['experiments', 1],
   ['lti_contexts', 1],
   ['lti_keys', 2],
   ['lti_platforms', 1],
@@ -72,6 +75,7 @@ const filledCounts = [
   ['course_staff', 1],
   ['enrolments', 1],
   ['events', 3],
+  ['experiment_assignments', 1],
   ['handoff_codes', 1],
   ['lti_scores', 1],
   ['lti_users', 1],
@@ -143,6 +147,8 @@ async function filledSqlite(t: Test): Promise<Filled> {
   await signingKey(app.db, testSecret);
   await rotateKeys(app.db, testSecret);
   await app.db.run(sql`INSERT INTO password_links (id, user_id, expires_at, created_at) VALUES ('link-hash', ${adaId}, 1790000000000, 1780000000000)`);
+  await app.db.run(sql`INSERT INTO experiments (id, book_id, variants, salt, courses, starts_at, ends_at, consent_only, stopped_at, created_at) VALUES ('hints', 'book', '[{"name":"control","weight":1},{"name":"hint","weight":2}]', '0123456789abcdef0123456789abcdef', '["c1"]', 1780000000000, NULL, 1, NULL, 1780000000000)`);
+  await app.db.run(sql`INSERT INTO experiment_assignments (experiment_id, user_id, book_id, variant, page, exposed_at, replaced_variant) VALUES ('hints', ${adaId}, 'book', 'hint', 'ch1/intro', 1790000000000, 'control')`);
   await app.db.run(sql`INSERT INTO handoff_codes (id, user_id, book_id, expires_at, created_at) VALUES ('handoff-hash', ${adaId}, 'book', 1790000000000, 1789999940000)`);
   await app.db.run(sql`INSERT INTO lti_states (id, nonce, issuer, client_id, target_link_uri, storage_target, expires_at, created_at) VALUES ('state-hash', 'n1', 'https://lms.example.edu', 'folio', 'https://book.example/ch1/intro.html', '_parent', 1790000300000, 1790000000000)`);
   await app.db.run(sql`INSERT INTO lti_users (issuer, sub, user_id, created_at) VALUES ('https://lms.example.edu', 'sub-ada', ${adaId}, 1790000000000)`);
@@ -201,7 +207,8 @@ async function allPostgresRows(url: string): Promise<Record<string, Record<strin
 }
 
 function countTable(counts: readonly (readonly [string, number])[]): string {
-  return `TABLE             SOURCE  TARGET\n${counts.map(([table, n]) => `${table.padEnd(16)}  ${String(n).padStart(6)}  ${String(n).padStart(6)}\n`).join('')}`;
+  const width = Math.max(5, ...counts.map(([table]) => table.length));
+  return `${'TABLE'.padEnd(width)}  SOURCE  TARGET\n${counts.map(([table, n]) => `${table.padEnd(width)}  ${String(n).padStart(6)}  ${String(n).padStart(6)}\n`).join('')}`;
 }
 
 /** A Folio app on the PostgreSQL database the data was moved to, with the secret the SQLite server had. */

@@ -35,6 +35,8 @@ t.test('a fresh database gets every migration once; a second run applies nothing
     'courses',
     'enrolments',
     'events',
+    'experiment_assignments',
+    'experiments',
     'handoff_codes',
     'lti_contexts',
     'lti_keys',

@@ -122,7 +122,7 @@ t.test('GET /api/auth/me/export is a JSON download of everything about the stude
   t.match(res.headers['content-disposition'], /^attachment; filename="folio-ada-\d{8}T\d{6}Z\.json"$/);
   t.equal(res.headers['cache-control'], 'no-store');
   const data = res.json();
-  t.same(Object.keys(data), ['exportedAt', 'account', 'sessions', 'courses', 'lmsAccounts', 'identityProviders', 'programs', 'answers', 'events', 'positions', 'completions']);
+  t.same(Object.keys(data), ['exportedAt', 'account', 'sessions', 'courses', 'lmsAccounts', 'identityProviders', 'experiments', 'programs', 'answers', 'events', 'positions', 'completions']);
   t.match(data.courses, [
     { course: 'c1', book: 'book', title: 'Course one', term: 'Autumn', as: 'student', since: /Z$/ },
     { course: 'c2', book: 'book', title: 'Course two', term: null, as: 'ta', since: /Z$/ },
@@ -159,7 +159,7 @@ t.test('an anonymous student downloads their work too, and a request without a s
   const res = await app.inject({ method: 'GET', url: '/api/auth/me/export', headers });
   t.equal(res.statusCode, 200);
   t.match(res.headers['content-disposition'], /filename="folio-anonymous-/);
-  t.match(res.json(), { account: { username: null, anonymous: true }, courses: [], lmsAccounts: [], identityProviders: [], programs: [{ code: 'x = 1' }], answers: [], events: [], positions: [], completions: [] });
+  t.match(res.json(), { account: { username: null, anonymous: true }, courses: [], lmsAccounts: [], identityProviders: [], experiments: [], programs: [{ code: 'x = 1' }], answers: [], events: [], positions: [], completions: [] });
   const none = await app.inject({ method: 'GET', url: '/api/auth/me/export', headers: fromBook });
   t.equal(none.statusCode, 401);
   t.equal(none.json().error, 'unauthenticated');
