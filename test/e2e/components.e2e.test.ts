@@ -62,7 +62,15 @@ const mistakesPage = `${head('Mistakes')}<body><folio-book server="${folio.origi
 <folio-blank question="bad-regex" answer="(" match="regex">Broken ___</folio-blank>
 </main></folio-book></body></html>`;
 
-const site = await startBookSite({ ...certificate, files: { '/ch1/all.html': allPage, '/one.html': onePage, '/mistakes.html': mistakesPage } });
+/** Two code activities: JavaScript run by the built-in runner, Python by the page's own `run` listener. */
+const codePage = `${head('Code')}<body><folio-book server="${folio.origin}" book="comp" page="code"><folio-status></folio-status><main><h1>Code</h1>
+<folio-code activity="ac-js" language="javascript" pause="300"><pre>const xs = [1, 2, 3];
+console.log(xs.reduce((a, b) => a + b, 0));</pre></folio-code>
+<folio-code activity="ac-py" language="python"><pre>print("hi")</pre></folio-code>
+<script>document.querySelector('[activity=ac-py]').addEventListener('run', (e) => { e.preventDefault(); e.detail.print('page runner: ' + e.detail.code.length + ' characters'); });</script>
+</main></folio-book></body></html>`;
+
+const site = await startBookSite({ ...certificate, files: { '/ch1/all.html': allPage, '/one.html': onePage, '/mistakes.html': mistakesPage, '/code.html': codePage } });
 t.teardown(() => site.close());
 await createBook(folio.app.db, { id: 'comp', title: 'Components', origins: [site.origin] });
 await folio.app.books.refresh();
@@ -298,6 +306,45 @@ t.test('with Folio\'s cookies blocked, <folio-login> registers through a token a
   await page.waitForSelector('folio-login[data-user=""]');
   await page.waitForFunction(() => (document.querySelector('folio-blank[question=q-nocase] input') as HTMLInputElement).value === '');
   t.ok(await page.isVisible('folio-login form'), 'the login form again, and grace\'s work gone from the page');
+});
+
+async function programs(activity: string): Promise<{ version: number; code: string; language: string }[]> {
+  return (await folio.app.db.all(sql`SELECT version, code, language FROM programs WHERE book_id = 'comp' AND activity = ${activity} ORDER BY version`)) as never;
+}
+
+t.test('<folio-code>: runs JavaScript in a worker, saves on run and after a pause in typing, restores the latest version, goes back to an earlier one', async (t) => {
+  const page = await open(await newProfile(t), '/code.html');
+  await page.waitForSelector('folio-code[activity=ac-js] .cm-content');
+  await page.click('folio-code[activity=ac-js] button[data-action=run]');
+  await page.waitForFunction(() => document.querySelector('[activity=ac-js] .folio-output')?.textContent === '6');
+  await page.waitForFunction(() => /Saved as version 1/.test(document.querySelector('[activity=ac-js] .folio-note')?.textContent ?? ''));
+  t.strictSame(await programs('ac-js'), [{ version: 1, code: 'const xs = [1, 2, 3];\nconsole.log(xs.reduce((a, b) => a + b, 0));', language: 'javascript' }], 'saved on run');
+  // Typing, then a pause: saved by itself.
+  await page.click('folio-code[activity=ac-js] .cm-content');
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type('\nconsole.log("more");');
+  await page.waitForFunction(() => /Saved as version 2/.test(document.querySelector('[activity=ac-js] .folio-note')?.textContent ?? ''));
+  t.match((await programs('ac-js'))[1]?.code, /console\.log\("more"\);$/);
+  // The page's own runner for Python.
+  await page.click('folio-code[activity=ac-py] button[data-action=run]');
+  await page.waitForFunction(() => document.querySelector('[activity=ac-py] .folio-output')?.textContent === 'page runner: 11 characters');
+  await page.reload();
+  await restored(page);
+  await page.waitForSelector('folio-code[activity=ac-js][data-state=restored]');
+  t.match(await page.textContent('folio-code[activity=ac-js] .cm-content'), /console\.log\("more"\);/);
+  t.equal(await page.textContent('folio-code[activity=ac-js] .folio-note'), 'Restored version 2.');
+  // History: version 1 loaded back, saved as version 3.
+  await page.click('folio-code[activity=ac-js] button[data-action=history]');
+  await page.waitForFunction(() => document.querySelectorAll('[activity=ac-js] select option[value]').length === 2);
+  await page.selectOption('folio-code[activity=ac-js] select', '1');
+  await page.click('folio-code[activity=ac-js] button[data-action=load]');
+  await page.waitForFunction(() => /Saved as version 3/.test(document.querySelector('[activity=ac-js] .folio-note')?.textContent ?? ''));
+  t.equal((await programs('ac-js'))[2]?.code, (await programs('ac-js'))[0]?.code, 'the earlier version is the latest again');
+  // An endless loop is stopped.
+  await page.evaluate(() => ((document.querySelector('[activity=ac-js]') as HTMLElement & { code: string }).code = 'while (true) {}'));
+  await page.click('folio-code[activity=ac-js] button[data-action=run]');
+  await page.waitForFunction(() => /Stopped after 5 s/.test(document.querySelector('[activity=ac-js] .folio-output')?.textContent ?? ''), undefined, { timeout: 10_000 });
+  t.pass('an endless loop is stopped after 5 s');
 });
 
 async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
