@@ -4,7 +4,8 @@
  * client/ fail the build. Run by `npm run build`, `npm start` and `npm run demo`.
  */
 import { build } from 'esbuild';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { brotliCompressSync, constants as zlibConstants, gzipSync } from 'node:zlib';
 import { basename, join } from 'node:path';
 import ts from 'typescript';
 
@@ -90,3 +91,42 @@ await build({
   logLevel: 'warning',
 });
 console.log(`build-client: dist/client/folio.js, folio.js.map and folio.d.ts in ${Date.now() - started} ms`);
+
+// The components for book authors: components.js (the registry, a stable name) loads each element type's code from
+// dist/client/components/, whose names carry a hash of their content (so they may be cached for good).
+const componentsStarted = Date.now();
+const componentsConfig = join(source, 'components', 'tsconfig.json');
+{
+  const { config, error } = ts.readConfigFile(componentsConfig, (f) => ts.sys.readFile(f));
+  if (error) report([error]);
+  const parsed = ts.parseJsonConfigFileContent(config, ts.sys, join(source, 'components'));
+  report(parsed.errors);
+  report(ts.getPreEmitDiagnostics(ts.createProgram(parsed.fileNames, { ...parsed.options, noEmit: true })));
+}
+await rm(join(out, 'components'), { recursive: true, force: true });
+await build({
+  entryPoints: [{ in: join(source, 'components.ts'), out: 'components' }],
+  outdir: out,
+  entryNames: '[name]',
+  chunkNames: 'components/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  sourcemap: 'linked',
+  sourcesContent: true,
+  legalComments: 'none',
+  banner: { js: `/* Folio components ${version}. */` },
+  logLevel: 'warning',
+});
+await copyFile(join(source, 'components', 'style.css'), join(out, 'components.css'));
+// Brotli and gzip copies of the components' files: Folio sends them to browsers that accept them (@fastify/static preCompressed).
+const componentFiles = ['components.js', 'components.css', ...(await readdir(join(out, 'components'))).filter((f) => f.endsWith('.js')).map((f) => `components/${f}`)];
+for (const file of componentFiles) {
+  const bytes = await readFile(join(out, file));
+  await writeFile(join(out, `${file}.br`), brotliCompressSync(bytes, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11 } }));
+  await writeFile(join(out, `${file}.gz`), gzipSync(bytes, { level: 9 }));
+}
+console.log(`build-client: dist/client/components.js, components.css and components/*.js in ${Date.now() - componentsStarted} ms`);

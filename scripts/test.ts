@@ -28,10 +28,10 @@ const tapArgs = args.filter((a) => a !== only);
 
 /**
  * Files whose tests do not touch the database the suite runs on (the single binary always runs SQLite), and the
- * dashboard's browser tests, which test its screens (the API under them runs on both databases in
+ * dashboard's and the components' browser tests, which test their screens (the API under them runs on both databases in
  * test/course-*.test.ts and test/dashboard.test.ts): run once, on SQLite.
  */
-const dialectFree = ['test/cli-help.test.ts', 'test/e2e/dashboard.e2e.test.ts', 'test/e2e/dashboard-demo.e2e.test.ts', 'test/binary.test.ts', 'test/bench-help.test.ts', 'test/session-signer.test.ts', 'test/schema.test.ts', 'test/client-types.test.ts', 'test/config.test.ts', 'test/origin.test.ts', 'test/secret.test.ts', 'test/migrate-data.test.ts', 'test/services.test.ts', 'test/client-experiments.test.ts'];
+const dialectFree = ['test/cli-help.test.ts', 'test/e2e/dashboard.e2e.test.ts', 'test/e2e/dashboard-demo.e2e.test.ts', 'test/binary.test.ts', 'test/bench-help.test.ts', 'test/session-signer.test.ts', 'test/schema.test.ts', 'test/client-types.test.ts', 'test/config.test.ts', 'test/origin.test.ts', 'test/secret.test.ts', 'test/migrate-data.test.ts', 'test/services.test.ts', 'test/client-experiments.test.ts', 'test/e2e/components.e2e.test.ts'];
 
 interface Totals {
   total: number;

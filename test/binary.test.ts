@@ -53,6 +53,16 @@ t.test('the single binary runs alone: no node, no node_modules, only itself in a
   t.equal(client.status, 200);
   t.match(client.headers.get('content-type'), /^text\/javascript/);
   t.match(await client.text(), /export/);
+  // The components: the registry, and an element's code it names (content-hashed, compressed, cached for good).
+  const components = await fetch(`${url}/client/components.js`);
+  t.equal(components.status, 200);
+  const choice = /components\/(choice-[A-Z0-9]{8}\.js)/.exec(await components.text())?.[1];
+  t.ok(choice, 'the registry names the choice element\'s file');
+  const chunk = await fetch(`${url}/client/components/${choice}`, { headers: { 'accept-encoding': 'br' } });
+  t.equal(chunk.status, 200);
+  t.equal(chunk.headers.get('content-encoding'), 'br');
+  t.equal(chunk.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+  t.match(await chunk.text(), /folio-choice/);
   // The dashboard's page, and its script from the binary's assets.
   const dashboard = await fetch(`${url}/dashboard/`);
   t.equal(dashboard.status, 200);
