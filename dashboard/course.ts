@@ -5,10 +5,10 @@
 import { activityDays, activitySection } from './activity.js';
 import { allPages, api, ApiError } from './api.js';
 import { byId, h, replace, type Child } from './dom.js';
-import { buildGrid, renderGrid, renderLegend, renderRows, visibleRows, windowedFrom, type Grid, type GridActions, type Row, type RowWindow, type SortKey, type View } from './grid.js';
+import { addChapterPages, gridByChapter, renderGrid, renderLegend, renderRows, visibleRows, windowedFrom, type Grid, type GridActions, type Row, type RowWindow, type SortKey, type View } from './grid.js';
 import { lmsScoresSection } from './lms-scores.js';
 import { courseHref, courseNav, crumbs, redraw, say, sayError, session, show } from './shell.js';
-import type { CourseActivity, CourseDetail, CourseRole, LtiScores, ProgressPage, RosterChange, RosterPage, RosterStudent, Toc } from './types.js';
+import type { CourseActivity, CourseDetail, CourseRole, GridPage, LtiScores, RosterChange, RosterPage, RosterStudent, Toc } from './types.js';
 
 /** What one course's screen shows and keeps between its redraws. */
 interface CourseState {
@@ -26,12 +26,12 @@ async function loadCourse(id: string, role: CourseRole, view?: View): Promise<Co
   const path = `/api/courses/${encodeURIComponent(id)}`;
   const label = (s: RosterStudent) => s.name ?? s.username ?? s.id;
   // All at once (a course of 1,000 students shows in under a second: bench/dashboard.ts): the course, its roster and
-  // grid, and the book's chapter titles, which a book without a table of contents (404) lacks: its chapters show by id.
+  // grid by chapter (a chapter's pages come when it opens), and the book's chapter titles, which a book without a table of contents (404) lacks: its chapters show by id.
   const detailed = api<CourseDetail>('GET', path);
   const [detail, rosterPages, report, toc, scores] = await Promise.all([
     detailed,
     allPages<RosterPage>(`${path}/roster`, 500),
-    allPages<ProgressPage>(`${path}/progress`, 200),
+    allPages<GridPage>(`${path}/grid`, 1000),
     detailed.then((d) =>
       api<Toc>('GET', `/api/books/${encodeURIComponent(d.book)}/toc`).catch((err: unknown) => {
         if (err instanceof ApiError && err.status === 404) return undefined;
@@ -45,7 +45,16 @@ async function loadCourse(id: string, role: CourseRole, view?: View): Promise<Co
   activity.catch(() => {}); // handled where the overview shows it
   // The API lists the roster by user id; people read it by name.
   const roster = rosterPages.flatMap((p) => p.students).sort((a, b) => label(a).localeCompare(label(b)));
-  return { role, detail, roster, grid: buildGrid(report, toc), view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() }, activity, scores };
+  const grid = gridByChapter(report, toc);
+  // A redraw keeps the chapters open: their pages again.
+  const open = [...(view?.expanded ?? [])].filter((chapter) => grid.unloaded?.has(chapter));
+  await Promise.all(open.map(async (chapter) => addChapterPages(grid, await allPages<GridPage>(chapterPath(id, chapter), 1000))));
+  return { role, detail, roster, grid, view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() }, activity, scores };
+}
+
+/** The grid's cells of a chapter's pages. */
+function chapterPath(course: string, chapter: string): string {
+  return `/api/courses/${encodeURIComponent(course)}/grid?chapter=${encodeURIComponent(chapter)}`;
 }
 
 export async function courseScreen(id: string, keep?: { view: View; focus?: string }): Promise<void> {
@@ -154,8 +163,19 @@ function progressSection(state: CourseState): HTMLElement {
       draw(`sort-${key}`);
     },
     toggle(chapter: string) {
-      if (!view.expanded.delete(chapter)) view.expanded.add(chapter);
-      draw(`chapter-${chapter}`);
+      if (view.expanded.delete(chapter)) return draw(`chapter-${chapter}`);
+      if (!grid.unloaded?.has(chapter)) {
+        view.expanded.add(chapter);
+        return draw(`chapter-${chapter}`);
+      }
+      allPages<GridPage>(chapterPath(state.detail.id, chapter), 1000).then(
+        (report) => {
+          addChapterPages(grid, report);
+          view.expanded.add(chapter);
+          draw(`chapter-${chapter}`);
+        },
+        (err: unknown) => sayError(err),
+      );
     },
     studentHref: (row) => courseHref(state.detail.id, `/students/${encodeURIComponent(row.id)}`),
   };
