@@ -310,8 +310,8 @@ export const pageCompletions = pgTable(
 );
 
 /**
- * Each student's row of the progress grid in a book, kept for the course dashboard (db/grid.ts): `grades`, the row as
- * graded against the table of contents imported at `toc_at`, is good while `built_gen` equals `gen`. Every write that
+ * Each student's row of the progress grid in a book, kept for the course dashboard (db/grid.ts): `chapters` and `grades`,
+ * the row as graded against the table of contents imported at `toc_at`, is good while `built_gen` equals `gen`. Every write that
  * changes the student's grades in the book bumps `gen` (db/work.ts: an answer, a completion, a position moved back,
  * work merged in); the next grid read recomputes the row from the raw rows and stores it only if `gen` did not move
  * meanwhile. `last_at`, the newest time of the student's work in the book, is raised by every write (programs and events
@@ -330,6 +330,9 @@ export const gridSummaries = pgTable(
     builtGen: integer('built_gen').notNull().default(-1),
     tocAt: time('toc_at'),
     lastAt: time('last_at'),
+    /** The row's cells by chapter and totals (what the grid shows first). */
+    chapters: text('chapters'),
+    /** The row's pages (a chapter's open in the grid). */
     grades: text('grades'),
   },
   (t) => [primaryKey({ columns: [t.userId, t.bookId] })],

@@ -48,13 +48,13 @@ async function grid(app: FastifyInstance, headers: Record<string, string>, query
   return res.json() as { columns: string[]; chapter: string | null; students: { user: { username: string }; cells: number[][]; totals: Record<string, number>; lastActivity: string | null; unlisted?: unknown }[] };
 }
 
-/** The grid rows of the course's book: [user id, generation, generation built, has grades]. */
+/** The grid rows of the course's book: [user id, generation, generation built, has its cells and pages]. */
 const rows = async (app: FastifyInstance) =>
-  (await app.db.all<{ user_id: string; gen: number; built_gen: number; grades: string | null }>(sql`SELECT user_id, gen, built_gen, grades FROM grid_summaries WHERE book_id = 'book' ORDER BY user_id`)).map((r) => [
+  (await app.db.all<{ user_id: string; gen: number; built_gen: number; chapters: string | null; grades: string | null }>(sql`SELECT user_id, gen, built_gen, chapters, grades FROM grid_summaries WHERE book_id = 'book' ORDER BY user_id`)).map((r) => [
     r.user_id,
     Number(r.gen),
     Number(r.built_gen),
-    r.grades !== null,
+    r.chapters !== null && r.grades !== null,
   ]);
 
 /** The grid as the rows give it equals the grid recomputed from the raw rows (no grid row), chapters and every chapter's pages. */
@@ -109,8 +109,10 @@ t.test('a read stores each student\'s grid row, the next reads it, and a grading
   t.same(await rows(app), [[ada.id, 1, 1, true], [cleo.id, 0, 0, true]].sort((x, y) => String(x[0]).localeCompare(String(y[0]))), 'both built by the read');
 
   // The reply comes from the row: a row changed behind Folio's back shows.
-  await app.db.run(sql`UPDATE grid_summaries SET grades = ${JSON.stringify({ pages: [[2, 4, 0, 1, 0]], unlisted: [] })} WHERE user_id = ${ada.id}`);
+  await app.db.run(sql`UPDATE grid_summaries SET chapters = ${JSON.stringify({ cells: [0, 0, 0, 4, 0, 1], totals: [0, 1, 0, 4], unlisted: [] })} WHERE user_id = ${ada.id}`);
   t.same((await grid(app, ines.headers)).students.find((s) => s.user.username === 'ada')!.cells, [[0, 0, 0], [4, 0, 1]]);
+  await app.db.run(sql`UPDATE grid_summaries SET grades = ${JSON.stringify({ pages: [[2, 4, 0, 1, 0]], unlisted: [] })} WHERE user_id = ${ada.id}`);
+  t.same((await grid(app, ines.headers, '?chapter=ch2')).students.find((s) => s.user.username === 'ada')!.cells, [[4, 0, 1]], 'and a chapter\'s pages from its pages');
 
   await saveAnswer(app.db, owner(ada.id), 'q1', { kind: 'mchoice', answer: ['b'], correct: false, page: 'p1' }, undefined, T + 1);
   t.same((await rows(app)).find((r) => r[0] === ada.id), [ada.id, 2, 1, true], 'the answer bumped the generation');

@@ -35,6 +35,7 @@ t.test('a fresh database gets every migration once; a second run applies nothing
     'courses',
     'enrolments',
     'events',
+    'grid_summaries',
     'handoff_codes',
     'lti_contexts',
     'lti_keys',

@@ -5,6 +5,7 @@ CREATE TABLE "grid_summaries" (
 	"built_gen" integer DEFAULT -1 NOT NULL,
 	"toc_at" bigint,
 	"last_at" bigint,
+	"chapters" text,
 	"grades" text,
 	CONSTRAINT "grid_summaries_user_id_book_id_pk" PRIMARY KEY("user_id","book_id")
 );

@@ -5,6 +5,7 @@ CREATE TABLE `grid_summaries` (
 	`built_gen` integer DEFAULT -1 NOT NULL,
 	`toc_at` integer,
 	`last_at` integer,
+	`chapters` text,
 	`grades` text,
 	PRIMARY KEY(`user_id`, `book_id`),
 	FOREIGN KEY (`user_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE cascade,
