@@ -224,8 +224,9 @@ async function main(): Promise<number> {
         );
         log(timeline.join('\n'));
       }
-      // The screen's later requests (roster, activity) end before the next run: a cold run starts with the server idle.
-      await tab.waitForLoadState('networkidle');
+      // The screen's later parts (roster, LMS scores, activity: each holder busy until its reply) end before the next run,
+      // so that each cold run starts with the server idle.
+      await tab.waitForFunction(() => !document.querySelector('[aria-busy]'), undefined, { timeout: 300_000 });
       await context.close();
       figures.push(shown);
       log(
