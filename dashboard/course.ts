@@ -23,14 +23,17 @@ interface CourseState {
   activity: Promise<CourseActivity>;
 }
 
-async function loadCourse(id: string, role: CourseRole, view?: View): Promise<CourseState> {
+type FirstLoad = [CourseDetail, GridPage[], Toc | undefined];
+
+/**
+ * What a course's screen needs first, at once (a course of 1,000 students shows its grid in about a second:
+ * bench/dashboard.ts): the course, its grid by chapter (a chapter's pages come when it opens), and the book's chapter
+ * titles, which a book without a table of contents (404) lacks: its chapters show by id.
+ */
+function firstLoad(id: string): Promise<FirstLoad> {
   const path = `/api/courses/${encodeURIComponent(id)}`;
-  const label = (s: RosterStudent) => s.name ?? s.username ?? s.id;
-  // First, at once (a course of 1,000 students shows its grid in about a second: bench/dashboard.ts): the course, its
-  // grid by chapter (a chapter's pages come when it opens), and the book's chapter titles, which a book without a table
-  // of contents (404) lacks: its chapters show by id.
   const detailed = api<CourseDetail>('GET', path);
-  const [detail, report, toc] = await Promise.all([
+  return Promise.all([
     detailed,
     allPages<GridPage>(`${path}/grid`, 1000),
     detailed.then((d) =>
@@ -40,15 +43,34 @@ async function loadCourse(id: string, role: CourseRole, view?: View): Promise<Co
       }),
     ),
   ]);
+}
+
+/** A first load asked for before the session is known (the page opened at a course's address), used once. */
+let prefetched: { id: string; load: Promise<FirstLoad> } | undefined;
+
+export function prefetchCourse(id: string): void {
+  const load = firstLoad(id);
+  load.catch(() => {}); // not logged in, or not this course's staff: the screen asks again and says why
+  prefetched = { id, load };
+}
+
+async function loadCourse(id: string, role: CourseRole, view?: View): Promise<CourseState> {
+  const path = `/api/courses/${encodeURIComponent(id)}`;
+  const label = (s: RosterStudent) => s.name ?? s.username ?? s.id;
+  const early = prefetched?.id === id ? prefetched.load : undefined;
+  prefetched = undefined;
+  const [detail, report, toc] = await (early ?? Promise.reject(new Error('none'))).catch(() => firstLoad(id));
   const grid = gridByChapter(report, toc);
   // A redraw keeps the chapters open: their pages again.
   const open = [...(view?.expanded ?? [])].filter((chapter) => grid.unloaded?.has(chapter));
   await Promise.all(open.map(async (chapter) => addChapterPages(grid, await allPages<GridPage>(chapterPath(id, chapter), 1000))));
-  // Then the rest, so that on SQLite (one read thread) the grid's reads do not queue behind them; each shown when it comes.
+  // Then the rest, once the grid is drawn (after the next frame), so that neither the server (on SQLite, one read
+  // thread) nor the page's first frame waits for them; each shown when it comes.
+  const drawn = new Promise<void>((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
   // The API lists the roster by user id; people read it by name.
-  const roster = allPages<RosterPage>(`${path}/roster`, 500).then((pages) => pages.flatMap((p) => p.students).sort((a, b) => label(a).localeCompare(label(b))));
-  const scores = api<LtiScores>('GET', `${path}/lti-scores`);
-  const activity = api<CourseActivity>('GET', `${path}/activity?days=${activityDays}`);
+  const roster = drawn.then(() => allPages<RosterPage>(`${path}/roster`, 500)).then((pages) => pages.flatMap((p) => p.students).sort((a, b) => label(a).localeCompare(label(b))));
+  const scores = drawn.then(() => api<LtiScores>('GET', `${path}/lti-scores`));
+  const activity = drawn.then(() => api<CourseActivity>('GET', `${path}/activity?days=${activityDays}`));
   for (const later of [roster, scores, activity]) later.catch(() => {}); // handled where the screen shows each
   return { role, detail, grid, view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() }, roster, scores, activity };
 }
