@@ -45,12 +45,12 @@ function firstLoad(id: string): Promise<FirstLoad> {
   ]);
 }
 
-/** A first load asked for before the session is known (the page opened at a course's address), used once. */
+/** A first load asked for before the courses taught are known (the page opened at a course's address), used once. */
 let prefetched: { id: string; load: Promise<FirstLoad> } | undefined;
 
 export function prefetchCourse(id: string): void {
   const load = firstLoad(id);
-  load.catch(() => {}); // not logged in, or not this course's staff: the screen asks again and says why
+  load.catch(() => {}); // not this course's staff: the screen says so
   prefetched = { id, load };
 }
 

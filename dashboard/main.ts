@@ -65,8 +65,8 @@ async function login(event: Event): Promise<void> {
 }
 
 /** The courses the user teaches (as instructor or ta), or every course for an admin. */
-async function loadCourses(user: User, asked?: Promise<{ courses: MyCourse[] }>): Promise<CourseSummary[]> {
-  const mine = (await (asked ?? api<{ courses: MyCourse[] }>('GET', '/api/courses/mine'))).courses;
+async function loadCourses(user: User): Promise<CourseSummary[]> {
+  const mine = (await api<{ courses: MyCourse[] }>('GET', '/api/courses/mine')).courses;
   const taught = mine.filter((c): c is MyCourse & { as: 'instructor' | 'ta' } => c.as !== 'student').map((c) => ({ ...c, as: c.as as CourseRole }));
   if (user.role !== 'admin') return taught;
   // An admin acts on every course as an admin, their own included (the API lets them do everything there).
@@ -122,9 +122,6 @@ const screens: [RegExp, (...ids: string[]) => Promise<void>][] = [
 async function route(): Promise<void> {
   try {
     if (!session.me) {
-      // Asked with who is logged in, not after: one round trip less before a screen (a 401 is the login's to show).
-      const mine = api<{ courses: MyCourse[] }>('GET', '/api/courses/mine');
-      mine.catch(() => {});
       session.me = await api<{ user: User }>('GET', '/api/auth/me').then(
         (r) => (r.user.anonymous ? undefined : r.user),
         (err: unknown) => {
@@ -132,7 +129,10 @@ async function route(): Promise<void> {
           throw err;
         },
       );
-      if (session.me) session.courses = await loadCourses(session.me, mine);
+      // A course's address opened directly: its grid is asked for with the courses taught, not after them (course.ts).
+      const opened = /^#\/courses\/([^/]+)$/.exec(location.hash);
+      if (session.me && opened) prefetchCourse(decodeURIComponent(opened[1]!));
+      if (session.me) session.courses = await loadCourses(session.me);
     } else if (session.courses.length === 0) {
       session.courses = await loadCourses(session.me);
     }
@@ -151,7 +151,4 @@ async function route(): Promise<void> {
 }
 
 window.addEventListener('hashchange', () => void route());
-// A course's address opened directly: its grid is asked for at once, while the session is checked (course.ts).
-const opened = /^#\/courses\/([^/]+)$/.exec(location.hash);
-if (opened) prefetchCourse(decodeURIComponent(opened[1]!));
 void route();
