@@ -37,7 +37,7 @@ export async function allPages<P extends { next: string | null }>(path: string, 
   let after: string | null = null;
   do {
     const query: string = `limit=${limit}${after === null ? '' : `&after=${encodeURIComponent(after)}`}`;
-    const page: P = await api<P>('GET', `${path}?${query}`);
+    const page: P = await api<P>('GET', `${path}${path.includes('?') ? '&' : '?'}${query}`);
     pages.push(page);
     after = page.next;
   } while (after !== null);

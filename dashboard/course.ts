@@ -5,47 +5,95 @@
 import { activityDays, activitySection } from './activity.js';
 import { allPages, api, ApiError } from './api.js';
 import { byId, h, replace, type Child } from './dom.js';
-import { buildGrid, renderGrid, renderLegend, renderRows, visibleRows, windowedFrom, type Grid, type GridActions, type Row, type RowWindow, type SortKey, type View } from './grid.js';
+import { addChapterPages, gridByChapter, renderGrid, renderLegend, renderRows, visibleRows, windowedFrom, type Grid, type GridActions, type Row, type RowWindow, type SortKey, type View } from './grid.js';
 import { lmsScoresSection } from './lms-scores.js';
 import { courseHref, courseNav, crumbs, redraw, say, sayError, session, show } from './shell.js';
-import type { CourseActivity, CourseDetail, CourseRole, LtiScores, ProgressPage, RosterChange, RosterPage, RosterStudent, Toc } from './types.js';
+import type { CourseActivity, CourseDetail, CourseRole, GridPage, LtiScores, RosterChange, RosterPage, RosterStudent, Toc } from './types.js';
 
 /** What one course's screen shows and keeps between its redraws. */
 interface CourseState {
   role: CourseRole;
   detail: CourseDetail;
-  roster: RosterStudent[];
   grid: Grid;
   view: View;
+  /** Asked once the grid is in (the grid is what a large course waits for; these show when they come). */
+  roster: Promise<RosterStudent[]>;
+  scores: Promise<LtiScores>;
   /** Loaded while the screen shows (it reads every row of the days: slower than the rest on a large course). */
   activity: Promise<CourseActivity>;
-  scores: LtiScores;
 }
 
-async function loadCourse(id: string, role: CourseRole, view?: View): Promise<CourseState> {
+type FirstLoad = [CourseDetail, GridPage[], Toc | undefined];
+
+/**
+ * What a course's screen needs first, at once (a course of 1,000 students shows its grid in about a second:
+ * bench/dashboard.ts): the course, its grid by chapter (a chapter's pages come when it opens), and the book's chapter
+ * titles, which a book without a table of contents (404) lacks: its chapters show by id.
+ */
+function firstLoad(id: string): Promise<FirstLoad> {
   const path = `/api/courses/${encodeURIComponent(id)}`;
-  const label = (s: RosterStudent) => s.name ?? s.username ?? s.id;
-  // All at once (a course of 1,000 students shows in under a second: bench/dashboard.ts): the course, its roster and
-  // grid, and the book's chapter titles, which a book without a table of contents (404) lacks: its chapters show by id.
   const detailed = api<CourseDetail>('GET', path);
-  const [detail, rosterPages, report, toc, scores] = await Promise.all([
+  return Promise.all([
     detailed,
-    allPages<RosterPage>(`${path}/roster`, 500),
-    allPages<ProgressPage>(`${path}/progress`, 200),
+    allPages<GridPage>(`${path}/grid`, 1000),
     detailed.then((d) =>
       api<Toc>('GET', `/api/books/${encodeURIComponent(d.book)}/toc`).catch((err: unknown) => {
         if (err instanceof ApiError && err.status === 404) return undefined;
         throw err;
       }),
     ),
-    api<LtiScores>('GET', `${path}/lti-scores`),
   ]);
-  // Asked last, so that on SQLite (one read thread) the grid's reads do not queue behind it; shown when it comes.
-  const activity = api<CourseActivity>('GET', `${path}/activity?days=${activityDays}`);
-  activity.catch(() => {}); // handled where the overview shows it
+}
+
+/** A first load asked for before the courses taught are known (the page opened at a course's address), used once. */
+let prefetched: { id: string; load: Promise<FirstLoad> } | undefined;
+
+export function prefetchCourse(id: string): void {
+  const load = firstLoad(id);
+  load.catch(() => {}); // not this course's staff: the screen says so
+  prefetched = { id, load };
+}
+
+async function loadCourse(id: string, role: CourseRole, view?: View): Promise<CourseState> {
+  const path = `/api/courses/${encodeURIComponent(id)}`;
+  const label = (s: RosterStudent) => s.name ?? s.username ?? s.id;
+  const early = prefetched?.id === id ? prefetched.load : undefined;
+  prefetched = undefined;
+  const [detail, report, toc] = await (early ?? Promise.reject(new Error('none'))).catch(() => firstLoad(id));
+  const grid = gridByChapter(report, toc);
+  // A redraw keeps the chapters open: their pages again.
+  const open = [...(view?.expanded ?? [])].filter((chapter) => grid.unloaded?.has(chapter));
+  await Promise.all(open.map(async (chapter) => addChapterPages(grid, await allPages<GridPage>(chapterPath(id, chapter), 1000))));
+  // Then the rest, once the grid is drawn (after the next frame), so that neither the server (on SQLite, one read
+  // thread) nor the page's first frame waits for them; each shown when it comes.
+  const drawn = new Promise<void>((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
   // The API lists the roster by user id; people read it by name.
-  const roster = rosterPages.flatMap((p) => p.students).sort((a, b) => label(a).localeCompare(label(b)));
-  return { role, detail, roster, grid: buildGrid(report, toc), view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() }, activity, scores };
+  const roster = drawn.then(() => allPages<RosterPage>(`${path}/roster`, 500)).then((pages) => pages.flatMap((p) => p.students).sort((a, b) => label(a).localeCompare(label(b))));
+  const scores = drawn.then(() => api<LtiScores>('GET', `${path}/lti-scores`));
+  const activity = drawn.then(() => api<CourseActivity>('GET', `${path}/activity?days=${activityDays}`));
+  for (const later of [roster, scores, activity]) later.catch(() => {}); // handled where the screen shows each
+  return { role, detail, grid, view: view ?? { sort: 'name', descending: false, filter: '', expanded: new Set() }, roster, scores, activity };
+}
+
+/** Where a part of the screen goes once loaded: `what` in words for a failure. */
+function later<T>(loading: Promise<T>, what: string, section: (value: T) => HTMLElement | null): HTMLElement {
+  const holder = h('div', { 'aria-busy': 'true' });
+  loading.then(
+    (value) => {
+      replace(holder, section(value));
+      holder.removeAttribute('aria-busy');
+    },
+    (err: unknown) => {
+      replace(holder, h('p', { class: 'error' }, `The ${what} could not be loaded: ${err instanceof ApiError ? err.message : String(err)}`));
+      holder.removeAttribute('aria-busy');
+    },
+  );
+  return holder;
+}
+
+/** The grid's cells of a chapter's pages. */
+function chapterPath(course: string, chapter: string): string {
+  return `/api/courses/${encodeURIComponent(course)}/grid?chapter=${encodeURIComponent(chapter)}`;
 }
 
 export async function courseScreen(id: string, keep?: { view: View; focus?: string }): Promise<void> {
@@ -62,14 +110,16 @@ export async function courseScreen(id: string, keep?: { view: View; focus?: stri
     return;
   }
   const { detail } = state;
+  // A redraw (after a change) shows the whole screen at once, so that the focus finds its element.
+  const ready = keep ? await Promise.all([state.roster, state.scores]).catch(() => undefined) : undefined;
   const content = [
     crumbs(),
     h('h1', {}, detail.title),
     courseNav(detail.id, ''),
     overviewSection(state),
-    lmsScoresSection(state.scores),
+    ready ? lmsScoresSection(ready[1]) : later(state.scores, 'LMS scores', lmsScoresSection),
     progressSection(state),
-    rosterSection(state),
+    ready ? rosterSection(state, ready[0]) : later(state.roster, 'roster', (roster) => rosterSection(state, roster)),
   ];
   if (keep) {
     redraw(detail.title, keep.focus, ...content);
@@ -154,8 +204,19 @@ function progressSection(state: CourseState): HTMLElement {
       draw(`sort-${key}`);
     },
     toggle(chapter: string) {
-      if (!view.expanded.delete(chapter)) view.expanded.add(chapter);
-      draw(`chapter-${chapter}`);
+      if (view.expanded.delete(chapter)) return draw(`chapter-${chapter}`);
+      if (!grid.unloaded?.has(chapter)) {
+        view.expanded.add(chapter);
+        return draw(`chapter-${chapter}`);
+      }
+      allPages<GridPage>(chapterPath(state.detail.id, chapter), 1000).then(
+        (report) => {
+          addChapterPages(grid, report);
+          view.expanded.add(chapter);
+          draw(`chapter-${chapter}`);
+        },
+        (err: unknown) => sayError(err),
+      );
     },
     studentHref: (row) => courseHref(state.detail.id, `/students/${encodeURIComponent(row.id)}`),
   };
@@ -228,8 +289,8 @@ function progressSection(state: CourseState): HTMLElement {
   );
 }
 
-function rosterSection(state: CourseState): HTMLElement {
-  const { detail, roster } = state;
+function rosterSection(state: CourseState, roster: RosterStudent[]): HTMLElement {
+  const { detail } = state;
   const path = `/api/courses/${encodeURIComponent(detail.id)}/roster`;
   const created = h('div', { id: 'created-accounts' });
   const change = async (body: unknown, focus: string): Promise<RosterChange | undefined> => {

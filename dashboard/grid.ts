@@ -1,10 +1,11 @@
 /**
  * The progress grid: students × chapters (a chapter expands into its pages), from every page of
- * GET /api/courses/:course/progress and the book's chapter titles. The model is plain data (sorted and filtered here);
+ * GET /api/courses/:course/grid (a chapter's pages loaded when it opens), or of …/progress (one student's), and the book's
+ * chapter titles. The model is plain data (sorted and filtered here);
  * renderGrid draws it as one table whose header row and first column stay in view while it scrolls.
  */
 import { h, type Child } from './dom.js';
-import type { PageProgress, ProgressPage, StudentProgress, Toc } from './types.js';
+import type { GridPage as GridReply, PageProgress, ProgressPage, StudentProgress, Toc } from './types.js';
 
 /** What a cell sums up: one page, or a chapter's pages. */
 export interface Cell {
@@ -45,6 +46,8 @@ export interface Row {
 export interface Grid {
   chapters: Chapter[];
   rows: Row[];
+  /** Chapters whose pages' cells are not loaded yet (the course's grid loads them when the chapter opens: addChapterPages). */
+  unloaded?: Set<string>;
 }
 
 /** The chapter that gathers pages with work which the table of contents does not list. */
@@ -69,18 +72,7 @@ function sum(cells: Cell[]): Cell {
 
 /** The grid of a course's progress report (all its pages) with the chapter titles of its book's table of contents, if any. */
 export function buildGrid(report: ProgressPage[], toc: Toc | undefined): Grid {
-  const titles = new Map(toc?.chapters.map((c) => [c.id, c.title]));
-  const chapters: Chapter[] = [];
-  const byId = new Map<string, Chapter>();
-  for (const page of report[0]?.toc.pages ?? []) {
-    let chapter = byId.get(page.chapter);
-    if (!chapter) {
-      chapter = { id: page.chapter, title: titles.get(page.chapter) ?? page.chapter, pages: [] };
-      byId.set(page.chapter, chapter);
-      chapters.push(chapter);
-    }
-    chapter.pages.push({ id: page.id, title: page.title, possible: page.points });
-  }
+  const chapters = chaptersOf(report[0]?.toc.pages ?? [], toc);
   const students = report.flatMap((p) => p.students);
   const unlisted = [...new Set(students.flatMap((s) => s.unlisted?.pages.map((p) => p.page) ?? []))].sort();
   if (unlisted.length > 0) chapters.push({ id: unlistedChapter, title: 'Not in the table of contents', pages: unlisted.map((id) => ({ id, title: id, possible: 1 })) });
@@ -95,7 +87,7 @@ export function buildGrid(report: ProgressPage[], toc: Toc | undefined): Grid {
       chapterCells.set(chapter.id, sum(cells));
     }
     const { user, totals } = student;
-    const progress = totals.possible > 0 ? totals.earned / totals.possible : totals.pages > 0 ? totals.pagesCompleted / totals.pages : 0;
+    const progress = progressOf(totals);
     return {
       id: user.id,
       label: user.name ?? user.username ?? user.id,
@@ -109,6 +101,84 @@ export function buildGrid(report: ProgressPage[], toc: Toc | undefined): Grid {
     };
   });
   return { chapters, rows };
+}
+
+/** The chapters of a table of contents as the progress replies list its pages, with the chapter titles of the book's, if any. */
+function chaptersOf(pages: ProgressPage['toc']['pages'], toc: Toc | undefined): Chapter[] {
+  const titles = new Map(toc?.chapters.map((c) => [c.id, c.title]));
+  const chapters: Chapter[] = [];
+  const byId = new Map<string, Chapter>();
+  for (const page of pages) {
+    let chapter = byId.get(page.chapter);
+    if (!chapter) {
+      chapter = { id: page.chapter, title: titles.get(page.chapter) ?? page.chapter, pages: [] };
+      byId.set(page.chapter, chapter);
+      chapters.push(chapter);
+    }
+    chapter.pages.push({ id: page.id, title: page.title, possible: page.points });
+  }
+  return chapters;
+}
+
+const progressOf = (totals: StudentProgress['totals']) => (totals.possible > 0 ? totals.earned / totals.possible : totals.pages > 0 ? totals.pagesCompleted / totals.pages : 0);
+
+/**
+ * The grid of the pages of GET /api/courses/:course/grid by chapter: a cell a chapter (and the unlisted pages' cells);
+ * the pages of a chapter come with addChapterPages when it opens.
+ */
+export function gridByChapter(report: GridReply[], toc: Toc | undefined): Grid {
+  const chapters = chaptersOf(report[0]?.toc.pages ?? [], toc);
+  const students = report.flatMap((p) => p.students);
+  const unlisted = [...new Set(students.flatMap((s) => s.unlisted?.map((p) => p.page) ?? []))].sort();
+  if (unlisted.length > 0) chapters.push({ id: unlistedChapter, title: 'Not in the table of contents', pages: unlisted.map((id) => ({ id, title: id, possible: 1 })) });
+  const columns = report[0]?.columns ?? [];
+  const rows = students.map((student): Row => {
+    const chapterCells = new Map<string, Cell>();
+    const pages = new Map<string, Cell>();
+    for (const chapter of chapters) {
+      if (chapter.id === unlistedChapter) {
+        const done = new Map(student.unlisted?.map((p) => [p.page, p.completed]));
+        const cells = chapter.pages.map((page): Cell => {
+          const completed = done.get(page.id) ? 1 : 0;
+          return { earned: completed, possible: 1, completed, pages: 1, touched: done.has(page.id) };
+        });
+        chapter.pages.forEach((page, i) => pages.set(page.id, cells[i]!));
+        chapterCells.set(chapter.id, sum(cells));
+        continue;
+      }
+      const [earned, completed, touched] = student.cells[columns.indexOf(chapter.id)] ?? [0, 0, 0];
+      chapterCells.set(chapter.id, { earned, possible: chapter.pages.reduce((n, p) => n + p.possible, 0), completed, pages: chapter.pages.length, touched: touched > 0 });
+    }
+    const { user, totals } = student;
+    return {
+      id: user.id,
+      label: user.name ?? user.username ?? user.id,
+      username: user.username,
+      search: [user.name, user.username, user.email].filter(Boolean).join(' ').toLowerCase(),
+      chapters: chapterCells,
+      pages,
+      progress: progressOf(totals),
+      totals,
+      lastActivity: student.lastActivity === null ? null : Date.parse(student.lastActivity),
+    };
+  });
+  return { chapters, rows, unloaded: new Set(chapters.filter((c) => c.id !== unlistedChapter).map((c) => c.id)) };
+}
+
+/** A chapter's pages' cells from the pages of GET /api/courses/:course/grid?chapter=ID (a student enrolled since shows none). */
+export function addChapterPages(grid: Grid, report: GridReply[]): void {
+  const chapter = grid.chapters.find((c) => c.id === report[0]?.chapter);
+  if (!chapter) return;
+  const byStudent = new Map(report.flatMap((p) => p.students).map((s) => [s.user.id, s.cells]));
+  const columns = report[0]!.columns;
+  for (const row of grid.rows) {
+    const cells = byStudent.get(row.id);
+    for (const page of chapter.pages) {
+      const [earned, completed, touched] = cells?.[columns.indexOf(page.id)] ?? [0, 0, 0];
+      row.pages.set(page.id, { earned, possible: page.possible, completed, pages: 1, touched: touched > 0 });
+    }
+  }
+  grid.unloaded?.delete(chapter.id);
 }
 
 export type SortKey = 'name' | 'progress' | 'activity';

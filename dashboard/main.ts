@@ -6,7 +6,7 @@
  * asked for), or a dashboard code from an LTI launch (#folio-handoff=CODE, exchanged for the session, then that course).
  */
 import { api, ApiError } from './api.js';
-import { courseScreen } from './course.js';
+import { courseScreen, prefetchCourse } from './course.js';
 import { byId, h, replace } from './dom.js';
 import { questionScreen, questionsScreen } from './questions.js';
 import { exportsScreen } from './exports.js';
@@ -170,6 +170,9 @@ async function route(): Promise<void> {
           throw err;
         },
       );
+      // A course's address opened directly: its grid is asked for with the courses taught, not after them (course.ts).
+      const opened = /^#\/courses\/([^/]+)$/.exec(location.hash);
+      if (session.me && opened) prefetchCourse(decodeURIComponent(opened[1]!));
       if (session.me) session.courses = await loadCourses(session.me);
     } else if (session.courses.length === 0) {
       session.courses = await loadCourses(session.me);

@@ -99,6 +99,22 @@ export interface ProgressPage {
   next: string | null;
 }
 
+/** A page of GET /api/courses/:course/grid (by chapter, or by page of one chapter). */
+export interface GridPage {
+  toc: { pages: TocPage[] };
+  chapter: string | null;
+  columns: string[];
+  students: {
+    user: StudentProgress['user'];
+    totals: StudentProgress['totals'];
+    lastActivity: string | null;
+    /** [points earned, pages completed, pages with work], one a column. */
+    cells: [number, number, number][];
+    unlisted?: { page: string; completed: boolean }[];
+  }[];
+  next: string | null;
+}
+
 export interface Toc {
   chapters: { id: string; title: string }[];
 }

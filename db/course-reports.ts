@@ -148,8 +148,8 @@ export const inWindow = (column: string, indexed = false) => {
   return sql`${value} >= ${p('since')} AND ${value} < ${p('until')}`;
 };
 
-type IdentityRow = Pick<User, 'id' | 'username' | 'name' | 'email' | 'role' | 'anonymous'>;
-const identity = (r: IdentityRow): StudentIdentity => ({ id: r.id, username: r.username, name: r.name, email: r.email, role: r.role, anonymous: r.anonymous === 1 });
+export type IdentityRow = Pick<User, 'id' | 'username' | 'name' | 'email' | 'role' | 'anonymous'>;
+export const identity = (r: IdentityRow): StudentIdentity => ({ id: r.id, username: r.username, name: r.name, email: r.email, role: r.role, anonymous: r.anonymous === 1 });
 
 const enrolledPageSql = sql`SELECT u.id, u.username, u.name, u.email, u.role, u.anonymous FROM enrolments e JOIN users u ON u.id = e.user_id
   WHERE e.course_id = ${p('course')} AND e.user_id > ${p('after')} ORDER BY e.user_id LIMIT ${p('limit')}`;
@@ -171,7 +171,7 @@ interface GridAnswer {
  * Without a window the attempts are the rows marked latest (the partial index of page states); within one, the
  * newest attempt saved in it (SQLite: MAX's row of each group; PostgreSQL: DISTINCT ON).
  */
-function gridSql(dialect: Dialect, windowed: boolean, students: SQL = pageOfStudents): SQL {
+export function gridSql(dialect: Dialect, windowed: boolean, students: SQL = pageOfStudents): SQL {
   const text = (column: string) => (dialect === 'postgres' ? `${column}::text` : column);
   const [us, rs] = dialect === 'postgres' ? ['chr(31)', 'chr(30)'] : ['char(31)', 'char(30)'];
   const concat = (items: string) => (dialect === 'postgres' ? `string_agg(${items}, ${rs})` : `group_concat(${items}, ${rs})`);
@@ -200,7 +200,7 @@ const gridQueries = {
   studentWindow: { sqlite: gridSql('sqlite', true, oneStudent), postgres: gridSql('postgres', true, oneStudent) },
 };
 
-interface GridRow {
+export interface GridRow {
   user_id: string;
   answers: string | null;
   completions: string | null;
@@ -258,7 +258,7 @@ export async function courseProgress(
 }
 
 /** The grid's rows graded against the table of contents, one a student of `enrolled` (in its order). */
-function gradeStudents(index: TocIndex, enrolled: IdentityRow[], rows: GridRow[]): StudentProgress[] {
+export function gradeStudents(index: TocIndex, enrolled: IdentityRow[], rows: GridRow[]): StudentProgress[] {
   interface Work {
     pages: Map<number, PageTally>;
     unlistedPages: Map<string, PageTally>;

@@ -315,6 +315,35 @@ export const pageCompletions = pgTable(
 );
 
 /**
+ * Each student's row of the progress grid in a book, kept for the course dashboard (db/grid.ts): `chapters` and `grades`,
+ * the row as graded against the table of contents imported at `toc_at`, is good while `built_gen` equals `gen`. Every write that
+ * changes the student's grades in the book bumps `gen` (db/work.ts: an answer, a completion, a position moved back,
+ * work merged in); the next grid read recomputes the row from the raw rows and stores it only if `gen` did not move
+ * meanwhile. `last_at`, the newest time of the student's work in the book, is raised by every write (programs and events
+ * too) and reset with the row when a write may lower it. A course with dates reads the raw rows instead.
+ */
+export const gridSummaries = pgTable(
+  'grid_summaries',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    bookId: text('book_id')
+      .notNull()
+      .references(() => books.id, { onDelete: 'cascade' }),
+    gen: integer('gen').notNull(),
+    builtGen: integer('built_gen').notNull().default(-1),
+    tocAt: time('toc_at'),
+    lastAt: time('last_at'),
+    /** The row's cells by chapter and totals (what the grid shows first). */
+    chapters: text('chapters'),
+    /** The row's pages (a chapter's open in the grid). */
+    grades: text('grades'),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.bookId] })],
+);
+
+/**
  * What each user stores, for the storage quotas (FOLIO_QUOTA_*): program versions and answer attempts, events,
  * and the bytes of their code, answers and event data. Kept by the writes themselves (db/work.ts), in the same
  * transaction as the rows they count.

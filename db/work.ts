@@ -169,6 +169,27 @@ const countInserted = sql`INSERT INTO user_usage (user_id, versions, events, byt
   SELECT ${p.user}, CAST(${p.versions} AS INTEGER), CAST(${p.events} AS INTEGER), CAST(${p.bytes} AS BIGINT) WHERE changes() > 0
   ON CONFLICT (user_id) DO UPDATE SET versions = user_usage.versions + excluded.versions, events = user_usage.events + excluded.events, bytes = user_usage.bytes + excluded.bytes`;
 
+/**
+ * The student's row of the progress grid in the book (grid_summaries, db/grid.ts), kept by the writes that change it:
+ * `regrade` bumps its generation (the next grid read recomputes its grades) and raises its time to the write's; `touch`
+ * only raises the time (a program or events: no grade changes); `reset` bumps it and forgets its time (a write that
+ * may lower the newest time: a completion taken back, a position older than the row's time). `when`: the write
+ * stored something (SQLite: `changes() > 0` of the statement before; PostgreSQL: a row of the WITH's `ins`).
+ */
+const gridRowSql = (kind: 'regrade' | 'touch' | 'reset', time: Placeholder, when: SQL = sql`true`) => {
+  const t = sql`CAST(${time} AS BIGINT)`;
+  const raised = sql`CASE WHEN grid_summaries.last_at IS NULL OR grid_summaries.last_at < ${t} THEN ${t} ELSE grid_summaries.last_at END`;
+  const set = {
+    regrade: sql`gen = grid_summaries.gen + 1, last_at = ${raised}`,
+    touch: sql`last_at = ${raised}`,
+    reset: sql`gen = grid_summaries.gen + 1, last_at = NULL`,
+  }[kind];
+  return sql`INSERT INTO grid_summaries (user_id, book_id, gen, last_at) SELECT ${p.user}, ${p.book}, 1, ${kind === 'reset' ? sql`NULL` : t} WHERE ${when}
+  ON CONFLICT (user_id, book_id) DO UPDATE SET ${set}`;
+};
+const storedBefore = sql`changes() > 0`;
+const storedByIns = sql`EXISTS (SELECT 1 FROM ins)`;
+
 const programRoom = sql`${quotaRoomSql} AND ${pageRoomSql('programs')}`;
 const answerRoom = sql`${quotaRoomSql} AND ${pageRoomSql('answers')}`;
 
@@ -196,28 +217,31 @@ const unmarkPreviousAnswer = sql`UPDATE answers SET latest = 0, page_entry = NUL
  * round trip of its own; SQLite, whose steps run on the write thread without round trips, has no such WITH and runs the
  * count as the step right after the INSERT (countInserted).
  */
-const withUsageCounted = (insert: SQL, result: string) => sql`WITH ins AS (${insert}),
+const withUsageCounted = (insert: SQL, result: string, grid: SQL) => sql`WITH ins AS (${insert}),
   counted AS (INSERT INTO user_usage (user_id, versions, events, bytes)
     SELECT ${p.user}, CAST(${p.versions} AS INTEGER), CAST(${p.events} AS INTEGER), CAST(${p.bytes} AS BIGINT) WHERE EXISTS (SELECT 1 FROM ins)
-    ON CONFLICT (user_id) DO UPDATE SET versions = user_usage.versions + excluded.versions, events = user_usage.events + excluded.events, bytes = user_usage.bytes + excluded.bytes)
+    ON CONFLICT (user_id) DO UPDATE SET versions = user_usage.versions + excluded.versions, events = user_usage.events + excluded.events, bytes = user_usage.bytes + excluded.bytes),
+  grid AS (${grid})
   SELECT ${sql.raw(result)} FROM ins`;
 
 type Statements = readonly (readonly [kind: WriteStep[0], query: SQL])[];
 
 /** Each dialect's statements of a guarded save: the INSERT (its row, or none when refused), the unmarking, the count. */
-const guardedSave = (insert: SQL, unmark: SQL, result: string): Record<Database['dialect'], Statements> => ({
+const guardedSave = (insert: SQL, unmark: SQL, result: string, grid: 'regrade' | 'touch'): Record<Database['dialect'], Statements> => ({
   postgres: [
-    ['get', withUsageCounted(insert, result)],
+    ['get', withUsageCounted(insert, result, gridRowSql(grid, p.savedAt, storedByIns))],
     ['run', unmark],
   ],
   sqlite: [
     ['get', insert],
     ['run', countInserted],
+    // changes() of the count: 1 when the INSERT stored its row.
+    ['run', gridRowSql(grid, p.savedAt, storedBefore)],
     ['run', unmark],
   ],
 });
-const saveProgramSql = guardedSave(insertProgram, unmarkPreviousProgram, 'version');
-const saveAnswerSql = guardedSave(insertAnswer, unmarkPreviousAnswer, 'attempt');
+const saveProgramSql = guardedSave(insertProgram, unmarkPreviousProgram, 'version', 'touch');
+const saveAnswerSql = guardedSave(insertAnswer, unmarkPreviousAnswer, 'attempt', 'regrade');
 
 /** Statements as the steps of a write, all with the same values. */
 const steps = (statements: Statements, values: Values): WriteStep[] => statements.map(([kind, query]) => [kind, query, values]);
@@ -400,8 +424,18 @@ export async function pageStateJson(db: Database, { userId, bookId }: Owner, pag
 const setPositionSql = sql`INSERT INTO positions (user_id, book_id, page, scroll, updated_at) VALUES (${p.user}, ${p.book}, ${p.page}, ${p.scroll}, ${p.updatedAt})
   ON CONFLICT (user_id, book_id) DO UPDATE SET page = excluded.page, scroll = excluded.scroll, updated_at = excluded.updated_at`;
 
+/** A position replaces the previous one, whose time may have been the newest: older than the grid row's time, the row is reset. */
+const positionGridSql = sql`INSERT INTO grid_summaries (user_id, book_id, gen, last_at) VALUES (${p.user}, ${p.book}, 1, CAST(${p.updatedAt} AS BIGINT))
+  ON CONFLICT (user_id, book_id) DO UPDATE SET
+    gen = grid_summaries.gen + CASE WHEN grid_summaries.last_at > CAST(${p.updatedAt} AS BIGINT) THEN 1 ELSE 0 END,
+    last_at = CASE WHEN grid_summaries.last_at IS NULL OR grid_summaries.last_at <= CAST(${p.updatedAt} AS BIGINT) THEN CAST(${p.updatedAt} AS BIGINT) ELSE NULL END`;
+
 export async function setPosition(db: Database, { userId, bookId }: Owner, page: string, scroll: number | undefined, updatedAt = Date.now()) {
-  await db.writeSteps([['run', setPositionSql, { user: userId, book: bookId, page, scroll: scroll ?? null, updatedAt }]]);
+  const values = { user: userId, book: bookId, page, scroll: scroll ?? null, updatedAt };
+  await db.writeSteps([
+    ['run', setPositionSql, values],
+    ['run', positionGridSql, values],
+  ]);
   return { page, scroll: scroll ?? null, updatedAt: iso(updatedAt) };
 }
 
@@ -415,8 +449,15 @@ export async function position(db: Queries, { userId, bookId }: Owner) {
 const completePageSql = sql`INSERT INTO page_completions (user_id, book_id, page, completed_at) VALUES (${p.user}, ${p.book}, ${p.page}, ${p.completedAt}) ON CONFLICT DO NOTHING`;
 const uncompletePageSql = sql`DELETE FROM page_completions WHERE user_id = ${p.user} AND book_id = ${p.book} AND page = ${p.page}`;
 
+const completedGridSql = gridRowSql('regrade', p.completedAt);
+const uncompletedGridSql = gridRowSql('reset', p.completedAt);
+
 export async function setPageComplete(db: Database, { userId, bookId }: Owner, page: string, complete: boolean, completedAt = Date.now()): Promise<void> {
-  await db.writeSteps([['run', complete ? completePageSql : uncompletePageSql, { user: userId, book: bookId, page, completedAt }]]);
+  const values = { user: userId, book: bookId, page, completedAt };
+  await db.writeSteps([
+    ['run', complete ? completePageSql : uncompletePageSql, values],
+    ['run', complete ? completedGridSql : uncompletedGridSql, values],
+  ]);
 }
 
 // `+completed_at`: ordered by the time, SQLite without statistics would read the book's (book_id, completed_at) index for it, every reader's completions.
@@ -448,11 +489,14 @@ const insertEvents = {
   FROM unnest(CAST(${p.types} AS text[]), CAST(${p.targets} AS text[]), CAST(${p.pages} AS text[]), CAST(${p.datas} AS text[]), CAST(${p.clientTimes} AS bigint[])) AS e(type, target, page, data, client_time)
   WHERE ${quotaRoomSql} RETURNING 1`,
     'COUNT(*) AS n',
+    gridRowSql('touch', p.serverTime, storedByIns),
   ),
   sqlite: sql`INSERT INTO events (user_id, book_id, type, target, page, data, client_time, server_time)
   SELECT ${p.user}, ${p.book}, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4, ${p.serverTime} FROM json_each(${p.rows}) AS e
   WHERE ${quotaRoomSql} ORDER BY e.key`,
 };
+
+const eventsGridSql = gridRowSql('touch', p.serverTime, storedBefore);
 
 /** Stores a batch of events, all or none, stamped with the server's time; refused (413) past the user's quotas. */
 export async function saveEvents(db: Database, { userId, bookId }: Owner, batch: NewEvent[], limits: WorkLimits = defaultWorkLimits, serverTime = Date.now()): Promise<number> {
@@ -472,6 +516,7 @@ export async function saveEvents(db: Database, { userId, bookId }: Owner, batch:
     [stored] = (await db.writeSteps([
       ['run', insertEvents.sqlite, params],
       ['run', countInserted, params],
+      ['run', eventsGridSql, params],
     ])) as [number];
   }
   if (stored === 0) throw await refusal(db, userId, limits, params);
@@ -534,4 +579,11 @@ export async function moveWork(tx: Queries, from: string, into: string): Promise
     sql`INSERT INTO page_completions (user_id, book_id, page, completed_at) SELECT ${into}, book_id, page, completed_at FROM page_completions WHERE user_id = ${from} AND true ON CONFLICT DO NOTHING`,
   );
   await tx.run(sql`DELETE FROM page_completions WHERE user_id = ${from}`);
+  // The grid rows: `from` has no work left; `into`'s grades and time are recomputed at the next read.
+  await tx.run(sql`DELETE FROM grid_summaries WHERE user_id = ${from}`);
+  // Every book's, with a row made where `into` had none: a grid read that began before the move stores nothing.
+  await tx.run(
+    sql`INSERT INTO grid_summaries (user_id, book_id, gen) SELECT ${into}, id, 1 FROM books WHERE true
+     ON CONFLICT (user_id, book_id) DO UPDATE SET gen = grid_summaries.gen + 1, last_at = NULL`,
+  );
 }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { courseAttempts, courseProgramVersion, courseProgramVersions, courseProgress, courseQuestionSummary, courseStudentProgress, courseStudentWork, windowReply } from '../db/course-reports.js';
 import { courseActivity, courseConsent } from '../db/course-activity.js';
+import { courseGrid } from '../db/grid.js';
 import { linkedToLms, pendingScores } from '../db/lti-scores.js';
 import { iso } from '../db/work.js';
 import { isEnrolled } from '../db/courses.js';
@@ -18,6 +19,7 @@ import {
   CourseAnswerParams,
   CourseAttemptsReply,
   CourseConsentReply,
+  CourseGridReply,
   CourseLtiScoresReply,
   CourseProgramParams,
   CourseProgramVersionReply,
@@ -29,6 +31,7 @@ import {
   CourseStudentProgressReply,
   CourseStudentWorkReply,
   CourseVersionParams,
+  GridQuery,
   PageQuery,
   VersionsQuery,
 } from '../schemas/reports.js';
@@ -71,6 +74,30 @@ const courseReportRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { course } = courseOf(request);
       const page = await courseProgress(app.db, course, app.books.toc(course.bookId), { limit: request.query.limit, after: afterCursor(request.query.after) });
       return { course: course.id, book: course.bookId, window: windowReply(course), toc: page.toc, students: page.students, next: page.next === null ? null : cursorOf(page.next) };
+    },
+  );
+
+  app.get(
+    '/api/courses/:course/grid',
+    {
+      config: { access: 'course-staff' },
+      schema: {
+        tags: ['course reports'],
+        summary: 'The dashboard\'s progress grid: each enrolled student\'s points, pages completed and pages with work by chapter (or by page of one chapter), with their totals and last activity, a page of students at a time by user id',
+        description:
+          'Graded as GET /api/courses/:course/progress grades. Without `chapter`, a cell a chapter of the table of contents; with it, a cell a page of that chapter (404 unknown_chapter when the table of contents has no such chapter). ' +
+          'A course without dates reads each student\'s grades as kept on every write, recomputing those changed since the last read.',
+        params: CourseParams,
+        querystring: GridQuery,
+        response: { 200: CourseGridReply, ...errorReplies(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { course } = courseOf(request);
+      const { limit, after, chapter } = request.query;
+      const grid = await courseGrid(app.db, course, app.books.toc(course.bookId), { limit, after: afterCursor(after), chapter });
+      if (!grid) throw new HttpError(404, 'unknown_chapter', `the table of contents of book "${course.bookId}" has no chapter "${chapter}" (its chapters are in the reply without chapter=)`);
+      return { course: course.id, book: course.bookId, window: windowReply(course), ...grid, next: grid.next === null ? null : cursorOf(grid.next) };
     },
   );
 

@@ -219,6 +219,55 @@ export const CourseStudentWorkReply = Type.Object(
   { additionalProperties: false, description: 'within the course\'s dates; ids the table of contents does not list are marked unlisted' },
 );
 
+/** 1,000: the students of a page of the dashboard's grid by default and at most (a student's row is some 300 bytes a chapter-wide). */
+export const maxGridPageSize = 1000;
+
+export const GridQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: maxGridPageSize, default: maxGridPageSize, description: `students per page (default and at most ${maxGridPageSize})` }),
+    after: PageQuery.properties.after,
+    chapter: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'a chapter id of the table of contents: a cell a page of that chapter instead of a cell a chapter' })),
+  },
+  { additionalProperties: false },
+);
+
+const GridCell = Type.Tuple([Points, Count, Count], {
+  description: '[points earned, pages completed, pages with work] of the column\'s pages (a chapter\'s, or one page: then completed and with work are 0 or 1)',
+});
+
+export const CourseGridReply = Type.Object(
+  {
+    course: CourseId,
+    book: BookId,
+    window: CourseWindow,
+    toc: ReportToc,
+    chapter: Nullable(Type.String({ description: 'the chapter whose pages the columns are; null: the columns are the chapters' })),
+    columns: Type.Array(Type.String(), { description: 'the cells\' columns in order: the table of contents\' chapter ids, or the chapter\'s page ids' }),
+    students: Type.Array(
+      Type.Object(
+        {
+          user: Student,
+          totals: Totals,
+          lastActivity: Nullable(When),
+          cells: Type.Array(GridCell, { description: 'one a column, in the order of columns' }),
+          unlisted: Type.Optional(
+            Type.Array(Type.Object({ page: Type.String(), completed: Type.Boolean() }, { additionalProperties: false }), {
+              description: 'pages the table of contents does not list that the student has work on, by id (each worth its completion); left out when none',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'enrolled students, by user id' },
+    ),
+    next: Next,
+  },
+  {
+    additionalProperties: false,
+    description: 'the progress grid by chapter (or by page of one chapter), graded as GET /api/courses/:course/progress grades; totals and lastActivity as there',
+  },
+);
+
 /** GET /api/courses/:course/students/:user/progress: the student's row of the progress grid, with what it is graded against. */
 export const CourseStudentProgressReply = Type.Object(
   {

@@ -220,7 +220,7 @@ t.test('new anonymous students are limited per client: past FOLIO_ANONYMOUS_PER_
   ]);
 });
 
-t.test('the work tables are every table with a user_id but bookkeeping (sessions, user_usage) and memberships (courses, links, LMS and identity-provider accounts, scores, sign-ins, experiment assignments)', async (t) => {
+t.test('the work tables are every table with a user_id but sessions, user_usage and grid_summaries (bookkeeping: they go with their user) and the memberships (courses, links, LMS and identity-provider accounts, gradebook scores, sign-ins under way, experiment assignments)', async (t) => {
   const app = await build(t);
   const withUser: string[] = [];
   for (const table of await tableNames(app.db)) {
@@ -228,7 +228,7 @@ t.test('the work tables are every table with a user_id but bookkeeping (sessions
       app.db.dialect === 'sqlite'
         ? await app.db.all<{ name: string }>(sql`SELECT name FROM pragma_table_info(${table})`)
         : await app.db.all<{ name: string }>(sql`SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ${table}`);
-    if (columns.some((c) => c.name === 'user_id') && !['sessions', 'user_usage', 'enrolments', 'course_staff', 'password_links', 'handoff_codes', 'lti_users', 'lti_scores', 'oidc_identities', 'oidc_states', 'experiment_assignments'].includes(table)) withUser.push(table);
+    if (columns.some((c) => c.name === 'user_id') && !['sessions', 'user_usage', 'enrolments', 'course_staff', 'password_links', 'handoff_codes', 'lti_users', 'lti_scores', 'oidc_identities', 'oidc_states', 'grid_summaries', 'experiment_assignments'].includes(table)) withUser.push(table);
   }
   t.same(withUser.sort(), [...workTables].sort());
 });

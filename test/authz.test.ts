@@ -157,6 +157,7 @@ const samples: Record<string, Sample> = {
     },
   },
   'GET /api/courses/:course/progress': { ok: 200, url: '/api/courses/c1/progress?limit=2' },
+  'GET /api/courses/:course/grid': { ok: 200, url: '/api/courses/c1/grid?limit=2' },
   'GET /api/courses/:course/questions': { ok: 200 },
   'GET /api/courses/:course/questions/:question/summary': { ok: 200, url: '/api/courses/c1/questions/q1/summary' },
   'GET /api/courses/:course/students/:user/work': { ok: 200 },

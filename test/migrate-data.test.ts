@@ -31,6 +31,7 @@ const primaryKeys: Record<string, string[]> = {
   events: ['id'],
   experiment_assignments: ['experiment_id', 'user_id'],
   experiments: ['id'],
+  grid_summaries: ['user_id', 'book_id'],
   handoff_codes: ['id'],
   lti_contexts: ['issuer', 'deployment_id', 'context_id', 'book_id'],
   lti_keys: ['kid'],
@@ -76,6 +77,8 @@ const filledCounts = [
   ['enrolments', 1],
   ['events', 3],
   ['experiment_assignments', 1],
+  // the grid rows of ada's and the anonymous student's work in the book (db/work.ts keeps them)
+  ['grid_summaries', 2],
   ['handoff_codes', 1],
   ['lti_scores', 1],
   ['lti_users', 1],

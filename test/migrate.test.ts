@@ -37,6 +37,7 @@ t.test('a fresh database gets every migration once; a second run applies nothing
     'events',
     'experiment_assignments',
     'experiments',
+    'grid_summaries',
     'handoff_codes',
     'lti_contexts',
     'lti_keys',
