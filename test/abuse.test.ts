@@ -220,7 +220,7 @@ t.test('new anonymous students are limited per client: past FOLIO_ANONYMOUS_PER_
   ]);
 });
 
-t.test('the work tables are every table with a user_id but sessions, user_usage and grid_summaries (bookkeeping: they go with their user) and the memberships (courses, links, LMS and identity-provider accounts, gradebook scores, sign-ins under way, experiment assignments)', async (t) => {
+t.test('the work tables are every table with a user_id but bookkeeping (sessions, user_usage, grid_summaries) and memberships (courses, links, LMS and provider accounts, scores, sign-ins, experiments)', async (t) => {
   const app = await build(t);
   const withUser: string[] = [];
   for (const table of await tableNames(app.db)) {
