@@ -27,11 +27,12 @@ const only = args.find((a) => a === '--sqlite-only' || a === '--postgres-only');
 const tapArgs = args.filter((a) => a !== only);
 
 /**
- * Files whose tests do not touch the database the suite runs on (the single binary always runs SQLite), and the
- * dashboard's and the components' browser tests, which test their screens (the API under them runs on both databases in
- * test/course-*.test.ts and test/dashboard.test.ts): run once, on SQLite.
+ * Run once, on SQLite: files whose tests do not touch the database the suite runs on (the single binary always runs
+ * SQLite), and the browser tests (test/e2e/), which test what Chromium does with Folio's headers, cookies and pages;
+ * the API under them runs on both databases in the inject tests (test/*.test.ts).
  */
-const dialectFree = ['test/cli-help.test.ts', 'test/e2e/dashboard.e2e.test.ts', 'test/e2e/dashboard-demo.e2e.test.ts', 'test/binary.test.ts', 'test/bench-help.test.ts', 'test/session-signer.test.ts', 'test/schema.test.ts', 'test/client-types.test.ts', 'test/config.test.ts', 'test/origin.test.ts', 'test/secret.test.ts', 'test/migrate-data.test.ts', 'test/services.test.ts', 'test/client-experiments.test.ts', 'test/e2e/components.e2e.test.ts'];
+const dialectFree = ['test/cli-help.test.ts', 'test/binary.test.ts', 'test/bench-help.test.ts', 'test/session-signer.test.ts', 'test/schema.test.ts', 'test/client-types.test.ts', 'test/config.test.ts', 'test/origin.test.ts', 'test/secret.test.ts', 'test/migrate-data.test.ts', 'test/services.test.ts', 'test/client-experiments.test.ts'];
+const runsOnce = (file: string) => dialectFree.includes(file) || file.startsWith('test/e2e/');
 
 interface Totals {
   total: number;
@@ -118,7 +119,7 @@ if (only !== '--sqlite-only') {
     const files = readdirSync('test', { recursive: true, encoding: 'utf8' })
       .filter((f) => f.endsWith('.test.ts'))
       .map((f) => `test/${f}`)
-      .filter((f) => !dialectFree.includes(f))
+      .filter((f) => !runsOnce(f))
       .sort();
     await runs[0]?.started;
     runs.push(runTap('PostgreSQL', { FOLIO_TEST_DATABASE: 'postgres', FOLIO_TEST_POSTGRES_URL: postgresUrl }, tapArgs.length > 0 ? tapArgs : files));
