@@ -20,7 +20,7 @@ export type CourseActivity = Static<typeof CourseActivityReply>;
 export type CourseConsent = Static<typeof CourseConsentReply>;
 
 export const dayMs = 86_400_000;
-/** What the book's page records as a page view (examples/book/book.js: `folio.log('page:view', { page })`). */
+/** What a book page records as a page view (`<folio-book>` logs it once per page: `folio.log('page:view', { page })`). */
 export const pageViewEvent = 'page:view';
 /** "Active this week": any work in the last 7 days (7 × 24 h back from now). */
 export const activeWindowMs = 7 * dayMs;

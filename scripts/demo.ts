@@ -1,7 +1,8 @@
 /**
- * `npm run demo`: Folio on http://localhost:3000 (FOLIO_PORT) and the demo book (examples/book/) on
- * http://localhost:8080 (DEMO_PORT), with the book `demo` allowing the pages' origins. `localhost:8080` and
- * `localhost:3000` are the same site, so the plain-HTTP SameSite=Lax cookie works. Ctrl-C stops both.
+ * `npm run demo`: Folio on http://localhost:3000 (FOLIO_PORT) and the demo book (examples/book/: pages made of Folio's
+ * components alone, no script of their own) on http://localhost:8080 (DEMO_PORT), with the book `demo` allowing the
+ * pages' origins. `localhost:8080` and `localhost:3000` are the same site, so the plain-HTTP SameSite=Lax cookie
+ * works. Ctrl-C stops both.
  *
  * It also seeds, on its first start, a class to look at in the instructors' dashboard (http://localhost:3000/dashboard/):
  * the course `demo-101` with an instructor, a teaching assistant and 28 students with three weeks of work
@@ -127,8 +128,8 @@ async function main(): Promise<void> {
   const lines = [
     '',
     'Folio demo is running (Ctrl-C stops it):',
-    `  demo book   http://localhost:${pagesPort}/          (pages from examples/book/)`,
-    `  Folio       ${folioUrl}             (API docs at ${folioUrl}/docs, client at ${folioUrl}/client/folio.js)`,
+    `  demo book   http://localhost:${pagesPort}/          (pages from examples/book/: markup alone, Folio's components)`,
+    `  Folio       ${folioUrl}             (API docs at ${folioUrl}/docs, the pages' components at ${folioUrl}/client/components.js)`,
     ...(await ensureDemoClass(app, folioUrl)),
   ];
   if (process.argv.includes('--lti')) lines.push(...(await startDemoPlatform(app, Number(process.env.DEMO_LMS_PORT ?? 8090), `http://localhost:${pagesPort}`)).lines);

@@ -4,13 +4,21 @@ import { createBook, importToc, listBooks } from '../db/books.js';
 import { demoPageFiles, ensureDemoBook, servePages } from '../scripts/demo.js';
 import { build } from './helper.js';
 
-t.test('the demo pages load the client from the Folio URL they are given', async (t) => {
+t.test('the demo pages load the components from the Folio URL they are given, and name it as their book\'s server', async (t) => {
   const files = await demoPageFiles('https://api.test:8443');
-  t.strictSame(Object.keys(files).sort(), ['/book.js', '/index.html', '/page2.html', '/style.css']);
-  for (const page of ['/index.html', '/page2.html']) {
-    t.match(files[page], "import { Folio } from 'https://api.test:8443/client/folio.js';", page);
-    t.match(files[page], "new Folio({ server: 'https://api.test:8443', book: 'demo' })", page);
+  t.strictSame(Object.keys(files).sort(), ['/index.html', '/page2.html', '/style.css']);
+  for (const [page, id] of [['/index.html', 'ch1'], ['/page2.html', 'ch2']] as const) {
+    t.match(files[page], '<script type="module" src="https://api.test:8443/client/components.js"></script>', page);
+    t.match(files[page], `<folio-book server="https://api.test:8443" book="demo" page="${id}">`, page);
     t.notMatch(files[page], 'localhost:3000', page);
+  }
+});
+
+t.test('the demo pages are markup alone: their one script is the components module, and no element has an event handler attribute', async (t) => {
+  const files = await demoPageFiles('https://api.test:8443');
+  for (const page of ['/index.html', '/page2.html']) {
+    t.strictSame([...files[page]!.matchAll(/<script\b[^>]*>([\s\S]*?)<\/script>/g)].map((m) => [m[0].slice(0, m[0].indexOf('>') + 1), m[1]]), [['<script type="module" src="https://api.test:8443/client/components.js">', '']], page);
+    t.notMatch(files[page], /\son[a-z]+=/i, page);
   }
 });
 
@@ -21,8 +29,8 @@ t.test('servePages serves the pages over HTTP, index.html at /', async (t) => {
   t.equal(index.status, 200);
   t.equal(index.headers.get('content-type'), 'text/html; charset=utf-8');
   t.match(await index.text(), '<title>Chapter 1: Values and lists');
-  const script = await fetch(`http://127.0.0.1:${port}/book.js`);
-  t.equal(script.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  const style = await fetch(`http://127.0.0.1:${port}/style.css`);
+  t.equal(style.headers.get('content-type'), 'text/css; charset=utf-8');
   t.equal((await fetch(`http://127.0.0.1:${port}/../package.json`)).status, 404);
 });
 

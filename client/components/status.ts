@@ -1,5 +1,8 @@
-/** `<folio-status>`: what happens to the student's work: saving, saved, offline with n kept, log in to save. */
-import { bookFor, plural, type Book } from './core.js';
+/**
+ * `<folio-status>`: what happens to the student's work: saving, saved, offline with n kept, log in to save; and when
+ * the page could not load the student's work (Folio unreachable, the book unknown), that.
+ */
+import { bookFor, plural, type Book, type Loaded, type Member } from './core.js';
 import type { SyncEvent } from '../folio.js';
 
 const changes = (n: number) => plural(n, 'change');
@@ -21,7 +24,7 @@ export function statusText(event: SyncEvent): string {
   }
 }
 
-export class FolioStatusElement extends HTMLElement {
+export class FolioStatusElement extends HTMLElement implements Member {
   #book: Book | null = null;
   #stop: (() => void) | null = null;
 
@@ -38,11 +41,20 @@ export class FolioStatusElement extends HTMLElement {
     this.#stop = folio.on('sync', (event) => this.#show(event.type === 'retrying' && event.reason === 'offline' ? 'offline' : event.type, statusText(event)));
     if (folio.pendingWrites > 0) this.#show('pending', `${changes(folio.pendingWrites)} waiting to be sent`);
     else if (!this.dataset.state) this.#show('idle', '');
+    this.#book.join(this);
   }
 
   disconnectedCallback(): void {
     this.#stop?.();
     this.#stop = null;
+    this.#book?.leave(this);
+  }
+
+  /** After each load of the page state: says when the work could not be loaded, and stops saying it once it was. */
+  restore(loaded: Loaded): void {
+    if (!this.#book?.folio) return;
+    if (loaded.error) this.#show('error', `Could not load your work: ${loaded.error.message}`);
+    else if (this.dataset.state === 'error') this.#show('idle', '');
   }
 
   #show(state: string, text: string): void {

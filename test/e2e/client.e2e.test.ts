@@ -1,6 +1,7 @@
 /**
- * The browser client and the demo book in a real Chromium, across two HTTPS sites: the demo pages (examples/book/)
- * on https://book.test import the client from Folio on https://api.test, as any book would. A student's work
+ * The browser client and the demo book in a real Chromium, across two HTTPS sites: the demo pages (examples/book/,
+ * markup alone: Folio's components) on https://book.test load the components from Folio on https://api.test, as any
+ * book would. A student's work
  * survives a reload, a browser that refuses Folio's cookies, a dropped network and an ended session, and one
  * student never sees another's.
  */
@@ -67,40 +68,58 @@ async function newProfile(t: Test): Promise<BrowserContext> {
   return context;
 }
 
+/** Waits until the page's elements (their code loaded lazily) are all there and restored from the page state. */
+async function ready(page: Page): Promise<void> {
+  await page.waitForFunction(
+    () => document.querySelector('folio-book[data-ready]') !== null && document.querySelectorAll(':is(folio-code, folio-choice, folio-blank, folio-complete):not([data-state])').length === 0,
+  );
+}
+
 /** Opens a demo page and waits until it has restored the student's work. */
 async function openBook(context: BrowserContext, path = '/index.html'): Promise<Page> {
   const page = await context.newPage();
   await page.goto(`${site.origin}${path}`);
-  await page.waitForSelector('body[data-ready]');
+  await ready(page);
   return page;
 }
 
 async function reload(page: Page): Promise<void> {
   await page.reload();
-  await page.waitForSelector('body[data-ready]');
+  await ready(page);
 }
 
+/** Logs in or registers with the demo page's <folio-login id="account">. */
 async function signIn(page: Page, action: 'register' | 'login', username: string): Promise<void> {
-  await page.fill('#username', username);
-  await page.fill('#password', password);
-  await page.click(action === 'register' ? '#do-register' : '#do-login');
+  await page.fill('#account input[name="username"]', username);
+  await page.fill('#account input[name="password"]', password);
+  await page.click(`#account button[data-action="${action}"]`);
   await page.waitForSelector(`#account[data-user="${username}"]`);
   await restored(page);
 }
 
-/** Waits until the page has restored the work of whoever is logged in now (it is aria-busy meanwhile). */
+/** Waits until the page has restored the work of whoever is logged in now (its <folio-book> is aria-busy meanwhile). */
 async function restored(page: Page): Promise<void> {
-  await page.waitForSelector('body:not([aria-busy])', { state: 'attached' });
+  await page.waitForSelector('folio-book:not([aria-busy])', { state: 'attached' });
 }
 
-const activity = (id: string) => `[data-activity="${id}"]`;
-const question = (id: string) => `[data-question="${id}"]`;
+const activity = (id: string) => `folio-code[activity="${id}"]`;
+const question = (id: string) => `[question="${id}"]`;
 
-/** Types code into an activity, clicks Save, and waits for the note the page shows. */
+/** Puts code in an activity's editor (its `code` property, as a page's script would). */
+async function setCode(page: Page, id: string, code: string): Promise<void> {
+  await page.$eval(activity(id), (element, code) => void ((element as HTMLElement & { code: string }).code = code), code);
+}
+
+/** The code in an activity's editor. */
+async function codeOf(page: Page, id: string): Promise<string> {
+  return page.$eval(activity(id), (element) => (element as HTMLElement & { code: string }).code);
+}
+
+/** Puts code in an activity, clicks Save, and waits for the note the page shows. */
 async function saveCode(page: Page, id: string, code: string, note: string | RegExp): Promise<void> {
-  await page.fill(`#code-${id}`, code);
-  await page.click(`${activity(id)} .save`);
-  await page.locator(`${activity(id)} .note`, { hasText: note }).waitFor();
+  await setCode(page, id, code);
+  await page.click(`${activity(id)} button[data-action="save"]`);
+  await page.locator(`${activity(id)} .folio-note`, { hasText: note }).waitFor();
 }
 
 async function textOf(page: Page, selector: string): Promise<string> {
@@ -135,32 +154,32 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
 }
 
 /**
- * Case 1, and case 2 with a browser that refuses Folio's cookies: register on the book page, write and run code,
- * answer both questions, reload: everything is restored and the events are in the database.
+ * Case 1, and case 2 with a browser that refuses Folio's cookies: register on the book page, write and run code (Run
+ * saves it), answer both questions, reload: everything is restored and the events are in the database.
  */
 async function workAndReload(t: Test, context: BrowserContext, username: string): Promise<Page> {
   const page = await openBook(context);
   await signIn(page, 'register', username);
-  await page.fill('#code-ac1-1', 'console.log(6 * 7)');
-  await page.click(`${activity('ac1-1')} .run`);
-  t.equal(await textOf(page, `${activity('ac1-1')} .output`), '42', 'the program ran');
-  await page.click(`${activity('ac1-1')} .save`);
-  await page.locator(`${activity('ac1-1')} .note`, { hasText: 'Saved as version 1' }).waitFor();
-  await page.check('input[name="q1-1"][value="b"]');
-  await page.click(`${question('q1-1')} .check`);
-  await page.locator(`${question('q1-1')} .feedback`, { hasText: 'Correct! · 1 attempt' }).waitFor();
-  await page.fill(`${question('q1-2')} .blank`, 'size');
-  await page.click(`${question('q1-2')} .check`);
-  await page.locator(`${question('q1-2')} .feedback`, { hasText: 'Not yet: try again · 1 attempt' }).waitFor();
+  await setCode(page, 'ac1-1', 'console.log(6 * 7)');
+  await page.click(`${activity('ac1-1')} button[data-action="run"]`);
+  await page.waitForFunction((selector) => document.querySelector(selector)?.textContent !== '', `${activity('ac1-1')} .folio-output`);
+  t.equal(await textOf(page, `${activity('ac1-1')} .folio-output`), '42', 'the program ran');
+  await page.locator(`${activity('ac1-1')} .folio-note`, { hasText: 'Saved as version 1.' }).waitFor();
+  await page.check(`${question('q1-1')} input[value="b"]`);
+  await page.click(`${question('q1-1')} button`);
+  await page.locator(`${question('q1-1')} .folio-feedback`, { hasText: 'Correct! Saved (attempt 1).' }).waitFor();
+  await page.fill(`${question('q1-2')} input`, 'size');
+  await page.click(`${question('q1-2')} button`);
+  await page.locator(`${question('q1-2')} .folio-feedback`, { hasText: 'Not yet: try again. Saved (attempt 1).' }).waitFor();
 
   await reload(page);
   t.equal(await page.getAttribute('#account', 'data-user'), username, 'still logged in');
-  t.equal(await page.inputValue('#code-ac1-1'), 'console.log(6 * 7)');
-  t.equal(await textOf(page, `${activity('ac1-1')} .note`), 'Restored version 1');
-  t.ok(await page.isChecked('input[name="q1-1"][value="b"]'));
-  t.equal(await textOf(page, `${question('q1-1')} .feedback`), 'Correct! · 1 attempt');
-  t.equal(await page.inputValue(`${question('q1-2')} .blank`), 'size');
-  t.equal(await textOf(page, `${question('q1-2')} .feedback`), 'Not yet: try again · 1 attempt');
+  t.equal(await codeOf(page, 'ac1-1'), 'console.log(6 * 7)');
+  t.equal(await textOf(page, `${activity('ac1-1')} .folio-note`), 'Restored version 1.');
+  t.ok(await page.isChecked(`${question('q1-1')} input[value="b"]`));
+  t.equal(await textOf(page, `${question('q1-1')} .folio-feedback`), 'Your last answer: Correct. 1 attempt.');
+  t.equal(await page.inputValue(`${question('q1-2')} input`), 'size');
+  t.equal(await textOf(page, `${question('q1-2')} .folio-feedback`), 'Your last answer: Not yet right. 1 attempt.');
 
   // The page view logged before registering went with the registration; the run went out with keepalive as the page unloaded.
   const events = await eventually(() => eventsOf(username), (e) => e.length >= 2);
@@ -205,8 +224,8 @@ t.test('3. a save made offline is kept, and arrives once when the browser is bac
   const page = await openBook(context);
   await signIn(page, 'register', 'hedy');
   await context.setOffline(true);
-  await saveCode(page, 'ac1-1', 'console.log("offline")', 'Kept in this browser: it will be sent');
-  t.equal(await page.getAttribute('#sync', 'data-state'), 'retrying');
+  await saveCode(page, 'ac1-1', 'console.log("offline")', 'Kept in this browser: it is sent when Folio can be reached.');
+  t.equal(await page.getAttribute('#sync', 'data-state'), 'offline');
   t.match(await textOf(page, '#sync'), /^Offline: 1 change kept in this browser/);
   t.strictSame(await savedCode('hedy'), {});
 
@@ -215,7 +234,7 @@ t.test('3. a save made offline is kept, and arrives once when the browser is bac
   t.strictSame(await savedCode('hedy'), { hedy: ['console.log("offline")'] });
   await page.waitForTimeout(1500); // longer than the first retry's wait: nothing is sent again
   t.strictSame(await savedCode('hedy'), { hedy: ['console.log("offline")'] }, 'saved once');
-  t.equal(seen.filter((e) => e.method === 'PUT').length, 1, 'one PUT reached the server');
+  t.equal(seen.filter((e) => e.method === 'PUT' && e.url === '/api/books/demo/programs/ac1-1').length, 1, 'one PUT of the program reached the server');
 });
 
 t.test('4. after the server ends the session, a save is kept, the page asks for a login, and the save arrives after it', async (t) => {
@@ -225,36 +244,37 @@ t.test('4. after the server ends the session, a save is kept, the page asks for 
   await saveCode(page, 'ac1-1', 'console.log(1)', 'Saved as version 1');
   (await folio.app.db.run(sql`DELETE FROM sessions WHERE user_id = ${await userId('ida')}`));
 
-  await saveCode(page, 'ac1-1', 'console.log(2)', 'Kept in this browser: it will be sent');
-  await page.waitForSelector('#banner:not([hidden])');
-  t.match(await textOf(page, '#banner'), /^Your session has ended\. Log in again/);
+  await saveCode(page, 'ac1-1', 'console.log(2)', 'Kept in this browser: it is sent when Folio can be reached.');
+  await page.waitForSelector('#account .folio-banner:not([hidden])');
+  t.match(await textOf(page, '#account .folio-banner'), /^Your session has ended\. Log in again/);
   t.equal(await page.getAttribute('#sync', 'data-state'), 'paused');
   t.equal(await textOf(page, '#sync'), 'Log in to save: 1 change waiting');
   t.strictSame(await savedCode('ida'), { ida: ['console.log(1)'] });
 
-  await page.fill('#password', password);
-  await page.click('#do-login');
-  await page.waitForSelector('#banner[hidden]', { state: 'attached' });
+  t.equal(await page.inputValue('#account input[name="username"]'), 'ida', 'the form again, her username still in it');
+  await page.fill('#account input[name="password"]', password);
+  await page.click('#account button[data-action="login"]');
+  await page.waitForSelector('#account .folio-banner[hidden]', { state: 'attached' });
   await page.waitForSelector('#sync[data-state="saved"]');
   await restored(page);
   t.strictSame(await savedCode('ida'), { ida: ['console.log(1)', 'console.log(2)'] });
-  t.equal(await page.inputValue('#code-ac1-1'), 'console.log(2)');
+  t.equal(await codeOf(page, 'ac1-1'), 'console.log(2)');
 });
 
 t.test('5. two students on one browser profile: the second never sees the first\'s kept writes', async (t) => {
   const context = await newProfile(t);
   const page = await openBook(context);
-  const starter = await page.inputValue('#code-ac1-1');
+  const starter = await codeOf(page, 'ac1-1');
   await signIn(page, 'register', 'joan');
   (await folio.app.db.run(sql`DELETE FROM sessions WHERE user_id = ${await userId('joan')}`));
-  await saveCode(page, 'ac1-1', 'console.log("joan\'s secret")', 'Kept in this browser: it will be sent');
-  await page.waitForSelector('#banner:not([hidden])');
+  await saveCode(page, 'ac1-1', 'console.log("joan\'s secret")', 'Kept in this browser: it is sent when Folio can be reached.');
+  await page.waitForSelector('#account .folio-banner:not([hidden])');
 
   await signIn(page, 'register', 'ken');
-  t.equal(await page.inputValue('#code-ac1-1'), starter, 'ken sees the starter code, not joan\'s');
+  t.equal(await codeOf(page, 'ac1-1'), starter, 'ken sees the starter code, not joan\'s');
   await reload(page);
   t.equal(await page.getAttribute('#account', 'data-user'), 'ken');
-  t.equal(await page.inputValue('#code-ac1-1'), starter);
+  t.equal(await codeOf(page, 'ac1-1'), starter);
   t.strictSame(await savedCode('joan', 'ken'), {}, 'joan\'s kept write was not sent as ken\'s');
   // Ken's own writes (the page records where he is reading) may still be on their way: only the others count.
   const kenId = await userId('ken');
@@ -263,12 +283,12 @@ t.test('5. two students on one browser profile: the second never sees the first\
   t.match(kept[0], `|demo|${await userId('joan')}|`, 'under joan\'s id');
 
   // When joan logs in again on this browser, her write goes to her account.
-  await page.click('#logout');
+  await page.click('#account button[data-action="logout"]');
   await page.waitForSelector('#account[data-user=""]');
   await signIn(page, 'login', 'joan');
   await page.waitForSelector('#sync[data-state="saved"]');
   t.strictSame(await savedCode('joan', 'ken'), { joan: ['console.log("joan\'s secret")'] });
-  t.equal(await page.inputValue('#code-ac1-1'), 'console.log("joan\'s secret")');
+  t.equal(await codeOf(page, 'ac1-1'), 'console.log("joan\'s secret")');
 });
 
 t.test('6. a screenshot of the demo page is written to test-results/demo.png', async (t) => {
@@ -276,13 +296,13 @@ t.test('6. a screenshot of the demo page is written to test-results/demo.png', a
   const page = await openBook(context);
   await page.setViewportSize({ width: 1100, height: 800 });
   await signIn(page, 'register', 'lin');
-  await page.fill('#code-ac1-1', 'const numbers = [4, 5, 6];\nconsole.log(numbers.reduce((a, b) => a + b, 0));');
-  await page.click(`${activity('ac1-1')} .run`);
-  await page.click(`${activity('ac1-1')} .save`);
-  await page.locator(`${activity('ac1-1')} .note`, { hasText: 'Saved as version 1' }).waitFor();
-  await page.check('input[name="q1-1"][value="b"]');
-  await page.click(`${question('q1-1')} .check`);
-  await page.locator(`${question('q1-1')} .feedback`, { hasText: 'Correct!' }).waitFor();
+  await setCode(page, 'ac1-1', 'const numbers = [4, 5, 6];\nconsole.log(numbers.reduce((a, b) => a + b, 0));');
+  await page.click(`${activity('ac1-1')} button[data-action="run"]`);
+  await page.locator(`${activity('ac1-1')} .folio-output`, { hasText: '15' }).waitFor();
+  await page.locator(`${activity('ac1-1')} .folio-note`, { hasText: 'Saved as version 1' }).waitFor();
+  await page.check(`${question('q1-1')} input[value="b"]`);
+  await page.click(`${question('q1-1')} button`);
+  await page.locator(`${question('q1-1')} .folio-feedback`, { hasText: 'Correct!' }).waitFor();
   await page.waitForSelector('#sync[data-state="saved"]');
 
   const file = join(root, 'test-results', 'demo.png');
@@ -298,33 +318,33 @@ t.test('7. a student opens the book from a ?course=CODE link, logs in, joins wit
   const context = await newProfile(t);
   const page = await context.newPage();
   await page.goto(`${site.origin}/index.html?course=${course.joinCode.slice(0, 5).toLowerCase()}-${course.joinCode.slice(5)}&x=1#top`);
-  await page.waitForSelector('body[data-ready]');
-  t.equal(await textOf(page, '#course-offer-text'), `This link invites you to join a course with the code ${course.joinCode}.`);
+  await ready(page);
+  t.equal(await textOf(page, '#account .folio-offer > span'), `This link invites you to join a course with the code ${course.joinCode}.`);
   await signIn(page, 'register', 'mary');
   await page.setViewportSize({ width: 1100, height: 500 });
   await mkdir(join(root, 'test-results'), { recursive: true });
   await page.screenshot({ path: join(root, 'test-results', 'course-offer.png') }); // the offer, for a look
-  await page.click('#join-course');
-  await page.waitForSelector('#course-offer[hidden]', { state: 'attached' });
-  t.equal(await textOf(page, '#courses'), 'You joined Programming (Fall 2026).');
+  await page.click('#account button[data-action="join"]');
+  await page.waitForSelector('#account .folio-offer[hidden]', { state: 'attached' });
+  t.equal(await textOf(page, '#account .folio-courses'), 'You joined Programming (Fall 2026).');
   t.equal(page.url(), `${site.origin}/index.html?x=1#top`, 'course is gone from the address, the rest stays');
   t.strictSame(await folio.app.db.all(sql`SELECT course_id, via FROM enrolments WHERE user_id = ${await userId('mary')}`), [{ course_id: 'demo-join', via: 'code' }]);
   await reload(page);
-  t.ok(await page.isHidden('#course-offer'), 'no offer after the reload');
-  await page.locator('#courses', { hasText: 'Your course: Programming (Fall 2026)' }).waitFor();
+  t.ok(await page.isHidden('#account .folio-offer'), 'no offer after the reload');
+  await page.locator('#account .folio-courses', { hasText: 'Your course: Programming (Fall 2026)' }).waitFor();
 });
 
 t.test('8. a ?course= link with a wrong code says so on the page; Not now dismisses the offer and cleans the address', async (t) => {
   const context = await newProfile(t);
   const page = await context.newPage();
   await page.goto(`${site.origin}/index.html?course=NOPE-NOPE-NO`);
-  await page.waitForSelector('body[data-ready]');
+  await ready(page);
   await signIn(page, 'register', 'nell');
-  await page.click('#join-course');
-  await page.locator('#course-error', { hasText: 'No course has this code: ask your instructor for a new link.' }).waitFor();
-  t.ok(await page.isVisible('#course-offer'), 'the offer stays');
-  await page.click('#dismiss-course');
-  await page.waitForSelector('#course-offer[hidden]', { state: 'attached' });
+  await page.click('#account button[data-action="join"]');
+  await page.locator('#account .folio-error', { hasText: 'No course has this code: ask your instructor for a new link.' }).waitFor();
+  t.ok(await page.isVisible('#account .folio-offer'), 'the offer stays');
+  await page.click('#account button[data-action="dismiss"]');
+  await page.waitForSelector('#account .folio-offer[hidden]', { state: 'attached' });
   t.equal(page.url(), `${site.origin}/index.html`);
 });
 
@@ -351,14 +371,14 @@ t.test('9. two courses on one book: a student joins one with its code and works;
   // The student: from the section's ?course= link, registers, joins, saves a program and answers a question.
   const student = await (await newProfile(t)).newPage();
   await student.goto(`${site.origin}/index.html?course=${sectionA.joinCode}`);
-  await student.waitForSelector('body[data-ready]');
+  await ready(student);
   await signIn(student, 'register', 'sara');
-  await student.click('#join-course');
-  await student.waitForSelector('#course-offer[hidden]', { state: 'attached' });
+  await student.click('#account button[data-action="join"]');
+  await student.waitForSelector('#account .folio-offer[hidden]', { state: 'attached' });
   await saveCode(student, 'ac1-1', 'console.log("sara")', 'Saved as version 1');
-  await student.check('input[name="q1-1"][value="b"]');
-  await student.click(`${question('q1-1')} .check`);
-  await student.locator(`${question('q1-1')} .feedback`, { hasText: 'Correct! · 1 attempt' }).waitFor();
+  await student.check(`${question('q1-1')} input[value="b"]`);
+  await student.click(`${question('q1-1')} button`);
+  await student.locator(`${question('q1-1')} .folio-feedback`, { hasText: 'Correct! Saved (attempt 1).' }).waitFor();
   const sara = await userId('sara');
 
   // Section A's instructor, logged in on the book page like anyone, reads the course's reports from it.

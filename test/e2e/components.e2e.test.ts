@@ -70,7 +70,12 @@ console.log(xs.reduce((a, b) => a + b, 0));</pre></folio-code>
 <script>document.querySelector('[activity=ac-py]').addEventListener('run', (e) => { e.preventDefault(); e.detail.print('page runner: ' + e.detail.code.length + ' characters'); });</script>
 </main></folio-book></body></html>`;
 
-const site = await startBookSite({ ...certificate, files: { '/ch1/all.html': allPage, '/one.html': onePage, '/mistakes.html': mistakesPage, '/code.html': codePage } });
+/** A page of a book Folio does not know: its work cannot be loaded. */
+const unknownPage = `${head('Unknown book')}<body><folio-book server="${folio.origin}" book="no-such-book" page="unknown"><folio-status></folio-status><main><h1>Unknown book</h1>
+<folio-choice question="q-u"><p>2 + 2?</p><folio-option value="4" correct>4</folio-option></folio-choice>
+</main></folio-book></body></html>`;
+
+const site = await startBookSite({ ...certificate, files: { '/ch1/all.html': allPage, '/one.html': onePage, '/mistakes.html': mistakesPage, '/code.html': codePage, '/unknown.html': unknownPage } });
 t.teardown(() => site.close());
 await createBook(folio.app.db, { id: 'comp', title: 'Components', origins: [site.origin] });
 await folio.app.books.refresh();
@@ -307,6 +312,14 @@ t.test('with Folio\'s cookies blocked, <folio-login> registers through a token a
   await page.waitForSelector('folio-login[data-user=""]');
   await page.waitForFunction(() => (document.querySelector('folio-blank[question=q-nocase] input') as HTMLInputElement).value === '');
   t.ok(await page.isVisible('folio-login form'), 'the login form again, and grace\'s work gone from the page');
+});
+
+t.test('<folio-status> says when the page could not load the student\'s work (a book Folio does not know), in its error state', async (t) => {
+  const page = await (await newProfile(t)).newPage();
+  await page.goto(`${site.origin}/unknown.html`);
+  await page.waitForSelector('folio-book[data-ready]');
+  await page.waitForSelector('folio-status[data-state=error]');
+  t.equal(await page.textContent('folio-status'), `Could not load your work: could not reach Folio at ${folio.origin} (Failed to fetch)`, 'the browser refused the reply: Folio allows no origin for a book it does not know');
 });
 
 async function programs(activity: string): Promise<{ version: number; code: string; language: string }[]> {

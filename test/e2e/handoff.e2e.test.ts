@@ -23,9 +23,10 @@ await folio.app.books.refresh();
 
 const context = await launchBrowser(t, { stockCookies: true, blockCookiesFor: ['api.test'] });
 
+/** The page's <folio-book> has restored the work of whoever is logged in. */
 async function ready(page: Page): Promise<void> {
-  await page.waitForSelector('body[data-ready]');
-  await page.waitForSelector('body:not([aria-busy])', { state: 'attached' });
+  await page.waitForSelector('folio-book[data-ready]');
+  await page.waitForSelector('folio-book:not([aria-busy])', { state: 'attached' });
 }
 
 const ada = await createAccount(folio.app.db, { username: 'ada', passwordHash: await hashPassword('correct horse battery staple', 10) });
@@ -63,7 +64,7 @@ t.test('a used code, a second time: the page shows no one logged in, says to sta
   await ready(page);
   t.equal(page.url(), `${site.origin}/index.html`);
   t.equal(await page.getAttribute('#account', 'data-user'), '');
-  t.match(await page.textContent('#who'), /^Not logged in/);
-  await page.locator('#account-error', { hasText: 'start the login again' }).waitFor();
+  t.match(await page.textContent('#account .folio-who'), /^Not logged in/);
+  await page.locator('#account .folio-error', { hasText: 'start the login again' }).waitFor();
   t.strictSame(errors, []);
 });

@@ -58,8 +58,8 @@ async function eventually<T>(read: () => Promise<T> | T, done: (value: T) => boo
 /** Waits until the book page in `where` is logged in as the LMS user `name` and ready. */
 async function loggedIn(where: Page | Frame, name: string): Promise<void> {
   await where.waitForSelector(`#account[data-user^="lti-"]`, { timeout: 20_000 });
-  await where.waitForSelector('body[data-ready]');
-  await where.locator('#who', { hasText: name }).waitFor();
+  await where.waitForSelector('folio-book[data-ready]');
+  await where.locator('#account .folio-who', { hasText: name }).waitFor();
 }
 
 const userOf = async (sub: string) => (await folio.app.db.all<{ user_id: string }>(sql`SELECT user_id FROM lti_users WHERE sub = ${sub}`))[0]?.user_id;
@@ -84,9 +84,9 @@ t.test('a launch in the LMS iframe logs the student in on the book page with eve
   const [enrolment] = await folio.app.db.all<{ via: string; title: string }>(sql`SELECT e.via, c.title FROM enrolments e JOIN courses c ON c.id = e.course_id WHERE e.user_id = ${sam}`);
   t.same(enrolment, { via: 'lti', title: 'CS 101 in the LMS' });
 
-  await frame!.check('input[name="q1-1"][value="b"]');
-  await frame!.click('section[data-question="q1-1"] .check');
-  await frame!.locator('section[data-question="q1-1"] .feedback', { hasText: 'Correct!' }).waitFor();
+  await frame!.check('folio-choice[question="q1-1"] input[value="b"]');
+  await frame!.click('folio-choice[question="q1-1"] button');
+  await frame!.locator('folio-choice[question="q1-1"] .folio-feedback', { hasText: 'Correct! Saved' }).waitFor();
   const scores = await eventually(
     () => lms.record.scores.filter((s) => s.body['userId'] === 'lms-sam'),
     (s) => s.length > 0,
@@ -132,9 +132,9 @@ t.test('in a browser that refuses the framed book page its storage (no storage p
     'SecurityError',
     'the browser refuses the frame its storage',
   );
-  await frame!.check('input[name="q1-1"][value="b"]');
-  await frame!.click('section[data-question="q1-1"] .check');
-  await frame!.locator('section[data-question="q1-1"] .feedback', { hasText: 'Correct!' }).waitFor();
+  await frame!.check('folio-choice[question="q1-1"] input[value="b"]');
+  await frame!.click('folio-choice[question="q1-1"] button');
+  await frame!.locator('folio-choice[question="q1-1"] .folio-feedback', { hasText: 'Correct! Saved' }).waitFor();
   const scores = await eventually(
     () => lms.record.scores.filter((s) => s.body['userId'] === 'lms-kim'),
     (s) => s.length > 0,

@@ -36,14 +36,14 @@ t.test("from the book page on another site, with Folio's cookies blocked: the pr
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
   await page.goto(`${site.origin}/index.html`);
-  await page.waitForSelector('body[data-ready]');
+  await page.waitForSelector('folio-book[data-ready]');
   // Anonymous work first.
-  const activity = page.locator('[data-activity]').first();
-  await activity.locator('textarea').fill('console.log("before signing in")');
-  await activity.locator('button.save').click();
+  const activity = page.locator('folio-code[data-state]').first(); // its code loaded and restored
+  await activity.evaluate((element) => void ((element as HTMLElement & { code: string }).code = 'console.log("before signing in")'));
+  await activity.locator('button[data-action="save"]').click();
   await page.waitForSelector('#sync[data-state="saved"]');
 
-  const button = page.locator('#providers button[data-provider="uni"]');
+  const button = page.locator('#account .folio-providers button[data-provider="uni"]');
   t.equal(await button.textContent(), 'Sign in with University login');
   const [popup] = await Promise.all([page.waitForEvent('popup'), button.click()]);
   await popup.waitForSelector('input[name="login"]');
@@ -56,7 +56,7 @@ t.test("from the book page on another site, with Folio's cookies blocked: the pr
 
   await page.waitForSelector('#account[data-user^="uni-"]');
   t.equal(await page.getAttribute('#account', 'data-mode'), 'token');
-  t.match(await page.textContent('#who'), /^Logged in as Grace Hopper/);
+  t.match(await page.textContent('#account .folio-who'), /^Logged in as Grace Hopper/);
   t.strictSame(await context.cookies(folio.origin), [], 'the browser kept no cookie of Folio');
   const [user] = await folio.app.db.all<{ id: string; email: string }>(sql`SELECT id, email FROM users WHERE username LIKE 'uni-%'`);
   t.equal(user?.email, 'grace@uni.edu');
