@@ -64,9 +64,15 @@ async function loadCourse(id: string, role: CourseRole, view?: View): Promise<Co
   // A redraw keeps the chapters open: their pages again.
   const open = [...(view?.expanded ?? [])].filter((chapter) => grid.unloaded?.has(chapter));
   await Promise.all(open.map(async (chapter) => addChapterPages(grid, await allPages<GridPage>(chapterPath(id, chapter), 1000))));
-  // Then the rest, once the grid is drawn (after the next frame), so that neither the server (on SQLite, one read
-  // thread) nor the page's first frame waits for them; each shown when it comes.
-  const drawn = new Promise<void>((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  // Then the rest, once the grid is drawn (after the next frame, or 100 ms where frames are paused: a tab in the
+  // background), so that neither the server (on SQLite, one read thread) nor the page's first frame waits for them;
+  // each shown when it comes. A redraw after a change (`view` kept) shows the whole screen at once: no wait.
+  const drawn = view
+    ? Promise.resolve()
+    : new Promise<void>((resolve) => {
+        requestAnimationFrame(() => setTimeout(resolve, 0));
+        setTimeout(resolve, 100);
+      });
   // The API lists the roster by user id; people read it by name.
   const roster = drawn.then(() => allPages<RosterPage>(`${path}/roster`, 500)).then((pages) => pages.flatMap((p) => p.students).sort((a, b) => label(a).localeCompare(label(b))));
   const scores = drawn.then(() => api<LtiScores>('GET', `${path}/lti-scores`));

@@ -152,7 +152,8 @@ t.test('an instructor logs in, sees her course, and its grid lists its students 
   await page.fill('#grid-filter', '');
 
   await page.click('button[data-focus="chapter-ch1"]');
-  t.equal(await page.getAttribute('button[data-focus="chapter-ch1"]', 'aria-expanded'), 'true');
+  // The chapter's pages come from the server first (GET …/grid?chapter=ch1).
+  await page.waitForSelector('button[data-focus="chapter-ch1"][aria-expanded="true"]');
   t.strictSame(await page.$$eval('table.grid thead th.page', (ths) => ths.map((th) => th.textContent)), ['1. Values and lists'], 'the chapter\'s page gets a column');
   await checkScreen(t, page, 'course-expanded');
   t.strictSame(problems, [], 'no CSP refusal, no failed request, no error');
@@ -188,7 +189,9 @@ t.test('on a phone (375 px) the grid scrolls sideways in its own region while th
   await page.goto(`${dashboard}#/courses/cs101`);
   await page.waitForSelector('table.grid');
   await page.click('button[data-focus="chapter-ch1"]');
+  await page.waitForSelector('button[data-focus="chapter-ch1"][aria-expanded="true"]');
   await page.click('button[data-focus="chapter-ch2"]');
+  await page.waitForSelector('button[data-focus="chapter-ch2"][aria-expanded="true"]');
   const sizes = await page.evaluate(() => {
     const region = document.querySelector('.grid-scroll')!;
     return { region: region.scrollWidth > region.clientWidth, page: document.documentElement.scrollWidth };
