@@ -580,16 +580,17 @@ export class Folio {
     return this.#readKept<LatestAnswer, LatestAnswer | null>(this.#bookPath(`/answers/${encodeURIComponent(question)}`), (latest) => this.#keptAnswers(question, latest));
   }
 
-  /** Everything the student has on a page in one request: `{programs: {activity: …}, answers: {question: {latest, attempts}}}`. */
+  /** Everything the student has on a page in one request: `{programs: {activity: …}, answers: {question: {latest, attempts}}, completedAt}`. */
   async pageState(page: string): Promise<PageState> {
     checkId('page', page);
     this.#page = page;
     return this.#readKept<PageState, PageState>(this.#bookPath(`/state?page=${encodeURIComponent(page)}`), (saved) => {
       if (saved?.experiments) this.#keepVariants(saved.experiments);
-      const state = saved ?? { programs: {}, answers: {} };
+      const state = saved ?? { programs: {}, answers: {}, completedAt: null };
       for (const entry of this.#outbox.list(this.#who)) {
         if (entry.page !== page || entry.target === null) continue;
         if (entry.kind === 'program') state.programs[entry.target] = this.#keptProgram(entry, state.programs[entry.target] ?? null);
+        if (entry.kind === 'complete' && entry.target === page) state.completedAt = (entry.body as { complete: boolean }).complete ? (state.completedAt ?? iso(entry.keptAt)) : null;
       }
       for (const question of new Set(this.#kept('answer').filter((e) => e.page === page).map((e) => e.target!))) {
         state.answers[question] = this.#keptAnswers(question, state.answers[question] ?? null)!;

@@ -43,12 +43,15 @@ export interface LatestAnswer {
 }
 
 /**
- * Everything the student has on one page: the latest program per activity and the latest answer per question, and,
- * when the book has experiments, the student's variant of each (what `variant()` then gives without asking).
+ * Everything the student has on one page: the latest program per activity, the latest answer per question, when the
+ * page was marked complete, and, when the book has experiments, the student's variant of each (what `variant()` then
+ * gives without asking).
  */
 export interface PageState {
   programs: Record<string, Program>;
   answers: Record<string, LatestAnswer>;
+  /** When the student marked the page complete (`markComplete`), else null; a mark kept in this browser counts, with the time it was made. */
+  completedAt: string | null;
   experiments?: StateExperiments;
 }
 

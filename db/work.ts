@@ -97,9 +97,16 @@ function pageSql(dialect: keyof typeof joinSql, table: keyof typeof pageTables):
       FROM ${sql.raw(table)} WHERE user_id = ${p.user} AND book_id = ${p.book} AND page = ${p.page} AND latest = 1`;
 }
 
-/** The whole page state in one statement (one read, one snapshot of both tables). */
+/** When the student marked the page complete, as a JSON string, else `null` (one lookup of the primary key). */
+const pageCompletedSql = (dialect: keyof typeof joinSql) =>
+  sql`COALESCE((SELECT '"' || ${sql.raw(isoSql[dialect]('completed_at'))} || '"' FROM page_completions WHERE user_id = ${p.user} AND book_id = ${p.book} AND page = ${p.page}), 'null')`;
+
+/** The whole page state in one statement (one read, one snapshot of the tables). */
 const pageStateSql = Object.fromEntries(
-  (['sqlite', 'postgres'] as const).map((dialect) => [dialect, sql`SELECT '{"programs":' || (${pageSql(dialect, 'programs')}) || ',"answers":' || (${pageSql(dialect, 'answers')}) || '}' AS state`]),
+  (['sqlite', 'postgres'] as const).map((dialect) => [
+    dialect,
+    sql`SELECT '{"programs":' || (${pageSql(dialect, 'programs')}) || ',"answers":' || (${pageSql(dialect, 'answers')}) || ',"completedAt":' || ${pageCompletedSql(dialect)} || '}' AS state`,
+  ]),
 ) as Record<keyof typeof joinSql, SQL>;
 
 const json = (value: string | number | null | undefined) => JSON.stringify(value ?? null);
@@ -138,7 +145,10 @@ export const defaultWorkLimits: WorkLimits = {
   quotaBytes: settings.quotaBytes.schema.default,
 };
 
-/** Bytes of `{"programs":{},"answers":{}}` around a page state's entries. */
+/**
+ * Bytes of `{"programs":{},"answers":{}}` around a page state's entries. The cap counts the programs and answers, what
+ * students send; the page's completion time (at most 41 bytes) and the book's experiments come on top.
+ */
 const pageStateFrame = 28;
 
 /**
@@ -415,7 +425,7 @@ export async function latestAnswer(db: Database, { userId, bookId }: Owner, ques
 
 /**
  * Everything a student has on one page, as the JSON text of `{programs: {activity: latest}, answers: {question:
- * {latest, attempts}}}`: made by the database, it needs no row objects, parsing or serialising here (the hot read).
+ * {latest, attempts}}, completedAt}`: made by the database, it needs no row objects, parsing or serialising here (the hot read).
  */
 export async function pageStateJson(db: Database, { userId, bookId }: Owner, page: string): Promise<Buffer> {
   return (await db.bytes(pageStateSql[db.dialect], { user: userId, book: bookId, page }))!;

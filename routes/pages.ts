@@ -14,7 +14,7 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { access: 'user' },
       schema: {
         tags: ['work'],
-        summary: "Everything the student has on a page, in one reply: latest program per activity, latest answer per question, and the student's variant of each of the book's experiments",
+        summary: "Everything the student has on a page, in one reply: latest program per activity, latest answer per question, when the page was marked complete, and the student's variant of each of the book's experiments",
         params: BookParams,
         querystring: StateQuery,
         response: { 200: PageState, ...errorReplies(400, 401, 404) },

@@ -123,7 +123,12 @@ export const StateExperiments = Type.Record(
 );
 
 export const PageState = Type.Object(
-  { programs: Type.Record(Type.String(), Program), answers: Type.Record(Type.String(), LatestAnswer), experiments: Type.Optional(StateExperiments) },
+  {
+    programs: Type.Record(Type.String(), Program),
+    answers: Type.Record(Type.String(), LatestAnswer),
+    completedAt: Type.Union([When, Type.Null()], { description: 'when the student marked this page complete, else null' }),
+    experiments: Type.Optional(StateExperiments),
+  },
   { additionalProperties: false },
 );
 

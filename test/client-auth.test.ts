@@ -228,7 +228,7 @@ t.test('another student logging in on the same browser never sends nor shows the
   await folio.login({ username: 'bob', password });
   await folio.flush();
   t.equal(folio.pendingWrites, 0, 'bob has no kept writes');
-  t.strictSame(await folio.pageState('ch1'), { programs: {}, answers: {} });
+  t.strictSame(await folio.pageState('ch1'), { programs: {}, answers: {}, completedAt: null });
   t.equal(await folio.loadProgram('ac1'), null);
   t.equal(await folio.latestAnswer('q1'), null);
   t.strictSame(await savedCode(app), {}, 'nothing of ada\'s was sent');
@@ -252,7 +252,7 @@ t.test('logout hides the student\'s kept writes; logout({forget: true}) removes 
   t.strictSame(events.auth.at(-1), { type: 'logout' });
   t.equal(folio.user, null);
   t.equal(folio.pendingWrites, 0);
-  t.strictSame(await folio.pageState('ch1'), { programs: {}, answers: {} });
+  t.strictSame(await folio.pageState('ch1'), { programs: {}, answers: {}, completedAt: null });
   t.equal(browser.outboxKeys().length, 1);
 
   const again = browser.open(t).folio;
@@ -288,11 +288,33 @@ t.test('pageState shows the page\'s kept writes over the server\'s state, marked
   });
 });
 
+t.test("pageState shows a completion mark kept in this browser over the server's, the last mark winning", async (t) => {
+  const app = await build(t);
+  const browser = new FakeBrowser(app);
+  const { folio } = browser.open(t);
+  await folio.register({ username: 'ada', password });
+  await folio.markComplete('ch1');
+  const saved = (await folio.pageState('ch1')).completedAt;
+  t.match(saved, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'marked on the server');
+  browser.network.offline = true;
+  await folio.markComplete('ch2');
+  await folio.markComplete('ch1', false);
+  browser.network.offline = false; // no 'online' event: the kept writes wait for their retry
+  const keptAt = new Date(browser.clock.now()).toISOString();
+  t.equal((await folio.pageState('ch1')).completedAt, null, 'unmarked in this browser');
+  t.equal((await folio.pageState('ch2')).completedAt, keptAt, 'marked in this browser, at the time of the mark');
+  t.equal((await folio.pageState('ch3')).completedAt, null);
+  browser.network.offline = true;
+  await folio.markComplete('ch1');
+  browser.network.offline = false;
+  t.equal((await folio.pageState('ch1')).completedAt, saved, "marked again before it was sent: the mark replaces the kept unmark, and the server's time stands");
+});
+
 t.test('without any session, reads answer empty instead of failing', async (t) => {
   const app = await build(t);
   const { folio, events } = new FakeBrowser(app).open(t);
   t.equal(await folio.me(), null);
-  t.strictSame(await folio.pageState('ch1'), { programs: {}, answers: {} });
+  t.strictSame(await folio.pageState('ch1'), { programs: {}, answers: {}, completedAt: null });
   t.equal(await folio.loadProgram('ac1'), null);
   t.equal(await folio.position(), null);
   t.strictSame(await folio.progress(), { completed: [] });

@@ -62,7 +62,7 @@ const checks: { [name: string]: true } = {
   Answer: true satisfies Same<Saved<Client.Answer>, Static<typeof Work.Answer>>,
   LatestAnswer: true satisfies Same<{ latest: Saved<Client.Answer>; attempts: number }, Static<typeof Work.LatestAnswer>>,
   PageState: true satisfies Same<
-    { programs: Record<string, Saved<Client.Program>>; answers: Record<string, { latest: Saved<Client.Answer>; attempts: number }> },
+    { programs: Record<string, Saved<Client.Program>>; answers: Record<string, { latest: Saved<Client.Answer>; attempts: number }>; completedAt: string | null },
     Static<typeof Work.PageState>
   >,
   Position: true satisfies Same<Saved<Client.Position>, Static<typeof Work.Position>>,

@@ -111,7 +111,7 @@ t.test('the same variant on two devices: the second device finds it in the page 
   const want = chooseVariant(salt, 'hints', ada.id, threeWay);
   t.same((await state(phone)).experiments, { hints: { variant: want, exposure: 'pending' } }, 'before any exposure: the variant the first call will record');
   t.equal((await variantOf(app, ada.headers)).json().variant, want);
-  t.same(await state(phone), { programs: {}, answers: {}, experiments: { hints: { variant: want, exposure: 'recorded' } } });
+  t.same(await state(phone), { programs: {}, answers: {}, completedAt: null, experiments: { hints: { variant: want, exposure: 'recorded' } } });
   t.same((await variantOf(app, phone)).json(), { variant: want, exposure: 'recorded' });
   t.equal((await assignments(app)).length, 1);
 });
@@ -120,7 +120,7 @@ t.test('a book without experiments has no experiments key in its page state', as
   const { app } = await setUp(t);
   const yolanda = await student(app, 'yolanda');
   const res = await expectStatus(app, 200, 'GET', '/api/books/other/state?page=p', { origin: otherBookOrigin, cookie: yolanda.headers.cookie });
-  t.same(res.json(), { programs: {}, answers: {} });
+  t.same(res.json(), { programs: {}, answers: {}, completedAt: null });
 });
 
 t.test("an anonymous student's assignment moves to the account at login, with its time and page", async (t) => {

@@ -150,7 +150,7 @@ t.test('page state returns the latest program per activity and answer per questi
   t.same(Object.keys(ch2.programs), ['ac3']);
   t.same(Object.keys(ch2.answers), ['q2']);
   const empty = (await app.inject({ method: 'GET', url: '/api/books/book/state?page=ch9', headers })).json();
-  t.same(empty, { programs: {}, answers: {} });
+  t.same(empty, { programs: {}, answers: {}, completedAt: null });
   const noPage = await app.inject({ method: 'GET', url: '/api/books/book/state', headers });
   t.equal(noPage.statusCode, 400);
 });
@@ -231,6 +231,19 @@ t.test('pages are marked complete and not complete; progress lists the completed
   t.same(progress.json().completed.map((c: { page: string }) => c.page), ['ch1', 'ch3']);
 });
 
+t.test("a page's state carries when it was marked complete (the stored time, to the millisecond), null before and after unmarking", async (t) => {
+  const app = await build(t);
+  const headers = await student(app);
+  const state = async (page: string) => (await app.inject({ method: 'GET', url: `/api/books/book/state?page=${page}`, headers })).json();
+  t.equal((await state('ch1')).completedAt, null);
+  await app.inject({ method: 'PUT', url: '/api/books/book/pages/complete', headers, payload: { page: 'ch1', complete: true } });
+  const stored = (await app.db.get<{ completed_at: number }>(sql`SELECT completed_at FROM page_completions WHERE page = 'ch1'`))!.completed_at;
+  t.equal((await state('ch1')).completedAt, new Date(Number(stored)).toISOString());
+  t.equal((await state('ch2')).completedAt, null, 'another page of the book is not complete');
+  await app.inject({ method: 'PUT', url: '/api/books/book/pages/complete', headers, payload: { page: 'ch1', complete: false } });
+  t.equal((await state('ch1')).completedAt, null);
+});
+
 t.test('events are stored with the server time, 202 with the count', async (t) => {
   const app = await build(t);
   const headers = await student(app);
@@ -303,7 +316,7 @@ t.test('a student sees only their own work', async (t) => {
   t.equal((await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1', headers: bob })).statusCode, 404);
   t.equal((await app.inject({ method: 'GET', url: '/api/books/book/programs/ac1/history', headers: bob })).json().versions.length, 0);
   t.equal((await app.inject({ method: 'GET', url: '/api/books/book/answers/q1', headers: bob })).statusCode, 404);
-  t.same((await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers: bob })).json(), { programs: {}, answers: {} });
+  t.same((await app.inject({ method: 'GET', url: '/api/books/book/state?page=p', headers: bob })).json(), { programs: {}, answers: {}, completedAt: null });
   t.equal((await app.inject({ method: 'GET', url: '/api/books/book/position', headers: bob })).statusCode, 404);
   t.same((await app.inject({ method: 'GET', url: '/api/books/book/progress/me', headers: bob })).json(), { completed: [] });
   const bobSave = await app.inject({ method: 'PUT', url: '/api/books/book/programs/ac1', headers: bob, payload: { code: 'bob code' } });

@@ -1,6 +1,7 @@
 /**
  * `<folio-complete [page]>`: "I have finished this page", a checkbox. Its content, if any, is the label. `page`
- * defaults to the book's page id. Restoring it asks Folio for the completed pages (one more request).
+ * defaults to the book's page id, whose completion comes with the page state; one naming another page asks Folio
+ * for the completed pages (one more request).
  */
 import { FolioElement, h, validId, type Loaded } from './core.js';
 
@@ -44,13 +45,16 @@ export class FolioCompleteElement extends FolioElement {
   restore(loaded: Loaded): void {
     this.#live.textContent = '';
     if (!this.saves || loaded.error) return;
+    if (this.page === this.book.page) return this.#show(loaded.state.completedAt !== null);
     void this.book.progress().then(
-      (progress) => {
-        this.#box.checked = progress.completed.some((c) => c.page === this.page);
-        this.dataset.state = this.#box.checked ? 'complete' : 'new';
-      },
+      (progress) => this.#show(progress.completed.some((c) => c.page === this.page)),
       () => {},
     );
+  }
+
+  #show(complete: boolean): void {
+    this.#box.checked = complete;
+    this.dataset.state = complete ? 'complete' : 'new';
   }
 }
 

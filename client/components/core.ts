@@ -132,7 +132,7 @@ export class Book {
     this.#members.delete(member);
   }
 
-  /** The pages the student completed (a second request, made only for `<folio-complete>`). */
+  /** The pages the student completed (a second request, made only for a `<folio-complete page>` naming another page). */
   progress(): Promise<Progress> {
     if (!this.folio) return Promise.resolve({ completed: [] });
     this.#progress ??= this.#load().then(() => this.folio!.progress());
@@ -166,7 +166,7 @@ export class Book {
     this.root.setAttribute('aria-busy', 'true');
     this.root.removeAttribute('data-ready');
     const folio = this.folio;
-    const empty: PageState = { programs: {}, answers: {} };
+    const empty: PageState = { programs: {}, answers: {}, completedAt: null };
     this.#loaded = (async (): Promise<Loaded> => {
       if (!folio) return { state: empty, user: null };
       try {
