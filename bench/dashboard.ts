@@ -12,7 +12,8 @@
  *
  * Progress goes to stderr; the figures to stdout. `--keep FILE` writes the generated database there and reuses it
  * next time (seeding 1,000 students through Folio's own writes takes some minutes). `--assert` exits 1 when the
- * median is over 1 s. FOLIO_BENCH_PROFILE=1 also prints each run's requests as the page timed them.
+ * median is over 1 s. FOLIO_BENCH_PROFILE=1 also prints each run's requests as the page timed them; FOLIO_BENCH_TRACE=FILE
+ * writes Chromium's trace of the last run there (open it in DevTools' Performance panel).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -148,7 +149,8 @@ async function startFolio(file: string): Promise<{ child: ChildProcess; url: str
 
 /**
  * In the page, before its scripts: watches the document and notes in `window.benchGrid` the time the grid's body has
- * `rows` rows, and the time of the first frame after it (requestAnimationFrame, then a task: the frame was produced).
+ * `rows` rows, and the time of the first frame after it (requestAnimationFrame, then a task: the frame was produced),
+ * then reports both on the console.
  * A script's text, not a function: tsx would add its own helpers to a function's code, which the page lacks.
  */
 const watchGrid = (rows: number) => `(() => {
@@ -158,7 +160,10 @@ const watchGrid = (rows: number) => `(() => {
     if (!table || Number(table.getAttribute('data-students')) < ${rows} || !table.querySelector('tbody tr[data-student]')) return;
     window.benchGrid = { inDocument: performance.now() };
     observer.disconnect();
-    requestAnimationFrame(() => setTimeout(() => (window.benchGrid.shown = performance.now()), 0));
+    requestAnimationFrame(() => setTimeout(() => {
+      window.benchGrid.shown = performance.now();
+      console.debug('folio-bench-grid ' + JSON.stringify(window.benchGrid));
+    }, 0));
   };
   const observer = new MutationObserver(check);
   observer.observe(document, { childList: true, subtree: true });
@@ -203,11 +208,17 @@ async function main(): Promise<number> {
       const context = await browser.newContext({ storageState: { cookies, origins: [] }, viewport: { width: 1280, height: 900 } });
       await context.addInitScript({ content: watchGrid(students) });
       const tab = await context.newPage();
+      const trace = process.env.FOLIO_BENCH_TRACE && run === runs ? process.env.FOLIO_BENCH_TRACE : undefined;
+      if (trace) await browser.startTracing(tab, { path: trace, categories: ['devtools.timeline', 'v8.execute', 'disabled-by-default-devtools.timeline', 'disabled-by-default-v8.cpu_profiler', 'blink.user_timing'] });
+      // The figure comes as a console message: waiting with waitForFunction would run Playwright's own script in the page
+      // meanwhile (50-70 ms of the page's main thread, measured in a trace).
+      const reported = tab.waitForEvent('console', { predicate: (message) => message.text().startsWith('folio-bench-grid '), timeout: 60_000 });
       await tab.goto(`${folio.url}/dashboard/#/courses/${courseId}`);
-      const { inDocument, shown } = (await (await tab.waitForFunction(() => (window as unknown as { benchGrid?: { shown?: number } }).benchGrid?.shown && (window as unknown as { benchGrid: unknown }).benchGrid, undefined, { timeout: 60_000 })).jsonValue()) as {
-        inDocument: number;
-        shown: number;
-      };
+      const { inDocument, shown } = JSON.parse((await reported).text().slice('folio-bench-grid '.length)) as { inDocument: number; shown: number };
+      if (trace) {
+        await browser.stopTracing();
+        log(`run ${run}: Chromium's trace (chrome://tracing, DevTools' Performance panel) in ${trace}`);
+      }
       const rows = await tab.$$eval('table.grid tbody tr', (trs) => trs.length);
       const progress = await tab.evaluate(() =>
         performance

@@ -2,17 +2,18 @@
  * A course's activity over time (GET /api/courses/:course/activity), in its overview: "active this week", a uPlot chart
  * of answers, program saves and page views per day (UTC), and the same numbers as a table for those who cannot see the
  * chart. uPlot draws on a canvas and sets its elements' sizes from script (element.style), which the dashboard's CSP
- * allows: it needs no inline style or script; its stylesheet is bundled into dashboard.css.
+ * allows: it needs no inline style or script; its stylesheet is bundled into dashboard.css. The chart's code (chart.ts)
+ * is a module of its own, imported when the chart is drawn.
  */
-import uPlot from 'uplot';
-import { h } from './dom.js';
+import { h, replace } from './dom.js';
 import type { CourseActivity } from './types.js';
 
 /** The days the overview shows. */
 export const activityDays = 30;
 
-const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' });
-const weekday = new Intl.DateTimeFormat(undefined, { weekday: 'short', timeZone: 'UTC' });
+// Made at their first use, as grid.ts's formatTime.
+let formats: { day: Intl.DateTimeFormat; weekday: Intl.DateTimeFormat } | undefined;
+const dates = () => (formats ??= { day: new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' }), weekday: new Intl.DateTimeFormat(undefined, { weekday: 'short', timeZone: 'UTC' }) });
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 /** A day of the reply (YYYY-MM-DD, UTC) as seconds since the epoch, uPlot's time unit. */
 const seconds = (day: string) => Date.parse(`${day}T00:00:00Z`) / 1000;
@@ -30,10 +31,10 @@ export function activitySummary(activity: CourseActivity): string {
   const busiest = activity.days.reduce<CourseActivity['days'][number] | undefined>((best, d) => (d.students > (best?.students ?? 0) ? d : best), undefined);
   const first = activity.days[0];
   const last = activity.days.at(-1);
-  const range = first && last ? `from ${dayFormat.format(Date.parse(first.day))} to ${dayFormat.format(Date.parse(last.day))} (UTC)` : '';
+  const range = first && last ? `from ${dates().day.format(Date.parse(first.day))} to ${dates().day.format(Date.parse(last.day))} (UTC)` : '';
   return (
     `Activity ${range}: ${plural(total('answers'), 'answer')}, ${plural(total('saves'), 'program save')}, ${plural(total('pageViews'), 'page view')}. ` +
-    (busiest ? `Most students active on ${dayFormat.format(Date.parse(busiest.day))}: ${busiest.students}.` : 'No student was active.')
+    (busiest ? `Most students active on ${dates().day.format(Date.parse(busiest.day))}: ${busiest.students}.` : 'No student was active.')
   );
 }
 
@@ -58,7 +59,7 @@ function activityTable(activity: CourseActivity): HTMLElement {
             h(
               'tr',
               { 'data-day': d.day },
-              h('th', { scope: 'row' }, h('time', { datetime: d.day }, `${weekday.format(Date.parse(d.day))} ${dayFormat.format(Date.parse(d.day))}`)),
+              h('th', { scope: 'row' }, h('time', { datetime: d.day }, `${dates().weekday.format(Date.parse(d.day))} ${dates().day.format(Date.parse(d.day))}`)),
               h('td', {}, d.answers),
               h('td', {}, d.saves),
               h('td', {}, d.pageViews),
@@ -74,29 +75,15 @@ function activityTable(activity: CourseActivity): HTMLElement {
 /** The chart: drawn once its holder is in the page (uPlot measures nothing itself: the holder's width), redrawn at the new width when it changes. */
 function activityChart(activity: CourseActivity): HTMLElement {
   const holder = h('div', { class: 'activity-chart', id: 'activity-chart', role: 'img', 'aria-label': activitySummary(activity) });
-  const data: uPlot.AlignedData = [activity.days.map((d) => seconds(d.day)), ...series.map((s) => activity.days.map((d) => d[s.key]))];
   const size = () => ({ width: Math.max(280, holder.clientWidth), height: holder.clientWidth < 500 ? 220 : 280 });
-  let plot: uPlot | undefined;
+  let plot: Promise<{ resize(size: { width: number; height: number }): void }> | undefined;
   const draw = () => {
     if (!holder.isConnected) return;
-    if (plot) return plot.setSize(size());
-    plot = new uPlot(
-      {
-        ...size(),
-        // The days are UTC days: the axis and the legend say the same dates as the table.
-        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(5, max)] } },
-        series: [
-          { label: 'Day (UTC)', value: '{YYYY}-{MM}-{DD}' },
-          ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, ...(s.dash ? { dash: [...s.dash] } : {}), points: { show: activity.days.length <= 31 } })),
-        ],
-        axes: [{ space: 60 }, { label: 'per day', space: 30, values: (_u, ticks) => ticks.map((v) => (Number.isInteger(v) ? String(v) : '')) }],
-        legend: { live: true },
-        cursor: { drag: { x: false, y: false } },
-      },
-      data,
-      holder,
-    );
+    if (plot) return void plot.then((p) => p.resize(size()));
+    const days = activity.days.map((d) => seconds(d.day));
+    const values = series.map((s) => activity.days.map((d) => d[s.key]));
+    plot = import('./chart.js').then((chart) => chart.drawActivity(holder, days, series, values, size()));
+    plot.catch((err: unknown) => replace(holder, h('p', { class: 'error' }, `The chart could not be drawn: ${String(err)}`)));
   };
   // Drawn after the screen is in the page; redrawn when the holder's width changes (a phone turned, a window resized).
   new ResizeObserver(() => draw()).observe(holder);

@@ -8,7 +8,7 @@ import { byId, h, replace, type Child } from './dom.js';
 import { addChapterPages, gridByChapter, renderGrid, renderLegend, renderRows, visibleRows, windowedFrom, type Grid, type GridActions, type Row, type RowWindow, type SortKey, type View } from './grid.js';
 import { lmsScoresSection } from './lms-scores.js';
 import { courseHref, courseNav, crumbs, redraw, say, sayError, session, show } from './shell.js';
-import type { CourseActivity, CourseDetail, CourseRole, GridPage, LtiScores, RosterChange, RosterPage, RosterStudent, Toc } from './types.js';
+import type { CourseActivity, CourseDetail, CourseRole, GridPage, LtiScores, RosterChange, RosterPage, RosterStudent } from './types.js';
 
 /** What one course's screen shows and keeps between its redraws. */
 interface CourseState {
@@ -23,26 +23,16 @@ interface CourseState {
   activity: Promise<CourseActivity>;
 }
 
-type FirstLoad = [CourseDetail, GridPage[], Toc | undefined];
+type FirstLoad = [CourseDetail, GridPage[]];
 
 /**
- * What a course's screen needs first, at once (a course of 1,000 students shows its grid in about a second:
- * bench/dashboard.ts): the course, its grid by chapter (a chapter's pages come when it opens), and the book's chapter
- * titles, which a book without a table of contents (404) lacks: its chapters show by id.
+ * What a course's screen needs first, at once (a course of 1,000 students shows its grid in under a second:
+ * bench/dashboard.ts): the course and its grid by chapter, with the chapters' titles (a chapter's pages come when it
+ * opens).
  */
 function firstLoad(id: string): Promise<FirstLoad> {
   const path = `/api/courses/${encodeURIComponent(id)}`;
-  const detailed = api<CourseDetail>('GET', path);
-  return Promise.all([
-    detailed,
-    allPages<GridPage>(`${path}/grid`, 1000),
-    detailed.then((d) =>
-      api<Toc>('GET', `/api/books/${encodeURIComponent(d.book)}/toc`).catch((err: unknown) => {
-        if (err instanceof ApiError && err.status === 404) return undefined;
-        throw err;
-      }),
-    ),
-  ]);
+  return Promise.all([api<CourseDetail>('GET', path), allPages<GridPage>(`${path}/grid`, 1000)]);
 }
 
 /** A first load asked for before the courses taught are known (the page opened at a course's address), used once. */
@@ -59,8 +49,8 @@ async function loadCourse(id: string, role: CourseRole, view?: View): Promise<Co
   const label = (s: RosterStudent) => s.name ?? s.username ?? s.id;
   const early = prefetched?.id === id ? prefetched.load : undefined;
   prefetched = undefined;
-  const [detail, report, toc] = await (early ?? Promise.reject(new Error('none'))).catch(() => firstLoad(id));
-  const grid = gridByChapter(report, toc);
+  const [detail, report] = await (early ?? Promise.reject(new Error('none'))).catch(() => firstLoad(id));
+  const grid = gridByChapter(report);
   // A redraw keeps the chapters open: their pages again.
   const open = [...(view?.expanded ?? [])].filter((chapter) => grid.unloaded?.has(chapter));
   await Promise.all(open.map(async (chapter) => addChapterPages(grid, await allPages<GridPage>(chapterPath(id, chapter), 1000))));
@@ -226,23 +216,24 @@ function progressSection(state: CourseState): HTMLElement {
     },
     studentHref: (row) => courseHref(state.detail.id, `/students/${encodeURIComponent(row.id)}`),
   };
-  // A large class draws the rows in view and a screenful above and below them (grid.ts, windowedFrom); a row's height
-  // is measured once drawn.
+  // A large class draws the rows in view and a screenful above and below them (grid.ts, windowedFrom). A new drawing
+  // shows the rows in view first; after its frame, the rows' height is measured and the screenfuls around them drawn
+  // (settle).
+  // Before the region is on the page, its height is its most (75vh, dashboard.css).
   let rows: Row[] = [];
-  let rowHeight = 40;
+  let rowHeight = 57;
   let drawn: RowWindow | undefined;
-  const windowAt = (): RowWindow | undefined => {
+  const windowAt = (around = true): RowWindow | undefined => {
     if (rows.length <= windowedFrom) return undefined;
-    const screen = Math.ceil((holder.clientHeight || window.innerHeight) / rowHeight);
-    const start = Math.max(0, Math.floor(holder.scrollTop / rowHeight) - screen);
-    return { start, end: Math.min(rows.length, start + 3 * screen), rowHeight };
+    const screen = Math.ceil((holder.clientHeight || 0.75 * window.innerHeight) / rowHeight);
+    const first = Math.floor(holder.scrollTop / rowHeight);
+    const start = around ? Math.max(0, first - screen) : first;
+    return { start, end: Math.min(rows.length, first + (around ? 2 : 1) * screen), rowHeight };
   };
-  const measure = () => {
+  const settle = () => {
     const row = holder.querySelector<HTMLElement>('tbody tr[data-student]');
-    if (row && row.offsetHeight > 0 && Math.abs(row.offsetHeight - rowHeight) > 1) {
-      rowHeight = row.offsetHeight;
-      redrawRows(true);
-    }
+    if (row && row.offsetHeight > 0) rowHeight = row.offsetHeight;
+    redrawRows(true);
   };
   const redrawRows = (always = false) => {
     const next = windowAt();
@@ -266,13 +257,15 @@ function progressSection(state: CourseState): HTMLElement {
   });
   const draw = (focus?: string) => {
     rows = visibleRows(grid, view);
-    drawn = windowAt();
+    drawn = windowAt(false);
     const table = renderGrid(grid, view, actions, rows, drawn);
     replace(holder, table);
     const shown = rows.length;
     count.textContent = shown === grid.rows.length ? `${shown} student${shown === 1 ? '' : 's'}` : `${shown} of ${grid.rows.length} students match`;
     if (focus) (holder.querySelector(`[data-focus="${CSS.escape(focus)}"]`) as HTMLElement | null)?.focus();
-    if (drawn) requestAnimationFrame(measure);
+    // The rows around come when the page is idle after the frame that shows these (at most 300 ms later), so that they
+    // never hold that frame up; where requestIdleCallback is missing (Safari), 50 ms after it.
+    if (drawn) requestAnimationFrame(() => ('requestIdleCallback' in window ? requestIdleCallback(settle, { timeout: 300 }) : setTimeout(settle, 50)));
   };
   const filter = h('input', { id: 'grid-filter', type: 'search', value: view.filter, autocomplete: 'off', 'aria-describedby': 'grid-count' });
   filter.addEventListener('input', () => {

@@ -86,21 +86,25 @@ export function buildGrid(report: ProgressPage[], toc: Toc | undefined): Grid {
       chapter.pages.forEach((page, i) => pages.set(page.id, cells[i]!));
       chapterCells.set(chapter.id, sum(cells));
     }
-    const { user, totals } = student;
-    const progress = progressOf(totals);
-    return {
-      id: user.id,
-      label: user.name ?? user.username ?? user.id,
-      username: user.username,
-      search: [user.name, user.username, user.email].filter(Boolean).join(' ').toLowerCase(),
-      chapters: chapterCells,
-      pages,
-      progress,
-      totals,
-      lastActivity: student.lastActivity === null ? null : Date.parse(student.lastActivity),
-    };
+    return rowOf(student, chapterCells, pages);
   });
   return { chapters, rows };
+}
+
+/** A student's row of the grid, from their entry in a grid or progress reply and their cells. */
+function rowOf(student: Pick<StudentProgress, 'user' | 'totals' | 'lastActivity'>, chapters: Map<string, Cell>, pages: Map<string, Cell>): Row {
+  const { user, totals } = student;
+  return {
+    id: user.id,
+    label: user.name ?? user.username ?? user.id,
+    username: user.username,
+    search: [user.name, user.username, user.email].filter(Boolean).join(' ').toLowerCase(),
+    chapters,
+    pages,
+    progress: progressOf(totals),
+    totals,
+    lastActivity: student.lastActivity === null ? null : Date.parse(student.lastActivity),
+  };
 }
 
 /** The chapters of a table of contents as the progress replies list its pages, with the chapter titles of the book's, if any. */
@@ -123,44 +127,37 @@ function chaptersOf(pages: ProgressPage['toc']['pages'], toc: Toc | undefined): 
 const progressOf = (totals: StudentProgress['totals']) => (totals.possible > 0 ? totals.earned / totals.possible : totals.pages > 0 ? totals.pagesCompleted / totals.pages : 0);
 
 /**
- * The grid of the pages of GET /api/courses/:course/grid by chapter: a cell a chapter (and the unlisted pages' cells);
- * the pages of a chapter come with addChapterPages when it opens.
+ * The grid of the pages of GET /api/courses/:course/grid by chapter (with the chapters' titles): a cell a chapter (and
+ * the unlisted pages' cells); the pages of a chapter come with addChapterPages when it opens.
  */
-export function gridByChapter(report: GridReply[], toc: Toc | undefined): Grid {
-  const chapters = chaptersOf(report[0]?.toc.pages ?? [], toc);
+export function gridByChapter(report: GridReply[]): Grid {
+  const chapters = chaptersOf(report[0]?.toc.pages ?? [], { chapters: report[0]?.chapters ?? [] });
   const students = report.flatMap((p) => p.students);
   const unlisted = [...new Set(students.flatMap((s) => s.unlisted?.map((p) => p.page) ?? []))].sort();
   if (unlisted.length > 0) chapters.push({ id: unlistedChapter, title: 'Not in the table of contents', pages: unlisted.map((id) => ({ id, title: id, possible: 1 })) });
   const columns = report[0]?.columns ?? [];
+  // Each listed chapter's column in the reply and its sums, found once (this runs for every student on the first view).
+  const listed = chapters
+    .filter((c) => c.id !== unlistedChapter)
+    .map((c) => ({ id: c.id, column: columns.indexOf(c.id), possible: c.pages.reduce((n, p) => n + p.possible, 0), pages: c.pages.length }));
+  const unlistedPages = chapters.find((c) => c.id === unlistedChapter)?.pages;
   const rows = students.map((student): Row => {
     const chapterCells = new Map<string, Cell>();
     const pages = new Map<string, Cell>();
-    for (const chapter of chapters) {
-      if (chapter.id === unlistedChapter) {
-        const done = new Map(student.unlisted?.map((p) => [p.page, p.completed]));
-        const cells = chapter.pages.map((page): Cell => {
-          const completed = done.get(page.id) ? 1 : 0;
-          return { earned: completed, possible: 1, completed, pages: 1, touched: done.has(page.id) };
-        });
-        chapter.pages.forEach((page, i) => pages.set(page.id, cells[i]!));
-        chapterCells.set(chapter.id, sum(cells));
-        continue;
-      }
-      const [earned, completed, touched] = student.cells[columns.indexOf(chapter.id)] ?? [0, 0, 0];
-      chapterCells.set(chapter.id, { earned, possible: chapter.pages.reduce((n, p) => n + p.possible, 0), completed, pages: chapter.pages.length, touched: touched > 0 });
+    for (const chapter of listed) {
+      const cell = student.cells[chapter.column];
+      chapterCells.set(chapter.id, { earned: cell?.[0] ?? 0, possible: chapter.possible, completed: cell?.[1] ?? 0, pages: chapter.pages, touched: (cell?.[2] ?? 0) > 0 });
     }
-    const { user, totals } = student;
-    return {
-      id: user.id,
-      label: user.name ?? user.username ?? user.id,
-      username: user.username,
-      search: [user.name, user.username, user.email].filter(Boolean).join(' ').toLowerCase(),
-      chapters: chapterCells,
-      pages,
-      progress: progressOf(totals),
-      totals,
-      lastActivity: student.lastActivity === null ? null : Date.parse(student.lastActivity),
-    };
+    if (unlistedPages) {
+      const done = new Map(student.unlisted?.map((p) => [p.page, p.completed]));
+      const cells = unlistedPages.map((page): Cell => {
+        const completed = done.get(page.id) ? 1 : 0;
+        return { earned: completed, possible: 1, completed, pages: 1, touched: done.has(page.id) };
+      });
+      unlistedPages.forEach((page, i) => pages.set(page.id, cells[i]!));
+      chapterCells.set(unlistedChapter, sum(cells));
+    }
+    return rowOf(student, chapterCells, pages);
   });
   return { chapters, rows, unloaded: new Set(chapters.filter((c) => c.id !== unlistedChapter).map((c) => c.id)) };
 }
@@ -235,7 +232,12 @@ function cellContent(cell: Cell): Child[] {
   ];
 }
 
-export const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+let timeFormat: Intl.DateTimeFormat | undefined;
+/**
+ * A time as the reader's locale writes it. The formatter is made at its first use: the page's first one loads the
+ * browser's locale data (50-150 ms of the main thread, measured in Chromium), which must not hold up the first requests.
+ */
+export const formatTime = (ms: number) => (timeFormat ??= new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' })).format(ms);
 
 export interface GridActions {
   sortBy(key: SortKey): void;
@@ -277,7 +279,7 @@ export function renderRows(grid: Grid, view: View, actions: GridActions, rows: R
     const cells: Child[] = [
       h('th', { scope: 'row', class: 'student' }, h('a', { class: 'name', href: actions.studentHref(row) }, row.label), row.username && row.username !== row.label ? h('span', { class: 'username' }, row.username) : null),
       h('td', { class: 'total' }, `${Math.round(row.progress * 100)}%`, h('span', { class: 'done' }, `${row.totals.pagesCompleted}/${row.totals.pages} pages`)),
-      h('td', { class: 'activity' }, row.lastActivity === null ? 'never' : h('time', { datetime: new Date(row.lastActivity).toISOString() }, dateFormat.format(row.lastActivity))),
+      h('td', { class: 'activity' }, row.lastActivity === null ? 'never' : h('time', { datetime: new Date(row.lastActivity).toISOString() }, formatTime(row.lastActivity))),
     ];
     for (const chapter of grid.chapters) {
       const cell = row.chapters.get(chapter.id)!;

@@ -4,7 +4,7 @@
  */
 import { ApiError } from './api.js';
 import { byId, h, replace, type Child } from './dom.js';
-import { dateFormat } from './grid.js';
+import { formatTime } from './grid.js';
 import type { CourseSummary, User } from './types.js';
 
 /** The logged-in user (undefined before login) and the courses they teach (every course for an admin). */
@@ -41,7 +41,7 @@ export function redraw(title: string, focus: string | undefined, ...content: (Ch
 export const describe = (user: User) => user.name ?? user.username ?? 'you';
 
 /** A time as the reader's locale writes it, machine-readable in `datetime`. */
-export const when = (iso: string) => h('time', { datetime: iso }, dateFormat.format(Date.parse(iso)));
+export const when = (iso: string) => h('time', { datetime: iso }, formatTime(Date.parse(iso)));
 
 /** " (not in the table of contents)" after an id the book's table of contents does not list. */
 export const notListed = (item: { unlisted?: true | boolean }) => (item.unlisted ? h('span', { class: 'muted' }, ' (not in the table of contents)') : null);

@@ -7,7 +7,7 @@
 import { diffLines } from 'diff';
 import { api, ApiError } from './api.js';
 import { h, replace, type Child } from './dom.js';
-import { buildGrid, dateFormat, levelOf, type Cell } from './grid.js';
+import { buildGrid, formatTime, levelOf, type Cell } from './grid.js';
 import { courseHref, crumbs, notListed, say, sayError, session, show, when } from './shell.js';
 import type { Attempt, AttemptsPage, ProgramVersion, StudentProgressReply, StudentWork, Toc, VersionsPage } from './types.js';
 
@@ -341,7 +341,7 @@ class ProgramHistory {
     this.versions.push(...page.versions);
     this.next = page.next;
     for (const select of [this.fromSelect, this.toSelect]) {
-      select.append(...page.versions.map((v) => h('option', { value: v.version }, `${v.version} · ${dateFormat.format(Date.parse(v.savedAt))} · ${bytes(v.size)}`)));
+      select.append(...page.versions.map((v) => h('option', { value: v.version }, `${v.version} · ${formatTime(Date.parse(v.savedAt))} · ${bytes(v.size)}`)));
     }
   }
 

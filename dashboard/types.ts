@@ -102,6 +102,8 @@ export interface ProgressPage {
 /** A page of GET /api/courses/:course/grid (by chapter, or by page of one chapter). */
 export interface GridPage {
   toc: { pages: TocPage[] };
+  /** The table of contents' chapters with their titles. */
+  chapters: { id: string; title: string }[];
   chapter: string | null;
   columns: string[];
   students: {

@@ -242,7 +242,15 @@ export async function courseGrid(
       return reply(user, cells, totals, unlisted, k.last);
     });
   }
-  return { toc, chapter: chapter?.id ?? null, columns: columns.map((c) => c.id), students, next: more ? enrolled.at(-1)!.id : null };
+  const titles = new Map(registered?.chapters.map((c) => [c.id, c.title]));
+  return {
+    toc,
+    chapters: chapters.map((c) => ({ id: c.id, title: titles.get(c.id) ?? c.id })),
+    chapter: chapter?.id ?? null,
+    columns: columns.map((c) => c.id),
+    students,
+    next: more ? enrolled.at(-1)!.id : null,
+  };
 }
 
 /** The statements of the grid in a dialect, by name (for EXPLAIN in the tests). */

@@ -12,6 +12,8 @@ import { headerPolicies } from '../plugins/security.js';
 export const dashboardFiles: Record<string, string> = {
   'dashboard.js': 'text/javascript; charset=utf-8',
   'dashboard.js.map': 'application/json; charset=utf-8',
+  'chart.js': 'text/javascript; charset=utf-8',
+  'chart.js.map': 'application/json; charset=utf-8',
   'dashboard.css': 'text/css; charset=utf-8',
 };
 

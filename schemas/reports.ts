@@ -241,6 +241,9 @@ export const CourseGridReply = Type.Object(
     book: BookId,
     window: CourseWindow,
     toc: ReportToc,
+    chapters: Type.Array(Type.Object({ id: Type.String(), title: Type.String() }, { additionalProperties: false }), {
+      description: "the table of contents' chapters in its order, with their titles (a dashboard needs no other request to label the columns)",
+    }),
     chapter: Nullable(Type.String({ description: 'the chapter whose pages the columns are; null: the columns are the chapters' })),
     columns: Type.Array(Type.String(), { description: 'the cells\' columns in order: the table of contents\' chapter ids, or the chapter\'s page ids' }),
     students: Type.Array(

@@ -45,7 +45,7 @@ const owner = (userId: string) => ({ userId, bookId: 'book' });
 async function grid(app: FastifyInstance, headers: Record<string, string>, query = '') {
   const res = await app.inject({ method: 'GET', url: `/api/courses/c1/grid${query}`, headers });
   if (res.statusCode !== 200) throw new Error(`grid: ${res.statusCode} ${res.body}`);
-  return res.json() as { columns: string[]; chapter: string | null; students: { user: { username: string }; cells: number[][]; totals: Record<string, number>; lastActivity: string | null; unlisted?: unknown }[] };
+  return res.json() as { columns: string[]; chapters: { id: string; title: string }[]; chapter: string | null; students: { user: { username: string }; cells: number[][]; totals: Record<string, number>; lastActivity: string | null; unlisted?: unknown }[] };
 }
 
 /** The grid rows of the course's book: [user id, generation, generation built, has its cells and pages]. */
@@ -79,6 +79,7 @@ t.test('the grid by chapter: points, pages completed and pages with work a chapt
 
   const body = await grid(app, ines.headers);
   t.same(body.columns, ['ch1', 'ch2']);
+  t.same(body.chapters, [{ id: 'ch1', title: 'One' }, { id: 'ch2', title: 'Two' }], "the chapters' titles, for the columns' labels");
   t.equal(body.chapter, null);
   const of = (b: typeof body, username: string) => b.students.find((s) => s.user.username === username)!;
   const [a, c] = [of(body, 'ada'), of(body, 'cleo')];
@@ -95,6 +96,7 @@ t.test('the grid by chapter: points, pages completed and pages with work a chapt
 
   const ch1 = await grid(app, ines.headers, '?chapter=ch1');
   t.same(ch1.columns, ['p1', 'p2']);
+  t.same(ch1.chapters, body.chapters);
   t.same(of(ch1, 'ada').cells, [[3.5, 0, 1], [1, 1, 1]]);
   const unknown = await app.inject({ method: 'GET', url: '/api/courses/c1/grid?chapter=nope', headers: ines.headers });
   t.equal(unknown.statusCode, 404);

@@ -50,6 +50,14 @@ t.test("the demo's instructor sees all 200 students of the seeded class: the gri
   const first = await drawn();
   t.ok(first.length > 10 && first.length < students, `${first.length} rows drawn of ${students}`);
   t.equal(first[0]![0], '2', 'from the first');
+  // After the frame that shows the rows in view, those a screenful below come too (course.ts settle), and the spacers
+  // take the measured height of a row: the table is as tall as all its rows, so the scroll bar is right.
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll<HTMLElement>('table.grid tbody tr[data-student]');
+    return rows.length * rows[0]!.offsetHeight >= 2 * document.querySelector('.grid-scroll')!.clientHeight;
+  });
+  const { body, rowHeight } = await page.$eval('table.grid tbody', (b) => ({ body: b.getBoundingClientRect().height, rowHeight: b.querySelector<HTMLElement>('tr[data-student]')!.offsetHeight }));
+  t.ok(Math.abs(body - students * rowHeight) <= students, `the body is ${body} px for ${students} rows of ${rowHeight} px`);
   const names = await page.evaluate(() => [...document.querySelectorAll('table.grid tbody .name')].map((a) => a.textContent!));
   t.strictSame(names, [...names].sort((a, b) => a.localeCompare(b)), 'by name');
 
