@@ -5,27 +5,14 @@ import { importToc } from '../db/books.js';
 import { courseReportStatements } from '../db/course-reports.js';
 import { enrol } from '../db/courses.js';
 import { build, buildLogged, testDialect } from './helper.js';
-import { courseOf, enrolled, expectStatus, loginAs, staffOf, student } from './staff.js';
+import { courseOf, enrolled, expectStatus, loginAs, staffOf, student, twoChapterToc } from './staff.js';
 
 /** The course reports under /api/courses/:course/…: enrolled students only, graded against the table of contents, within the course's dates. */
 
 const T = Date.parse('2026-09-01T08:00:00.000Z');
 const at = (ms: number) => new Date(T + ms).toISOString();
 
-/** ch1: p1 (q1 2 points, q2 3 points, ac1), p2 (no question: its completion); ch2: p3 (q3 4 points). */
-const toc = {
-  chapters: [
-    {
-      id: 'ch1',
-      title: 'One',
-      pages: [
-        { id: 'p1', title: 'Page 1', questions: [{ id: 'q1', kind: 'mchoice', points: 2 }, { id: 'q2', kind: 'fitb', points: 3 }], activities: [{ id: 'ac1' }] },
-        { id: 'p2', title: 'Page 2', questions: [], activities: [] },
-      ],
-    },
-    { id: 'ch2', title: 'Two', pages: [{ id: 'p3', title: 'Page 3', questions: [{ id: 'q3', kind: 'shortanswer', points: 4 }], activities: [] }] },
-  ],
-};
+const toc = twoChapterToc;
 const tocReply = (importedAt: string) => ({
   importedAt,
   pages: [

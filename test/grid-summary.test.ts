@@ -5,7 +5,7 @@ import { importToc } from '../db/books.js';
 import { createAnonymousUser, deleteUser, mergeUsers } from '../db/users.js';
 import { saveAnswer, saveEvents, saveProgram, setPageComplete, setPosition } from '../db/work.js';
 import { build } from './helper.js';
-import { courseOf, enrolled, staffOf } from './staff.js';
+import { courseOf, enrolled, staffOf, twoChapterToc } from './staff.js';
 
 /**
  * GET /api/courses/:course/grid, the dashboard's grid by chapter, and the grid rows it reads (grid_summaries): each
@@ -14,20 +14,7 @@ import { courseOf, enrolled, staffOf } from './staff.js';
 
 const T = Date.parse('2026-09-01T08:00:00.000Z');
 
-/** ch1: p1 (q1 2 points, q2 3 points), p2 (no question: its completion); ch2: p3 (q3 4 points). */
-const toc = {
-  chapters: [
-    {
-      id: 'ch1',
-      title: 'One',
-      pages: [
-        { id: 'p1', title: 'Page 1', questions: [{ id: 'q1', kind: 'mchoice', points: 2 }, { id: 'q2', kind: 'fitb', points: 3 }], activities: [{ id: 'ac1' }] },
-        { id: 'p2', title: 'Page 2', questions: [], activities: [] },
-      ],
-    },
-    { id: 'ch2', title: 'Two', pages: [{ id: 'p3', title: 'Page 3', questions: [{ id: 'q3', kind: 'shortanswer', points: 4 }], activities: [] }] },
-  ],
-};
+const toc = twoChapterToc;
 
 async function setUp(t: Parameters<typeof build>[0]) {
   const app = await build(t);

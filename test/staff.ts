@@ -31,6 +31,21 @@ export async function expectStatus(app: FastifyInstance, status: number, method:
   return res;
 }
 
+/** A small graded book: ch1: p1 (q1 2 points, q2 3 points, ac1), p2 (no question: its completion); ch2: p3 (q3 4 points). */
+export const twoChapterToc = {
+  chapters: [
+    {
+      id: 'ch1',
+      title: 'One',
+      pages: [
+        { id: 'p1', title: 'Page 1', questions: [{ id: 'q1', kind: 'mchoice', points: 2 }, { id: 'q2', kind: 'fitb', points: 3 }], activities: [{ id: 'ac1' }] },
+        { id: 'p2', title: 'Page 2', questions: [], activities: [] },
+      ],
+    },
+    { id: 'ch2', title: 'Two', pages: [{ id: 'p3', title: 'Page 3', questions: [{ id: 'q3', kind: 'shortanswer', points: 4 }], activities: [] }] },
+  ],
+};
+
 /** A course of a book (which must exist), open, with a join code. */
 export async function courseOf(app: FastifyInstance, id: string, bookId: string, extra: { title?: string; startsAt?: number; endsAt?: number } = {}) {
   return createCourse(app.db, { id, bookId, title: extra.title ?? `Course ${id}`, startsAt: extra.startsAt, endsAt: extra.endsAt });
