@@ -83,7 +83,7 @@ t.test('a session started on one process saves work through the other and reads 
   const stateOnA = await call(a, 'GET', `/api/books/${book}/state?page=ch1%2Fintro`, undefined, cookie);
   t.equal(stateOnA.status, 200, 'page state on A: 200');
   t.equal(stateOnA.headers.get('access-control-allow-origin'), bookOrigin);
-  t.same(await stateOnA.json(), { programs: { ac1: expectedProgram }, answers: { q1: { latest: expectedAnswer, attempts: 1 } } });
+  t.same(await stateOnA.json(), { programs: { ac1: expectedProgram }, answers: { q1: { latest: expectedAnswer, attempts: 1 } }, completedAt: null });
 
   const programOnA = await call(a, 'GET', `/api/books/${book}/programs/ac1`, undefined, cookie);
   t.equal(programOnA.status, 200, 'program on A: 200');
