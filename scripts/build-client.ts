@@ -76,19 +76,14 @@ if (/from\s+'\.\.?\//.test(dts)) fail('folio.d.ts still imports a local module')
 await writeFile(join(out, 'folio.d.ts'), dts);
 checkStandalone(join(out, 'folio.d.ts'), program);
 
+/** How both bundles are built: minified ES modules for browsers, each with its source map. */
+const browserModule = { bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, sourcemap: 'linked', sourcesContent: true, legalComments: 'none', logLevel: 'warning' } as const;
+
 await build({
+  ...browserModule,
   entryPoints: [join(source, 'folio.ts')],
   outfile: join(out, 'folio.js'),
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  target: 'es2022',
-  minify: true,
-  sourcemap: 'linked',
-  sourcesContent: true,
-  legalComments: 'none',
   banner: { js: `/* Folio browser client ${version}. Types: folio.d.ts next to this file. */` },
-  logLevel: 'warning',
 });
 console.log(`build-client: dist/client/folio.js, folio.js.map and folio.d.ts in ${Date.now() - started} ms`);
 
@@ -105,21 +100,13 @@ const componentsConfig = join(source, 'components', 'tsconfig.json');
 }
 await rm(join(out, 'components'), { recursive: true, force: true });
 await build({
+  ...browserModule,
   entryPoints: [{ in: join(source, 'components.ts'), out: 'components' }],
   outdir: out,
   entryNames: '[name]',
   chunkNames: 'components/[name]-[hash]',
-  bundle: true,
   splitting: true,
-  format: 'esm',
-  platform: 'browser',
-  target: 'es2022',
-  minify: true,
-  sourcemap: 'linked',
-  sourcesContent: true,
-  legalComments: 'none',
   banner: { js: `/* Folio components ${version}. */` },
-  logLevel: 'warning',
 });
 await copyFile(join(source, 'components', 'style.css'), join(out, 'components.css'));
 // Brotli and gzip copies of the components' files: Folio sends them to browsers that accept them (@fastify/static preCompressed).

@@ -4,31 +4,18 @@
  * while it counts, sorts and filters every student. axe-core checks the screen; it is saved as
  * test-results/dashboard-demo-course.png.
  */
-import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import t from 'tap';
-import { createBook, importToc } from '../../db/books.js';
-import { checkToc } from '../../lib/toc.js';
 import { demoStaff, seedClass } from '../../scripts/demo-class.js';
-import { root } from '../helper.js';
-import { launchBrowser, makeCertificate, startFolio } from './harness.js';
+import { dashboardWorld, launchBrowser, makeCertificate, startFolio } from './harness.js';
 
 const students = 200;
 const certificate = await makeCertificate(t);
 const folio = await startFolio(t, { ...certificate, configOverrides: { passwordCost: 10 } });
 const browser: Browser = (await launchBrowser(t)).browser()!;
-const axe = await readFile(join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
-const shots = join(root, 'test-results');
-await mkdir(shots, { recursive: true });
-
-const { db } = folio.app;
-const checked = checkToc(JSON.parse(await readFile(join(root, 'examples/book/toc.json'), 'utf8')));
-if (!('toc' in checked)) throw new Error(`examples/book/toc.json: ${checked.problems.join('; ')}`);
-await createBook(db, { id: 'demo', title: 'Demo book', origins: [] });
-await importToc(db, 'demo', checked.toc);
-await folio.app.books.refresh();
-await seedClass(db, { course: { id: 'demo-101', title: 'Demo course' }, bookId: 'demo', toc: checked.toc, students, staff: demoStaff, passwordCost: 10, parallel: 20 });
+const { toc, axe, shots } = await dashboardWorld(folio.app);
+await seedClass(folio.app.db, { course: { id: 'demo-101', title: 'Demo course' }, bookId: 'demo', toc, students, staff: demoStaff, passwordCost: 10, parallel: 20 });
 
 t.test("the demo's instructor sees all 200 students of the seeded class: the grid draws those in view, scrolling draws the last, sorting and filtering take every student", async (t) => {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });

@@ -6,23 +6,20 @@
  * an identity provider (a real OpenID Provider, oidc-provider, on its own origin) goes through the whole page.
  */
 import { sql } from 'drizzle-orm';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import t, { type Test } from 'tap';
-import { createBook, importToc } from '../../db/books.js';
 import { addStaff, createCourse, enrol, findCourse, isEnrolled } from '../../db/courses.js';
 import { addProvider, linkIdentity, removeProvider } from '../../db/oidc.js';
 import { createAccount } from '../../db/users.js';
 import { saveAnswer, saveProgram, setPageComplete } from '../../db/work.js';
 import type { Role } from '../../db/schema.js';
 import { parseCsv } from '../../lib/csv.js';
-import { checkToc } from '../../lib/toc.js';
 import { discoverProvider, sealClientSecret } from '../../lib/oidc.js';
 import { hashPassword } from '../../lib/passwords.js';
 import { startIdentityProvider } from '../../scripts/oidc-provider.js';
-import { root } from '../helper.js';
-import { launchBrowser, makeCertificate, startFolio } from './harness.js';
+import { dashboardWorld, launchBrowser, makeCertificate, startFolio } from './harness.js';
 
 const password = 'correct horse battery';
 const certificate = await makeCertificate(t);
@@ -30,18 +27,11 @@ const certificate = await makeCertificate(t);
 // Its public origin is where the browser reaches it: an identity provider's callback must name it.
 const folio = await startFolio(t, { ...certificate, publicOrigin: true, configOverrides: { passwordCost: 10, loginRatePerUser: 1000 } });
 const browser: Browser = (await launchBrowser(t)).browser()!;
-const axe = await readFile(join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
-const shots = join(root, 'test-results');
-await mkdir(shots, { recursive: true });
 
 // The world: the demo book's table of contents (ch1 and ch2, one page each, two 1-point questions a page), course
 // cs101 (instructor irene, TA tomas, students Ana, Ben and Cara) and cs102 (instructor olga), student sam, admin adam.
 const { db } = folio.app;
-const checked = checkToc(JSON.parse(await readFile(join(root, 'examples/book/toc.json'), 'utf8')));
-if (!('toc' in checked)) throw new Error(`examples/book/toc.json: ${checked.problems.join('; ')}`);
-await createBook(db, { id: 'demo', title: 'Demo book', origins: [] });
-await importToc(db, 'demo', checked.toc);
-await folio.app.books.refresh();
+const { axe, shots } = await dashboardWorld(folio.app);
 await createCourse(db, { id: 'cs101', bookId: 'demo', title: 'Programming 101', term: 'Fall 2026' });
 await createCourse(db, { id: 'cs102', bookId: 'demo', title: 'Programming 102' });
 const passwordHash = await hashPassword(password, 10);

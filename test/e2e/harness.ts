@@ -15,7 +15,9 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { buildApp } from '../../app.js';
 import type { Config } from '../../lib/config.js';
-import { testConfig } from '../helper.js';
+import { createBook, importToc } from '../../db/books.js';
+import { checkToc, type StoredToc } from '../../lib/toc.js';
+import { root, testConfig } from '../helper.js';
 import { serviceDecision } from '../services.js';
 
 export const chromiumPath = process.env.FOLIO_TEST_CHROMIUM ?? '/usr/bin/chromium';
@@ -127,6 +129,21 @@ export async function startFolio(t: Test, opts: Certificate & { configOverrides?
   await app.listen({ host: config.host, port: config.port });
   const { port } = app.server.address() as AddressInfo;
   return { app, port, origin: `https://api.test:${port}` };
+}
+
+/**
+ * For the dashboard's browser tests: the demo book's table of contents (examples/book/toc.json) imported as book
+ * "demo" of `app`, axe-core's script to add to each page, and test-results/, where the screenshots go.
+ */
+export async function dashboardWorld(app: FastifyInstance): Promise<{ toc: StoredToc; axe: string; shots: string }> {
+  const checked = checkToc(JSON.parse(await readFile(join(root, 'examples/book/toc.json'), 'utf8')));
+  if (!('toc' in checked)) throw new Error(`examples/book/toc.json: ${checked.problems.join('; ')}`);
+  await createBook(app.db, { id: 'demo', title: 'Demo book', origins: [] });
+  await importToc(app.db, 'demo', checked.toc);
+  await app.books.refresh();
+  const shots = join(root, 'test-results');
+  await mkdir(shots, { recursive: true });
+  return { toc: checked.toc, axe: await readFile(join(root, 'node_modules/axe-core/axe.min.js'), 'utf8'), shots };
 }
 
 export interface SeenRequest {
