@@ -218,8 +218,7 @@ function progressSection(state: CourseState): HTMLElement {
   };
   // A large class draws the rows in view and a screenful above and below them (grid.ts, windowedFrom). A new drawing
   // shows the rows in view first; after its frame, the rows' height is measured and the screenfuls around them drawn
-  // (settle).
-  // Before the region is on the page, its height is its most (75vh, dashboard.css).
+  // (settle). Before the region is on the page, its height is its most (75vh, dashboard.css).
   let rows: Row[] = [];
   let rowHeight = 57;
   let drawn: RowWindow | undefined;
